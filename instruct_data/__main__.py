@@ -1,0 +1,3 @@
+from instruct_data.cli import main
+
+main()

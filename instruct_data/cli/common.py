@@ -1,0 +1,85 @@
+"""What every command shares: input options, error reporting, progress and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+
+from instruct_data.errors import IdataError
+
+console = Console(stderr=True, highlight=False)
+
+
+def run_cli(group: click.Group, argv: list[str]) -> None:
+    """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback."""
+    try:
+        group.main(args=argv, prog_name="idata", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except IdataError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(exc.exit_code)
+    except ValueError as exc:  # bad option values found by the library (unknown template, bad --map)
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    sys.exit(0)
+
+
+def input_options(func):
+    """--format, --map and --encoding: how to read the inputs."""
+    func = click.option("--encoding", default="utf-8", show_default=True,
+                        help="Text encoding of the inputs (e.g. gb18030 for older Chinese files).")(func)
+    func = click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...",
+                        help="Map your columns to known fields, e.g. instruction=问题,output=答案.")(func)
+    func = click.option("--format", "fmt", default=None, metavar="NAME",
+                        help="Force the input format instead of detecting it from the keys "
+                             "(alpaca, belle, belle_conversations, sharegpt, messages, prompt_response, "
+                             "context_target, qa_benchmark).")(func)
+    return func
+
+
+def strictness_options(func):
+    func = click.option("--max-reject-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+                        help="Fail when a larger share of a source's rows is rejected (usually a wrong --format/--map).")(func)
+    func = click.option("--strict", is_flag=True, help="Fail on the first bad row instead of rejecting it.")(func)
+    return func
+
+
+def print_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def row_progress(description: str, total: int | None = None):
+    """Rows done, rows/s and time left on stderr (only on a terminal); yields a per-row callback."""
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:,.0f} rows/s" if task.speed else "")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+               RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        pending = 0
+
+        def advance() -> None:
+            nonlocal pending
+            pending += 1
+            if pending == 1000:  # updating per row would cost more than the work
+                progress.update(task, advance=pending)
+                pending = 0
+
+        yield advance

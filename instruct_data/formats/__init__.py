@@ -1,0 +1,165 @@
+"""Input formats: one adapter per format *into* the canonical Conversation, plus detection.
+
+    for row in read_rows(path):                       # instruct_data.io
+        result = parse_row(row, fmt, source=..., mapping=...)
+        # -> a Conversation, or a Rejected(reason, detail) to write to rejects.jsonl
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from instruct_data.errors import InputError
+from instruct_data.formats import (alpaca, belle, context_target, messages, prompt_response, qa_benchmark,
+                                   sharegpt)
+from instruct_data.formats.base import UNPARSEABLE, RowReject
+from instruct_data.formats.transcript import looks_like_transcript
+from instruct_data.io import Row
+from instruct_data.schema import Conversation
+
+# Format name -> adapter module (each has to_conversation(data, row_id=, source=, origin=)).
+FORMATS: dict[str, ModuleType] = {
+    "alpaca": alpaca,
+    "belle": belle,
+    "belle_conversations": sharegpt,  # train_3.5M_CN: id + conversations with from human/assistant
+    "sharegpt": sharegpt,
+    "messages": messages,
+    "prompt_response": prompt_response,
+    "context_target": context_target,
+    "qa_benchmark": qa_benchmark,
+}
+DETECT_ROWS = 50
+
+
+@dataclass
+class Rejected:
+    """A row that could not become a Conversation."""
+
+    reason: str
+    detail: str
+
+
+def format_name(name: str) -> str:
+    """`prompt-response` and `prompt_response` alike; unknown names are an error."""
+    key = name.strip().lower().replace("-", "_").replace("/", "_")
+    if key not in FORMATS:
+        raise ValueError(f"unknown format {name!r} (known: {', '.join(FORMATS)})")
+    return key
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """`instruction=问题,output=答案` -> {"instruction": "问题", "output": "答案"}."""
+    if not text:
+        return {}
+    mapping = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ValueError(f"--map item {part!r} should look like field=column")
+        field, column = (s.strip() for s in part.split("=", 1))
+        if not field or not column:
+            raise ValueError(f"--map item {part!r} should look like field=column")
+        mapping[field] = column
+    return mapping
+
+
+def apply_mapping(data: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    if not mapping:
+        return data
+    data = dict(data)
+    for field, column in mapping.items():
+        if column in data:
+            data[field] = data.pop(column)
+    return data
+
+
+def detect_row(data: dict[str, Any]) -> str | None:
+    """The format one row's keys point to, most specific first."""
+    keys = set(data)
+    if {"context", "target"} <= keys:
+        return "context_target"
+    if {"question", "std_answer"} <= keys:
+        return "qa_benchmark"
+    if "messages" in keys:
+        return "messages"
+    if "conversations" in keys:
+        convs = data["conversations"]
+        first = convs[0] if isinstance(convs, list) and convs and isinstance(convs[0], dict) else {}
+        roles = {str(m.get("from", "")).lower() for m in convs if isinstance(m, dict)} if first else set()
+        return "belle_conversations" if "id" in keys and "gpt" not in roles and "human" in roles else "sharegpt"
+    if {"instruction", "output"} <= keys:
+        instruction = data.get("instruction")
+        if isinstance(instruction, str) and looks_like_transcript(instruction):
+            return "belle"
+        return "alpaca"
+    if {"input", "target"} <= keys:
+        return "belle"
+    if {"prompt", "response"} <= keys:
+        return "prompt_response"
+    return None
+
+
+def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = None) -> str:
+    """The format most of the first parsed rows point to; an error naming the keys otherwise."""
+    votes: Counter[str] = Counter()
+    seen_keys: Counter[str] = Counter()
+    for row in rows:
+        if row.data is None:
+            continue
+        data = apply_mapping(row.data, mapping or {})
+        seen_keys.update(data.keys())
+        name = detect_row(data)
+        if name:
+            votes[name] += 1
+    if not votes:
+        keys = ", ".join(k for k, _ in seen_keys.most_common(8)) or "none"
+        first = next((r for r in rows if r.data is not None), rows[0] if rows else None)
+        line = (first.origin.line or first.origin.row) if first else None
+        raise InputError(path, f"unknown format: no known fields (found: {keys}); use --format or --map", line=line)
+    # alpaca and belle share keys: if any row is a Belle transcript, the file is Belle's.
+    if votes.get("belle") and votes.get("alpaca"):
+        return "belle"
+    return votes.most_common(1)[0][0]
+
+
+def read_conversations(
+    path: str,
+    *,
+    fmt: str | None = None,
+    source: str,
+    mapping: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    limit: int | None = None,
+) -> tuple[str, Iterator[tuple[Row, Conversation | Rejected]]]:
+    """(format used, stream of (row, Conversation or Rejected)) for one file."""
+    from instruct_data.io import read_rows
+
+    rows = read_rows(path, encoding=encoding, limit=limit)
+    head = list(itertools.islice(rows, DETECT_ROWS))
+    name = format_name(fmt) if fmt else detect_format(head, str(path), mapping)
+    stream = ((row, parse_row(row, name, source=source, mapping=mapping)) for row in itertools.chain(head, rows))
+    return name, stream
+
+
+def row_id(row: Row, source: str) -> str:
+    """The row's own id when it has one, else `source:line` (or `source:row`)."""
+    if row.data is not None:
+        own = row.data.get("id")
+        if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own).strip():
+            return f"{source}:{own}"
+    position = row.origin.line if row.origin.line is not None else row.origin.row
+    return f"{source}:{position}"
+
+
+def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None = None) -> Conversation | Rejected:
+    if row.data is None:
+        return Rejected(UNPARSEABLE, row.error or "unreadable row")
+    data = apply_mapping(row.data, mapping or {})
+    try:
+        return FORMATS[fmt].to_conversation(data, row_id=row_id(row, source), source=source, origin=row.origin)
+    except RowReject as exc:
+        return Rejected(exc.reason, exc.detail)

@@ -1,0 +1,111 @@
+"""What every format adapter shares: the reject signal and small helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from instruct_data.schema import Conversation, Origin, Turn, describe_validation_error
+
+
+class RowReject(Exception):
+    """A row the canonical record cannot hold. `reason` is a stable code, `detail` says why."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+# Reason codes for rows rejected while reading (stage "read").
+UNPARSEABLE = "unparseable"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+EMPTY_INSTRUCTION = "empty_instruction"
+EMPTY_REPLY = "empty_reply"
+BAD_ROLES = "bad_roles"
+UNSUPPORTED_ROLE = "unsupported_role"
+BAD_TRANSCRIPT = "bad_transcript"
+INVALID = "invalid"
+
+# Roles some dialogue sets use that a user/assistant conversation cannot hold.
+TOOL_ROLES = {"function", "function_call", "tool", "tool_call", "observation", "ipython"}
+
+
+def text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str:
+    """A field as text: numbers become text (spreadsheets), None and missing become ''."""
+    if key not in data:
+        if required:
+            raise RowReject(MISSING_FIELD, f"no '{key}' field")
+        return ""
+    value = data[key]
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RowReject(WRONG_TYPE, f"'{key}' should be text, got {type(value).__name__}")
+    return str(value)
+
+
+def category_of(data: dict[str, Any]) -> str | None:
+    """`category`, `class` (BELLE's eval set) or `type`, with odd spaces (NBSP) made plain."""
+    for key in ("category", "class", "type"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())
+    return None
+
+
+def history_pairs(data: dict[str, Any], key: str = "history") -> list[tuple[str, str]]:
+    """alpaca/ChatGLM `history`: [[question, answer], ...]."""
+    history = data.get(key)
+    if history in (None, "", []):
+        return []
+    if not isinstance(history, list):
+        raise RowReject(WRONG_TYPE, f"'{key}' should be a list of [question, answer] pairs")
+    pairs = []
+    for index, pair in enumerate(history, start=1):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise RowReject(WRONG_TYPE, f"'{key}' item {index} should be a [question, answer] pair")
+        question, answer = ("" if v is None else str(v) for v in pair)
+        if not question.strip():
+            raise RowReject(EMPTY_INSTRUCTION, f"'{key}' item {index} has an empty question")
+        if not answer.strip():
+            raise RowReject(EMPTY_REPLY, f"'{key}' item {index} has an empty answer")
+        pairs.append((question, answer))
+    return pairs
+
+
+def build(
+    *,
+    row_id: str,
+    source: str,
+    origin: Origin,
+    turns: list[tuple[str, str] | tuple[str, str, str | None]],
+    system: str | None = None,
+    category: str | None = None,
+    rendered: bool = False,
+) -> Conversation:
+    """A Conversation from (role, text[, input]) tuples, bad shapes turned into RowReject."""
+    if not turns:
+        raise RowReject(BAD_ROLES, "no turns")
+    if turns[-1][0] == "assistant" and not str(turns[-1][1]).strip():
+        raise RowReject(EMPTY_REPLY, "the reply is empty")
+    for index, turn in enumerate(turns):
+        if turn[0] == "user" and not str(turn[1]).strip() and not (len(turn) > 2 and turn[2]):
+            raise RowReject(EMPTY_INSTRUCTION, f"user turn {index // 2 + 1} is empty")
+    try:
+        return Conversation(
+            id=row_id,
+            source=source,
+            system=system,
+            turns=[Turn(role=t[0], text=t[1], input=t[2] if len(t) > 2 else None) for t in turns],
+            category=category,
+            origin=origin,
+            rendered=rendered,
+        )
+    except ValidationError as exc:
+        detail = describe_validation_error(exc)
+        reason = BAD_ROLES if ("expected" in detail or "last turn" in detail) else (
+            EMPTY_REPLY if "empty" in detail else INVALID)
+        raise RowReject(reason, detail) from None

@@ -1,0 +1,16 @@
+"""prompt/response: ChatGLM p-tuning data, `prompt`, `response`, optional `history`."""
+
+from __future__ import annotations
+
+from instruct_data.formats.base import build, category_of, history_pairs, text_field
+
+NAME = "prompt_response"
+SIGNATURE = {"prompt", "response"}
+
+
+def to_conversation(data, *, row_id, source, origin):
+    turns = []
+    for question, answer in history_pairs(data):
+        turns += [("user", question), ("assistant", answer)]
+    turns += [("user", text_field(data, "prompt")), ("assistant", text_field(data, "response"))]
+    return build(row_id=row_id, source=source, origin=origin, turns=turns, category=category_of(data))

@@ -1,0 +1,301 @@
+"""Reading any supported file into (origin, row) pairs, and writing outputs atomically.
+
+Reading never raises for a bad *row*: the row comes back with `error` set, and the caller
+turns it into a reject. It raises `InputError` (file:line: what is wrong) only when the
+*file* cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from instruct_data.errors import InputError
+from instruct_data.schema import Origin
+
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet"}
+SUPPORTED_SUFFIXES = JSON_SUFFIXES | TABLE_SUFFIXES
+# How many leading rows are checked before any output is written: a file none of whose
+# first rows parse is not the format we think it is.
+PEEK_ROWS = 200
+TABLE_CHUNK_ROWS = 20_000
+
+
+@dataclass
+class Row:
+    """One row read from a file: the parsed object, or why it could not be parsed."""
+
+    origin: Origin
+    data: dict[str, Any] | None
+    error: str | None = None
+    raw: str | None = None  # the raw text of an unparseable row, kept for rejects.jsonl
+
+
+def base_suffix(path: Path) -> str:
+    """`.jsonl` for `x.jsonl.gz` and `x.jsonl` alike."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files, folders (every supported file inside, sorted) and globs, in a stable order."""
+    files: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(text, "no file matches this pattern")
+            files.extend(p for p in matches if p.is_file())
+            continue
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and base_suffix(p) in SUPPORTED_SUFFIXES)
+            if not found:
+                raise InputError(text, "folder holds no supported file (.jsonl .json .csv .tsv .xlsx .parquet, or .gz)")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(text, "no such file or folder")
+    for path in files:
+        if base_suffix(path) not in SUPPORTED_SUFFIXES:
+            raise InputError(str(path), f"unsupported file type {''.join(path.suffixes) or '(none)'}")
+    return files
+
+
+def _open_binary(path: Path):
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _first_char(path: Path, encoding: str) -> str:
+    """First non-whitespace character of a text file, BOM skipped: `[` means a JSON array."""
+    with _open_binary(path) as fh:
+        try:
+            head = fh.read(4096)
+        except (OSError, EOFError) as exc:  # a corrupt .gz
+            raise InputError(str(path), f"cannot read: {exc}", line=1) from None
+    text = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
+    return text[:1]
+
+
+def read_rows(path: str | os.PathLike, *, encoding: str = "utf-8", limit: int | None = None) -> Iterator[Row]:
+    """Stream the rows of one file. Checks the first rows before yielding anything."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    suffix = base_suffix(path)
+    if suffix in JSON_SUFFIXES:
+        if _first_char(path, encoding) == "[":
+            rows = _read_json_array(path, encoding)
+        else:
+            rows = _read_json_lines(path, encoding)
+    elif suffix in TABLE_SUFFIXES:
+        rows = _read_table(path, suffix, encoding)
+    else:
+        raise InputError(str(path), f"unsupported file type {''.join(path.suffixes) or '(none)'}")
+    rows = _checked(path, rows)
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if limit is not None and count >= limit:
+            return
+
+
+def _checked(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
+    """Fail the file (before any row is used) when none of its first rows parse."""
+    head: list[Row] = []
+    for row in rows:
+        head.append(row)
+        if len(head) >= PEEK_ROWS:
+            break
+    if not head:
+        raise InputError(str(path), "file holds no rows", line=1)
+    if all(row.error for row in head):
+        first = head[0]
+        raise InputError(str(path), f"nothing in this file parses: {first.error}", line=first.origin.line or first.origin.row)
+    yield from head
+    yield from rows
+
+
+def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
+    with _open_binary(path) as fh:
+        for line_no, raw_bytes in enumerate(fh, start=1):
+            origin = Origin(file=str(path), line=line_no)
+            try:
+                text = raw_bytes.decode(encoding)
+            except UnicodeDecodeError as exc:
+                yield Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}",
+                          raw=raw_bytes.decode(encoding, errors="replace").rstrip("\r\n"))
+                continue
+            if line_no == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue  # blank lines are normal, not rows
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
+                continue
+            if not isinstance(data, dict):
+                yield Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
+                continue
+            yield Row(origin, data)
+
+
+def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
+    with _open_binary(path) as fh:
+        payload = fh.read()
+    try:
+        text = payload.decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = payload[: exc.start].count(b"\n") + 1
+        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}", line=line) from None
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    for index, item in enumerate(items, start=1):
+        origin = Origin(file=str(path), row=index)
+        if isinstance(item, dict):
+            yield Row(origin, item)
+        else:
+            yield Row(origin, None, f"expected a JSON object, got {type(item).__name__}",
+                      raw=json.dumps(item, ensure_ascii=False))
+
+
+def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
+    import pandas as pd  # heavy: only when a table is read
+
+    try:
+        if suffix in {".csv", ".tsv"}:
+            chunks = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False,
+                                 encoding=encoding, chunksize=TABLE_CHUNK_ROWS, encoding_errors="strict")
+        elif suffix == ".parquet":
+            chunks = _parquet_chunks(path)
+        else:
+            chunks = [pd.read_excel(path, dtype=str, keep_default_na=False)]
+        row_no = 0
+        for frame in chunks:
+            frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
+            for record in frame.to_dict(orient="records"):
+                row_no += 1
+                yield Row(Origin(file=str(path), row=row_no), {k: _cell(v) for k, v in record.items()})
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}") from None
+    except InputError:
+        raise
+    except Exception as exc:  # pandas raises many types for a malformed table
+        raise InputError(str(path), f"cannot read as {suffix[1:]}: {exc}") from None
+
+
+def _parquet_chunks(path: Path):
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=TABLE_CHUNK_ROWS):
+        yield batch.to_pandas()
+
+
+def _cell(value: Any) -> Any:
+    """Table cells: NaN becomes empty, numpy scalars and arrays become plain Python."""
+    if value is None:
+        return ""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float) and value != value:
+        return ""
+    return value
+
+
+# ---------------------------------------------------------------- writing
+
+
+def dumps(obj: Any) -> str:
+    """One JSON line, Chinese kept readable, stable for byte-identical rebuilds."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class JsonlWriter:
+    """Write JSON lines to a temporary file; `commit()` renames it into place."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.tmp_path = Path(tmp)
+        self._fh = _io.open(fd, "w", encoding="utf-8", newline="\n")
+        self.count = 0
+
+    def write(self, obj: Any) -> None:
+        self._fh.write(dumps(obj))
+        self._fh.write("\n")
+        self.count += 1
+
+    def write_many(self, objs: Iterable[Any]) -> None:
+        for obj in objs:
+            self.write(obj)
+
+    def commit(self) -> Path:
+        self._fh.close()
+        os.replace(self.tmp_path, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write a JSON document atomically, pretty-printed."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def write_jsonl(path: str | os.PathLike, objs: Iterable[Any]) -> int:
+    writer = JsonlWriter(path)
+    try:
+        writer.write_many(objs)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    return writer.count
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,180 @@
+"""The ledger: every row read is written, rejected with a reason, or removed as a duplicate.
+
+    ledger = Ledger(out_dir, command="convert", parameters={...})
+    ledger.add_input(path, fmt="alpaca", source="mine")
+    ledger.read("mine")
+    ledger.reject("read", "empty_reply", "the reply is empty", origin, raw, source="mine")
+    ledger.written("mine")
+    ledger.finish(outputs=[...])   # rejects.jsonl, duplicates.jsonl, manifest.json
+
+Rejects and duplicates stream to temporary files that appear only when the run finishes.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from instruct_data import __version__
+from instruct_data.io import JsonlWriter, file_sha256, write_json
+from instruct_data.schema import Origin
+
+REPORTED_PACKAGES = ("pydantic", "pandas", "datasets", "opencc-python-reimplemented", "rensa", "datasketch",
+                     "transformers", "peft", "torch", "accelerate", "tokenizers")
+
+
+def package_versions(names=REPORTED_PACKAGES) -> dict[str, str]:
+    versions = {"python": platform.python_version(), "instruct-data": __version__}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+DEDUPING_COMMANDS = {"build", "dedupe", "to-multiturn"}
+
+
+class LedgerImbalance(AssertionError):
+    """read != written + rejected + removed: a bug, never a user error."""
+
+
+class Ledger:
+    def __init__(self, out_dir: str | Path, *, command: str, parameters: dict[str, Any] | None = None,
+                 timestamp: bool = False, prefix: str = ""):
+        """`prefix` names the ledger files after one output file (`train.` -> train.manifest.json)."""
+        self.out_dir = Path(out_dir)
+        self.prefix = prefix
+        self.command = command
+        self.parameters = parameters or {}
+        # A timestamp would break byte-identical rebuilds, so it is opt-in.
+        self.timestamp = timestamp
+        self.inputs: list[dict[str, Any]] = []
+        self.counts: dict[str, Counter] = defaultdict(Counter)  # source -> read/written/rejected/removed
+        self.reasons: dict[str, Counter] = defaultdict(Counter)  # "stage/reason" -> per source
+        self.duplicate_methods: Counter = Counter()
+        self.changed: Counter = Counter()  # normalizer -> rows changed
+        self.extra: dict[str, Any] = {}
+        self._rejects = JsonlWriter(self.out_dir / f"{prefix}rejects.jsonl")
+        self._duplicates = JsonlWriter(self.out_dir / f"{prefix}duplicates.jsonl")
+
+    # -------------------------------------------------------------- counting
+    def add_input(self, path: str | Path, **info: Any) -> None:
+        path = Path(path)
+        entry = {"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size}
+        entry.update(info)
+        self.inputs.append(entry)
+
+    def add_remote_input(self, **info: Any) -> None:
+        self.inputs.append(info)
+
+    def read(self, source: str, n: int = 1) -> None:
+        self.counts[source]["read"] += n
+
+    def written(self, source: str, n: int = 1) -> None:
+        self.counts[source]["written"] += n
+
+    def reject(self, stage: str, reason: str, detail: str, origin: Origin | None, raw: Any, *, source: str,
+               row_id: str | None = None) -> None:
+        self.counts[source]["rejected"] += 1
+        self.reasons[f"{stage}/{reason}"][source] += 1
+        self._rejects.write({
+            "stage": stage,
+            "reason": reason,
+            "detail": detail,
+            "origin": str(origin) if origin is not None else None,
+            "source": source,
+            "id": row_id,
+            "raw": raw,
+        })
+
+    def duplicate(self, *, row_id: str, duplicate_of: str, method: str, similarity: float, source: str,
+                  origin: Origin | None = None, cluster: str | None = None, raw: Any = None) -> None:
+        self.counts[source]["removed"] += 1
+        self.duplicate_methods[method] += 1
+        self._duplicates.write({
+            "id": row_id,
+            "duplicate_of": duplicate_of,
+            "cluster": cluster or duplicate_of,
+            "method": method,
+            "similarity": round(float(similarity), 4),
+            "source": source,
+            "origin": str(origin) if origin is not None else None,
+            "raw": raw,
+        })
+
+    def note_changed(self, rule: str, n: int = 1) -> None:
+        self.changed[rule] += n
+
+    # -------------------------------------------------------------- totals
+    def totals(self) -> dict[str, int]:
+        total = Counter()
+        for counts in self.counts.values():
+            total.update(counts)
+        return {key: total.get(key, 0) for key in ("read", "written", "rejected", "removed")}
+
+    def balanced(self) -> bool:
+        for counts in list(self.counts.values()) + [Counter(self.totals())]:
+            if counts["read"] != counts["written"] + counts["rejected"] + counts["removed"]:
+                return False
+        return True
+
+    def reject_rate(self, source: str | None = None) -> float:
+        counts = self.counts[source] if source else Counter(self.totals())
+        return counts["rejected"] / counts["read"] if counts["read"] else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        per_source = {
+            source: {key: counts.get(key, 0) for key in ("read", "written", "rejected", "removed")}
+            for source, counts in sorted(self.counts.items())
+        }
+        return {
+            "totals": self.totals(),
+            "balanced": self.balanced(),
+            "per_source": per_source,
+            "rejects_by_reason": {k: dict(sorted(v.items())) for k, v in sorted(self.reasons.items())},
+            "duplicates_by_method": dict(sorted(self.duplicate_methods.items())),
+            "rows_changed_by_normalizer": dict(sorted(self.changed.items())),
+        }
+
+    # -------------------------------------------------------------- closing
+    def finish(self, outputs: list[str | Path] = ()) -> dict[str, Any]:
+        """Write rejects.jsonl, duplicates.jsonl and manifest.json; return the manifest."""
+        if not self.balanced():
+            self.abort()
+            raise LedgerImbalance(f"ledger does not add up: {self.summary()}")
+        written = [self._rejects.commit()]
+        # duplicates.jsonl only where the command removes duplicates (or removed some).
+        if self.duplicate_methods or self.command in DEDUPING_COMMANDS:
+            written.append(self._duplicates.commit())
+        else:
+            self._duplicates.abort()
+        manifest = {
+            "command": self.command,
+            "idata_version": __version__,
+            "argv": sys.argv[1:] if self.timestamp else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds") if self.timestamp else None,
+            "parameters": self.parameters,
+            "versions": package_versions(),
+            "inputs": self.inputs,
+            "counts": self.summary(),
+            "check": "read = written + rejected + removed",
+            **self.extra,
+            "outputs": [
+                {"path": Path(p).name, "sha256": file_sha256(p), "bytes": Path(p).stat().st_size}
+                for p in [*outputs, *written]
+            ],
+        }
+        manifest = {k: v for k, v in manifest.items() if v is not None}
+        write_json(self.out_dir / f"{self.prefix}manifest.json", manifest)
+        return manifest
+
+    def abort(self) -> None:
+        self._rejects.abort()
+        self._duplicates.abort()
