@@ -1,0 +1,1 @@
+"""LoRA fine-tuning (`idata train`). Heavy imports (torch, transformers, peft) live here only."""
