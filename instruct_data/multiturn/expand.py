@@ -1,0 +1,174 @@
+"""One Conversation -> training records whose context carries the earlier rounds as history.
+
+    settings = MultiturnSettings(mode="every-turn", max_context_chars=2048)
+    result = expand(conversation, "chatglm", settings)
+    # -> [{"context", "target", "id", "source", "category"?}, ...], or Rejected(reason, detail)
+
+Modes:
+- `every-turn`: one record per assistant reply, each with every round before it as history
+  (the ChatGLM p-tuning way). Ids are `{conversation.id}#t{k}`, k the 1-based round.
+- `last-turn`: one record, for the final reply; its id is the conversation's id.
+
+A "history turn" is one earlier round: a question and its reply. The budget
+(`max_context_chars`, or `max_context_tokens` with a tokenizer) counts the whole training
+sample, rendered context plus target, because that is what has to fit the model. History is
+cut by dropping the oldest whole rounds until the sample fits; a round is never cut in half
+and the current question is never dropped. When the current question and its reply alone do
+not fit, the conversation is rejected (`over_budget`): in every-turn mode a conversation with
+any such round is rejected whole, so no record silently loses its place in the dialogue.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from instruct_data.errors import InputError
+from instruct_data.formats import Rejected
+from instruct_data.schema import Conversation
+from instruct_data.templates import Template, get_template, render_prompt, rounds
+
+OVER_BUDGET = "over_budget"  # reason code, stage "multiturn"
+Mode = Literal["every-turn", "last-turn"]
+
+
+class MultiturnSettings(BaseModel):
+    """How dialogues become records; also a recipe block (unknown keys are an error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode = "every-turn"
+    max_history_turns: int | None = Field(default=None, ge=0)  # earlier rounds kept at most
+    max_context_chars: int | None = Field(default=None, gt=0)  # context + target, in characters
+    max_context_tokens: int | None = Field(default=None, gt=0)  # context + target, in tokens
+    tokenizer: str | None = None  # name or path for AutoTokenizer, with max_context_tokens
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "MultiturnSettings":
+        if self.max_context_chars is not None and self.max_context_tokens is not None:
+            raise ValueError("give max_context_chars or max_context_tokens, not both")
+        if self.max_context_tokens is not None and not self.tokenizer:
+            raise ValueError("max_context_tokens needs a tokenizer (a model name or a local folder)")
+        if self.tokenizer and self.max_context_tokens is None:
+            raise ValueError("tokenizer is only used with max_context_tokens")
+        return self
+
+    @property
+    def budget(self) -> int | None:
+        return self.max_context_chars if self.max_context_chars is not None else self.max_context_tokens
+
+    @property
+    def budget_unit(self) -> str:
+        return "tokens" if self.max_context_tokens is not None else "chars"
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name_or_path: str):
+    """AutoTokenizer, loaded once per process. transformers is imported only here (it is heavy)."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:  # OSError for a missing model, ValueError for a bad folder, ...
+        raise InputError(name_or_path, f"cannot load the tokenizer: {exc}") from None
+
+
+def length_function(settings: MultiturnSettings) -> Callable[[str], int] | None:
+    """How the budget measures a text: characters, tokens, or not at all."""
+    if settings.max_context_tokens is not None:
+        tokenizer = load_tokenizer(settings.tokenizer)
+        return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+    if settings.max_context_chars is not None:
+        return len
+    return None
+
+
+def expand(conversation: Conversation, template: Template | str, settings: MultiturnSettings | None = None, *,
+           system: str | None = None, stats: Counter | None = None) -> list[dict[str, Any]] | Rejected:
+    """The training records of one conversation, or why it cannot give any.
+
+    `system` overrides the conversation's own system text. `stats`, when given, counts the
+    history rounds dropped (`history_rounds_dropped_by_limit` / `..._by_budget`).
+    """
+    if isinstance(template, str):
+        template = get_template(template)
+    settings = settings or MultiturnSettings()
+    measure = length_function(settings)
+    if conversation.rendered:  # a context/target row read back: its context is already final
+        return _rendered_record(conversation, settings, measure)
+    pairs = rounds(conversation)
+    system = system or conversation.system
+    wanted = range(len(pairs)) if settings.mode == "every-turn" else [len(pairs) - 1]
+    records = []
+    for k in wanted:
+        first = 0 if settings.max_history_turns is None else max(0, k - settings.max_history_turns)
+        if stats is not None and first:
+            stats["history_rounds_dropped_by_limit"] += first
+        context = render_prompt(template, pairs[first:k], pairs[k][0], system)
+        target = pairs[k][1].text
+        if measure is not None:
+            fitted = _fit(template, pairs, k, first, system, measure, settings)
+            if isinstance(fitted, Rejected):
+                return fitted
+            if fitted[0] != first:
+                if stats is not None:
+                    stats["history_rounds_dropped_by_budget"] += fitted[0] - first
+                context = fitted[1]
+        records.append(_record(conversation, context, target, f"{conversation.id}#t{k + 1}"
+                               if settings.mode == "every-turn" else conversation.id))
+    return records
+
+
+def _fit(template: Template, pairs, k: int, first: int, system: str | None, measure: Callable[[str], int],
+         settings: MultiturnSettings) -> tuple[int, str] | Rejected:
+    """(first kept round, context) for the longest recent history that fits, or a reject.
+
+    Dropping rounds only shortens the context, so the first round to keep is found by bisection
+    (a tokenizer call per try is the cost worth saving).
+    """
+    budget = settings.budget
+    question, answer = pairs[k]
+    reply_length = measure(answer.text)
+
+    def context_at(start: int) -> str:
+        return render_prompt(template, pairs[start:k], question, system)
+
+    context = context_at(first)
+    if measure(context) + reply_length <= budget:
+        return first, context
+    alone = context_at(k)
+    alone_length = measure(alone) + reply_length
+    if alone_length > budget:
+        return Rejected(OVER_BUDGET, f"round {k + 1}: the question and its reply alone are {alone_length:,} "
+                                     f"{settings.budget_unit}, over the budget of {budget:,}")
+    low, high = first + 1, k  # context_at(high) fits, context_at(low - 1) does not
+    while low < high:
+        middle = (low + high) // 2
+        if measure(context_at(middle)) + reply_length <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return high, (alone if high == k else context_at(high))
+
+
+def _rendered_record(conversation: Conversation, settings: MultiturnSettings,
+                     measure: Callable[[str], int] | None) -> list[dict[str, Any]] | Rejected:
+    context, target = conversation.turns[0].text, conversation.reply
+    if measure is not None:
+        length = measure(context) + measure(target)
+        if length > settings.budget:
+            return Rejected(OVER_BUDGET, f"the context and target are {length:,} {settings.budget_unit}, "
+                                         f"over the budget of {settings.budget:,}")
+    record_id = conversation.id if settings.mode == "last-turn" else f"{conversation.id}#t1"
+    return [_record(conversation, context, target, record_id)]
+
+
+def _record(conversation: Conversation, context: str, target: str, record_id: str) -> dict[str, Any]:
+    record = {"context": context, "target": target, "id": record_id, "source": conversation.source}
+    if conversation.category:
+        record["category"] = conversation.category
+    return record
