@@ -22,24 +22,46 @@ def source_name(path: Path) -> str:
     return name or path.name
 
 
+def source_names(files: list[Path]) -> list[str]:
+    """One source name per file; files that share a name get their folder too (`a/x`, `b/x`),
+    so row ids (`source:line`) stay unique and stable."""
+    names = [source_name(path) for path in files]
+    clashes = {name for name in names if names.count(name) > 1}
+    result = []
+    for path, name in zip(files, names):
+        if name in clashes:
+            parent = path.parent.name or "."
+            name = f"{parent}/{name}"
+        result.append(name)
+    # A name still shared (the same file given twice, or a/x and c/a/x) gets a counter.
+    seen: dict[str, int] = {}
+    unique = []
+    for name in result:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique
+
+
 def training_record(conversation: Conversation, template: Template, system: str | None = None) -> dict[str, Any]:
-    if conversation.rendered:
-        context, target = conversation.turns[0].text, conversation.reply
-    else:
-        context, target = render(conversation, template, system=system)
+    context, target = render(conversation, template, system=system)  # passes a rendered context through
     record = {"context": context, "target": target, "id": conversation.id, "source": conversation.source}
     if conversation.category:
         record["category"] = conversation.category
     return record
 
 
-def check_reject_rate(ledger: Ledger, source: str, limit: float) -> None:
+def check_reject_rate(ledger: Ledger, source: str, limit: float, first_reject: str | None = None) -> None:
+    """Fail when too many of a source's rows were rejected: almost always a wrong format or map.
+
+    `first_reject` (`file:line: reason: detail`) leads the message, so the user sees a real row.
+    """
     rate = ledger.reject_rate(source)
     if rate > limit:
         counts = ledger.counts[source]
+        lead = f"{first_reject}; " if first_reject else f"{source}: "
         raise RejectRateError(
-            f"{source}: {counts['rejected']} of {counts['read']} rows rejected ({rate:.0%} > {limit:.0%}); "
-            "check --format and --map, or raise --max-reject-rate"
+            f"{lead}{counts['rejected']} of {counts['read']} rows of {source} rejected "
+            f"({rate:.0%} > {limit:.0%}); check --format and --map, or raise --max-reject-rate"
         )
 
 
@@ -66,25 +88,28 @@ def convert(
     })
     writer = JsonlWriter(out)
     try:
-        for path in files:
-            source = source_name(path)
+        for path, source in zip(files, source_names(files)):
+            info: dict[str, Any] = {}
             used_format, stream = read_conversations(str(path), fmt=fmt, source=source, mapping=mapping,
-                                                     encoding=encoding)
-            ledger.add_input(path, format=used_format, source=source)
+                                                     encoding=encoding, info=info)
+            ledger.add_input(path, format=used_format, source=source, map=info["map"])
+            first_reject = None
             for row, result in stream:
                 ledger.read(source)
                 if on_row:
                     on_row()
                 if isinstance(result, Rejected):
+                    where = f"{row.origin}: {result.reason}: {result.detail}"
                     if strict:
-                        raise StrictModeError(f"{row.origin}: {result.reason}: {result.detail}")
+                        raise StrictModeError(f"{where} (--strict)")
+                    first_reject = first_reject or where
                     raw = row.data if row.data is not None else row.raw
                     ledger.reject("read", result.reason, result.detail, row.origin, raw, source=source,
                                   row_id=row_id(row, source))
                     continue
                 writer.write(training_record(result, chosen, system))
                 ledger.written(source)
-            check_reject_rate(ledger, source, max_reject_rate)
+            check_reject_rate(ledger, source, max_reject_rate, first_reject)
         writer.commit()
         return ledger.finish(outputs=[out])
     except BaseException:

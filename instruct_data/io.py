@@ -14,6 +14,7 @@ import io as _io
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,12 +84,20 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
+# What a damaged .gz raises part-way through (gzip.BadGzipFile is an OSError).
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _encoding_hint(encoding: str) -> str:
+    return "; try --encoding gb18030" if encoding.lower().replace("-", "") in {"utf8", "utf8sig"} else ""
+
+
 def _first_char(path: Path, encoding: str) -> str:
     """First non-whitespace character of a text file, BOM skipped: `[` means a JSON array."""
     with _open_binary(path) as fh:
         try:
             head = fh.read(4096)
-        except (OSError, EOFError) as exc:  # a corrupt .gz
+        except GZIP_ERRORS as exc:  # a corrupt .gz
             raise InputError(str(path), f"cannot read: {exc}", line=1) from None
     text = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
     return text[:1]
@@ -133,49 +142,84 @@ def _checked(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
 
 
 def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
+    line_no = 0
     with _open_binary(path) as fh:
-        for line_no, raw_bytes in enumerate(fh, start=1):
-            origin = Origin(file=str(path), line=line_no)
-            try:
-                text = raw_bytes.decode(encoding)
-            except UnicodeDecodeError as exc:
-                yield Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}",
-                          raw=raw_bytes.decode(encoding, errors="replace").rstrip("\r\n"))
-                continue
-            if line_no == 1:
-                text = text.lstrip("\ufeff")
-            if not text.strip():
-                continue  # blank lines are normal, not rows
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
-                continue
-            if not isinstance(data, dict):
-                yield Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
-                continue
-            yield Row(origin, data)
+        try:
+            for line_no, raw_bytes in enumerate(fh, start=1):
+                row = _json_line(path, line_no, raw_bytes, encoding)
+                if row is not None:  # blank lines are normal, not rows
+                    yield row
+        except GZIP_ERRORS as exc:  # a truncated or damaged .gz: what came before stays read
+            raise InputError(str(path), f"cannot read past this line: {exc}", line=line_no + 1) from None
+
+
+def _json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row | None:
+    origin = Origin(file=str(path), line=line_no)
+    try:
+        text = raw_bytes.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}"
+                   f"{_encoding_hint(encoding)}", raw=raw_bytes.decode(encoding, errors="replace").rstrip("\r\n"))
+    if line_no == 1:
+        text = text.lstrip("\ufeff")
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
+    if not isinstance(data, dict):
+        return Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
+    return Row(origin, data)
 
 
 def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
+    """Items of a JSON array, each with the line it starts on (so rejects say `file:line`)."""
     with _open_binary(path) as fh:
-        payload = fh.read()
+        try:
+            payload = fh.read()
+        except GZIP_ERRORS as exc:
+            raise InputError(str(path), f"cannot read: {exc}") from None
     try:
         text = payload.decode(encoding).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         line = payload[: exc.start].count(b"\n") + 1
-        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}", line=line) from None
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
-    for index, item in enumerate(items, start=1):
-        origin = Origin(file=str(path), row=index)
+        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}{_encoding_hint(encoding)}",
+                         line=line) from None
+    decoder = json.JSONDecoder()
+    pos = _skip_space(text, text.index("[") + 1)
+    line, counted = 1, 0
+    index = 0
+    while pos < len(text) and text[pos] != "]":
+        line += text.count("\n", counted, pos)
+        counted = pos
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            # One broken item hides where the next begins: the file cannot be read on.
+            raise InputError(str(path), f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+        index += 1
+        origin = Origin(file=str(path), line=line, row=index)
         if isinstance(item, dict):
             yield Row(origin, item)
         else:
             yield Row(origin, None, f"expected a JSON object, got {type(item).__name__}",
                       raw=json.dumps(item, ensure_ascii=False))
+        pos = _skip_space(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        elif pos < len(text) and text[pos] != "]":
+            line += text.count("\n", counted, pos)
+            raise InputError(str(path), "invalid JSON: expected ',' or ']' after an array item", line=line)
+    if pos >= len(text):
+        raise InputError(str(path), "invalid JSON: the array is not closed with ']'",
+                         line=text.count("\n") + 1)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
@@ -183,12 +227,13 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
 
     try:
         if suffix in {".csv", ".tsv"}:
+            # pandas decompresses `.csv.gz` itself (compression inferred from the name).
             chunks = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False,
                                  encoding=encoding, chunksize=TABLE_CHUNK_ROWS, encoding_errors="strict")
         elif suffix == ".parquet":
             chunks = _parquet_chunks(path)
         else:
-            chunks = [pd.read_excel(path, dtype=str, keep_default_na=False)]
+            chunks = [pd.read_excel(_binary_source(path), dtype=str, keep_default_na=False)]
         row_no = 0
         for frame in chunks:
             frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
@@ -196,17 +241,37 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
                 row_no += 1
                 yield Row(Origin(file=str(path), row=row_no), {k: _cell(v) for k, v in record.items()})
     except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}") from None
+        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}{_encoding_hint(encoding)}",
+                         line=_first_undecodable_line(path, encoding)) from None
     except InputError:
         raise
     except Exception as exc:  # pandas raises many types for a malformed table
-        raise InputError(str(path), f"cannot read as {suffix[1:]}: {exc}") from None
+        message = " ".join(str(exc).split())
+        raise InputError(str(path), f"cannot read as {suffix[1:]}: {message}") from None
+
+
+def _binary_source(path: Path):
+    """Binary formats (xlsx, parquet) inside a .gz are unpacked in memory: readers need to seek."""
+    if path.suffix.lower() != ".gz":
+        return path
+    with gzip.open(path, "rb") as fh:
+        return _io.BytesIO(fh.read())
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    with _open_binary(path) as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return line_no
+    return None
 
 
 def _parquet_chunks(path: Path):
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=TABLE_CHUNK_ROWS):
+    for batch in pq.ParquetFile(_binary_source(path)).iter_batches(batch_size=TABLE_CHUNK_ROWS):
         yield batch.to_pandas()
 
 

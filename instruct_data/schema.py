@@ -29,6 +29,9 @@ class Origin(BaseModel):
             return f"{self.dataset}{rev}:row {self.row}"
         if self.line is not None:
             return f"{self.file}:{self.line}"
+        if self.row is not None:
+            # A table row (header not counted) or an item of a JSON array without line numbers.
+            return f"{self.file}:row {self.row}"
         return str(self.file)
 
 
@@ -77,19 +80,24 @@ class Conversation(BaseModel):
     # back): templates then pass it through instead of wrapping it a second time.
     rendered: bool = False
 
-    @model_validator(mode="after")
-    def _alternating(self) -> "Conversation":
-        for index, turn in enumerate(self.turns):
+    # Field validators (not one model validator) so an error names its field: `turns: ...`.
+    @field_validator("turns")
+    @classmethod
+    def _alternating(cls, turns: list[Turn]) -> list[Turn]:
+        for index, turn in enumerate(turns):
             expected = "user" if index % 2 == 0 else "assistant"
             if turn.role != expected:
                 raise ValueError(
                     f"turn {index + 1} is {turn.role}, expected {expected} (turns must alternate user/assistant)"
                 )
-        if self.turns[-1].role != "assistant":
+        if turns and turns[-1].role != "assistant":
             raise ValueError("the last turn must be an assistant reply")
-        if self.system is not None and not self.system.strip():
-            self.system = None
-        return self
+        return turns
+
+    @field_validator("system")
+    @classmethod
+    def _blank_system_is_none(cls, system: str | None) -> str | None:
+        return system if system is not None and system.strip() else None
 
     @property
     def prompt(self) -> Turn:
@@ -122,19 +130,19 @@ class TrainingRecord(BaseModel):
     source: str | None = None
     category: str | None = None
 
-    @field_validator("target")
+    @field_validator("context", "target")
     @classmethod
-    def _target_not_blank(cls, target: str) -> str:
-        if not target.strip():
-            raise ValueError("target is empty")
-        return target
+    def _not_blank(cls, text: str, info) -> str:
+        if not text.strip():
+            raise ValueError(f"{info.field_name} is empty")
+        return text
 
 
 def describe_validation_error(error: ValidationError) -> str:
     """One readable line per problem: `turns.2.text: text is empty`."""
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "row"
+        where = ".".join(str(p) for p in item["loc"]) or "record"
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)

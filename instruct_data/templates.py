@@ -139,6 +139,9 @@ def render(conversation: Conversation, template: Template | str = DEFAULT_TEMPLA
 
     `system` overrides the conversation's own system text when given.
     """
+    if conversation.rendered:
+        # A context/target row read back: its context is already a rendered prompt.
+        return conversation.turns[0].text, conversation.reply
     if isinstance(template, str):
         template = get_template(template)
     pairs = rounds(conversation)

@@ -17,6 +17,7 @@ MAX_LISTED_ERRORS = 20
 class FileReport:
     path: str
     format: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)  # the column mapping used (--map or aliases)
     rows: int = 0
     valid: int = 0
     invalid_by_reason: Counter = field(default_factory=Counter)
@@ -33,7 +34,7 @@ class FileReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "format": self.format, "rows": self.rows, "valid": self.valid,
+            "path": self.path, "format": self.format, "map": self.mapping, "rows": self.rows, "valid": self.valid,
             "invalid": self.invalid, "invalid_by_reason": dict(sorted(self.invalid_by_reason.items())),
             "errors": self.errors, "file_error": self.file_error, "ok": self.ok,
         }
@@ -42,15 +43,18 @@ class FileReport:
 def validate_file(path: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
                   encoding: str = "utf-8", max_errors: int = MAX_LISTED_ERRORS) -> FileReport:
     report = FileReport(path=path)
+    info: dict[str, Any] = {}
     try:
         report.format, stream = read_conversations(path, fmt=fmt, source="validate", mapping=mapping,
-                                                   encoding=encoding)
+                                                   encoding=encoding, info=info)
+        report.mapping = info["map"]
         for row, result in stream:
             report.rows += 1
             if isinstance(result, Rejected):
                 report.invalid_by_reason[result.reason] += 1
                 if len(report.errors) < max_errors:
-                    report.errors.append({"where": str(row.origin), "reason": result.reason, "detail": result.detail})
+                    report.errors.append({"where": str(row.origin), "line": row.origin.line, "row": row.origin.row,
+                                          "reason": result.reason, "detail": result.detail})
             else:
                 report.valid += 1
     except InputError as exc:

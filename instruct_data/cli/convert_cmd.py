@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+
+def reports_errors(func):
+    """An IdataError (or a bad option value found by the library) becomes one red line and its
+    exit code here, inside the command, so `CliRunner` and `idata` alike see no traceback."""
+    from rich.markup import escape
+
+    from instruct_data.errors import IdataError
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except IdataError as exc:
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper
 
 
 @click.command("convert")
@@ -17,22 +41,26 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 @input_options
 @strictness_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
+@reports_errors
 def convert_command(inputs, out, template, system, fmt, mapping, encoding, strict, max_reject_rate, as_json):
     """Convert any supported input to context/target JSONL, with its ledger.
 
     INPUTS are files, folders or globs: .jsonl, .json (array or lines), .csv, .tsv, .xlsx,
-    .parquet, or any of them .gz. The format is detected from the keys. Beside OUT go
+    .parquet, or any of them .gz. The format is detected from the keys (Chinese column names
+    such as 指令/输入/输出 or 问题/答案 are recognised too). Beside OUT go
     OUT-STEM.rejects.jsonl (every dropped row with its reason and file:line) and
-    OUT-STEM.manifest.json (inputs, counts, hashes).
+    OUT-STEM.manifest.json (inputs, counts, hashes). Nothing is written when the run fails.
 
     \b
     Examples:
       idata convert alpaca_zh.json --out train.jsonl
       idata convert answers.xlsx --map instruction=问题,output=答案 --template chatglm -o train.jsonl
+      idata convert raw/ --strict --max-reject-rate 0.1 -o train.jsonl --json
     """
     from instruct_data.convert import convert
-    from instruct_data.formats import parse_mapping
+    from instruct_data.formats import format_name, parse_mapping
 
+    fmt = format_name(fmt) if fmt else None  # an unknown name fails before any file is read
     with row_progress("converting") as advance:
         manifest = convert(inputs, out, template=template, fmt=fmt, mapping=parse_mapping(mapping),
                            encoding=encoding, system=system, strict=strict, max_reject_rate=max_reject_rate,
@@ -45,5 +73,6 @@ def convert_command(inputs, out, template, system, fmt, mapping, encoding, stric
                   f"({totals['read']:,} read, {totals['rejected']:,} rejected)")
     for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
         console.print(f"  rejected {sum(per_source.values()):>6,}  {reason}")
-    stem = manifest["outputs"][-1]["path"]
-    console.print(f"  ledger: {stem} and manifest beside {out}")
+    ledger = [o["path"] for o in manifest["outputs"][1:]] + [manifest["outputs"][1]["path"].replace(
+        "rejects.jsonl", "manifest.json")]
+    console.print(f"  ledger beside it: {', '.join(ledger)}")

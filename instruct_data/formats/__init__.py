@@ -35,6 +35,17 @@ FORMATS: dict[str, ModuleType] = {
 }
 DETECT_ROWS = 50
 
+# Column names home-made Chinese spreadsheets use for alpaca's fields. Tried only when the keys
+# match no known format and no --map was given; the mapping used is reported (manifest, validate).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "instruction": ("指令", "问题", "提问", "题目", "任务"),
+    "input": ("输入", "补充输入", "上下文", "材料"),
+    "output": ("输出", "回答", "答案", "回复"),
+    "system": ("系统提示", "系统"),
+    "category": ("类别", "分类", "类型"),
+    "history": ("历史", "对话历史"),
+}
+
 
 @dataclass
 class Rejected:
@@ -126,6 +137,37 @@ def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = N
     return votes.most_common(1)[0][0]
 
 
+def alias_mapping(keys) -> dict[str, str]:
+    """A --map built from COLUMN_ALIASES for these keys: {"instruction": "问题", ...}."""
+    keys = set(keys)
+    mapping = {}
+    for field, names in COLUMN_ALIASES.items():
+        if field in keys:
+            continue
+        found = next((name for name in names if name in keys), None)
+        if found:
+            mapping[field] = found
+    return mapping
+
+
+def resolve_format(head: list[Row], path: str, fmt: str | None = None,
+                   mapping: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """(format, mapping) for a file from its first rows: forced, detected, or detected through
+    the Chinese column aliases; an `InputError` naming the keys when nothing fits."""
+    if fmt:
+        return format_name(fmt), dict(mapping or {})
+    try:
+        return detect_format(head, path, mapping), dict(mapping or {})
+    except InputError:
+        if mapping:
+            raise
+        keys = {key for row in head if row.data is not None for key in row.data}
+        aliases = alias_mapping(keys)
+        if not aliases:
+            raise
+        return detect_format(head, path, aliases), aliases
+
+
 def read_conversations(
     path: str,
     *,
@@ -134,13 +176,20 @@ def read_conversations(
     mapping: dict[str, str] | None = None,
     encoding: str = "utf-8",
     limit: int | None = None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[str, Iterator[tuple[Row, Conversation | Rejected]]]:
-    """(format used, stream of (row, Conversation or Rejected)) for one file."""
+    """(format used, stream of (row, Conversation or Rejected)) for one file.
+
+    Pass a dict as `info` to learn the column mapping used (`info["map"]`), which may come
+    from COLUMN_ALIASES when none was given.
+    """
     from instruct_data.io import read_rows
 
     rows = read_rows(path, encoding=encoding, limit=limit)
     head = list(itertools.islice(rows, DETECT_ROWS))
-    name = format_name(fmt) if fmt else detect_format(head, str(path), mapping)
+    name, mapping = resolve_format(head, str(path), fmt, mapping)
+    if info is not None:
+        info.update(format=name, map=mapping)
     stream = ((row, parse_row(row, name, source=source, mapping=mapping)) for row in itertools.chain(head, rows))
     return name, stream
 

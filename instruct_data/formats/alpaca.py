@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from instruct_data.formats.base import EMPTY_INSTRUCTION, RowReject, build, category_of, history_pairs, text_field
+from instruct_data.formats.base import (EMPTY_INSTRUCTION, EMPTY_REPLY, RowReject, build, category_of, history_pairs,
+                                        required_text, text_field)
 
 NAME = "alpaca"
 SIGNATURE = {"instruction", "output"}
@@ -11,7 +12,7 @@ SIGNATURE = {"instruction", "output"}
 def to_conversation(data, *, row_id, source, origin):
     instruction = text_field(data, "instruction")
     extra = text_field(data, "input", required=False)
-    output = text_field(data, "output")
+    output = required_text(data, "output", EMPTY_REPLY)
     if not instruction.strip():
         if not extra.strip():
             raise RowReject(EMPTY_INSTRUCTION, "instruction and input are both empty")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,6 +48,14 @@ def text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str:
     return str(value)
 
 
+def required_text(data: dict[str, Any], key: str, reason: str) -> str:
+    """A field that must hold text: missing, wrong type and blank are rejects naming the field."""
+    text = text_field(data, key)
+    if not text.strip():
+        raise RowReject(reason, f"'{key}' is empty")
+    return text
+
+
 def category_of(data: dict[str, Any]) -> str | None:
     """`category`, `class` (BELLE's eval set) or `type`, with odd spaces (NBSP) made plain."""
     for key in ("category", "class", "type"):
@@ -59,7 +68,12 @@ def category_of(data: dict[str, Any]) -> str | None:
 def history_pairs(data: dict[str, Any], key: str = "history") -> list[tuple[str, str]]:
     """alpaca/ChatGLM `history`: [[question, answer], ...]."""
     history = data.get(key)
-    if history in (None, "", []):
+    if isinstance(history, str) and history.strip().startswith("["):
+        try:  # a spreadsheet cell holding the pairs as JSON
+            history = json.loads(history)
+        except json.JSONDecodeError as exc:
+            raise RowReject(WRONG_TYPE, f"'{key}' holds invalid JSON: {exc.msg}") from None
+    if history is None or (isinstance(history, (str, list)) and not history):
         return []
     if not isinstance(history, list):
         raise RowReject(WRONG_TYPE, f"'{key}' should be a list of [question, answer] pairs")
@@ -88,12 +102,21 @@ def build(
 ) -> Conversation:
     """A Conversation from (role, text[, input]) tuples, bad shapes turned into RowReject."""
     if not turns:
-        raise RowReject(BAD_ROLES, "no turns")
-    if turns[-1][0] == "assistant" and not str(turns[-1][1]).strip():
-        raise RowReject(EMPTY_REPLY, "the reply is empty")
+        raise RowReject(BAD_ROLES, "no user or assistant turns")
     for index, turn in enumerate(turns):
-        if turn[0] == "user" and not str(turn[1]).strip() and not (len(turn) > 2 and turn[2]):
-            raise RowReject(EMPTY_INSTRUCTION, f"user turn {index // 2 + 1} is empty")
+        expected = "user" if index % 2 == 0 else "assistant"
+        if turn[0] != expected:
+            previous = f" after a {turns[index - 1][0]} turn" if index else ""
+            raise RowReject(BAD_ROLES, f"turns: turn {index + 1} is {turn[0]}{previous}, expected {expected}")
+    if turns[-1][0] != "assistant":
+        raise RowReject(BAD_ROLES, f"turns: the last turn ({len(turns)}) is a user turn with no reply")
+    for index, turn in enumerate(turns):
+        has_input = len(turn) > 2 and turn[2]
+        if not str(turn[1]).strip() and not has_input:
+            if turn[0] == "assistant":
+                where = "the reply" if index == len(turns) - 1 else f"turn {index + 1} (assistant)"
+                raise RowReject(EMPTY_REPLY, f"turns: {where} is empty")
+            raise RowReject(EMPTY_INSTRUCTION, f"turns: turn {index + 1} (user) is empty")
     try:
         return Conversation(
             id=row_id,
@@ -105,7 +128,4 @@ def build(
             rendered=rendered,
         )
     except ValidationError as exc:
-        detail = describe_validation_error(exc)
-        reason = BAD_ROLES if ("expected" in detail or "last turn" in detail) else (
-            EMPTY_REPLY if "empty" in detail else INVALID)
-        raise RowReject(reason, detail) from None
+        raise RowReject(INVALID, describe_validation_error(exc)) from None

@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from instruct_data.formats import alpaca
-from instruct_data.formats.base import BAD_TRANSCRIPT, RowReject, build, category_of, text_field
+from instruct_data.formats.base import (BAD_TRANSCRIPT, EMPTY_INSTRUCTION, EMPTY_REPLY, RowReject, build, category_of,
+                                        required_text, text_field)
 from instruct_data.formats.transcript import TranscriptError, looks_like_transcript, parse_transcript
 
 NAME = "belle"
@@ -18,7 +19,8 @@ SIGNATURE = {"instruction", "input", "output"}
 
 def to_conversation(data, *, row_id, source, origin):
     if "instruction" not in data and "target" in data:
-        turns = [("user", text_field(data, "input")), ("assistant", text_field(data, "target"))]
+        turns = [("user", required_text(data, "input", EMPTY_INSTRUCTION)),
+                 ("assistant", required_text(data, "target", EMPTY_REPLY))]
         return build(row_id=row_id, source=source, origin=origin, turns=turns, category=category_of(data))
     instruction = text_field(data, "instruction")
     if not looks_like_transcript(instruction):
@@ -27,7 +29,7 @@ def to_conversation(data, *, row_id, source, origin):
         turns = parse_transcript(instruction)
     except TranscriptError as exc:
         raise RowReject(BAD_TRANSCRIPT, str(exc)) from None
-    output = text_field(data, "output")
+    output = required_text(data, "output", EMPTY_REPLY)
     if turns[-1][0] == "assistant" and not turns[-1][1]:
         turns[-1] = ("assistant", output)  # the transcript ends with 'Assistant:'; the reply is output
     elif turns[-1][0] == "user":

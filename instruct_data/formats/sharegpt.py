@@ -6,8 +6,8 @@ system text. Tool and function roles cannot be held and are rejects.
 
 from __future__ import annotations
 
-from instruct_data.formats.base import (BAD_ROLES, TOOL_ROLES, UNSUPPORTED_ROLE, WRONG_TYPE, RowReject, build,
-                                        category_of, text_field)
+from instruct_data.formats.base import (BAD_ROLES, MISSING_FIELD, TOOL_ROLES, UNSUPPORTED_ROLE, WRONG_TYPE, RowReject,
+                                        build, category_of, text_field)
 
 NAME = "sharegpt"
 SIGNATURE = {"conversations"}
@@ -26,10 +26,13 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
         raw_role = str(message.get(role_key, "")).strip().lower()
         if raw_role in TOOL_ROLES:
             raise RowReject(UNSUPPORTED_ROLE, f"{container}[{index}] has role '{raw_role}', which a user/assistant conversation cannot hold")
+        if message.get("tool_calls") or message.get("function_call"):
+            raise RowReject(UNSUPPORTED_ROLE, f"{container}[{index}] is a function call, which a user/assistant "
+                                              "conversation cannot hold")
         role = ROLE_NAMES.get(raw_role)
         if role is None:
             raise RowReject(BAD_ROLES, f"{container}[{index}] has unknown role '{raw_role}'")
-        text = text_field(message, text_key, required=True)
+        text = message_text(message, text_key, f"{container}[{index}]")
         if role == "system":
             if turns or system is not None:
                 raise RowReject(BAD_ROLES, f"{container}[{index}]: a system message after the dialogue began")
@@ -37,6 +40,25 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
             continue
         turns.append((role, text))
     return turns, system
+
+
+def message_text(message: dict, key: str, where: str) -> str:
+    """A message's text; OpenAI content parts ([{"type": "text", "text": ...}]) are joined."""
+    content = message.get(key)
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise RowReject(WRONG_TYPE, f"{where}.{key} has a '{kind}' part; only text can be held")
+            texts.append(part["text"])
+        return "".join(texts)
+    if key not in message:
+        raise RowReject(MISSING_FIELD, f"{where} has no '{key}' field")
+    try:
+        return text_field(message, key)
+    except RowReject as exc:
+        raise RowReject(exc.reason, f"{where}: {exc.detail}") from None
 
 
 def to_conversation(data, *, row_id, source, origin):
