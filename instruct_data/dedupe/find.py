@@ -1,0 +1,110 @@
+"""find_duplicates: contamination, then exact groups, then verified near duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
+from instruct_data.dedupe.near import band_keys, candidate_pairs, verified_pairs
+from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
+from instruct_data.dedupe.types import DedupeSettings, Item, Removal
+
+
+def _against_list(against: Iterable[str | Item]) -> list[tuple[str, str]]:
+    questions = []
+    for n, entry in enumerate(against, start=1):
+        if isinstance(entry, Item):
+            questions.append((entry.id, entry.prompt))
+        else:
+            questions.append((f"against:{n}", str(entry)))
+    return questions
+
+
+def _concat(batches: list[Batch]) -> Batch:
+    return Batch(
+        ids=[i for b in batches for i in b.ids],
+        **{field: np.concatenate([getattr(b, field) for b in batches])
+           for field in ("order", "protected", "reply_len", "content", "exact", "sig", "has_sig", "against",
+                         "against_sim")},
+    )
+
+
+def find_duplicates(
+    items: Iterable[Item],
+    settings: DedupeSettings | None = None,
+    against: Iterable[str | Item] = (),
+    *,
+    workers: int = 1,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Removal]:
+    """Every item to remove, with the kept item it duplicates; nothing else is removed.
+
+    `against`: benchmark questions (texts, or Items whose prompt is the question); a training
+    item whose prompt is an exact or near duplicate of one is removed as "contamination".
+    Protected items are never removed; items duplicating one are removed as "contamination".
+    The result is the same for any `workers` and any input order (policy "first" aside, which
+    follows the caller's `order`). Removals are sorted by id.
+    """
+    settings = settings or DedupeSettings()
+    questions = _against_list(against)
+    index = Against.build(questions, settings) if questions else None
+    batches = []
+    for batch in fingerprint_all(items, settings, index, workers=workers):
+        batches.append(batch)
+        if on_batch:
+            on_batch(len(batch.ids))
+    if not batches:
+        return []
+    fp = _concat(batches)
+    del batches
+    return _decide(fp, settings, questions)
+
+
+def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]]) -> list[Removal]:
+    rank = ranks(settings.policy, protected=fp.protected, order=fp.order, reply_len=fp.reply_len,
+                 content=fp.content, ids=fp.ids)
+    clusters = Clusters()
+    decided: list[tuple[int, int | str, str, float]] = []  # (removed, kept index or question id, method, sim)
+    alive = np.ones(len(fp.ids), dtype=bool)
+
+    # 1. Contamination by a benchmark question: removed before anything else is decided.
+    contaminated = np.flatnonzero((fp.against >= 0) & ~fp.protected)
+    for i in contaminated.tolist():
+        decided.append((i, questions[fp.against[i]][0], "contamination", float(fp.against_sim[i])))
+    alive[contaminated] = False
+
+    # 2. Exact: equal normalized keys; the best-ranked copy survives.
+    if settings.exact:
+        for group in exact_groups(fp.exact, alive, rank):
+            keep = group[0]
+            for other in group[1:].tolist():
+                if fp.protected[other]:
+                    continue  # two identical held-out items both stay
+                decided.append((other, int(keep), method_for(bool(fp.protected[keep]), "exact"), 1.0))
+                clusters.union(other, int(keep), rank)
+                alive[other] = False
+
+    # 3. Near: LSH candidates among the rest, each checked against the threshold.
+    if settings.near:
+        eligible = np.flatnonzero(alive & fp.has_sig)
+        if len(eligible) > 1:
+            keys = band_keys(fp.sig[eligible], settings.bands)
+            pairs = candidate_pairs(keys, rank[eligible])
+            del keys
+            pairs, sims = verified_pairs(fp.sig[eligible] if len(eligible) < len(fp.ids) else fp.sig,
+                                         pairs, settings.threshold)
+            pairs = eligible[pairs] if len(pairs) else pairs
+            for removed, kept, sim in resolve_near(pairs, sims, rank, fp.protected):
+                decided.append((removed, kept, method_for(bool(fp.protected[kept]), "near"), sim))
+                clusters.union(removed, kept, rank)
+
+    removals = []
+    for i, kept, method, sim in decided:
+        if isinstance(kept, str):  # a benchmark question: its own cluster
+            removals.append(Removal(fp.ids[i], kept, kept, "contamination", round(sim, 4)))
+        else:
+            removals.append(Removal(fp.ids[i], fp.ids[kept], fp.ids[clusters.find(i)], method, round(sim, 4)))
+    removals.sort(key=lambda r: r.id)
+    return removals

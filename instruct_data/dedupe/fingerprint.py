@@ -1,0 +1,156 @@
+"""Per-row fingerprints, computed in batches (in worker processes when asked).
+
+A fingerprint is everything dedupe keeps of a row once its text is gone: the exact key, the
+hash of the stored text, the reply length, the MinHash signature, and (when benchmark
+questions are given) the question its prompt matches. Each row's fingerprint depends only
+on the row and the settings, so any split of the rows over processes gives the same result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from instruct_data.dedupe.keys import content_hash, hash_text, normalize, normalized_key_text
+from instruct_data.dedupe.near import BandIndex, signatures
+from instruct_data.dedupe.types import DedupeSettings, Item
+
+BATCH = 4096
+
+
+@dataclass
+class Against:
+    """Benchmark questions, fingerprinted once: exact keys and a band index of signatures."""
+
+    ids: list[str]
+    exact: dict[bytes, int]
+    index: BandIndex
+
+    @classmethod
+    def build(cls, questions: list[tuple[str, str]], settings: DedupeSettings) -> "Against":
+        texts = [normalize(text, settings.traditional_to_simplified) for _, text in questions]
+        exact: dict[bytes, int] = {}
+        for i, text in enumerate(texts):
+            exact.setdefault(hash_text(text), i)
+        sig, has = signatures(texts, settings.ngram, settings.num_perm, settings.seed)
+        # Questions too short to shingle match exactly only: give them no band keys.
+        index = BandIndex(sig[has], settings.bands)
+        index_ids = np.flatnonzero(has)
+        return cls([qid for qid, _ in questions], exact, _Remapped(index, index_ids))
+
+
+class _Remapped:
+    """A BandIndex over a subset, answering with indices of the full list."""
+
+    def __init__(self, index: BandIndex, positions: np.ndarray):
+        self.index, self.positions = index, positions
+
+    def best_match(self, sig, threshold):
+        best, sim = self.index.best_match(sig, threshold)
+        hit = best >= 0
+        best[hit] = self.positions[best[hit]]
+        return best, sim
+
+
+@dataclass
+class Batch:
+    """Fingerprints of one batch of items (row i of every array is item i)."""
+
+    ids: list[str]
+    order: np.ndarray  # int64
+    protected: np.ndarray  # bool
+    reply_len: np.ndarray  # int64
+    content: np.ndarray  # (n, 2) uint64: hash of the stored text
+    exact: np.ndarray  # (n, 2) uint64: hash of the normalized key
+    sig: np.ndarray  # (n, num_perm) uint32
+    has_sig: np.ndarray  # bool: False for a text too short to shingle
+    against: np.ndarray  # int64: index of the benchmark question the prompt matches, -1 if none
+    against_sim: np.ndarray  # float32
+
+
+def _halves(digests: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(digests), dtype="<u8").reshape(-1, 2).copy() if digests else np.zeros((0, 2), "<u8")
+
+
+def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | None = None) -> Batch:
+    keys = [normalized_key_text(item, settings) for item in items]
+    exact = _halves([hash_text(k) for k in keys])
+    if settings.near:
+        sig, has = signatures(keys, settings.ngram, settings.num_perm, settings.seed)
+    else:
+        sig, has = np.zeros((len(items), 0), dtype=np.uint32), np.zeros(len(items), dtype=bool)
+    match = np.full(len(items), -1, dtype=np.int64)
+    match_sim = np.zeros(len(items), dtype=np.float32)
+    if against is not None and against.ids:
+        match, match_sim = _match_against(items, settings, against, keys, sig, has)
+    return Batch(
+        ids=[item.id for item in items],
+        order=np.fromiter((item.order for item in items), dtype=np.int64, count=len(items)),
+        protected=np.fromiter((item.protected for item in items), dtype=bool, count=len(items)),
+        reply_len=np.fromiter((len(item.reply) for item in items), dtype=np.int64, count=len(items)),
+        content=_halves([content_hash(item) for item in items]),
+        exact=exact, sig=sig, has_sig=has, against=match, against_sim=match_sim,
+    )
+
+
+def _match_against(items, settings, against, keys, sig, has):
+    """Which benchmark question each item's prompt duplicates, exactly or nearly."""
+    if settings.key == "prompt":
+        prompts, psig, phas = keys, sig, has
+    else:
+        prompts = [normalize(item.prompt, settings.traditional_to_simplified) for item in items]
+        psig, phas = signatures(prompts, settings.ngram, settings.num_perm, settings.seed) if settings.near \
+            else (None, np.zeros(len(items), dtype=bool))
+    match = np.full(len(items), -1, dtype=np.int64)
+    sim = np.zeros(len(items), dtype=np.float32)
+    for i, text in enumerate(prompts):
+        hit = against.exact.get(hash_text(text))
+        if hit is not None:
+            match[i], sim[i] = hit, 1.0
+    if settings.near:
+        rows = np.flatnonzero((match < 0) & phas)
+        best, best_sim = against.index.best_match(psig[rows], settings.threshold)
+        found = best >= 0
+        match[rows[found]], sim[rows[found]] = best[found], best_sim[found]
+    return match, sim
+
+
+# ------------------------------------------------------------------ running over processes
+
+_WORKER_STATE: tuple[DedupeSettings, Against | None] | None = None
+
+
+def _init_worker(settings: DedupeSettings, against: Against | None) -> None:
+    global _WORKER_STATE
+    _WORKER_STATE = (settings, against)
+
+
+def _work(items: list[Item]) -> Batch:
+    settings, against = _WORKER_STATE
+    return fingerprint(items, settings, against)
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def fingerprint_all(items: Iterable[Item], settings: DedupeSettings, against: Against | None = None,
+                    workers: int = 1, batch_size: int = BATCH) -> Iterator[Batch]:
+    """Fingerprints of every item, batch by batch, in input order, on `workers` processes."""
+    if workers <= 1:
+        for batch in _batches(items, batch_size):
+            yield fingerprint(batch, settings, against)
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings, against)) as pool:
+        yield from pool.imap(_work, _batches(items, batch_size), chunksize=1)

@@ -1,0 +1,73 @@
+"""Normalized keys: what two rows are compared on. The stored text is never changed.
+
+The key is NFKC-normalized (full-width letters and digits become ASCII), case-folded, and
+stripped of whitespace, punctuation and symbols, optionally converted from Traditional to
+Simplified Chinese. `好的，谢谢！` and `好的 谢谢!` then have the same key.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import xxhash
+
+from instruct_data.dedupe.types import DedupeSettings, Item
+
+# \w keeps letters (every script, CJK included) and digits; everything else (spaces,
+# punctuation of every width, symbols, emoji) goes. `_` is a \w character, so it is named.
+_NOT_WORD = re.compile(r"[\W_]+")
+# Joins prompt and reply for key "both": cannot survive normalization, so never collides.
+_JOIN = "\x1f"
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # opencc-python-reimplemented; loads its dictionaries once
+
+    return opencc.OpenCC("t2s")
+
+
+def normalize(text: str, traditional_to_simplified: bool = False) -> str:
+    """The comparison form of a text."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if traditional_to_simplified:
+        text = _t2s().convert(text)
+    stripped = _NOT_WORD.sub("", text)
+    # A text of nothing but punctuation or emoji still has to be compared with something:
+    # fall back to the text without whitespace rather than an empty key shared by all of them.
+    return stripped if stripped else "".join(text.split())
+
+
+def key_text(item: Item, key: str) -> str:
+    """The raw text a key is built from: the prompt, the reply, or both joined."""
+    if key == "prompt":
+        return item.prompt
+    if key == "reply":
+        return item.reply
+    return f"{item.prompt}{_JOIN}{item.reply}"
+
+
+def normalized_key_text(item: Item, settings: DedupeSettings) -> str:
+    t2s = settings.traditional_to_simplified
+    if settings.key == "both":
+        # Normalize the parts apart so the joiner survives (it is neither a letter nor a digit).
+        return f"{normalize(item.prompt, t2s)}{_JOIN}{normalize(item.reply, t2s)}"
+    return normalize(key_text(item, settings.key), t2s)
+
+
+def hash_text(normalized: str) -> bytes:
+    """A 128-bit hash of an already-normalized text."""
+    return xxhash.xxh3_128_digest(normalized.encode("utf-8"))
+
+
+def exact_key(text: str, settings: DedupeSettings | None = None) -> bytes:
+    """The exact-duplicate key of one text: two texts are exact duplicates when these are equal."""
+    t2s = settings.traditional_to_simplified if settings is not None else False
+    return hash_text(normalize(text, t2s))
+
+
+def content_hash(item: Item) -> bytes:
+    """A hash of the stored (un-normalized) text: the order-free tie-break between copies."""
+    return xxhash.xxh3_128_digest(f"{item.prompt}{_JOIN}{item.reply}".encode("utf-8"))

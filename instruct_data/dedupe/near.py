@@ -1,0 +1,145 @@
+"""Near duplicates: MinHash signatures (rensa), LSH banding, and verification of candidates.
+
+LSH only proposes candidates: two rows sharing one band of their signatures. Every
+candidate pair is then checked against the threshold with the signatures' estimated
+Jaccard (the share of equal MinHash values) before anything is removed.
+
+rensa was chosen over datasketch by measurement: see benchmarks/bench_dedupe.py and the
+README (it computes the signature matrix of a whole batch in Rust from pre-hashed shingles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rensa
+
+from instruct_data.dedupe.shingles import shingle_hashes
+
+_BAND_MULT = np.uint64(0x100000001B3)  # FNV's 64-bit prime: band values folded into one key
+_MAX_ALL_PAIRS = 32  # a bucket larger than this is checked star-wise and neighbour-wise
+
+
+def signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(uint32 signature matrix len(texts) x num_perm, bool mask of rows that have shingles)."""
+    hashes, offsets = shingle_hashes(texts, ngram)
+    has = offsets[1:] > offsets[:-1]
+    sig = np.zeros((len(texts), num_perm), dtype=np.uint32)
+    if has.any():
+        rows = np.flatnonzero(has)
+        # Only rows with shingles go to rensa; offsets of the empty rows are dropped.
+        keep_offsets = np.concatenate([[0], np.cumsum((offsets[1:] - offsets[:-1])[rows])]).astype(np.uint64)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, keep_offsets, num_perm, seed)
+        sig[rows] = np.asarray(matrix.to_rows(), dtype=np.uint32)
+    return sig, has
+
+
+def band_keys(sig: np.ndarray, bands: int) -> np.ndarray:
+    """uint64 key per (row, band): rows sharing a key in some band are LSH candidates."""
+    rows = sig.shape[1] // bands
+    keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            block = sig[:, b * rows:(b + 1) * rows].astype(np.uint64)
+            key = np.full(sig.shape[0], np.uint64(b) + np.uint64(0xCBF29CE484222325), dtype=np.uint64)
+            for col in range(rows):
+                key = (key ^ block[:, col]) * _BAND_MULT
+            keys[:, b] = key
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Unique (i, j) row pairs, i < j, that share a band key. `rank` orders bucket members
+    (so the pairs chosen in a large bucket do not depend on input order)."""
+    found = []
+    n = keys.shape[0]
+    for b in range(keys.shape[1]):
+        order = np.lexsort((rank, keys[:, b]))
+        sorted_keys = keys[order, b]
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        if not same.any():
+            continue
+        # Bucket starts: positions where a run of equal keys begins.
+        is_start = np.concatenate([[True], ~same])
+        start_of = np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
+        member = np.flatnonzero(~is_start)
+        # Every member against the bucket's best-ranked member, and against its neighbour.
+        found.append(np.stack([order[start_of[member]], order[member]], axis=1))
+        found.append(np.stack([order[member - 1], order[member]], axis=1))
+        run_start = np.flatnonzero(is_start)
+        run_len = np.diff(np.concatenate([run_start, [n]]))
+        small = (run_len > 2) & (run_len <= _MAX_ALL_PAIRS)
+        starts, lens = run_start[small], run_len[small]
+        # Small buckets of three or more: all pairs, so no similar pair goes unchecked.
+        for s, k in zip(starts, lens):
+            idx = order[s:s + k]
+            i, j = np.triu_indices(k, 1)
+            found.append(np.stack([idx[i], idx[j]], axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    pairs.sort(axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    code = np.unique(pairs[:, 0] * n + pairs[:, 1])  # one int64 per pair: faster than unique(axis=0)
+    return np.stack([code // n, code % n], axis=1)
+
+
+def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Share of equal MinHash values, row by row (an unbiased estimate of Jaccard)."""
+    out = np.empty(len(sig_a), dtype=np.float32)
+    for start in range(0, len(sig_a), chunk):
+        stop = start + chunk
+        out[start:stop] = (sig_a[start:stop] == sig_b[start:stop]).mean(axis=1)
+    return out
+
+
+def verified_pairs(sig: np.ndarray, pairs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate pairs whose estimated Jaccard reaches the threshold, and that similarity."""
+    if len(pairs) == 0:
+        return pairs, np.zeros(0, dtype=np.float32)
+    sim = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), 65536):  # in slices: two gathered signature blocks at a time
+        part = pairs[start:start + 65536]
+        sim[start:start + 65536] = estimated_jaccard(sig[part[:, 0]], sig[part[:, 1]])
+    ok = sim >= threshold - 1e-6
+    return pairs[ok], sim[ok]
+
+
+class BandIndex:
+    """A small fixed set of signatures (benchmark questions) that many rows are checked against."""
+
+    def __init__(self, sig: np.ndarray, bands: int):
+        self.sig = sig
+        self.bands = bands
+        keys = band_keys(sig, bands) if len(sig) else np.zeros((0, bands), dtype=np.uint64)
+        self.order = [np.argsort(keys[:, b], kind="stable") for b in range(bands)]
+        self.sorted = [keys[o, b] for b, o in enumerate(self.order)]
+
+    def best_match(self, sig: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of `sig`: index of its most similar indexed signature at or above the
+        threshold (-1 if none), and that similarity."""
+        best = np.full(len(sig), -1, dtype=np.int64)
+        best_sim = np.zeros(len(sig), dtype=np.float32)
+        if len(self.sig) == 0 or len(sig) == 0:
+            return best, best_sim
+        keys = band_keys(sig, self.bands)
+        pairs = []
+        for b in range(self.bands):
+            lo = np.searchsorted(self.sorted[b], keys[:, b], side="left")
+            hi = np.searchsorted(self.sorted[b], keys[:, b], side="right")
+            hit = np.flatnonzero(hi > lo)
+            for row in hit:  # hits are rare: a loop over them is cheap
+                for pos in range(lo[row], hi[row]):
+                    pairs.append((row, self.order[b][pos]))
+        if not pairs:
+            return best, best_sim
+        pairs = np.unique(np.asarray(pairs, dtype=np.int64), axis=0)
+        sim = estimated_jaccard(sig[pairs[:, 0]], self.sig[pairs[:, 1]])
+        # Best match per row; ties go to the lower index, so the answer is stable.
+        order = np.lexsort((pairs[:, 1], -sim, pairs[:, 0]))
+        pairs, sim = pairs[order], sim[order]
+        first = np.concatenate([[True], pairs[1:, 0] != pairs[:-1, 0]])
+        rows, idx, s = pairs[first, 0], pairs[first, 1], sim[first]
+        ok = s >= threshold - 1e-6
+        best[rows[ok]] = idx[ok]
+        best_sim[rows[ok]] = s[ok]
+        return best, best_sim

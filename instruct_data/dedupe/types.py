@@ -1,0 +1,67 @@
+"""What dedupe takes and gives: its settings, an item to compare, and a removal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Key = Literal["prompt", "reply", "both"]
+Method = Literal["exact", "near", "contamination"]
+
+
+class DedupeSettings(BaseModel):
+    """How duplicates are found. Also the `dedupe:` block of a build recipe.
+
+    The defaults were chosen by measurement (benchmarks/choose_threshold.py, quoted in the
+    README): with 3-character shingles a reply with 5% of its characters edited scores an
+    estimated Jaccard of about 0.75, two different replies on the same topic under 0.2.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Key = "both"
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="estimated Jaccard at or above which two rows are near duplicates")
+    ngram: int = Field(3, ge=1, le=16, description="characters per shingle")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
+    bands: int = Field(32, ge=1, description="LSH bands; num_perm must be bands * rows")
+    seed: int = 42
+    policy: Literal["first", "longest-reply"] = "first"
+    traditional_to_simplified: bool = False
+
+    @model_validator(mode="after")
+    def _bands_divide_perms(self) -> "DedupeSettings":
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        return self
+
+    @property
+    def rows_per_band(self) -> int:
+        return self.num_perm // self.bands
+
+
+@dataclass(frozen=True)
+class Item:
+    """What dedupe needs of a row: small, so a million of them fit in memory."""
+
+    id: str
+    prompt: str
+    reply: str
+    order: int = 0  # input position; only policy "first" uses it, as the caller gives it
+    # A held-out or benchmark item: never removed; training items duplicating it are removed
+    # with method "contamination".
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One removed item: which kept item it duplicates, its cluster, how it was found."""
+
+    id: str
+    duplicate_of: str
+    cluster: str
+    method: Method
+    similarity: float
