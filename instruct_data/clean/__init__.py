@@ -1,0 +1,83 @@
+"""Cleaning: normalizers (change text) then filters (keep, or drop with a reason code).
+
+    cleaner = Cleaner(CleanSettings(length={"min_instruction": 4}, refusal=True))
+    verdict, changed = cleaner.clean(conversation)   # conversation's texts edited in place
+    # verdict: None (keep) or Drop(reason, detail); changed: names of the rules that edited it
+
+Every rule is one small class in normalizers.py or filters.py, switched and tuned by its
+block in a recipe's `clean:` section (`CleanSettings`). Rules run in the order listed in
+RULES; the first filter that drops a row gives its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from instruct_data.clean.base import KEEP, Drop, Filter, Normalizer, RuleSettings
+from instruct_data.clean.filters import FILTERS
+from instruct_data.clean.normalizers import NORMALIZERS
+from instruct_data.schema import Conversation
+
+RULES: tuple[type[Normalizer] | type[Filter], ...] = (*NORMALIZERS, *FILTERS)
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
+
+_SettingsBase = type("_SettingsBase", (BaseModel,), {"model_config": ConfigDict(extra="forbid")})
+
+# The recipe's `clean:` block: one field per rule, named after it. A wrong key is an error naming it.
+CleanSettings = create_model(
+    "CleanSettings",
+    __base__=_SettingsBase,
+    __doc__="Which cleaning rules run, and their parameters (`name: true|false` or `name: {...}`).",
+    **{rule.name: (rule.Settings, rule.Settings()) for rule in RULES},
+)
+
+
+def reason_codes() -> dict[str, tuple[str, ...]]:
+    """Filter name -> the reason codes it can give."""
+    return {rule.name: rule.reasons for rule in FILTERS}
+
+
+class Cleaner:
+    """Runs the enabled rules over conversations and counts what each did."""
+
+    def __init__(self, settings: Any = None):
+        if settings is None:
+            settings = CleanSettings()
+        elif isinstance(settings, dict):
+            settings = CleanSettings.model_validate(settings)
+        self.settings = settings
+        self.normalizers: list[Normalizer] = []
+        self.filters: list[Filter] = []
+        for rule in RULES:
+            rule_settings: RuleSettings = getattr(settings, rule.name)
+            if not rule_settings.enabled:
+                continue
+            instance = rule(rule_settings)
+            (self.normalizers if isinstance(instance, Normalizer) else self.filters).append(instance)
+
+    @property
+    def enabled(self) -> list[str]:
+        return [rule.name for rule in (*self.normalizers, *self.filters)]
+
+    def clean(self, conversation: Conversation) -> tuple[Drop | None, list[str]]:
+        """Normalize in place, then filter. Returns (None or Drop, names of rules that changed text)."""
+        changed = [n.name for n in self.normalizers if n.apply(conversation)]
+        for rule in self.filters:
+            before = rule.changed
+            verdict = rule.apply(conversation)
+            if verdict is not None:
+                return verdict, changed
+            if rule.changed != before:
+                changed.append(rule.name)
+        return KEEP, changed
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {
+            "changed": {n.name: n.changed for n in self.normalizers} | {f.name: f.changed for f in self.filters if f.changed},
+            "dropped": {f.name: f.dropped for f in self.filters},
+        }
+
+
+__all__ = ["CleanSettings", "Cleaner", "Drop", "Filter", "KEEP", "Normalizer", "RULES", "RuleSettings", "reason_codes"]
