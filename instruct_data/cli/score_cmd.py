@@ -1,0 +1,43 @@
+"""`idata score`."""
+
+from __future__ import annotations
+
+import click
+
+from instruct_data.cli.common import print_json
+
+
+@click.command("score")
+@click.argument("predictions", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+              help="Folder for results.json, report.md and the chart [default: beside PREDICTIONS].")
+@click.option("--fail-if-worse", is_flag=True,
+              help="With base_prediction: exit 5 when a category is worse than the base beyond its interval.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of a summary.")
+def score_command(predictions, out, fail_if_worse, as_json):
+    """Score predictions made elsewhere (vLLM, LLaMA-Factory, ...) with idata eval's metrics.
+
+    PREDICTIONS is JSON lines (or any file the readers take) with a prediction field
+    (prediction, predict, output or response), a reference (reference, label, std_answer,
+    target or answer) and optionally category/class, id, prompt and base_prediction (then
+    base and tuned are compared as in `idata eval --compare-base`). An `idata eval`
+    predictions.jsonl is rescored to the same numbers.
+
+    \b
+    Examples:
+      idata score eval-out/predictions.jsonl --out rescored
+      idata score generated_predictions.jsonl      # LLaMA-Factory's predict/label file
+    """
+    from pathlib import Path
+
+    from instruct_data.cli.eval_cmd import print_summary
+    from instruct_data.evaluation import score
+
+    out = out or str(Path(predictions).parent)
+    results = score(predictions, out)
+    if as_json:
+        print_json(results)
+    else:
+        print_summary(results, out)
+    if fail_if_worse and results.get("worse_categories"):
+        raise SystemExit(5)

@@ -1,0 +1,181 @@
+"""Batched generation: one model load, prompts sorted by length, left-padded, greedy by default.
+
+Greedy decoding is set explicitly (`do_sample=False`): in transformers 5 every generation
+config field defaults to None, and a model's own generation_config.json may ask for
+sampling, which would make scores change from run to run. Sampling happens only when asked,
+with a seed.
+
+Generation stops at EOS and at the template's stop strings (transformers' `stop_strings`
+criterion); the text is then cut at the first stop string, since the criterion fires only
+once the string has been generated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from instruct_data.errors import IdataError
+
+
+class OutOfMemory(IdataError):
+    exit_code = 4
+
+
+@dataclass
+class Decoding:
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int = 0
+    stop: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        data = asdict(self)
+        if not self.do_sample:
+            data.pop("temperature")
+            data.pop("top_p")
+        data["mode"] = "sampling" if self.do_sample else "greedy"
+        return data
+
+
+@dataclass
+class Generated:
+    text: str
+    new_tokens: int
+    finish: str  # "eos", "stop_string" or "length"
+
+
+def load_model(model_name: str, adapter: str | None = None, *, dtype: str = "auto", device: str | None = None,
+               trust_remote_code: bool = False):
+    """(model, tokenizer): the base model, with the adapter on top when given (one load)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer_source = adapter if adapter and _has_tokenizer(Path(adapter)) else model_name
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_name, dtype=_dtype(dtype, device),
+                                                 trust_remote_code=trust_remote_code)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def _dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+            "float16": torch.float16, "fp16": torch.float16}[name]
+
+
+def trim(text: str, stops: list[str]) -> tuple[str, bool]:
+    """Text up to the first stop string; whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
+             on_batch: Callable[[int], None] | None = None) -> list[Generated]:
+    """One Generated per prompt, in the prompts' order."""
+    import torch
+
+    if decoding.do_sample:
+        from transformers import set_seed
+
+        set_seed(decoding.seed)
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=True)["input_ids"]]
+    # Longest first: similar lengths share a batch (little padding), and a batch too big for
+    # memory fails at once rather than after most of the run.
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    results: list[Generated | None] = [None] * len(prompts)
+    for start in range(0, len(order), decoding.batch_size):
+        batch = order[start:start + decoding.batch_size]
+        try:
+            outputs = _generate_batch(model, tokenizer, [prompts[i] for i in batch], decoding)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise OutOfMemory(f"out of GPU memory generating a batch of {len(batch)} prompts "
+                              f"(up to {lengths[batch[0]]} prompt tokens + {decoding.max_new_tokens} new): "
+                              f"try --batch-size {max(1, decoding.batch_size // 2)} "
+                              f"or a smaller --max-new-tokens") from None
+        for index, output in zip(batch, outputs):
+            results[index] = output
+        if on_batch:
+            on_batch(len(batch))
+    return results  # type: ignore[return-value]
+
+
+def generation_kwargs(tokenizer, decoding: Decoding) -> dict:
+    kwargs = dict(max_new_tokens=decoding.max_new_tokens, do_sample=decoding.do_sample,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if decoding.do_sample:
+        kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
+    else:
+        # A model's own generation_config may carry sampling values; greedy ignores them, say so.
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if decoding.stop:
+        kwargs.update(stop_strings=list(decoding.stop), tokenizer=tokenizer)
+    return kwargs
+
+
+def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[Generated]:
+    import torch
+
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+    encoded = {k: v.to(model.device) for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
+    with torch.inference_mode():
+        output = model.generate(**encoded, **generation_kwargs(tokenizer, decoding))
+    new = output[:, encoded["input_ids"].shape[1]:]
+    results = []
+    for row in new.tolist():
+        tokens = _until_eos(row, tokenizer)
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+        text, stopped = trim(text, decoding.stop)
+        if stopped:
+            finish = "stop_string"
+        elif len(tokens) < len(row) and row[len(tokens)] == tokenizer.eos_token_id:
+            finish = "eos"
+        else:
+            finish = "length"
+        results.append(Generated(text=text, new_tokens=len(tokens), finish=finish))
+    return results
+
+
+def _until_eos(row: list[int], tokenizer) -> list[int]:
+    """New tokens before the first EOS (or the padding that follows a finished sequence)."""
+    ends = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    for index, token in enumerate(row):
+        if token in ends:
+            return row[:index]
+    return row
+
+
+def read_adapter_template(adapter: str | None) -> dict | None:
+    """The template the trainer recorded beside the adapter (`template.json`), if any."""
+    if not adapter:
+        return None
+    path = Path(adapter) / "template.json"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

@@ -1,0 +1,134 @@
+"""report.md (overall and per-category tables) and the per-category bar chart (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from instruct_data.evaluation.aggregate import OVERALL
+from instruct_data.evaluation.metrics import HEADLINE, METRIC_LABELS, METRICS
+from instruct_data.io import atomic_path
+
+CHART_NAME = "scores_by_category.png"
+
+
+def _cell(stats: dict) -> str:
+    if stats["mean"] is None:
+        return "–"
+    return f"{stats['mean']:.1f} [{stats['low']:.1f}, {stats['high']:.1f}]"
+
+
+def _delta_cell(stats: dict) -> str:
+    if stats["mean"] is None:
+        return "–"
+    mark = " **worse**" if stats["worse"] else (" better" if stats["better"] else "")
+    return f"{stats['mean']:+.1f} [{stats['low']:+.1f}, {stats['high']:+.1f}]{mark}"
+
+
+def render_report(results: dict) -> str:
+    metrics = results["metrics"]
+    model, base, delta = metrics["model"], metrics.get("base"), metrics.get("delta")
+    label = "tuned" if base else "model"
+    lines = ["# Evaluation report", ""]
+    lines += _header(results)
+    totals = model[OVERALL]["counts"]
+    lines += [f"Items: {totals['items']} ({totals['with_reference']} with a reference, "
+              f"{totals['without_reference']} without: generated and counted, not scored); "
+              f"empty predictions: {totals['empty_predictions']} (scored 0).", ""]
+    lines += ["Scores are 0–100, mean over items with a reference, with a bootstrap 95% interval "
+              f"({results['bootstrap']['resamples']} resamples, seed {results['bootstrap']['seed']}). "
+              f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters.", ""]
+    lines += ["## Overall", ""]
+    if base:
+        lines += ["| metric | base | tuned | tuned − base |", "|---|---|---|---|"]
+        for name in METRICS:
+            lines.append(f"| {METRIC_LABELS[name]} | {_cell(base[OVERALL]['metrics'][name])} | "
+                         f"{_cell(model[OVERALL]['metrics'][name])} | {_delta_cell(delta[OVERALL][name])} |")
+    else:
+        lines += ["| metric | score | n |", "|---|---|---|"]
+        for name in METRICS:
+            stats = model[OVERALL]["metrics"][name]
+            lines.append(f"| {METRIC_LABELS[name]} | {_cell(stats)} | {stats['n']} |")
+    lines += ["", f"## By category: {METRIC_LABELS[HEADLINE]}", ""]
+    categories = [c for c in model if c != OVERALL]
+    if base:
+        lines += ["| category | items | with reference | base | tuned | tuned − base |", "|---|---|---|---|---|---|"]
+        for cat in categories:
+            c = model[cat]["counts"]
+            lines.append(f"| {cat} | {c['items']} | {c['with_reference']} | {_cell(base[cat]['metrics'][HEADLINE])} | "
+                         f"{_cell(model[cat]['metrics'][HEADLINE])} | {_delta_cell(delta[cat][HEADLINE])} |")
+        worse = results.get("worse_categories", [])
+        lines += ["", ("Categories where the tuned model is worse than its base beyond the interval "
+                       f"({METRIC_LABELS[HEADLINE]}): " + ", ".join(worse)) if worse else
+                  "No category is worse than the base beyond the interval on the headline metric."]
+    else:
+        lines += ["| category | items | with reference | score |", "|---|---|---|---|"]
+        for cat in categories:
+            c = model[cat]["counts"]
+            lines.append(f"| {cat} | {c['items']} | {c['with_reference']} | {_cell(model[cat]['metrics'][HEADLINE])} |")
+    lines += ["", f"## By category: every metric ({label})", ""]
+    lines += ["| category | " + " | ".join(METRIC_LABELS[n] for n in METRICS) + " |",
+              "|---|" + "---|" * len(METRICS)]
+    for cat in [OVERALL] + categories:
+        lines.append(f"| {cat} | " + " | ".join(
+            "–" if model[cat]["metrics"][n]["mean"] is None else f"{model[cat]['metrics'][n]['mean']:.1f}"
+            for n in METRICS) + " |")
+    if results.get("chart"):
+        lines += ["", f"![{METRIC_LABELS[HEADLINE]} by category]({results['chart']})"]
+    return "\n".join(lines) + "\n"
+
+
+def _header(results: dict) -> list[str]:
+    lines = []
+    if results.get("model"):
+        lines.append(f"- model: `{results['model']['name_or_path']}`")
+    if results.get("adapter"):
+        lines.append(f"- adapter: `{results['adapter']['path']}`")
+    if results.get("template"):
+        lines.append(f"- template: `{results['template']['name']}`")
+    bench = results.get("benchmark") or {}
+    if bench:
+        lines.append(f"- benchmark: `{bench.get('name')}` ({bench.get('path')}, sha256 {str(bench.get('sha256'))[:12]}…)")
+    if results.get("decoding"):
+        d = results["decoding"]
+        lines.append(f"- decoding: {d['mode']}, max {d['max_new_tokens']} new tokens, batch {d['batch_size']}")
+    if results.get("predictions"):
+        lines.append(f"- predictions: `{results['predictions']}`")
+    return lines + [""] if lines else []
+
+
+def write_chart(results: dict, path: Path) -> Path:
+    """Grouped bars of the headline metric per category (base and tuned), with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = results["metrics"]
+    columns = [("base", metrics["base"]), ("tuned", metrics["model"])] if metrics.get("base") else [("model", metrics["model"])]
+    categories = list(metrics["model"])
+    x = np.arange(len(categories))
+    width = 0.8 / len(columns)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(categories) + 2), 4.5))
+    for offset, (name, summary) in enumerate(columns):
+        stats = [summary[c]["metrics"][HEADLINE] for c in categories]
+        means = [s["mean"] or 0.0 for s in stats]
+        errors = [[(s["mean"] or 0) - (s["low"] or 0) for s in stats], [(s["high"] or 0) - (s["mean"] or 0) for s in stats]]
+        ax.bar(x + (offset - (len(columns) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=name)
+    ax.set_xticks(x)
+    ax.set_xticklabels(categories, rotation=30, ha="right")
+    ax.set_ylabel(f"{METRIC_LABELS[HEADLINE]} (0–100)")
+    ax.set_title(f"{METRIC_LABELS[HEADLINE]} by category, 95% bootstrap intervals")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(results: dict, out: Path) -> Path:
+    path = out / "report.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_report(results), encoding="utf-8")
+    return path
