@@ -1,8 +1,18 @@
 """Belle's `Human:…\\nAssistant:…` transcripts, parsed into alternating turns.
 
-A speaker marker counts only at the start of a line, so prose that mentions "Human:" in the
-middle of a sentence stays part of the turn. Half- and full-width colons, and a space or
-none after them, are all accepted.
+A speaker marker counts only at the start of a line (after optional spaces), so prose that
+mentions "Human:" in the middle of a sentence stays part of the turn. Half- and full-width
+colons, and a space or none after them, are all accepted; each turn's text is stripped.
+
+The choice for a line *inside* a turn that starts with "Human:" or "Assistant:" (a reply
+quoting a dialogue): it is read as a marker. Belle writes its own markers exactly that way,
+so nothing in the text tells a quote from a real turn. When the quote breaks the alternation
+(the usual case: a quoted `Human:` line followed by the real `Human:` turn) the row is a
+reject, never a mangled sample; a quote that happens to alternate cleanly cannot be told
+apart and is split as turns.
+
+A transcript that cannot be read as alternating turns raises TranscriptError: text before
+the first marker, two turns of the same speaker in a row, an empty turn before the last.
 """
 
 from __future__ import annotations
@@ -11,6 +21,9 @@ import re
 
 SPEAKERS = {"human": "user", "user": "user", "assistant": "assistant"}
 MARKER = re.compile(r"(?:^|\n)[ \t]*(Human|Assistant)[ \t]*[:：][ \t]?", re.IGNORECASE)
+STARTS_WITH_HUMAN = re.compile(r"\s*Human[ \t]*[:：]", re.IGNORECASE)
+HUMAN_LINE = re.compile(r"\n[ \t]*Human[ \t]*[:：]", re.IGNORECASE)
+ENDS_WITH_ASSISTANT = re.compile(r"\n[ \t]*Assistant[ \t]*[:：]\s*$", re.IGNORECASE)
 
 
 class TranscriptError(ValueError):
@@ -18,7 +31,11 @@ class TranscriptError(ValueError):
 
 
 def looks_like_transcript(text: str) -> bool:
-    return bool(re.match(r"\s*Human\s*[:：]", text, re.IGNORECASE))
+    """A transcript starts with `Human:`, or has a line-start `Human:` and ends with a bare
+    `Assistant:` (Belle's shape with stray text in front, which parsing then rejects)."""
+    if STARTS_WITH_HUMAN.match(text):
+        return True
+    return bool(ENDS_WITH_ASSISTANT.search(text) and HUMAN_LINE.search(text))
 
 
 def parse_transcript(text: str) -> list[tuple[str, str]]:
@@ -37,7 +54,10 @@ def parse_transcript(text: str) -> list[tuple[str, str]]:
     for index, (role, _) in enumerate(turns):
         expected = "user" if index % 2 == 0 else "assistant"
         if role != expected:
-            raise TranscriptError(f"turn {index + 1} is {role}, expected {expected}")
+            speaker = "Human" if role == "user" else "Assistant"
+            if index == 0:
+                raise TranscriptError(f"the first turn is '{speaker}:', not 'Human:'")
+            raise TranscriptError(f"turns {index} and {index + 1} are both '{speaker}:' (turns must alternate)")
     for index, (_, body) in enumerate(turns[:-1]):
         if not body:
             raise TranscriptError(f"turn {index + 1} is empty")

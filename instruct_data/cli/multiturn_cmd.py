@@ -1,0 +1,96 @@
+"""`idata to-multiturn`."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+
+@click.command("to-multiturn")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Folder to write train.jsonl, conversations.jsonl, rejects.jsonl and manifest.json to.")
+@click.option("--template", "-t", default=DEFAULT_TEMPLATE, show_default=True, type=click.Choice(sorted(TEMPLATES)),
+              help="How a dialogue and its history become context/target (the same as at build and eval).")
+@click.option("--mode", default="every-turn", show_default=True, type=click.Choice(["every-turn", "last-turn"]),
+              help="every-turn: one record per assistant reply, each with all earlier rounds; "
+                   "last-turn: one record per dialogue.")
+@click.option("--max-history-turns", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Keep at most the N most recent earlier rounds (question + reply) as history.")
+@click.option("--max-context-chars", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Budget for context + target in characters: the oldest whole rounds are dropped until "
+                   "the record fits; a question and reply that alone exceed it are rejected.")
+@click.option("--max-context-tokens", type=click.IntRange(min=1), default=None, metavar="N",
+              help="The same budget in tokens of --tokenizer (no special tokens counted).")
+@click.option("--tokenizer", default=None, metavar="NAME_OR_PATH",
+              help="Tokenizer for --max-context-tokens: a local model folder or a hub name.")
+@click.option("--system", default=None, help="System text to add (or override) where the template has a slot.")
+@click.option("--group-by", default=None, metavar="FIELD",
+              help="Rows sharing this field become one dialogue (rows without it stay one-turn dialogues).")
+@click.option("--order-by", default=None, metavar="FIELD",
+              help="With --group-by: the field that orders a dialogue's rows (numbers by value).")
+@input_options
+@strictness_options
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
+def multiturn_command(inputs, out, template, mode, max_history_turns, max_context_chars, max_context_tokens,
+                      tokenizer, system, group_by, order_by, fmt, mapping, encoding, strict, max_reject_rate,
+                      as_json):
+    """Turn dialogues into multi-turn context/target records whose context carries the history.
+
+    INPUTS are files, folders or globs in any dialogue format the readers know: Belle
+    multiturn_chat (`Human:…\\nAssistant:` transcripts), Belle train_3.5M_CN / ShareGPT
+    `conversations`, OpenAI `messages`, alpaca or prompt/response rows with `history`.
+    OUT gets train.jsonl, conversations.jsonl, rejects.jsonl and manifest.json; the ledger
+    counts dialogues (read = written + rejected) and the manifest says how many records each
+    dialogue produced.
+
+    \b
+    Examples:
+      idata to-multiturn multiturn_chat_0.8M.json --out mt --template chatglm
+      idata to-multiturn train_3.5M_CN.json --out mt --mode last-turn --max-context-chars 2048
+      idata to-multiturn chats.jsonl --out mt --max-context-tokens 1024 --tokenizer ./my-model
+      idata to-multiturn qa.xlsx --map instruction=问题,output=答案 --group-by 会话 --order-by 轮次 --out mt
+    """
+    from pydantic import ValidationError
+
+    from instruct_data.formats import parse_mapping
+    from instruct_data.multiturn import MultiturnSettings
+    from instruct_data.multiturn.run import to_multiturn
+
+    try:
+        settings = MultiturnSettings(mode=mode, max_history_turns=max_history_turns,
+                                     max_context_chars=max_context_chars, max_context_tokens=max_context_tokens,
+                                     tokenizer=tokenizer)
+    except ValidationError as exc:
+        problems = "; ".join(item["msg"].removeprefix("Value error, ") for item in exc.errors())
+        # The settings speak of fields (max_context_tokens); the user typed options (--max-context-tokens).
+        problems = re.sub(r"\b(max_context_chars|max_context_tokens|tokenizer)\b",
+                          lambda m: "--" + m.group(1).replace("_", "-"), problems)
+        raise click.UsageError(problems) from None
+    if order_by and not group_by:
+        raise click.UsageError("--order-by needs --group-by")
+    with row_progress("expanding dialogues") as advance:
+        manifest = to_multiturn(inputs, out, template=template, settings=settings, system=system, fmt=fmt,
+                                mapping=parse_mapping(mapping), encoding=encoding, group_by=group_by,
+                                order_by=order_by, strict=strict, max_reject_rate=max_reject_rate,
+                                on_dialogue=advance)
+    if as_json:
+        print_json(manifest)
+        return
+    totals, extra = manifest["counts"]["totals"], manifest["multiturn"]
+    console.print(f"[green]wrote[/green] {out}/train.jsonl: {extra['records_written']:,} records from "
+                  f"{totals['written']:,} dialogues ({totals['read']:,} read, {totals['rejected']:,} rejected)")
+    histogram = ", ".join(f"{n}: {count:,}" for n, count in extra["records_per_dialogue"].items())
+    if histogram:
+        console.print(f"  records per dialogue  {histogram}")
+    dropped = extra["history_rounds_dropped_by_limit"] + extra["history_rounds_dropped_by_budget"]
+    if dropped:
+        console.print(f"  history rounds dropped  {extra['history_rounds_dropped_by_limit']:,} by "
+                      f"--max-history-turns, {extra['history_rounds_dropped_by_budget']:,} by the length budget")
+    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
+        console.print(f"  rejected {sum(per_source.values()):>6,}  {reason}")
+    console.print(f"  ledger: {out}/rejects.jsonl and {out}/manifest.json")

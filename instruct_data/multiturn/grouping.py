@@ -1,0 +1,121 @@
+"""Dialogues assembled from single-turn rows (`--group-by FIELD --order-by FIELD`).
+
+Rows of one file that share a value of FIELD become one dialogue, their rounds ordered by the
+second field (file order when there is none). Rows without FIELD pass through at once as
+dialogues of their own, so a mixed file gives a mixed set. Grouped rows are held until the
+file ends (a group may be spread over the whole file), then emitted in the order their first
+row appeared.
+
+A dialogue with any bad row, a row without the order field, or two rows at the same place in
+the order is rejected whole: a history with a hole or a guessed order is a mangled sample.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from instruct_data.formats import Rejected
+from instruct_data.io import Row
+from instruct_data.schema import Conversation
+
+BAD_GROUP = "bad_group"  # reason code, stage "group"
+
+
+@dataclass
+class Dialogue:
+    """One unit of the ledger: the rows it came from and what they became."""
+
+    rows: list[Row]
+    result: Conversation | Rejected
+    group_id: str | None = None  # `source:FIELD=value` for a grouped dialogue
+    stage: str = "read"  # where a Rejected result came from: "read" (a row) or "group"
+
+    @property
+    def raw(self) -> Any:
+        """What rejects.jsonl keeps: the row (or its text), or the list of a group's rows."""
+        raws = [row.data if row.data is not None else row.raw for row in self.rows]
+        return raws if self.group_id is not None else raws[0]
+
+
+def dialogues(stream: Iterable[tuple[Row, Conversation | Rejected]], *, source: str, group_by: str | None = None,
+              order_by: str | None = None) -> Iterator[Dialogue]:
+    """One Dialogue per row, or per group of rows sharing `group_by`."""
+    if group_by is None:
+        for row, result in stream:
+            yield Dialogue([row], result)
+        return
+    groups: dict[str, list[tuple[Row, Conversation | Rejected]]] = {}
+    for row, result in stream:
+        key = _key(row.data.get(group_by)) if row.data is not None else None
+        if key is None:
+            yield Dialogue([row], result)
+        else:
+            groups.setdefault(key, []).append((row, result))
+    for key, members in groups.items():
+        group_id = f"{source}:{group_by}={key}"
+        result = merge(members, group_id=group_id, order_by=order_by)
+        bad_row = any(isinstance(member, Rejected) for _, member in members)
+        yield Dialogue([row for row, _ in members], result, group_id=group_id, stage="read" if bad_row else "group")
+
+
+def _key(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _order_key(value: Any) -> tuple[int, float | str]:
+    """Numbers (and numeric text, as spreadsheets give) by value, before other text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value))
+    text = str(value).strip()
+    try:
+        return (0, float(text))
+    except ValueError:
+        return (1, text)
+
+
+def merge(members: list[tuple[Row, Conversation | Rejected]], *, group_id: str,
+          order_by: str | None) -> Conversation | Rejected:
+    """The group's rows as one Conversation, rounds in order; or why they cannot be one."""
+    for row, result in members:
+        if isinstance(result, Rejected):
+            return Rejected(result.reason, f"{row.origin}: {result.detail} (the whole dialogue is rejected)")
+        if result.rendered:
+            return Rejected(BAD_GROUP, f"{row.origin}: an already-rendered context/target row cannot join a dialogue")
+    if order_by is not None:
+        members = _ordered(members, order_by)
+        if isinstance(members, Rejected):
+            return members
+    conversations = [conv for _, conv in members]
+    systems = {conv.system for conv in conversations if conv.system}
+    if len(systems) > 1:
+        return Rejected(BAD_GROUP, f"the rows of {group_id} disagree on the system text")
+    first = conversations[0]
+    return Conversation(
+        id=group_id,
+        source=first.source,
+        system=next(iter(systems), None),
+        turns=[turn for conv in conversations for turn in conv.turns],
+        category=next((conv.category for conv in conversations if conv.category), None),
+        origin=first.origin,
+    )
+
+
+def _ordered(members, order_by: str):
+    seen: dict[tuple, Row] = {}
+    for row, _ in members:
+        value = row.data.get(order_by)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return Rejected(BAD_GROUP, f"{row.origin}: no '{order_by}' value to order the dialogue by")
+        place = _order_key(value)
+        if place in seen:
+            return Rejected(BAD_GROUP, f"{seen[place].origin} and {row.origin} both have {order_by}={value}")
+        seen[place] = row
+    # Text and numbers never compare equal here, so the sort is total.
+    return sorted(members, key=lambda member: _order_key(member[0].data.get(order_by)))
