@@ -17,6 +17,8 @@ from instruct_data import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": ("instruct_data.cli.convert_cmd", "convert_command", "Convert any supported input to context/target JSONL."),
     "demo": ("instruct_data.cli.demo_cmd", "demo_command", "Run the whole flow on the bundled sample, offline."),
+    "eval": ("instruct_data.cli.eval_cmd", "eval_command", "Score a model and its adapter against its base on a Chinese benchmark."),
+    "score": ("instruct_data.cli.score_cmd", "score_command", "Score predictions made elsewhere with idata eval's metrics."),
     "validate": ("instruct_data.cli.validate_cmd", "validate_command", "Check files against their format, with file:line errors."),
     "to-multiturn": ("instruct_data.cli.multiturn_cmd", "multiturn_command", "Turn dialogues into multi-turn context/target records with history."),
 }
