@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("instruct_data.cli.demo_cmd", "demo_command", "Run the whole flow on the bundled sample, offline."),
     "eval": ("instruct_data.cli.eval_cmd", "eval_command", "Score a model and its adapter against its base on a Chinese benchmark."),
     "score": ("instruct_data.cli.score_cmd", "score_command", "Score predictions made elsewhere with idata eval's metrics."),
+    "merge": ("instruct_data.cli.merge_cmd", "merge_command", "Merge a LoRA adapter into its base model."),
+    "train": ("instruct_data.cli.train_cmd", "train_command", "Fine-tune a causal LM with LoRA on context/target or conversation JSONL."),
     "validate": ("instruct_data.cli.validate_cmd", "validate_command", "Check files against their format, with file:line errors."),
     "to-multiturn": ("instruct_data.cli.multiturn_cmd", "multiturn_command", "Turn dialogues into multi-turn context/target records with history."),
 }
