@@ -48,7 +48,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 800):
 
 
 def tiny_config(arch: str, vocab_size: int, *, bos_id: int, eos_id: int, pad_id: int,
-                hidden: int = 64, layers: int = 2, heads: int = 4, max_positions: int = 512):
+                hidden: int = 64, layers: int = 2, heads: int = 4, max_positions: int = 1024):
     from transformers import GPT2Config, LlamaConfig, Qwen2Config
 
     ids = dict(bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)

@@ -1,0 +1,347 @@
+"""`train(config) -> output folder`: the whole run, from data files to a checked adapter.
+
+The output folder holds the adapter (safetensors), the tokenizer, `template.json` (the
+template used, for prompting at evaluation), `generation_config.json` (stops on the end
+token trained), `run_config.json`, `metrics.json`, `loss_curve.png`, `logs/` (JSONL and
+TensorBoard) and `checkpoints/` (adapter-only, last K, for `--resume`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from instruct_data.errors import IdataError
+from instruct_data.io import write_json
+from instruct_data.training.config import TrainConfig, check
+
+ADAPTER_FILE = "adapter_model.safetensors"
+RUN_FILES = ("run_config.json", "checkpoints", ADAPTER_FILE)
+
+
+def prepare_out(config: TrainConfig) -> Path:
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise IdataError(f"--out {out} is a file, not a folder")
+    holds_run = out.is_dir() and any((out / name).exists() for name in RUN_FILES)
+    if holds_run and not (config.resume or config.overwrite):
+        raise IdataError(f"{out} already holds a training run: pass --resume to continue it or --overwrite to start over")
+    return out
+
+
+def last_checkpoint(out: Path) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = out / "checkpoints"
+    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if not found:
+        raise IdataError(f"--resume: no checkpoint in {folder} (checkpoints are written every --save-steps steps)")
+    return found
+
+
+def training_arguments(config: TrainConfig, out: Path, precision, has_eval: bool):
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        lr_scheduler_type=config.scheduler,
+        bf16=precision.name == "bf16",
+        fp16=precision.name == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        train_sampling_strategy="group_by_length" if config.group_by_length and not config.packing else "random",
+        length_column_name="length",
+        remove_unused_columns=False,
+        eval_strategy="steps" if has_eval and config.eval_steps else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        report_to=[],
+        disable_tqdm=not config.progress,
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_num_workers=config.dataloader_workers,
+        deepspeed=config.deepspeed,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def model_context_length(config: TrainConfig) -> int | None:
+    from transformers import AutoConfig
+
+    try:
+        model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise IdataError(f"{config.model} ships its own model code; pass --trust-remote-code if you trust it") from None
+        raise IdataError(f"cannot load the config of {config.model}: {exc}") from None
+    except OSError as exc:
+        raise IdataError(f"cannot load model {config.model}: {exc}") from None
+    for name in ("max_position_embeddings", "n_positions", "seq_length"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def generation_eos(model: str, trust_remote_code: bool):
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return None
+
+
+def load_data(config: TrainConfig, source, tokenizer, eos, args):
+    """Tokenize (or load from the cache) the train and eval files; the main process goes first."""
+    from instruct_data.training.data import read_pieces
+    from instruct_data.training.tokenize import tokenize_file
+
+    def one(path: Path):
+        def loader():
+            return read_pieces(path, source.template)[1]
+
+        return tokenize_file(path, sniff_kind(path), loader, tokenizer, source.template, eos, config.max_len, config.too_long,
+                             config.cache_dir, config.num_proc)
+
+    # Rank 0 tokenizes and writes the cache; the other ranks then load it (tokenized once).
+    with args.main_process_first(local=False, desc="tokenizing"):
+        train = one(source.train)
+        held = one(source.eval) if source.eval else None
+    if held is not None and config.eval_max_rows and len(held.dataset) > config.eval_max_rows:
+        held.dataset = held.dataset.select(range(config.eval_max_rows))
+    return train, held
+
+
+def sniff_kind(path: Path) -> str:
+    """conversations or context_target, from the first row (part of the cache key)."""
+    from instruct_data.io import read_rows
+
+    for row in read_rows(path, limit=1):
+        if row.data is not None and "turns" in row.data:
+            return "conversations"
+    return "context_target"
+
+
+def data_report(tokenized) -> dict:
+    lengths = tokenized.dataset["length"]
+    return {"rows": tokenized.rows, "examples": len(lengths), "truncated": tokenized.truncated,
+            "skipped": tokenized.skipped, "tokens": int(sum(lengths)), "max_tokens": int(max(lengths)),
+            "cached": tokenized.cached, "cache": str(tokenized.path)}
+
+
+def say(message: str) -> None:
+    """A line on stderr from the main process only."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train(config: TrainConfig, callbacks: list | None = None) -> Path:
+    """Run LoRA fine-tuning as `config` says; return the output folder."""
+    import torch
+    from transformers import AutoTokenizer, set_seed
+
+    from instruct_data.training.collate import PackCollator, PadCollator
+    from instruct_data.training.data import resolve_source
+    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard
+    from instruct_data.training.model import choose_precision, load_base, quantization_config, wrap_lora
+    from instruct_data.training.tokenize import resolve_eos
+
+    check(config)
+    started = time.time()
+    precision = choose_precision(config.precision)
+    if config.qlora:
+        quantization_config(precision)  # fails now, clearly, where 4-bit cannot run
+    out = prepare_out(config)
+    resume_from = last_checkpoint(out) if config.resume else None
+    if config.overwrite and not config.resume and int(os.environ.get("RANK", "0")) == 0:
+        for name in ("checkpoints", "logs"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    source = resolve_source(config.data, config.eval_data, config.template)
+    context = model_context_length(config)
+    if context and config.max_len > context:
+        raise IdataError(f"--max-len {config.max_len} is longer than the model's context ({context}); lower --max-len")
+
+    args = training_arguments(config, out, precision, has_eval=source.eval is not None)
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    gen_config = generation_eos(config.model, config.trust_remote_code)
+    eos = resolve_eos(tokenizer, gen_config.eos_token_id if gen_config else None, source.template, config.eos_token)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = eos.token  # padding is masked out of the loss by -100, not by its id
+    say(f"template {source.template.name} (from {source.template_from}); end token {eos.token!r} "
+        f"(id {eos.id}): {eos.why}; precision {precision.name}: {precision.why}")
+
+    train_data, eval_data = load_data(config, source, tokenizer, eos, args)
+    report = {"train": data_report(train_data), "eval": data_report(eval_data) if eval_data else None}
+    say(f"train: {report['train']['examples']:,} examples, {report['train']['truncated']:,} truncated, "
+        f"{report['train']['skipped']:,} skipped (--max-len {config.max_len})"
+        + (" [tokenized data from the cache]" if train_data.cached else ""))
+
+    set_seed(config.seed)
+    model = load_base(config.model, precision, qlora=config.qlora, trust_remote_code=config.trust_remote_code,
+                      attn_implementation=config.attn_implementation,
+                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if config.qlora else None)
+    model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing)
+    trainable, total = model.get_nb_trainable_parameters()
+    say(f"LoRA r={config.lora_r} on {', '.join(targets)}: {trainable:,} trainable of {total:,} parameters")
+
+    flash = (config.attn_implementation or "").startswith("flash")
+    collator = PackCollator(flash_attention=flash) if config.packing else PadCollator(
+        tokenizer.pad_token_id, multiple=8 if torch.cuda.is_available() else None)
+    trainer = IdataTrainer(
+        model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
+        data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
+        callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
+    )
+    result = run_training(trainer, resume_from, config)
+    final_eval = trainer.evaluate() if eval_data is not None else {}
+    if trainer.is_world_process_zero():
+        finish(out, trainer, config, source, eos, precision, targets, report, result, final_eval, started, resume_from)
+    if args.world_size > 1:
+        trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def tensorboard(out: Path, args) -> list:
+    """A TensorBoard writer on the main process (logs/tensorboard), when tensorboard is installed."""
+    if args.process_index != 0:
+        return []
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+    except ImportError:
+        return []
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out / "logs" / "tensorboard")))]
+
+
+def run_training(trainer, resume_from: str | None, config: TrainConfig):
+    import torch
+
+    try:
+        return trainer.train(resume_from_checkpoint=resume_from)
+    except torch.OutOfMemoryError:
+        raise IdataError(
+            f"out of memory: lower --batch-size (now {config.batch_size}; raise --grad-accum to keep the "
+            f"effective batch) or --max-len (now {config.max_len}), or add --gradient-checkpointing / --qlora"
+        ) from None
+
+
+def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targets, report, result, final_eval,
+           started: float, resume_from) -> None:
+    import torch
+
+    from instruct_data import __version__
+    from instruct_data.training.loop import plot_loss, read_log
+
+    trainer.save_model(str(out))  # adapter (safetensors) + adapter_config.json + tokenizer
+    verify_adapter(out, trainer.model, zero3=trainer.is_deepspeed_enabled and _zero3(config))
+    template = source.template
+    write_json(out / "template.json", {"name": template.name, **template.to_dict()})
+    save_generation_config(out, config, eos, trainer.processing_class)
+    log = read_log(out / "logs" / "train_log.jsonl")
+    plot = plot_loss(log, out / "loss_curve.png")
+    losses = [r["loss"] for r in log if "loss" in r]
+    runtime = result.metrics.get("train_runtime") or 0.0
+    tokens = trainer.total_tokens()
+    metrics = {
+        "steps": trainer.state.global_step, "resumed_from": resume_from,
+        "train_loss": result.metrics.get("train_loss"), "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None, "eval_loss": final_eval.get("eval_loss"),
+        "train_runtime_s": runtime, "trained_tokens": tokens,
+        "tokens_per_s": round(tokens / runtime, 1) if runtime else None,
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None,
+        "world_size": trainer.args.world_size, "data": report, "wall_s": round(time.time() - started, 1),
+    }
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "run_config.json", {
+        "config": config.to_dict(),
+        "resolved": {"template": template.name, "template_from": source.template_from, "train_file": str(source.train),
+                     "eval_file": str(source.eval) if source.eval else None,
+                     "eos": {"token": eos.token, "id": eos.id, "why": eos.why},
+                     "precision": precision.name, "precision_why": precision.why, "lora_targets": targets,
+                     "world_size": trainer.args.world_size},
+        "versions": versions(__version__), "command": sys.argv,
+        "outputs": {"adapter": ADAPTER_FILE, "loss_curve": plot.name if plot else None},
+    })
+    say(f"wrote {out}: adapter, tokenizer, template.json, metrics.json (loss {metrics['first_loss']} -> "
+        f"{metrics['last_loss']}, {metrics['tokens_per_s']} tokens/s)")
+
+
+def _zero3(config: TrainConfig) -> bool:
+    if not config.deepspeed:
+        return False
+    try:
+        return json.loads(Path(config.deepspeed).read_text()).get("zero_optimization", {}).get("stage") == 3
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def verify_adapter(out: Path, model, zero3: bool = False) -> None:
+    """The saved adapter exists, is not empty, reloads, and equals the weights in memory."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = out / ADAPTER_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        raise IdataError(f"{path} was not written: the adapter is missing or empty")
+    saved = load_file(str(path))
+    if not saved:
+        raise IdataError(f"{path} holds no tensors: the adapter is empty")
+    if zero3:  # parameters are partitioned across ranks: only the file can be checked
+        return
+    unwrapped = model.module if hasattr(model, "module") else model
+    expected = get_peft_model_state_dict(unwrapped)
+    if set(saved) != set(expected):
+        raise IdataError(f"{path}: saved tensors differ from the adapter in memory "
+                         f"({len(saved)} saved, {len(expected)} expected)")
+    for name, tensor in expected.items():
+        if not torch.equal(saved[name].cpu(), tensor.detach().cpu().to(saved[name].dtype)):
+            raise IdataError(f"{path}: {name} reloads different from the trained weight")
+    if all(not t.any() for n, t in saved.items() if "lora_B" in n):
+        say(f"warning: every lora_B in {path} is zero: the adapter changes nothing (too few steps or a zero --lr?)")
+
+
+def save_generation_config(out: Path, config: TrainConfig, eos, tokenizer) -> None:
+    """The base model's generation config, also stopping at the end token trained on."""
+    from transformers import GenerationConfig
+
+    gen = generation_eos(config.model, config.trust_remote_code) or GenerationConfig()
+    ids = gen.eos_token_id if isinstance(gen.eos_token_id, list) else ([gen.eos_token_id] if gen.eos_token_id is not None else [])
+    if eos.id not in ids:
+        ids = [eos.id, *ids]
+    gen.eos_token_id = ids[0] if len(ids) == 1 else ids
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tokenizer.pad_token_id
+    gen.save_pretrained(str(out))
+
+
+def versions(own: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"instruct-data": own}
+    for name in ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
