@@ -103,6 +103,25 @@ def _first_char(path: Path, encoding: str) -> str:
     return text[:1]
 
 
+def _is_json_array(path: Path, encoding: str) -> bool:
+    """A `.json` holding one array, rather than JSON lines. A file that opens with `[` can still
+    be JSON lines whose first line is an array (a bad row): that first line parses on its own
+    and other lines follow it."""
+    if _first_char(path, encoding) != "[":
+        return False
+    with _open_binary(path) as fh:
+        try:
+            lines = (line for line in fh if line.lstrip(b"\xef\xbb\xbf").strip())
+            first = next(lines, b"")
+            try:
+                json.loads(first.decode(encoding).lstrip("\ufeff"))
+            except ValueError:  # also UnicodeDecodeError: a pretty-printed or broken array
+                return True
+            return next(lines, None) is None
+        except GZIP_ERRORS as exc:
+            raise InputError(str(path), f"cannot read: {exc}", line=1) from None
+
+
 def read_rows(path: str | os.PathLike, *, encoding: str = "utf-8", limit: int | None = None) -> Iterator[Row]:
     """Stream the rows of one file. Checks the first rows before yielding anything."""
     path = Path(path)
@@ -110,7 +129,7 @@ def read_rows(path: str | os.PathLike, *, encoding: str = "utf-8", limit: int | 
         raise InputError(str(path), "no such file")
     suffix = base_suffix(path)
     if suffix in JSON_SUFFIXES:
-        if _first_char(path, encoding) == "[":
+        if _is_json_array(path, encoding):
             rows = _read_json_array(path, encoding)
         else:
             rows = _read_json_lines(path, encoding)
