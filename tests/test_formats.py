@@ -69,7 +69,7 @@ def test_belle_multiturn_transcript_reply_comes_from_output():
         ("user", "炖多长时间合适？"), ("assistant", "小火炖四十分钟到一个小时，筷子能轻松插进肉里就好了。")]
     assert turns(results[1][1]) == [("user", "给我讲一个关于月亮的冷知识。"), ("assistant", "月亮每年离地球远大约 3.8 厘米。")]
     bad = rejects(results)
-    assert bad["belle_multiturn.json:3"][0] == "bad_transcript" and "2" in bad["belle_multiturn.json:3"][1]
+    assert bad["belle_multiturn.json:3"][0] == "bad_transcript" and "Human" in bad["belle_multiturn.json:3"][1]
     assert bad["belle_multiturn.json:4"] == ("empty_reply", "'output' is empty")
 
 
