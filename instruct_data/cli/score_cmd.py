@@ -10,7 +10,8 @@ from instruct_data.cli.common import print_json
 @click.command("score")
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
-              help="Folder for results.json, report.md and the chart [default: beside PREDICTIONS].")
+              help="Folder for the rescored predictions, results.json, report.md and the chart "
+                   "[default: PREDICTIONS-STEM-scored beside PREDICTIONS].")
 @click.option("--fail-if-worse", is_flag=True,
               help="With base_prediction: exit 5 when a category is worse than the base beyond its interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of a summary.")
@@ -33,7 +34,8 @@ def score_command(predictions, out, fail_if_worse, as_json):
     from instruct_data.cli.eval_cmd import print_summary
     from instruct_data.evaluation import score
 
-    out = out or str(Path(predictions).parent)
+    # Never over an `idata eval` run's own results: those hold the model and decoding details.
+    out = out or str(Path(predictions).with_name(Path(predictions).stem + "-scored"))
     results = score(predictions, out)
     if as_json:
         print_json(results)

@@ -1,0 +1,175 @@
+"""idata eval end to end on a tiny local model with a (perturbed) LoRA adapter, on CPU."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from instruct_data.errors import IdataError
+from instruct_data.evaluation import EvalConfig, evaluate, score
+from instruct_data.evaluation.benchmarks import load_benchmark
+from instruct_data.evaluation.generation import Decoding, OutOfMemory, generate, generation_kwargs, load_model, trim
+from instruct_data.templates import get_template
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(model folder, adapter folder): a tiny Llama and a LoRA adapter whose weights are not zero."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from instruct_data.training.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-eval")
+    model_dir = make_tiny_model(root / "model", "llama")
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    # init_lora_weights=False: random B as well as A, so the adapter changes the outputs.
+    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                             init_lora_weights=False))
+    adapter = root / "adapter"
+    lora.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(adapter)
+    template = get_template("belle")  # not the default: the eval must read it from the adapter
+    (adapter / "template.json").write_text(json.dumps({"name": template.name, **template.to_dict()}), encoding="utf-8")
+    return model_dir, adapter
+
+
+def _prompts(n=12):
+    return [item.prompt for item in load_benchmark("idata-zh-mini", get_template("seed")).items[::8][:n]]
+
+
+def test_batched_greedy_output_equals_one_by_one(tiny):
+    model_dir, adapter = tiny
+    model, tokenizer = load_model(str(model_dir), str(adapter))
+    prompts = _prompts()
+    assert len({len(p) for p in prompts}) > 3  # different lengths: left padding matters
+    decoding = Decoding(max_new_tokens=10, batch_size=5, stop=["\nInstruction:"])
+    batched = generate(model, tokenizer, prompts, decoding)
+    single = generate(model, tokenizer, prompts, Decoding(max_new_tokens=10, batch_size=1, stop=["\nInstruction:"]))
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.new_tokens for g in batched] == [g.new_tokens for g in single]
+    assert any(g.text for g in batched)
+
+
+def test_generation_stops_at_a_stop_string_and_trims_it(tiny):
+    model_dir, _ = tiny
+    model, tokenizer = load_model(str(model_dir))
+    prompts = _prompts(4)
+    free = generate(model, tokenizer, prompts, Decoding(max_new_tokens=16, batch_size=4))
+    text = next(g.text for g in free if len(g.text) > 6)
+    stop = text[3:5]
+    index = prompts[[g.text for g in free].index(text)]
+    stopped = generate(model, tokenizer, [index], Decoding(max_new_tokens=16, batch_size=1, stop=[stop]))[0]
+    assert stopped.text == text[:text.find(stop)]
+    assert stopped.finish == "stop_string"
+
+
+def test_greedy_is_explicit_and_sampling_repeats_with_its_seed(tiny):
+    model_dir, _ = tiny
+    model, tokenizer = load_model(str(model_dir))
+    kwargs = generation_kwargs(tokenizer, Decoding())
+    assert kwargs["do_sample"] is False and kwargs["temperature"] is None
+    prompts = _prompts(3)
+    sampled = Decoding(max_new_tokens=8, batch_size=3, do_sample=True, seed=7, temperature=1.0, top_p=1.0)
+    first = [g.text for g in generate(model, tokenizer, prompts, sampled)]
+    again = [g.text for g in generate(model, tokenizer, prompts, sampled)]
+    assert first == again
+
+
+def test_out_of_memory_says_to_lower_the_batch_size(tiny, monkeypatch):
+    import torch
+
+    from instruct_data.evaluation import generation
+
+    model_dir, _ = tiny
+    model, tokenizer = load_model(str(model_dir))
+
+    def boom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(generation, "_generate_batch", boom)
+    with pytest.raises(OutOfMemory, match="--batch-size 8"):
+        generate(model, tokenizer, _prompts(3), Decoding(batch_size=16))
+
+
+def test_trim_cuts_at_the_first_stop_string():
+    assert trim("答案是42\nHuman: 还有", ["Human:", "\n\n"]) == ("答案是42\n", True)
+    assert trim("没有停止词", ["Human:"]) == ("没有停止词", False)
+
+
+@pytest.fixture(scope="module")
+def compared(tiny, tmp_path_factory):
+    model_dir, adapter = tiny
+    out = tmp_path_factory.mktemp("eval-out")
+    results = evaluate(EvalConfig(model=str(model_dir), adapter=str(adapter), out=str(out), compare_base=True,
+                                  limit=30, max_new_tokens=12, batch_size=8, resamples=200))
+    return out, results
+
+
+def test_compare_base_reports_both_columns_and_deltas(compared):
+    out, results = compared
+    for name in ("predictions.jsonl", "results.json", "report.md", "scores_by_category.png"):
+        assert (out / name).is_file(), name
+    assert (out / "scores_by_category.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = results["metrics"]
+    assert set(metrics) == {"model", "base", "delta"}
+    assert set(metrics["model"]) == set(metrics["base"]) == set(metrics["delta"])
+    assert "rewrite" in metrics["delta"] and "overall" in metrics["delta"]
+    overall = metrics["delta"]["overall"]["rougeL_char"]
+    tuned, base = metrics["model"]["overall"]["metrics"]["rougeL_char"], metrics["base"]["overall"]["metrics"]["rougeL_char"]
+    assert overall["mean"] == pytest.approx(tuned["mean"] - base["mean"], abs=1e-3)
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 30
+    assert {"id", "category", "prompt", "reference", "prediction", "scores", "base_prediction", "base_scores"} <= set(rows[0])
+    # The adapter was on for one pass and off for the other.
+    assert any(r["prediction"] != r["base_prediction"] for r in rows)
+    # The template recorded beside the adapter rendered the prompts.
+    assert results["template"]["name"] == "belle" and results["template"]["source"].endswith("template.json")
+    assert rows[0]["prompt"].startswith("Human: \n")
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| category | items | with reference | base | tuned | tuned − base |" in report
+    assert results["decoding"]["mode"] == "greedy" and results["decoding"]["max_new_tokens"] == 12
+    assert results["benchmark"]["sha256"] and results["adapter"]["adapter_model.safetensors_sha256"]
+    assert {"torch", "transformers", "peft", "rouge-score"} <= set(results["versions"])
+    assert results["worse_categories"] == [c for c, d in metrics["delta"].items()
+                                           if c != "overall" and d["rougeL_char"]["worse"]]
+
+
+def test_score_reproduces_an_eval_run_from_its_predictions(compared, tmp_path):
+    out, results = compared
+    rescored = score(out / "predictions.jsonl", tmp_path / "rescored", resamples=200)
+    assert rescored["metrics"] == results["metrics"]
+    assert rescored["counts"] == results["counts"]
+    assert (tmp_path / "rescored" / "report.md").is_file()
+
+
+def test_compare_base_needs_an_adapter(tiny, tmp_path):
+    model_dir, _ = tiny
+    with pytest.raises(IdataError, match="--adapter"):
+        evaluate(EvalConfig(model=str(model_dir), out=str(tmp_path), compare_base=True))
+
+
+def test_cli_eval_then_score(tiny, tmp_path):
+    from instruct_data.cli import cli
+
+    model_dir, adapter = tiny
+    out = tmp_path / "cli-out"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["eval", "-m", str(model_dir), "-a", str(adapter), "-b",
+                                 str(Path(__file__).parent / "fixtures" / "eval" / "heldout.jsonl"),
+                                 "-o", str(out), "--max-new-tokens", "6", "--json"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.stdout[result.stdout.index("{"):])
+    assert results["counts"]["items"] == 3
+    assert results["benchmark"]["format"] == "context_target"
+    result = runner.invoke(cli, ["score", str(out / "predictions.jsonl"), "-o", str(tmp_path / "again"), "--json"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.stdout[result.stdout.index("{"):])
+    assert again["metrics"] == results["metrics"]
+    help_text = runner.invoke(cli, ["eval", "--help"]).output
+    assert "Example" in help_text and "--compare-base" in help_text

@@ -1,0 +1,123 @@
+"""Benchmarks: the registry, the shipped idata-zh-mini, belle-eval's quirks, heldout files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from instruct_data.evaluation import benchmarks
+from instruct_data.evaluation.benchmarks import BenchmarkError, load_benchmark, registry
+from instruct_data.io import file_sha256
+from instruct_data.templates import get_template
+
+FIXTURES = Path(__file__).parent / "fixtures" / "eval"
+BELLE_CLASSES = {"open qa", "brainstorming", "rewrite", "generation", "math", "classification", "closed qa",
+                 "summarization", "code", "extract"}
+
+
+def test_registry_pins_belle_eval_by_commit_and_sha256():
+    entry = registry()["belle-eval"]
+    assert entry["url"] == "https://raw.githubusercontent.com/LianjiaTech/BELLE/645084d/eval/eval_set.json"
+    assert entry["sha256"] == "a6a13d9968571e381bbe4b67b173134e99f402e6379e416bd9b089f148cd4671"
+    assert entry["format"] == "qa_benchmark"
+
+
+def test_repository_eval_folder_shows_the_packaged_registry_and_benchmark():
+    root = Path(__file__).parent.parent / "eval"
+    assert (root / "registry.yaml").read_bytes() == (benchmarks.data_dir() / "registry.yaml").read_bytes()
+    assert (root / "idata-zh-mini.jsonl").read_bytes() == (benchmarks.data_dir() / "idata-zh-mini.jsonl").read_bytes()
+    assert (root / "idata-zh-mini.md").is_file()  # the datasheet
+
+
+def test_shipped_benchmark_is_the_default_and_covers_every_belle_category():
+    bench = load_benchmark()
+    assert bench.name == "idata-zh-mini"
+    assert bench.sha256 == registry()["idata-zh-mini"]["sha256"]
+    assert len(bench.items) == 100
+    assert {item.category for item in bench.items} == BELLE_CLASSES
+    assert all(item.reference for item in bench.items)
+    assert len({item.id for item in bench.items}) == 100
+    first = bench.items[0]
+    assert first.prompt == "Instruction: 中国的首都是哪座城市？\nAnswer: "  # the seed template
+    assert first.reference == "北京"
+
+
+def test_prompts_follow_the_template():
+    bench = load_benchmark("idata-zh-mini", get_template("belle"), limit=3)
+    assert len(bench.items) == 3
+    assert bench.items[0].prompt == "Human: \n中国的首都是哪座城市？\n\nAssistant: \n"
+
+
+def test_belle_eval_schema_loads_from_a_local_copy_with_its_quirks():
+    path = FIXTURES / "belle_eval_sample.json"
+    bench = load_benchmark("belle-eval", from_path=str(path))
+    assert bench.name == "belle-eval"
+    # 10 rows: one has no question at all (a reject with its reason), nine are items
+    assert len(bench.items) == 9
+    assert [r["reason"] for r in bench.rejected] == ["empty_instruction"]
+    assert bench.rejected[0]["origin"].endswith("belle_eval_sample.json:10")
+    # empty std_answer: kept, without reference
+    unreferenced = [item for item in bench.items if item.reference is None]
+    assert {item.category for item in unreferenced} == {"brainstorming", "generation", "rewrite"}
+    assert len(unreferenced) == 3
+    # the non-breaking space in `closed\u00a0qa` is shown as a plain space, and both items group together
+    closed = [item for item in bench.items if item.category == "closed qa"]
+    assert len(closed) == 2
+    assert all("\u00a0" not in (item.category or "") for item in bench.items)
+    info = bench.describe()
+    assert info["sha256"] == file_sha256(path)
+    assert info["sha256_matches_registry"] is False  # a fixture, not BELLE's file
+
+
+def test_belle_eval_offline_without_from_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("IDATA_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BenchmarkError, match="--from"):
+        load_benchmark("belle-eval")
+
+
+def test_a_cached_download_is_used_only_when_its_checksum_matches(monkeypatch, tmp_path):
+    monkeypatch.setenv("IDATA_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = FIXTURES / "belle_eval_sample.json"
+    cached = tmp_path / "benchmarks" / "belle-eval" / "eval_set.json"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(source.read_bytes())
+    with pytest.raises(BenchmarkError):  # wrong sha256: not BELLE's file, not used
+        load_benchmark("belle-eval")
+    entries = registry()
+    entries["belle-eval"]["sha256"] = file_sha256(source)
+    monkeypatch.setattr(benchmarks, "registry", lambda: entries)
+    assert len(load_benchmark("belle-eval").items) == 9
+
+
+def test_heldout_context_is_the_prompt_as_is():
+    bench = load_benchmark(str(FIXTURES / "heldout.jsonl"), get_template("belle"))
+    assert bench.format == "context_target"
+    assert [item.id for item in bench.items] == ["h1", "h2", "h3"]
+    assert bench.items[2].prompt == "[Round 1]\n问：你好\n答：你好！\n[Round 2]\n问：今天星期几？\n答："
+    assert bench.items[0].reference == "雨是从云中落到地面的水滴。"
+    assert bench.items[0].category == "open_qa"
+
+
+def test_any_reader_format_is_rendered_and_its_rejects_are_counted():
+    bench = load_benchmark(str(FIXTURES / "alpaca_bench.jsonl"))
+    assert bench.format == "alpaca"
+    assert len(bench.items) == 2
+    assert bench.items[0].prompt == "Instruction: 把下面的句子翻译成英文。\nInput: 我喜欢春天。\nAnswer: "
+    assert bench.items[0].reference == "I like spring."
+    assert bench.items[0].category == "rewrite"
+    assert [r["reason"] for r in bench.rejected] == ["empty_reply"]
+
+
+def test_unknown_benchmark_is_a_clear_error():
+    with pytest.raises(BenchmarkError, match="idata-zh-mini"):
+        load_benchmark("no-such-benchmark")
+
+
+def test_shipped_benchmark_rows_are_well_formed():
+    path = benchmarks.data_dir() / "idata-zh-mini.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        assert set(row) == {"id", "class", "question", "std_answer"}
+        assert row["question"].strip() and row["std_answer"].strip()
