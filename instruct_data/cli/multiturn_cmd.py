@@ -7,6 +7,7 @@ import re
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+from instruct_data.cli.convert_cmd import reports_errors
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 
@@ -36,6 +37,7 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 @input_options
 @strictness_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
+@reports_errors
 def multiturn_command(inputs, out, template, mode, max_history_turns, max_context_chars, max_context_tokens,
                       tokenizer, system, group_by, order_by, fmt, mapping, encoding, strict, max_reject_rate,
                       as_json):
@@ -57,7 +59,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
     """
     from pydantic import ValidationError
 
-    from instruct_data.formats import parse_mapping
+    from instruct_data.formats import format_name, parse_mapping
     from instruct_data.multiturn import MultiturnSettings
     from instruct_data.multiturn.run import to_multiturn
 
@@ -73,6 +75,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
         raise click.UsageError(problems) from None
     if order_by and not group_by:
         raise click.UsageError("--order-by needs --group-by")
+    fmt = format_name(fmt) if fmt else None  # an unknown name fails before any file is read
     with row_progress("expanding dialogues") as advance:
         manifest = to_multiturn(inputs, out, template=template, settings=settings, system=system, fmt=fmt,
                                 mapping=parse_mapping(mapping), encoding=encoding, group_by=group_by,
@@ -81,16 +84,25 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
     if as_json:
         print_json(manifest)
         return
+    _summary(manifest, out)
+
+
+def _summary(manifest, out) -> None:
+    from rich.markup import escape
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)
+
+    out = escape(str(out))
     totals, extra = manifest["counts"]["totals"], manifest["multiturn"]
-    console.print(f"[green]wrote[/green] {out}/train.jsonl: {extra['records_written']:,} records from "
-                  f"{totals['written']:,} dialogues ({totals['read']:,} read, {totals['rejected']:,} rejected)")
+    say(f"[green]wrote[/green] {out}/train.jsonl: {extra['records_written']:,} records from "
+        f"{totals['written']:,} dialogues ({totals['read']:,} read, {totals['rejected']:,} rejected)")
     histogram = ", ".join(f"{n}: {count:,}" for n, count in extra["records_per_dialogue"].items())
     if histogram:
-        console.print(f"  records per dialogue  {histogram}")
-    dropped = extra["history_rounds_dropped_by_limit"] + extra["history_rounds_dropped_by_budget"]
-    if dropped:
-        console.print(f"  history rounds dropped  {extra['history_rounds_dropped_by_limit']:,} by "
-                      f"--max-history-turns, {extra['history_rounds_dropped_by_budget']:,} by the length budget")
+        say(f"  records per dialogue  {histogram}")
+    if extra["history_rounds_dropped_by_limit"] or extra["history_rounds_dropped_by_budget"]:
+        say(f"  history rounds dropped  {extra['history_rounds_dropped_by_limit']:,} by --max-history-turns, "
+            f"{extra['history_rounds_dropped_by_budget']:,} by the length budget")
     for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
-        console.print(f"  rejected {sum(per_source.values()):>6,}  {reason}")
-    console.print(f"  ledger: {out}/rejects.jsonl and {out}/manifest.json")
+        say(f"  rejected {sum(per_source.values()):>6,}  {reason}")
+    say(f"  ledger: {out}/rejects.jsonl and {out}/manifest.json")

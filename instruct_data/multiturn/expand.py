@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,6 +70,10 @@ class MultiturnSettings(BaseModel):
 @lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str):
     """AutoTokenizer, loaded once per process. transformers is imported only here (it is heavy)."""
+    # A hub name is `name` or `org/name`; anything else is a folder, and a missing one is a typo.
+    looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_local and not Path(name_or_path).expanduser().exists():
+        raise InputError(name_or_path, "no such tokenizer folder")
     try:
         from transformers import AutoTokenizer
 
