@@ -168,5 +168,10 @@ def test_a_tokenizer_that_cannot_load_fails_before_writing(tmp_path):
     result = invoke(FIXTURES / "messages.jsonl", "--out", tmp_path / "mt", "--max-context-tokens", "100",
                     "--tokenizer", tmp_path / "no-model")
     assert result.exit_code == 2
-    assert "cannot load the tokenizer" in result.output
+    assert "no-model: no such tokenizer folder" in result.output
+    (tmp_path / "empty").mkdir()
+    result = invoke(FIXTURES / "messages.jsonl", "--out", tmp_path / "mt", "--max-context-tokens", "100",
+                    "--tokenizer", tmp_path / "empty")
+    assert result.exit_code == 2
+    assert "empty: cannot load the tokenizer" in result.output
     assert not (tmp_path / "mt").exists()
