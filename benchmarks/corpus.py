@@ -117,21 +117,26 @@ class Generator:
         text = "".join(parts)
         return text.rstrip("，") + ("" if text.endswith("。") else "。")
 
-    def row(self, index: int) -> dict:
+    def row(self, index: int, topic: str | None = None, template: int | None = None) -> dict:
+        """One row; `topic` and `template` (an index into INSTRUCTIONS) pin what rows may share."""
         py = self.py
-        topic = self.topics[min(int(py.paretovariate(1.2)) - 1, len(self.topics) - 1) if py.random() < 0.3
-                            else py.randrange(len(self.topics))]
+        if topic is None:
+            # Skewed towards the first topics (some topics are popular), never to one of them.
+            topic = self.topics[int(len(self.topics) * py.random() ** 2)]
         other = py.choice(self.topics)
         aspect = py.choice(ASPECTS)
-        instruction = py.choice(INSTRUCTIONS).format(t=topic, u=other, a=aspect)
+        pattern = INSTRUCTIONS[template] if template is not None else py.choice(INSTRUCTIONS)
+        instruction = pattern.format(t=topic, u=other, a=aspect)
         extra = py.choice(EXTRAS)
         if extra:
             instruction += extra.format(n=py.choice(["三", "五", "一百", "两百"]))
         has_input = py.random() < 0.3
         input_text = self._text(py.randint(15, 120), topic) if has_input else ""
-        reply_len = int(min(3000, max(12, py.lognormvariate(4.8, 0.85))))  # median e^4.8 = 120
+        reply_len = int(min(3000, py.lognormvariate(4.8, 0.85)))  # median e^4.8 = 120
         opening = py.choice(OPENINGS).format(t=topic, a=aspect)
-        output = opening + self._text(max(6, reply_len - len(opening)), topic)
+        # At least 30 characters of the row's own text: two rows that differ by a handful of
+        # characters are near duplicates in truth, and would count as false removals.
+        output = opening + self._text(max(30, reply_len - len(opening)), topic)
         return {"instruction": instruction, "input": input_text, "output": output,
                 "category": CATEGORIES[index % len(CATEGORIES)]}
 

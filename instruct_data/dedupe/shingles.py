@@ -42,8 +42,12 @@ def shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     width = len(codes) - n + 1
     with np.errstate(over="ignore"):
         h = codes[:width].copy()
-        for k in range(1, n):
-            h = _mix(h * _MULT + codes[k:k + width])
+        if n * 21 <= 64:  # code points fit in 21 bits: pack the n-gram exactly, then mix once
+            for k in range(1, n):
+                h = (h << np.uint64(21)) | codes[k:k + width]
+        else:
+            for k in range(1, n):
+                h = _mix(h * _MULT + codes[k:k + width])
         h = _mix(h + np.uint64(n))
     # Keep only n-grams that start and end inside one text.
     starts = np.zeros(len(texts), dtype=np.int64)

@@ -1,0 +1,66 @@
+"""`idata dedupe`."""
+
+from __future__ import annotations
+
+import click
+
+from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+
+
+@click.command("dedupe")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the kept rows and the record.")
+@click.option("--key", type=click.Choice(["prompt", "reply", "both"]), default="both", show_default=True,
+              help="Compare rows by their prompt, their reply, or both together.")
+@click.option("--against", multiple=True, metavar="FILE",
+              help="Benchmark questions (any supported format; repeatable): rows whose prompt is an exact or near "
+                   "duplicate of one are removed as contamination.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Estimated Jaccard similarity at which two rows are near duplicates [default: 0.6].")
+@click.option("--ngram", type=click.IntRange(1, 16), default=None, help="Characters per shingle [default: 3].")
+@click.option("--no-near", is_flag=True, help="Exact duplicates only.")
+@click.option("--policy", type=click.Choice(["first", "longest-reply"]), default="first", show_default=True,
+              help="Which copy of a duplicate group is kept (ties: by a hash of the text, then the id).")
+@click.option("--t2s", "t2s", is_flag=True, help="Compare Traditional and Simplified Chinese as the same text.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes for shingling and hashing [default: the CPU count]; the result does not depend on it.")
+@input_options
+@strictness_options
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
+def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy, t2s, workers, fmt, mapping,
+                   encoding, strict, max_reject_rate, as_json):
+    """Remove exact and near duplicates (and benchmark questions) from instruction data.
+
+    INPUTS are files, folders or globs in any supported format. Rows are compared on a
+    normalized key (Unicode NFKC, case-folded, spaces and punctuation removed); near
+    duplicates are found with MinHash LSH on character 3-grams and every candidate pair is
+    checked against the threshold. OUT gets each input's kept rows, unchanged, in the
+    input's own format (`.gz` inputs are written uncompressed), plus duplicates.jsonl (every
+    removed row, the id it duplicates, its cluster, method and similarity), rejects.jsonl
+    (unreadable rows) and manifest.json.
+
+    \b
+    Examples:
+      idata dedupe belle_0.5M.json mine.jsonl --out deduped/
+      idata dedupe train.jsonl --key prompt --against heldout.jsonl --out clean/
+    """
+    from instruct_data.dedupe import DedupeSettings
+    from instruct_data.dedupe.runner import dedupe_files
+    from instruct_data.formats import parse_mapping
+
+    overrides = {k: v for k, v in {"threshold": threshold, "ngram": ngram}.items() if v is not None}
+    settings = DedupeSettings(key=key, near=not no_near, policy=policy, traditional_to_simplified=t2s, **overrides)
+    with row_progress("reading") as advance:
+        manifest = dedupe_files(inputs, out, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
+                                encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, workers=workers,
+                                on_row=advance)
+    if as_json:
+        print_json(manifest)
+        return
+    totals = manifest["counts"]["totals"]
+    console.print(f"[green]wrote[/green] {out}: kept {totals['written']:,} of {totals['read']:,} rows "
+                  f"({totals['removed']:,} duplicates, {totals['rejected']:,} rejected)")
+    for method, count in manifest["counts"]["duplicates_by_method"].items():
+        console.print(f"  removed {count:>8,}  {method}")
+    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
+        console.print(f"  rejected {sum(per_source.values()):>7,}  {reason}")

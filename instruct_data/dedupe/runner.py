@@ -1,0 +1,215 @@
+"""`idata dedupe`: files in, the kept rows (in each input's own format) and the ledger out.
+
+Two passes over the inputs, so a million rows never sit in memory as text:
+1. read every row as a Conversation (rejecting the unreadable), fingerprint it (in worker
+   processes), and decide the removals;
+2. read the raw rows again and write each kept one unchanged; each removed one goes to
+   duplicates.jsonl with its raw row, each rejected one is already in rejects.jsonl.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from instruct_data.convert import check_reject_rate, source_names
+from instruct_data.dedupe.find import find_duplicates
+from instruct_data.dedupe.types import DedupeSettings, Item, Removal
+from instruct_data.errors import IdataError, StrictModeError
+from instruct_data.formats import Rejected, read_conversations, row_id
+from instruct_data.io import JsonlWriter, atomic_path, base_suffix, expand_inputs, read_rows
+from instruct_data.ledger import Ledger
+from instruct_data.schema import Conversation
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def conversation_item(conv: Conversation, order: int, item_id: str | None = None) -> Item:
+    """The Item of a conversation: the prompt is everything before the final reply (system,
+    earlier rounds, the last question), so two dialogues match only when all of it does."""
+    parts = [conv.system] if conv.system else []
+    for question, answer in conv.history:
+        parts += [question, answer]
+    parts.append(conv.prompt.full_text)
+    return Item(id=item_id or conv.id, prompt="\n".join(parts), reply=conv.reply, order=order)
+
+
+def read_against(paths: Iterable[str], *, encoding: str = "utf-8") -> list[Item]:
+    """Benchmark questions from files in any supported format: the prompt of each row."""
+    questions = []
+    files = expand_inputs(paths)
+    for path, source in zip(files, source_names(files)):
+        _, stream = read_conversations(str(path), source=f"against:{source}", encoding=encoding)
+        for _, result in stream:
+            if isinstance(result, Conversation):
+                questions.append(conversation_item(result, 0))
+    return questions
+
+
+class _Plan:
+    """What pass 1 learned about each file: its format, source name and rejected rows."""
+
+    def __init__(self, path: Path, source: str):
+        self.path, self.source = path, source
+        self.format = ""
+        self.rejected: set[int] = set()  # row positions (0-based) already written as rejects
+        self.renamed: dict[int, str] = {}  # position -> item id, where the row's own id repeats
+
+
+def dedupe_files(
+    inputs: Iterable[str],
+    out_dir: str | Path,
+    settings: DedupeSettings | None = None,
+    *,
+    against: Iterable[str] = (),
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    strict: bool = False,
+    max_reject_rate: float = 0.5,
+    workers: int | None = None,
+    on_row: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Deduplicate the inputs into `out_dir`; returns the manifest."""
+    settings = settings or DedupeSettings()
+    files = expand_inputs(inputs)  # a missing input fails here, before anything is written
+    against = list(against)
+    questions = read_against(against, encoding=encoding) if against else []
+    out_dir = Path(out_dir)
+    plans = [_Plan(path, source) for path, source in zip(files, source_names(files))]
+    ledger = Ledger(out_dir, command="dedupe", parameters={
+        **settings.model_dump(), "against": against, "format": fmt, "map": mapping or {}, "encoding": encoding,
+        "strict": strict, "max_reject_rate": max_reject_rate,
+    })
+    try:
+        items = _items(plans, ledger, fmt=fmt, mapping=mapping, encoding=encoding, strict=strict,
+                       max_reject_rate=max_reject_rate, on_row=on_row)
+        removals = find_duplicates(items, settings, questions, workers=workers or default_workers())
+        outputs = _write_kept(plans, out_dir, {r.id: r for r in removals}, ledger, encoding)
+        ledger.extra["dedupe"] = {"against_questions": len(questions),
+                                  "clusters": len({r.cluster for r in removals})}
+        return ledger.finish(outputs=outputs)
+    except BaseException:
+        ledger.abort()
+        raise
+
+
+def _items(plans, ledger, *, fmt, mapping, encoding, strict, max_reject_rate, on_row) -> Iterator[Item]:
+    """Pass 1: an Item per readable row, across all files; rejects go to the ledger."""
+    order = 0
+    seen: set[str] = set()
+    for plan in plans:
+        plan.format, stream = read_conversations(str(plan.path), fmt=fmt, source=plan.source, mapping=mapping,
+                                                 encoding=encoding)
+        ledger.add_input(plan.path, format=plan.format, source=plan.source)
+        for position, (row, result) in enumerate(stream):
+            ledger.read(plan.source)
+            if on_row:
+                on_row()
+            if isinstance(result, Rejected):
+                if strict:
+                    raise StrictModeError(f"{row.origin}: {result.reason}: {result.detail}")
+                raw = row.data if row.data is not None else row.raw
+                ledger.reject("read", result.reason, result.detail, row.origin, raw, source=plan.source,
+                              row_id=row_id(row, plan.source))
+                plan.rejected.add(position)
+                continue
+            item_id = result.id
+            if item_id in seen:  # a file's own ids can repeat: removals must name one row
+                item_id = f"{result.id}@{row.origin.line or row.origin.row}"
+                plan.renamed[position] = item_id
+            seen.add(item_id)
+            yield conversation_item(result, order, item_id)
+            order += 1
+        check_reject_rate(ledger, plan.source, max_reject_rate)
+
+
+def _write_kept(plans, out_dir: Path, removed: dict[str, Removal], ledger: Ledger, encoding: str) -> list[Path]:
+    """Pass 2: every row again; kept rows are written unchanged, removed ones recorded."""
+    outputs = []
+    names: set[str] = set()
+    for plan in plans:
+        suffix = _output_suffix(plan.path)
+        name = plan.source.replace("/", "_") + suffix
+        if name in names:  # never two inputs into one output file
+            name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
+        names.add(name)
+        writer = _writer_for(out_dir / name, suffix)
+        try:
+            for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
+                if position in plan.rejected:
+                    continue
+                rid = plan.renamed.get(position) or row_id(row, plan.source)
+                removal = removed.get(rid)
+                if removal is None:
+                    writer.write(row.data)
+                    ledger.written(plan.source)
+                else:
+                    ledger.duplicate(row_id=rid, duplicate_of=removal.duplicate_of, method=removal.method,
+                                     similarity=removal.similarity, source=plan.source, origin=row.origin,
+                                     cluster=removal.cluster, raw=row.data)
+            outputs.append(writer.commit())
+        except BaseException:
+            writer.abort()
+            raise
+    return outputs
+
+
+def _output_suffix(path: Path) -> str:
+    """The input's own format: `.json` lines stay lines, `.gz` is not kept, `.xls` becomes `.xlsx`."""
+    suffix = base_suffix(path)
+    if suffix == ".json":
+        with (gzip.open(path, "rt", encoding="utf-8", errors="ignore") if path.suffix.lower() == ".gz"
+              else open(path, encoding="utf-8", errors="ignore")) as fh:
+            head = fh.read(4096).lstrip("\ufeff \t\r\n")
+        return ".json" if head.startswith("[") else ".jsonl"
+    return ".xlsx" if suffix == ".xls" else suffix
+
+
+def _writer_for(path: Path, suffix: str):
+    if suffix in {".jsonl", ".ndjson"}:
+        return JsonlWriter(path)
+    return _CollectingWriter(path, suffix)
+
+
+class _CollectingWriter:
+    """JSON arrays and tables are written whole at the end (they are small enough to read whole)."""
+
+    def __init__(self, path: Path, suffix: str):
+        self.path, self.suffix = path, suffix
+        self.rows: list[dict] = []
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def commit(self) -> Path:
+        with atomic_path(self.path) as tmp:
+            if self.suffix == ".json":
+                tmp.write_text(json.dumps(self.rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            else:
+                self._table(tmp)
+        return self.path
+
+    def _table(self, tmp: Path) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows)
+        if self.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        elif self.suffix == ".tsv":
+            frame.to_csv(tmp, sep="\t", index=False)
+        elif self.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif self.suffix in {".xlsx", ".xls"}:
+            frame.to_excel(tmp, index=False, engine="openpyxl")
+        else:
+            raise IdataError(f"{self.path}: cannot write {self.suffix} files")
+
+    def abort(self) -> None:
+        self.rows = []
