@@ -15,12 +15,15 @@ import click
 from instruct_data import __version__
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "build": ("instruct_data.cli.build_cmd", "build_command", "Build a clean training set and held-out benchmark from Belle, files or a recipe."),
     "convert": ("instruct_data.cli.convert_cmd", "convert_command", "Convert any supported input to context/target JSONL."),
+    "dedupe": ("instruct_data.cli.dedupe_cmd", "dedupe_command", "Remove exact and near duplicates and benchmark questions, with a record of each."),
     "demo": ("instruct_data.cli.demo_cmd", "demo_command", "Run the whole flow on the bundled sample, offline."),
     "eval": ("instruct_data.cli.eval_cmd", "eval_command", "Score a model and its adapter against its base on a Chinese benchmark."),
     "score": ("instruct_data.cli.score_cmd", "score_command", "Score predictions made elsewhere with idata eval's metrics."),
     "merge": ("instruct_data.cli.merge_cmd", "merge_command", "Merge a LoRA adapter into its base model."),
     "train": ("instruct_data.cli.train_cmd", "train_command", "Fine-tune a causal LM with LoRA on context/target or conversation JSONL."),
+    "stats": ("instruct_data.cli.stats_cmd", "stats_command", "Summarise a build folder and write its report.md with plots."),
     "validate": ("instruct_data.cli.validate_cmd", "validate_command", "Check files against their format, with file:line errors."),
     "to-multiturn": ("instruct_data.cli.multiturn_cmd", "multiturn_command", "Turn dialogues into multi-turn context/target records with history."),
 }
