@@ -1,0 +1,124 @@
+"""Belle's releases on the Hugging Face hub, read through `datasets` as a stream.
+
+    subset = SUBSETS["1M"]
+    rows = stream_rows(subset, limit=1000)                  # the hub (never downloads it all)
+    rows = stream_rows(subset, from_path="~/belle")          # a local copy, same code path
+    for origin, data in rows: ...
+
+The hub files are JSON lines (despite `.json`); `datasets`' "json" builder reads them, from
+the hub or from local files alike, and `streaming=True` lets `limit` stop early. Dataset ids,
+file names and schemas come from ../shared/BELLE.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from instruct_data.errors import InputError, IdataError
+from instruct_data.schema import Origin
+
+
+@dataclass(frozen=True)
+class Subset:
+    name: str  # --subset
+    dataset: str  # hub dataset id
+    file: str  # the file inside it
+    format: str  # reader format for its rows
+    dialogue: bool  # holds multi-turn dialogues
+    description: str
+
+
+SUBSETS: dict[str, Subset] = {s.name: s for s in [
+    Subset("0.5M", "BelleGroup/train_0.5M_CN", "Belle_open_source_0.5M.json", "belle", False,
+           "~0.5M instructions (never cleaned by BELLE)"),
+    Subset("1M", "BelleGroup/train_1M_CN", "Belle_open_source_1M.json", "belle", False, "~1M instructions"),
+    Subset("2M", "BelleGroup/train_2M_CN", "train_2M_CN.json", "belle", False, "2M instructions"),
+    Subset("3.5M", "BelleGroup/train_3.5M_CN", "train_3.5M_CN.json", "belle_conversations", True,
+           "3.6M single- and multi-turn conversations"),
+    Subset("multiturn", "BelleGroup/multiturn_chat_0.8M", "multiturn_chat_0.8M.json", "belle", True,
+           "831k Human:/Assistant: transcripts"),
+    Subset("math", "BelleGroup/school_math_0.25M", "school_math_0.25M.json", "belle", False,
+           "248k school math problems with solutions"),
+    Subset("chat", "BelleGroup/generated_chat_0.4M", "generated_chat_0.4M.json", "belle", False,
+           "~0.4M generated role-play dialogues (one row: role description -> whole dialogue)"),
+]}
+
+
+class UnknownSubset(IdataError):
+    pass
+
+
+def get_subset(name: str) -> Subset:
+    try:
+        return SUBSETS[name]
+    except KeyError:
+        raise UnknownSubset(f"unknown Belle subset {name!r} (known: {', '.join(SUBSETS)})") from None
+
+
+def local_file(subset: Subset, from_path: str | os.PathLike) -> Path:
+    """The subset's file in a local copy: PATH itself, PATH/FILE, or PATH/<dataset id>/FILE."""
+    path = Path(from_path).expanduser()
+    candidates = [path] if path.is_file() else [path / subset.file, path / subset.dataset / subset.file,
+                                                 path / subset.dataset.split("/")[1] / subset.file]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if not path.exists():
+        raise InputError(str(path), "no such file or folder")
+    raise InputError(str(path), f"no {subset.file} here (looked for {', '.join(str(c) for c in candidates)})")
+
+
+def describe(subset: Subset, from_path: str | None = None, revision: str | None = None) -> dict[str, Any]:
+    """The manifest's record of where the rows came from."""
+    info: dict[str, Any] = {"dataset": subset.dataset, "file": subset.file, "subset": subset.name,
+                            "revision": revision}
+    if from_path is not None:
+        from instruct_data.io import file_sha256
+
+        path = local_file(subset, from_path)
+        info.update(path=str(path), sha256=file_sha256(path), bytes=path.stat().st_size)
+    return info
+
+
+def open_stream(subset: Subset, from_path: str | None = None, revision: str | None = None):
+    """An iterable of row dicts from `datasets`, streaming (nothing is downloaded up front)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if from_path is not None:
+        data_files = str(local_file(subset, from_path))
+        return datasets.load_dataset("json", data_files=data_files, split="train", streaming=True)
+    return datasets.load_dataset(subset.dataset, data_files=subset.file, revision=revision, split="train",
+                                 streaming=True)
+
+
+def stream_rows(subset: Subset, *, from_path: str | None = None, revision: str | None = None,
+                limit: int | None = None) -> Iterator[tuple[Origin, dict[str, Any]]]:
+    """(origin, row) pairs; `limit` stops reading after that many rows."""
+    where = str(local_file(subset, from_path)) if from_path is not None else f"{subset.dataset}/{subset.file}"
+    try:
+        stream = open_stream(subset, from_path, revision)
+        rows = iter(stream)
+        if limit is not None:
+            rows = itertools.islice(rows, limit)
+        for number, data in enumerate(rows, start=1):
+            yield Origin(dataset=subset.dataset, revision=revision, row=number), _plain(data)
+    except IdataError:
+        raise
+    except Exception as exc:  # datasets/pyarrow raise many types for an unreachable hub or a bad file
+        raise InputError(where, f"cannot read {subset.dataset} ({type(exc).__name__}): {_first_line(exc)}") from None
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop the None that datasets fills in for keys a row does not have."""
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,655 @@
+"""`idata build`: sources -> read -> clean -> cap -> split -> dedupe -> write, with the ledger.
+
+    from instruct_data.pipeline import build
+    from instruct_data.recipe import load_recipe
+    manifest = build(load_recipe("recipes/mix.yaml"), "out/")
+
+Two passes keep memory flat. Pass 1 reads every source in chunks and hands each chunk to a
+worker process, which parses, cleans and renders its rows and spools the kept ones to files
+of its own; the main process keeps only a few small keys per kept row (id, source, stratum,
+lengths). The split and the dedupe decision are made on those keys (dedupe reads the spooled
+texts back as a stream). Pass 2 copies the spooled lines into the outputs in input order, so
+the outputs do not depend on how many workers ran.
+
+Everything is written into a hidden folder beside the output folder, which replaces the
+output folder only at the very end: an interrupted build leaves the old outputs (or none).
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+from array import array
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from instruct_data.clean import Cleaner
+from instruct_data.convert import check_reject_rate, source_name, training_record
+from instruct_data.errors import IdataError, StrictModeError
+from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
+from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, expand_inputs, read_rows
+from instruct_data.ledger import Ledger
+from instruct_data.recipe import Recipe, RecipeError, Source
+from instruct_data.schema import Conversation, Origin
+from instruct_data.templates import get_template
+
+BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file handed to a worker (about 700 Belle rows)
+BATCH_ROWS = 1000  # one chunk of rows from a table or the hub
+PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
+LENGTH_BINS = (0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+class BuildError(IdataError):
+    pass
+
+
+# ------------------------------------------------------------------ planning
+
+
+@dataclass
+class FileInput:
+    path: Path
+    fmt: str
+    lines: bool  # JSON lines: read in raw blocks, parsed by the workers
+
+
+@dataclass
+class Plan:
+    """One source, resolved: what to read, and what it has done so far."""
+
+    index: int
+    label: str
+    source: Source
+    cap: int | None
+    limit: int | None
+    max_reject_rate: float
+    files: list[FileInput] = field(default_factory=list)
+    subset: Any = None  # hub.Subset for a Belle source
+    read: int = 0
+    kept: int = 0
+    stopped: bool = False  # the cap was reached: nothing more is read
+
+
+def plan_sources(recipe: Recipe) -> list[Plan]:
+    """Resolve every source before anything is written: a missing file or unknown subset fails here."""
+    from instruct_data import hub
+
+    caps = recipe.caps()
+    plans = []
+    for index, source in enumerate(recipe.sources):
+        label = source.label
+        plan = Plan(index, label, source, caps[label], source.limit,
+                    source.max_reject_rate if source.max_reject_rate is not None else recipe.max_reject_rate)
+        if source.belle is not None:
+            plan.subset = hub.get_subset(source.belle)
+            if source.from_ is not None:
+                hub.local_file(plan.subset, source.from_)  # fails now, naming the path, if it is not there
+        else:
+            try:
+                paths = expand_inputs(source.files)
+            except IdataError as exc:
+                raise RecipeError(f"source {label!r}: {exc}") from None
+            for path in paths:
+                fmt, stream = read_conversations(str(path), fmt=source.format, source=label, mapping=source.map,
+                                                 encoding=source.encoding)
+                stream.close()
+                plan.files.append(FileInput(path, fmt, _is_json_lines(path, source.encoding)))
+        plans.append(plan)
+    return plans
+
+
+def _is_json_lines(path: Path, encoding: str) -> bool:
+    if base_suffix(path) not in JSON_SUFFIXES:
+        return False
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(4096).decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
+    return not head.startswith("[")
+
+
+# ------------------------------------------------------------------ the work of one chunk (in a worker)
+
+
+@dataclass
+class WorkerState:
+    cleaner: Cleaner
+    template: Any
+    multiturn: Any
+    system: str | None
+    seed: int
+    spool: str
+    sources: list[tuple[str, dict | None]]  # (label, mapping) per source index
+
+
+_STATE: WorkerState | None = None
+
+
+def _init_worker(state: WorkerState) -> None:
+    global _STATE
+    _STATE = state
+
+
+def _rows_from_lines(path: str, first_line: int, lines: list[bytes], encoding: str) -> Iterator[Row]:
+    """As io.read_rows does for JSON lines: a bad line is a Row with its error, never an exception."""
+    for offset, raw in enumerate(lines):
+        line_no = first_line + offset
+        origin = Origin(file=path, line=line_no)
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            yield Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}",
+                      raw=raw.decode(encoding, errors="replace").rstrip("\r\n"))
+            continue
+        if line_no == 1:
+            text = text.lstrip("\ufeff")
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
+            continue
+        if not isinstance(data, dict):
+            yield Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
+            continue
+        yield Row(origin, data)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
+    """train.jsonl records: one per reply for a dialogue (multiturn settings), else one."""
+    if conversation.n_rounds > 1 or state.multiturn.budget is not None:
+        from instruct_data.multiturn import expand
+
+        records = expand(conversation, state.template, state.multiturn, system=state.system)
+        if not isinstance(records, Rejected) and conversation.n_rounds == 1:
+            records[0]["id"] = conversation.id  # a single-turn row keeps its own id
+        return records
+    return [training_record(conversation, state.template, state.system)]
+
+
+def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
+    """Parse, clean and render one chunk; spool the kept rows; return one small outcome per row."""
+    number, source_index, kind, payload = task
+    state = _STATE
+    label, mapping = state.sources[source_index]
+    if kind == "lines":
+        path, fmt, id_prefix, first_line, lines, encoding = payload
+        rows = ((row, fmt, id_prefix) for row in _rows_from_lines(path, first_line, lines, encoding))
+    else:
+        fmt, id_prefix, items = payload
+        rows = ((row, fmt, id_prefix) for row in items)
+    outcomes: list[tuple] = []
+    base = os.path.join(state.spool, str(number))
+    items: list[tuple[str, str, str]] = []
+    with open(base + ".conv", "w", encoding="utf-8") as conv_out, \
+            open(base + ".train", "w", encoding="utf-8") as train_out, \
+            open(base + ".held", "w", encoding="utf-8") as held_out:
+        for row, fmt, id_prefix in rows:
+            outcomes.append(_one_row(row, fmt, id_prefix, label, mapping, state, conv_out, train_out, held_out, items))
+    with open(base + ".items", "wb") as fh:
+        pickle.dump(items, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return number, outcomes
+
+
+def _one_row(row: Row, fmt: str, id_prefix: str, label: str, mapping, state: WorkerState, conv_out, train_out,
+             held_out, items) -> tuple:
+    raw = row.data if row.data is not None else row.raw
+    result = parse_row(row, fmt, source=id_prefix, mapping=mapping)
+    if isinstance(result, Rejected):
+        return ("r", "read", result.reason, result.detail, str(row.origin), raw, row_id(row, id_prefix))
+    conversation = result
+    conversation.source = label
+    verdict, changed = state.cleaner.clean(conversation)
+    if verdict is not None:
+        return ("r", "clean", verdict.reason, verdict.detail, str(row.origin), raw, conversation.id)
+    records = _records(conversation, state)
+    if isinstance(records, Rejected):
+        return ("r", "multiturn", records.reason, records.detail, str(row.origin), raw, conversation.id)
+    conv_out.write(conversation.model_dump_json(exclude_defaults=True))
+    conv_out.write("\n")
+    for record in records:
+        train_out.write(_dumps(record))
+        train_out.write("\n")
+    multi = conversation.n_rounds > 1
+    if multi:
+        held_out.write(_dumps(training_record(conversation, state.template, state.system)))
+        held_out.write("\n")
+    users = [t.full_text for t in conversation.turns if t.role == "user"]
+    replies = [t.text for t in conversation.turns if t.role == "assistant"]
+    prompt, reply = "\n".join(users), "\n".join(replies)
+    items.append((conversation.id, prompt, reply))
+    rank = xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF)
+    prompt_key = xxhash.xxh64_intdigest(prompt.strip().encode("utf-8"))
+    stratum = conversation.category or ""
+    return ("k", conversation.id, tuple(changed), rank, prompt_key, stratum, len(records), multi,
+            len(prompt), len(reply))
+
+
+# ------------------------------------------------------------------ pass 1 (main process)
+
+
+@dataclass
+class Kept:
+    """What the main process keeps per kept row: small keys, no text."""
+
+    ids: list[str] = field(default_factory=list)
+    source: array = field(default_factory=lambda: array("H"))
+    rank: array = field(default_factory=lambda: array("Q"))
+    prompt_key: array = field(default_factory=lambda: array("Q"))
+    stratum: array = field(default_factory=lambda: array("I"))
+    records: array = field(default_factory=lambda: array("I"))
+    multi: bytearray = field(default_factory=bytearray)
+    prompt_len: array = field(default_factory=lambda: array("I"))
+    reply_len: array = field(default_factory=lambda: array("I"))
+    strata: dict[str, int] = field(default_factory=dict)
+    chunks: list[tuple[int, int]] = field(default_factory=list)  # (chunk number, rows used from it)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _tasks(plans: list[Plan]) -> Iterator[tuple]:
+    """Chunks of every source in order; a source stops being read once its cap is reached."""
+    number = 0
+    for plan in plans:
+        for kind, payload in _source_chunks(plan):
+            if plan.stopped:
+                break
+            yield (number, plan.index, kind, payload)
+            number += 1
+
+
+def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
+    if plan.subset is not None:
+        from instruct_data import hub
+
+        rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
+                               limit=plan.limit)
+        for batch in _batched(Row(origin, data) for origin, data in rows):
+            yield "rows", (plan.subset.format, plan.label, batch)
+        return
+    remaining = plan.limit
+    several = len(plan.files) > 1
+    for file in plan.files:
+        # Row ids are `source:line`; with several files in a source the file name keeps them apart.
+        id_prefix = f"{plan.label}/{source_name(file.path)}" if several else plan.label
+        encoding = plan.source.encoding
+        if file.lines:
+            for first_line, lines, rows in _line_chunks(file.path, remaining):
+                yield "lines", (str(file.path), file.fmt, id_prefix, first_line, lines, encoding)
+                if remaining is not None:
+                    remaining -= rows
+        else:
+            for batch in _batched(read_rows(file.path, encoding=encoding, limit=remaining)):
+                yield "rows", (file.fmt, id_prefix, batch)
+                if remaining is not None:
+                    remaining -= len(batch)
+        if remaining is not None and remaining <= 0:
+            return
+
+
+def _batched(rows) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _line_chunks(path: Path, remaining: int | None) -> Iterator[tuple[int, list[bytes], int]]:
+    """(first line number, raw lines, rows in them) blocks; stops exactly at `remaining` rows."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    line_no = 1
+    with opener(path, "rb") as fh:
+        while remaining is None or remaining > 0:
+            lines = fh.readlines(BLOCK_BYTES)
+            if not lines:
+                return
+            rows = len(lines)
+            if remaining is not None:
+                nonblank = [i for i, line in enumerate(lines) if line.strip()]
+                if len(nonblank) > remaining:
+                    lines = lines[:nonblank[remaining - 1] + 1]
+                rows = min(len(nonblank), remaining)
+                remaining -= rows
+            yield line_no, lines, rows
+            line_no += len(lines)
+
+
+def _run_chunks(plans: list[Plan], state: WorkerState, workers: int):
+    """Yield (chunk number, source index, outcomes) in chunk order, over `workers` processes."""
+    tasks = _tasks(plans)
+    if workers <= 1:
+        _init_worker(state)
+        for task in tasks:
+            number, outcomes = process_chunk(task)
+            yield number, task[1], outcomes
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+        pending: deque = deque()
+        # Submit by hand, a few chunks ahead: Pool.imap would read the whole input into its queue.
+        for task in tasks:
+            pending.append((task[1], pool.apply_async(process_chunk, (task,))))
+            if len(pending) >= workers * PENDING_PER_WORKER:
+                source_index, result = pending.popleft()
+                number, outcomes = result.get()
+                yield number, source_index, outcomes
+        while pending:
+            source_index, result = pending.popleft()
+            number, outcomes = result.get()
+            yield number, source_index, outcomes
+
+
+def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
+               on_row: Callable[[], None] | None = None) -> Kept:
+    kept = Kept()
+    for number, source_index, outcomes in _run_chunks(plans, state, workers):
+        plan = plans[source_index]
+        if plan.stopped:
+            _drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
+            continue
+        used = 0
+        for outcome in outcomes:
+            ledger.read(plan.label)
+            plan.read += 1
+            if on_row:
+                on_row()
+            if outcome[0] == "r":
+                _, stage, reason, detail, origin, raw, reject_id = outcome
+                if strict and stage == "read":
+                    raise StrictModeError(f"{origin}: {reason}: {detail}")
+                # The worker sends the origin as text; the ledger writes str(origin) either way.
+                ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
+                continue
+            _, conv_id, changed, rank, prompt_key, stratum, n_records, multi, prompt_len, reply_len = outcome
+            for rule in changed:
+                ledger.note_changed(rule)
+            kept.ids.append(conv_id)
+            kept.source.append(source_index)
+            kept.rank.append(rank)
+            kept.prompt_key.append(prompt_key)
+            kept.stratum.append(kept.strata.setdefault(stratum or f"source:{plan.label}", len(kept.strata)))
+            kept.records.append(n_records)
+            kept.multi.append(1 if multi else 0)
+            kept.prompt_len.append(prompt_len)
+            kept.reply_len.append(reply_len)
+            used += 1
+            plan.kept += 1
+            if plan.cap is not None and plan.kept >= plan.cap:
+                plan.stopped = True
+                break
+        kept.chunks.append((number, used))
+    return kept
+
+
+def _drop_chunk(spool: str, number: int) -> None:
+    for suffix in (".conv", ".train", ".held", ".items"):
+        Path(spool, f"{number}{suffix}").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ split
+
+
+def choose_heldout(kept: Kept, split) -> bytearray:
+    """1 for each kept row taken into the held-out set, stratified, seeded (through `rank`).
+
+    Each stratum (category, or source when a row has none) gives its share: `round(fraction * n)`,
+    or a count shared out in proportion (largest remainders first). Within a stratum the rows
+    with the smallest seeded hash of their id are taken, so the choice does not depend on the
+    input order; a row whose prompt equals one already taken is passed over.
+    """
+    chosen = bytearray(len(kept))
+    if not split.heldout or not len(kept):
+        return chosen
+    by_source = split.by == "source"
+    groups: dict[int, list[int]] = {}
+    for i in range(len(kept)):
+        key = kept.source[i] if by_source else kept.stratum[i]
+        groups.setdefault(key, []).append(i)
+    wanted = _shares(split.heldout, {k: len(v) for k, v in groups.items()})
+    for key, members in sorted(groups.items()):
+        quota = wanted[key]
+        if split.max_per_group is not None:
+            quota = min(quota, split.max_per_group)
+        seen_prompts: set[int] = set()
+        for i in sorted(members, key=lambda i: (kept.rank[i], kept.ids[i])):
+            if quota <= 0:
+                break
+            if kept.prompt_key[i] in seen_prompts:
+                continue
+            seen_prompts.add(kept.prompt_key[i])
+            chosen[i] = 1
+            quota -= 1
+    return chosen
+
+
+def _shares(heldout: float, sizes: dict[int, int]) -> dict[int, int]:
+    total = sum(sizes.values())
+    if heldout < 1:
+        return {k: round(heldout * n) for k, n in sizes.items()}
+    count = min(int(heldout), total)
+    exact = {k: count * n / total for k, n in sizes.items()}
+    shares = {k: int(v) for k, v in exact.items()}
+    leftover = count - sum(shares.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - shares[k]), k))[:leftover]:
+        shares[k] += 1
+    return shares
+
+
+# ------------------------------------------------------------------ dedupe
+
+
+def _spooled_items(spool: str, kept: Kept, heldout: bytearray):
+    from instruct_data.dedupe import Item
+
+    order = 0
+    for number, used in kept.chunks:
+        with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
+            items = pickle.load(fh)
+        for row_id, prompt, reply in items[:used]:
+            yield Item(row_id, prompt, reply, order, bool(heldout[order]))
+            order += 1
+
+
+def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int) -> dict[str, Any]:
+    """id -> Removal for every kept row dedupe removes (held-out rows are protected)."""
+    if not (settings.exact or settings.near) or not len(kept):
+        return {}
+    from instruct_data.dedupe import find_duplicates
+
+    # Exact keys are cheap to compute: shipping the texts to other processes would cost more.
+    dedupe_workers = workers if settings.near else 1
+    removals = find_duplicates(_spooled_items(spool, kept, heldout), settings, workers=dedupe_workers)
+    return {removal.id: removal for removal in removals}
+
+
+# ------------------------------------------------------------------ pass 2: the outputs
+
+
+class _Lines:
+    """Reads one spool file's lines, in order."""
+
+    def __init__(self, path: str):
+        self._fh = open(path, encoding="utf-8")
+
+    def take(self, n: int = 1) -> list[str]:
+        return [self._fh.readline() for _ in range(n)]
+
+    def close(self):
+        self._fh.close()
+
+
+def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed: dict, plans: list[Plan],
+                  ledger: Ledger) -> dict[str, Any]:
+    counts = {"train": Counter(), "heldout": Counter(), "records": 0}
+    lengths = {"instruction": Counter(), "reply": Counter()}
+    categories: Counter = Counter()
+    strata = {index: name for name, index in kept.strata.items()}
+    with open(work / "train.jsonl", "w", encoding="utf-8") as train, \
+            open(work / "heldout.jsonl", "w", encoding="utf-8") as held, \
+            open(work / "conversations.jsonl", "w", encoding="utf-8") as convs:
+        i = 0
+        for number, used in kept.chunks:
+            base = os.path.join(spool, str(number))
+            conv_in, train_in, held_in = _Lines(base + ".conv"), _Lines(base + ".train"), _Lines(base + ".held")
+            for _ in range(used):
+                label = plans[kept.source[i]].label
+                conv_line = conv_in.take()[0]
+                records = train_in.take(kept.records[i])
+                last = held_in.take()[0] if kept.multi[i] else records[-1]
+                removal = removed.get(kept.ids[i])
+                if removal is not None:
+                    conversation = json.loads(conv_line)
+                    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                                     similarity=removal.similarity, source=label, cluster=removal.cluster,
+                                     origin=_origin_text(conversation), raw=conversation)
+                elif heldout[i]:
+                    held.write(last)
+                    counts["heldout"][label] += 1
+                    ledger.written(label)
+                else:
+                    convs.write(conv_line)
+                    train.writelines(records)
+                    counts["train"][label] += 1
+                    counts["records"] += len(records)
+                    lengths["instruction"][_bin(kept.prompt_len[i])] += 1
+                    lengths["reply"][_bin(kept.reply_len[i])] += 1
+                    name = strata[kept.stratum[i]]
+                    categories["(none)" if name.startswith("source:") else name] += 1
+                    ledger.written(label)
+                i += 1
+            for reader in (conv_in, train_in, held_in):
+                reader.close()
+    return {
+        "split": {
+            "train": dict(sorted(counts["train"].items())),
+            "heldout": dict(sorted(counts["heldout"].items())),
+            "train_records": counts["records"],
+        },
+        "stats": {
+            "length_bins": list(LENGTH_BINS),
+            "instruction_length": _histogram(lengths["instruction"]),
+            "reply_length": _histogram(lengths["reply"]),
+            "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+        },
+    }
+
+
+def _origin_text(conversation: dict) -> str | None:
+    origin = conversation.get("origin")
+    return str(Origin(**origin)) if origin else None
+
+
+def _bin(length: int) -> int:
+    """Index of the length bin: bin i holds LENGTH_BINS[i] <= length < LENGTH_BINS[i + 1]."""
+    return bisect.bisect_right(LENGTH_BINS, length) - 1
+
+
+def _histogram(counter: Counter) -> list[int]:
+    return [counter.get(i, 0) for i in range(len(LENGTH_BINS))]
+
+
+# ------------------------------------------------------------------ the build
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = None,
+          on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run a recipe into `out_dir`; returns the manifest. Nothing changes at `out_dir` unless it all succeeds."""
+    from instruct_data import hub
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise BuildError(f"{out}: folder holds other files and no manifest.json; give an empty or new folder")
+    workers = default_workers() if workers is None else max(1, workers)
+    plans = plan_sources(recipe)  # fails before anything is written
+    template = get_template(recipe.template)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
+    try:
+        spool = str(work / ".spool")
+        os.mkdir(spool)
+        state = WorkerState(Cleaner(recipe.clean), template, recipe.multiturn, recipe.system, recipe.seed, spool,
+                            [(p.label, p.source.map) for p in plans])
+        ledger = Ledger(work, command="build", parameters={
+            "recipe": recipe.resolved(),
+            "template": template.to_dict(),
+            "cleaning_rules": state.cleaner.enabled,
+        })
+        for plan in plans:
+            if plan.subset is not None:
+                ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
+                                                                         plan.source.revision))
+            for file in plan.files:
+                ledger.add_input(file.path, source=plan.label, format=file.fmt)
+        kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
+        for plan in plans:
+            check_reject_rate(ledger, plan.label, plan.max_reject_rate)
+        heldout = choose_heldout(kept, recipe.split)
+        removed = find_removals(spool, kept, heldout, recipe.dedupe, workers)
+        summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
+        shutil.rmtree(spool)
+        ledger.extra.update({
+            "template": template.name,
+            "sources": [_source_summary(plan) for plan in plans],
+            **summary,
+        })
+        manifest = ledger.finish(outputs=[work / name for name in ("train.jsonl", "heldout.jsonl",
+                                                                   "conversations.jsonl")])
+        from instruct_data.report import write_report
+
+        write_report(work, manifest)
+        _replace_folder(work, out)
+        return manifest
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _source_summary(plan: Plan) -> dict[str, Any]:
+    info = {"name": plan.label, "kind": "belle" if plan.subset is not None else "files", "read": plan.read,
+            "kept_after_cleaning": plan.kept, "cap": plan.cap, "limit": plan.limit,
+            "stopped_at_cap": plan.stopped}
+    if plan.subset is not None:
+        info["subset"] = plan.subset.name
+    else:
+        info["formats"] = sorted({f.fmt for f in plan.files})
+    return info
+
+
+def _replace_folder(work: Path, out: Path) -> None:
+    """Swap the finished folder into place; the old outputs go only once the new ones are there."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""Build recipes: which sources, how much of each, cleaning, dedupe, split, template, seed.
+
+    sources:
+      - name: mine
+        files: [data/mine.jsonl]          # any format the readers know
+      - name: belle-1m
+        belle: 1M                         # a Belle release (hub, or `from:` a local copy)
+        cap: 20000                        # keep at most this many cleaned rows
+    clean: {belle_blacklist: true, length: {min_instruction: 4}}
+    dedupe: {near: true}
+    split: {heldout: 200, by: category}
+    template: seed
+    seed: 0
+
+A recipe is validated with pydantic: a wrong key is an error that names the key. YAML is
+read with `yaml.safe_load`. Relative paths are resolved against the recipe's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from instruct_data.clean import CleanSettings
+from instruct_data.dedupe import DedupeSettings
+from instruct_data.errors import IdataError
+from instruct_data.multiturn import MultiturnSettings
+from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+
+class RecipeError(IdataError):
+    """A recipe that cannot be used: bad YAML, a wrong key, a missing file, an unknown subset."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(_Strict):
+    """One input of a build: files you collected, or a Belle release."""
+
+    name: str | None = Field(None, description="name in the ledger; defaults to the file name or belle-SUBSET")
+    files: list[str] | None = Field(None, description="files, folders or globs, in any format the readers know")
+    belle: str | None = Field(None, description="a Belle subset: 0.5M, 1M, 2M, 3.5M, multiturn, math, chat")
+    from_: str | None = Field(None, alias="from", description="read a local copy of the Belle files (hub layout)")
+    revision: str | None = Field(None, description="hub revision (branch, tag or commit) of the Belle dataset")
+    format: str | None = None
+    map: dict[str, str] | None = None
+    encoding: str = "utf-8"
+    limit: int | None = Field(None, gt=0, description="read at most this many rows")
+    cap: int | None = Field(None, gt=0, description="keep at most this many rows after cleaning (stops reading then)")
+    weight: float | None = Field(None, gt=0, description="share of the recipe's `total`, against the other weights")
+    max_reject_rate: float | None = Field(None, ge=0, le=1)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Source":
+        if (self.files is None) == (self.belle is None):
+            raise ValueError("a source names either `files` or `belle`")
+        if self.files is not None and not self.files:
+            raise ValueError("`files` is empty")
+        if self.belle is None and (self.from_ or self.revision):
+            raise ValueError("`from` and `revision` apply to a `belle` source")
+        if self.cap is not None and self.weight is not None:
+            raise ValueError("give a source a `cap` or a `weight`, not both")
+        if self.belle is not None:
+            from instruct_data.hub import SUBSETS
+
+            if self.belle not in SUBSETS:
+                raise ValueError(f"unknown Belle subset {self.belle!r} (known: {', '.join(SUBSETS)})")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.belle:
+            return f"belle-{self.belle}"
+        from instruct_data.convert import source_name
+
+        return source_name(Path(self.files[0]))
+
+
+class SplitSettings(_Strict):
+    """The held-out benchmark: `heldout` rows (a count) or a share (0 < x < 1), stratified."""
+
+    heldout: float = Field(0, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows")
+    by: Literal["category", "source"] = Field("category", description="stratify by category, or by source when a row has none")
+    max_per_group: int | None = Field(None, gt=0, description="at most this many held-out rows per category")
+
+    @field_validator("heldout")
+    @classmethod
+    def _count_or_fraction(cls, value: float) -> float:
+        if value >= 1 and value != int(value):
+            raise ValueError("heldout is a whole count (>= 1) or a fraction (< 1)")
+        return value
+
+
+class Recipe(_Strict):
+    sources: list[Source] = Field(min_length=1)
+    total: int | None = Field(None, gt=0, description="rows of the mix, shared out by the sources' weights")
+    clean: CleanSettings = Field(default_factory=CleanSettings)
+    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
+    multiturn: MultiturnSettings = Field(default_factory=MultiturnSettings)
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    template: str = DEFAULT_TEMPLATE
+    system: str | None = None
+    seed: int = 0
+    max_reject_rate: float = Field(0.5, ge=0, le=1)
+    strict: bool = False
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, value: str) -> str:
+        if value not in TEMPLATES:
+            raise ValueError(f"unknown template {value!r} (known: {', '.join(TEMPLATES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _names_and_weights(self) -> "Recipe":
+        labels = [s.label for s in self.sources]
+        repeated = sorted({x for x in labels if labels.count(x) > 1})
+        if repeated:
+            raise ValueError(f"two sources share the name {repeated[0]!r}: give them distinct `name`s")
+        weighted = [s for s in self.sources if s.weight is not None]
+        if weighted and self.total is None:
+            raise ValueError("sources have a `weight` but the recipe has no `total` to share out")
+        if self.total is not None and not weighted:
+            raise ValueError("`total` needs at least one source with a `weight`")
+        return self
+
+    def caps(self) -> dict[str, int | None]:
+        """Source name -> the most rows it may keep: its cap, or its weighted share of `total`."""
+        weights = sum(s.weight for s in self.sources if s.weight is not None)
+        caps = {}
+        for s in self.sources:
+            caps[s.label] = s.cap if s.weight is None else max(1, round(self.total * s.weight / weights))
+        return caps
+
+    def resolved(self) -> dict[str, Any]:
+        """The full recipe with every default filled in: recorded in the manifest."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _format_error(error: ValidationError, where: str) -> str:
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key {str(item['loc'][-1])!r}"
+        parts.append(f"{loc}: {message}" if loc else message)
+    return f"{where}: " + "; ".join(parts)
+
+
+def parse_recipe(data: Any, where: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format_error(exc, where)) from None
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Read and validate a YAML recipe; relative file paths are taken from its folder."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping with a `sources:` list")
+    recipe = parse_recipe(data, str(path))
+    base = path.resolve().parent
+    for source in recipe.sources:
+        if source.files:
+            source.files = [f if os.path.isabs(f) else str(base / f) for f in source.files]
+        if source.from_ and not os.path.isabs(source.from_):
+            source.from_ = str(base / source.from_)
+    return recipe

@@ -1,0 +1,168 @@
+"""The build report: a summary table (rich) and report.md with PNG plots, both from the manifest.
+
+Everything here reads manifest.json only, so `idata stats DIR` can redraw the report of any
+build folder without reading the data again.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from instruct_data.errors import InputError
+
+PLOTS = ("lengths.png", "rejects.png", "categories.png", "duplicates.png")
+
+
+def load_manifest(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise InputError(str(path), "no manifest.json: not a build folder (run `idata build` first)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    if manifest.get("command") != "build":
+        raise InputError(str(path), f"written by `idata {manifest.get('command')}`, not `idata build`")
+    return manifest
+
+
+def _bin_labels(bins: list[int]) -> list[str]:
+    return [f"{low}-{high - 1}" for low, high in zip(bins, bins[1:])] + [f"{bins[-1]}+"]
+
+
+def _median_bin(hist: list[int], bins: list[int]) -> str:
+    total = sum(hist)
+    if not total:
+        return "-"
+    running = 0
+    for label, count in zip(_bin_labels(bins), hist):
+        running += count
+        if running * 2 >= total:
+            return label
+    return "-"
+
+
+def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
+    """Rows per source (read, kept, rejected, duplicates, held out) and the reasons, as rich tables."""
+    from rich.table import Table
+
+    from instruct_data.cli.common import console
+
+    counts = manifest["counts"]
+    split = manifest.get("split", {})
+    table = Table(title=title, title_justify="left")
+    for column in ("source", "read", "rejected", "duplicates", "train", "held out"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    rows = list(counts["per_source"].items()) + [("total", counts["totals"])]
+    for source, c in rows:
+        train = sum(split.get("train", {}).values()) if source == "total" else split.get("train", {}).get(source, 0)
+        held = sum(split.get("heldout", {}).values()) if source == "total" else split.get("heldout", {}).get(source, 0)
+        table.add_row(source, f"{c['read']:,}", f"{c['rejected']:,}", f"{c['removed']:,}", f"{train:,}", f"{held:,}",
+                      style="bold" if source == "total" else None)
+    console.print(table)
+    reasons = counts.get("rejects_by_reason", {})
+    if reasons:
+        why = Table(title="rejected, by reason", title_justify="left")
+        why.add_column("stage/reason")
+        why.add_column("rows", justify="right")
+        for reason, per_source in sorted(reasons.items(), key=lambda kv: -sum(kv[1].values())):
+            why.add_row(reason, f"{sum(per_source.values()):,}")
+        console.print(why)
+    dups = counts.get("duplicates_by_method", {})
+    stats = manifest.get("stats", {})
+    bins = stats.get("length_bins", [])
+    line = ", ".join(f"{m} {n:,}" for m, n in dups.items()) or "none"
+    console.print(f"duplicates removed: {line}")
+    if bins:
+        console.print(f"median length (chars): instruction {_median_bin(stats['instruction_length'], bins)}, "
+                      f"reply {_median_bin(stats['reply_length'], bins)}; "
+                      f"train records: {split.get('train_records', 0):,}; template: {manifest.get('template')}")
+
+
+def _plots(out: Path, manifest: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Chinese labels (categories) need a CJK font when one is installed; fall back silently.
+    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "DejaVu Sans"]
+    plt.rcParams["svg.hashsalt"] = "idata"
+    counts, stats = manifest["counts"], manifest.get("stats", {})
+    written = []
+
+    def save(fig, name):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Glyph .* missing")  # no CJK font: boxes, not noise
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=90, metadata={"Software": None})  # no version stamp: same bytes each build
+        plt.close(fig)
+        written.append(name)
+
+    bins = stats.get("length_bins")
+    if bins:
+        labels = _bin_labels(bins)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=False)
+        for axis, key, name in ((axes[0], "instruction_length", "instruction (all user turns)"),
+                                (axes[1], "reply_length", "reply (all assistant turns)")):
+            axis.bar(range(len(labels)), stats[key], color="#4c72b0")
+            axis.set_xticks(range(len(labels)), labels, rotation=60, fontsize=7)
+            axis.set_title(f"{name}: characters")
+            axis.set_ylabel("train rows")
+        save(fig, "lengths.png")
+
+    def barh(data: dict[str, int], title: str, name: str, color: str):
+        items = sorted(data.items(), key=lambda kv: (-kv[1], kv[0]))[:25]
+        fig, axis = plt.subplots(figsize=(8, 0.35 * max(len(items), 1) + 1.2))
+        if items:
+            axis.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color=color)
+        else:
+            axis.text(0.5, 0.5, "none", ha="center", va="center", transform=axis.transAxes)
+        axis.set_title(title)
+        axis.set_xlabel("rows")
+        save(fig, name)
+
+    barh({k: sum(v.values()) for k, v in counts.get("rejects_by_reason", {}).items()}, "rejected rows, by stage/reason",
+         "rejects.png", "#c44e52")
+    barh(stats.get("categories", {}), "train rows, by category", "categories.png", "#55a868")
+    barh(counts.get("duplicates_by_method", {}), "duplicates removed, by method", "duplicates.png", "#8172b2")
+    return written
+
+
+def render_markdown(manifest: dict[str, Any], plots: list[str]) -> str:
+    counts, split = manifest["counts"], manifest.get("split", {})
+    lines = ["# Build report", "",
+             f"Template: `{manifest.get('template')}`. "
+             f"Check: {manifest.get('check')} — {'holds' if counts.get('balanced') else 'DOES NOT HOLD'}.", "",
+             "## Rows per source", "",
+             "| source | read | rejected | duplicates | train | held out |", "|---|---:|---:|---:|---:|---:|"]
+    for source, c in list(counts["per_source"].items()) + [("**total**", counts["totals"])]:
+        plain = source.strip("*")
+        train = sum(split.get("train", {}).values()) if plain == "total" else split.get("train", {}).get(source, 0)
+        held = sum(split.get("heldout", {}).values()) if plain == "total" else split.get("heldout", {}).get(source, 0)
+        lines.append(f"| {source} | {c['read']:,} | {c['rejected']:,} | {c['removed']:,} | {train:,} | {held:,} |")
+    lines += ["", f"Train records (a dialogue gives one per reply in every-turn mode): {split.get('train_records', 0):,}.",
+              "", "## Rejected, by reason", "", "| stage/reason | rows | per source |", "|---|---:|---|"]
+    for reason, per_source in sorted(counts.get("rejects_by_reason", {}).items(), key=lambda kv: -sum(kv[1].values())):
+        detail = ", ".join(f"{s} {n:,}" for s, n in per_source.items())
+        lines.append(f"| {reason} | {sum(per_source.values()):,} | {detail} |")
+    lines += ["", "## Duplicates, by method", ""]
+    lines += [f"- {m}: {n:,}" for m, n in counts.get("duplicates_by_method", {}).items()] or ["- none"]
+    lines += ["", "## Rows changed, by normalizer", ""]
+    lines += [f"- {m}: {n:,}" for m, n in counts.get("rows_changed_by_normalizer", {}).items()] or ["- none"]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{name[:-4]}]({name})" for name in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(folder: str | Path, manifest: dict[str, Any]) -> Path:
+    """report.md and its PNG plots, beside the manifest."""
+    out = Path(folder)
+    plots = _plots(out, manifest)
+    path = out / "report.md"
+    path.write_text(render_markdown(manifest, plots), encoding="utf-8")
+    return path

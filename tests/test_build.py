@@ -1,0 +1,156 @@
+"""`idata build` end to end: a three-source recipe, its ledger, reproducibility, atomic outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from instruct_data.cli import cli
+from instruct_data.errors import RejectRateError, StrictModeError
+from instruct_data.pipeline import build
+from instruct_data.recipe import RecipeError, parse_recipe
+
+BELLE = Path(__file__).parent / "fixtures" / "belle"
+OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
+           "manifest.json", "report.md", "lengths.png", "rejects.png", "categories.png", "duplicates.png")
+
+MINE = [
+    {"instruction": "请把这句话翻译成英文：我爱北京。", "input": "", "output": "I love Beijing.", "category": "翻译"},
+    {"instruction": "列举三种常见的绿叶蔬菜。", "input": "", "output": "菠菜、生菜和油麦菜。", "category": "问答"},
+    {"instruction": "解释一下“守株待兔”的意思。", "input": "", "output": "比喻死守狭隘经验，不知变通，妄想不劳而获。", "category": "问答"},
+    {"instruction": "写一句欢迎新同学的话。", "input": "", "output": "欢迎你加入我们的大家庭，愿你在这里收获友谊与成长！", "category": "写作"},
+    {"instruction": "列举中国的四大发明。", "input": "", "output": "造纸术、印刷术、火药和指南针。", "category": "问答"},
+    {"instruction": "   ", "input": "", "output": "没有问题的回答"},
+    {"instruction": "你是谁？", "input": "", "output": "我是ChatGPT，由OpenAI开发。", "category": "问答"},
+    {"instruction": "用一句话总结下面的内容。", "input": "今天公司召开了年度总结大会，表彰了优秀员工。", "output": "公司召开年度大会并表彰优秀员工。", "category": "摘要"},
+]
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def mixed_recipe(tmp_path):
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE)
+    return {
+        "sources": [
+            {"name": "mine", "files": [str(mine)]},
+            {"belle": "0.5M", "from": str(BELLE), "cap": 4},
+            {"belle": "multiturn", "from": str(BELLE)},
+        ],
+        "split": {"heldout": 3, "by": "source"},
+        "clean": {"belle_blacklist": False},
+        "seed": 7,
+    }
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in OUTPUTS}
+
+
+def test_a_three_source_mix_adds_up_per_source_and_in_total(tmp_path, mixed_recipe):
+    out = tmp_path / "out"
+    m = build(parse_recipe(mixed_recipe), out, workers=1)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    per = m["counts"]["per_source"]
+    assert set(per) == {"mine", "belle-0.5M", "belle-multiturn"}
+    for counts in [*per.values(), m["counts"]["totals"]]:
+        assert counts["read"] == counts["written"] + counts["rejected"] + counts["removed"]
+    assert sum(c["read"] for c in per.values()) == m["counts"]["totals"]["read"]
+    # The ledger files agree with the counts.
+    rejects, duplicates = read_lines(out / "rejects.jsonl"), read_lines(out / "duplicates.jsonl")
+    for source, counts in per.items():
+        assert counts["rejected"] == sum(r["source"] == source for r in rejects)
+        assert counts["removed"] == sum(d["source"] == source for d in duplicates)
+        written = m["split"]["train"].get(source, 0) + m["split"]["heldout"].get(source, 0)
+        assert counts["written"] == written
+    assert len(read_lines(out / "conversations.jsonl")) == sum(m["split"]["train"].values())
+    assert len(read_lines(out / "train.jsonl")) == m["split"]["train_records"]
+    assert len(read_lines(out / "heldout.jsonl")) == 3
+    # The cap: Belle 0.5M stops reading once 4 rows survived cleaning.
+    belle = next(s for s in m["sources"] if s["name"] == "belle-0.5M")
+    assert belle["kept_after_cleaning"] == 4 and belle["stopped_at_cap"] and per["belle-0.5M"]["read"] < 8
+    # The two copies of 列举中国的四大发明 across sources: one is removed.
+    assert any(d["method"] in ("exact", "contamination") for d in duplicates)
+    assert {r["reason"] for r in rejects} >= {"empty_instruction", "ai_identity"}
+    assert m["parameters"]["recipe"]["seed"] == 7 and m["template"] == "seed"
+    assert m["parameters"]["template"]["user"].startswith("Instruction: ")
+
+
+def test_rebuilding_gives_byte_identical_outputs_for_any_worker_count(tmp_path, mixed_recipe):
+    recipe = parse_recipe(mixed_recipe)
+    build(recipe, tmp_path / "a", workers=1)
+    build(recipe, tmp_path / "b", workers=2)
+    build(recipe, tmp_path / "a", workers=1)  # over an earlier build
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    other = parse_recipe({**mixed_recipe, "seed": 8})
+    build(other, tmp_path / "c", workers=1)
+    assert (tmp_path / "c" / "heldout.jsonl").read_bytes() != (tmp_path / "a" / "heldout.jsonl").read_bytes()
+
+
+def test_heldout_items_have_no_duplicate_left_in_train(tmp_path):
+    rows = [{"instruction": f"第{i}个问题：请解释成语{name}。", "input": "", "output": f"{name}的意思是……这是第{i}个回答。"}
+            for i, name in enumerate(["画蛇添足", "守株待兔", "亡羊补牢", "刻舟求剑", "掩耳盗铃", "井底之蛙"])]
+    rows = rows + rows  # every row twice
+    mine = write_jsonl(tmp_path / "twice.jsonl", rows)
+    m = build(parse_recipe({"sources": [{"files": [str(mine)]}], "split": {"heldout": 2}}), tmp_path / "out", workers=1)
+    held = {r["context"] for r in read_lines(tmp_path / "out" / "heldout.jsonl")}
+    train = {r["context"] for r in read_lines(tmp_path / "out" / "train.jsonl")}
+    assert len(held) == 2 and not held & train
+    assert m["counts"]["duplicates_by_method"]["contamination"] == 2
+    assert m["counts"]["duplicates_by_method"]["exact"] == 4
+
+
+def test_a_failed_build_leaves_the_earlier_outputs_untouched(tmp_path, mixed_recipe):
+    out = tmp_path / "out"
+    build(parse_recipe(mixed_recipe), out, workers=1)
+    before = digest(out)
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "问题", "output": ""}] * 5 + [MINE[0]])
+    with pytest.raises(RejectRateError, match="bad"):
+        build(parse_recipe({"sources": [{"files": [str(bad)]}]}), out, workers=1)
+    assert digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp folder left
+
+
+def test_strict_stops_at_the_first_bad_row(tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [MINE[0], {"instruction": "问题", "output": ""}])
+    with pytest.raises(StrictModeError, match="bad.jsonl:2"):
+        build(parse_recipe({"sources": [{"files": [str(bad)]}], "strict": True}), tmp_path / "out", workers=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_file_or_unknown_subset_fails_naming_it(tmp_path):
+    with pytest.raises(RecipeError, match="nope.jsonl"):
+        build(parse_recipe({"sources": [{"files": [str(tmp_path / "nope.jsonl")]}]}), tmp_path / "out")
+    with pytest.raises(RecipeError, match="'5M'"):
+        parse_recipe({"sources": [{"belle": "5M"}]})
+    assert not (tmp_path / "out").exists()
+
+
+def test_limit_on_files_reads_exactly_that_many_rows(tmp_path):
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE)
+    m = build(parse_recipe({"sources": [{"files": [str(mine)], "limit": 3}], "dedupe": {"near": False}}),
+              tmp_path / "out", workers=2)
+    assert m["counts"]["totals"]["read"] == 3
+
+
+def test_cli_builds_files_and_prints_the_summary(tmp_path):
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE)
+    result = CliRunner().invoke(cli, ["build", str(mine), "--out", str(tmp_path / "out"), "--heldout", "0.25",
+                                      "--workers", "1", "--template", "chatglm"])
+    assert result.exit_code == 0, result.output
+    assert "mine" in result.output and "rejected" in result.output
+    train = read_lines(tmp_path / "out" / "train.jsonl")
+    assert train[0]["context"].startswith("[Round 1]\n问：")
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["template"] == "chatglm" and m["parameters"]["recipe"]["split"]["heldout"] == 0.25

@@ -1,0 +1,115 @@
+"""Belle subsets through the real `datasets` streaming path, on local copies in the hub's layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from instruct_data import hub
+from instruct_data.cli import cli
+from instruct_data.errors import InputError
+
+BELLE = Path(__file__).parent / "fixtures" / "belle"
+
+
+def run_build(*args):
+    result = CliRunner().invoke(cli, ["build", *args], catch_exceptions=False, standalone_mode=False)
+    return result
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_tests_cannot_reach_the_hub():
+    assert os.environ.get("HF_DATASETS_OFFLINE") == "1"
+
+
+@pytest.mark.parametrize("subset", ["0.5M", "1M", "2M", "3.5M", "multiturn", "math", "chat"])
+def test_build_belle_from_a_local_copy(subset, tmp_path):
+    out = tmp_path / "out"
+    run_build("belle", "--subset", subset, "--from", str(BELLE), "--out", str(out), "--workers", "1")
+    m = manifest(out)
+    info = hub.SUBSETS[subset]
+    rows = (BELLE / info.dataset / info.file).read_text(encoding="utf-8").count("\n")
+    totals = m["counts"]["totals"]
+    assert totals["read"] == rows
+    assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]
+    assert m["inputs"][0]["dataset"] == info.dataset and m["inputs"][0]["file"] == info.file
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert train and all(r["context"].startswith("Instruction: ") and r["target"] for r in train)
+    assert {r["source"] for r in train} == {f"belle-{subset}"}
+
+
+def test_multiturn_transcripts_give_one_record_per_reply(tmp_path):
+    out = tmp_path / "out"
+    run_build("belle", "--subset", "multiturn", "--from", str(BELLE), "--out", str(out), "--workers", "1")
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    first = [r for r in train if r["id"].startswith("belle-multiturn:1#")]
+    assert [r["id"] for r in first] == ["belle-multiturn:1#t1", "belle-multiturn:1#t2"]
+    assert first[1]["context"] == ("Instruction: 请根据题材「健身房」，写一篇短文的开头。\nAnswer: 清晨六点，健身房里已经有人在跑步机上挥汗如雨。\n"
+                                   "Instruction: 请从上文摘取一个句子进行打分。\nAnswer: ")
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["stage"], r["reason"], r["origin"]) for r in rejects] == [
+        ("read", "bad_transcript", "BelleGroup/multiturn_chat_0.8M:row 4")]
+
+
+def test_3_5m_conversations_keep_their_ids_and_reject_a_dialogue_without_reply(tmp_path):
+    out = tmp_path / "out"
+    run_build("belle", "--subset", "3.5M", "--from", str(BELLE), "--out", str(out), "--workers", "1")
+    conversations = [json.loads(line) for line in (out / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert "belle-3.5M:77772" in {c["id"] for c in conversations}
+    reasons = {(r["id"], r["reason"]) for r in map(json.loads, (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert ("belle-3.5M:77775", "bad_roles") in reasons and ("belle-3.5M:77776", "ai_identity") in reasons
+
+
+def test_limit_stops_reading_early(tmp_path, monkeypatch):
+    pulled = []
+    real = hub.open_stream
+
+    def counting(*args, **kwargs):
+        for row in real(*args, **kwargs):
+            pulled.append(row)
+            yield row
+
+    monkeypatch.setattr(hub, "open_stream", counting)
+    out = tmp_path / "out"
+    run_build("belle", "--subset", "1M", "--from", str(BELLE), "--limit", "2", "--out", str(out), "--workers", "1")
+    assert len(pulled) == 2
+    assert manifest(out)["counts"]["totals"]["read"] == 2
+
+
+def test_the_hub_file_can_be_named_directly_or_found_in_a_snapshot_folder(tmp_path):
+    subset = hub.SUBSETS["math"]
+    direct = BELLE / subset.dataset / subset.file
+    assert hub.local_file(subset, direct) == direct
+    assert hub.local_file(subset, BELLE / subset.dataset) == direct
+    assert hub.local_file(subset, BELLE) == direct
+    with pytest.raises(InputError, match="school_math_0.25M.json"):
+        hub.local_file(subset, tmp_path)
+
+
+def test_the_real_download_asks_datasets_for_the_hub_file(monkeypatch):
+    calls = []
+
+    def fake_load_dataset(path, **kwargs):
+        calls.append((path, kwargs))
+        return iter([{"instruction": "问", "input": "", "output": "答"}])
+
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    rows = list(hub.stream_rows(hub.SUBSETS["2M"], revision="abc123", limit=5))
+    assert calls == [("BelleGroup/train_2M_CN", {"data_files": "train_2M_CN.json", "revision": "abc123",
+                                                   "split": "train", "streaming": True})]
+    assert str(rows[0][0]) == "BelleGroup/train_2M_CN@abc123:row 1"
+
+
+def test_an_unreachable_hub_is_one_clear_error():
+    # HF_DATASETS_OFFLINE=1: datasets refuses to go online, which stands in for no network.
+    with pytest.raises(InputError, match="BelleGroup/train_1M_CN"):
+        list(hub.stream_rows(hub.SUBSETS["1M"], limit=1))
