@@ -10,6 +10,6 @@ Library use (what `idata build` calls for dialogue sources):
 The `idata to-multiturn` command is `run.to_multiturn`.
 """
 
-from instruct_data.multiturn.expand import OVER_BUDGET, MultiturnSettings, expand, length_function, load_tokenizer
+from instruct_data.multiturn.expansion import OVER_BUDGET, MultiturnSettings, expand, length_function, load_tokenizer
 
 __all__ = ["OVER_BUDGET", "MultiturnSettings", "expand", "length_function", "load_tokenizer"]

@@ -22,7 +22,7 @@ from instruct_data.errors import StrictModeError
 from instruct_data.formats import Rejected, read_conversations, row_id
 from instruct_data.io import JsonlWriter, expand_inputs
 from instruct_data.ledger import Ledger
-from instruct_data.multiturn.expand import MultiturnSettings, expand, length_function
+from instruct_data.multiturn.expansion import MultiturnSettings, expand, length_function
 from instruct_data.multiturn.grouping import Dialogue, dialogues
 from instruct_data.templates import get_template
 
