@@ -145,8 +145,9 @@ def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 
 
 def fingerprint_all(items: Iterable[Item], settings: DedupeSettings, against: Against | None = None,
-                    workers: int = 1, batch_size: int = BATCH) -> Iterator[Batch]:
+                    workers: int = 1, batch_size: int | None = None) -> Iterator[Batch]:
     """Fingerprints of every item, batch by batch, in input order, on `workers` processes."""
+    batch_size = batch_size or BATCH
     if workers <= 1:
         for batch in _batches(items, batch_size):
             yield fingerprint(batch, settings, against)

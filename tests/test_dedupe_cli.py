@@ -1,0 +1,123 @@
+"""`idata dedupe`: kept rows in the input's own format, and a ledger that adds up."""
+
+import csv
+import json
+
+from click.testing import CliRunner
+
+from instruct_data.cli import cli
+from tests.test_dedupe import OTHER, STUDY, edited
+
+
+def write_jsonl(path, rows, bad_line=None):
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    if bad_line is not None:
+        lines.insert(bad_line, '{"instruction": "这一行坏了", "output": ')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def belle_rows():
+    rows = [{"instruction": "怎样才能提高学习效率？", "input": "", "output": text} for text in STUDY]
+    rows += [{"instruction": "请写一段话。", "input": f"第{i}段", "output": text} for i, text in enumerate(OTHER)]
+    rows.append({"instruction": "怎样才能提高学习效率?", "input": "", "output": STUDY[0]})  # exact copy
+    rows.append({"instruction": "怎样才能提高学习效率？", "input": "", "output": edited(STUDY[3])})  # near copy
+    rows.append({"instruction": "好", "input": "", "output": "嗯"})  # too short to shingle
+    rows.append({"instruction": "好！", "input": "", "output": "嗯。"})  # ... and its exact copy
+    return rows
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, ["dedupe", *map(str, args)])
+    return result
+
+
+def test_dedupe_writes_kept_rows_unchanged_and_a_ledger_that_adds_up(tmp_path):
+    source = tmp_path / "belle.jsonl"
+    rows = belle_rows()
+    write_jsonl(source, rows, bad_line=3)
+    out = tmp_path / "out"
+    result = run(source, "--out", out, "--workers", "2")
+    assert result.exit_code == 0, result.output
+
+    kept = read_jsonl(out / "belle.jsonl")
+    duplicates = read_jsonl(out / "duplicates.jsonl")
+    rejects = read_jsonl(out / "rejects.jsonl")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+    assert kept == [row for i, row in enumerate(rows) if i not in (len(rows) - 4, len(rows) - 3, len(rows) - 1)]
+    assert [(d["id"], d["duplicate_of"], d["method"]) for d in duplicates] == [
+        ("belle:9", "belle:1", "exact"),  # ids are file lines: the bad line 4 shifts every later row
+        ("belle:10", "belle:5", "near"),
+        ("belle:12", "belle:11", "exact"),
+    ]
+    assert duplicates[1]["raw"] == rows[-3] and duplicates[1]["cluster"] == "belle:5"
+    assert duplicates[1]["origin"].endswith("belle.jsonl:10")
+    assert 0.6 <= duplicates[1]["similarity"] < 1
+    assert len(rejects) == 1 and rejects[0]["origin"].endswith("belle.jsonl:4")
+    totals = manifest["counts"]["totals"]
+    assert totals == {"read": 12, "written": 8, "rejected": 1, "removed": 3}
+    assert manifest["counts"]["balanced"]
+    assert manifest["counts"]["duplicates_by_method"] == {"exact": 2, "near": 1}
+    assert manifest["parameters"]["threshold"] == 0.6 and manifest["parameters"]["key"] == "both"
+
+
+def test_result_does_not_depend_on_worker_count(tmp_path):
+    source = tmp_path / "belle.jsonl"
+    write_jsonl(source, belle_rows())
+    for workers in (1, 2):
+        assert run(source, "--out", tmp_path / f"w{workers}", "--workers", workers).exit_code == 0
+    for name in ("belle.jsonl", "duplicates.jsonl"):
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+
+
+def test_against_removes_benchmark_questions_across_files(tmp_path):
+    mine = tmp_path / "mine.jsonl"
+    write_jsonl(mine, [
+        {"instruction": "请根据材料回答：长江发源于哪里，全长约多少公里，最终在哪里注入大海呢？", "input": "", "output": "唐古拉山脉。"},
+        {"instruction": "长江流域有哪些重要的城市？", "input": "", "output": "上海、南京、武汉、重庆等。"},
+    ])
+    bench = tmp_path / "bench.jsonl"
+    write_jsonl(bench, [{"question": "请根据材料回答：长江发源于哪里，全长大约多少公里，最后在哪里注入大海？",
+                         "std_answer": "唐古拉山脉；约六千三百公里；东海。"}])
+    out = tmp_path / "out"
+    result = run(mine, "--against", bench, "--key", "reply", "--out", out)
+    assert result.exit_code == 0, result.output
+    duplicates = read_jsonl(out / "duplicates.jsonl")
+    assert [(d["id"], d["method"]) for d in duplicates] == [("mine:1", "contamination")]
+    assert duplicates[0]["duplicate_of"].startswith("against:bench")
+    assert [r["instruction"] for r in read_jsonl(out / "mine.jsonl")] == ["长江流域有哪些重要的城市？"]
+
+
+def test_csv_input_gives_csv_output_and_sources_are_deduplicated_together(tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    with open(sheet, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["instruction", "output"])
+        writer.writerow(["怎样才能提高学习效率？", STUDY[1]])
+        writer.writerow(["长江有多长？", OTHER[1]])
+    other = tmp_path / "more.jsonl"
+    write_jsonl(other, [{"instruction": "怎样才能提高学习效率？", "output": STUDY[1]}])
+    out = tmp_path / "out"
+    result = run(sheet, other, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["counts"]["per_source"]["more"] == {"read": 1, "written": 0, "rejected": 0, "removed": 1}
+    with open(out / "sheet.csv", encoding="utf-8") as fh:
+        assert [row["instruction"] for row in csv.DictReader(fh)] == ["怎样才能提高学习效率？", "长江有多长？"]
+    assert read_jsonl(out / "more.jsonl") == []
+
+
+def test_missing_input_fails_with_one_line_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(cli, ["dedupe", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")],
+                                standalone_mode=True)
+    assert result.exit_code != 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_has_an_example():
+    result = CliRunner().invoke(cli, ["dedupe", "--help"])
+    assert result.exit_code == 0 and "idata dedupe" in result.output and "--against" in result.output
