@@ -13,6 +13,7 @@ import hashlib
 import io as _io
 import json
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -266,6 +267,13 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
         raise
     except Exception as exc:  # pandas raises many types for a malformed table
         message = " ".join(str(exc).split())
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+        if ragged:
+            # Cells shifted by an unquoted separator: every later column would be wrong, so the
+            # file fails rather than rows being guessed at.
+            expected, line, saw = ragged.groups()
+            raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
+                                        "needs quotes)", line=int(line)) from None
         raise InputError(str(path), f"cannot read as {suffix[1:]}: {message}") from None
 
 

@@ -138,10 +138,18 @@ class Ledger:
             "totals": self.totals(),
             "balanced": self.balanced(),
             "per_source": per_source,
+            "rejects_by_stage": self._rejects_by_stage(),
             "rejects_by_reason": {k: dict(sorted(v.items())) for k, v in sorted(self.reasons.items())},
             "duplicates_by_method": dict(sorted(self.duplicate_methods.items())),
             "rows_changed_by_normalizer": dict(sorted(self.changed.items())),
         }
+
+    def _rejects_by_stage(self) -> dict[str, dict[str, int]]:
+        """{"read": {"mine": 3}, "clean": {...}}: the reasons' counts summed per stage."""
+        stages: dict[str, Counter] = defaultdict(Counter)
+        for key, per_source in self.reasons.items():
+            stages[key.split("/", 1)[0]].update(per_source)
+        return {stage: dict(sorted(counts.items())) for stage, counts in sorted(stages.items())}
 
     # -------------------------------------------------------------- closing
     def finish(self, outputs: list[str | Path] = ()) -> dict[str, Any]:

@@ -155,6 +155,13 @@ def test_files_that_cannot_be_read_fail_before_any_row(tmp_path):
         list(read_rows(unclosed))
 
 
+def test_ragged_csv_row_fails_with_its_line(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("instruction,output\n问,答\n问二,答二,多出来的一格\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"ragged\.csv:3: expected 2 cells, found 3"):
+        list(read_rows(path))
+
+
 def test_limit_stops_early(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text(jsonl_text(ROWS * 5), encoding="utf-8")

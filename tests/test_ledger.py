@@ -31,6 +31,7 @@ def test_counts_rejects_duplicates_and_manifest(tmp_path):
     assert counts["per_source"]["mine"] == {"read": 4, "written": 2, "rejected": 1, "removed": 1}
     assert counts["balanced"] is True
     assert counts["rejects_by_reason"] == {"clean/too_short": {"mine": 1}}
+    assert counts["rejects_by_stage"] == {"clean": {"mine": 1}}
     assert counts["duplicates_by_method"] == {"exact": 1}
     assert counts["rows_changed_by_normalizer"] == {"nfkc": 2}
     assert manifest["inputs"][0]["sha256"] == file_sha256(src)
