@@ -69,6 +69,33 @@ def test_generation_stops_at_a_stop_string_and_trims_it(tiny):
     assert stopped.finish == "stop_string"
 
 
+def test_generation_stops_at_the_end_token_recorded_beside_the_adapter(tiny, tmp_path):
+    import shutil
+
+    import torch
+
+    from instruct_data.evaluation.generation import end_token_ids
+
+    model_dir, adapter = tiny
+    model, tokenizer = load_model(str(model_dir))
+    prompt = _prompts(1)[0]
+    encoded = tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        free = model.generate(**encoded, **generation_kwargs(tokenizer, Decoding(max_new_tokens=8)))
+    new = free[0, encoded["input_ids"].shape[1]:].tolist()
+    end = new[3]
+    cut = new.index(end)  # the first time the model emits it
+    # `idata train` writes the trained end token into the run folder's generation_config.json.
+    run = tmp_path / "run"
+    shutil.copytree(adapter, run)
+    (run / "generation_config.json").write_text(json.dumps({"eos_token_id": [end, tokenizer.eos_token_id]}))
+    ids = end_token_ids(model, tokenizer, str(run), str(model_dir))
+    assert ids[0] == end and tokenizer.eos_token_id in ids
+    stopped = generate(model, tokenizer, [prompt], Decoding(max_new_tokens=8, eos_token_ids=ids))[0]
+    assert stopped.new_tokens == cut and stopped.finish == "eos"
+    assert stopped.text == tokenizer.decode(new[:cut], skip_special_tokens=True)
+
+
 def test_greedy_is_explicit_and_sampling_repeats_with_its_seed(tiny):
     model_dir, _ = tiny
     model, tokenizer = load_model(str(model_dir))
@@ -160,13 +187,15 @@ def test_cli_eval_then_score(tiny, tmp_path):
     model_dir, adapter = tiny
     out = tmp_path / "cli-out"
     runner = CliRunner()
-    result = runner.invoke(cli, ["eval", "-m", str(model_dir), "-a", str(adapter), "-b",
+    # No --model: the base model is the one named in the adapter's adapter_config.json.
+    result = runner.invoke(cli, ["eval", "-a", str(adapter), "-b",
                                  str(Path(__file__).parent / "fixtures" / "eval" / "heldout.jsonl"),
                                  "-o", str(out), "--max-new-tokens", "6", "--json"])
     assert result.exit_code == 0, result.output
     results = json.loads(result.stdout[result.stdout.index("{"):])
     assert results["counts"]["items"] == 3
     assert results["benchmark"]["format"] == "context_target"
+    assert results["model"]["name_or_path"] == str(model_dir)
     result = runner.invoke(cli, ["score", str(out / "predictions.jsonl"), "-o", str(tmp_path / "again"), "--json"])
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout[result.stdout.index("{"):])

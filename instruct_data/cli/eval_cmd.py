@@ -9,7 +9,8 @@ from instruct_data.templates import TEMPLATES
 
 
 @click.command("eval")
-@click.option("--model", "-m", required=True, metavar="NAME_OR_PATH", help="Base model: a hub name or a local folder.")
+@click.option("--model", "-m", default=None, metavar="NAME_OR_PATH",
+              help="Base model: a hub name or a local folder [default: the one the adapter names].")
 @click.option("--adapter", "-a", default=None, type=click.Path(exists=True, file_okay=False),
               help="LoRA adapter folder from `idata train` (its template.json picks the prompt template).")
 @click.option("--benchmark", "-b", default="idata-zh-mini", show_default=True, metavar="NAME_OR_FILE",
@@ -47,6 +48,7 @@ def eval_command(model, adapter, benchmark, from_path, out, template, compare_ba
     \b
     Examples:
       idata eval --model Qwen/Qwen2.5-0.5B --adapter runs/lora --compare-base --out eval-out
+      idata eval --adapter runs/lora --compare-base -o eval-out   # the base the adapter names
       idata eval -m runs/tiny-model -a runs/lora -b build/heldout.jsonl -o eval-out
       idata eval -m Qwen/Qwen2.5-0.5B -b belle-eval --from eval_set.json -o eval-belle
     """

@@ -33,6 +33,7 @@ class Decoding:
     top_p: float = 0.9
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+    eos_token_ids: list[int] = field(default_factory=list)  # empty: the tokenizer's EOS
 
     def describe(self) -> dict:
         data = asdict(self)
@@ -126,8 +127,9 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
 
 
 def generation_kwargs(tokenizer, decoding: Decoding) -> dict:
+    eos = list(decoding.eos_token_ids) or [tokenizer.eos_token_id]
     kwargs = dict(max_new_tokens=decoding.max_new_tokens, do_sample=decoding.do_sample,
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=eos[0] if len(eos) == 1 else eos)
     if decoding.do_sample:
         kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
     else:
@@ -147,13 +149,14 @@ def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) ->
         output = model.generate(**encoded, **generation_kwargs(tokenizer, decoding))
     new = output[:, encoded["input_ids"].shape[1]:]
     results = []
+    ends = set(decoding.eos_token_ids or [tokenizer.eos_token_id]) - {None}
     for row in new.tolist():
-        tokens = _until_eos(row, tokenizer)
+        tokens = _until_eos(row, ends | {tokenizer.pad_token_id})
         text = tokenizer.decode(tokens, skip_special_tokens=True)
         text, stopped = trim(text, decoding.stop)
         if stopped:
             finish = "stop_string"
-        elif len(tokens) < len(row) and row[len(tokens)] == tokenizer.eos_token_id:
+        elif len(tokens) < len(row) and row[len(tokens)] in ends:
             finish = "eos"
         else:
             finish = "length"
@@ -161,21 +164,51 @@ def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) ->
     return results
 
 
-def _until_eos(row: list[int], tokenizer) -> list[int]:
-    """New tokens before the first EOS (or the padding that follows a finished sequence)."""
-    ends = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+def _until_eos(row: list[int], ends: set) -> list[int]:
+    """New tokens before the first end token (or the padding that follows a finished sequence)."""
     for index, token in enumerate(row):
         if token in ends:
             return row[:index]
     return row
 
 
-def read_adapter_template(adapter: str | None) -> dict | None:
-    """The template the trainer recorded beside the adapter (`template.json`), if any."""
-    if not adapter:
-        return None
-    path = Path(adapter) / "template.json"
+def end_token_ids(model, tokenizer, *folders: str | None) -> list[int]:
+    """Every token that ends a reply: the tokenizer's EOS, the model's generation config, and
+    the end token `idata train` recorded in the adapter folder's generation_config.json (a
+    chat template's <|im_end|> may be what the tuned model emits, not the tokenizer's EOS)."""
+    ids: list[int] = []
+
+    def add(value) -> None:
+        for token in value if isinstance(value, list) else [value]:
+            if isinstance(token, int) and token not in ids:
+                ids.append(token)
+
+    for folder in folders:
+        path = Path(folder) / "generation_config.json" if folder else None
+        if path and path.is_file():
+            with open(path, encoding="utf-8") as fh:
+                add(json.load(fh).get("eos_token_id"))
+    add(tokenizer.eos_token_id)
+    config = getattr(model, "generation_config", None)
+    if config is not None:
+        add(config.eos_token_id)
+    return ids
+
+
+def read_recorded_template(*folders: str | None) -> tuple[dict, str] | None:
+    """The template recorded beside an adapter (or a merged model) as `template.json`, if any."""
+    for folder in folders:
+        path = Path(folder) / "template.json" if folder else None
+        if path and path.is_file():
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh), str(path)
+    return None
+
+
+def adapter_base_model(adapter: str) -> str | None:
+    """The base model an adapter was trained on (peft's adapter_config.json)."""
+    path = Path(adapter) / "adapter_config.json"
     if not path.is_file():
         return None
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        return json.load(fh).get("base_model_name_or_path") or None

@@ -20,7 +20,8 @@ from pathlib import Path
 from instruct_data.errors import IdataError, InputError
 from instruct_data.evaluation.aggregate import DEFAULT_RESAMPLES, DEFAULT_SEED, OVERALL, paired_delta, summarize
 from instruct_data.evaluation.benchmarks import DEFAULT_BENCHMARK, display_category, load_benchmark
-from instruct_data.evaluation.generation import Decoding, generate, load_model, read_adapter_template
+from instruct_data.evaluation.generation import (Decoding, adapter_base_model, end_token_ids, generate, load_model,
+                                                 read_recorded_template)
 from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS, score_item
 from instruct_data.evaluation.report import CHART_NAME, write_chart, write_report
 from instruct_data.io import file_sha256, write_json, write_jsonl
@@ -29,7 +30,7 @@ from instruct_data.templates import DEFAULT_TEMPLATE, Template, get_template
 
 @dataclass
 class EvalConfig:
-    model: str
+    model: str | None  # None: the base model named in the adapter's adapter_config.json
     out: str
     adapter: str | None = None
     benchmark: str = DEFAULT_BENCHMARK
@@ -50,17 +51,28 @@ class EvalConfig:
     bootstrap_seed: int = DEFAULT_SEED
 
 
-def resolve_template(name: str | None, adapter: str | None) -> tuple[Template, str]:
-    """(template, where it came from): --template, else the adapter's template.json, else the default."""
+def resolve_template(name: str | None, adapter: str | None, model: str | None = None) -> tuple[Template, str]:
+    """(template, where it came from): --template, else the template.json recorded beside the
+    adapter (or in a merged model folder), else the default."""
     if name:
         return get_template(name), "--template"
-    recorded = read_adapter_template(adapter)
+    recorded = read_recorded_template(adapter, model)
     if recorded:
+        data, path = recorded
         fields = set(Template.__dataclass_fields__)
-        data = {k: v for k, v in recorded.items() if k in fields}
+        data = {k: v for k, v in data.items() if k in fields}
         data["stop"] = tuple(data.get("stop") or ())
-        return Template(**data), f"{adapter}/template.json"
+        return Template(**data), path
     return get_template(DEFAULT_TEMPLATE), "default"
+
+
+def resolve_model(config: EvalConfig) -> str:
+    if config.model:
+        return config.model
+    base = adapter_base_model(config.adapter) if config.adapter else None
+    if not base:
+        raise IdataError("--model is needed (the adapter's adapter_config.json names no base model)")
+    return base
 
 
 def _template_sha256(template: Template) -> str:
@@ -71,12 +83,14 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     """Generate on the benchmark (tuned, and base with --compare-base), score, write OUT; the results."""
     if config.compare_base and not config.adapter:
         raise IdataError("--compare-base needs --adapter: the base is the model with its adapter switched off")
-    template, template_source = resolve_template(config.template, config.adapter)
+    model_name = resolve_model(config)
+    template, template_source = resolve_template(config.template, config.adapter, model_name)
     bench = load_benchmark(config.benchmark, template, from_path=config.from_path, limit=config.limit)
-    decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
-                        temperature=config.temperature, top_p=config.top_p, seed=config.seed, stop=list(template.stop))
-    model, tokenizer = load_model(config.model, config.adapter, dtype=config.dtype, device=config.device,
+    model, tokenizer = load_model(model_name, config.adapter, dtype=config.dtype, device=config.device,
                                   trust_remote_code=config.trust_remote_code)
+    decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
+                        temperature=config.temperature, top_p=config.top_p, seed=config.seed, stop=list(template.stop),
+                        eos_token_ids=end_token_ids(model, tokenizer, config.adapter, model_name))
     prompts = [item.prompt for item in bench.items]
     passes = 2 if config.compare_base else 1
     done = 0
@@ -110,7 +124,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
 
     meta = {
         "benchmark": bench.describe(),
-        "model": _model_info(config.model, model),
+        "model": _model_info(model_name, model),
         "adapter": _adapter_info(config.adapter),
         "template": {"name": template.name, "source": template_source, "sha256": _template_sha256(template),
                      "stop": list(template.stop)},
