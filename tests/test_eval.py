@@ -172,7 +172,36 @@ def test_score_reproduces_an_eval_run_from_its_predictions(compared, tmp_path):
     rescored = score(out / "predictions.jsonl", tmp_path / "rescored", resamples=200)
     assert rescored["metrics"] == results["metrics"]
     assert rescored["counts"] == results["counts"]
+    # what was scored is still said: the run's model, adapter, template and decoding
+    for key in ("model", "adapter", "template", "decoding"):
+        assert rescored[key] == results[key], key
     assert (tmp_path / "rescored" / "report.md").is_file()
+
+
+def test_belle_eval_items_without_reference_are_generated_counted_and_not_scored(tiny, tmp_path):
+    model_dir, _ = tiny
+    fixture = Path(__file__).parent / "fixtures" / "eval" / "belle_eval_sample.json"
+    results = evaluate(EvalConfig(model=str(model_dir), benchmark="belle-eval", from_path=str(fixture),
+                                  out=str(tmp_path), max_new_tokens=4, resamples=100))
+    assert results["counts"]["items"] == 9
+    assert results["counts"]["with_reference"] == 6 and results["counts"]["without_reference"] == 3
+    model = results["metrics"]["model"]
+    assert set(model) == {"overall", "open qa", "brainstorming", "generation", "closed qa", "rewrite", "math",
+                          "classification"}
+    assert model["generation"]["metrics"]["rougeL_char"]["n"] == 0
+    assert model["rewrite"]["metrics"]["rougeL_char"]["n"] == 1 and model["rewrite"]["counts"]["items"] == 2
+    assert model["closed qa"]["counts"]["items"] == 2
+    assert "metrics" in results and "base" not in results["metrics"]
+    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sum(1 for r in rows if r["reference"] is None) == 3
+    assert all(r["prediction"] is not None for r in rows)
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "3 without" in report and "could not be items: 1 (empty_instruction" in report
+
+
+def test_a_model_that_cannot_be_loaded_is_one_clear_error(tmp_path):
+    with pytest.raises(IdataError, match="cannot load the model"):
+        evaluate(EvalConfig(model=str(tmp_path / "no-model"), out=str(tmp_path / "out"), limit=2))
 
 
 def test_compare_base_needs_an_adapter(tiny, tmp_path):
@@ -196,6 +225,8 @@ def test_cli_eval_then_score(tiny, tmp_path):
     assert results["counts"]["items"] == 3
     assert results["benchmark"]["format"] == "context_target"
     assert results["model"]["name_or_path"] == str(model_dir)
+    # The held-out file was rendered with seed/chatglm prompts, the adapter learned belle's: said.
+    assert results["warnings"] and "'belle'" in results["warnings"][0]
     result = runner.invoke(cli, ["score", str(out / "predictions.jsonl"), "-o", str(tmp_path / "again"), "--json"])
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout[result.stdout.index("{"):])

@@ -98,6 +98,9 @@ def test_heldout_context_is_the_prompt_as_is():
     assert bench.items[2].prompt == "[Round 1]\n问：你好\n答：你好！\n[Round 2]\n问：今天星期几？\n答："
     assert bench.items[0].reference == "雨是从云中落到地面的水滴。"
     assert bench.items[0].category == "open_qa"
+    # rendered with seed prompts (2 of 3): fine for a seed model, a warning for a belle one
+    assert load_benchmark(str(FIXTURES / "heldout.jsonl"), get_template("seed")).template_warning(get_template("seed")) is None
+    assert "3 of 3 prompts" in bench.template_warning(get_template("belle"))
 
 
 def test_any_reader_format_is_rendered_and_its_rejects_are_counted():

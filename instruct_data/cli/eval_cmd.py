@@ -88,6 +88,8 @@ def print_summary(results: dict, out: str) -> None:
         line = (f"  {METRIC_LABELS[HEADLINE]}: tuned {head['mean']} vs base {base['mean']} "
                 f"(delta {delta['mean']:+} [{delta['low']:+}, {delta['high']:+}])")
     console.print(line)
+    for warning in results.get("warnings") or []:
+        console.print(f"  [yellow]warning:[/yellow] {warning}")
     worse = results.get("worse_categories")
     if worse:
         console.print(f"  [red]worse than base beyond the interval:[/red] {', '.join(worse)}")

@@ -49,6 +49,19 @@ class Benchmark:
     rejected: list[dict] = field(default_factory=list)
     registry: dict | None = None  # the registry entry, when the benchmark is a named one
 
+    def template_warning(self, template: Template) -> str | None:
+        """A context/target file rendered with another template than the one the model learned."""
+        if self.format != "context_target":
+            return None
+        marker = template.user.split("{", 1)[0].strip()
+        if not marker:
+            return None
+        missing = sum(1 for item in self.items if marker not in item.prompt)
+        if missing * 2 <= len(self.items):
+            return None
+        return (f"{missing} of {len(self.items)} prompts in {self.path} lack the {template.name!r} template's "
+                f"{marker!r}: the file was rendered with another template than the model's")
+
     def describe(self) -> dict:
         info = {"name": self.name, "path": self.path, "sha256": self.sha256, "format": self.format,
                 "items": len(self.items), "rejected": len(self.rejected),

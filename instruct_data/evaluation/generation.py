@@ -59,16 +59,22 @@ def load_model(model_name: str, adapter: str | None = None, *, dtype: str = "aut
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer_source = adapter if adapter and _has_tokenizer(Path(adapter)) else model_name
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=_dtype(dtype, device),
+                                                     trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:  # no such folder or hub name, offline, unknown architecture
+        raise IdataError(f"cannot load the model {model_name}: {str(exc).splitlines()[0]}") from None
     tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_name, dtype=_dtype(dtype, device),
-                                                 trust_remote_code=trust_remote_code)
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except (OSError, ValueError, RuntimeError) as exc:  # not an adapter folder, or another base's shapes
+            raise IdataError(f"cannot load the adapter {adapter} on {model_name}: {str(exc).splitlines()[0]}") from None
     model.to(device)
     model.eval()
     return model, tokenizer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 from instruct_data.evaluation.aggregate import OVERALL
@@ -34,6 +36,12 @@ def render_report(results: dict) -> str:
     lines += [f"Items: {totals['items']} ({totals['with_reference']} with a reference, "
               f"{totals['without_reference']} without: generated and counted, not scored); "
               f"empty predictions: {totals['empty_predictions']} (scored 0).", ""]
+    rejected = (results.get("benchmark") or {}).get("rejected")
+    if rejected:
+        reasons = sorted({r["reason"] for r in results["benchmark"].get("rejects", [])})
+        lines += [f"Benchmark rows that could not be items: {rejected} ({', '.join(reasons)}; listed in results.json).", ""]
+    for warning in results.get("warnings") or []:
+        lines += [f"**Warning:** {warning}", ""]
     lines += ["Scores are 0–100, mean over items with a reference, with a bootstrap 95% interval "
               f"({results['bootstrap']['resamples']} resamples, seed {results['bootstrap']['seed']}). "
               f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters.", ""]
@@ -102,6 +110,20 @@ def write_chart(results: dict, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    # Chinese category names: a CJK font where one is installed (else boxes, not an error).
+    fonts = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", *plt.rcParams["font.sans-serif"]]
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    with plt.rc_context({"font.sans-serif": fonts}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig = _bars(plt, results)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+    return path
+
+
+def _bars(plt, results: dict):
     import numpy as np
 
     metrics = results["metrics"]
@@ -121,10 +143,7 @@ def write_chart(results: dict, path: Path) -> Path:
     ax.set_title(f"{METRIC_LABELS[HEADLINE]} by category, 95% bootstrap intervals")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_report(results: dict, out: Path) -> Path:

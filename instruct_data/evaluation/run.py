@@ -129,6 +129,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
         "template": {"name": template.name, "source": template_source, "sha256": _template_sha256(template),
                      "stop": list(template.stop)},
         "decoding": decoding.describe(),
+        "warnings": [w for w in [bench.template_warning(template)] if w],
         "device": str(getattr(model, "device", "")),
         "throughput": timing,
     }
@@ -252,6 +253,20 @@ def read_predictions(path: str | Path) -> list[dict]:
     return rows
 
 
+def _source_run(predictions: Path) -> dict:
+    """Model, adapter, template and decoding of the `idata eval` run that wrote these predictions."""
+    beside = predictions.parent / "results.json"
+    if predictions.name != "predictions.jsonl" or not beside.is_file():
+        return {}
+    try:
+        run = json.loads(beside.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    keys = ("model", "adapter", "template", "decoding")
+    return {"source_run": {"results": str(beside), "benchmark": run.get("benchmark")},
+            **{k: run[k] for k in keys if run.get(k)}}
+
+
 def score(predictions: str | Path, out: str | Path, *, resamples: int = DEFAULT_RESAMPLES,
           seed: int = DEFAULT_SEED) -> dict:
     """Score a predictions file made elsewhere with the same metrics; writes results.json, report.md, chart."""
@@ -260,6 +275,7 @@ def score(predictions: str | Path, out: str | Path, *, resamples: int = DEFAULT_
     meta = {"benchmark": {"name": Path(predictions).stem, "path": str(predictions), "sha256": file_sha256(predictions),
                           "format": "predictions", "items": len(rows)},
             "scored_from": str(predictions)}
+    meta.update(_source_run(Path(predictions)))
     # Keep the source file untouched; write the rescored rows beside the report only when OUT differs.
     same_place = out.resolve() / "predictions.jsonl" == Path(predictions).resolve()
     if same_place:
