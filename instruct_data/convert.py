@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from instruct_data.errors import RejectRateError, StrictModeError
+from instruct_data.errors import InputError, RejectRateError, StrictModeError
 from instruct_data.formats import Rejected, read_conversations, row_id
 from instruct_data.io import JsonlWriter, expand_inputs
 from instruct_data.ledger import Ledger
@@ -20,6 +20,18 @@ def source_name(path: Path) -> str:
     for suffix in reversed(path.suffixes):
         name = name.removesuffix(suffix)
     return name or path.name
+
+
+def own_outputs_left_out(files: list[Path], out: Path) -> list[Path]:
+    """Converting a folder that holds an earlier run's output must not read that output (and its
+    ledger) back in as input."""
+    stem = source_name(out)
+    own = {(out.parent / name).resolve() for name in
+           (out.name, f"{stem}.rejects.jsonl", f"{stem}.duplicates.jsonl", f"{stem}.manifest.json")}
+    kept = [path for path in files if path.resolve() not in own]
+    if not kept:
+        raise InputError(str(out), "the only inputs are this command's own output files")
+    return kept
 
 
 def source_names(files: list[Path]) -> list[str]:
@@ -79,9 +91,9 @@ def convert(
     on_row: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Convert the inputs; returns the manifest. Nothing appears at `out` unless it all succeeds."""
-    files = expand_inputs(inputs)  # a missing file fails here, before anything is written
-    chosen = get_template(template)
     out = Path(out)
+    files = own_outputs_left_out(expand_inputs(inputs), out)  # a missing file fails here, before any output
+    chosen = get_template(template)
     ledger = Ledger(out.parent, command="convert", prefix=f"{source_name(out)}.", parameters={
         "template": template, "format": fmt, "map": mapping or {}, "encoding": encoding, "system": system,
         "strict": strict, "max_reject_rate": max_reject_rate,

@@ -303,13 +303,23 @@ def _parquet_chunks(path: Path):
 
 
 def _cell(value: Any) -> Any:
-    """Table cells: NaN becomes empty, numpy scalars and arrays become plain Python."""
+    """Table cells: NaN becomes empty; numpy scalars and (nested) arrays become plain Python,
+    so a parquet `history` of pairs or `conversations` of structs reads like its JSON twin."""
     if value is None:
         return ""
-    if hasattr(value, "tolist"):
-        return value.tolist()
     if isinstance(value, float) and value != value:
         return ""
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy array or scalar; an object array's tolist() keeps inner arrays
+        plain = value.tolist()
+        return [_plain(item) for item in plain] if isinstance(plain, list) else plain
     return value
 
 

@@ -176,6 +176,14 @@ def test_a_later_bad_file_fails_the_whole_run_before_output(tmp_path):
     assert_failed_cleanly(run(good, tmp_path / "missing.csv", "-o", out), out, "missing.csv: no such file")
 
 
+def test_rerun_into_the_input_folder_does_not_read_its_own_output(tmp_path):
+    write_jsonl(tmp_path / "mine.jsonl", GOOD + [BAD])
+    for _ in range(2):
+        manifest = convert([tmp_path], tmp_path / "train.jsonl")
+        assert [i["source"] for i in manifest["inputs"]] == ["mine"]
+        assert manifest["counts"]["totals"]["read"] == 4
+
+
 @pytest.mark.parametrize("args", [["--help"], ["convert", "--help"], ["validate", "--help"]])
 def test_help_has_an_example(args):
     result = CliRunner().invoke(cli, args)

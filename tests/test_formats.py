@@ -196,3 +196,28 @@ def test_belle_file_with_some_transcripts_is_belle(tmp_path):
                     '{"instruction": "Human:你好\\nAssistant:", "input": "", "output": "你好！"}\n', encoding="utf-8")
     head = list(read_rows(path))
     assert resolve_format(head, str(path)) == ("belle", {})
+
+
+def test_record_validation_errors_name_the_field():
+    from pydantic import ValidationError
+
+    from instruct_data.schema import Conversation, TrainingRecord, Turn, describe_validation_error
+
+    def problem(build):
+        try:
+            build()
+        except ValidationError as exc:
+            return describe_validation_error(exc)
+        raise AssertionError("no validation error")
+
+    user, reply = Turn(role="user", text="问"), Turn(role="assistant", text="答")
+    assert problem(lambda: Conversation(id="x", source="s", turns=[user, user, reply])) == (
+        "turns: turn 2 is user, expected assistant (turns must alternate user/assistant)")
+    assert problem(lambda: Conversation(id="x", source="s", turns=[user, reply, user])) == (
+        "turns: the last turn must be an assistant reply")
+    assert problem(lambda: Conversation(id="x", source="s", turns=[user])).startswith("turns: List should have at least 2")
+    assert problem(lambda: Turn(role="assistant", text=" ")) == "text: text is empty"
+    assert problem(lambda: Turn(role="assistant", text="答", input="补充")) == "record: only a user turn can have an input"
+    assert problem(lambda: TrainingRecord(context="", target="答")) == "context: context is empty"
+    assert problem(lambda: TrainingRecord(context="问", target="答", extra=1)) == "extra: Extra inputs are not permitted"
+    assert Conversation(id="x", source="s", system="  ", turns=[user, reply]).system is None

@@ -76,6 +76,13 @@ def test_csv_tsv_xlsx_parquet_and_table_origins(tmp_path):
         assert str(rows[2].origin) == f"{tmp_path / name}:row 3"
 
 
+def test_nested_parquet_columns_read_like_json(tmp_path):
+    rows = [{"id": "7", "conversations": [{"from": "human", "value": "你好"}, {"from": "assistant", "value": "你好！"}],
+             "history": [["早", "早上好"], ["吃了吗", "吃了"]], "score": 3}]
+    pd.DataFrame(rows).to_parquet(tmp_path / "nested.parquet", index=False)
+    assert data_of(tmp_path / "nested.parquet") == rows
+
+
 def test_blank_table_cells_are_empty_text(tmp_path):
     path = tmp_path / "t.xlsx"
     pd.DataFrame([{"instruction": "问", "input": None, "output": "答"}]).to_excel(path, index=False)
