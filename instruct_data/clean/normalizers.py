@@ -70,7 +70,6 @@ class StripControl(Normalizer):
 
 # ------------------------------------------------------------------ tidy_whitespace
 
-UNTIDY = re.compile(r"\r|\xa0|[ \t]\n|\n{3,}|\S[ \t]{2,}|^\s|\s$")
 TRAILING_SPACE = re.compile(r"[ \t\xa0]+\n")
 MANY_NEWLINES = re.compile(r"\n{3,}")
 INNER_SPACES = re.compile(r"(?<=\S)[ \t\xa0]{2,}")
@@ -84,8 +83,14 @@ class TidyWhitespace(Normalizer):
 
     name = "tidy_whitespace"
 
+    @staticmethod
+    def _untidy(text: str) -> bool:
+        # Substring tests (memchr-fast) before any regex: most texts are already tidy.
+        return (text[:1].isspace() or text[-1:].isspace() or "  " in text or "\t" in text or "\r" in text
+                or " \n" in text or "\n\n\n" in text or "\xa0" in text)
+
     def normalize(self, text: str) -> str:
-        if not UNTIDY.search(text):
+        if not self._untidy(text):
             return text
         text = text.replace("\r\n", "\n")
         pieces = []

@@ -1,0 +1,104 @@
+"""Time `idata build` end to end on a Belle-like corpus, without near-duplicate detection.
+
+    python benchmarks/bench_build.py --rows 1000000 --workers 2
+    python benchmarks/bench_build.py --rows 100000 --profile build.prof   # cProfile of the main process
+
+Generates the corpus with benchmarks/corpus.py (2% planted exact duplicates), then runs
+`idata build CORPUS --no-near --heldout 1000` as a child process and samples the resident
+memory of that process and all its children (the workers) every 0.1 s. Prints a table:
+rows, wall time, rows/s end to end, peak RSS of the process tree, and the ledger's counts.
+Targets (issue 3, 2-core machine): >= 25,000 rows/s and < 1.5 GB for 1M rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil  # installed with accelerate
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run(command: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes of the process tree)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    watched = psutil.Process(child.pid)
+    peak = 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, tree_rss(watched))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"build failed with exit code {child.returncode}: {' '.join(command)}")
+    return wall, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--corpus", default=None, help="reuse this corpus file (generated if missing)")
+    parser.add_argument("--keep", default=None, help="keep the build folder here")
+    parser.add_argument("--profile", default=None, help="write a cProfile of the build's main process here")
+    args = parser.parse_args()
+
+    from corpus import generate  # benchmarks/corpus.py
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_build-"))
+    corpus = Path(args.corpus) if args.corpus else scratch / "corpus.jsonl"
+    if not corpus.exists():
+        started = time.perf_counter()
+        generate(args.rows, corpus, exact_dups=0.02, seed=0)
+        print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f}s: {corpus}", file=sys.stderr)
+    out = Path(args.keep) if args.keep else scratch / "build"
+    idata = [sys.executable, "-m", "instruct_data"] if not args.profile else \
+        [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "instruct_data"]
+    command = [*idata, "build", str(corpus), "--out", str(out), "--no-near", "--heldout", "1000",
+               "--workers", str(args.workers), "--json"]
+    wall, peak = run(command)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    totals = manifest["counts"]["totals"]
+    rows = totals["read"]
+    table = [
+        ("rows read", f"{rows:,}"),
+        ("workers", f"{args.workers} (CPUs: {os.cpu_count()})"),
+        ("wall time", f"{wall:.1f} s"),
+        ("rows/s end to end", f"{rows / wall:,.0f}  (target >= 25,000)"),
+        ("peak RSS, process tree", f"{peak / 2**20:,.0f} MiB  (target < 1,536)"),
+        ("written / rejected / duplicates", f"{totals['written']:,} / {totals['rejected']:,} / {totals['removed']:,}"),
+    ]
+    width = max(len(k) for k, _ in table)
+    print(f"idata build, {rows:,} Belle-like rows, no near-dup detection")
+    print("-" * (width + 40))
+    for key, value in table:
+        print(f"{key:<{width}}  {value}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
