@@ -15,8 +15,8 @@ survives), fingerprint (per-row work, over processes), find (the decision), runn
 
 from __future__ import annotations
 
-from instruct_data.dedupe.find import find_duplicates
+from instruct_data.dedupe.find import find_duplicate_positions, find_duplicates
 from instruct_data.dedupe.keys import exact_key, normalize
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 
-__all__ = ["DedupeSettings", "Item", "Removal", "exact_key", "find_duplicates", "normalize"]
+__all__ = ["DedupeSettings", "Item", "Removal", "exact_key", "find_duplicate_positions", "find_duplicates", "normalize"]

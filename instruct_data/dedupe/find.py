@@ -47,6 +47,20 @@ def find_duplicates(
     The result is the same for any `workers` and any input order (policy "first" aside, which
     follows the caller's `order`). Removals are sorted by id.
     """
+    found = find_duplicate_positions(items, settings, against, workers=workers, on_batch=on_batch)
+    return sorted(found.values(), key=lambda r: r.id)
+
+
+def find_duplicate_positions(
+    items: Iterable[Item],
+    settings: DedupeSettings | None = None,
+    against: Iterable[str | Item] = (),
+    *,
+    workers: int = 1,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[int, Removal]:
+    """As find_duplicates, keyed by each removed item's position in `items` (0-based): for
+    callers that stream rows and need no id lookup to find them again."""
     settings = settings or DedupeSettings()
     questions = _against_list(against)
     index = Against.build(questions, settings) if questions else None
@@ -56,13 +70,13 @@ def find_duplicates(
         if on_batch:
             on_batch(len(batch.ids))
     if not batches:
-        return []
+        return {}
     fp = _concat(batches)
     del batches
     return _decide(fp, settings, questions)
 
 
-def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]]) -> list[Removal]:
+def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]]) -> dict[int, Removal]:
     rank = ranks(settings.policy, protected=fp.protected, order=fp.order, reply_len=fp.reply_len,
                  content=fp.content, ids=fp.ids)
     clusters = Clusters()
@@ -100,11 +114,10 @@ def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]
                 decided.append((removed, kept, method_for(bool(fp.protected[kept]), "near"), sim))
                 clusters.union(removed, kept, rank)
 
-    removals = []
+    removals = {}
     for i, kept, method, sim in decided:
         if isinstance(kept, str):  # a benchmark question: its own cluster
-            removals.append(Removal(fp.ids[i], kept, kept, "contamination", round(sim, 4)))
+            removals[i] = Removal(fp.ids[i], kept, kept, "contamination", round(sim, 4))
         else:
-            removals.append(Removal(fp.ids[i], fp.ids[kept], fp.ids[clusters.find(i)], method, round(sim, 4)))
-    removals.sort(key=lambda r: r.id)
+            removals[i] = Removal(fp.ids[i], fp.ids[kept], fp.ids[clusters.find(i)], method, round(sim, 4))
     return removals

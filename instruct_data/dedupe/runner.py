@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.convert import check_reject_rate, source_names
-from instruct_data.dedupe.find import find_duplicates
+from instruct_data.dedupe.find import find_duplicate_positions
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, StrictModeError
 from instruct_data.formats import Rejected, read_conversations, row_id
 from instruct_data.io import JsonlWriter, atomic_path, base_suffix, expand_inputs, read_rows
 from instruct_data.ledger import Ledger
-from instruct_data.schema import Conversation
+from instruct_data.schema import Conversation, Origin
 
 
 def default_workers() -> int:
@@ -59,7 +59,6 @@ class _Plan:
         self.path, self.source = path, source
         self.format = ""
         self.rejected: set[int] = set()  # row positions (0-based) already written as rejects
-        self.renamed: dict[int, str] = {}  # position -> item id, where the row's own id repeats
 
 
 def dedupe_files(
@@ -90,10 +89,10 @@ def dedupe_files(
     try:
         items = _items(plans, ledger, fmt=fmt, mapping=mapping, encoding=encoding, strict=strict,
                        max_reject_rate=max_reject_rate, on_row=on_row)
-        removals = find_duplicates(items, settings, questions, workers=workers or default_workers())
-        outputs = _write_kept(plans, out_dir, {r.id: r for r in removals}, ledger, encoding)
+        removals = find_duplicate_positions(items, settings, questions, workers=workers or default_workers())
+        outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
         ledger.extra["dedupe"] = {"against_questions": len(questions),
-                                  "clusters": len({r.cluster for r in removals})}
+                                  "clusters": len({r.cluster for r in removals.values()})}
         return ledger.finish(outputs=outputs)
     except BaseException:
         ledger.abort()
@@ -121,19 +120,20 @@ def _items(plans, ledger, *, fmt, mapping, encoding, strict, max_reject_rate, on
                 plan.rejected.add(position)
                 continue
             item_id = result.id
-            if item_id in seen:  # a file's own ids can repeat: removals must name one row
+            if item_id in seen:  # a file's own ids can repeat: a removal must name one row
                 item_id = f"{result.id}@{row.origin.line or row.origin.row}"
-                plan.renamed[position] = item_id
             seen.add(item_id)
             yield conversation_item(result, order, item_id)
             order += 1
         check_reject_rate(ledger, plan.source, max_reject_rate)
 
 
-def _write_kept(plans, out_dir: Path, removed: dict[str, Removal], ledger: Ledger, encoding: str) -> list[Path]:
-    """Pass 2: every row again; kept rows are written unchanged, removed ones recorded."""
+def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledger, encoding: str) -> list[Path]:
+    """Pass 2: every row again, in the same order as pass 1; kept rows are written unchanged,
+    removed ones go to duplicates.jsonl (rejected ones are there already)."""
     outputs = []
     names: set[str] = set()
+    item = 0  # the item number pass 1 gave the row: removals are keyed by it
     for plan in plans:
         suffix = _output_suffix(plan.path)
         name = plan.source.replace("/", "_") + suffix
@@ -141,24 +141,50 @@ def _write_kept(plans, out_dir: Path, removed: dict[str, Removal], ledger: Ledge
             name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
         names.add(name)
         writer = _writer_for(out_dir / name, suffix)
+        raw_lines = suffix == ".jsonl" and base_suffix(plan.path) in {".jsonl", ".ndjson", ".json"}
+        rows = _raw_json_lines(plan.path, encoding) if raw_lines else _parsed_rows(plan.path, encoding)
         try:
-            for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
+            for position, (origin, text, data) in enumerate(rows):
                 if position in plan.rejected:
                     continue
-                rid = plan.renamed.get(position) or row_id(row, plan.source)
-                removal = removed.get(rid)
+                removal = removed.get(item)
+                item += 1
                 if removal is None:
-                    writer.write(row.data)
+                    writer.write_line(text) if raw_lines else writer.write(data)
                     ledger.written(plan.source)
                 else:
-                    ledger.duplicate(row_id=rid, duplicate_of=removal.duplicate_of, method=removal.method,
-                                     similarity=removal.similarity, source=plan.source, origin=row.origin,
-                                     cluster=removal.cluster, raw=row.data)
+                    raw = json.loads(text) if data is None else data
+                    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                                     similarity=removal.similarity, source=plan.source, origin=origin,
+                                     cluster=removal.cluster, raw=raw)
             outputs.append(writer.commit())
         except BaseException:
             writer.abort()
             raise
     return outputs
+
+
+def _parsed_rows(path: Path, encoding: str) -> Iterator[tuple[Origin, None, dict | None]]:
+    for row in read_rows(path, encoding=encoding):
+        yield row.origin, None, row.data
+
+
+def _raw_json_lines(path: Path, encoding: str) -> Iterator[tuple[Origin, str | None, None]]:
+    """The rows of a JSON-lines file as text, counted as io.read_rows counts them (blank lines
+    are not rows), so a kept row is copied without a parse and a re-dump."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                yield Origin(file=str(path), line=line_no), None, None  # a reject from pass 1
+                continue
+            if line_no == 1:
+                text = text.lstrip("\ufeff")
+            if not text.strip():
+                continue
+            yield Origin(file=str(path), line=line_no), text.rstrip("\r\n"), None
 
 
 def _output_suffix(path: Path) -> str:
@@ -172,9 +198,18 @@ def _output_suffix(path: Path) -> str:
     return ".xlsx" if suffix == ".xls" else suffix
 
 
+class _LineWriter(JsonlWriter):
+    """JSON lines, where a kept row's own text can be copied as it is."""
+
+    def write_line(self, text: str) -> None:
+        self._fh.write(text)
+        self._fh.write("\n")
+        self.count += 1
+
+
 def _writer_for(path: Path, suffix: str):
     if suffix in {".jsonl", ".ndjson"}:
-        return JsonlWriter(path)
+        return _LineWriter(path)
     return _CollectingWriter(path, suffix)
 
 
