@@ -170,6 +170,8 @@ def test_chinese_column_names_are_recognised_without_map(tmp_path):
     (row, conv), = list(stream)
     assert fmt == "alpaca" and info["map"] == {"instruction": "问题", "output": "答案", "category": "类别"}
     assert conv.reply == "长度单位。" and conv.category == "open qa"
+    fmt, stream = read_conversations(str(path), source="问答", fmt="alpaca")  # forced: aliases still apply
+    assert [conv.reply for _, conv in stream] == ["长度单位。"]
     assert alias_mapping({"指令", "输入", "输出"}) == {"instruction": "指令", "input": "输入", "output": "输出"}
 
 

@@ -153,19 +153,26 @@ def alias_mapping(keys) -> dict[str, str]:
 def resolve_format(head: list[Row], path: str, fmt: str | None = None,
                    mapping: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
     """(format, mapping) for a file from its first rows: forced, detected, or detected through
-    the Chinese column aliases; an `InputError` naming the keys when nothing fits."""
+    the Chinese column aliases; an `InputError` naming the keys when nothing fits.
+
+    The aliases are used only when no --map is given and the keys as they are match no format.
+    """
+    aliases = {} if mapping else _aliases_if_needed(head)
     if fmt:
-        return format_name(fmt), dict(mapping or {})
-    try:
-        return detect_format(head, path, mapping), dict(mapping or {})
-    except InputError:
-        if mapping:
-            raise
-        keys = {key for row in head if row.data is not None for key in row.data}
-        aliases = alias_mapping(keys)
-        if not aliases:
-            raise
-        return detect_format(head, path, aliases), aliases
+        return format_name(fmt), dict(mapping or aliases)
+    if aliases:
+        try:
+            return detect_format(head, path, aliases), aliases
+        except InputError:
+            pass  # the aliases do not help either: report the keys as they are
+    return detect_format(head, path, mapping), dict(mapping or {})
+
+
+def _aliases_if_needed(head: list[Row]) -> dict[str, str]:
+    rows = [row.data for row in head if row.data is not None]
+    if any(detect_row(data) for data in rows):
+        return {}
+    return alias_mapping({key for data in rows for key in data})
 
 
 def read_conversations(
