@@ -69,9 +69,11 @@ def resolve_template(name: str | None, adapter: str | None, model: str | None = 
 def resolve_model(config: EvalConfig) -> str:
     if config.model:
         return config.model
-    base = adapter_base_model(config.adapter) if config.adapter else None
+    if not config.adapter:
+        raise IdataError("pass --model (or --adapter, whose adapter_config.json names its base model)")
+    base = adapter_base_model(config.adapter)
     if not base:
-        raise IdataError("--model is needed (the adapter's adapter_config.json names no base model)")
+        raise IdataError(f"{config.adapter}/adapter_config.json names no base model: pass --model")
     return base
 
 
