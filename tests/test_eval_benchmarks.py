@@ -124,3 +124,33 @@ def test_shipped_benchmark_rows_are_well_formed():
         row = json.loads(line)
         assert set(row) == {"id", "class", "question", "std_answer"}
         assert row["question"].strip() and row["std_answer"].strip()
+
+
+def test_per_category_keeps_every_category():
+    bench = load_benchmark("idata-zh-mini", per_category=2)
+    assert len(bench.items) == 20
+    assert {item.category for item in bench.items} == BELLE_CLASSES
+
+
+def _remote_entry(monkeypatch, tmp_path, sha256):
+    source = FIXTURES / "belle_eval_sample.json"
+    entries = registry()
+    entries["belle-eval"]["url"] = source.resolve().as_uri()  # file://: urllib's same download path
+    entries["belle-eval"]["sha256"] = sha256
+    monkeypatch.setattr(benchmarks, "registry", lambda: entries)
+    monkeypatch.setenv("IDATA_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("IDATA_OFFLINE", raising=False)
+    return source
+
+
+def test_download_is_checked_against_the_pinned_sha256(monkeypatch, tmp_path):
+    source = _remote_entry(monkeypatch, tmp_path, "0" * 64)
+    with pytest.raises(BenchmarkError, match="expected 0000"):
+        load_benchmark("belle-eval")
+    assert not any(p.is_file() for p in (tmp_path / "benchmarks").rglob("*"))  # nothing half-written is kept
+    _remote_entry(monkeypatch, tmp_path, file_sha256(source))
+    bench = load_benchmark("belle-eval")
+    assert len(bench.items) == 9
+    assert Path(bench.path) == tmp_path / "benchmarks" / "belle-eval" / "belle_eval_sample.json"
+    assert bench.describe()["sha256_matches_registry"] is True

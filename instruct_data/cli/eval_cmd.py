@@ -29,6 +29,8 @@ from instruct_data.templates import TEMPLATES
 @click.option("--top-p", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True))
 @click.option("--seed", default=0, show_default=True, help="Seed for --sample.")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Only the first N items (a quick look).")
+@click.option("--per-category", default=None, type=click.IntRange(1),
+              help="Only the first N items of each category (a quick look that covers every category).")
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "float32", "bfloat16", "float16"]), help="auto: bf16/fp16 on GPU, fp32 on CPU.")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu [default: cuda when available].")
@@ -37,7 +39,7 @@ from instruct_data.templates import TEMPLATES
               help="With --compare-base: exit 5 when a category is worse than the base beyond its interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of a summary.")
 def eval_command(model, adapter, benchmark, from_path, out, template, compare_base, max_new_tokens, batch_size,
-                 sample, temperature, top_p, seed, limit, dtype, device, trust_remote_code, fail_if_worse, as_json):
+                 sample, temperature, top_p, seed, limit, per_category, dtype, device, trust_remote_code, fail_if_worse, as_json):
     """Score a model (and its LoRA adapter) on a held-out Chinese instruction benchmark.
 
     Greedy, batched generation; ROUGE-1/2/L on characters and on jieba words, BLEU-4 and
@@ -59,7 +61,7 @@ def eval_command(model, adapter, benchmark, from_path, out, template, compare_ba
     config = EvalConfig(model=model, adapter=adapter, benchmark=benchmark, from_path=from_path, out=out,
                         template=template, compare_base=compare_base, max_new_tokens=max_new_tokens,
                         batch_size=batch_size, sample=sample, temperature=temperature, top_p=top_p, seed=seed,
-                        limit=limit, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+                        limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     columns = [TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("generating", total=None)

@@ -153,7 +153,10 @@ def resolve(benchmark: str, from_path: str | None = None) -> tuple[str, Path, di
 
 
 def load_benchmark(benchmark: str = DEFAULT_BENCHMARK, template: Template | None = None, *,
-                   from_path: str | None = None, limit: int | None = None) -> Benchmark:
+                   from_path: str | None = None, limit: int | None = None,
+                   per_category: int | None = None) -> Benchmark:
+    """The benchmark's items; `per_category` keeps the first N of each category (a quick look
+    that still covers every category), `limit` the first N of what is left."""
     from instruct_data.templates import DEFAULT_TEMPLATE, get_template
 
     template = template or get_template(DEFAULT_TEMPLATE)
@@ -167,6 +170,14 @@ def load_benchmark(benchmark: str = DEFAULT_BENCHMARK, template: Template | None
         items, rejected = _read_mapped(path, name, template, question="context", reference="target", rendered=True)
     else:
         items, rejected = _read_any(path, name, template, fmt)
+    if per_category is not None:
+        seen: dict[str | None, int] = {}
+        kept = []
+        for item in items:
+            seen[item.category] = seen.get(item.category, 0) + 1
+            if seen[item.category] <= per_category:
+                kept.append(item)
+        items = kept
     if limit is not None:
         items = items[:limit]
     if not items:

@@ -43,7 +43,8 @@ class EvalConfig:
     temperature: float = 0.7
     top_p: float = 0.9
     seed: int = 0
-    limit: int | None = None
+    limit: int | None = None  # the first N items
+    per_category: int | None = None  # the first N items of each category (applied before limit)
     dtype: str = "auto"
     device: str | None = None
     trust_remote_code: bool = False
@@ -87,7 +88,8 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
         raise IdataError("--compare-base needs --adapter: the base is the model with its adapter switched off")
     model_name = resolve_model(config)
     template, template_source = resolve_template(config.template, config.adapter, model_name)
-    bench = load_benchmark(config.benchmark, template, from_path=config.from_path, limit=config.limit)
+    bench = load_benchmark(config.benchmark, template, from_path=config.from_path, limit=config.limit,
+                           per_category=config.per_category)
     model, tokenizer = load_model(model_name, config.adapter, dtype=config.dtype, device=config.device,
                                   trust_remote_code=config.trust_remote_code)
     decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
