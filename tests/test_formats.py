@@ -223,3 +223,19 @@ def test_record_validation_errors_name_the_field():
     assert problem(lambda: TrainingRecord(context="", target="答")) == "context: context is empty"
     assert problem(lambda: TrainingRecord(context="问", target="答", extra=1)) == "extra: Extra inputs are not permitted"
     assert Conversation(id="x", source="s", system="  ", turns=[user, reply]).system is None
+
+
+def test_dialogues_and_history_stored_as_json_text_in_a_spreadsheet(tmp_path):
+    import pandas as pd
+
+    messages = '[{"role": "user", "content": "早"}, {"role": "assistant", "content": "早上好"}]'
+    pd.DataFrame([{"messages": messages}, {"messages": "[{broken"}]).to_csv(tmp_path / "m.csv", index=False)
+    fmt, stream = read_conversations(str(tmp_path / "m.csv"), source="m")
+    (_, good), (_, bad) = list(stream)
+    assert fmt == "messages" and good.reply == "早上好"
+    assert bad.reason == "wrong_type" and bad.detail.startswith("'messages' holds invalid JSON")
+    pd.DataFrame([{"prompt": "再来一个", "response": "好的", "history": '[["讲个笑话", "从前有座山"]]'}]).to_csv(
+        tmp_path / "p.csv", index=False)
+    fmt, stream = read_conversations(str(tmp_path / "p.csv"), source="p")
+    (_, conv), = list(stream)
+    assert conv.history == [("讲个笑话", "从前有座山")]

@@ -6,6 +6,8 @@ system text. Tool and function roles cannot be held and are rejects.
 
 from __future__ import annotations
 
+import json
+
 from instruct_data.formats.base import (BAD_ROLES, MISSING_FIELD, TOOL_ROLES, UNSUPPORTED_ROLE, WRONG_TYPE, RowReject,
                                         build, category_of, text_field)
 
@@ -17,6 +19,11 @@ ROLE_NAMES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": 
 
 def message_turns(messages, *, role_key: str, text_key: str, container: str):
     """[(role, text)] and the system text from a list of message objects."""
+    if isinstance(messages, str) and messages.strip().startswith("["):
+        try:  # a spreadsheet cell holding the list as JSON
+            messages = json.loads(messages)
+        except json.JSONDecodeError as exc:
+            raise RowReject(WRONG_TYPE, f"'{container}' holds invalid JSON: {exc.msg}") from None
     if not isinstance(messages, list) or not messages:
         raise RowReject(WRONG_TYPE, f"'{container}' should be a non-empty list")
     system, turns = None, []
