@@ -28,6 +28,9 @@ from instruct_data.io import file_sha256, write_json, write_jsonl
 from instruct_data.templates import DEFAULT_TEMPLATE, Template, get_template
 
 
+HASH_WEIGHTS_UP_TO = 2 * 2**30  # bytes of local weights worth hashing for results.json
+
+
 @dataclass
 class EvalConfig:
     model: str | None  # None: the base model named in the adapter's adapter_config.json
@@ -95,8 +98,26 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
                         temperature=config.temperature, top_p=config.top_p, seed=config.seed, stop=list(template.stop),
                         eos_token_ids=end_token_ids(model, tokenizer, config.adapter, model_name))
-    prompts = [item.prompt for item in bench.items]
-    passes = 2 if config.compare_base else 1
+    tuned, base, timing = _generate_passes(model, tokenizer, [item.prompt for item in bench.items], decoding,
+                                           config.compare_base, on_progress)
+    rows = [_row(item, tuned[index], base[index] if base else None) for index, item in enumerate(bench.items)]
+    meta = {
+        "benchmark": bench.describe(),
+        "model": _model_info(model_name, model),
+        "adapter": _adapter_info(config.adapter),
+        "template": {"name": template.name, "source": template_source, "sha256": _template_sha256(template),
+                     "stop": list(template.stop)},
+        "decoding": decoding.describe(),
+        "warnings": [w for w in [bench.template_warning(template)] if w],
+        "device": str(getattr(model, "device", "")),
+        "throughput": timing,
+    }
+    return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed)
+
+
+def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progress):
+    """(tuned outputs, base outputs or None, throughput of each pass)."""
+    passes = 2 if compare_base else 1
     done = 0
 
     def advance(n: int) -> None:
@@ -110,34 +131,23 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     tuned = generate(model, tokenizer, prompts, decoding, on_batch=advance)
     timing["model"] = _throughput(tuned, time.perf_counter() - started)
     base = None
-    if config.compare_base:
+    if compare_base:
         started = time.perf_counter()
         with model.disable_adapter():  # peft: the same loaded weights, LoRA switched off
             base = generate(model, tokenizer, prompts, decoding, on_batch=advance)
         timing["base"] = _throughput(base, time.perf_counter() - started)
+    return tuned, base, timing
 
-    rows = []
-    for index, item in enumerate(bench.items):
-        row = {"id": item.id, "category": item.category, "prompt": item.prompt, "reference": item.reference,
-               "prediction": tuned[index].text, "finish": tuned[index].finish, "new_tokens": tuned[index].new_tokens,
-               "scores": score_item(tuned[index].text, item.reference)}
-        if base is not None:
-            row.update(base_prediction=base[index].text, base_finish=base[index].finish,
-                       base_new_tokens=base[index].new_tokens, base_scores=score_item(base[index].text, item.reference))
-        rows.append(row)
 
-    meta = {
-        "benchmark": bench.describe(),
-        "model": _model_info(model_name, model),
-        "adapter": _adapter_info(config.adapter),
-        "template": {"name": template.name, "source": template_source, "sha256": _template_sha256(template),
-                     "stop": list(template.stop)},
-        "decoding": decoding.describe(),
-        "warnings": [w for w in [bench.template_warning(template)] if w],
-        "device": str(getattr(model, "device", "")),
-        "throughput": timing,
-    }
-    return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed)
+def _row(item, tuned, base) -> dict:
+    """One line of predictions.jsonl."""
+    row = {"id": item.id, "category": item.category, "prompt": item.prompt, "reference": item.reference,
+           "prediction": tuned.text, "finish": tuned.finish, "new_tokens": tuned.new_tokens,
+           "scores": score_item(tuned.text, item.reference)}
+    if base is not None:
+        row.update(base_prediction=base.text, base_finish=base.finish, base_new_tokens=base.new_tokens,
+                   base_scores=score_item(base.text, item.reference))
+    return row
 
 
 def _throughput(generated, seconds: float) -> dict:
@@ -153,12 +163,13 @@ def _model_info(name: str, model) -> dict:
         commit = getattr(config, "_commit_hash", None)
         if commit:
             info["revision"] = commit
-    config_file = Path(name) / "config.json"
-    if config_file.is_file():
-        info["config_sha256"] = file_sha256(config_file)
-        weights = sorted(Path(name).glob("*.safetensors"))
-        if weights:
-            info["weights_sha256"] = {w.name: file_sha256(w) for w in weights}
+    folder = Path(name)
+    if (folder / "config.json").is_file():
+        info["config_sha256"] = file_sha256(folder / "config.json")
+        # The weights themselves when small; a big sharded model is named by its index file.
+        files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.safetensors.index.json"))
+        small = sum(f.stat().st_size for f in files) <= HASH_WEIGHTS_UP_TO
+        info["files_sha256"] = {f.name: file_sha256(f) for f in files if small or f.name.endswith(".json")}
     return info
 
 
