@@ -38,6 +38,14 @@ def test_base_predictions_give_deltas(tmp_path):
     assert results["worse_categories"] == []
 
 
+def test_numbers_are_answers_too(tmp_path):
+    path = tmp_path / "preds.jsonl"
+    path.write_text(json.dumps({"predict": 42, "label": 42}) + "\n" + json.dumps({"predict": "41", "label": 42}) + "\n")
+    results = score(path, tmp_path / "out", resamples=50)
+    assert results["counts"]["with_reference"] == 2
+    assert results["metrics"]["model"]["overall"]["metrics"]["exact_match"]["mean"] == 50.0
+
+
 def test_a_file_without_predictions_fails_with_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"question": "你好", "answer": "你好"}, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -240,6 +240,15 @@ def _first(data: dict, keys: tuple[str, ...]):
     return None, None
 
 
+def _text(value) -> str | None:
+    """Text as is; a number (a math answer in a spreadsheet) as text; anything else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def read_predictions(path: str | Path) -> list[dict]:
     """Prediction rows from `idata eval`, LLaMA-Factory (`predict`/`label`) or any similar file."""
     from instruct_data.io import read_rows
@@ -257,12 +266,10 @@ def read_predictions(path: str | Path) -> list[dict]:
         _, prompt = _first(row.data, PROMPT_KEYS)
         position = row.origin.line if row.origin.line is not None else row.origin.row
         item = {"id": str(row.data.get("id", position)), "category": display_category(row.data.get("category") or row.data.get("class")),
-                "prompt": prompt, "reference": reference if isinstance(reference, str) else None,
-                "prediction": prediction if isinstance(prediction, str) else ""}
+                "prompt": prompt, "reference": _text(reference), "prediction": _text(prediction) or ""}
         item["scores"] = score_item(item["prediction"], item["reference"])
         if "base_prediction" in row.data:
-            base = row.data["base_prediction"]
-            item["base_prediction"] = base if isinstance(base, str) else ""
+            item["base_prediction"] = _text(row.data["base_prediction"]) or ""
             item["base_scores"] = score_item(item["base_prediction"], item["reference"])
         rows.append(item)
     return rows
