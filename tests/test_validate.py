@@ -86,3 +86,36 @@ def test_format_and_map_options(tmp_path):
     report = json.loads(result.stdout)["files"][0]
     assert result.exit_code == 1 and report["map"] == {"instruction": "q", "output": "a"}
     assert report["errors"][0]["where"] == f"{path}:row 2" and report["errors"][0]["row"] == 2
+
+
+def test_bundled_sample_is_detectable_varied_and_noisy_as_documented():
+    from collections import Counter
+
+    from instruct_data.demo import sample_dir
+    from instruct_data.formats import Rejected, read_conversations
+
+    folder = sample_dir()
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 300_000
+    formats, categories, reasons, replies, rounds = {}, Counter(), Counter(), Counter(), Counter()
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".md":
+            continue
+        formats[path.name], stream = read_conversations(str(path), source=path.stem)  # auto-detected
+        for _, result in stream:
+            if isinstance(result, Rejected):
+                reasons[result.reason] += 1
+                continue
+            categories[result.category] += 1
+            replies[(result.prompt.full_text.rstrip("？?。"), result.reply)] += 1
+            rounds[min(result.n_rounds, 2)] += 1
+    assert formats == {"chat_transcripts.json": "belle", "collected.jsonl": "alpaca", "dialogues.jsonl": "messages",
+                       "faq_sheet.csv": "alpaca", "qa_pairs.json": "prompt_response"}
+    assert sum(categories.values()) + sum(reasons.values()) >= 250
+    assert set(categories) == {"open qa", "brainstorming", "rewrite", "generation", "math", "classification",
+                               "closed qa", "summarization", "code", "extract"}
+    assert min(categories.values()) >= 10
+    assert reasons == {"empty_reply": 5}  # the planted blank answers (see the sample README)
+    assert sum(n - 1 for n in replies.values() if n > 1) >= 4  # planted duplicates (exact, or punctuation apart)
+    assert rounds[2] >= 15  # multi-turn dialogues and rows with history
+    text = "".join(p.read_text(encoding="utf-8") for p in folder.iterdir())
+    assert "作为一个AI" in text and "為什麼" in text  # AI boilerplate and Traditional Chinese rows
