@@ -89,6 +89,7 @@ def test_format_and_map_options(tmp_path):
 
 
 def test_bundled_sample_is_detectable_varied_and_noisy_as_documented():
+    import re
     from collections import Counter
 
     from instruct_data.demo import sample_dir
@@ -106,7 +107,7 @@ def test_bundled_sample_is_detectable_varied_and_noisy_as_documented():
                 reasons[result.reason] += 1
                 continue
             categories[result.category] += 1
-            replies[(result.prompt.full_text.rstrip("？?。"), result.reply)] += 1
+            replies[re.sub(r"[\W_]+", "", result.prompt.full_text + result.reply)] += 1
             rounds[min(result.n_rounds, 2)] += 1
     assert formats == {"chat_transcripts.json": "belle", "collected.jsonl": "alpaca", "dialogues.jsonl": "messages",
                        "faq_sheet.csv": "alpaca", "qa_pairs.json": "prompt_response"}
