@@ -173,7 +173,7 @@ def test_score_reproduces_an_eval_run_from_its_predictions(compared, tmp_path):
     assert rescored["metrics"] == results["metrics"]
     assert rescored["counts"] == results["counts"]
     # what was scored is still said: the run's model, adapter, template and decoding
-    for key in ("model", "adapter", "template", "decoding"):
+    for key in ("benchmark", "model", "adapter", "template", "decoding"):
         assert rescored[key] == results[key], key
     assert (tmp_path / "rescored" / "report.md").is_file()
 

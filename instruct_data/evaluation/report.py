@@ -34,7 +34,7 @@ def render_report(results: dict) -> str:
     lines += _header(results)
     totals = model[OVERALL]["counts"]
     lines += [f"Items: {totals['items']} ({totals['with_reference']} with a reference, "
-              f"{totals['without_reference']} without: generated and counted, not scored); "
+              f"{totals['without_reference']} without: counted, not scored); "
               f"empty predictions: {totals['empty_predictions']} (scored 0).", ""]
     rejected = (results.get("benchmark") or {}).get("rejected")
     if rejected:

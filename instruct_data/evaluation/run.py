@@ -284,9 +284,8 @@ def _source_run(predictions: Path) -> dict:
         run = json.loads(beside.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
-    keys = ("model", "adapter", "template", "decoding")
-    return {"source_run": {"results": str(beside), "benchmark": run.get("benchmark")},
-            **{k: run[k] for k in keys if run.get(k)}}
+    keys = ("benchmark", "model", "adapter", "template", "decoding")
+    return {"source_run": str(beside), **{k: run[k] for k in keys if run.get(k)}}
 
 
 def score(predictions: str | Path, out: str | Path, *, resamples: int = DEFAULT_RESAMPLES,
@@ -294,10 +293,11 @@ def score(predictions: str | Path, out: str | Path, *, resamples: int = DEFAULT_
     """Score a predictions file made elsewhere with the same metrics; writes results.json, report.md, chart."""
     rows = read_predictions(predictions)
     out = Path(out)
-    meta = {"benchmark": {"name": Path(predictions).stem, "path": str(predictions), "sha256": file_sha256(predictions),
+    digest = file_sha256(predictions)
+    meta = {"benchmark": {"name": Path(predictions).stem, "path": str(predictions), "sha256": digest,
                           "format": "predictions", "items": len(rows)},
-            "scored_from": str(predictions)}
-    meta.update(_source_run(Path(predictions)))
+            "scored_from": {"path": str(predictions), "sha256": digest}}
+    meta.update(_source_run(Path(predictions)))  # an `idata eval` run: its benchmark, model, template
     # Keep the source file untouched; write the rescored rows beside the report only when OUT differs.
     same_place = out.resolve() / "predictions.jsonl" == Path(predictions).resolve()
     if same_place:
