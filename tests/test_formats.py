@@ -192,6 +192,16 @@ def test_format_names_and_bad_mapping():
         parse_mapping("instruction")
 
 
+def test_a_transcript_after_the_detected_rows_is_still_a_dialogue(tmp_path):
+    path = tmp_path / "late.jsonl"
+    plain = '{"instruction": "普通问题", "input": "", "output": "普通回答"}\n'
+    path.write_text(plain * 60 + '{"instruction": "Human:早\\nAssistant:早上好\\nHuman:吃了吗\\nAssistant:", '
+                                  '"input": "", "output": "吃了"}\n', encoding="utf-8")
+    fmt, stream = read_conversations(str(path), source="late")
+    last = list(stream)[-1][1]
+    assert fmt == "alpaca" and last.n_rounds == 2 and last.reply == "吃了"
+
+
 def test_belle_file_with_some_transcripts_is_belle(tmp_path):
     path = tmp_path / "mixed.json"
     path.write_text('{"instruction": "普通问题", "input": "", "output": "普通回答"}\n'

@@ -215,7 +215,11 @@ def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None
     if row.data is None:
         return Rejected(UNPARSEABLE, row.error or "unreadable row")
     data = apply_mapping(row.data, mapping or {})
+    adapter = FORMATS[fmt]
+    if fmt == "alpaca" and isinstance(data.get("instruction"), str) and looks_like_transcript(data["instruction"]):
+        # A Belle transcript past the rows detection looked at: read it as the dialogue it is.
+        adapter = belle
     try:
-        return FORMATS[fmt].to_conversation(data, row_id=row_id(row, source), source=source, origin=row.origin)
+        return adapter.to_conversation(data, row_id=row_id(row, source), source=source, origin=row.origin)
     except RowReject as exc:
         return Rejected(exc.reason, exc.detail)
