@@ -10,8 +10,14 @@ README (it computes the signature matrix of a whole batch in Rust from pre-hashe
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-import rensa
+
+# One rensa thread per process: dedupe runs its own worker processes, and a Rust thread pool
+# started before they fork would not survive the fork.
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+import rensa  # noqa: E402
 
 from instruct_data.dedupe.shingles import shingle_hashes
 

@@ -49,12 +49,14 @@ def shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
             for k in range(1, n):
                 h = _mix(h * _MULT + codes[k:k + width])
         h = _mix(h + np.uint64(n))
-    # Keep only n-grams that start and end inside one text.
-    starts = np.zeros(len(texts), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    row_of = np.repeat(np.arange(len(texts)), counts)
-    position = np.arange(total, dtype=np.int64) - offsets[:-1].astype(np.int64)[row_of] + starts[row_of]
-    return h[position], offsets
+    # Keep only n-grams that start and end inside one text: the last n-1 start positions of
+    # each text (all of a text shorter than n) run into the next one.
+    ends = np.cumsum(lengths)
+    crossing = ends[:, None] - np.arange(1, n, dtype=np.int64)[None, :]
+    crossing = crossing[(crossing >= (ends - lengths)[:, None]) & (crossing < width)]
+    valid = np.ones(width, dtype=bool)
+    valid[crossing] = False
+    return h[valid], offsets
 
 
 def shingle_strings(text: str, n: int) -> set[str]:
