@@ -64,3 +64,11 @@ def test_cli_score_writes_a_folder_beside_the_predictions_by_default(tmp_path):
     assert (out / "results.json").is_file() and (out / "report.md").is_file()
     assert (out / "predictions.jsonl").is_file()  # the rescored rows, with per-item scores
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds-scored", "preds.jsonl"]
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path):
+    from instruct_data.errors import IdataError
+
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(IdataError, match="is a file"):
+        score(FIXTURES / "llamafactory_predictions.jsonl", tmp_path / "taken")

@@ -89,6 +89,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     """Generate on the benchmark (tuned, and base with --compare-base), score, write OUT; the results."""
     if config.compare_base and not config.adapter:
         raise IdataError("--compare-base needs --adapter: the base is the model with its adapter switched off")
+    check_out(Path(config.out))  # before minutes of generation, not after
     model_name = resolve_model(config)
     template, template_source = resolve_template(config.template, config.adapter, model_name)
     bench = load_benchmark(config.benchmark, template, from_path=config.from_path, limit=config.limit,
@@ -113,6 +114,11 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
         "throughput": timing,
     }
     return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed)
+
+
+def check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise IdataError(f"--out {out} is a file, not a folder")
 
 
 def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progress):
@@ -199,6 +205,7 @@ def versions() -> dict:
 def write_outputs(rows: list[dict], out: Path, meta: dict, *, resamples: int, seed: int,
                   write_predictions: bool = True) -> dict:
     """predictions.jsonl, results.json, report.md and the chart; the results dict."""
+    check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"model": summarize(rows, resamples=resamples, seed=seed)}
     compared = bool(rows) and all("base_prediction" in r for r in rows)
