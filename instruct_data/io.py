@@ -61,7 +61,11 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
             if not matches:
                 raise InputError(text, "no file matches this pattern")
-            files.extend(p for p in matches if p.is_file())
+            # `raw/*` means the data files in raw/, not its README: like a folder, skip the rest.
+            supported = [p for p in matches if p.is_file() and base_suffix(p) in SUPPORTED_SUFFIXES]
+            if not supported:
+                raise InputError(text, "no supported file matches this pattern")
+            files.extend(supported)
             continue
         path = Path(text)
         if path.is_dir():

@@ -119,6 +119,9 @@ def test_folders_and_globs_expand_in_a_stable_order(tmp_path):
         "a.csv", "b.jsonl", "sub/c.json.gz"]
     assert [p.name for p in expand_inputs([str(tmp_path / "*.jsonl"), str(tmp_path / "a.csv")])] == [
         "b.jsonl", "a.csv"]
+    assert [p.name for p in expand_inputs([str(tmp_path / "*")])] == ["a.csv", "b.jsonl"]  # notes.txt, sub/ skipped
+    with pytest.raises(InputError, match="no supported file matches"):
+        expand_inputs([str(tmp_path / "*.txt")])
 
 
 @pytest.mark.parametrize("case, message", [
