@@ -108,6 +108,14 @@ def _first_char(path: Path, encoding: str) -> str:
     return text[:1]
 
 
+def _has_utf16_bom(path: Path) -> bool:
+    with _open_binary(path) as fh:
+        try:
+            return fh.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        except GZIP_ERRORS as exc:
+            raise InputError(str(path), f"cannot read: {exc}", line=1) from None
+
+
 def _is_json_array(path: Path, encoding: str) -> bool:
     """A `.json` holding one array, rather than JSON lines. A file that opens with `[` can still
     be JSON lines whose first line is an array (a bad row): that first line parses on its own
@@ -133,6 +141,12 @@ def read_rows(path: str | os.PathLike, *, encoding: str = "utf-8", limit: int | 
     if not path.is_file():
         raise InputError(str(path), "no such file")
     suffix = base_suffix(path)
+    if _has_utf16_bom(path) and encoding.lower().replace("-", "").replace("_", "") in {"utf8", "utf8sig"}:
+        # Excel's "Unicode text" export is UTF-16 with tabs: read tables as what they are.
+        if suffix not in {".csv", ".tsv"}:
+            raise InputError(str(path), "the file is UTF-16 (it starts with a UTF-16 byte-order mark); "
+                                        "save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8", line=1)
+        encoding = "utf-16"
     if suffix in JSON_SUFFIXES:
         if _is_json_array(path, encoding):
             rows = _read_json_array(path, encoding)

@@ -165,6 +165,16 @@ def test_files_that_cannot_be_read_fail_before_any_row(tmp_path):
         list(read_rows(unclosed))
 
 
+def test_utf16_exports(tmp_path):
+    table = tmp_path / "excel_unicode.tsv"  # what Excel's "Unicode text" export writes
+    table.write_bytes("instruction\toutput\r\n问\t答\r\n".encode("utf-16"))
+    assert data_of(table) == [{"instruction": "问", "output": "答"}]
+    lines = tmp_path / "u16.jsonl"
+    lines.write_bytes(jsonl_text(ROWS).encode("utf-16"))
+    with pytest.raises(InputError, match=r"u16\.jsonl:1: the file is UTF-16"):
+        list(read_rows(lines))
+
+
 def test_ragged_csv_row_fails_with_its_line(tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("instruction,output\n问,答\n问二,答二,多出来的一格\n", encoding="utf-8")
