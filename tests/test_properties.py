@@ -24,7 +24,8 @@ bad_rows = st.one_of(
     TEXT.map(lambda q: {"instruction": q, "output": "答", "history": [[q]]}),  # bad history
 ).map(lambda r: ("bad", json.dumps(r, ensure_ascii=False).encode()))
 broken_lines = st.one_of(
-    st.binary(min_size=1, max_size=10).map(lambda b: b"\xff" + b.replace(b"\n", b"") + "问".encode()),  # not UTF-8
+    # not UTF-8 (a lone continuation byte first; never a UTF-16 byte-order mark, which names another encoding)
+    st.binary(min_size=1, max_size=10).map(lambda b: b"\x80" + b.replace(b"\n", b"") + "问".encode()),
     TEXT.map(lambda t: ('{"instruction": "' + t.replace('"', "")).encode()),  # invalid JSON
     st.sampled_from([b"[1, 2]", b"42", b'"just a string"', b"null"]),  # JSON, but not an object
 ).map(lambda line: ("broken", line))
