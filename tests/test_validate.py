@@ -68,7 +68,7 @@ def test_all_valid_is_exit_0_and_output_files_validate(tmp_path):
 def test_unreadable_files_are_exit_2(tmp_path):
     missing = tmp_path / "missing.jsonl"
     garbage = tmp_path / "garbage.jsonl"
-    garbage.write_bytes(b"\xff\xfe\x00garbage\n")
+    garbage.write_bytes(b"\x80\x81garbage\n")
     odd = tmp_path / "odd.jsonl"
     odd.write_text('{"x": 1}\n', encoding="utf-8")
     result = invoke(missing, garbage, odd)
