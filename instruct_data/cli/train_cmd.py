@@ -57,6 +57,7 @@ def _flag(name: str, help: str):
 @click.option("--seed", type=int, help="Random seed (default 42).")
 @click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model's own code (only for models you trust).")
 @click.option("--deepspeed", type=click.Path(exists=True, dir_okay=False), help="DeepSpeed JSON config (train/ds_zero2.json, train/ds_zero3.json).")
+@_flag("progress", "Show a progress bar (default on).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of a summary.")
 def train_command(recipe, as_json, **options):
     """Fine-tune a causal LM with LoRA on context/target or conversation JSONL.

@@ -213,9 +213,13 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
         callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
     )
     result = run_training(trainer, resume_from, config)
+    # Every rank takes part in these three (they gather or synchronise); only the main one writes.
     final_eval = trainer.evaluate() if eval_data is not None else {}
+    tokens = trainer.total_tokens()
+    trainer.save_model(str(out))  # adapter (safetensors) + adapter_config.json + tokenizer
     if trainer.is_world_process_zero():
-        finish(out, trainer, config, source, eos, precision, targets, report, result, final_eval, started, resume_from)
+        finish(out, trainer, config, source, eos, precision, targets, report, result, final_eval, tokens, started,
+               resume_from)
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return out
@@ -226,11 +230,14 @@ def tensorboard(out: Path, args) -> list:
     if args.process_index != 0:
         return []
     try:
-        from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback
-    except ImportError:
+
+        callback = TensorBoardCallback()
+    except (ImportError, RuntimeError):
         return []
-    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out / "logs" / "tensorboard")))]
+    # The callback reopens its writer for the final evaluation: it must reopen it here too.
+    callback.logging_dir = str(out / "logs" / "tensorboard")
+    return [callback]
 
 
 def run_training(trainer, resume_from: str | None, config: TrainConfig):
@@ -246,13 +253,12 @@ def run_training(trainer, resume_from: str | None, config: TrainConfig):
 
 
 def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targets, report, result, final_eval,
-           started: float, resume_from) -> None:
+           tokens: int, started: float, resume_from) -> None:
     import torch
 
     from instruct_data import __version__
     from instruct_data.training.loop import plot_loss, read_log
 
-    trainer.save_model(str(out))  # adapter (safetensors) + adapter_config.json + tokenizer
     verify_adapter(out, trainer.model, zero3=trainer.is_deepspeed_enabled and _zero3(config))
     template = source.template
     write_json(out / "template.json", {"name": template.name, **template.to_dict()})
@@ -261,7 +267,6 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
     plot = plot_loss(log, out / "loss_curve.png")
     losses = [r["loss"] for r in log if "loss" in r]
     runtime = result.metrics.get("train_runtime") or 0.0
-    tokens = trainer.total_tokens()
     metrics = {
         "steps": trainer.state.global_step, "resumed_from": resume_from,
         "train_loss": result.metrics.get("train_loss"), "first_loss": losses[0] if losses else None,

@@ -1,0 +1,430 @@
+"""`idata train` / `idata merge` on tiny local Llama, Qwen2 and GPT-2 models, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from instruct_data.errors import IdataError
+from instruct_data.schema import Conversation
+from instruct_data.templates import get_template, render, segments
+from instruct_data.training import TrainConfig, make_config, train
+from instruct_data.training.collate import PackCollator, PadCollator
+from instruct_data.training.config import ConfigError
+from instruct_data.training.data import read_pieces, resolve_source
+from instruct_data.training.loop import TrainingDiverged
+from instruct_data.training.model import PrecisionError
+from instruct_data.training.tiny import DEFAULT_TEXT, make_tiny_model
+from instruct_data.training.tokenize import IGNORE, Encoder, resolve_eos, tokenize_file
+
+pytestmark = pytest.mark.slow
+
+ARCHS = ("llama", "qwen2", "gpt2")
+PAIRS = [
+    ("把这句话翻译成英文：我喜欢喝茶。", "I like drinking tea."),
+    ("北京是哪个国家的首都？", "北京是中国的首都。"),
+    ("用一句话介绍长城。", "长城是中国古代修建的军事防御工程，绵延数千公里。"),
+    ("给我三个早睡的建议。", "1. 固定作息时间。2. 睡前不看手机。3. 下午不喝咖啡。"),
+    ("写一句关于秋天的诗。", "秋风吹落叶，明月照山川。"),
+    ("什么是光合作用？", "光合作用是植物利用光能把二氧化碳和水变成有机物并释放氧气的过程。"),
+]
+DIALOGUE = {
+    "id": "d1", "source": "fixture",
+    "turns": [
+        {"role": "user", "text": "你好，你是谁？"},
+        {"role": "assistant", "text": "我是一个中文助手。"},
+        {"role": "user", "text": "给我讲一个笑话。"},
+        {"role": "assistant", "text": "从前有一只小猫，它每天都在学习数学。"},
+        {"role": "user", "text": "再讲一个。"},
+        {"role": "assistant", "text": "小狗问小猫：你为什么学数学？小猫说：为了数清楚鱼。"},
+    ],
+}
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def seed_rows(repeat: int = 4):
+    template = get_template("seed")
+    rows = []
+    for n in range(repeat):
+        for q, a in PAIRS:
+            rows.append({"context": template.user_block(1, _turn(q)), "target": a, "id": f"r{n}-{q[:4]}"})
+    return rows
+
+
+def _turn(text):
+    from instruct_data.schema import Turn
+
+    return Turn(role="user", text=text)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("train")
+
+
+@pytest.fixture(scope="session")
+def models(workdir):
+    texts = DEFAULT_TEXT + [f"Instruction: {q}\nAnswer: {a}" for q, a in PAIRS] + [t["text"] for t in DIALOGUE["turns"]]
+    return {arch: make_tiny_model(workdir / f"tiny-{arch}", arch, texts=texts) for arch in ARCHS}
+
+
+@pytest.fixture(scope="session")
+def data(workdir):
+    folder = workdir / "build"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", seed_rows())
+    write_jsonl(folder / "heldout.jsonl", seed_rows(1)[:4])
+    (folder / "manifest.json").write_text(json.dumps({"parameters": {"template": "seed"}}), encoding="utf-8")
+    write_jsonl(folder / "conversations.jsonl", [DIALOGUE] * 8)
+    return folder
+
+
+def tokenizer_of(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def base_config(model_dir, data, out, workdir, **extra) -> TrainConfig:
+    settings = dict(data=str(data), model=str(model_dir), out=str(out), max_steps=12, batch_size=4, lr=1e-2,
+                    logging_steps=1, save_steps=4, max_len=128, cache_dir=str(workdir / "cache"), progress=False,
+                    warmup_ratio=0.0)
+    settings.update(extra)
+    return TrainConfig(**settings)
+
+
+def logits(model, tokenizer, text="北京是中国的首都。"):
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+class CaptureModel(TrainerCallback):
+    """Keeps the trained model object, to compare with what was saved."""
+
+    def __init__(self):
+        self.model = None
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.model = model
+
+
+# ---------------------------------------------------------------- tokenization
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_context_is_masked_and_eos_is_supervised(models, arch):
+    tok = tokenizer_of(models[arch])
+    eos = resolve_eos(tok, tok.eos_token_id, get_template("seed"))
+    assert eos.id == tok.eos_token_id
+    context, target = "Instruction: 北京是哪个国家的首都？\nAnswer: ", "北京是中国的首都。"
+    out = Encoder(tok, eos, 128, "truncate")({"texts": [[context, target]], "supervised": [[False, True]]})
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    n_context = len(ids) - len(tok(target, add_special_tokens=False)["input_ids"]) - 1
+    assert labels[:n_context] == [IGNORE] * n_context
+    assert labels[n_context:] == ids[n_context:]
+    assert ids[-1] == labels[-1] == eos.id
+    assert tok.decode(ids[n_context:-1]) == target
+    assert context in tok.decode(ids[:n_context])
+    assert out["truncated"] == [False]
+
+
+def with_bos(tok):
+    """The tokenizer adding BOS before every text, as real Llama tokenizers do."""
+    from tokenizers import processors
+
+    bos = tok.bos_token_id
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    assert tok("你好")["input_ids"][0] == bos
+    return tok
+
+
+def test_truncation_cuts_context_left_reply_right_and_keeps_eos(models):
+    tok = with_bos(tokenizer_of(models["llama"]))
+    eos = resolve_eos(tok, tok.eos_token_id, get_template("seed"))
+    context = "很久以前的背景。" * 40 + "Instruction: 最后的问题？\nAnswer: "
+    target = "这是一个很长的回答。" * 40
+    out = Encoder(tok, eos, 64, "truncate")({"texts": [[context, target]], "supervised": [[False, True]]})
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    assert len(ids) <= 64 and out["truncated"] == [True] and out["skipped"] == [False]
+    assert ids[-1] == eos.id and labels[-1] == eos.id
+    assert ids[0] == tok.bos_token_id  # the special prefix survives the cut
+    text = tok.decode([i for i, l in zip(ids, labels) if l == IGNORE], skip_special_tokens=True)
+    assert text.endswith("最后的问题？\nAnswer: ")  # the current question is kept
+    reply = [l for l in labels if l not in (IGNORE, eos.id)]
+    assert reply and reply == tok(target, add_special_tokens=False)["input_ids"][:len(reply)]  # cut from the right
+    skipped = Encoder(tok, eos, 64, "skip")({"texts": [[context, target]], "supervised": [[False, True]]})
+    assert skipped["skipped"] == [True]
+
+
+def test_conversation_supervises_every_reply_and_nothing_else(models):
+    tok = tokenizer_of(models["qwen2"])
+    template = get_template("seed")
+    conv = Conversation.model_validate(DIALOGUE)
+    pieces = segments(conv, template)
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    out = Encoder(tok, eos, 512, "truncate")({"texts": [[t for t, _ in pieces]], "supervised": [[s for _, s in pieces]]})
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    # The supervised spans are exactly the three replies, each closed by EOS.
+    spans, current = [], []
+    for token, label in zip(ids, labels):
+        if label == IGNORE:
+            if current:
+                spans.append(current)
+                current = []
+        else:
+            assert label == token
+            current.append(token)
+    if current:
+        spans.append(current)
+    replies = [t.text for t in conv.turns if t.role == "assistant"]
+    assert [tok.decode(s[:-1]) for s in spans] == replies
+    assert all(s[-1] == eos.id for s in spans)
+    # The prompt before the last reply is what render() gives at evaluation (plus the EOS of earlier replies).
+    context, _ = render(conv, template)
+    last_start = len(ids) - len(spans[-1])
+    assert tok.decode([i for i in ids[:last_start] if i != eos.id]) == context
+
+
+def test_chat_template_ends_replies_with_its_special_token(models):
+    tok = tokenizer_of(models["qwen2"])
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    template = get_template("chatml")
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    eos = resolve_eos(tok, [tok.eos_token_id, im_end], template)
+    assert eos.token == "<|im_end|>"
+    conv = Conversation.model_validate(DIALOGUE)
+    pieces = segments(conv, template)
+    out = Encoder(tok, eos, 512, "truncate")({"texts": [[t for t, _ in pieces]], "supervised": [[s for _, s in pieces]]})
+    ids = out["input_ids"][0]
+    assert ids.count(im_end) == 6  # 3 user turns closed in the text, 3 replies closed by the EOS token
+    assert not any(a == b == im_end for a, b in zip(ids, ids[1:]))  # never doubled
+
+
+def test_eos_disagreeing_with_generation_config_follows_generation(models):
+    tok = tokenizer_of(models["llama"])
+    eos = resolve_eos(tok, [tok.pad_token_id], get_template("seed"))
+    assert eos.id == tok.pad_token_id and "generation config" in eos.why
+
+
+def test_tokenized_data_is_cached(models, data, workdir):
+    tok = tokenizer_of(models["llama"])
+    template = get_template("seed")
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    path = data / "train.jsonl"
+    cache = workdir / "cache-test"
+    first = tokenize_file(path, "context_target", lambda: read_pieces(path, template)[1], tok, template, eos, 128,
+                          "truncate", cache, None)
+
+    def must_not_run():
+        raise AssertionError("the second run tokenized again")
+
+    second = tokenize_file(path, "context_target", must_not_run, tok, template, eos, 128, "truncate", cache, None)
+    assert not first.cached and second.cached
+    assert second.dataset["input_ids"] == first.dataset["input_ids"]
+    other = tokenize_file(path, "context_target", lambda: read_pieces(path, template)[1], tok, template, eos, 64,
+                          "truncate", cache, None)
+    assert not other.cached  # another length is another key
+
+
+def test_packed_batch_gives_the_same_loss_as_padded(models, data):
+    from transformers import AutoModelForCausalLM
+
+    tok = tokenizer_of(models["llama"])
+    template = get_template("seed")
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    examples = read_pieces(data / "train.jsonl", template)[1][:4]
+    batch = Encoder(tok, eos, 128, "truncate")({"texts": [[t for t, _ in e] for e in examples],
+                                                "supervised": [[s for _, s in e] for e in examples]})
+    features = [{"input_ids": i, "labels": l} for i, l in zip(batch["input_ids"], batch["labels"])]
+    model = AutoModelForCausalLM.from_pretrained(str(models["llama"]), attn_implementation="sdpa")
+    model.config.use_cache = False
+    with torch.no_grad():
+        padded = model(**PadCollator(tok.pad_token_id)(features)).loss
+        packed = model(**PackCollator()(features)).loss
+    assert torch.allclose(padded, packed, atol=1e-5)
+
+
+def test_build_folder_gives_heldout_and_recorded_template(data):
+    manifest = data / "manifest.json"
+    source = resolve_source(str(data), None, None)
+    assert source.train == data / "train.jsonl" and source.eval == data / "heldout.jsonl"
+    assert source.template.name == "seed" and source.template_from == "the data's manifest"
+    with pytest.raises(IdataError, match="conversations.jsonl"):
+        resolve_source(str(data), None, "chatml")
+    assert manifest.is_file()
+
+
+def test_bad_row_names_file_and_line(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"context": "问：", "target": "答"}, {"context": "问：", "target": " "}])
+    with pytest.raises(IdataError, match=r"bad.jsonl:2: .*target"):
+        read_pieces(path, get_template("seed"))
+
+
+def test_recipe_then_command_line(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: some/model\nlora-r: 16\nlr: 0.0001\nlora_target: q_proj,v_proj\n", encoding="utf-8")
+    config = make_config(recipe, data="d", out="o", lr=0.001, lora_r=None)
+    assert (config.model, config.lora_r, config.lr, config.lora_target) == ("some/model", 16, 0.001, "q_proj,v_proj")
+    recipe.write_text("learning_rate: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown option"):
+        make_config(recipe, data="d", out="o", model="m")
+
+
+def test_shipped_recipes_load():
+    recipes = sorted((Path(__file__).parent.parent / "recipes" / "train").glob("*.yaml"))
+    assert len(recipes) >= 6
+    for recipe in recipes:
+        make_config(recipe, data="d", out="o", model="m")
+
+
+# ---------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_learns_saves_reloads_and_merges(models, data, workdir, arch):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from instruct_data.training.merge import merge
+
+    capture = CaptureModel()
+    out = train(base_config(models[arch], data, workdir / f"run-{arch}", workdir, eval_steps=6,
+                            packing=arch == "gpt2"), callbacks=[capture])
+    log = [json.loads(line) for line in (out / "logs" / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.1
+    assert any("eval_loss" in r for r in log) and all(r["tokens_per_s"] > 0 for r in log if "loss" in r)
+    assert (out / "adapter_model.safetensors").stat().st_size > 0
+    assert json.loads((out / "template.json").read_text()) == {"name": "seed", **get_template("seed").to_dict()}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["eval_loss"] is not None and metrics["data"]["train"]["examples"] == 24
+    run = json.loads((out / "run_config.json").read_text())
+    assert run["resolved"]["eos"]["token"] == "</s>" and run["config"]["packing"] == (arch == "gpt2")
+    assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((out / "logs" / "tensorboard").glob("events.*"))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-12", "checkpoint-8"]
+
+    tok = tokenizer_of(out)
+    trained = capture.model.eval()
+    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(models[arch])), str(out)).eval()
+    base = AutoModelForCausalLM.from_pretrained(str(models[arch])).eval()
+    assert torch.equal(logits(trained, tok), logits(reloaded, tok))
+    assert not torch.allclose(logits(base, tok), logits(reloaded, tok), atol=1e-4)  # the adapter is not empty
+    merged_dir = merge(out, workdir / f"merged-{arch}")
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
+    assert (logits(merged, tok) - logits(reloaded, tok)).abs().max() < 1e-4
+    assert (merged_dir / "template.json").is_file() and (merged_dir / "tokenizer.json").is_file()
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_from_the_saved_step(models, data, workdir):
+    class StopAtFive(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.global_step == 5 and "loss" in (logs or {}):
+                raise Interrupt
+
+    config = base_config(models["llama"], data, workdir / "run-resume", workdir, max_steps=6, save_steps=2)
+    with pytest.raises(Interrupt):
+        train(config, callbacks=[StopAtFive()])
+    log_file = workdir / "run-resume" / "logs" / "train_log.jsonl"
+    first = [json.loads(line) for line in log_file.read_text().splitlines()]
+    with pytest.raises(IdataError, match="--resume"):
+        train(config)
+    config.resume = True
+    out = train(config)
+    log = [json.loads(line) for line in log_file.read_text().splitlines()][len(first):]
+    steps = [r["step"] for r in log if "loss" in r]
+    assert steps == [5, 6]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["resumed_from"].endswith("checkpoint-4")
+    # Same weights, optimizer, schedule, data order and RNG: step 5 is computed again exactly.
+    loss5 = [r for r in first if r.get("step") == 5 and "loss" in r][0]
+    again = [r for r in log if r["step"] == 5 and "loss" in r][0]
+    assert again["loss"] == pytest.approx(loss5["loss"], abs=1e-5)
+    assert again["learning_rate"] == pytest.approx(loss5["learning_rate"])
+
+
+def test_conversations_file_trains(models, data, workdir):
+    out = train(base_config(models["qwen2"], data / "conversations.jsonl", workdir / "run-conv", workdir,
+                            template="seed", max_steps=2, save_steps=10))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["train"]["examples"] == 8 and metrics["steps"] == 2
+
+
+def test_injected_nan_stops_the_run(models, data, workdir):
+    class Poison(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:
+                with torch.no_grad():
+                    for name, param in model.named_parameters():
+                        if "lora_A" in name:
+                            param.fill_(float("nan"))
+
+    out = workdir / "run-nan"
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 3\. Try .*lower --lr") as info:
+        train(base_config(models["llama"], data, out, workdir, max_steps=8), callbacks=[Poison()])
+    assert info.value.exit_code != 0
+    assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_gpu_only_paths_fail_clearly_on_cpu(models, data, workdir):
+    if torch.cuda.is_available():
+        pytest.fail("this test checks the CPU-only errors; run it on a machine without a GPU")
+    with pytest.raises(PrecisionError, match="--qlora.*needs a CUDA GPU"):
+        train(base_config(models["llama"], data, workdir / "run-q", workdir, qlora=True))
+    with pytest.raises(PrecisionError, match="fp16 needs a CUDA GPU"):
+        train(base_config(models["llama"], data, workdir / "run-q", workdir, precision="fp16"))
+    result = subprocess.run([sys.executable, "-m", "instruct_data", "train", "--data", str(data), "--model",
+                             str(models["llama"]), "--out", str(workdir / "run-q"), "--qlora"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "needs a CUDA GPU" in result.stderr
+
+
+def test_too_long_max_len_and_existing_out_are_refused(models, data, workdir):
+    with pytest.raises(IdataError, match="longer than the model's context"):
+        train(base_config(models["llama"], data, workdir / "run-long", workdir, max_len=100_000))
+    with pytest.raises(IdataError, match="--lora-target nope"):
+        train(base_config(models["llama"], data, workdir / "run-target", workdir, lora_target="nope", max_steps=1))
+
+
+def test_torchrun_two_processes_write_one_adapter(models, data, workdir):
+    out = workdir / "run-ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "instruct_data", "train", "--data", str(data), "--model", str(models["llama"]), "--out", str(out),
+               "--max-steps", "3", "--batch-size", "2", "--max-len", "128", "--cache-dir", str(workdir / "cache-ddp"),
+               "--logging-steps", "1", "--save-steps", "10", "--no-progress", "--lr", "0.01"]
+    # Its own process group, so that a hang is killed with every worker (no orphans left behind).
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("torchrun did not finish in 240 s")
+    assert process.returncode == 0, stderr[-3000:]
+    assert len(list(out.glob("adapter_model.safetensors"))) == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["steps"] == 3
+    # Tokenized once and shared: one cache entry each for train and held-out, no half-written copies.
+    assert sorted(len(p.name) for p in (workdir / "cache-ddp").iterdir()) == [24, 24]
