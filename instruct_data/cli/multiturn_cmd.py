@@ -34,12 +34,14 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
               help="Rows sharing this field become one dialogue (rows without it stay one-turn dialogues).")
 @click.option("--order-by", default=None, metavar="FIELD",
               help="With --group-by: the field that orders a dialogue's rows (numbers by value).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes for large JSON-lines inputs (default: one per CPU, at most 4; 1: no workers).")
 @input_options
 @strictness_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
 @reports_errors
 def multiturn_command(inputs, out, template, mode, max_history_turns, max_context_chars, max_context_tokens,
-                      tokenizer, system, group_by, order_by, fmt, mapping, encoding, strict, max_reject_rate,
+                      tokenizer, system, group_by, order_by, workers, fmt, mapping, encoding, strict, max_reject_rate,
                       as_json):
     """Turn dialogues into multi-turn context/target records whose context carries the history.
 
@@ -80,7 +82,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
         manifest = to_multiturn(inputs, out, template=template, settings=settings, system=system, fmt=fmt,
                                 mapping=parse_mapping(mapping), encoding=encoding, group_by=group_by,
                                 order_by=order_by, strict=strict, max_reject_rate=max_reject_rate,
-                                on_dialogue=advance)
+                                workers=workers, on_dialogue=advance)
     if as_json:
         print_json(manifest)
         return

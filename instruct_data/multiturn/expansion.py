@@ -113,16 +113,16 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
         first = 0 if settings.max_history_turns is None else max(0, k - settings.max_history_turns)
         if stats is not None and first:
             stats["history_rounds_dropped_by_limit"] += first
-        context = render_prompt(template, pairs[first:k], pairs[k][0], system)
-        target = pairs[k][1].text
-        if measure is not None:
+        if measure is None:
+            context = render_prompt(template, pairs[first:k], pairs[k][0], system)
+        else:
             fitted = _fit(template, pairs, k, first, system, measure, settings)
             if isinstance(fitted, Rejected):
                 return fitted
-            if fitted[0] != first:
-                if stats is not None:
-                    stats["history_rounds_dropped_by_budget"] += fitted[0] - first
-                context = fitted[1]
+            if stats is not None and fitted[0] != first:
+                stats["history_rounds_dropped_by_budget"] += fitted[0] - first
+            context = fitted[1]
+        target = pairs[k][1].text
         records.append(_record(conversation, context, target, f"{conversation.id}#t{k + 1}"
                                if settings.mode == "every-turn" else conversation.id))
     return records

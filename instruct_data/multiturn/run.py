@@ -8,23 +8,37 @@
 
 The ledger counts dialogues: read = written + rejected. A dialogue is one input row, or one
 group of rows with --group-by. Rows read and records written are reported beside it.
+
+Large JSON-lines inputs are expanded by worker processes in ordered chunks of lines (the
+main process reads, writes and keeps the ledger, at most a few chunks in flight, so memory
+stays flat); other inputs, and --group-by, run in this process. The output is the same
+either way.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+import itertools
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from instruct_data.convert import check_reject_rate, source_names
-from instruct_data.errors import StrictModeError
-from instruct_data.formats import Rejected, read_conversations, row_id
-from instruct_data.io import JsonlWriter, expand_inputs
+from instruct_data.errors import InputError, StrictModeError
+from instruct_data.formats import read_conversations
+from instruct_data.io import GZIP_ERRORS, JsonlWriter, _is_json_array, _open_binary, base_suffix, expand_inputs
 from instruct_data.ledger import Ledger
-from instruct_data.multiturn.expansion import MultiturnSettings, expand, length_function
-from instruct_data.multiturn.grouping import Dialogue, dialogues
+from instruct_data.multiturn.expansion import MultiturnSettings, length_function
+from instruct_data.multiturn.grouping import dialogues
+from instruct_data.multiturn.work import Batch, Expander, expand_lines, start_worker
 from instruct_data.templates import get_template
+
+CHUNK_LINES = 2_000  # lines per worker task
+SERIAL_BELOW_BYTES = 4 << 20  # smaller files are not worth starting workers for
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def to_multiturn(
@@ -41,72 +55,104 @@ def to_multiturn(
     order_by: str | None = None,
     strict: bool = False,
     max_reject_rate: float = 0.5,
+    workers: int | None = None,
     on_dialogue: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Expand every dialogue of the inputs; returns the manifest. Outputs appear only on success."""
+    """Expand every dialogue of the inputs; returns the manifest. Outputs appear only on success.
+
+    `workers`: processes for large JSON-lines inputs (default: up to 4, one per CPU; 1: none).
+    """
     if order_by is not None and group_by is None:
         raise ValueError("--order-by needs --group-by")
     settings = settings or MultiturnSettings()
+    workers = DEFAULT_WORKERS if workers is None else max(1, workers)
     files = expand_inputs(inputs)  # a missing file fails here, before anything is written
-    chosen = get_template(template)
-    length_function(settings)  # a tokenizer that cannot load fails before anything is written
+    get_template(template)  # an unknown template fails here too
+    length_function(settings)  # and a tokenizer that cannot load
     out_dir = Path(out_dir)
     ledger = Ledger(out_dir, command="to-multiturn", parameters={
         "template": template, **settings.model_dump(), "system": system, "format": fmt, "map": mapping or {},
         "encoding": encoding, "group_by": group_by, "order_by": order_by, "strict": strict,
         "max_reject_rate": max_reject_rate,
     })
-    train = JsonlWriter(out_dir / "train.jsonl")
-    canonical = JsonlWriter(out_dir / "conversations.jsonl")
-    tally = Tally()
+    run = Run(ledger, out_dir, strict, on_dialogue)
+    expander = Expander(template, settings, system)
+    pool = None
     try:
         for path, source in zip(files, source_names(files)):
             info: dict[str, Any] = {}
             used_format, stream = read_conversations(str(path), fmt=fmt, source=source, mapping=mapping,
                                                      encoding=encoding, info=info)
             ledger.add_input(path, format=used_format, source=source, map=info.get("map"))
+            if workers > 1 and group_by is None and _worth_workers(path, encoding):
+                stream.close()  # the format is known; workers read the lines themselves
+                pool = pool or _pool(workers, template, settings, system)
+                batches = _parallel(pool, workers, path, used_format, source, info.get("map") or {}, encoding)
+            else:
+                units = dialogues(stream, source=source, group_by=group_by, order_by=order_by)
+                batches = (expander.batch(chunk, source) for chunk in _chunks(units, 1_000))
             first_reject = None
-            for dialogue in dialogues(stream, source=source, group_by=group_by, order_by=order_by):
-                ledger.read(source)
-                tally.rows_read += len(dialogue.rows)
-                if on_dialogue:
-                    on_dialogue()
-                if isinstance(dialogue.result, Rejected):
-                    where = _reject(ledger, dialogue, dialogue.result, dialogue.stage, source, strict)
-                    first_reject = first_reject or where
-                    continue
-                records = expand(dialogue.result, chosen, settings, system=system, stats=tally.dropped)
-                if isinstance(records, Rejected):
-                    where = _reject(ledger, dialogue, records, "multiturn", source, strict)
-                    first_reject = first_reject or where
-                    continue
-                train.write_many(records)
-                canonical.write(dialogue.result.model_dump(exclude_none=True))
-                ledger.written(source)
-                tally.records(len(records))
+            for batch in batches:
+                first_reject = run.apply(batch, source) or first_reject
             check_reject_rate(ledger, source, max_reject_rate, first_reject)
-        ledger.extra["multiturn"] = tally.report(settings)
-        outputs = [train.commit(), canonical.commit()]
-        return ledger.finish(outputs=outputs)
+        ledger.extra["multiturn"] = run.report(settings)
+        return ledger.finish(outputs=run.commit())
     except BaseException:
-        train.abort()
-        canonical.abort()
+        run.abort()
         ledger.abort()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
-class Tally:
-    """What the manifest adds beside the dialogue ledger."""
+class TextWriter(JsonlWriter):
+    """A JsonlWriter that also takes lines already serialized (by a worker)."""
 
-    def __init__(self) -> None:
+    def write_lines(self, lines: list[str]) -> None:
+        if lines:
+            self._fh.write("\n".join(lines))
+            self._fh.write("\n")
+            self.count += len(lines)
+
+
+class Run:
+    """The main process's side: output files, the ledger, and what the manifest adds to it."""
+
+    def __init__(self, ledger: Ledger, out_dir: Path, strict: bool, on_dialogue: Callable[[], None] | None):
+        self.ledger = ledger
+        self.strict = strict
+        self.on_dialogue = on_dialogue
+        self.train = TextWriter(out_dir / "train.jsonl")
+        self.conversations = TextWriter(out_dir / "conversations.jsonl")
         self.rows_read = 0
         self.records_written = 0
         self.per_dialogue: Counter[int] = Counter()
         self.dropped: Counter[str] = Counter()
 
-    def records(self, n: int) -> None:
-        self.records_written += n
-        self.per_dialogue[n] += 1
+    def apply(self, batch: Batch, source: str) -> str | None:
+        """Write a batch and count it; returns the first reject as `file:line: reason: detail`."""
+        first_reject = None
+        for outcome in batch.outcomes:
+            self.ledger.read(source)
+            if self.on_dialogue:
+                self.on_dialogue()
+            if outcome.reject is None:
+                self.ledger.written(source)
+                self.records_written += outcome.records
+                self.per_dialogue[outcome.records] += 1
+                continue
+            stage, why, origin, raw, the_id = outcome.reject
+            where = f"{origin}: {why.reason}: {why.detail}"
+            if self.strict:
+                raise StrictModeError(f"{where} (--strict)")
+            self.ledger.reject(stage, why.reason, why.detail, origin, raw, source=source, row_id=the_id)
+            first_reject = first_reject or where
+        self.train.write_lines(batch.train)
+        self.conversations.write_lines(batch.conversations)
+        self.rows_read += batch.rows
+        self.dropped.update(batch.dropped)
+        return first_reject
 
     def report(self, settings: MultiturnSettings) -> dict[str, Any]:
         return {
@@ -118,16 +164,57 @@ class Tally:
             "history_rounds_dropped_by_budget": self.dropped["history_rounds_dropped_by_budget"],
         }
 
+    def commit(self) -> list[Path]:
+        return [self.train.commit(), self.conversations.commit()]
 
-def _reject(ledger: Ledger, dialogue: Dialogue, rejected: Rejected, stage: str, source: str, strict: bool) -> str:
-    """Write the reject; returns `file:line: reason: detail` for error messages."""
-    first = dialogue.rows[0]
-    where = f"{first.origin}: {rejected.reason}: {rejected.detail}"
-    if strict:
-        raise StrictModeError(f"{where} (--strict)")
-    if not isinstance(dialogue.result, Rejected):
-        the_id = dialogue.result.id
-    else:
-        the_id = dialogue.group_id or row_id(first, source)
-    ledger.reject(stage, rejected.reason, rejected.detail, first.origin, dialogue.raw, source=source, row_id=the_id)
-    return where
+    def abort(self) -> None:
+        self.train.abort()
+        self.conversations.abort()
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _worth_workers(path: Path, encoding: str) -> bool:
+    """JSON lines (workers split them by line) and big enough to repay starting processes."""
+    if base_suffix(path) not in {".jsonl", ".ndjson", ".json"} or path.stat().st_size < SERIAL_BELOW_BYTES:
+        return False
+    return not _is_json_array(path, encoding)
+
+
+def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> ProcessPoolExecutor:
+    # fork where there is one: workers start at once and inherit a loaded tokenizer.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                               initializer=start_worker, initargs=(template, settings, system))
+
+
+def _parallel(pool: ProcessPoolExecutor, workers: int, path: Path, fmt: str, source: str,
+              mapping: dict[str, str], encoding: str) -> Iterator[Batch]:
+    """Batches in file order, with at most two chunks per worker in flight (flat memory)."""
+    pending: deque = deque()
+    for first, lines in _line_chunks(path):
+        pending.append(pool.submit(expand_lines, (str(path), first, lines, fmt, source, mapping, encoding)))
+        if len(pending) >= 2 * workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _line_chunks(path: Path) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, raw lines) of a JSON-lines file, CHUNK_LINES at a time."""
+    first, lines = 1, []
+    with _open_binary(path) as fh:
+        try:
+            for line_no, raw in enumerate(fh, start=1):
+                lines.append(raw)
+                if len(lines) == CHUNK_LINES:
+                    yield first, lines
+                    first, lines = line_no + 1, []
+        except GZIP_ERRORS as exc:  # a damaged .gz: as the single-process reader reports it
+            raise InputError(str(path), f"cannot read past this line: {exc}", line=first + len(lines)) from None
+    if lines:
+        yield first, lines

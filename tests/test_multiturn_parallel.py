@@ -1,0 +1,58 @@
+"""Worker processes give exactly the output of a single process: same lines, same ledger."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from instruct_data.errors import StrictModeError
+from instruct_data.multiturn import MultiturnSettings
+from instruct_data.multiturn import run as run_module
+from instruct_data.multiturn.run import to_multiturn
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dialogues"
+
+
+@pytest.fixture
+def mixed_file(tmp_path):
+    """Good and bad dialogues, a blank line and a line that is not JSON, 7 lines per chunk below."""
+    lines = (FIXTURES / "belle_multiturn.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += ["", "{not json", *(FIXTURES / "belle_conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
+    return path
+
+
+def outputs(out):
+    files = {name: (out / name).read_bytes() for name in ("train.jsonl", "conversations.jsonl", "rejects.jsonl")}
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["parameters"].pop("workers", None)
+    return files, manifest
+
+
+def test_workers_write_the_same_bytes_and_ledger_as_one_process(tmp_path, mixed_file, monkeypatch):
+    settings = MultiturnSettings(max_context_chars=60)
+    monkeypatch.setattr(run_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
+    pools = []
+    real_pool = run_module._pool
+    monkeypatch.setattr(run_module, "_pool", lambda *args: pools.append(args) or real_pool(*args))
+    to_multiturn([mixed_file], tmp_path / "one", template="chatglm", settings=settings, workers=1, max_reject_rate=1)
+    to_multiturn([mixed_file], tmp_path / "two", template="chatglm", settings=settings, workers=2, max_reject_rate=1)
+    assert len(pools) == 1  # workers ran (only for workers=2)
+    one, two = outputs(tmp_path / "one"), outputs(tmp_path / "two")
+    assert one == two
+    files, manifest = two
+    assert manifest["counts"]["totals"]["read"] == 3 * (9 + 1 + 3)  # the blank line is not a row
+    reasons = manifest["counts"]["rejects_by_reason"]
+    assert reasons["read/unparseable"] == {"mixed": 3}
+    origins = [json.loads(line)["origin"] for line in files["rejects.jsonl"].decode().splitlines()]
+    assert f"{mixed_file}:11" in origins  # `{not json` keeps its own line number in a later chunk
+
+
+def test_strict_stops_at_the_first_bad_row_with_workers(tmp_path, mixed_file, monkeypatch):
+    monkeypatch.setattr(run_module, "CHUNK_LINES", 4)
+    monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
+    with pytest.raises(StrictModeError, match=r"mixed.jsonl:6: bad_transcript"):
+        to_multiturn([mixed_file], tmp_path / "out", workers=2, strict=True)
+    assert not (tmp_path / "out" / "train.jsonl").exists()
