@@ -476,8 +476,8 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
         return {}
     from instruct_data.dedupe import find_duplicates
 
-    # Exact keys are cheap to compute: shipping the texts to other processes would cost more.
-    dedupe_workers = workers if settings.near else 1
+    # Fingerprints over processes pay off once there are enough rows to cover the start-up.
+    dedupe_workers = workers if len(kept) >= 20_000 else 1
     removals = find_duplicates(_spooled_items(spool, kept, heldout), settings, workers=dedupe_workers)
     return {removal.id: removal for removal in removals}
 

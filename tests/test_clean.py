@@ -205,3 +205,10 @@ def test_every_rule_can_be_switched_off_and_wrong_keys_are_named():
     with pytest.raises(ValidationError, match="no_such_rule"):
         CleanSettings.model_validate({"no_such_rule": True})
     assert set(reason_codes()) >= {"empty", "length", "pii", "echo"}
+
+
+def test_chinese_and_latin_counts_on_utf8_bytes():
+    from instruct_data.clean.filters import count_han_latin
+
+    assert count_han_latin("中文ABC，。é１２3") == (2, 4)
+    assert count_han_latin("") == (0, 0)
