@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
-from instruct_data.dedupe.near import band_keys, candidate_pairs, verified_pairs
+from instruct_data.dedupe.near import candidate_pairs, verified_pairs
 from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 
 
-def _against_list(against: Iterable[str | Item]) -> list[tuple[str, str]]:
+def against_questions(against: Iterable[str | Item]) -> list[tuple[str, str]]:
+    """(id, text) of each benchmark question: Items keep their id, texts get `against:N`."""
     questions = []
     for n, entry in enumerate(against, start=1):
         if isinstance(entry, Item):
@@ -22,13 +23,18 @@ def _against_list(against: Iterable[str | Item]) -> list[tuple[str, str]]:
     return questions
 
 
+FIELDS = ("order", "protected", "reply_len", "content", "exact", "sig", "bands", "has_sig", "against", "against_sim")
+
+
 def _concat(batches: list[Batch]) -> Batch:
-    return Batch(
-        ids=[i for b in batches for i in b.ids],
-        **{field: np.concatenate([getattr(b, field) for b in batches])
-           for field in ("order", "protected", "reply_len", "content", "exact", "sig", "has_sig", "against",
-                         "against_sim")},
-    )
+    """One Batch from many, field by field, each batch's part freed once copied: the peak is
+    the whole plus one field, not twice the whole."""
+    joined = {}
+    for field in FIELDS:
+        joined[field] = np.concatenate([getattr(b, field) for b in batches])
+        for b in batches:
+            setattr(b, field, None)
+    return Batch(ids=[i for b in batches for i in b.ids], **joined)
 
 
 def find_duplicates(
@@ -62,17 +68,22 @@ def find_duplicate_positions(
     """As find_duplicates, keyed by each removed item's position in `items` (0-based): for
     callers that stream rows and need no id lookup to find them again."""
     settings = settings or DedupeSettings()
-    questions = _against_list(against)
+    questions = against_questions(against)
     index = Against.build(questions, settings) if questions else None
     batches = []
     for batch in fingerprint_all(items, settings, index, workers=workers):
         batches.append(batch)
         if on_batch:
             on_batch(len(batch.ids))
+    return decide(batches, settings, questions)
+
+
+def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple[str, str]]) -> dict[int, Removal]:
+    """The removals from fingerprints computed elsewhere (batches in input order)."""
     if not batches:
         return {}
     fp = _concat(batches)
-    del batches
+    batches.clear()  # the concatenated copy replaces them: do not hold both
     return _decide(fp, settings, questions)
 
 
@@ -104,12 +115,8 @@ def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]
     if settings.near:
         eligible = np.flatnonzero(alive & fp.has_sig)
         if len(eligible) > 1:
-            keys = band_keys(fp.sig[eligible], settings.bands)
-            pairs = candidate_pairs(keys, rank[eligible])
-            del keys
-            pairs, sims = verified_pairs(fp.sig[eligible] if len(eligible) < len(fp.ids) else fp.sig,
-                                         pairs, settings.threshold)
-            pairs = eligible[pairs] if len(pairs) else pairs
+            pairs = candidate_pairs(fp.bands, rank, eligible)
+            pairs, sims = verified_pairs(fp.sig, pairs, settings.threshold)
             for removed, kept, sim in resolve_near(pairs, sims, rank, fp.protected):
                 decided.append((removed, kept, method_for(bool(fp.protected[kept]), "near"), sim))
                 clusters.union(removed, kept, rank)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from instruct_data.dedupe.keys import content_hash, hash_text, normalize, normalized_key_text
-from instruct_data.dedupe.near import BandIndex, signatures
+from instruct_data.dedupe.near import BandIndex, band_keys, signatures
 from instruct_data.dedupe.types import DedupeSettings, Item
 
 BATCH = 4096
@@ -66,6 +67,7 @@ class Batch:
     content: np.ndarray  # (n, 2) uint64: hash of the stored text
     exact: np.ndarray  # (n, 2) uint64: hash of the normalized key
     sig: np.ndarray  # (n, num_perm) uint32
+    bands: np.ndarray  # (n, bands) uint64 LSH band keys
     has_sig: np.ndarray  # bool: False for a text too short to shingle
     against: np.ndarray  # int64: index of the benchmark question the prompt matches, -1 if none
     against_sim: np.ndarray  # float32
@@ -80,8 +82,10 @@ def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | 
     exact = _halves([hash_text(k) for k in keys])
     if settings.near:
         sig, has = signatures(keys, settings.ngram, settings.num_perm, settings.seed)
+        bands = band_keys(sig, settings.bands)
     else:
         sig, has = np.zeros((len(items), 0), dtype=np.uint32), np.zeros(len(items), dtype=bool)
+        bands = np.zeros((len(items), 0), dtype=np.uint64)
     match = np.full(len(items), -1, dtype=np.int64)
     match_sim = np.zeros(len(items), dtype=np.float32)
     if against is not None and against.ids:
@@ -92,7 +96,7 @@ def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | 
         protected=np.fromiter((item.protected for item in items), dtype=bool, count=len(items)),
         reply_len=np.fromiter((len(item.reply) for item in items), dtype=np.int64, count=len(items)),
         content=_halves([content_hash(item) for item in items]),
-        exact=exact, sig=sig, has_sig=has, against=match, against_sim=match_sim,
+        exact=exact, sig=sig, bands=bands, has_sig=has, against=match, against_sim=match_sim,
     )
 
 
@@ -128,16 +132,40 @@ def _init_worker(settings: DedupeSettings, against: Against | None) -> None:
     _WORKER_STATE = (settings, against)
 
 
-def _work(rows: list[tuple]) -> Batch:
+def worker_fingerprint(items: list[Item]) -> Batch:
+    """fingerprint() with the settings the worker (or this process) was started with."""
     settings, against = _WORKER_STATE
-    return fingerprint([Item(*row) for row in rows], settings, against)
+    return fingerprint(items, settings, against)
 
 
-def _batches(items: Iterable[Item], size: int, as_tuples: bool = False) -> Iterator[list]:
-    """Lists of `size` items; as tuples for other processes (they pickle in half the time)."""
+def _work(rows: list[tuple]) -> Batch:
+    return worker_fingerprint([Item(*row) for row in rows])
+
+
+class _InProcess:
+    """The Pool interface, run here: for one worker, and for tests that step through."""
+
+    def imap(self, func, tasks, chunksize=1):
+        return map(func, tasks)
+
+
+@contextmanager
+def worker_pool(workers: int, settings: DedupeSettings, against: Against | None = None):
+    """A pool whose processes know the settings and benchmark index (set once, not per task)."""
+    _init_worker(settings, against)
+    if workers <= 1:
+        yield _InProcess()
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings, against)) as pool:
+        yield pool
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[tuple]]:
+    """Lists of `size` items, as tuples: they pickle in half the time of dataclasses."""
     batch: list = []
     for item in items:
-        batch.append((item.id, item.prompt, item.reply, item.order, item.protected) if as_tuples else item)
+        batch.append((item.id, item.prompt, item.reply, item.order, item.protected))
         if len(batch) == size:
             yield batch
             batch = []
@@ -148,11 +176,5 @@ def _batches(items: Iterable[Item], size: int, as_tuples: bool = False) -> Itera
 def fingerprint_all(items: Iterable[Item], settings: DedupeSettings, against: Against | None = None,
                     workers: int = 1, batch_size: int | None = None) -> Iterator[Batch]:
     """Fingerprints of every item, batch by batch, in input order, on `workers` processes."""
-    batch_size = batch_size or BATCH
-    if workers <= 1:
-        for batch in _batches(items, batch_size):
-            yield fingerprint(batch, settings, against)
-        return
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings, against)) as pool:
-        yield from pool.imap(_work, _batches(items, batch_size, as_tuples=True), chunksize=1)
+    with worker_pool(workers, settings, against) as pool:
+        yield from pool.imap(_work, _batches(items, batch_size or BATCH), chunksize=1)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.convert import check_reject_rate, source_names
-from instruct_data.dedupe.find import find_duplicate_positions
+from instruct_data.dedupe.find import against_questions, decide
+from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
-from instruct_data.errors import IdataError, StrictModeError
-from instruct_data.formats import Rejected, read_conversations, row_id
-from instruct_data.io import JsonlWriter, atomic_path, base_suffix, expand_inputs, read_rows
+from instruct_data.errors import IdataError, InputError, StrictModeError
+from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
+from instruct_data.io import GZIP_ERRORS, JsonlWriter, Row, _json_line, atomic_path, base_suffix, expand_inputs, read_rows
 from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation, Origin
 
@@ -52,13 +53,22 @@ def read_against(paths: Iterable[str], *, encoding: str = "utf-8") -> list[Item]
     return questions
 
 
+LINES_PER_TASK = 4096
+
+
 class _Plan:
     """What pass 1 learned about each file: its format, source name and rejected rows."""
 
-    def __init__(self, path: Path, source: str):
+    def __init__(self, path: Path, source: str, order_base: int):
         self.path, self.source = path, source
+        self.order_base = order_base  # items are ordered by file, then line (or row)
         self.format = ""
+        self.mapping: dict[str, str] = {}
         self.rejected: set[int] = set()  # row positions (0-based) already written as rejects
+
+    @property
+    def json_lines(self) -> bool:
+        return _output_suffix(self.path) == ".jsonl"
 
 
 def dedupe_files(
@@ -79,17 +89,23 @@ def dedupe_files(
     settings = settings or DedupeSettings()
     files = expand_inputs(inputs)  # a missing input fails here, before anything is written
     against = list(against)
-    questions = read_against(against, encoding=encoding) if against else []
+    questions = against_questions(read_against(against, encoding=encoding)) if against else []
     out_dir = Path(out_dir)
-    plans = [_Plan(path, source) for path, source in zip(files, source_names(files))]
+    plans = [_Plan(path, source, n << 40) for n, (path, source) in enumerate(zip(files, source_names(files)))]
     ledger = Ledger(out_dir, command="dedupe", parameters={
         **settings.model_dump(), "against": against, "format": fmt, "map": mapping or {}, "encoding": encoding,
         "strict": strict, "max_reject_rate": max_reject_rate,
     })
     try:
-        items = _items(plans, ledger, fmt=fmt, mapping=mapping, encoding=encoding, strict=strict,
-                       max_reject_rate=max_reject_rate, on_row=on_row)
-        removals = find_duplicate_positions(items, settings, questions, workers=workers or default_workers())
+        index = Against.build(questions, settings) if questions else None
+        batches: list[Batch] = []
+        with worker_pool(workers or default_workers(), settings, index) as pool:
+            for plan in plans:
+                batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
+                                      strict=strict, on_row=on_row)
+                check_reject_rate(ledger, plan.source, max_reject_rate)
+        _unique_ids(batches)
+        removals = decide(batches, settings, questions)
         outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
         ledger.extra["dedupe"] = {"against_questions": len(questions),
                                   "clusters": len({r.cluster for r in removals.values()})}
@@ -99,33 +115,99 @@ def dedupe_files(
         raise
 
 
-def _items(plans, ledger, *, fmt, mapping, encoding, strict, max_reject_rate, on_row) -> Iterator[Item]:
-    """Pass 1: an Item per readable row, across all files; rejects go to the ledger."""
-    order = 0
-    seen: set[str] = set()
-    for plan in plans:
-        plan.format, stream = read_conversations(str(plan.path), fmt=fmt, source=plan.source, mapping=mapping,
-                                                 encoding=encoding)
-        ledger.add_input(plan.path, format=plan.format, source=plan.source)
-        for position, (row, result) in enumerate(stream):
+def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, strict, on_row) -> list[Batch]:
+    """Pass 1 over one file: rows are parsed and fingerprinted in the workers; the ledger is
+    kept here, in input order."""
+    info: dict[str, Any] = {}
+    # Reading the head detects the format and fails a file none of whose first rows parse.
+    _, stream = read_conversations(str(plan.path), fmt=fmt, source=plan.source, mapping=mapping,
+                                   encoding=encoding, info=info)
+    plan.format, plan.mapping = info["format"], info["map"]
+    ledger.add_input(plan.path, format=plan.format, source=plan.source)
+    if plan.json_lines:
+        stream.close()
+        chunks = _line_chunks(plan.path)  # raw lines: the workers parse them too
+    else:
+        chunks = _row_chunks(row for row, _ in stream)  # arrays and tables: read here, parsed there
+    tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
+    batches = []
+    position = 0
+    for outcomes, batch in pool.imap(_parse_chunk, tasks, chunksize=1):
+        for outcome in outcomes:
             ledger.read(plan.source)
             if on_row:
                 on_row()
-            if isinstance(result, Rejected):
+            if outcome is not None:
+                reason, detail, origin, raw, rid = outcome
                 if strict:
-                    raise StrictModeError(f"{row.origin}: {result.reason}: {result.detail}")
-                raw = row.data if row.data is not None else row.raw
-                ledger.reject("read", result.reason, result.detail, row.origin, raw, source=plan.source,
-                              row_id=row_id(row, plan.source))
+                    raise StrictModeError(f"{origin}: {reason}: {detail}")
+                ledger.reject("read", reason, detail, origin, raw, source=plan.source, row_id=rid)
                 plan.rejected.add(position)
-                continue
-            item_id = result.id
-            if item_id in seen:  # a file's own ids can repeat: a removal must name one row
-                item_id = f"{result.id}@{row.origin.line or row.origin.row}"
+            position += 1
+        batches.append(batch)
+    return batches
+
+
+def _line_chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    chunk: list[tuple[int, bytes]] = []
+    line_no = 0
+    with opener(path, "rb") as fh:
+        try:
+            for line_no, raw in enumerate(fh, start=1):
+                chunk.append((line_no, raw))
+                if len(chunk) == LINES_PER_TASK:
+                    yield chunk
+                    chunk = []
+        except GZIP_ERRORS as exc:
+            raise InputError(str(path), f"cannot read past this line: {exc}", line=line_no + 1) from None
+    if chunk:
+        yield chunk
+
+
+def _row_chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == LINES_PER_TASK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parse_chunk(task) -> tuple[list, Batch]:
+    """In a worker: rows to Conversations to Items to fingerprints. Returns, per row, None
+    (an item) or what the ledger needs to reject it."""
+    path, fmt, source, mapping, encoding, order_base, chunk = task
+    if chunk and isinstance(chunk[0], tuple):
+        rows = (_json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
+    else:
+        rows = iter(chunk)
+    outcomes: list = []
+    items: list[Item] = []
+    for row in rows:
+        if row is None:  # a blank line: not a row
+            continue
+        result = parse_row(row, fmt, source=source, mapping=mapping)
+        if isinstance(result, Rejected):
+            raw = row.data if row.data is not None else row.raw
+            outcomes.append((result.reason, result.detail, row.origin, raw, row_id(row, source)))
+        else:
+            outcomes.append(None)
+            items.append(conversation_item(result, order_base + (row.origin.line or row.origin.row or 0)))
+    return outcomes, worker_fingerprint(items)
+
+
+def _unique_ids(batches: list[Batch]) -> None:
+    """A file's own ids can repeat (and two files can share one): make each removal name one
+    row, by adding the line to every repeat of an id."""
+    seen: set[str] = set()
+    for batch in batches:
+        for i, item_id in enumerate(batch.ids):
+            if item_id in seen:
+                batch.ids[i] = item_id = f"{item_id}@{int(batch.order[i]) & ((1 << 40) - 1)}"
             seen.add(item_id)
-            yield conversation_item(result, order, item_id)
-            order += 1
-        check_reject_rate(ledger, plan.source, max_reject_rate)
 
 
 def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledger, encoding: str) -> list[Path]:

@@ -19,9 +19,20 @@ def ranks(policy: str, *, protected: np.ndarray, order: np.ndarray, reply_len: n
           content: np.ndarray, ids: list[str]) -> np.ndarray:
     """rank[i]: position of item i when all items are sorted best-first."""
     primary = order if policy == "first" else -reply_len.astype(np.int64)
-    # `content` is (n, 2) uint64 halves of the text hash; ids break exact-text ties.
-    id_rank = np.argsort(np.argsort(np.asarray(ids, dtype=object), kind="stable"), kind="stable")
-    sorted_idx = np.lexsort((id_rank, content[:, 1], content[:, 0], primary, ~protected))
+    # `content` is (n, 2) uint64 halves of the stored text's hash.
+    sorted_idx = np.lexsort((content[:, 1], content[:, 0], primary, ~protected))
+    # Items equal in all of that (the same text, the same order) are ordered by id: rare, so
+    # they are found and sorted here rather than sorting a million ids.
+    keys = (~protected[sorted_idx], primary[sorted_idx], content[sorted_idx, 0], content[sorted_idx, 1])
+    tie = np.ones(len(ids) - 1, dtype=bool) if len(ids) > 1 else np.zeros(0, dtype=bool)
+    for key in keys:
+        tie &= key[1:] == key[:-1]
+    if tie.any():
+        starts = np.flatnonzero(np.concatenate([[True], ~tie]))
+        ends = np.concatenate([starts[1:], [len(ids)]])
+        for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+            run = sorted_idx[a:b].tolist()
+            sorted_idx[a:b] = sorted(run, key=lambda i: ids[i])
     rank = np.empty(len(ids), dtype=np.int64)
     rank[sorted_idx] = np.arange(len(ids))
     return rank
