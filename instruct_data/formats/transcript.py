@@ -42,24 +42,26 @@ def looks_like_transcript(text: str) -> bool:
 def parse_transcript(text: str) -> list[tuple[str, str]]:
     """[(role, text), ...] in order. The last turn may be an empty assistant turn (Belle's
     trailing `Assistant:`, whose reply lives in `output`)."""
-    matches = list(MARKER.finditer(text))
-    if not matches:
+    # split() with the speaker captured: [text before, speaker, body, speaker, body, ...]
+    pieces = MARKER.split(text)
+    if len(pieces) == 1:
         raise TranscriptError("no 'Human:' or 'Assistant:' marker")
-    if text[: matches[0].start()].strip():
+    if pieces[0].strip():
         raise TranscriptError("text before the first 'Human:' marker")
-    turns: list[tuple[str, str]] = []
-    for index, match in enumerate(matches):
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        role = SPEAKERS[match.group(1).lower()]
-        turns.append((role, text[match.end():end].strip()))
-    for index, (role, _) in enumerate(turns):
+    roles = [SPEAKERS[speaker.lower()] for speaker in pieces[1::2]]
+    bodies = [body.strip() for body in pieces[2::2]]
+    if "assistant" in roles[0::2] or "user" in roles[1::2]:
+        _raise_alternation(roles)
+    if not all(bodies[:-1]):
+        raise TranscriptError(f"turn {bodies.index('') + 1} is empty")
+    return list(zip(roles, bodies))
+
+
+def _raise_alternation(roles: list[str]) -> None:
+    for index, role in enumerate(roles):
         expected = "user" if index % 2 == 0 else "assistant"
         if role != expected:
             speaker = "Human" if role == "user" else "Assistant"
             if index == 0:
                 raise TranscriptError(f"the first turn is '{speaker}:', not 'Human:'")
             raise TranscriptError(f"turns {index} and {index + 1} are both '{speaker}:' (turns must alternate)")
-    for index, (_, body) in enumerate(turns[:-1]):
-        if not body:
-            raise TranscriptError(f"turn {index + 1} is empty")
-    return turns

@@ -106,14 +106,13 @@ def to_multiturn(
             pool.shutdown(cancel_futures=True)
 
 
-class TextWriter(JsonlWriter):
-    """A JsonlWriter that also takes lines already serialized (by a worker)."""
+class LinesWriter(JsonlWriter):
+    """A JsonlWriter that also takes lines already serialized and encoded (by a worker)."""
 
-    def write_lines(self, lines: list[str]) -> None:
-        if lines:
-            self._fh.write("\n".join(lines))
-            self._fh.write("\n")
-            self.count += len(lines)
+    def write_encoded(self, data: bytes) -> None:
+        if data:
+            self._fh.flush()  # anything written as text goes first
+            self._fh.buffer.write(data)
 
 
 class Run:
@@ -123,8 +122,8 @@ class Run:
         self.ledger = ledger
         self.strict = strict
         self.on_dialogue = on_dialogue
-        self.train = TextWriter(out_dir / "train.jsonl")
-        self.conversations = TextWriter(out_dir / "conversations.jsonl")
+        self.train = LinesWriter(out_dir / "train.jsonl")
+        self.conversations = LinesWriter(out_dir / "conversations.jsonl")
         self.rows_read = 0
         self.records_written = 0
         self.per_dialogue: Counter[int] = Counter()
@@ -148,8 +147,8 @@ class Run:
                 raise StrictModeError(f"{where} (--strict)")
             self.ledger.reject(stage, why.reason, why.detail, origin, raw, source=source, row_id=the_id)
             first_reject = first_reject or where
-        self.train.write_lines(batch.train)
-        self.conversations.write_lines(batch.conversations)
+        self.train.write_encoded(batch.train)
+        self.conversations.write_encoded(batch.conversations)
         self.rows_read += batch.rows
         self.dropped.update(batch.dropped)
         return first_reject

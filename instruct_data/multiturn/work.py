@@ -37,8 +37,11 @@ class Outcome:
 
 @dataclass
 class Batch:
-    train: list[str] = field(default_factory=list)
-    conversations: list[str] = field(default_factory=list)
+    """Output lines as UTF-8 bytes: encoded in the worker, they cross the process boundary and
+    reach the file without being decoded and encoded again in the main process."""
+
+    train: bytes = b""
+    conversations: bytes = b""
     outcomes: list[Outcome] = field(default_factory=list)
     rows: int = 0
     dropped: Counter = field(default_factory=Counter)
@@ -54,21 +57,30 @@ class Expander:
 
     def batch(self, dialogues: Iterable[Dialogue], source: str) -> Batch:
         batch = Batch()
+        train: list[str] = []
+        conversations: list[str] = []
         for dialogue in dialogues:
             batch.rows += len(dialogue.rows)
-            batch.outcomes.append(self._one(dialogue, source, batch))
+            batch.outcomes.append(self._one(dialogue, source, batch.dropped, train, conversations))
+        batch.train = _lines(train)
+        batch.conversations = _lines(conversations)
         return batch
 
-    def _one(self, dialogue: Dialogue, source: str, batch: Batch) -> Outcome:
+    def _one(self, dialogue: Dialogue, source: str, dropped: Counter, train: list[str],
+             conversations: list[str]) -> Outcome:
         conversation = dialogue.result
         if isinstance(conversation, Rejected):
             return _rejected(dialogue, conversation, dialogue.stage, source)
-        records = expand(conversation, self.template, self.settings, system=self.system, stats=batch.dropped)
+        records = expand(conversation, self.template, self.settings, system=self.system, stats=dropped)
         if isinstance(records, Rejected):
             return _rejected(dialogue, records, "multiturn", source)
-        batch.train.extend(encode(record) for record in records)
-        batch.conversations.append(encode(conversation.model_dump(exclude_none=True)))
+        train.extend(encode(record) for record in records)
+        conversations.append(encode(conversation.model_dump(exclude_none=True)))
         return Outcome(records=len(records))
+
+
+def _lines(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
 def _rejected(dialogue: Dialogue, why: Rejected, stage: str, source: str) -> Outcome:
@@ -96,9 +108,10 @@ def expand_lines(job: tuple[str, int, list[bytes], str, str, dict[str, str], str
     are what a single process would see.
     """
     path, first, lines, fmt, source, mapping, encoding = job
+    path = Path(path)
     dialogues = []
     for line_no, raw in enumerate(lines, start=first):
-        row: Row | None = _json_line(Path(path), line_no, raw, encoding)
+        row: Row | None = _json_line(path, line_no, raw, encoding)
         if row is not None:  # blank lines are not rows
             dialogues.append(Dialogue([row], parse_row(row, fmt, source=source, mapping=mapping)))
     return _EXPANDER.batch(dialogues, source)
