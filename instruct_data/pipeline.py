@@ -256,8 +256,11 @@ class Kept:
     multi: bytearray = field(default_factory=bytearray)
     prompt_len: array = field(default_factory=lambda: array("I"))
     reply_len: array = field(default_factory=lambda: array("I"))
+    # 1 where a row's id was already used by an earlier row: rejected (`duplicate_id`) in pass 2,
+    # since dedupe and the ledger name rows by id.
+    repeated_id: bytearray = field(default_factory=bytearray)
     strata: dict[str, int] = field(default_factory=dict)
-    chunks: list[tuple[int, int]] = field(default_factory=list)  # (chunk number, rows used from it)
+    chunks: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk number, rows used, rows spooled)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -362,15 +365,16 @@ def _run_chunks(plans: list[Plan], state: WorkerState, workers: int):
 def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
                on_row: Callable[[], None] | None = None) -> Kept:
     kept = Kept()
+    seen_ids: set[str] = set()
     for number, source_index, outcomes in _run_chunks(plans, state, workers):
         plan = plans[source_index]
         if plan.stopped:
             _drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
             continue
-        used = 0
+        used = read = 0
+        spooled = sum(1 for outcome in outcomes if outcome[0] == "k")
         for outcome in outcomes:
-            ledger.read(plan.label)
-            plan.read += 1
+            read += 1
             if on_row:
                 on_row()
             if outcome[0] == "r":
@@ -380,25 +384,34 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
                 # The worker sends the origin as text; the ledger writes str(origin) either way.
                 ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
                 continue
-            _, conv_id, changed, rank, prompt_key, stratum, n_records, multi, prompt_len, reply_len = outcome
-            for rule in changed:
-                ledger.note_changed(rule)
-            kept.ids.append(conv_id)
-            kept.source.append(source_index)
-            kept.rank.append(rank)
-            kept.prompt_key.append(prompt_key)
-            kept.stratum.append(kept.strata.setdefault(stratum or f"source:{plan.label}", len(kept.strata)))
-            kept.records.append(n_records)
-            kept.multi.append(1 if multi else 0)
-            kept.prompt_len.append(prompt_len)
-            kept.reply_len.append(reply_len)
+            _keep(kept, outcome, source_index, plan, ledger, seen_ids)
             used += 1
             plan.kept += 1
             if plan.cap is not None and plan.kept >= plan.cap:
                 plan.stopped = True
                 break
-        kept.chunks.append((number, used))
+        ledger.read(plan.label, read)
+        plan.read += read
+        kept.chunks.append((number, used, spooled))
     return kept
+
+
+def _keep(kept: Kept, outcome: tuple, source_index: int, plan: Plan, ledger: Ledger, seen_ids: set[str]) -> None:
+    _, conv_id, changed, rank, prompt_key, stratum, n_records, multi, prompt_len, reply_len = outcome
+    for rule in changed:
+        ledger.note_changed(rule)
+    repeated = conv_id in seen_ids
+    seen_ids.add(conv_id)
+    kept.ids.append(conv_id)
+    kept.repeated_id.append(1 if repeated else 0)
+    kept.source.append(source_index)
+    kept.rank.append(rank)
+    kept.prompt_key.append(prompt_key)
+    kept.stratum.append(kept.strata.setdefault(stratum or f"source:{plan.label}", len(kept.strata)))
+    kept.records.append(n_records)
+    kept.multi.append(1 if multi else 0)
+    kept.prompt_len.append(prompt_len)
+    kept.reply_len.append(reply_len)
 
 
 def _drop_chunk(spool: str, number: int) -> None:
@@ -423,6 +436,8 @@ def choose_heldout(kept: Kept, split) -> bytearray:
     by_source = split.by == "source"
     groups: dict[int, list[int]] = {}
     for i in range(len(kept)):
+        if kept.repeated_id[i]:
+            continue
         key = kept.source[i] if by_source else kept.stratum[i]
         groups.setdefault(key, []).append(i)
     wanted = _shares(split.heldout, {k: len(v) for k, v in groups.items()})
@@ -462,11 +477,12 @@ def _spooled_items(spool: str, kept: Kept, heldout: bytearray):
     from instruct_data.dedupe import Item
 
     order = 0
-    for number, used in kept.chunks:
+    for number, used, _ in kept.chunks:
         with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
             items = pickle.load(fh)
         for row_id, prompt, reply in items[:used]:
-            yield Item(row_id, prompt, reply, order, bool(heldout[order]))
+            if not kept.repeated_id[order]:
+                yield Item(row_id, prompt, reply, order, bool(heldout[order]))
             order += 1
 
 
@@ -485,73 +501,107 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
 # ------------------------------------------------------------------ pass 2: the outputs
 
 
-class _Lines:
-    """Reads one spool file's lines, in order."""
+class _Outputs:
+    """The three data files of a build, and what went into them."""
 
-    def __init__(self, path: str):
-        self._fh = open(path, encoding="utf-8")
+    def __init__(self, work: Path, kept: Kept, plans: list[Plan], ledger: Ledger):
+        self.kept, self.plans, self.ledger = kept, plans, ledger
+        self.train = open(work / "train.jsonl", "w", encoding="utf-8")
+        self.held = open(work / "heldout.jsonl", "w", encoding="utf-8")
+        self.convs = open(work / "conversations.jsonl", "w", encoding="utf-8")
+        self.counts = {"train": Counter(), "heldout": Counter()}
+        self.records = 0
+        self.lengths = {"instruction": Counter(), "reply": Counter()}
+        self.categories: Counter = Counter()
+        self.strata = {index: name for name, index in kept.strata.items()}
 
-    def take(self, n: int = 1) -> list[str]:
-        return [self._fh.readline() for _ in range(n)]
+    def close(self) -> None:
+        for fh in (self.train, self.held, self.convs):
+            fh.close()
 
-    def close(self):
-        self._fh.close()
+    def count_train(self, i: int) -> None:
+        kept = self.kept
+        label = self.plans[kept.source[i]].label
+        self.counts["train"][label] += 1
+        self.records += kept.records[i]
+        self.lengths["instruction"][_bin(kept.prompt_len[i])] += 1
+        self.lengths["reply"][_bin(kept.reply_len[i])] += 1
+        name = self.strata[kept.stratum[i]]
+        self.categories["(none)" if name.startswith("source:") else name] += 1
+        self.ledger.written(label)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "split": {
+                "train": dict(sorted(self.counts["train"].items())),
+                "heldout": dict(sorted(self.counts["heldout"].items())),
+                "train_records": self.records,
+            },
+            "stats": {
+                "length_bins": list(LENGTH_BINS),
+                "instruction_length": _histogram(self.lengths["instruction"]),
+                "reply_length": _histogram(self.lengths["reply"]),
+                "categories": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+            },
+        }
 
 
 def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed: dict, plans: list[Plan],
                   ledger: Ledger) -> dict[str, Any]:
-    counts = {"train": Counter(), "heldout": Counter(), "records": 0}
-    lengths = {"instruction": Counter(), "reply": Counter()}
-    categories: Counter = Counter()
-    strata = {index: name for name, index in kept.strata.items()}
-    with open(work / "train.jsonl", "w", encoding="utf-8") as train, \
-            open(work / "heldout.jsonl", "w", encoding="utf-8") as held, \
-            open(work / "conversations.jsonl", "w", encoding="utf-8") as convs:
-        i = 0
-        for number, used in kept.chunks:
+    """Pass 2: copy the spooled lines of every kept row to train, heldout or the duplicates, in order."""
+    out = _Outputs(work, kept, plans, ledger)
+    try:
+        start = 0
+        for number, used, spooled in kept.chunks:
             base = os.path.join(spool, str(number))
-            conv_in, train_in, held_in = _Lines(base + ".conv"), _Lines(base + ".train"), _Lines(base + ".held")
-            for _ in range(used):
-                label = plans[kept.source[i]].label
-                conv_line = conv_in.take()[0]
-                records = train_in.take(kept.records[i])
-                last = held_in.take()[0] if kept.multi[i] else records[-1]
-                removal = removed.get(kept.ids[i])
-                if removal is not None:
-                    conversation = json.loads(conv_line)
-                    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                                     similarity=removal.similarity, source=label, cluster=removal.cluster,
-                                     origin=_origin_text(conversation), raw=conversation)
-                elif heldout[i]:
-                    held.write(last)
-                    counts["heldout"][label] += 1
-                    ledger.written(label)
-                else:
-                    convs.write(conv_line)
-                    train.writelines(records)
-                    counts["train"][label] += 1
-                    counts["records"] += len(records)
-                    lengths["instruction"][_bin(kept.prompt_len[i])] += 1
-                    lengths["reply"][_bin(kept.reply_len[i])] += 1
-                    name = strata[kept.stratum[i]]
-                    categories["(none)" if name.startswith("source:") else name] += 1
-                    ledger.written(label)
-                i += 1
-            for reader in (conv_in, train_in, held_in):
-                reader.close()
-    return {
-        "split": {
-            "train": dict(sorted(counts["train"].items())),
-            "heldout": dict(sorted(counts["heldout"].items())),
-            "train_records": counts["records"],
-        },
-        "stats": {
-            "length_bins": list(LENGTH_BINS),
-            "instruction_length": _histogram(lengths["instruction"]),
-            "reply_length": _histogram(lengths["reply"]),
-            "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
-        },
-    }
+            rows = range(start, start + used)
+            plain = used == spooled and not any(
+                heldout[i] or kept.repeated_id[i] or kept.ids[i] in removed for i in rows)
+            if plain:
+                _copy_chunk(base, rows, out)  # the usual case: every row of the chunk goes to train
+            else:
+                _write_chunk(base, rows, out, heldout, removed)
+            start += used
+    finally:
+        out.close()
+    return out.summary()
+
+
+def _copy_chunk(base: str, rows: range, out: _Outputs) -> None:
+    for suffix, target in ((".conv", out.convs), (".train", out.train)):
+        with open(base + suffix, encoding="utf-8") as fh:
+            shutil.copyfileobj(fh, target, 1 << 20)
+    for i in rows:
+        out.count_train(i)
+
+
+def _write_chunk(base: str, rows: range, out: _Outputs, heldout: bytearray, removed: dict) -> None:
+    kept, ledger = out.kept, out.ledger
+    with open(base + ".conv", encoding="utf-8") as conv_in, open(base + ".train", encoding="utf-8") as train_in, \
+            open(base + ".held", encoding="utf-8") as held_in:
+        for i in rows:
+            label = out.plans[kept.source[i]].label
+            conv_line = conv_in.readline()
+            records = [train_in.readline() for _ in range(kept.records[i])]
+            last = held_in.readline() if kept.multi[i] else records[-1]
+            removal = removed.get(kept.ids[i])
+            if kept.repeated_id[i]:
+                conversation = json.loads(conv_line)
+                ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
+                              _origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
+            elif removal is not None:
+                conversation = json.loads(conv_line)
+                ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                                 similarity=removal.similarity, source=label, cluster=removal.cluster,
+                                 origin=_origin_text(conversation), raw=conversation)
+            elif heldout[i]:
+                out.held.write(last)
+                out.counts["heldout"][label] += 1
+                ledger.written(label)
+            else:
+                out.convs.write(conv_line)
+                out.train.writelines(records)
+                out.count_train(i)
 
 
 def _origin_text(conversation: dict) -> str | None:

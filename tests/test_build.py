@@ -154,3 +154,15 @@ def test_cli_builds_files_and_prints_the_summary(tmp_path):
     assert train[0]["context"].startswith("[Round 1]\n问：")
     m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert m["template"] == "chatglm" and m["parameters"]["recipe"]["split"]["heldout"] == 0.25
+
+
+def test_a_repeated_row_id_is_a_reject_not_a_lost_row(tmp_path):
+    rows = [{"id": "q1", "instruction": "解释一下光合作用。", "output": "植物利用光能制造有机物的过程。"},
+            {"id": "q1", "instruction": "列举三种水果。", "output": "苹果、香蕉和橙子。"},
+            {"id": "q2", "instruction": "北京的简称是什么？", "output": "京。"}]
+    mine = write_jsonl(tmp_path / "ids.jsonl", rows)
+    m = build(parse_recipe({"sources": [{"files": [str(mine)]}]}), tmp_path / "out", workers=1)
+    assert m["counts"]["totals"] == {"read": 3, "written": 2, "rejected": 1, "removed": 0}
+    reject = read_lines(tmp_path / "out" / "rejects.jsonl")[0]
+    assert (reject["reason"], reject["id"], reject["origin"]) == ("duplicate_id", "ids:q1", f"{mine}:2")
+    assert [r["id"] for r in read_lines(tmp_path / "out" / "train.jsonl")] == ["ids:q1", "ids:q2"]

@@ -16,6 +16,7 @@ def kept_rows(rows, seed=0) -> Kept:
     kept = Kept()
     for row_id, category, source, prompt in rows:
         kept.ids.append(row_id)
+        kept.repeated_id.append(0)
         kept.source.append(source)
         kept.rank.append(xxhash.xxh64_intdigest(row_id.encode(), seed=seed))
         kept.prompt_key.append(xxhash.xxh64_intdigest(prompt.encode()))
