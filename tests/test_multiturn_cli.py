@@ -175,3 +175,17 @@ def test_a_tokenizer_that_cannot_load_fails_before_writing(tmp_path):
     assert result.exit_code == 2
     assert "empty: cannot load the tokenizer" in result.output
     assert not (tmp_path / "mt").exists()
+
+
+def test_the_readme_worked_example(tmp_path):
+    row = {"instruction": "Human:请根据题材「健身房」写一句广告语。\nAssistant:流汗的每一分钟，都在塑造更好的你。\n"
+                          "Human:再写一句，要押韵。\nAssistant:", "input": "", "output": "今天多练一组，明天自信一筹。"}
+    (tmp_path / "multiturn.json").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert invoke(tmp_path / "multiturn.json", "--out", tmp_path / "mt", "--template", "chatglm").exit_code == 0
+    assert [(r["context"], r["id"]) for r in lines(tmp_path / "mt" / "train.jsonl")] == [
+        ("[Round 1]\n问：请根据题材「健身房」写一句广告语。\n答：", "multiturn:1#t1"),
+        ("[Round 1]\n问：请根据题材「健身房」写一句广告语。\n答：流汗的每一分钟，都在塑造更好的你。\n"
+         "[Round 2]\n问：再写一句，要押韵。\n答：", "multiturn:1#t2")]
+    assert invoke(tmp_path / "multiturn.json", "--out", tmp_path / "mt2", "--template", "chatglm", "--mode",
+                  "last-turn", "--max-context-chars", "40").exit_code == 0
+    assert lines(tmp_path / "mt2" / "train.jsonl")[0]["context"] == "[Round 1]\n问：再写一句，要押韵。\n答："

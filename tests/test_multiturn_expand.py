@@ -87,3 +87,24 @@ def test_category_is_carried_to_every_record():
 def test_settings_reject_bad_combinations(bad):
     with pytest.raises(ValidationError):
         MultiturnSettings(**bad)
+
+
+def test_an_already_rendered_context_passes_through_and_still_meets_the_budget():
+    conv = Conversation(id="ct:1", source="ct", rendered=True, turns=[
+        Turn(role="user", text="Instruction: 你好\nAnswer: "), Turn(role="assistant", text="你好！")])
+    assert expand(conv, "chatglm", MultiturnSettings()) == [
+        {"context": "Instruction: 你好\nAnswer: ", "target": "你好！", "id": "ct:1#t1", "source": "ct"}]
+    assert expand(conv, "chatglm", MultiturnSettings(mode="last-turn"))[0]["id"] == "ct:1"
+    rejected = expand(conv, "seed", MultiturnSettings(max_context_chars=5))
+    assert isinstance(rejected, Rejected) and rejected.reason == OVER_BUDGET
+
+
+def test_stats_count_rounds_dropped_by_the_limit_and_by_the_budget():
+    from collections import Counter
+
+    stats = Counter()
+    expand(THREE, "seed", MultiturnSettings(mode="every-turn", max_history_turns=1), stats=stats)
+    assert stats == {"history_rounds_dropped_by_limit": 1}  # round 3 loses round 1
+    stats = Counter()
+    expand(THREE, "seed", MultiturnSettings(mode="last-turn", max_context_chars=40), stats=stats)
+    assert stats == {"history_rounds_dropped_by_budget": 2}

@@ -56,3 +56,20 @@ def test_strict_stops_at_the_first_bad_row_with_workers(tmp_path, mixed_file, mo
     with pytest.raises(StrictModeError, match=r"mixed.jsonl:6: bad_transcript"):
         to_multiturn([mixed_file], tmp_path / "out", workers=2, strict=True)
     assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_gzipped_json_lines_go_to_workers_and_a_json_array_stays_in_process(tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.setattr(run_module, "CHUNK_LINES", 2)
+    monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
+    rows = (FIXTURES / "belle_conversations.jsonl").read_text(encoding="utf-8").splitlines()
+    packed = tmp_path / "dialogues.jsonl.gz"
+    packed.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode("utf-8")))
+    array = tmp_path / "dialogues.json"
+    array.write_text("[\n" + ",\n".join(rows) + "\n]\n", encoding="utf-8")
+    assert run_module._worth_workers(packed, "utf-8") and not run_module._worth_workers(array, "utf-8")
+    for path in (packed, array):
+        manifest = to_multiturn([path], tmp_path / path.name.replace(".", "-"), workers=2, max_reject_rate=1)
+        assert manifest["counts"]["totals"] == {"read": 3, "written": 2, "rejected": 1, "removed": 0}
+        assert manifest["multiturn"]["records_written"] == 4
