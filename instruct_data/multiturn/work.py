@@ -8,12 +8,13 @@ of workers.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pydantic_core
 
 from instruct_data.formats import Rejected, parse_row, row_id
 from instruct_data.io import Row, _json_line
@@ -22,9 +23,9 @@ from instruct_data.multiturn.grouping import Dialogue
 from instruct_data.schema import Origin
 from instruct_data.templates import get_template
 
-# The same text as io.dumps (ensure_ascii=False, default separators), without building a new
-# encoder for every line: serializing is a large share of the run time.
-encode = json.JSONEncoder(ensure_ascii=False).encode
+# pydantic-core's JSON writer (compact separators, UTF-8 kept readable): serializing is a large
+# share of the run time, and this is about twice as fast as the json module.
+encode = pydantic_core.to_json
 
 
 @dataclass
@@ -57,8 +58,8 @@ class Expander:
 
     def batch(self, dialogues: Iterable[Dialogue], source: str) -> Batch:
         batch = Batch()
-        train: list[str] = []
-        conversations: list[str] = []
+        train: list[bytes] = []
+        conversations: list[bytes] = []
         for dialogue in dialogues:
             batch.rows += len(dialogue.rows)
             batch.outcomes.append(self._one(dialogue, source, batch.dropped, train, conversations))
@@ -66,8 +67,8 @@ class Expander:
         batch.conversations = _lines(conversations)
         return batch
 
-    def _one(self, dialogue: Dialogue, source: str, dropped: Counter, train: list[str],
-             conversations: list[str]) -> Outcome:
+    def _one(self, dialogue: Dialogue, source: str, dropped: Counter, train: list[bytes],
+             conversations: list[bytes]) -> Outcome:
         conversation = dialogue.result
         if isinstance(conversation, Rejected):
             return _rejected(dialogue, conversation, dialogue.stage, source)
@@ -75,12 +76,12 @@ class Expander:
         if isinstance(records, Rejected):
             return _rejected(dialogue, records, "multiturn", source)
         train.extend(encode(record) for record in records)
-        conversations.append(encode(conversation.model_dump(exclude_none=True)))
+        conversations.append(conversation.__pydantic_serializer__.to_json(conversation, exclude_none=True))
         return Outcome(records=len(records))
 
 
-def _lines(lines: list[str]) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+def _lines(lines: list[bytes]) -> bytes:
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def _rejected(dialogue: Dialogue, why: Rejected, stage: str, source: str) -> Outcome:
