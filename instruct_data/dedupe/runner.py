@@ -9,9 +9,11 @@ Two passes over the inputs, so a million rows never sit in memory as text:
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint,
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import GZIP_ERRORS, JsonlWriter, Row, _json_line, atomic_path, base_suffix, expand_inputs, read_rows
+from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, expand_inputs, read_rows
 from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation, Origin
 
@@ -213,60 +215,98 @@ def _unique_ids(batches: list[Batch]) -> None:
 def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledger, encoding: str) -> list[Path]:
     """Pass 2: every row again, in the same order as pass 1; kept rows are written unchanged,
     removed ones go to duplicates.jsonl (rejected ones are there already)."""
-    outputs = []
+    outputs: list[tuple[Path, Path]] = []  # (temporary, final): renamed only when all are written
     names: set[str] = set()
     item = 0  # the item number pass 1 gave the row: removals are keyed by it
-    for plan in plans:
-        suffix = _output_suffix(plan.path)
-        name = plan.source.replace("/", "_") + suffix
-        if name in names:  # never two inputs into one output file
-            name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
-        names.add(name)
-        writer = _writer_for(out_dir / name, suffix)
-        raw_lines = suffix == ".jsonl" and base_suffix(plan.path) in {".jsonl", ".ndjson", ".json"}
-        rows = _raw_json_lines(plan.path, encoding) if raw_lines else _parsed_rows(plan.path, encoding)
-        try:
-            for position, (origin, text, data) in enumerate(rows):
-                if position in plan.rejected:
-                    continue
-                removal = removed.get(item)
-                item += 1
-                if removal is None:
-                    writer.write_line(text) if raw_lines else writer.write(data)
-                    ledger.written(plan.source)
-                else:
-                    raw = json.loads(text) if data is None else data
-                    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                                     similarity=removal.similarity, source=plan.source, origin=origin,
-                                     cluster=removal.cluster, raw=raw)
-            outputs.append(writer.commit())
-        except BaseException:
-            writer.abort()
-            raise
-    return outputs
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for plan in plans:
+            suffix = _output_suffix(plan.path)
+            name = plan.source.replace("/", "_") + suffix
+            if name in names:  # never two inputs into one output file
+                name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
+            names.add(name)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            os.close(fd)
+            outputs.append((Path(tmp), out_dir / name))
+            copy = _copy_json_lines if plan.json_lines else _rewrite_rows
+            item = copy(plan, Path(tmp), item, removed, ledger, encoding)
+    except BaseException:
+        for tmp, _ in outputs:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, final in outputs:
+        os.replace(tmp, final)
+    return [final for _, final in outputs]
 
 
-def _parsed_rows(path: Path, encoding: str) -> Iterator[tuple[Origin, None, dict | None]]:
-    for row in read_rows(path, encoding=encoding):
-        yield row.origin, None, row.data
+def _record(ledger: Ledger, plan: _Plan, removal: Removal, origin: Origin, raw: Any) -> None:
+    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                     similarity=removal.similarity, source=plan.source, origin=origin, cluster=removal.cluster,
+                     raw=raw)
 
 
-def _raw_json_lines(path: Path, encoding: str) -> Iterator[tuple[Origin, str | None, None]]:
-    """The rows of a JSON-lines file as text, counted as io.read_rows counts them (blank lines
-    are not rows), so a kept row is copied without a parse and a re-dump."""
+def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+                     encoding: str) -> int:
+    """A JSON-lines file: each kept line is copied as it is (as UTF-8), with no parse."""
+    utf8 = codecs.lookup(encoding).name in {"utf-8", "utf-8-sig", "ascii"}
+    kept = 0
+    with open(out, "wb") as sink:
+        for position, (line_no, raw) in enumerate(_json_line_rows(plan.path, encoding)):
+            if position in plan.rejected:
+                continue
+            removal = removed.get(item)
+            item += 1
+            if removal is not None:
+                data = json.loads(raw.decode(encoding).lstrip("\ufeff"))
+                _record(ledger, plan, removal, Origin(file=str(plan.path), line=line_no), data)
+                continue
+            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            sink.write(raw.rstrip(b"\r\n") if utf8 else raw.decode(encoding).rstrip("\r\n").encode("utf-8"))
+            sink.write(b"\n")
+            kept += 1
+    ledger.written(plan.source, kept)
+    return item
+
+
+def _json_line_rows(path: Path, encoding: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each row of a JSON-lines file, counted as io.read_rows counts
+    them: a blank line (after decoding, BOM aside) is not a row."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
+            head = raw.lstrip()
+            if head[:1] == b"{":  # the usual case: an object, surely not blank
+                yield line_no, raw
+                continue
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError:
-                yield Origin(file=str(path), line=line_no), None, None  # a reject from pass 1
+                yield line_no, raw  # a reject from pass 1: skipped by position
                 continue
             if line_no == 1:
                 text = text.lstrip("\ufeff")
-            if not text.strip():
-                continue
-            yield Origin(file=str(path), line=line_no), text.rstrip("\r\n"), None
+            if text.strip():
+                yield line_no, raw
+
+
+def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+                  encoding: str) -> int:
+    """A JSON array or a table: kept rows are written again in the same format."""
+    rows = []
+    for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
+        if position in plan.rejected:
+            continue
+        removal = removed.get(item)
+        item += 1
+        if removal is None:
+            rows.append(row.data)
+            ledger.written(plan.source)
+        else:
+            _record(ledger, plan, removal, row.origin, row.data)
+    _write_table(rows, out, _output_suffix(plan.path))
+    return item
 
 
 def _output_suffix(path: Path) -> str:
@@ -280,53 +320,19 @@ def _output_suffix(path: Path) -> str:
     return ".xlsx" if suffix == ".xls" else suffix
 
 
-class _LineWriter(JsonlWriter):
-    """JSON lines, where a kept row's own text can be copied as it is."""
+def _write_table(rows: list[dict], path: Path, suffix: str) -> None:
+    """JSON arrays and tables are written whole (they were small enough to be read whole)."""
+    if suffix == ".json":
+        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return
+    import pandas as pd
 
-    def write_line(self, text: str) -> None:
-        self._fh.write(text)
-        self._fh.write("\n")
-        self.count += 1
-
-
-def _writer_for(path: Path, suffix: str):
-    if suffix in {".jsonl", ".ndjson"}:
-        return _LineWriter(path)
-    return _CollectingWriter(path, suffix)
-
-
-class _CollectingWriter:
-    """JSON arrays and tables are written whole at the end (they are small enough to read whole)."""
-
-    def __init__(self, path: Path, suffix: str):
-        self.path, self.suffix = path, suffix
-        self.rows: list[dict] = []
-
-    def write(self, row: dict) -> None:
-        self.rows.append(row)
-
-    def commit(self) -> Path:
-        with atomic_path(self.path) as tmp:
-            if self.suffix == ".json":
-                tmp.write_text(json.dumps(self.rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-            else:
-                self._table(tmp)
-        return self.path
-
-    def _table(self, tmp: Path) -> None:
-        import pandas as pd
-
-        frame = pd.DataFrame(self.rows)
-        if self.suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif self.suffix == ".tsv":
-            frame.to_csv(tmp, sep="\t", index=False)
-        elif self.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        elif self.suffix in {".xlsx", ".xls"}:
-            frame.to_excel(tmp, index=False, engine="openpyxl")
-        else:
-            raise IdataError(f"{self.path}: cannot write {self.suffix} files")
-
-    def abort(self) -> None:
-        self.rows = []
+    frame = pd.DataFrame(rows)
+    if suffix in {".csv", ".tsv"}:
+        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False, engine="openpyxl")
+    else:
+        raise IdataError(f"{path}: cannot write {suffix} files")
