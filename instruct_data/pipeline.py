@@ -17,7 +17,6 @@ output folder only at the very end: an interrupted build leaves the old outputs 
 
 from __future__ import annotations
 
-import bisect
 import gzip
 import json
 import multiprocessing
@@ -220,7 +219,7 @@ def _one_row(row: Row, fmt: str, id_prefix: str, label: str, mapping, state: Wor
     records = _records(conversation, state)
     if isinstance(records, Rejected):
         return ("r", "multiturn", records.reason, records.detail, str(row.origin), raw, conversation.id)
-    conv_out.write(conversation.model_dump_json(exclude_defaults=True))
+    conv_out.write(conversation.model_dump_json(exclude_none=True))
     conv_out.write("\n")
     for record in records:
         train_out.write(_dumps(record))
@@ -501,47 +500,62 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
 # ------------------------------------------------------------------ pass 2: the outputs
 
 
+TRAIN, HELDOUT = 1, 2
+
+
 class _Outputs:
-    """The three data files of a build, and what went into them."""
+    """The three data files of a build, and where each kept row went (counted at the end)."""
 
     def __init__(self, work: Path, kept: Kept, plans: list[Plan], ledger: Ledger):
         self.kept, self.plans, self.ledger = kept, plans, ledger
-        self.train = open(work / "train.jsonl", "w", encoding="utf-8")
-        self.held = open(work / "heldout.jsonl", "w", encoding="utf-8")
-        self.convs = open(work / "conversations.jsonl", "w", encoding="utf-8")
-        self.counts = {"train": Counter(), "heldout": Counter()}
-        self.records = 0
-        self.lengths = {"instruction": Counter(), "reply": Counter()}
-        self.categories: Counter = Counter()
-        self.strata = {index: name for name, index in kept.strata.items()}
+        # Binary: the spooled lines are already UTF-8 and are copied without decoding.
+        self.train = open(work / "train.jsonl", "wb")
+        self.held = open(work / "heldout.jsonl", "wb")
+        self.convs = open(work / "conversations.jsonl", "wb")
+        self.dest = bytearray(len(kept))  # TRAIN or HELDOUT per kept row; 0: rejected or removed
 
     def close(self) -> None:
         for fh in (self.train, self.held, self.convs):
             fh.close()
 
-    def count_train(self, i: int) -> None:
-        kept = self.kept
-        label = self.plans[kept.source[i]].label
-        self.counts["train"][label] += 1
-        self.records += kept.records[i]
-        self.lengths["instruction"][_bin(kept.prompt_len[i])] += 1
-        self.lengths["reply"][_bin(kept.reply_len[i])] += 1
-        name = self.strata[kept.stratum[i]]
-        self.categories["(none)" if name.startswith("source:") else name] += 1
-        self.ledger.written(label)
-
     def summary(self) -> dict[str, Any]:
+        """Counts per source, the ledger's `written`, length histograms and categories, with numpy."""
+        import numpy as np
+
+        kept = self.kept
+        dest = np.frombuffer(bytes(self.dest), dtype=np.uint8)
+        train = dest == TRAIN
+        source = np.frombuffer(kept.source, dtype=np.uint16)
+        per_source = {}
+        for where, mask in (("train", train), ("heldout", dest == HELDOUT)):
+            counts = np.bincount(source[mask], minlength=len(self.plans))
+            per_source[where] = {self.plans[i].label: int(n) for i, n in enumerate(counts) if n}
+        for plan in self.plans:
+            written = per_source["train"].get(plan.label, 0) + per_source["heldout"].get(plan.label, 0)
+            if written:
+                self.ledger.written(plan.label, written)
+        edges = np.array(LENGTH_BINS[1:])
+        lengths = {}
+        for name, values in (("instruction_length", kept.prompt_len), ("reply_length", kept.reply_len)):
+            bins = np.searchsorted(edges, np.frombuffer(values, dtype=np.uint32)[train], side="right")
+            lengths[name] = [int(n) for n in np.bincount(bins, minlength=len(LENGTH_BINS))]
+        strata = {index: name for name, index in kept.strata.items()}
+        categories: Counter = Counter()
+        by_stratum = np.bincount(np.frombuffer(kept.stratum, dtype=np.uint32)[train], minlength=len(strata))
+        for index, n in enumerate(by_stratum):
+            if n:
+                categories["(none)" if strata[index].startswith("source:") else strata[index]] += int(n)
+        records = int(np.frombuffer(kept.records, dtype=np.uint32)[train].sum())
         return {
             "split": {
-                "train": dict(sorted(self.counts["train"].items())),
-                "heldout": dict(sorted(self.counts["heldout"].items())),
-                "train_records": self.records,
+                "train": dict(sorted(per_source["train"].items())),
+                "heldout": dict(sorted(per_source["heldout"].items())),
+                "train_records": records,
             },
             "stats": {
                 "length_bins": list(LENGTH_BINS),
-                "instruction_length": _histogram(self.lengths["instruction"]),
-                "reply_length": _histogram(self.lengths["reply"]),
-                "categories": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+                **lengths,
+                "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
             },
         }
 
@@ -569,53 +583,57 @@ def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, remove
 
 def _copy_chunk(base: str, rows: range, out: _Outputs) -> None:
     for suffix, target in ((".conv", out.convs), (".train", out.train)):
-        with open(base + suffix, encoding="utf-8") as fh:
+        with open(base + suffix, "rb") as fh:
             shutil.copyfileobj(fh, target, 1 << 20)
-    for i in rows:
-        out.count_train(i)
+    out.dest[rows.start:rows.stop] = bytes([TRAIN]) * len(rows)
+
+
+def _spooled_lines(path: str) -> list[bytes]:
+    """A spool file's lines (UTF-8 bytes, newline kept). JSON lines hold no raw newline byte."""
+    with open(path, "rb") as fh:
+        return fh.readlines()
 
 
 def _write_chunk(base: str, rows: range, out: _Outputs, heldout: bytearray, removed: dict) -> None:
     kept, ledger = out.kept, out.ledger
-    with open(base + ".conv", encoding="utf-8") as conv_in, open(base + ".train", encoding="utf-8") as train_in, \
-            open(base + ".held", encoding="utf-8") as held_in:
-        for i in rows:
-            label = out.plans[kept.source[i]].label
-            conv_line = conv_in.readline()
-            records = [train_in.readline() for _ in range(kept.records[i])]
-            last = held_in.readline() if kept.multi[i] else records[-1]
-            removal = removed.get(kept.ids[i])
-            if kept.repeated_id[i]:
-                conversation = json.loads(conv_line)
-                ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
-                              _origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
-            elif removal is not None:
-                conversation = json.loads(conv_line)
-                ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                                 similarity=removal.similarity, source=label, cluster=removal.cluster,
-                                 origin=_origin_text(conversation), raw=conversation)
-            elif heldout[i]:
-                out.held.write(last)
-                out.counts["heldout"][label] += 1
-                ledger.written(label)
-            else:
-                out.convs.write(conv_line)
-                out.train.writelines(records)
-                out.count_train(i)
+    conv_lines, train_lines = _spooled_lines(base + ".conv"), _spooled_lines(base + ".train")
+    held_lines = _spooled_lines(base + ".held") if any(kept.multi[i] for i in rows) else []
+    conv_out, train_out = [], []
+    record = held = 0
+    for n, i in enumerate(rows):
+        label = out.plans[kept.source[i]].label
+        conv_line = conv_lines[n]
+        records = train_lines[record:record + kept.records[i]]
+        record += kept.records[i]
+        if kept.multi[i]:
+            last = held_lines[held]
+            held += 1
+        else:
+            last = records[-1]
+        removal = removed.get(kept.ids[i])
+        if kept.repeated_id[i]:
+            conversation = json.loads(conv_line)
+            ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
+                          _origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
+        elif removal is not None:
+            conversation = json.loads(conv_line)
+            ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                             similarity=removal.similarity, source=label, cluster=removal.cluster,
+                             origin=_origin_text(conversation), raw=conversation)
+        elif heldout[i]:
+            out.held.write(last)
+            out.dest[i] = HELDOUT
+        else:
+            conv_out.append(conv_line)
+            train_out.extend(records)
+            out.dest[i] = TRAIN
+    out.convs.writelines(conv_out)
+    out.train.writelines(train_out)
 
 
 def _origin_text(conversation: dict) -> str | None:
     origin = conversation.get("origin")
     return str(Origin(**origin)) if origin else None
-
-
-def _bin(length: int) -> int:
-    """Index of the length bin: bin i holds LENGTH_BINS[i] <= length < LENGTH_BINS[i + 1]."""
-    return bisect.bisect_right(LENGTH_BINS, length) - 1
-
-
-def _histogram(counter: Counter) -> list[int]:
-    return [counter.get(i, 0) for i in range(len(LENGTH_BINS))]
 
 
 # ------------------------------------------------------------------ the build
