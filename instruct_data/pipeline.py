@@ -195,9 +195,9 @@ def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
     outcomes: list[tuple] = []
     base = os.path.join(state.spool, str(number))
     items: list[tuple[str, str, str]] = []
-    with open(base + ".conv", "w", encoding="utf-8") as conv_out, \
-            open(base + ".train", "w", encoding="utf-8") as train_out, \
-            open(base + ".held", "w", encoding="utf-8") as held_out:
+    with open(base + ".conv", "w", encoding="utf-8", newline="\n") as conv_out, \
+            open(base + ".train", "w", encoding="utf-8", newline="\n") as train_out, \
+            open(base + ".held", "w", encoding="utf-8", newline="\n") as held_out:
         for row, fmt, id_prefix in rows:
             outcomes.append(_one_row(row, fmt, id_prefix, label, mapping, state, conv_out, train_out, held_out, items))
     with open(base + ".items", "wb") as fh:
@@ -485,15 +485,26 @@ def _spooled_items(spool: str, kept: Kept, heldout: bytearray):
             order += 1
 
 
-def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int) -> dict[str, Any]:
+def benchmark_questions(paths: list[str]) -> list[str]:
+    """The questions of benchmark files (any format the readers know): what training must not contain."""
+    questions = []
+    for path in expand_inputs(paths):
+        _, stream = read_conversations(str(path), source="against")
+        questions += [result.prompt.full_text for _, result in stream if not isinstance(result, Rejected)]
+    return questions
+
+
+def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
+                  against: list[str] = ()) -> dict[str, Any]:
     """id -> Removal for every kept row dedupe removes (held-out rows are protected)."""
-    if not (settings.exact or settings.near) or not len(kept):
+    if not (settings.exact or settings.near or against) or not len(kept):
         return {}
     from instruct_data.dedupe import find_duplicates
 
     # Fingerprints over processes pay off once there are enough rows to cover the start-up.
     dedupe_workers = workers if len(kept) >= 20_000 else 1
-    removals = find_duplicates(_spooled_items(spool, kept, heldout), settings, workers=dedupe_workers)
+    removals = find_duplicates(_spooled_items(spool, kept, heldout), settings, against=against,
+                               workers=dedupe_workers)
     return {removal.id: removal for removal in removals}
 
 
@@ -655,6 +666,10 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         raise BuildError(f"{out}: folder holds other files and no manifest.json; give an empty or new folder")
     workers = default_workers() if workers is None else max(1, workers)
     plans = plan_sources(recipe)  # fails before anything is written
+    try:
+        against = benchmark_questions(recipe.against) if recipe.against else []
+    except IdataError as exc:
+        raise RecipeError(f"against: {exc}") from None
     template = get_template(recipe.template)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
@@ -677,11 +692,13 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                                                                          plan.source.revision))
             for file in plan.files:
                 ledger.add_input(file.path, source=plan.label, format=file.fmt)
+        for path in expand_inputs(recipe.against):
+            ledger.add_input(path, role="against", questions=len(against))
         kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
         for plan in plans:
             check_reject_rate(ledger, plan.label, plan.max_reject_rate)
         heldout = choose_heldout(kept, recipe.split)
-        removed = find_removals(spool, kept, heldout, recipe.dedupe, workers)
+        removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
         summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
         shutil.rmtree(spool)
         ledger.extra.update({

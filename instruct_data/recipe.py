@@ -107,6 +107,8 @@ class Recipe(_Strict):
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     multiturn: MultiturnSettings = Field(default_factory=MultiturnSettings)
     split: SplitSettings = Field(default_factory=SplitSettings)
+    against: list[str] = Field(default_factory=list, description="benchmark files: training rows whose prompt "
+                               "duplicates one of their questions are removed (contamination)")
     template: str = DEFAULT_TEMPLATE
     system: str | None = None
     seed: int = 0
@@ -181,6 +183,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise RecipeError(f"{path}: a recipe is a mapping with a `sources:` list")
     recipe = parse_recipe(data, str(path))
     base = path.resolve().parent
+    recipe.against = [f if os.path.isabs(f) else str(base / f) for f in recipe.against]
     for source in recipe.sources:
         if source.files:
             source.files = [f if os.path.isabs(f) else str(base / f) for f in source.files]

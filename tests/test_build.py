@@ -166,3 +166,16 @@ def test_a_repeated_row_id_is_a_reject_not_a_lost_row(tmp_path):
     reject = read_lines(tmp_path / "out" / "rejects.jsonl")[0]
     assert (reject["reason"], reject["id"], reject["origin"]) == ("duplicate_id", "ids:q1", f"{mine}:2")
     assert [r["id"] for r in read_lines(tmp_path / "out" / "train.jsonl")] == ["ids:q1", "ids:q2"]
+
+
+def test_against_removes_training_rows_that_ask_a_benchmark_question(tmp_path):
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE)
+    bench = write_jsonl(tmp_path / "bench.jsonl", [
+        {"question": "列举中国的四大发明", "std_answer": "造纸术、印刷术、火药、指南针", "class": "open qa"}])
+    result = CliRunner().invoke(cli, ["build", str(mine), "--against", str(bench), "--out", str(tmp_path / "out"),
+                                      "--workers", "1", "--no-near"])
+    assert result.exit_code == 0, result.output
+    duplicates = read_lines(tmp_path / "out" / "duplicates.jsonl")
+    assert [(d["id"], d["method"]) for d in duplicates] == [("mine:5", "contamination")]
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["inputs"][-1]["role"] == "against" and m["inputs"][-1]["questions"] == 1

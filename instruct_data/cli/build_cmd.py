@@ -41,12 +41,14 @@ def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, map
 @click.option("--seed", type=int, default=None, help="Seed of the held-out split (default: the recipe's, else 0).")
 @click.option("--heldout", type=float, default=None, help="Held-out rows: a count (e.g. 500) or a fraction (e.g. 0.02).")
 @click.option("--near/--no-near", default=None, help="Near-duplicate detection (default: the recipe's, else on).")
+@click.option("--against", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A benchmark file: training rows whose prompt duplicates one of its questions are removed. Repeatable.")
 @click.option("--format", "fmt", default=None, metavar="NAME", help="Force the input format of FILE inputs.")
 @click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...", help="Map your columns to known fields.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
-def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, fmt, mapping, workers,
-                  as_json):
+def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, fmt, mapping,
+                  workers, as_json):
     """Build a clean training set and a held-out benchmark, with the record of every dropped row.
 
     TARGETS is `belle` (a Belle release: --subset, --limit, --revision, --from), one or more
@@ -60,6 +62,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
       idata build belle --subset multiturn --from ~/belle-copy --out build/mt
       idata build mine.jsonl answers.xlsx --heldout 0.05 --out build/mine
       idata build recipes/mix.yaml --out build/mix
+      idata build belle --subset 2M --limit 50000 --against belle_eval.jsonl --out build/clean
     """
     from instruct_data.pipeline import build
     from instruct_data.report import print_summary
@@ -71,6 +74,8 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
         recipe.seed = seed
     if heldout is not None:
         recipe.split = recipe.split.model_copy(update={"heldout": heldout})
+    if against:
+        recipe.against = [*recipe.against, *against]
     if near is not None:
         recipe.dedupe = recipe.dedupe.model_copy(update={"near": near})
     with row_progress("building") as advance:
