@@ -189,3 +189,19 @@ def test_the_readme_worked_example(tmp_path):
     assert invoke(tmp_path / "multiturn.json", "--out", tmp_path / "mt2", "--template", "chatglm", "--mode",
                   "last-turn", "--max-context-chars", "40").exit_code == 0
     assert lines(tmp_path / "mt2" / "train.jsonl")[0]["context"] == "[Round 1]\n问：再写一句，要押韵。\n答："
+
+
+def test_token_budget_in_worker_processes_matches_one_process(tmp_path, tiny_tokenizer_dir, monkeypatch):
+    from instruct_data.multiturn import run as run_module
+
+    monkeypatch.setattr(run_module, "CHUNK_LINES", 1)
+    monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
+    args = [FIXTURES / "belle_conversations.jsonl", "--max-context-tokens", 70, "--tokenizer", tiny_tokenizer_dir,
+            "--max-reject-rate", 1]
+    assert invoke(*args, "--out", tmp_path / "one", "--workers", 1).exit_code == 0
+    assert invoke(*args, "--out", tmp_path / "two", "--workers", 2).exit_code == 0
+    for name in ("train.jsonl", "rejects.jsonl", "conversations.jsonl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["multiturn"]["history_rounds_dropped_by_budget"] > 0  # the budget did cut history
+    assert manifest["multiturn"]["records_written"] > 0

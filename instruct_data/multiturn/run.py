@@ -185,7 +185,10 @@ def _worth_workers(path: Path, encoding: str) -> bool:
 
 
 def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> ProcessPoolExecutor:
-    # fork where there is one: workers start at once and inherit a loaded tokenizer.
+    # fork where there is one: workers start at once and inherit a loaded tokenizer. Each
+    # worker encodes one text at a time, so the tokenizers library needs no threads of its own
+    # (and does not warn about them after the fork).
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
                                initializer=start_worker, initargs=(template, settings, system))
