@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
-from instruct_data.dedupe.near import candidate_pairs, verified_pairs
+from instruct_data.dedupe.near import Chunks, candidate_pairs, verified_pairs
 from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 
@@ -23,18 +23,15 @@ def against_questions(against: Iterable[str | Item]) -> list[tuple[str, str]]:
     return questions
 
 
-FIELDS = ("order", "protected", "reply_len", "content", "exact", "sig", "bands", "has_sig", "against", "against_sim")
+SMALL_FIELDS = ("order", "protected", "reply_len", "content", "exact", "has_sig", "against", "against_sim")
 
 
 def _concat(batches: list[Batch]) -> Batch:
-    """One Batch from many, field by field, each batch's part freed once copied: the peak is
-    the whole plus one field, not twice the whole."""
-    joined = {}
-    for field in FIELDS:
-        joined[field] = np.concatenate([getattr(b, field) for b in batches])
-        for b in batches:
-            setattr(b, field, None)
-    return Batch(ids=[i for b in batches for i in b.ids], **joined)
+    """One Batch from many: the small per-row fields joined, the signatures and band keys
+    (most of the memory) left in their blocks and read through Chunks."""
+    joined = {field: np.concatenate([getattr(b, field) for b in batches]) for field in SMALL_FIELDS}
+    return Batch(ids=[i for b in batches for i in b.ids], sig=Chunks([b.sig for b in batches]),
+                 bands=Chunks([b.bands for b in batches]), **joined)
 
 
 def find_duplicates(
@@ -83,7 +80,7 @@ def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple
     if not batches:
         return {}
     fp = _concat(batches)
-    batches.clear()  # the concatenated copy replaces them: do not hold both
+    batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
     return _decide(fp, settings, questions)
 
 

@@ -25,6 +25,35 @@ _BAND_MULT = np.uint64(0x100000001B3)  # FNV's 64-bit prime: band values folded 
 _MAX_ALL_PAIRS = 32  # a bucket larger than this is checked star-wise and neighbour-wise
 
 
+class Chunks:
+    """Row blocks (one per batch) read as one matrix, without copying them into one: on a
+    million rows that copy is most of a gigabyte, held twice while it is made."""
+
+    def __init__(self, parts: list[np.ndarray]):
+        self.parts = parts
+        self.starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        self.shape = (int(self.starts[-1]), parts[0].shape[1] if parts else 0)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def column(self, j: int) -> np.ndarray:
+        return np.concatenate([p[:, j] for p in self.parts])
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """The given rows (an integer array), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        out = np.empty((len(rows), self.shape[1]), dtype=self.parts[0].dtype)
+        chunk = np.searchsorted(self.starts, sorted_rows, side="right") - 1
+        bounds = np.flatnonzero(np.concatenate([[True], chunk[1:] != chunk[:-1], [True]]))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            c = chunk[a]
+            out[order[a:b]] = self.parts[c][sorted_rows[a:b] - self.starts[c]]
+        return out
+
+
 def signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(uint32 signature matrix len(texts) x num_perm, bool mask of rows that have shingles)."""
     hashes, offsets = shingle_hashes(texts, ngram)
@@ -72,7 +101,7 @@ def candidate_pairs(keys: np.ndarray, rank: np.ndarray, rows: np.ndarray | None 
     found = []
     n = len(rows)
     for b in range(keys.shape[1]):
-        column = keys[rows, b]
+        column = (keys.column(b) if isinstance(keys, Chunks) else keys[:, b])[rows]
         order = np.argsort(column)
         sorted_keys = column[order]
         same = sorted_keys[1:] == sorted_keys[:-1]
