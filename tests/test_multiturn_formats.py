@@ -182,3 +182,25 @@ def test_group_by_without_order_keeps_file_order(tmp_path):
     records, _, _ = run(tmp_path, "grouped.jsonl", "seed", mode="last-turn", group_by="conversation_id")
     assert by_id(records)["grouped:conversation_id=c1"]["context"] == (
         "Instruction: 它为什么是红色的？\nAnswer: 因为表面有氧化铁。\nInstruction: 火星离太阳第几近？\nAnswer: ")
+
+
+ALPACA_LAST = {  # alpaca row 2: one round of history, then a question with a separate input
+    "seed": "Instruction: 你会翻译吗？\nAnswer: 会的，请给我句子。\nInstruction: 翻译成英文\nInput: 我爱北京。\nAnswer: ",
+    "chatglm": "[Round 1]\n问：你会翻译吗？\n答：会的，请给我句子。\n[Round 2]\n问：翻译成英文\n我爱北京。\n答：",
+    "belle": "Human: \n你会翻译吗？\n\nAssistant: \n会的，请给我句子。\n\nHuman: \n翻译成英文\n我爱北京。\n\nAssistant: \n",
+    "chatml": "<|im_start|>user\n你会翻译吗？<|im_end|>\n<|im_start|>assistant\n会的，请给我句子。<|im_end|>\n"
+              "<|im_start|>user\n翻译成英文\n我爱北京。<|im_end|>\n<|im_start|>assistant\n",
+    "llama3": LLAMA_USER.format("你会翻译吗？") + "会的，请给我句子。<|eot_id|>" + LLAMA_USER.format("翻译成英文\n我爱北京。"),
+    "glm4": "[gMASK]<sop><|user|>\n你会翻译吗？<|assistant|>\n会的，请给我句子。<|user|>\n翻译成英文\n我爱北京。<|assistant|>\n",
+}
+
+
+@pytest.mark.parametrize("template", sorted(ALPACA_LAST))
+@pytest.mark.parametrize("mode", ["every-turn", "last-turn"])
+def test_alpaca_input_under_every_template_and_mode(tmp_path, template, mode):
+    records = by_id(run(tmp_path, "alpaca_history.jsonl", template, mode=mode)[0])
+    last = records["alpaca_history:2#t2" if mode == "every-turn" else "alpaca_history:2"]
+    assert (last["context"], last["target"]) == (ALPACA_LAST[template], "I love Beijing.")
+    if mode == "every-turn":  # the first reply has no history: just the first question
+        first = records["alpaca_history:2#t1"]["context"]
+        assert first == ALPACA_LAST[template][:len(first)] and "你会翻译吗？" in first and "会的" not in first
