@@ -35,7 +35,7 @@ import xxhash
 
 from instruct_data.clean import Cleaner
 from instruct_data.convert import check_reject_rate, source_name, training_record
-from instruct_data.errors import IdataError, StrictModeError
+from instruct_data.errors import IdataError, RejectRateError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
 from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, expand_inputs, read_rows
 from instruct_data.ledger import Ledger
@@ -60,6 +60,7 @@ class BuildError(IdataError):
 class FileInput:
     path: Path
     fmt: str
+    mapping: dict[str, str] | None  # the recipe's `map`, or Chinese column aliases found by the readers
     lines: bool  # JSON lines: read in raw blocks, parsed by the workers
 
 
@@ -100,10 +101,11 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
             except IdataError as exc:
                 raise RecipeError(f"source {label!r}: {exc}") from None
             for path in paths:
+                info: dict[str, Any] = {}
                 fmt, stream = read_conversations(str(path), fmt=source.format, source=label, mapping=source.map,
-                                                 encoding=source.encoding)
+                                                 encoding=source.encoding, info=info)
                 stream.close()
-                plan.files.append(FileInput(path, fmt, _is_json_lines(path, source.encoding)))
+                plan.files.append(FileInput(path, fmt, info.get("map") or None, _is_json_lines(path, source.encoding)))
         plans.append(plan)
     return plans
 
@@ -128,7 +130,7 @@ class WorkerState:
     system: str | None
     seed: int
     spool: str
-    sources: list[tuple[str, dict | None]]  # (label, mapping) per source index
+    sources: list[str]  # the label of each source, by index
 
 
 _STATE: WorkerState | None = None
@@ -185,20 +187,19 @@ def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
     """Parse, clean and render one chunk; spool the kept rows; return one small outcome per row."""
     number, source_index, kind, payload = task
     state = _STATE
-    label, mapping = state.sources[source_index]
+    label = state.sources[source_index]
     if kind == "lines":
-        path, fmt, id_prefix, first_line, lines, encoding = payload
-        rows = ((row, fmt, id_prefix) for row in _rows_from_lines(path, first_line, lines, encoding))
+        path, fmt, mapping, id_prefix, first_line, lines, encoding = payload
+        rows = _rows_from_lines(path, first_line, lines, encoding)
     else:
-        fmt, id_prefix, items = payload
-        rows = ((row, fmt, id_prefix) for row in items)
+        fmt, mapping, id_prefix, rows = payload
     outcomes: list[tuple] = []
     base = os.path.join(state.spool, str(number))
     items: list[tuple[str, str, str]] = []
     with open(base + ".conv", "w", encoding="utf-8", newline="\n") as conv_out, \
             open(base + ".train", "w", encoding="utf-8", newline="\n") as train_out, \
             open(base + ".held", "w", encoding="utf-8", newline="\n") as held_out:
-        for row, fmt, id_prefix in rows:
+        for row in rows:
             outcomes.append(_one_row(row, fmt, id_prefix, label, mapping, state, conv_out, train_out, held_out, items))
     with open(base + ".items", "wb") as fh:
         pickle.dump(items, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -283,7 +284,7 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
         rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
                                limit=plan.limit)
         for batch in _batched(Row(origin, data) for origin, data in rows):
-            yield "rows", (plan.subset.format, plan.label, batch)
+            yield "rows", (plan.subset.format, None, plan.label, batch)
         return
     remaining = plan.limit
     several = len(plan.files) > 1
@@ -293,12 +294,12 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
         encoding = plan.source.encoding
         if file.lines:
             for first_line, lines, rows in _line_chunks(file.path, remaining):
-                yield "lines", (str(file.path), file.fmt, id_prefix, first_line, lines, encoding)
+                yield "lines", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, lines, encoding)
                 if remaining is not None:
                     remaining -= rows
         else:
             for batch in _batched(read_rows(file.path, encoding=encoding, limit=remaining)):
-                yield "rows", (file.fmt, id_prefix, batch)
+                yield "rows", (file.fmt, file.mapping, id_prefix, batch)
                 if remaining is not None:
                     remaining -= len(batch)
         if remaining is not None and remaining <= 0:
@@ -680,7 +681,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         spool = str(work / ".spool")
         os.mkdir(spool)
         state = WorkerState(Cleaner(recipe.clean), template, recipe.multiturn, recipe.system, recipe.seed, spool,
-                            [(p.label, p.source.map) for p in plans])
+                            [p.label for p in plans])
         ledger = Ledger(work, command="build", parameters={
             "recipe": recipe.resolved(),
             "template": template.to_dict(),
@@ -691,12 +692,12 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                 ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
                                                                          plan.source.revision))
             for file in plan.files:
-                ledger.add_input(file.path, source=plan.label, format=file.fmt)
+                ledger.add_input(file.path, source=plan.label, format=file.fmt, map=file.mapping)
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
         kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
         for plan in plans:
-            check_reject_rate(ledger, plan.label, plan.max_reject_rate)
+            _check_reject_rate(ledger, plan)
         heldout = choose_heldout(kept, recipe.split)
         removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
         summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
@@ -716,6 +717,16 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _check_reject_rate(ledger: Ledger, plan: Plan) -> None:
+    """The rejects are not written when the build fails, so the error names the commonest reasons."""
+    try:
+        check_reject_rate(ledger, plan.label, plan.max_reject_rate)
+    except RejectRateError as exc:
+        reasons = sorted(((per.get(plan.label, 0), reason) for reason, per in ledger.reasons.items()), reverse=True)
+        top = ", ".join(f"{reason} {n:,}" for n, reason in reasons[:3] if n)
+        raise RejectRateError(f"{exc} (most rejected: {top})") from None
 
 
 def _source_summary(plan: Plan) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def test_a_failed_build_leaves_the_earlier_outputs_untouched(tmp_path, mixed_rec
     build(parse_recipe(mixed_recipe), out, workers=1)
     before = digest(out)
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "问题", "output": ""}] * 5 + [MINE[0]])
-    with pytest.raises(RejectRateError, match="bad"):
+    with pytest.raises(RejectRateError, match=r"bad: 5 of 6 rows .*most rejected: read/empty_reply 5"):
         build(parse_recipe({"sources": [{"files": [str(bad)]}]}), out, workers=1)
     assert digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp folder left
@@ -179,3 +179,23 @@ def test_against_removes_training_rows_that_ask_a_benchmark_question(tmp_path):
     assert [(d["id"], d["method"]) for d in duplicates] == [("mine:5", "contamination")]
     m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert m["inputs"][-1]["role"] == "against" and m["inputs"][-1]["questions"] == 1
+
+
+def test_tables_gzip_and_several_files_in_one_source(tmp_path):
+    import gzip
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.csv").write_text("问题,答案\n介绍一下长城。,长城是中国古代的军事防御工程。\n北京的简称是什么？,京。\n",
+                                  encoding="utf-8")
+    with gzip.open(folder / "b.jsonl.gz", "wt", encoding="utf-8") as fh:
+        for row in MINE[:3]:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    recipe = {"sources": [{"name": "mine", "files": [str(folder)]}], "dedupe": {"near": False}}
+    for workers in (1, 2):
+        m = build(parse_recipe(recipe), tmp_path / f"out{workers}", workers=workers)
+        assert m["counts"]["per_source"]["mine"] == {"read": 5, "written": 5, "rejected": 0, "removed": 0}
+        assert sorted(i["format"] for i in m["inputs"]) == ["alpaca", "alpaca"]
+    ids = [r["id"] for r in read_lines(tmp_path / "out1" / "train.jsonl")]
+    assert ids == ["mine/a:1", "mine/a:2", "mine/b:1", "mine/b:2", "mine/b:3"]
+    assert (tmp_path / "out1" / "train.jsonl").read_bytes() == (tmp_path / "out2" / "train.jsonl").read_bytes()
