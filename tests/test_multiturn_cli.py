@@ -194,7 +194,7 @@ def test_the_readme_worked_example(tmp_path):
 def test_token_budget_in_worker_processes_matches_one_process(tmp_path, tiny_tokenizer_dir, monkeypatch):
     from instruct_data.multiturn import run as run_module
 
-    monkeypatch.setattr(run_module, "CHUNK_LINES", 1)
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 50)
     monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
     args = [FIXTURES / "belle_conversations.jsonl", "--max-context-tokens", 70, "--tokenizer", tiny_tokenizer_dir,
             "--max-reject-rate", 1]

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "dialogues"
 
 @pytest.fixture
 def mixed_file(tmp_path):
-    """Good and bad dialogues, a blank line and a line that is not JSON, 7 lines per chunk below."""
+    """Good and bad dialogues, a blank line and a line that is not JSON, a few lines per chunk below."""
     lines = (FIXTURES / "belle_multiturn.jsonl").read_text(encoding="utf-8").splitlines()
     lines += ["", "{not json", *(FIXTURES / "belle_conversations.jsonl").read_text(encoding="utf-8").splitlines()]
     path = tmp_path / "mixed.jsonl"
@@ -32,7 +32,7 @@ def outputs(out):
 
 def test_workers_write_the_same_bytes_and_ledger_as_one_process(tmp_path, mixed_file, monkeypatch):
     settings = MultiturnSettings(max_context_chars=60)
-    monkeypatch.setattr(run_module, "CHUNK_LINES", 7)
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 700)
     monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
     pools = []
     real_pool = run_module._pool
@@ -51,7 +51,7 @@ def test_workers_write_the_same_bytes_and_ledger_as_one_process(tmp_path, mixed_
 
 
 def test_strict_stops_at_the_first_bad_row_with_workers(tmp_path, mixed_file, monkeypatch):
-    monkeypatch.setattr(run_module, "CHUNK_LINES", 4)
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 300)
     monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
     with pytest.raises(StrictModeError, match=r"mixed.jsonl:6: bad_transcript"):
         to_multiturn([mixed_file], tmp_path / "out", workers=2, strict=True)
@@ -61,7 +61,7 @@ def test_strict_stops_at_the_first_bad_row_with_workers(tmp_path, mixed_file, mo
 def test_gzipped_json_lines_go_to_workers_and_a_json_array_stays_in_process(tmp_path, monkeypatch):
     import gzip
 
-    monkeypatch.setattr(run_module, "CHUNK_LINES", 2)
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 200)
     monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
     rows = (FIXTURES / "belle_conversations.jsonl").read_text(encoding="utf-8").splitlines()
     packed = tmp_path / "dialogues.jsonl.gz"
@@ -73,3 +73,30 @@ def test_gzipped_json_lines_go_to_workers_and_a_json_array_stays_in_process(tmp_
         manifest = to_multiturn([path], tmp_path / path.name.replace(".", "-"), workers=2, max_reject_rate=1)
         assert manifest["counts"]["totals"] == {"read": 3, "written": 2, "rejected": 1, "removed": 0}
         assert manifest["multiturn"]["records_written"] == 4
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_line_chunks_cover_the_file_in_whole_lines_with_their_numbers(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", chunk)
+    content = b'{"a": 1}\r\n\n' + b'{"b": "' + "长".encode() * 50 + b'"}\n{"c": 3}'  # CRLF, blank, long, no final \n
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    chunks = list(run_module._line_chunks(path))
+    assert b"".join(block for _, block in chunks) == content
+    offset = 0
+    for index, (first, block) in enumerate(chunks):
+        assert content[:offset].count(b"\n") + 1 == first  # first is that block's line number
+        assert block.endswith(b"\n") or index == len(chunks) - 1  # whole lines only
+        offset += len(block)
+
+
+def test_crlf_and_no_final_line_end_give_the_same_output_with_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(run_module, "SERIAL_BELOW_BYTES", 0)
+    text = (FIXTURES / "belle_multiturn.jsonl").read_text(encoding="utf-8")
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(text.replace("\n", "\r\n").rstrip("\r\n").encode("utf-8"))
+    to_multiturn([path], tmp_path / "one", workers=1, max_reject_rate=1)
+    to_multiturn([path], tmp_path / "two", workers=2, max_reject_rate=1)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert outputs(tmp_path / "two")[1]["counts"]["totals"] == {"read": 9, "written": 5, "rejected": 4, "removed": 0}

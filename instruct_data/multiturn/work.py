@@ -102,14 +102,17 @@ def start_worker(template: str, settings: MultiturnSettings, system: str | None)
     _EXPANDER = Expander(template, settings, system)
 
 
-def expand_lines(job: tuple[str, int, list[bytes], str, str, dict[str, str], str]) -> Batch:
-    """A worker's task: raw JSON lines of a file (from line `first`) to a Batch.
+def expand_lines(job: tuple[str, int, bytes, str, str, dict[str, str], str]) -> Batch:
+    """A worker's task: a block of whole JSON lines of a file (from line `first`) to a Batch.
 
     Lines are parsed by the same function the reader uses, so rows, errors and line numbers
     are what a single process would see.
     """
-    path, first, lines, fmt, source, mapping, encoding = job
+    path, first, block, fmt, source, mapping, encoding = job
     path = Path(path)
+    lines = block.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # what follows the last line end is not a line
     dialogues = []
     for line_no, raw in enumerate(lines, start=first):
         row: Row | None = _json_line(path, line_no, raw, encoding)
