@@ -121,3 +121,28 @@ def test_missing_input_fails_with_one_line_and_writes_nothing(tmp_path):
 def test_help_has_an_example():
     result = CliRunner().invoke(cli, ["dedupe", "--help"])
     assert result.exit_code == 0 and "idata dedupe" in result.output and "--against" in result.output
+
+
+def test_blank_lines_bom_gzip_and_undecodable_lines_keep_rows_aligned(tmp_path):
+    import gzip
+
+    rows = belle_rows()
+    lines = [json.dumps(row, ensure_ascii=False).encode("utf-8") for row in rows]
+    lines.insert(2, b"")  # a blank line is not a row
+    lines.insert(4, "\u3000 ".encode("utf-8"))  # nor is one of ideographic spaces
+    lines.insert(6, b'{"instruction": "\xff\xfe", "output": "x"}')  # undecodable: a reject
+    payload = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+    source = tmp_path / "belle.jsonl.gz"
+    source.write_bytes(gzip.compress(payload))
+    out = tmp_path / "out"
+    result = run(source, "--out", out, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    kept = read_jsonl(out / "belle.jsonl")
+    assert kept == [row for i, row in enumerate(rows) if i not in (len(rows) - 4, len(rows) - 3, len(rows) - 1)]
+    assert not (out / "belle.jsonl").read_bytes().startswith(b"\xef\xbb\xbf")
+    duplicates = read_jsonl(out / "duplicates.jsonl")
+    assert [d["raw"] for d in duplicates] == [rows[-4], rows[-3], rows[-1]]
+    assert [d["origin"].rsplit(":", 1)[1] for d in duplicates] == ["11", "12", "14"]  # file lines
+    assert len(read_jsonl(out / "rejects.jsonl")) == 1
+    totals = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]["totals"]
+    assert totals == {"read": 12, "written": 8, "rejected": 1, "removed": 3}

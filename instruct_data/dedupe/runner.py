@@ -1,10 +1,11 @@
 """`idata dedupe`: files in, the kept rows (in each input's own format) and the ledger out.
 
 Two passes over the inputs, so a million rows never sit in memory as text:
-1. read every row as a Conversation (rejecting the unreadable), fingerprint it (in worker
-   processes), and decide the removals;
-2. read the raw rows again and write each kept one unchanged; each removed one goes to
-   duplicates.jsonl with its raw row, each rejected one is already in rejects.jsonl.
+1. the worker processes turn chunks of rows (raw JSON lines, or rows read here from arrays
+   and tables) into Conversations and fingerprints; this process keeps the ledger, in input
+   order (rejects are written as they come), then decides the removals;
+2. the rows are read again: each kept one is written unchanged, each removed one goes to
+   duplicates.jsonl with its raw row; rejected ones were recorded in pass 1.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation, Origin
 
 
-def default_workers() -> int:
+SMALL_INPUT_BYTES = 4 << 20  # below this, starting worker processes costs more than it saves
+
+
+def default_workers(files: list[Path] = ()) -> int:
+    if files and sum(path.stat().st_size for path in files) < SMALL_INPUT_BYTES:
+        return 1
     return max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -101,7 +107,7 @@ def dedupe_files(
     try:
         index = Against.build(questions, settings) if questions else None
         batches: list[Batch] = []
-        with worker_pool(workers or default_workers(), settings, index) as pool:
+        with worker_pool(workers or default_workers(files), settings, index) as pool:
             for plan in plans:
                 batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
                                       strict=strict, on_row=on_row)
@@ -294,10 +300,11 @@ def _json_line_rows(path: Path, encoding: str) -> Iterator[tuple[int, bytes]]:
 def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
                   encoding: str) -> int:
     """A JSON array or a table: kept rows are written again in the same format."""
-    rows = []
+    rows, columns = [], {}
     for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
         if position in plan.rejected:
             continue
+        columns.update(dict.fromkeys(row.data))  # a table with every row removed keeps its header
         removal = removed.get(item)
         item += 1
         if removal is None:
@@ -305,7 +312,7 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal]
             ledger.written(plan.source)
         else:
             _record(ledger, plan, removal, row.origin, row.data)
-    _write_table(rows, out, _output_suffix(plan.path))
+    _write_table(rows, list(columns), out, _output_suffix(plan.path))
     return item
 
 
@@ -320,14 +327,14 @@ def _output_suffix(path: Path) -> str:
     return ".xlsx" if suffix == ".xls" else suffix
 
 
-def _write_table(rows: list[dict], path: Path, suffix: str) -> None:
+def _write_table(rows: list[dict], columns: list[str], path: Path, suffix: str) -> None:
     """JSON arrays and tables are written whole (they were small enough to be read whole)."""
     if suffix == ".json":
         path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         return
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=columns)
     if suffix in {".csv", ".tsv"}:
         frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
     elif suffix == ".parquet":
