@@ -108,3 +108,13 @@ def test_stats_count_rounds_dropped_by_the_limit_and_by_the_budget():
     stats = Counter()
     expand(THREE, "seed", MultiturnSettings(mode="last-turn", max_context_chars=40), stats=stats)
     assert stats == {"history_rounds_dropped_by_budget": 2}
+
+
+def test_a_rejected_conversation_adds_nothing_to_the_drop_stats():
+    from collections import Counter
+
+    stats = Counter()
+    long_last = dialogue("问一", "答一", "问二", "答二" * 40)
+    assert isinstance(expand(long_last, "seed", MultiturnSettings(max_history_turns=0, max_context_chars=60),
+                             stats=stats), Rejected)
+    assert stats == {}

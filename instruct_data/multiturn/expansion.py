@@ -109,22 +109,23 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
     system = system or conversation.system
     wanted = range(len(pairs)) if settings.mode == "every-turn" else [len(pairs) - 1]
     records = []
+    dropped = Counter()  # added to `stats` only when the conversation gives its records
     for k in wanted:
         first = 0 if settings.max_history_turns is None else max(0, k - settings.max_history_turns)
-        if stats is not None and first:
-            stats["history_rounds_dropped_by_limit"] += first
+        dropped["history_rounds_dropped_by_limit"] += first
         if measure is None:
             context = render_prompt(template, pairs[first:k], pairs[k][0], system)
         else:
             fitted = _fit(template, pairs, k, first, system, measure, settings)
             if isinstance(fitted, Rejected):
                 return fitted
-            if stats is not None and fitted[0] != first:
-                stats["history_rounds_dropped_by_budget"] += fitted[0] - first
+            dropped["history_rounds_dropped_by_budget"] += fitted[0] - first
             context = fitted[1]
         target = pairs[k][1].text
         records.append(_record(conversation, context, target, f"{conversation.id}#t{k + 1}"
                                if settings.mode == "every-turn" else conversation.id))
+    if stats is not None:
+        stats.update(+dropped)  # unary + keeps only counts above zero
     return records
 
 

@@ -93,7 +93,8 @@ def to_multiturn(
                 batches = (expander.batch(chunk, source) for chunk in _chunks(units, 1_000))
             first_reject = None
             for batch in batches:
-                first_reject = run.apply(batch, source) or first_reject
+                where = run.apply(batch, source)
+                first_reject = first_reject or where
             check_reject_rate(ledger, source, max_reject_rate, first_reject)
         ledger.extra["multiturn"] = run.report(settings)
         return ledger.finish(outputs=run.commit())
