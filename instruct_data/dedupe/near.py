@@ -43,9 +43,11 @@ class Chunks:
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
         """The given rows (an integer array), in that order."""
         rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[1]), dtype=self.parts[0].dtype)
+        if not len(rows):
+            return out
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
-        out = np.empty((len(rows), self.shape[1]), dtype=self.parts[0].dtype)
         chunk = np.searchsorted(self.starts, sorted_rows, side="right") - 1
         bounds = np.flatnonzero(np.concatenate([[True], chunk[1:] != chunk[:-1], [True]]))
         for a, b in zip(bounds[:-1], bounds[1:]):
