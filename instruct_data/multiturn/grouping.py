@@ -2,9 +2,9 @@
 
 Rows of one file that share a value of FIELD become one dialogue, their rounds ordered by the
 second field (file order when there is none). Rows without FIELD pass through at once as
-dialogues of their own, so a mixed file gives a mixed set. Grouped rows are held until the
-file ends (a group may be spread over the whole file), then emitted in the order their first
-row appeared.
+dialogues of their own, so a mixed file gives a mixed set. Grouped rows wait in a temporary
+SQLite file until the file ends (a group may be spread over the whole file), then come out in
+the order their first row appeared; memory holds only the distinct field values.
 
 A dialogue with any bad row, a row without the order field, or two rows at the same place in
 the order is rejected whole: a history with a hole or a guessed order is a mangled sample.
@@ -12,9 +12,14 @@ the order is rejected whole: a history with a hole or a guessed order is a mangl
 
 from __future__ import annotations
 
+import itertools
 import json
+import pickle
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from instruct_data.formats import Rejected
@@ -47,18 +52,58 @@ def dialogues(stream: Iterable[tuple[Row, Conversation | Rejected]], *, source: 
         for row, result in stream:
             yield Dialogue([row], result)
         return
-    groups: dict[str, list[tuple[Row, Conversation | Rejected]]] = {}
-    for row, result in stream:
-        key = _key(row.data.get(group_by)) if row.data is not None else None
-        if key is None:
-            yield Dialogue([row], result)
-        else:
-            groups.setdefault(key, []).append((row, result))
-    for key, members in groups.items():
-        group_id = f"{source}:{group_by}={key}"
-        result = merge(members, group_id=group_id, order_by=order_by)
-        bad_row = any(isinstance(member, Rejected) for _, member in members)
-        yield Dialogue([row for row, _ in members], result, group_id=group_id, stage="read" if bad_row else "group")
+    with GroupStore() as store:
+        for row, result in stream:
+            key = _key(row.data.get(group_by)) if row.data is not None else None
+            if key is None:
+                yield Dialogue([row], result)
+            else:
+                store.add(key, row, result)
+        for key, members in store.groups():
+            group_id = f"{source}:{group_by}={key}"
+            result = merge(members, group_id=group_id, order_by=order_by)
+            bad_row = any(isinstance(member, Rejected) for _, member in members)
+            yield Dialogue([row for row, _ in members], result, group_id=group_id,
+                           stage="read" if bad_row else "group")
+
+
+class GroupStore:
+    """Grouped rows wait in a temporary SQLite file, not in memory: a file of millions of
+    single-turn rows can be grouped with flat memory (only the distinct keys are kept)."""
+
+    BATCH = 1_000
+
+    def __enter__(self) -> "GroupStore":
+        self._dir = tempfile.TemporaryDirectory(prefix="idata-groups-")
+        self._db = sqlite3.connect(Path(self._dir.name) / "groups.sqlite")
+        self._db.execute("CREATE TABLE rows (grp INTEGER, seq INTEGER, member BLOB)")
+        self._keys: dict[str, int] = {}  # key -> its number, in order of first appearance
+        self._pending: list[tuple[int, int, bytes]] = []
+        self._seq = 0
+        return self
+
+    def add(self, key: str, row: Row, result: Conversation | Rejected) -> None:
+        number = self._keys.setdefault(key, len(self._keys))
+        self._seq += 1
+        self._pending.append((number, self._seq, pickle.dumps((row, result), pickle.HIGHEST_PROTOCOL)))
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", self._pending)
+        self._pending = []
+
+    def groups(self) -> Iterator[tuple[str, list[tuple[Row, Conversation | Rejected]]]]:
+        """(key, its rows in file order), groups in order of their first row."""
+        self._flush()
+        keys = list(self._keys)
+        cursor = self._db.execute("SELECT grp, member FROM rows ORDER BY grp, seq")
+        for number, members in itertools.groupby(cursor, key=lambda item: item[0]):
+            yield keys[number], [pickle.loads(member) for _, member in members]
+
+    def __exit__(self, *exc_info) -> None:
+        self._db.close()
+        self._dir.cleanup()
 
 
 def _key(value: Any) -> str | None:
