@@ -204,3 +204,22 @@ def test_alpaca_input_under_every_template_and_mode(tmp_path, template, mode):
     if mode == "every-turn":  # the first reply has no history: just the first question
         first = records["alpaca_history:2#t1"]["context"]
         assert first == ALPACA_LAST[template][:len(first)] and "你会翻译吗？" in first and "会的" not in first
+
+
+def test_interleaved_groups_come_out_whole_in_order_of_first_row(tmp_path, monkeypatch):
+    from instruct_data.multiturn.grouping import GroupStore
+
+    monkeypatch.setattr(GroupStore, "BATCH", 2)  # spill to SQLite every two rows
+    rows = [{"cid": f"g{i % 4}", "n": i // 4, "instruction": f"问{i}", "output": f"答{i}"} for i in range(20)]
+    rows.insert(7, {"instruction": "独立的问题", "output": "独立的回答"})
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reversed(rows)), encoding="utf-8")
+    manifest = to_multiturn([path], tmp_path / "out", template="chatglm", settings=MultiturnSettings(mode="last-turn"),
+                            group_by="cid", order_by="n")
+    records = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text("utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["chats:14", "chats:cid=g3", "chats:cid=g2", "chats:cid=g1", "chats:cid=g0"]
+    g1 = records[3]
+    assert g1["context"].count("[Round") == 5 and g1["target"] == "答17"
+    assert [g1["context"].index(f"问{i}\n") for i in (1, 5, 9, 13)] == sorted(
+        g1["context"].index(f"问{i}\n") for i in (1, 5, 9, 13))
+    assert manifest["multiturn"]["rows_read"] == 21
