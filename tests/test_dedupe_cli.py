@@ -146,3 +146,21 @@ def test_blank_lines_bom_gzip_and_undecodable_lines_keep_rows_aligned(tmp_path):
     assert len(read_jsonl(out / "rejects.jsonl")) == 1
     totals = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]["totals"]
     assert totals == {"read": 12, "written": 8, "rejected": 1, "removed": 3}
+
+
+def test_longest_reply_keeps_the_same_rows_when_the_file_is_shuffled(tmp_path):
+    import random
+
+    rows = belle_rows() + [{"instruction": "怎样才能提高学习效率？", "input": "", "output": STUDY[0] + "坚持就是胜利。"}]
+    kept_sets = []
+    for seed in (0, 1, 2):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        source = tmp_path / f"s{seed}" / "rows.jsonl"
+        source.parent.mkdir()
+        write_jsonl(source, shuffled)
+        result = run(source, "--policy", "longest-reply", "--out", tmp_path / f"out{seed}")
+        assert result.exit_code == 0, result.output
+        kept_sets.append(sorted(json.dumps(r, ensure_ascii=False) for r in read_jsonl(tmp_path / f"out{seed}" / "rows.jsonl")))
+    assert kept_sets[0] == kept_sets[1] == kept_sets[2]
+    assert json.dumps(rows[-1], ensure_ascii=False) in kept_sets[0]  # the longest copy survives
