@@ -1,0 +1,97 @@
+"""The build's fast path: plain single-turn instruction rows, without pydantic.
+
+Most rows of Belle's instruction sets (and of most self-collected sets) are exactly
+`{"instruction": str, "input": str, "output": str}` with both texts non-empty. Building a
+validated `schema.Conversation` for each of them is the largest cost per row of a build
+(see benchmarks/bench_build.py), and its checks cannot fail for such a row. So the build
+checks these few conditions itself and uses `PlainConversation`, which has the same fields
+and properties that cleaning, templates and multi-turn expansion read, and serializes to the
+same JSON bytes as `Conversation.model_dump_json(exclude_none=True)`. Every other row (a
+history, a system text, a transcript, a number or a blank field, a column mapping) goes
+through `formats.parse_row`, which also gives the reject reasons.
+tests/test_plainrow.py checks both paths agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from instruct_data.formats.base import category_of
+from instruct_data.formats.transcript import looks_like_transcript
+
+PLAIN_KEYS = frozenset({"instruction", "input", "output", "id", "category", "class", "type"})
+
+
+class PlainTurn:
+    __slots__ = ("role", "text", "input")
+
+    def __init__(self, role: str, text: str, input: str | None = None):
+        self.role, self.text, self.input = role, text, input
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.text}\n{self.input}" if self.input else self.text
+
+
+class PlainConversation:
+    """A single-turn conversation known to be valid: schema.Conversation's fields, unvalidated."""
+
+    __slots__ = ("id", "source", "system", "turns", "category", "origin", "rendered")
+
+    def __init__(self, id: str, source: str, turns: list[PlainTurn], category: str | None, origin: dict[str, Any]):
+        self.id, self.source, self.turns, self.category, self.origin = id, source, turns, category, origin
+        self.system = None
+        self.rendered = False
+
+    @property
+    def prompt(self) -> PlainTurn:
+        return self.turns[-2]
+
+    @property
+    def reply(self) -> str:
+        return self.turns[-1].text
+
+    @property
+    def n_rounds(self) -> int:
+        return len(self.turns) // 2
+
+    def to_json(self) -> str:
+        """The same bytes as Conversation.model_dump_json(exclude_none=True)."""
+        data: dict[str, Any] = {"id": self.id, "source": self.source}
+        if self.system is not None:
+            data["system"] = self.system
+        data["turns"] = [{"role": t.role, "text": t.text} if t.input is None else
+                         {"role": t.role, "text": t.text, "input": t.input} for t in self.turns]
+        if self.category is not None:
+            data["category"] = self.category
+        data["origin"] = self.origin
+        data["rendered"] = False
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def plain_row_id(data: dict[str, Any], source: str, position: int) -> str:
+    """formats.row_id for a parsed row: its own id when it has one, else source:position."""
+    own = data.get("id")
+    if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own).strip():
+        return f"{source}:{own}"
+    return f"{source}:{position}"
+
+
+def plain_conversation(data: dict[str, Any], fmt: str, source: str, origin: dict[str, Any],
+                       position: int) -> PlainConversation | None:
+    """The conversation of a plain valid instruction row, or None: then use formats.parse_row.
+
+    `origin` is the origin as its JSON dict (`{"file": ..., "line": ...}`), `position` its line or row.
+    """
+    if fmt not in ("alpaca", "belle") or not PLAIN_KEYS.issuperset(data):
+        return None
+    instruction, output, extra = data.get("instruction"), data.get("output"), data.get("input")
+    if type(instruction) is not str or type(output) is not str or not instruction.strip() or not output.strip():
+        return None
+    if extra is not None and type(extra) is not str:
+        return None
+    if fmt == "belle" and looks_like_transcript(instruction):
+        return None
+    turns = [PlainTurn("user", instruction, extra if extra and extra.strip() else None), PlainTurn("assistant", output)]
+    return PlainConversation(plain_row_id(data, source, position), source, turns, category_of(data), origin)
