@@ -174,8 +174,8 @@ def _origin_dict(origin: Origin) -> dict[str, Any]:
             if (value := getattr(origin, key)) is not None}
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call with options
+_dumps = _ENCODER.encode
 
 
 def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:

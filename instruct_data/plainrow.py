@@ -20,6 +20,7 @@ from typing import Any
 from instruct_data.formats.base import category_of
 from instruct_data.formats.transcript import looks_like_transcript
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # pydantic's JSON layout
 PLAIN_KEYS = frozenset({"instruction", "input", "output", "id", "category", "class", "type"})
 
 
@@ -67,7 +68,7 @@ class PlainConversation:
             data["category"] = self.category
         data["origin"] = self.origin
         data["rendered"] = False
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return _COMPACT.encode(data)
 
 
 def plain_row_id(data: dict[str, Any], source: str, position: int) -> str:

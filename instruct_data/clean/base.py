@@ -70,11 +70,17 @@ def without_code(text: str) -> str:
 
 def user_texts(conversation: Conversation) -> list[str]:
     """Every user turn as one text each (an alpaca `input` joined on)."""
-    return [turn.full_text for turn in conversation.turns if turn.role == "user"]
+    turns = conversation.turns
+    if len(turns) == 2:  # single-turn, the usual case: turns alternate from user
+        return [turns[0].full_text]
+    return [turn.full_text for turn in turns if turn.role == "user"]
 
 
 def reply_texts(conversation: Conversation) -> list[str]:
-    return [turn.text for turn in conversation.turns if turn.role == "assistant"]
+    turns = conversation.turns
+    if len(turns) == 2:
+        return [turns[1].text]
+    return [turn.text for turn in turns if turn.role == "assistant"]
 
 
 class Normalizer:
