@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402  (benchmarks/corpus.py, beside this file)
 
+from instruct_data.multiturn import run as run_module  # noqa: E402
+
 TARGET = 20_000  # dialogues/s
 IDATA = [sys.executable, "-m", "instruct_data"]
 
@@ -96,7 +98,7 @@ def profile(path: Path, out: Path) -> None:
 
     profiler = cProfile.Profile()
     profiler.enable()
-    to_multiturn([path], out, settings=MultiturnSettings(max_context_chars=2048))
+    to_multiturn([path], out, settings=MultiturnSettings(max_context_chars=2048), workers=1)  # this process only
     profiler.disable()
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
@@ -126,18 +128,23 @@ def main(argv: list[str] | None = None) -> None:
                   f"{time.perf_counter() - start:.1f}s", file=sys.stderr)
             result = run_once(path, tmp / f"out-{n}", extra)
             result["n"] = n
+            # Workers start only for files of SERIAL_BELOW_BYTES or more: say which runs had them.
+            big = path.stat().st_size >= run_module.SERIAL_BELOW_BYTES
+            result["workers"] = (args.workers or run_module.DEFAULT_WORKERS) if big else 1
             results.append(result)
             path.unlink()
 
     print(f"\nidata to-multiturn, every-turn, seed template, 2,048-char budget, {args.shape} rows "
           f"({os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f})")
     print(f"{'dialogues':>10} {'records':>10} {'seconds':>8} {'dialogues/s':>12} {'records/s':>10} "
-          f"{'CPU s':>7} {'dialogues/CPU-s':>16} {'peak RSS MB':>12}")
+          f"{'CPU s':>7} {'dialogues/CPU-s':>16} {'peak RSS MB':>12} {'processes':>10}")
     for r in results:
         extra_counts = r["manifest"]["multiturn"]
+        processes = "1" if r["workers"] == 1 else f"1 + {r['workers']}"
         print(f"{r['n']:>10,} {extra_counts['records_written']:>10,} {r['seconds']:>8.1f} "
               f"{r['n'] / r['seconds']:>12,.0f} {extra_counts['records_written'] / r['seconds']:>10,.0f} "
-              f"{r['cpu']:>7.1f} {r['n'] / r['cpu']:>16,.0f} {r['rss_mb']:>12,.0f}")
+              f"{r['cpu']:>7.1f} {r['n'] / r['cpu']:>16,.0f} {r['rss_mb']:>12,.0f} "
+              f"{processes:>10}")
     full = results[-1]
     rate = full["n"] / full["seconds"]
     print(f"\ntarget >= {TARGET:,} dialogues/s: {'met' if rate >= TARGET else 'NOT met'} ({rate:,.0f}/s; "
