@@ -205,3 +205,15 @@ def test_token_budget_in_worker_processes_matches_one_process(tmp_path, tiny_tok
     manifest = json.loads((tmp_path / "two" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["multiturn"]["history_rounds_dropped_by_budget"] > 0  # the budget did cut history
     assert manifest["multiturn"]["records_written"] > 0
+
+
+def test_system_and_forced_format_reach_the_records(tmp_path):
+    result = invoke(FIXTURES / "messages.jsonl", "--out", tmp_path / "mt", "--template", "chatml", "--mode", "last-turn",
+                    "--system", "你是历史老师。", "--format", "messages")
+    assert result.exit_code == 0, result.output
+    record = lines(tmp_path / "mt" / "train.jsonl")[0]
+    assert record["context"].startswith("<|im_start|>system\n你是历史老师。<|im_end|>\n<|im_start|>user\n长城有多长？")
+    manifest = json.loads((tmp_path / "mt" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"]["system"] == "你是历史老师。" and manifest["inputs"][0]["format"] == "messages"
+    result = invoke(FIXTURES / "messages.jsonl", "--out", tmp_path / "bad", "--format", "nope")
+    assert result.exit_code == 2 and "unknown format 'nope'" in result.output
