@@ -164,3 +164,15 @@ def test_longest_reply_keeps_the_same_rows_when_the_file_is_shuffled(tmp_path):
         kept_sets.append(sorted(json.dumps(r, ensure_ascii=False) for r in read_jsonl(tmp_path / f"out{seed}" / "rows.jsonl")))
     assert kept_sets[0] == kept_sets[1] == kept_sets[2]
     assert json.dumps(rows[-1], ensure_ascii=False) in kept_sets[0]  # the longest copy survives
+
+
+def test_byte_ranges_cover_every_line_once_with_its_number(tmp_path):
+    from instruct_data.dedupe.runner import _byte_ranges
+
+    lines = [f'{{"n": {i}, "t": "{"字" * (i % 7)}"}}'.encode("utf-8") for i in range(200)]
+    for ending in (b"\n", b""):  # with and without a newline at the end of the file
+        path = tmp_path / "lines.jsonl"
+        path.write_bytes(b"\n".join(lines) + ending)
+        got = [pair for r in _byte_ranges(path, size=64) for pair in r.lines(path)]
+        assert [n for n, _ in got] == list(range(1, 201))
+        assert [raw.rstrip(b"\r") for _, raw in got] == lines

@@ -134,7 +134,9 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
     ledger.add_input(plan.path, format=plan.format, source=plan.source)
     if plan.json_lines:
         stream.close()
-        chunks = _line_chunks(plan.path)  # raw lines: the workers parse them too
+        # Raw lines: the workers parse them too. A plain file is cut into byte ranges that
+        # each worker reads itself (no bytes through the pipe); a .gz cannot seek: lines are sent.
+        chunks = _line_chunks(plan.path) if plan.path.suffix.lower() == ".gz" else _byte_ranges(plan.path)
     else:
         chunks = _row_chunks(row for row, _ in stream)  # arrays and tables: read here, parsed there
     tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
@@ -173,6 +175,37 @@ def _line_chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
         yield chunk
 
 
+class _Range:
+    """Lines [first_line, ...) of a file: bytes [start, stop), each line ending in \\n."""
+
+    def __init__(self, start: int, stop: int, first_line: int):
+        self.start, self.stop, self.first_line = start, stop, first_line
+
+    def lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
+        with open(path, "rb") as fh:
+            fh.seek(self.start)
+            data = fh.read(self.stop - self.start)
+        pieces = data.split(b"\n")
+        if pieces and pieces[-1] == b"":
+            pieces.pop()  # the range ends with a newline: no line after it
+        return enumerate(pieces, start=self.first_line)
+
+
+def _byte_ranges(path: Path, size: int = 4 << 20) -> Iterator[_Range]:
+    """Ranges of about `size` bytes that end at a line end, with the number of their first line."""
+    start, line = 0, 1
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(size)
+            if not block:
+                return
+            if not block.endswith(b"\n"):
+                block += fh.readline()  # finish the last line (or reach the end of the file)
+            yield _Range(start, start + len(block), line)
+            start += len(block)
+            line += block.count(b"\n")
+
+
 def _row_chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
     chunk: list[Row] = []
     for row in rows:
@@ -184,17 +217,23 @@ def _row_chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
+def _task_rows(path: Path, encoding: str, chunk) -> Iterator[Row | None]:
+    """The rows of a task: a byte range or the lines of a JSON-lines file (read as
+    io.read_rows reads them; None for a blank line), or Rows the main process read."""
+    if isinstance(chunk, _Range):
+        chunk = chunk.lines(path)
+    elif not (chunk and isinstance(chunk[0], tuple)):
+        return iter(chunk)
+    return (_json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
+
+
 def _parse_chunk(task) -> tuple[list, Batch]:
     """In a worker: rows to Conversations to Items to fingerprints. Returns, per row, None
     (an item) or what the ledger needs to reject it."""
     path, fmt, source, mapping, encoding, order_base, chunk = task
-    if chunk and isinstance(chunk[0], tuple):
-        rows = (_json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
-    else:
-        rows = iter(chunk)
     outcomes: list = []
     items: list[Item] = []
-    for row in rows:
+    for row in _task_rows(path, encoding, chunk):
         if row is None:  # a blank line: not a row
             continue
         result = parse_row(row, fmt, source=source, mapping=mapping)
