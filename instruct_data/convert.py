@@ -8,18 +8,20 @@ from typing import Any
 
 from instruct_data.errors import InputError, RejectRateError, StrictModeError
 from instruct_data.formats import Rejected, read_conversations, row_id
-from instruct_data.io import JsonlWriter, expand_inputs
+from instruct_data.io import SUPPORTED_SUFFIXES, JsonlWriter, expand_inputs
 from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation
 from instruct_data.templates import Template, get_template, render
 
 
 def source_name(path: Path) -> str:
-    """`data/mine.jsonl.gz` -> `mine`."""
+    """`data/mine.jsonl.gz` -> `mine`; `train_3.5M_CN.json` -> `train_3.5M_CN` (only the file
+    type is taken off, not every dot)."""
     name = path.name
-    for suffix in reversed(path.suffixes):
-        name = name.removesuffix(suffix)
-    return name or path.name
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem, dot, suffix = name.rpartition(".")
+    return (stem if dot and f".{suffix.lower()}" in SUPPORTED_SUFFIXES else name) or path.name
 
 
 def own_outputs_left_out(files: list[Path], out: Path) -> list[Path]:
