@@ -258,6 +258,45 @@ def test_packed_batch_gives_the_same_loss_as_padded(models, data):
     assert torch.allclose(padded, packed, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_reply_loss_equals_the_models_own_loss_and_gradients(models, data, arch):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from instruct_data.training.loop import ReplyLoss
+
+    tok = tokenizer_of(models[arch])
+    template = get_template("seed")
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    examples = read_pieces(data / "train.jsonl", template)[1][:3]
+    batch = Encoder(tok, eos, 128, "truncate")({"texts": [[t for t, _ in e] for e in examples],
+                                                "supervised": [[s for _, s in e] for e in examples]})
+    inputs = PadCollator(tok.pad_token_id)([{"input_ids": i, "labels": l} for i, l in zip(batch["input_ids"], batch["labels"])])
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(models[arch])),
+                           LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    assert ReplyLoss.applies(model, sharded=False)
+
+    def grads():
+        found = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        model.zero_grad()
+        return found
+
+    own = model(**inputs).loss
+    own.backward()
+    own_grads = grads()
+    loss_fn = ReplyLoss(model.get_output_embeddings(), chunk_tokens=7)  # several chunks
+    handle = loss_fn.head.register_forward_pre_hook(loss_fn.capture)
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    handle.remove()
+    assert outputs.logits.shape[1] == 1  # the full logits were never made
+    mine = loss_fn(outputs, inputs["labels"])
+    mine.backward()
+    assert torch.allclose(own, mine, atol=1e-5)
+    for name, grad in grads().items():
+        assert torch.allclose(grad, own_grads[name], atol=1e-5), name
+
+
 def test_build_folder_gives_heldout_and_recorded_template(data):
     manifest = data / "manifest.json"
     source = resolve_source(str(data), None, None)

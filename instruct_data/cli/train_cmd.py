@@ -48,6 +48,7 @@ def _flag(name: str, help: str):
 @click.option("--scheduler", type=click.Choice(["cosine", "linear", "constant_with_warmup"]), help="Learning-rate schedule (default cosine).")
 @_flag("group-by-length", "Batch examples of similar length together (default on).")
 @_flag("packing", "Padding-free batches: examples concatenated into one row (default off).")
+@_flag("chunked-loss", "Loss over the reply tokens only, the output head applied in chunks (default on: less memory).")
 @click.option("--eval-steps", type=int, help="Held-out loss every N steps (default: once at the end).")
 @click.option("--save-steps", type=int, help="Adapter checkpoint every N steps (default 200).")
 @click.option("--save-total-limit", type=int, help="Checkpoints kept (default 2).")

@@ -55,6 +55,7 @@ class TrainConfig:
     group_by_length: bool = True
     packing: bool = False  # padding-free: a batch is one row of concatenated examples
     attn_implementation: str | None = "sdpa"
+    chunked_loss: bool = True  # loss over reply tokens only, output head in chunks (less memory)
     # bookkeeping
     eval_steps: int | None = None  # None: evaluate once at the end
     save_steps: int = 200

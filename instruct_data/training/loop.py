@@ -52,14 +52,117 @@ class LossGuard:
                 "underflowed: check the data, raise --max-len, try --precision bf16 or a lower --lr.")
 
 
+class ReplyLoss:
+    """Cross-entropy over the supervised tokens only, with the output head fused into the loss.
+
+    The usual loss makes logits for every position, padding and prompt included, and keeps
+    them (in fp32) for the backward pass: with a 150k-token vocabulary that is the largest
+    tensor of a LoRA step, about as big as all the layers' activations together. Here the
+    model's own head is skipped (a pre-hook hands it one position), the final hidden states
+    are taken from its input, and logits are made only where the next token is supervised, a
+    chunk at a time; each chunk's gradient with respect to the hidden states is computed at
+    once and the logits dropped (the approach of Liger-Kernel's fused linear cross-entropy).
+    Same loss (sum over label tokens / their number), same gradients, far less memory, and
+    no head FLOPs spent on prompt or padding positions. Used for the architectures below,
+    with a frozen plain linear head; others keep the model's own loss.
+    """
+
+    ARCHITECTURES = {"llama", "qwen2", "qwen3", "mistral", "gpt2", "glm", "glm4"}
+
+    def __init__(self, head, chunk_tokens: int = 1024):
+        self.head = head
+        self.chunk = chunk_tokens
+        self.hidden = None
+
+    @classmethod
+    def applies(cls, model, sharded: bool) -> bool:
+        """Only where the head is a plain frozen linear layer we may call outside the forward."""
+        import torch
+
+        head = model.get_output_embeddings()
+        config = model.config
+        return (not sharded and type(head) is torch.nn.Linear and config.model_type in cls.ARCHITECTURES
+                and not any(p.requires_grad for p in head.parameters())
+                and not getattr(config, "final_logit_softcapping", None))
+
+    def capture(self, module, args):
+        self.hidden = args[0]
+        return (args[0][:, :1, :],)  # the head runs on one position; its output is not used
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        import torch
+
+        hidden, self.hidden = self.hidden, None
+        targets = labels[:, 1:]
+        keep = targets != -100
+        hidden = hidden[:, :-1, :][keep]
+        targets = targets[keep]
+        total = _FusedHeadLoss.apply(hidden, targets, self.head.weight, self.head.bias, self.chunk)
+        count = num_items_in_batch if num_items_in_batch is not None else targets.numel()
+        if torch.is_tensor(count):
+            count = count.to(total.device)
+        return total / count
+
+
+def _fused_head_loss_forward(hidden, targets, weight, bias, chunk: int, need_grad: bool):
+    """Summed cross-entropy of `hidden @ weight.T + bias` and, if asked, its gradient wrt `hidden`."""
+    import torch
+    import torch.nn.functional as F
+
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    grad = torch.empty_like(hidden) if need_grad else None
+    for start in range(0, targets.numel(), chunk):
+        h, y = hidden[start:start + chunk], targets[start:start + chunk]
+        logits = F.linear(h, weight.to(h.dtype), None if bias is None else bias.to(h.dtype)).float()
+        lse = logits.logsumexp(-1)
+        total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
+        if need_grad:
+            probs = logits.sub_(lse[:, None]).exp_()  # in place: one chunk of logits in memory at a time
+            probs[torch.arange(y.numel(), device=y.device), y] -= 1.0  # d(sum CE)/d(logits)
+            grad[start:start + chunk] = probs.to(h.dtype) @ weight.to(h.dtype)
+    return total, grad
+
+
+class _FusedHeadLoss:
+    """autograd Function wrapper, made lazily so that importing this module needs no torch."""
+
+    _function = None
+
+    @classmethod
+    def apply(cls, hidden, targets, weight, bias, chunk):
+        if cls._function is None:
+            import torch
+
+            class Function(torch.autograd.Function):
+                @staticmethod
+                def forward(ctx, hidden, targets, weight, bias, chunk):
+                    total, grad = _fused_head_loss_forward(hidden.detach(), targets, weight.detach(),
+                                                           None if bias is None else bias.detach(), chunk,
+                                                           need_grad=hidden.requires_grad)
+                    ctx.save_for_backward(grad if grad is not None else torch.empty(0))
+                    return total
+
+                @staticmethod
+                def backward(ctx, grad_output):
+                    (grad,) = ctx.saved_tensors
+                    return (grad * grad_output.to(grad.dtype)) if grad.numel() else None, None, None, None, None
+
+            cls._function = Function
+        return cls._function.apply(hidden, targets, weight, bias, chunk)
+
+
 class IdataTrainer(Trainer):
     """Counts trained (non-padding) tokens, checks every step's loss, logs tokens/s."""
 
-    def __init__(self, *args, guard: LossGuard, **kwargs):
+    def __init__(self, *args, guard: LossGuard, reply_loss: ReplyLoss | None = None, **kwargs):
+        if reply_loss is not None:
+            kwargs["compute_loss_func"] = reply_loss
         super().__init__(*args, **kwargs)
+        self.reply_loss = reply_loss
         self.guard = guard
         self.tokens_seen = 0  # on this process, non-padding input tokens
-        self._last_log = (time.perf_counter(), 0)
+        self._started = time.perf_counter()
+        self._last_log = (self._started, 0)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         mask = inputs.get("attention_mask")
@@ -67,6 +170,15 @@ class IdataTrainer(Trainer):
         loss = super().training_step(model, inputs, num_items_in_batch)
         self.guard.check(float(loss), self.state.global_step + 1)
         return loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.reply_loss is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        handle = self.reply_loss.head.register_forward_pre_hook(self.reply_loss.capture)
+        try:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            handle.remove()
 
     def total_tokens(self) -> int:
         """Tokens trained on by every process together."""
@@ -81,6 +193,7 @@ class IdataTrainer(Trainer):
             then, before = self._last_log
             logs["tokens"] = tokens
             logs["tokens_per_s"] = round((tokens - before) / max(now - then, 1e-9), 1)
+            logs["time_s"] = round(now - self._started, 3)  # since the trainer was made
             self._last_log = (now, tokens)
         super().log(logs, start_time)
 

@@ -74,6 +74,7 @@ def training_arguments(config: TrainConfig, out: Path, precision, has_eval: bool
         save_total_limit=config.save_total_limit,
         logging_steps=config.logging_steps,
         logging_first_step=True,
+        prediction_loss_only=True,
         report_to=[],
         disable_tqdm=not config.progress,
         seed=config.seed,
@@ -162,7 +163,7 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
 
     from instruct_data.training.collate import PackCollator, PadCollator
     from instruct_data.training.data import resolve_source
-    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard
+    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard, ReplyLoss
     from instruct_data.training.model import choose_precision, load_base, quantization_config, wrap_lora
     from instruct_data.training.tokenize import resolve_eos
 
@@ -207,9 +208,12 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     flash = (config.attn_implementation or "").startswith("flash")
     collator = PackCollator(flash_attention=flash) if config.packing else PadCollator(
         tokenizer.pad_token_id, multiple=8 if torch.cuda.is_available() else None)
+    reply_loss = ReplyLoss(model.get_output_embeddings()) if config.chunked_loss and ReplyLoss.applies(
+        model, sharded=sharded_weights(config, args)) else None
     trainer = IdataTrainer(
         model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
         data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
+        reply_loss=reply_loss,
         callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
     )
     result = run_training(trainer, resume_from, config)
@@ -259,7 +263,7 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
     from instruct_data import __version__
     from instruct_data.training.loop import plot_loss, read_log
 
-    verify_adapter(out, trainer.model, zero3=trainer.is_deepspeed_enabled and _zero3(config))
+    verify_adapter(out, trainer.model, sharded=trainer.is_fsdp_enabled or sharded_weights(config, trainer.args))
     template = source.template
     write_json(out / "template.json", {"name": template.name, **template.to_dict()})
     save_generation_config(out, config, eos, trainer.processing_class)
@@ -291,6 +295,12 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
         f"{metrics['last_loss']}, {metrics['tokens_per_s']} tokens/s)")
 
 
+def sharded_weights(config: TrainConfig, args) -> bool:
+    """FSDP or ZeRO-3, from the options or from `accelerate launch`'s environment."""
+    return (bool(args.fsdp) or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+            or os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3" or _zero3(config))
+
+
 def _zero3(config: TrainConfig) -> bool:
     if not config.deepspeed:
         return False
@@ -300,7 +310,7 @@ def _zero3(config: TrainConfig) -> bool:
         return False
 
 
-def verify_adapter(out: Path, model, zero3: bool = False) -> None:
+def verify_adapter(out: Path, model, sharded: bool = False) -> None:
     """The saved adapter exists, is not empty, reloads, and equals the weights in memory."""
     import torch
     from peft import get_peft_model_state_dict
@@ -312,7 +322,7 @@ def verify_adapter(out: Path, model, zero3: bool = False) -> None:
     saved = load_file(str(path))
     if not saved:
         raise IdataError(f"{path} holds no tensors: the adapter is empty")
-    if zero3:  # parameters are partitioned across ranks: only the file can be checked
+    if sharded:  # FSDP / ZeRO-3 partition the weights across ranks: only the file can be checked
         return
     unwrapped = model.module if hasattr(model, "module") else model
     expected = get_peft_model_state_dict(unwrapped)
