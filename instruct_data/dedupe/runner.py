@@ -14,7 +14,6 @@ import codecs
 import gzip
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint,
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, expand_inputs, read_rows
+from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation, Origin
 
@@ -271,9 +270,9 @@ def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledge
             if name in names:  # never two inputs into one output file
                 name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
             names.add(name)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            fd, tmp = temp_beside(out_dir / name)
             os.close(fd)
-            outputs.append((Path(tmp), out_dir / name))
+            outputs.append((tmp, out_dir / name))
             copy = _copy_json_lines if plan.json_lines else _rewrite_rows
             item = copy(plan, Path(tmp), item, removed, ledger, encoding)
     except BaseException:
