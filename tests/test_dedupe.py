@@ -171,3 +171,17 @@ def test_settings_reject_unknown_keys_and_bad_banding():
         DedupeSettings(thresold=0.5)
     with pytest.raises(ValueError):
         DedupeSettings(num_perm=100, bands=32)
+
+
+def test_lsh_buckets_give_every_pair_when_small_and_a_chain_when_large():
+    import numpy as np
+
+    from instruct_data.dedupe.near import candidate_pairs
+
+    keys = np.array([[1], [1], [1], [2], [3], [3], [3], [3], [4]], dtype=np.uint64)
+    pairs = sorted(map(tuple, candidate_pairs(keys, np.arange(9)).tolist()))
+    assert pairs == [(0, 1), (0, 2), (1, 2), (4, 5), (4, 6), (4, 7), (5, 6), (5, 7), (6, 7)]
+    big = np.zeros((100, 1), dtype=np.uint64)  # one bucket of 100: each against the best and its neighbour
+    rank = np.arange(100)[::-1].copy()  # item 99 ranks best
+    pairs = set(map(tuple, candidate_pairs(big, rank).tolist()))
+    assert all((i, 99) in pairs for i in range(99)) and (97, 98) in pairs and len(pairs) < 200

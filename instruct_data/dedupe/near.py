@@ -128,13 +128,12 @@ def candidate_pairs(keys: np.ndarray, rank: np.ndarray, rows: np.ndarray | None 
         found.append(np.stack([order[member - 1], order[member]], axis=1))
         run_start = np.flatnonzero(is_start)
         run_len = np.diff(np.concatenate([run_start, [n_members]]))
-        small = (run_len > 2) & (run_len <= _MAX_ALL_PAIRS)
-        starts, lens = run_start[small], run_len[small]
-        # Small buckets of three or more: all pairs, so no similar pair goes unchecked.
-        for s, k in zip(starts, lens):
-            idx = order[s:s + k]
+        # Small buckets of three or more: all pairs, so no similar pair goes unchecked;
+        # bucket by bucket size, so one numpy step makes the pairs of every bucket that size.
+        for k in np.unique(run_len[(run_len > 2) & (run_len <= _MAX_ALL_PAIRS)]).tolist():
             i, j = np.triu_indices(k, 1)
-            found.append(np.stack([idx[i], idx[j]], axis=1))
+            starts = run_start[run_len == k][:, None]
+            found.append(np.stack([order[starts + i].ravel(), order[starts + j].ravel()], axis=1))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     pairs = np.concatenate(found).astype(np.int64)
