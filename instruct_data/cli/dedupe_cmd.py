@@ -50,10 +50,14 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
 
     overrides = {k: v for k, v in {"threshold": threshold, "ngram": ngram}.items() if v is not None}
     settings = DedupeSettings(key=key, near=not no_near, policy=policy, traditional_to_simplified=t2s, **overrides)
+    def phase(name: str) -> None:
+        if console.is_terminal:
+            console.print(f"[dim]{name}…[/dim]")
+
     with row_progress("reading") as advance:
         manifest = dedupe_files(inputs, out, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
                                 encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, workers=workers,
-                                on_row=advance)
+                                on_row=advance, on_phase=phase)
     if as_json:
         print_json(manifest)
         return

@@ -91,8 +91,11 @@ def dedupe_files(
     max_reject_rate: float = 0.5,
     workers: int | None = None,
     on_row: Callable[[], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Deduplicate the inputs into `out_dir`; returns the manifest."""
+    """Deduplicate the inputs into `out_dir`; returns the manifest. `on_row` is called for
+    each row read, `on_phase` with "deciding" and "writing" when those steps start."""
+    on_phase = on_phase or (lambda phase: None)
     settings = settings or DedupeSettings()
     files = expand_inputs(inputs)  # a missing input fails here, before anything is written
     against = list(against)
@@ -111,8 +114,10 @@ def dedupe_files(
                 batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
                                       strict=strict, on_row=on_row)
                 check_reject_rate(ledger, plan.source, max_reject_rate)
+        on_phase("deciding")
         _unique_ids(batches)
         removals = decide(batches, settings, questions)
+        on_phase("writing")
         outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
         ledger.extra["dedupe"] = {"against_questions": len(questions),
                                   "clusters": len({r.cluster for r in removals.values()})}
