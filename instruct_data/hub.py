@@ -31,21 +31,22 @@ class Subset:
     format: str  # reader format for its rows
     dialogue: bool  # holds multi-turn dialogues
     description: str
+    rows: int = 0  # about how many rows the dataset card gives (for a progress bar only)
 
 
 SUBSETS: dict[str, Subset] = {s.name: s for s in [
     Subset("0.5M", "BelleGroup/train_0.5M_CN", "Belle_open_source_0.5M.json", "belle", False,
-           "~0.5M instructions (never cleaned by BELLE)"),
-    Subset("1M", "BelleGroup/train_1M_CN", "Belle_open_source_1M.json", "belle", False, "~1M instructions"),
-    Subset("2M", "BelleGroup/train_2M_CN", "train_2M_CN.json", "belle", False, "2M instructions"),
+           "~0.5M instructions (never cleaned by BELLE)", 500_000),
+    Subset("1M", "BelleGroup/train_1M_CN", "Belle_open_source_1M.json", "belle", False, "~1M instructions", 1_000_000),
+    Subset("2M", "BelleGroup/train_2M_CN", "train_2M_CN.json", "belle", False, "2M instructions", 2_000_000),
     Subset("3.5M", "BelleGroup/train_3.5M_CN", "train_3.5M_CN.json", "belle_conversations", True,
-           "3.6M single- and multi-turn conversations"),
+           "3.6M single- and multi-turn conversations", 3_610_000),
     Subset("multiturn", "BelleGroup/multiturn_chat_0.8M", "multiturn_chat_0.8M.json", "belle", True,
-           "831k Human:/Assistant: transcripts"),
+           "831k Human:/Assistant: transcripts", 831_000),
     Subset("math", "BelleGroup/school_math_0.25M", "school_math_0.25M.json", "belle", False,
-           "248k school math problems with solutions"),
+           "248k school math problems with solutions", 248_000),
     Subset("chat", "BelleGroup/generated_chat_0.4M", "generated_chat_0.4M.json", "belle", False,
-           "~0.4M generated role-play dialogues (one row: role description -> whole dialogue)"),
+           "~0.4M generated role-play dialogues (one row: role description -> whole dialogue)", 400_000),
 ]}
 
 

@@ -697,6 +697,35 @@ def _origin_text(conversation: dict) -> str | None:
 # ------------------------------------------------------------------ the build
 
 
+def estimate_rows(recipe: Recipe) -> int | None:
+    """About how many rows a build will read, for a progress bar: limits and caps, the card's
+    row counts for Belle, and for JSON-lines files their size over the mean size of their first lines."""
+    from instruct_data import hub
+
+    total = 0
+    for source in recipe.sources:
+        if source.belle is not None:
+            guess = hub.SUBSETS[source.belle].rows
+        else:
+            guess = 0
+            try:
+                paths = expand_inputs(source.files)
+            except IdataError:
+                return None
+            for path in paths:
+                if base_suffix(path) not in JSON_SUFFIXES or path.suffix.lower() == ".gz":
+                    return None
+                with open(path, "rb") as fh:
+                    head = fh.readlines(1 << 18)
+                if head:
+                    guess += round(path.stat().st_size / (sum(map(len, head)) / len(head)))
+        for bound in (source.limit, source.cap):
+            if bound is not None:
+                guess = min(guess, bound) if guess else bound
+        total += guess
+    return total or None
+
+
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 

@@ -64,7 +64,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
       idata build recipes/mix.yaml --out build/mix
       idata build belle --subset 2M --limit 50000 --against belle_eval.jsonl --out build/clean
     """
-    from instruct_data.pipeline import build
+    from instruct_data.pipeline import build, estimate_rows
     from instruct_data.report import print_summary
 
     recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
@@ -78,7 +78,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
         recipe.against = [*recipe.against, *against]
     if near is not None:
         recipe.dedupe = recipe.dedupe.model_copy(update={"near": near})
-    with row_progress("building") as advance:
+    with row_progress("building", total=estimate_rows(recipe)) as advance:
         manifest = build(recipe, out, workers=workers, on_row=advance)
     if as_json:
         print_json(manifest)
