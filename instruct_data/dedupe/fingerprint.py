@@ -22,13 +22,26 @@ from instruct_data.dedupe.types import DedupeSettings, Item
 BATCH = 4096
 
 
+class _Remapped:
+    """A BandIndex over a subset, answering with indices of the full list."""
+
+    def __init__(self, index: BandIndex, positions: np.ndarray):
+        self.index, self.positions = index, positions
+
+    def best_match(self, sig, threshold):
+        best, sim = self.index.best_match(sig, threshold)
+        hit = best >= 0
+        best[hit] = self.positions[best[hit]]
+        return best, sim
+
+
 @dataclass
 class Against:
     """Benchmark questions, fingerprinted once: exact keys and a band index of signatures."""
 
     ids: list[str]
-    exact: dict[bytes, int]
-    index: BandIndex
+    exact: dict[bytes, int]  # exact key -> first question with it
+    index: _Remapped  # near matches, for the questions long enough to shingle
 
     @classmethod
     def build(cls, questions: list[tuple[str, str]], settings: DedupeSettings) -> "Against":
@@ -41,19 +54,6 @@ class Against:
         index = BandIndex(sig[has], settings.bands)
         index_ids = np.flatnonzero(has)
         return cls([qid for qid, _ in questions], exact, _Remapped(index, index_ids))
-
-
-class _Remapped:
-    """A BandIndex over a subset, answering with indices of the full list."""
-
-    def __init__(self, index: BandIndex, positions: np.ndarray):
-        self.index, self.positions = index, positions
-
-    def best_match(self, sig, threshold):
-        best, sim = self.index.best_match(sig, threshold)
-        hit = best >= 0
-        best[hit] = self.positions[best[hit]]
-        return best, sim
 
 
 @dataclass
