@@ -198,7 +198,7 @@ class _Spool:
         self.conv = open(base + ".conv", "w", encoding="utf-8", newline="\n")
         self.train = open(base + ".train", "w", encoding="utf-8", newline="\n")
         self.held = open(base + ".held", "w", encoding="utf-8", newline="\n")
-        self.items: list[tuple[str, str, str]] = []  # (id, prompt, reply) for dedupe
+        self.items: list[tuple[str, str]] = []  # (prompt, reply) for dedupe
 
     def close(self) -> None:
         for fh in (self.conv, self.train, self.held):
@@ -278,7 +278,7 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     users = [t.full_text for t in conversation.turns if t.role == "user"]
     replies = [t.text for t in conversation.turns if t.role == "assistant"]
     prompt, reply = "\n".join(users), "\n".join(replies)
-    spool.items.append((conversation.id, prompt, reply))
+    spool.items.append((prompt, reply))
     rank = xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF)
     prompt_key = xxhash.xxh64_intdigest(prompt.strip().encode("utf-8"))
     stratum = conversation.category or ""
@@ -526,9 +526,10 @@ def _spooled_items(spool: str, kept: Kept, heldout: bytearray):
     for number, used, _ in kept.chunks:
         with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
             items = pickle.load(fh)
-        for row_id, prompt, reply in items[:used]:
+        for prompt, reply in items[:used]:
             if not kept.repeated_id[order]:
-                yield Item(row_id, prompt, reply, order, bool(heldout[order]))
+                # kept.ids[order] is the spooled id; reusing that string object saves a copy per row.
+                yield Item(kept.ids[order], prompt, reply, order, bool(heldout[order]))
             order += 1
 
 
