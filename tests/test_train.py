@@ -341,8 +341,9 @@ def test_training_learns_saves_reloads_and_merges(models, data, workdir, arch):
     from instruct_data.training.merge import merge
 
     capture = CaptureModel()
-    out = train(base_config(models[arch], data, workdir / f"run-{arch}", workdir, eval_steps=6,
-                            packing=arch == "gpt2"), callbacks=[capture])
+    variants = {"llama": {}, "qwen2": {"dora": True, "rslora": True}, "gpt2": {"packing": True}}
+    out = train(base_config(models[arch], data, workdir / f"run-{arch}", workdir, eval_steps=6, **variants[arch]),
+                callbacks=[capture])
     log = [json.loads(line) for line in (out / "logs" / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]
     assert len(losses) == 12
@@ -467,3 +468,25 @@ def test_torchrun_two_processes_write_one_adapter(models, data, workdir):
     assert metrics["world_size"] == 2 and metrics["steps"] == 3
     # Tokenized once and shared: one cache entry each for train and held-out, no half-written copies.
     assert sorted(len(p.name) for p in (workdir / "cache-ddp").iterdir()) == [24, 24]
+
+
+def test_model_with_its_own_code_needs_the_flag(models, data, workdir):
+    import shutil
+
+    custom = workdir / "custom-model"
+    shutil.copytree(models["llama"], custom)
+    config = json.loads((custom / "config.json").read_text())
+    config.update(model_type="my-custom-lm", auto_map={"AutoConfig": "configuration_my.MyConfig",
+                                                      "AutoModelForCausalLM": "modeling_my.MyModel"})
+    (custom / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IdataError, match="--trust-remote-code"):
+        train(base_config(custom, data, workdir / "run-custom", workdir))
+
+
+def test_demo_training_runs_in_seconds(data, workdir):
+    from instruct_data.training.demo import demo_train
+
+    out = demo_train(data, workdir / "demo" / "adapter", cache_dir=str(workdir / "cache-demo"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["last_loss"] < metrics["first_loss"]
+    assert (out / "template.json").is_file() and (out / "adapter_model.safetensors").is_file()

@@ -111,15 +111,17 @@ def _fused_head_loss_forward(hidden, targets, weight, bias, chunk: int, need_gra
 
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     grad = torch.empty_like(hidden) if need_grad else None
+    weight = weight.to(hidden.dtype)  # once, not per chunk (QLoRA keeps the head in fp32)
+    bias = None if bias is None else bias.to(hidden.dtype)
     for start in range(0, targets.numel(), chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
-        logits = F.linear(h, weight.to(h.dtype), None if bias is None else bias.to(h.dtype)).float()
+        logits = F.linear(h, weight, bias).float()
         lse = logits.logsumexp(-1)
         total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
         if need_grad:
             probs = logits.sub_(lse[:, None]).exp_()  # in place: one chunk of logits in memory at a time
             probs[torch.arange(y.numel(), device=y.device), y] -= 1.0  # d(sum CE)/d(logits)
-            grad[start:start + chunk] = probs.to(h.dtype) @ weight.to(h.dtype)
+            grad[start:start + chunk] = probs.to(h.dtype) @ weight
     return total, grad
 
 

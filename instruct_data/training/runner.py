@@ -198,18 +198,22 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
         + (" [tokenized data from the cache]" if train_data.cached else ""))
 
     set_seed(config.seed)
+    attention = attention_for(config)
     model = load_base(config.model, precision, qlora=config.qlora, trust_remote_code=config.trust_remote_code,
-                      attn_implementation=config.attn_implementation,
+                      attn_implementation=attention,
                       device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if config.qlora else None)
     model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing)
     trainable, total = model.get_nb_trainable_parameters()
     say(f"LoRA r={config.lora_r} on {', '.join(targets)}: {trainable:,} trainable of {total:,} parameters")
 
-    flash = (config.attn_implementation or "").startswith("flash")
+    flash = (attention or "").startswith("flash")
     collator = PackCollator(flash_attention=flash) if config.packing else PadCollator(
         tokenizer.pad_token_id, multiple=8 if torch.cuda.is_available() else None)
     reply_loss = ReplyLoss(model.get_output_embeddings()) if config.chunked_loss and ReplyLoss.applies(
         model, sharded=sharded_weights(config, args)) else None
+    say(f"loss: {'reply tokens only, output head fused in chunks' if reply_loss else 'the model’s own'}; "
+        f"attention: {getattr(model.config, '_attn_implementation', attention)}; "
+        f"batches: {'packed (padding-free)' if config.packing else 'length-grouped, padded to the longest' if config.group_by_length else 'random, padded to the longest'}")
     trainer = IdataTrainer(
         model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
         data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
@@ -227,6 +231,22 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return out
+
+
+def attention_for(config: TrainConfig) -> str | None:
+    """Packed batches run best on FlashAttention's variable-length kernel, where it is installed."""
+    import importlib.util
+
+    import torch
+
+    attention = config.attn_implementation
+    if not config.packing or attention not in (None, "sdpa"):
+        return attention
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    say("note: --packing with sdpa attention keeps examples apart with a block-diagonal mask, whose cost grows "
+        "with the square of the packed length; `pip install flash-attn` on a GPU for the variable-length kernel")
+    return attention
 
 
 def tensorboard(out: Path, args) -> list:
