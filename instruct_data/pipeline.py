@@ -42,6 +42,7 @@ from instruct_data.ledger import Ledger
 from instruct_data.plainrow import PlainConversation, plain_conversation, plain_row_id
 from instruct_data.recipe import Recipe, RecipeError, Source
 from instruct_data.schema import Conversation, Origin
+from instruct_data.split import SplitSettings, choose_heldout
 from instruct_data.templates import get_template
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file handed to a worker (about 700 Belle rows)
@@ -468,52 +469,14 @@ def _drop_chunk(spool: str, number: int) -> None:
 # ------------------------------------------------------------------ split
 
 
-def choose_heldout(kept: Kept, split) -> bytearray:
-    """1 for each kept row taken into the held-out set, stratified, seeded (through `rank`).
-
-    Each stratum (category, or source when a row has none) gives its share: `round(fraction * n)`,
-    or a count shared out in proportion (largest remainders first). Within a stratum the rows
-    with the smallest seeded hash of their id are taken, so the choice does not depend on the
-    input order; a row whose prompt equals one already taken is passed over.
-    """
-    chosen = bytearray(len(kept))
-    if not split.heldout or not len(kept):
-        return chosen
-    by_source = split.by == "source"
-    groups: dict[int, list[int]] = {}
-    for i in range(len(kept)):
-        if kept.repeated_id[i]:
-            continue
-        key = kept.source[i] if by_source else kept.stratum[i]
-        groups.setdefault(key, []).append(i)
-    wanted = _shares(split.heldout, {k: len(v) for k, v in groups.items()})
-    for key, members in sorted(groups.items()):
-        quota = wanted[key]
-        if split.max_per_group is not None:
-            quota = min(quota, split.max_per_group)
-        seen_prompts: set[int] = set()
-        for i in sorted(members, key=lambda i: (kept.rank[i], kept.ids[i])):
-            if quota <= 0:
-                break
-            if kept.prompt_key[i] in seen_prompts:
-                continue
-            seen_prompts.add(kept.prompt_key[i])
-            chosen[i] = 1
-            quota -= 1
-    return chosen
-
-
-def _shares(heldout: float, sizes: dict[int, int]) -> dict[int, int]:
-    total = sum(sizes.values())
-    if heldout < 1:
-        return {k: round(heldout * n) for k, n in sizes.items()}
-    count = min(int(heldout), total)
-    exact = {k: count * n / total for k, n in sizes.items()}
-    shares = {k: int(v) for k, v in exact.items()}
-    leftover = count - sum(shares.values())
-    for k in sorted(exact, key=lambda k: (-(exact[k] - shares[k]), k))[:leftover]:
-        shares[k] += 1
-    return shares
+def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> bytearray:
+    """The held-out choice (instruct_data.split) over the kept rows' keys."""
+    if settings.by == "source":
+        groups, names = kept.source, {p.index: f"source:{p.label}" for p in plans}
+    else:
+        groups, names = kept.stratum, {index: name for name, index in kept.strata.items()}
+    return choose_heldout(settings, groups=groups, names=names, ranks=kept.rank, prompt_keys=kept.prompt_key,
+                          skip=kept.repeated_id)
 
 
 # ------------------------------------------------------------------ dedupe
@@ -774,7 +737,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
         for plan in plans:
             _check_reject_rate(ledger, plan)
-        heldout = choose_heldout(kept, recipe.split)
+        heldout = heldout_rows(kept, plans, recipe.split)
         removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
         summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
         shutil.rmtree(spool)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +28,7 @@ from instruct_data.clean import CleanSettings
 from instruct_data.dedupe import DedupeSettings
 from instruct_data.errors import IdataError
 from instruct_data.multiturn import MultiturnSettings
+from instruct_data.split import SplitSettings
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 
@@ -83,21 +84,6 @@ class Source(_Strict):
         from instruct_data.convert import source_name
 
         return source_name(Path(self.files[0]))
-
-
-class SplitSettings(_Strict):
-    """The held-out benchmark: `heldout` rows (a count) or a share (0 < x < 1), stratified."""
-
-    heldout: float = Field(0, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows")
-    by: Literal["category", "source"] = Field("category", description="stratify by category, or by source when a row has none")
-    max_per_group: int | None = Field(None, gt=0, description="at most this many held-out rows per category")
-
-    @field_validator("heldout")
-    @classmethod
-    def _count_or_fraction(cls, value: float) -> float:
-        if value >= 1 and value != int(value):
-            raise ValueError("heldout is a whole count (>= 1) or a fraction (< 1)")
-        return value
 
 
 class Recipe(_Strict):

@@ -1,0 +1,83 @@
+"""The held-out benchmark: stratified, by count or fraction, seeded, independent of input order.
+
+    chosen = choose_heldout(settings, groups=..., names=..., ranks=..., prompt_keys=...)
+    # chosen[i] == 1: row i goes to heldout.jsonl
+
+Each group (a category, or a source where rows have none, or every source with
+`by: source`) gives its share: `round(fraction * n)`, or a count shared out in proportion to
+the group sizes (largest remainders first, ties by group name). Within a group the rows with
+the smallest `rank` (a seeded hash of the row id) are taken, so the same seed picks the same
+rows whatever the order of the input; a row whose prompt equals one already taken is passed
+over, so the benchmark holds no question twice. The choice is made before dedupe decides:
+dedupe then protects the held-out rows and removes training rows that duplicate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SplitSettings(BaseModel):
+    """The recipe's `split:` block."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    heldout: float = Field(0, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows")
+    by: Literal["category", "source"] = Field("category", description="stratify by category (by source where a row has none), or by source")
+    max_per_group: int | None = Field(None, gt=0, description="at most this many held-out rows per group")
+
+    @field_validator("heldout")
+    @classmethod
+    def _count_or_fraction(cls, value: float) -> float:
+        if value >= 1 and value != int(value):
+            raise ValueError("heldout is a whole count (>= 1) or a fraction (< 1)")
+        return value
+
+
+def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dict[int, str], ranks: Sequence[int],
+                   prompt_keys: Sequence[int], skip: Sequence[int] | None = None) -> bytearray:
+    """1 for each row taken into the held-out set.
+
+    groups[i]: the group number of row i, named by `names`; ranks[i]: its seeded hash;
+    prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen.
+    """
+    chosen = bytearray(len(groups))
+    if not settings.heldout or not len(groups):
+        return chosen
+    members: dict[int, list[int]] = {}
+    for i, group in enumerate(groups):
+        if skip is None or not skip[i]:
+            members.setdefault(group, []).append(i)
+    wanted = shares(settings.heldout, {names[g]: len(rows) for g, rows in members.items()})
+    for group, rows in members.items():
+        quota = wanted[names[group]]
+        if settings.max_per_group is not None:
+            quota = min(quota, settings.max_per_group)
+        taken: set[int] = set()
+        # Ranks are 64-bit hashes of distinct ids: ties are too rare to matter.
+        for i in sorted(rows, key=ranks.__getitem__):
+            if quota <= 0:
+                break
+            if prompt_keys[i] in taken:
+                continue
+            taken.add(prompt_keys[i])
+            chosen[i] = 1
+            quota -= 1
+    return chosen
+
+
+def shares(heldout: float, sizes: dict[str, int]) -> dict[str, int]:
+    """Held-out rows per group name: a fraction of each, or a count shared by largest remainders."""
+    total = sum(sizes.values())
+    if heldout < 1:
+        return {name: round(heldout * n) for name, n in sizes.items()}
+    count = min(int(heldout), total)
+    exact = {name: count * n / total for name, n in sizes.items()}
+    result = {name: int(value) for name, value in exact.items()}
+    leftover = count - sum(result.values())
+    for name in sorted(exact, key=lambda name: (-(exact[name] - result[name]), name))[:leftover]:
+        result[name] += 1
+    return result
