@@ -136,13 +136,13 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
                                    encoding=encoding, info=info)
     plan.format, plan.mapping = info["format"], info["map"]
     ledger.add_input(plan.path, format=plan.format, source=plan.source)
+    stream.close()  # the workers parse the rows, not this process
     if plan.json_lines:
-        stream.close()
-        # Raw lines: the workers parse them too. A plain file is cut into byte ranges that
-        # each worker reads itself (no bytes through the pipe); a .gz cannot seek: lines are sent.
+        # Raw lines. A plain file is cut into byte ranges that each worker reads itself (no
+        # bytes through the pipe); a .gz cannot seek, so its lines are sent.
         chunks = _line_chunks(plan.path) if plan.path.suffix.lower() == ".gz" else _byte_ranges(plan.path)
     else:
-        chunks = _row_chunks(row for row, _ in stream)  # arrays and tables: read here, parsed there
+        chunks = _row_chunks(read_rows(plan.path, encoding=encoding))  # arrays and tables: read here
     tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
     batches = []
     position = 0
