@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from instruct_data import pipeline
+from instruct_data.pipeline import worker
 from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
 from instruct_data.formats import parse_row
@@ -64,7 +65,7 @@ def test_a_build_gives_the_same_bytes_without_the_fast_path(tmp_path, monkeypatc
     recipe = parse_recipe({"sources": [{"files": [str(data)]}, {"belle": "2M", "from": str(belle)}],
                            "split": {"heldout": 2}})
     pipeline.build(recipe, tmp_path / "fast", workers=1)
-    monkeypatch.setattr(pipeline, "plain_conversation", lambda *args: None)
+    monkeypatch.setattr(worker, "plain_conversation", lambda *args: None)
     pipeline.build(recipe, tmp_path / "slow", workers=1)
     for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
                  "manifest.json"):

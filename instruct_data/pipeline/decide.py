@@ -1,0 +1,60 @@
+"""The decisions made on the keys: which rows are held out, which are duplicates."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+from instruct_data.formats import Rejected, read_conversations
+from instruct_data.io import expand_inputs
+from instruct_data.pipeline.keys import Kept
+from instruct_data.pipeline.sources import Plan
+from instruct_data.split import SplitSettings, choose_heldout
+
+
+def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> bytearray:
+    """The held-out choice (instruct_data.split) over the kept rows' keys."""
+    if settings.by == "source":
+        groups, names = kept.source, {p.index: f"source:{p.label}" for p in plans}
+    else:
+        groups, names = kept.stratum, {index: name for name, index in kept.strata.items()}
+    return choose_heldout(settings, groups=groups, names=names, ranks=kept.rank, prompt_keys=kept.prompt_key,
+                          skip=kept.repeated_id)
+
+
+def spooled_items(spool: str, kept: Kept, heldout: bytearray):
+    from instruct_data.dedupe import Item
+
+    order = 0
+    for number, used, _ in kept.chunks:
+        with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
+            items = pickle.load(fh)
+        for prompt, reply in items[:used]:
+            if not kept.repeated_id[order]:
+                # kept.ids[order] is the spooled id; reusing that string object saves a copy per row.
+                yield Item(kept.ids[order], prompt, reply, order, bool(heldout[order]))
+            order += 1
+
+
+def benchmark_questions(paths: list[str]) -> list[str]:
+    """The questions of benchmark files (any format the readers know): what training must not contain."""
+    questions = []
+    for path in expand_inputs(paths):
+        _, stream = read_conversations(str(path), source="against")
+        questions += [result.prompt.full_text for _, result in stream if not isinstance(result, Rejected)]
+    return questions
+
+
+def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
+                  against: list[str] = ()) -> dict[str, Any]:
+    """id -> Removal for every kept row dedupe removes (held-out rows are protected)."""
+    if not (settings.exact or settings.near or against) or not len(kept):
+        return {}
+    from instruct_data.dedupe import find_duplicates
+
+    # Fingerprints over processes pay off once there are enough rows to cover the start-up.
+    dedupe_workers = workers if len(kept) >= 20_000 else 1
+    removals = find_duplicates(spooled_items(spool, kept, heldout), settings, against=against,
+                               workers=dedupe_workers)
+    return {removal.id: removal for removal in removals}

@@ -1,0 +1,127 @@
+"""The build: plan, pass 1, split, dedupe, pass 2, ledger, report, swap the folder in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from instruct_data.clean import Cleaner
+from instruct_data.convert import check_reject_rate
+from instruct_data.errors import IdataError, RejectRateError
+from instruct_data.io import expand_inputs
+from instruct_data.ledger import Ledger
+from instruct_data.pipeline.decide import benchmark_questions, find_removals, heldout_rows
+from instruct_data.pipeline.keys import clean_pass
+from instruct_data.pipeline.outputs import write_outputs
+from instruct_data.pipeline.sources import Plan, plan_sources
+from instruct_data.pipeline.worker import WorkerState
+from instruct_data.recipe import Recipe, RecipeError
+from instruct_data.templates import get_template
+
+
+class BuildError(IdataError):
+    pass
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = None,
+          on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run a recipe into `out_dir`; returns the manifest. Nothing changes at `out_dir` unless it all succeeds."""
+    from instruct_data import hub
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise BuildError(f"{out}: folder holds other files and no manifest.json; give an empty or new folder")
+    workers = default_workers() if workers is None else max(1, workers)
+    plans = plan_sources(recipe)  # fails before anything is written
+    try:
+        against = benchmark_questions(recipe.against) if recipe.against else []
+    except IdataError as exc:
+        raise RecipeError(f"against: {exc}") from None
+    template = get_template(recipe.template)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
+    try:
+        spool = str(work / ".spool")
+        os.mkdir(spool)
+        state = WorkerState(Cleaner(recipe.clean), template, recipe.multiturn, recipe.system, recipe.seed, spool,
+                            [p.label for p in plans])
+        ledger = Ledger(work, command="build", parameters={
+            "recipe": recipe.resolved(),
+            "template": template.to_dict(),
+            "cleaning_rules": state.cleaner.enabled,
+        })
+        for plan in plans:
+            if plan.subset is not None:
+                ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
+                                                                         plan.source.revision))
+            for file in plan.files:
+                ledger.add_input(file.path, source=plan.label, format=file.fmt, map=file.mapping)
+        for path in expand_inputs(recipe.against):
+            ledger.add_input(path, role="against", questions=len(against))
+        kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
+        for plan in plans:
+            _check_reject_rate(ledger, plan)
+        heldout = heldout_rows(kept, plans, recipe.split)
+        removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
+        summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
+        shutil.rmtree(spool)
+        ledger.extra.update({
+            "template": template.name,
+            "sources": [_source_summary(plan) for plan in plans],
+            **summary,
+        })
+        manifest = ledger.finish(outputs=[work / name for name in ("train.jsonl", "heldout.jsonl",
+                                                                   "conversations.jsonl")])
+        from instruct_data.report import write_report
+
+        write_report(work, manifest)
+        _replace_folder(work, out)
+        return manifest
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _check_reject_rate(ledger: Ledger, plan: Plan) -> None:
+    """The rejects are not written when the build fails, so the error names the commonest reasons."""
+    try:
+        check_reject_rate(ledger, plan.label, plan.max_reject_rate)
+    except RejectRateError as exc:
+        reasons = sorted(((per.get(plan.label, 0), reason) for reason, per in ledger.reasons.items()), reverse=True)
+        top = ", ".join(f"{reason} {n:,}" for n, reason in reasons[:3] if n)
+        raise RejectRateError(f"{exc} (most rejected: {top})") from None
+
+
+def _source_summary(plan: Plan) -> dict[str, Any]:
+    info = {"name": plan.label, "kind": "belle" if plan.subset is not None else "files", "read": plan.read,
+            "kept_after_cleaning": plan.kept, "cap": plan.cap, "limit": plan.limit,
+            "stopped_at_cap": plan.stopped}
+    if plan.subset is not None:
+        info["subset"] = plan.subset.name
+    else:
+        info["formats"] = sorted({f.fmt for f in plan.files})
+    return info
+
+
+def _replace_folder(work: Path, out: Path) -> None:
+    """Swap the finished folder into place; the old outputs go only once the new ones are there."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""The work of one chunk, in a worker process: parse, clean, render, spool.
+
+Kept rows go to the chunk's own spool files (conversation, train records, held-out record,
+dedupe texts); the main process gets back one small outcome per row: a reject with its
+reason, or the keys of a kept row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from instruct_data.clean import Cleaner
+from instruct_data.convert import training_record
+from instruct_data.formats import Rejected, parse_row, row_id
+from instruct_data.io import Row
+from instruct_data.plainrow import PlainConversation, plain_conversation, plain_row_id
+from instruct_data.schema import Conversation, Origin
+
+
+@dataclass
+class WorkerState:
+    cleaner: Cleaner
+    template: Any
+    multiturn: Any
+    system: str | None
+    seed: int
+    spool: str
+    sources: list[str]  # the label of each source, by index
+
+
+_STATE: WorkerState | None = None
+
+
+def init_worker(state: WorkerState) -> None:
+    global _STATE
+    _STATE = state
+
+
+def _parsed_lines(first_line: int, lines: list[bytes], encoding: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """(line number, object or None, error, raw text) per non-blank line, as io.read_rows reads
+    JSON lines: a bad line carries its error, never raises."""
+    for offset, raw in enumerate(lines):
+        line_no = first_line + offset
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            yield (line_no, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}",
+                   raw.decode(encoding, errors="replace").rstrip("\r\n"))
+            continue
+        if line_no == 1:
+            text = text.lstrip("\ufeff")
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})", text.rstrip("\r\n")
+            continue
+        if not isinstance(data, dict):
+            yield line_no, None, f"expected a JSON object, got {type(data).__name__}", text.rstrip("\r\n")
+            continue
+        yield line_no, data, None, None
+
+
+def _origin_dict(origin: Origin) -> dict[str, Any]:
+    """The origin as Conversation.model_dump_json(exclude_none=True) writes it."""
+    return {key: value for key in ("file", "line", "dataset", "revision", "row")
+            if (value := getattr(origin, key)) is not None}
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call with options
+_dumps = _ENCODER.encode
+
+
+def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
+    """train.jsonl records: one per reply for a dialogue (multiturn settings), else one."""
+    if conversation.n_rounds > 1 or state.multiturn.budget is not None:
+        from instruct_data.multiturn import expand
+
+        records = expand(conversation, state.template, state.multiturn, system=state.system)
+        if not isinstance(records, Rejected) and conversation.n_rounds == 1:
+            records[0]["id"] = conversation.id  # a single-turn row keeps its own id
+        return records
+    return [training_record(conversation, state.template, state.system)]
+
+
+class Spool:
+    """The spool files of one chunk, written by the worker that cleans it."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.conv = open(base + ".conv", "w", encoding="utf-8", newline="\n")
+        self.train = open(base + ".train", "w", encoding="utf-8", newline="\n")
+        self.held = open(base + ".held", "w", encoding="utf-8", newline="\n")
+        self.items: list[tuple[str, str]] = []  # (prompt, reply) for dedupe
+
+    def close(self) -> None:
+        for fh in (self.conv, self.train, self.held):
+            fh.close()
+        with open(self.base + ".items", "wb") as fh:
+            pickle.dump(self.items, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
+    """Parse, clean and render one chunk; spool the kept rows; return one small outcome per row."""
+    number, source_index, kind, payload = task
+    state = _STATE
+    label = state.sources[source_index]
+    spool = Spool(os.path.join(state.spool, str(number)))
+    outcomes: list[tuple] = []
+    try:
+        if kind == "lines":
+            path, fmt, mapping, id_prefix, first_line, lines, encoding = payload
+            for line_no, data, error, raw in _parsed_lines(first_line, lines, encoding):
+                plain = None
+                if data is not None and not mapping:
+                    plain = plain_conversation(data, fmt, label, {"file": path, "line": line_no}, line_no)
+                    if plain is not None and id_prefix != label:
+                        plain.id = plain_row_id(data, id_prefix, line_no)
+                if plain is not None:
+                    outcomes.append(_clean_and_spool(plain, data, f"{path}:{line_no}", state, spool))
+                else:
+                    row = Row(Origin(file=path, line=line_no), data, error, raw)
+                    outcomes.append(_one_row(row, fmt, mapping, id_prefix, label, state, spool))
+        else:
+            fmt, mapping, id_prefix, rows = payload
+            for row in rows:
+                plain = None
+                if row.data is not None and not mapping:
+                    position = row.origin.line if row.origin.line is not None else row.origin.row
+                    plain = plain_conversation(row.data, fmt, label, _origin_dict(row.origin), position)
+                    if plain is not None and id_prefix != label:
+                        plain.id = plain_row_id(row.data, id_prefix, position)
+                if plain is not None:
+                    outcomes.append(_clean_and_spool(plain, row.data, str(row.origin), state, spool))
+                else:
+                    outcomes.append(_one_row(row, fmt, mapping, id_prefix, label, state, spool))
+    finally:
+        spool.close()
+    return number, outcomes
+
+
+def _one_row(row: Row, fmt: str, mapping, id_prefix: str, label: str, state: WorkerState, spool: Spool) -> tuple:
+    raw = row.data if row.data is not None else row.raw
+    result = parse_row(row, fmt, source=id_prefix, mapping=mapping)
+    if isinstance(result, Rejected):
+        return ("r", "read", result.reason, result.detail, str(row.origin), raw, row_id(row, id_prefix))
+    result.source = label
+    return _clean_and_spool(result, raw, str(row.origin), state, spool)
+
+
+def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, spool: Spool) -> tuple:
+    """Clean and render one conversation; spool it if kept. Returns its outcome for the main process."""
+    verdict, changed = state.cleaner.clean(conversation)
+    if verdict is not None:
+        return ("r", "clean", verdict.reason, verdict.detail, origin, raw, conversation.id)
+    records = _records(conversation, state)
+    if isinstance(records, Rejected):
+        return ("r", "multiturn", records.reason, records.detail, origin, raw, conversation.id)
+    if isinstance(conversation, PlainConversation):
+        spool.conv.write(conversation.to_json())
+    else:
+        spool.conv.write(conversation.model_dump_json(exclude_none=True))
+    spool.conv.write("\n")
+    for record in records:
+        spool.train.write(_dumps(record))
+        spool.train.write("\n")
+    multi = conversation.n_rounds > 1
+    if multi:
+        spool.held.write(_dumps(training_record(conversation, state.template, state.system)))
+        spool.held.write("\n")
+    users = [t.full_text for t in conversation.turns if t.role == "user"]
+    replies = [t.text for t in conversation.turns if t.role == "assistant"]
+    prompt, reply = "\n".join(users), "\n".join(replies)
+    spool.items.append((prompt, reply))
+    rank = xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF)
+    prompt_key = xxhash.xxh64_intdigest(prompt.strip().encode("utf-8"))
+    stratum = conversation.category or ""
+    return ("k", conversation.id, tuple(changed), rank, prompt_key, stratum, len(records), multi,
+            len(prompt), len(reply))
