@@ -149,6 +149,19 @@ def render_markdown(manifest: dict[str, Any], plots: list[str]) -> str:
     for reason, per_source in sorted(counts.get("rejects_by_reason", {}).items(), key=lambda kv: -sum(kv[1].values())):
         detail = ", ".join(f"{s} {n:,}" for s, n in per_source.items())
         lines.append(f"| {reason} | {sum(per_source.values()):,} | {detail} |")
+    stats = manifest.get("stats", {})
+    bins = stats.get("length_bins")
+    if bins:
+        lines += ["", "## Lengths of the training rows (characters)", "", "| field | median bin | rows per bin |", "|---|---|---|"]
+        for key, name in (("instruction_length", "instruction"), ("reply_length", "reply")):
+            spread = ", ".join(f"{label}: {n:,}" for label, n in zip(_bin_labels(bins), stats[key]) if n)
+            lines.append(f"| {name} | {_median_bin(stats[key], bins)} | {spread} |")
+    categories = stats.get("categories", {})
+    if categories:
+        lines += ["", "## Categories of the training rows", "", "| category | rows |", "|---|---:|"]
+        lines += [f"| {name} | {n:,} |" for name, n in list(categories.items())[:20]]
+        if len(categories) > 20:
+            lines.append(f"| … {len(categories) - 20} more | {sum(list(categories.values())[20:]):,} |")
     lines += ["", "## Duplicates, by method", ""]
     lines += [f"- {m}: {n:,}" for m, n in counts.get("duplicates_by_method", {}).items()] or ["- none"]
     lines += ["", "## Rows changed, by normalizer", ""]
