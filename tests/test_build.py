@@ -199,3 +199,13 @@ def test_tables_gzip_and_several_files_in_one_source(tmp_path):
     ids = [r["id"] for r in read_lines(tmp_path / "out1" / "train.jsonl")]
     assert ids == ["mine/a:1", "mine/a:2", "mine/b:1", "mine/b:2", "mine/b:3"]
     assert (tmp_path / "out1" / "train.jsonl").read_bytes() == (tmp_path / "out2" / "train.jsonl").read_bytes()
+
+
+def test_the_progress_estimate_is_close_for_json_lines_and_bounded_by_limits(tmp_path):
+    from instruct_data.pipeline import estimate_rows
+
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE * 50)
+    assert abs(estimate_rows(parse_recipe({"sources": [{"files": [str(mine)]}]})) - 400) < 40
+    assert estimate_rows(parse_recipe({"sources": [{"files": [str(mine)], "limit": 7}, {"belle": "1M", "cap": 5}]})) == 12
+    (tmp_path / "array.json").write_text(json.dumps(MINE, ensure_ascii=False), encoding="utf-8")
+    assert estimate_rows(parse_recipe({"sources": [{"files": [str(tmp_path / "array.json")]}]})) is None

@@ -88,6 +88,8 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         from instruct_data.report import write_report
 
         write_report(work, manifest)
+        for path in work.iterdir():  # the ledger's temp files are private (mkstemp): make all alike
+            os.chmod(path, 0o666 & ~umask)
         _replace_folder(work, out)
         return manifest
     except BaseException:

@@ -173,7 +173,7 @@ def estimate_rows(recipe: Recipe) -> int | None:
             except IdataError:
                 return None
             for path in paths:
-                if base_suffix(path) not in JSON_SUFFIXES or path.suffix.lower() == ".gz":
+                if path.suffix.lower() == ".gz" or not _is_json_lines(path, source.encoding):
                     return None
                 with open(path, "rb") as fh:
                     head = fh.readlines(1 << 18)
