@@ -335,7 +335,7 @@ class Echo(Filter):
 PHONE = re.compile(r"(?<![\d.])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![\d.])")
 ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-DIGITS = re.compile(r"\d{3}")
+NUMBER_RUN = re.compile(r"\d\d\d")  # every phone and ID card number holds one (faster to scan than \d{3})
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -361,36 +361,34 @@ class Pii(Filter):
     reasons = ("pii",)
     Settings = PiiSettings
 
-    def _kinds(self):
+    def __init__(self, settings=None):
+        super().__init__(settings)
         s = self.settings
-        kinds = []
-        if s.phone:
-            kinds.append(("phone", PHONE, None))
-        if s.id_card:
-            kinds.append(("id_card", ID_CARD, valid_id_card))
-        if s.email:
-            kinds.append(("email", EMAIL, None))
-        return kinds
+        # (kind, needs, pattern, check). `needs` names the quick test a text must pass first:
+        # a run of digits for numbers, an '@' for addresses; most texts pass neither.
+        self._kinds = [kind for kind, on in (
+            (("phone", "number", PHONE, None), s.phone),
+            (("id_card", "number", ID_CARD, valid_id_card), s.id_card),
+            (("email", "at", EMAIL, None), s.email),
+        ) if on]
 
-    @staticmethod
-    def _maybe(text: str) -> bool:
-        """Cheap test first: no '@' and no run of 3 digits means no PII of any kind."""
-        return "@" in text or DIGITS.search(text) is not None
+    def _candidates(self, text: str):
+        number, at = NUMBER_RUN.search(text) is not None, "@" in text
+        if not (number or at):
+            return ()
+        passed = {"number": number, "at": at}
+        return [(kind, pattern, check) for kind, needs, pattern, check in self._kinds if passed[needs]]
 
     def find(self, text: str) -> str | None:
         """The kind of the first PII found in the text, or None."""
-        if not self._maybe(text):
-            return None
-        for kind, pattern, check in self._kinds():
+        for kind, pattern, check in self._candidates(text):
             for match in pattern.finditer(text):
                 if check is None or check(match.group(0)):
                     return kind
         return None
 
     def mask(self, text: str) -> str:
-        if not self._maybe(text):
-            return text
-        for kind, pattern, check in self._kinds():
+        for kind, pattern, check in self._candidates(text):
             replacement = self.settings.masks.get(kind, f"[{kind.upper()}]")
             text = pattern.sub(lambda m: replacement if check is None or check(m.group(0)) else m.group(0), text)
         return text
