@@ -168,7 +168,8 @@ class IdataTrainer(Trainer):
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         mask = inputs.get("attention_mask")
-        self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        # Summed on the device and read only when logging: no extra host-device sync per step.
+        self.tokens_seen = self.tokens_seen + (mask.sum() if mask is not None else inputs["input_ids"].numel())
         loss = super().training_step(model, inputs, num_items_in_batch)
         self.guard.check(float(loss), self.state.global_step + 1)
         return loss
@@ -186,8 +187,8 @@ class IdataTrainer(Trainer):
         """Tokens trained on by every process together."""
         import torch
 
-        count = torch.tensor(self.tokens_seen, device=self.args.device)
-        return int(self.accelerator.reduce(count, reduction="sum")) if self.args.world_size > 1 else self.tokens_seen
+        count = torch.as_tensor(self.tokens_seen, device=self.args.device)
+        return int(self.accelerator.reduce(count, reduction="sum")) if self.args.world_size > 1 else int(count)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log: every process is here (the loss was just gathered)
