@@ -176,9 +176,12 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     if multi:
         spool.held.write(_dumps(training_record(conversation, state.template, state.system)))
         spool.held.write("\n")
-    users = [t.full_text for t in conversation.turns if t.role == "user"]
-    replies = [t.text for t in conversation.turns if t.role == "assistant"]
-    prompt, reply = "\n".join(users), "\n".join(replies)
+    turns = conversation.turns
+    if len(turns) == 2:
+        prompt, reply = turns[0].full_text, turns[1].text
+    else:  # a dialogue is compared on all its questions and all its replies
+        prompt = "\n".join(t.full_text for t in turns if t.role == "user")
+        reply = "\n".join(t.text for t in turns if t.role == "assistant")
     spool.items.append((prompt, reply))
     rank = xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF)
     prompt_key = xxhash.xxh64_intdigest(prompt.strip().encode("utf-8"))
