@@ -76,6 +76,8 @@ def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
     bins = stats.get("length_bins", [])
     line = ", ".join(f"{m} {n:,}" for m, n in dups.items()) or "none"
     console.print(f"duplicates removed: {line}")
+    changed = ", ".join(f"{rule} {n:,}" for rule, n in counts.get("rows_changed_by_normalizer", {}).items())
+    console.print(f"rows changed by cleaning: {changed or 'none'}")
     if bins:
         console.print(f"median length (chars): instruction {_median_bin(stats['instruction_length'], bins)}, "
                       f"reply {_median_bin(stats['reply_length'], bins)}; "
