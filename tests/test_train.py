@@ -490,3 +490,26 @@ def test_demo_training_runs_in_seconds(data, workdir):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 12 and metrics["last_loss"] < metrics["first_loss"]
     assert (out / "template.json").is_file() and (out / "adapter_model.safetensors").is_file()
+
+
+def test_cli_train_with_recipe_then_merge(models, data, workdir):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    recipe = Path(__file__).parent.parent / "recipes" / "train" / "tiny-cpu.yaml"
+    out, merged = workdir / "run-cli", workdir / "merged-cli"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--recipe", str(recipe), "--data", str(data), "--model", str(models["qwen2"]),
+                                 "--out", str(out), "--max-steps", "3", "--cache-dir", str(workdir / "cache"),
+                                 "--no-progress", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)  # --json: nothing else on stdout
+    assert metrics["steps"] == 3  # the command line overrode the recipe's 12
+    run = json.loads((out / "run_config.json").read_text())
+    assert run["config"]["lr"] == 5e-3 and run["config"]["max_len"] == 256  # from the recipe
+    result = runner.invoke(cli, ["merge", "--adapter", str(out), "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert (merged / "model.safetensors").is_file() and (merged / "template.json").is_file()
+    result = runner.invoke(cli, ["merge", "--adapter", str(out), "--out", str(merged)])
+    assert result.exit_code != 0 and "--overwrite" in str(result.exception)

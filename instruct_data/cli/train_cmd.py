@@ -70,12 +70,15 @@ def train_command(recipe, as_json, **options):
     \b
     Examples:
       idata train --data out/belle --model Qwen/Qwen2.5-0.5B --out runs/qwen-0.5b
-      idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --lr 1e-4
-      idata train --data out/belle/conversations.jsonl --template chatml --model Qwen/Qwen2.5-1.5B-Instruct --out runs/q
-      torchrun --nproc_per_node 2 -m instruct_data train --recipe recipes/train/qwen2.5-7b.yaml
+      idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --lr 1e-4
+      idata train --data out/belle/conversations.jsonl --template chatml --model Qwen/Qwen2.5-1.5B-Instruct --out runs/qd
+      idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --resume
+      torchrun --nproc_per_node 2 -m instruct_data train --recipe recipes/train/qwen2.5-7b.yaml --data out/belle --out runs/q7
     """
+    import contextlib
     import json
     import os
+    import sys
     from pathlib import Path
 
     from instruct_data.training import make_config, train
@@ -83,7 +86,9 @@ def train_command(recipe, as_json, **options):
     if options.get("modules_to_save"):
         options["modules_to_save"] = [m.strip() for m in options["modules_to_save"].split(",") if m.strip()]
     config = make_config(recipe, **options)
-    out = train(config)
+    # The Trainer prints its log lines on stdout: keep stdout for the JSON a script reads.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        out = train(config)
     metrics = json.loads((Path(out) / "metrics.json").read_text(encoding="utf-8")) if (Path(out) / "metrics.json").is_file() else {}
     if os.environ.get("RANK", "0") != "0":
         return  # one summary, from the main process
