@@ -172,6 +172,11 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     precision = choose_precision(config.precision)
     if config.qlora:
         quantization_config(precision)  # fails now, clearly, where 4-bit cannot run
+    if config.deepspeed:
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise IdataError("--deepspeed needs DeepSpeed: pip install 'instruct-data[deepspeed]' (on a CUDA machine)")
     out = prepare_out(config)
     resume_from = last_checkpoint(out) if config.resume else None
     if config.overwrite and not config.resume and int(os.environ.get("RANK", "0")) == 0:
