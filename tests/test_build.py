@@ -209,3 +209,15 @@ def test_the_progress_estimate_is_close_for_json_lines_and_bounded_by_limits(tmp
     assert estimate_rows(parse_recipe({"sources": [{"files": [str(mine)], "limit": 7}, {"belle": "1M", "cap": 5}]})) == 12
     (tmp_path / "array.json").write_text(json.dumps(MINE, ensure_ascii=False), encoding="utf-8")
     assert estimate_rows(parse_recipe({"sources": [{"files": [str(tmp_path / "array.json")]}]})) is None
+
+
+def test_an_interrupted_build_leaves_no_half_written_output(tmp_path, mixed_recipe, monkeypatch):
+    from instruct_data.pipeline import run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "write_outputs", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(parse_recipe(mixed_recipe), tmp_path / "out", workers=2)
+    assert list(tmp_path.iterdir()) == [tmp_path / "mine.jsonl"]
