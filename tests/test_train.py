@@ -355,6 +355,7 @@ def test_training_learns_saves_reloads_and_merges(models, data, workdir, arch):
     assert metrics["steps"] == 12 and metrics["eval_loss"] is not None and metrics["data"]["train"]["examples"] == 24
     run = json.loads((out / "run_config.json").read_text())
     assert run["resolved"]["eos"]["token"] == "</s>" and run["config"]["packing"] == (arch == "gpt2")
+    assert run["resolved"]["loss"] == "reply tokens, fused output head"
     assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert list((out / "logs" / "tensorboard").glob("events.*"))
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-12", "checkpoint-8"]

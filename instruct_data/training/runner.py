@@ -312,6 +312,8 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
                      "eval_file": str(source.eval) if source.eval else None,
                      "eos": {"token": eos.token, "id": eos.id, "why": eos.why},
                      "precision": precision.name, "precision_why": precision.why, "lora_targets": targets,
+                     "loss": "reply tokens, fused output head" if trainer.reply_loss else "the model's own",
+                     "attention": getattr(trainer.model.config, "_attn_implementation", None),
                      "world_size": trainer.args.world_size},
         "versions": versions(__version__), "command": sys.argv,
         "outputs": {"adapter": ADAPTER_FILE, "loss_curve": plot.name if plot else None},
