@@ -6,7 +6,7 @@ line. Recipe keys are the field names below (dashes or underscores both work).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 

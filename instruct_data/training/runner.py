@@ -157,74 +157,32 @@ def say(message: str) -> None:
 
 
 def train(config: TrainConfig, callbacks: list | None = None) -> Path:
-    """Run LoRA fine-tuning as `config` says; return the output folder."""
-    import torch
-    from transformers import AutoTokenizer, set_seed
+    """Run LoRA fine-tuning as `config` says; return the output folder.
 
-    from instruct_data.training.collate import PackCollator, PadCollator
+    `callbacks` are extra transformers TrainerCallbacks (the tests use them to interrupt a run
+    or inject a NaN).
+    """
     from instruct_data.training.data import resolve_source
-    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard, ReplyLoss
-    from instruct_data.training.model import choose_precision, load_base, quantization_config, wrap_lora
-    from instruct_data.training.tokenize import resolve_eos
 
     check(config)
     started = time.time()
-    precision = choose_precision(config.precision)
-    if config.qlora:
-        quantization_config(precision)  # fails now, clearly, where 4-bit cannot run
-    if config.deepspeed:
-        import importlib.util
-
-        if importlib.util.find_spec("deepspeed") is None:
-            raise IdataError("--deepspeed needs DeepSpeed: pip install 'instruct-data[deepspeed]' (on a CUDA machine)")
+    precision = check_machine(config)
     out = prepare_out(config)
     resume_from = last_checkpoint(out) if config.resume else None
-    if config.overwrite and not config.resume and int(os.environ.get("RANK", "0")) == 0:
-        for name in ("checkpoints", "logs"):
-            shutil.rmtree(out / name, ignore_errors=True)
     source = resolve_source(config.data, config.eval_data, config.template)
     context = model_context_length(config)
     if context and config.max_len > context:
         raise IdataError(f"--max-len {config.max_len} is longer than the model's context ({context}); lower --max-len")
 
     args = training_arguments(config, out, precision, has_eval=source.eval is not None)
-    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    gen_config = generation_eos(config.model, config.trust_remote_code)
-    eos = resolve_eos(tokenizer, gen_config.eos_token_id if gen_config else None, source.template, config.eos_token)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = eos.token  # padding is masked out of the loss by -100, not by its id
-    say(f"template {source.template.name} (from {source.template_from}); end token {eos.token!r} "
-        f"(id {eos.id}): {eos.why}; precision {precision.name}: {precision.why}")
-
+    tokenizer, eos = load_tokenizer(config, source, precision)
     train_data, eval_data = load_data(config, source, tokenizer, eos, args)
     report = {"train": data_report(train_data), "eval": data_report(eval_data) if eval_data else None}
     say(f"train: {report['train']['examples']:,} examples, {report['train']['truncated']:,} truncated, "
         f"{report['train']['skipped']:,} skipped (--max-len {config.max_len})"
         + (" [tokenized data from the cache]" if train_data.cached else ""))
 
-    set_seed(config.seed)
-    attention = attention_for(config)
-    model = load_base(config.model, precision, qlora=config.qlora, trust_remote_code=config.trust_remote_code,
-                      attn_implementation=attention,
-                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if config.qlora else None)
-    model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing)
-    trainable, total = model.get_nb_trainable_parameters()
-    say(f"LoRA r={config.lora_r} on {', '.join(targets)}: {trainable:,} trainable of {total:,} parameters")
-
-    flash = (attention or "").startswith("flash")
-    collator = PackCollator(flash_attention=flash) if config.packing else PadCollator(
-        tokenizer.pad_token_id, multiple=8 if torch.cuda.is_available() else None)
-    reply_loss = ReplyLoss(model.get_output_embeddings()) if config.chunked_loss and ReplyLoss.applies(
-        model, sharded=sharded_weights(config, args)) else None
-    say(f"loss: {'reply tokens only, output head fused in chunks' if reply_loss else 'the model’s own'}; "
-        f"attention: {getattr(model.config, '_attn_implementation', attention)}; "
-        f"batches: {'packed (padding-free)' if config.packing else 'length-grouped, padded to the longest' if config.group_by_length else 'random, padded to the longest'}")
-    trainer = IdataTrainer(
-        model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
-        data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
-        reply_loss=reply_loss,
-        callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
-    )
+    trainer, targets = make_trainer(config, args, precision, tokenizer, train_data, eval_data, out, callbacks)
     result = run_training(trainer, resume_from, config)
     # Every rank takes part in these three (they gather or synchronise); only the main one writes.
     final_eval = trainer.evaluate() if eval_data is not None else {}
@@ -236,6 +194,77 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return out
+
+
+def check_machine(config: TrainConfig):
+    """The precision to train in; a clear error now for what this machine cannot run."""
+    import importlib.util
+
+    from instruct_data.training.model import choose_precision, quantization_config
+
+    precision = choose_precision(config.precision)
+    if config.qlora:
+        quantization_config(precision)  # fails where 4-bit cannot run
+    if config.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise IdataError("--deepspeed needs DeepSpeed: pip install 'instruct-data[deepspeed]' (on a CUDA machine)")
+    if config.overwrite and not config.resume and int(os.environ.get("RANK", "0")) == 0:
+        for name in ("checkpoints", "logs"):
+            shutil.rmtree(Path(config.out) / name, ignore_errors=True)
+    return precision
+
+
+def load_tokenizer(config: TrainConfig, source, precision):
+    """The tokenizer (with a pad token) and the end token every reply is trained to end with."""
+    from transformers import AutoTokenizer
+
+    from instruct_data.training.tokenize import resolve_eos
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    gen_config = generation_eos(config.model, config.trust_remote_code)
+    eos = resolve_eos(tokenizer, gen_config.eos_token_id if gen_config else None, source.template, config.eos_token)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = eos.token  # padding is masked out of the loss by -100, not by its id
+    say(f"template {source.template.name} (from {source.template_from}); end token {eos.token!r} "
+        f"(id {eos.id}): {eos.why}; precision {precision.name}: {precision.why}")
+    return tokenizer, eos
+
+
+def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, eval_data, out: Path, callbacks):
+    """The LoRA model, its batches and loss, in an IdataTrainer. Returns (trainer, LoRA layer names)."""
+    import torch
+    from transformers import set_seed
+
+    from instruct_data.training.collate import PackCollator, PadCollator
+    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard, ReplyLoss
+    from instruct_data.training.model import load_base, wrap_lora
+
+    set_seed(config.seed)
+    attention = attention_for(config)
+    model = load_base(config.model, precision, qlora=config.qlora, trust_remote_code=config.trust_remote_code,
+                      attn_implementation=attention,
+                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if config.qlora else None)
+    model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing)
+    trainable, total = model.get_nb_trainable_parameters()
+    say(f"LoRA r={config.lora_r} on {', '.join(targets)}: {trainable:,} trainable of {total:,} parameters")
+
+    if config.packing:
+        collator = PackCollator(flash_attention=(attention or "").startswith("flash"))
+    else:
+        collator = PadCollator(tokenizer.pad_token_id, multiple=8 if torch.cuda.is_available() else None)
+    reply_loss = None
+    if config.chunked_loss and ReplyLoss.applies(model, sharded=sharded_weights(config, args)):
+        reply_loss = ReplyLoss(model.get_output_embeddings())
+    batches = ("packed (padding-free)" if config.packing else
+               "length-grouped, padded to the longest" if config.group_by_length else "random, padded to the longest")
+    say(f"loss: {'reply tokens only, output head fused in chunks' if reply_loss else 'the model’s own'}; "
+        f"attention: {getattr(model.config, '_attn_implementation', attention)}; batches: {batches}")
+    trainer = IdataTrainer(
+        model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
+        data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
+        reply_loss=reply_loss,
+        callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
+    )
+    return trainer, targets
 
 
 def attention_for(config: TrainConfig) -> str | None:
