@@ -17,7 +17,7 @@ from pathlib import Path
 from instruct_data.errors import StrictModeError
 from instruct_data.ledger import Ledger
 from instruct_data.pipeline.sources import Plan, tasks
-from instruct_data.pipeline.worker import WorkerState, init_worker, process_chunk
+from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
 
 PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
 
@@ -46,13 +46,13 @@ class Kept:
 
 
 def run_chunks(plans: list[Plan], state: WorkerState, workers: int):
-    """Yield (chunk number, source index, outcomes) in chunk order, over `workers` processes."""
+    """Yield (chunk number, source index, ChunkResult) in chunk order, over `workers` processes."""
     chunks = tasks(plans)
     if workers <= 1:
         init_worker(state)
         for task in chunks:
-            number, outcomes = process_chunk(task)
-            yield number, task[1], outcomes
+            number, result = process_chunk(task)
+            yield number, task[1], result
         return
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with context.Pool(workers, initializer=init_worker, initargs=(state,)) as pool:
@@ -62,64 +62,69 @@ def run_chunks(plans: list[Plan], state: WorkerState, workers: int):
             pending.append((task[1], pool.apply_async(process_chunk, (task,))))
             if len(pending) >= workers * PENDING_PER_WORKER:
                 source_index, result = pending.popleft()
-                number, outcomes = result.get()
-                yield number, source_index, outcomes
+                number, chunk = result.get()
+                yield number, source_index, chunk
         while pending:
             source_index, result = pending.popleft()
-            number, outcomes = result.get()
-            yield number, source_index, outcomes
+            number, chunk = result.get()
+            yield number, source_index, chunk
 
 
 def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
                on_row: Callable[[], None] | None = None) -> Kept:
     kept = Kept()
     seen_ids: set[str] = set()
-    for number, source_index, outcomes in run_chunks(plans, state, workers):
+    for number, source_index, result in run_chunks(plans, state, workers):
         plan = plans[source_index]
         if plan.stopped:
             drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
             continue
-        used = read = 0
-        spooled = sum(1 for outcome in outcomes if outcome[0] == "k")
-        for outcome in outcomes:
-            read += 1
-            if on_row:
-                on_row()
-            if outcome[0] == "r":
-                _, stage, reason, detail, origin, raw, reject_id = outcome
-                if strict and stage == "read":
-                    raise StrictModeError(f"{origin}: {reason}: {detail}")
-                # The worker sends the origin as text; the ledger writes str(origin) either way.
-                ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
-                continue
-            _keep(kept, outcome, source_index, plan, ledger, seen_ids)
-            used += 1
-            plan.kept += 1
-            if plan.cap is not None and plan.kept >= plan.cap:
-                plan.stopped = True
+        take, rows = len(result.ids), result.rows
+        if plan.cap is not None and plan.kept + take >= plan.cap:
+            take = plan.cap - plan.kept  # the rest of the chunk, after the cap-th kept row, is not taken
+            rows = result.position[take - 1] + 1 if take else 0
+            plan.stopped = True
+        for index, stage, reason, detail, origin, raw, reject_id in result.rejects:
+            if index >= rows:
                 break
-        ledger.read(plan.label, read)
-        plan.read += read
-        kept.chunks.append((number, used, spooled))
+            if strict and stage == "read":
+                raise StrictModeError(f"{origin}: {reason}: {detail}")
+            # The worker sends the origin as text; the ledger writes str(origin) either way.
+            ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
+        for index, rules in result.changed:
+            if index >= take:
+                break
+            for rule in rules:
+                ledger.note_changed(rule)
+        ledger.read(plan.label, rows)
+        plan.read += rows
+        plan.kept += take
+        _extend(kept, result, take, plan, seen_ids)
+        kept.chunks.append((number, take, len(result.ids)))
+        if on_row:
+            for _ in range(rows):
+                on_row()
     return kept
 
 
-def _keep(kept: Kept, outcome: tuple, source_index: int, plan: Plan, ledger: Ledger, seen_ids: set[str]) -> None:
-    _, conv_id, changed, rank, prompt_key, stratum, n_records, multi, prompt_len, reply_len = outcome
-    for rule in changed:
-        ledger.note_changed(rule)
-    repeated = conv_id in seen_ids
-    seen_ids.add(conv_id)
-    kept.ids.append(conv_id)
-    kept.repeated_id.append(1 if repeated else 0)
-    kept.source.append(source_index)
-    kept.rank.append(rank)
-    kept.prompt_key.append(prompt_key)
-    kept.stratum.append(kept.strata.setdefault(stratum or f"source:{plan.label}", len(kept.strata)))
-    kept.records.append(n_records)
-    kept.multi.append(1 if multi else 0)
-    kept.prompt_len.append(prompt_len)
-    kept.reply_len.append(reply_len)
+def _extend(kept: Kept, result: ChunkResult, take: int, plan: Plan, seen_ids: set[str]) -> None:
+    """Append the first `take` kept rows of a chunk to the keys."""
+    ids = result.ids[:take]
+    if seen_ids.isdisjoint(ids) and len(set(ids)) == len(ids):
+        repeated = bytes(take)  # the usual case, decided in C
+        seen_ids.update(ids)
+    else:
+        repeated = bytearray(take)
+        for i, row_id in enumerate(ids):
+            repeated[i] = row_id in seen_ids
+            seen_ids.add(row_id)
+    kept.ids.extend(ids)
+    kept.repeated_id.extend(repeated)
+    kept.source.extend(array("H", [plan.index]) * take)
+    numbers = [kept.strata.setdefault(name or f"source:{plan.label}", len(kept.strata)) for name in result.strata]
+    kept.stratum.extend(array("I", map(numbers.__getitem__, result.stratum[:take])))
+    for column in ("rank", "prompt_key", "records", "multi", "prompt_len", "reply_len"):
+        getattr(kept, column).extend(getattr(result, column)[:take])
 
 
 def drop_chunk(spool: str, number: int) -> None:

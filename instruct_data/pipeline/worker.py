@@ -11,7 +11,8 @@ import json
 import os
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from typing import Any
 
 import xxhash
@@ -108,13 +109,36 @@ class Spool:
             pickle.dump(self.items, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
-    """Parse, clean and render one chunk; spool the kept rows; return one small outcome per row."""
+@dataclass
+class ChunkResult:
+    """What a worker sends back for one chunk: its rejects in full, its kept rows as columns of
+    small keys (arrays pickle as plain bytes: far cheaper than a tuple per row)."""
+
+    rows: int = 0  # rows read from the chunk
+    rejects: list[tuple] = field(default_factory=list)  # (row index, stage, reason, detail, origin, raw, id)
+    position: array = field(default_factory=lambda: array("I"))  # row index of each kept row
+    ids: list[str] = field(default_factory=list)
+    changed: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (kept index, rules that edited it)
+    rank: array = field(default_factory=lambda: array("Q"))  # seeded hash of the id: the split's order
+    prompt_key: array = field(default_factory=lambda: array("Q"))
+    strata: list[str] = field(default_factory=list)  # the chunk's distinct categories ("" for none)
+    stratum: array = field(default_factory=lambda: array("H"))  # index into `strata`
+    records: array = field(default_factory=lambda: array("I"))
+    multi: bytearray = field(default_factory=bytearray)
+    prompt_len: array = field(default_factory=lambda: array("I"))
+    reply_len: array = field(default_factory=lambda: array("I"))
+
+    def reject(self, stage: str, reason: str, detail: str, origin: str, raw: Any, row_id: str) -> None:
+        self.rejects.append((self.rows, stage, reason, detail, origin, raw, row_id))
+
+
+def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
+    """Parse, clean and render one chunk; spool the kept rows; return their keys and the rejects."""
     number, source_index, kind, payload = task
     state = _STATE
     label = state.sources[source_index]
     spool = Spool(os.path.join(state.spool, str(number)))
-    outcomes: list[tuple] = []
+    result = ChunkResult()
     try:
         if kind == "lines":
             path, fmt, mapping, id_prefix, first_line, lines, encoding = payload
@@ -125,10 +149,11 @@ def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
                     if plain is not None and id_prefix != label:
                         plain.id = plain_row_id(data, id_prefix, line_no)
                 if plain is not None:
-                    outcomes.append(_clean_and_spool(plain, data, f"{path}:{line_no}", state, spool))
+                    _clean_and_spool(plain, data, f"{path}:{line_no}", state, spool, result)
                 else:
                     row = Row(Origin(file=path, line=line_no), data, error, raw)
-                    outcomes.append(_one_row(row, fmt, mapping, id_prefix, label, state, spool))
+                    _one_row(row, fmt, mapping, id_prefix, label, state, spool, result)
+                result.rows += 1
         else:
             fmt, mapping, id_prefix, rows = payload
             for row in rows:
@@ -139,31 +164,37 @@ def process_chunk(task: tuple) -> tuple[int, list[tuple]]:
                     if plain is not None and id_prefix != label:
                         plain.id = plain_row_id(row.data, id_prefix, position)
                 if plain is not None:
-                    outcomes.append(_clean_and_spool(plain, row.data, str(row.origin), state, spool))
+                    _clean_and_spool(plain, row.data, str(row.origin), state, spool, result)
                 else:
-                    outcomes.append(_one_row(row, fmt, mapping, id_prefix, label, state, spool))
+                    _one_row(row, fmt, mapping, id_prefix, label, state, spool, result)
+                result.rows += 1
     finally:
         spool.close()
-    return number, outcomes
+    return number, result
 
 
-def _one_row(row: Row, fmt: str, mapping, id_prefix: str, label: str, state: WorkerState, spool: Spool) -> tuple:
+def _one_row(row: Row, fmt: str, mapping, id_prefix: str, label: str, state: WorkerState, spool: Spool,
+             result: ChunkResult) -> None:
     raw = row.data if row.data is not None else row.raw
-    result = parse_row(row, fmt, source=id_prefix, mapping=mapping)
-    if isinstance(result, Rejected):
-        return ("r", "read", result.reason, result.detail, str(row.origin), raw, row_id(row, id_prefix))
-    result.source = label
-    return _clean_and_spool(result, raw, str(row.origin), state, spool)
+    parsed = parse_row(row, fmt, source=id_prefix, mapping=mapping)
+    if isinstance(parsed, Rejected):
+        result.reject("read", parsed.reason, parsed.detail, str(row.origin), raw, row_id(row, id_prefix))
+        return
+    parsed.source = label
+    _clean_and_spool(parsed, raw, str(row.origin), state, spool, result)
 
 
-def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, spool: Spool) -> tuple:
-    """Clean and render one conversation; spool it if kept. Returns its outcome for the main process."""
+def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, spool: Spool,
+                     result: ChunkResult) -> None:
+    """Clean and render one conversation; spool it and add its keys if kept, else add the reject."""
     verdict, changed = state.cleaner.clean(conversation)
     if verdict is not None:
-        return ("r", "clean", verdict.reason, verdict.detail, origin, raw, conversation.id)
+        result.reject("clean", verdict.reason, verdict.detail, origin, raw, conversation.id)
+        return
     records = _records(conversation, state)
     if isinstance(records, Rejected):
-        return ("r", "multiturn", records.reason, records.detail, origin, raw, conversation.id)
+        result.reject("multiturn", records.reason, records.detail, origin, raw, conversation.id)
+        return
     if isinstance(conversation, PlainConversation):
         spool.conv.write(conversation.to_json())
     else:
@@ -183,8 +214,19 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
         prompt = "\n".join(t.full_text for t in turns if t.role == "user")
         reply = "\n".join(t.text for t in turns if t.role == "assistant")
     spool.items.append((prompt, reply))
-    rank = xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF)
-    prompt_key = xxhash.xxh64_intdigest(prompt.strip().encode("utf-8"))
-    stratum = conversation.category or ""
-    return ("k", conversation.id, tuple(changed), rank, prompt_key, stratum, len(records), multi,
-            len(prompt), len(reply))
+    if changed:
+        result.changed.append((len(result.ids), tuple(changed)))
+    result.position.append(result.rows)
+    result.ids.append(conversation.id)
+    result.rank.append(xxhash.xxh64_intdigest(conversation.id.encode("utf-8"), seed=state.seed & 0xFFFFFFFFFFFFFFFF))
+    result.prompt_key.append(xxhash.xxh64_intdigest(prompt.strip().encode("utf-8")))
+    category = conversation.category or ""
+    try:
+        result.stratum.append(result.strata.index(category))
+    except ValueError:
+        result.stratum.append(len(result.strata))
+        result.strata.append(category)
+    result.records.append(len(records))
+    result.multi.append(multi)
+    result.prompt_len.append(len(prompt))
+    result.reply_len.append(len(reply))
