@@ -37,8 +37,9 @@ class Outputs:
         for fh in (self.train, self.held, self.convs):
             fh.close()
 
-    def summary(self) -> dict[str, Any]:
-        """Counts per source, the ledger's `written`, length histograms and categories, with numpy."""
+    def finish(self) -> dict[str, Any]:
+        """Tell the ledger how many rows each source wrote; return the split counts and the
+        statistics of the training rows (length histograms, categories), taken with numpy."""
         import numpy as np
 
         kept = self.kept
@@ -97,7 +98,7 @@ def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, remove
             start += used
     finally:
         out.close()
-    return out.summary()
+    return out.finish()
 
 
 def _copy_chunk(base: str, rows: range, out: Outputs) -> None:
