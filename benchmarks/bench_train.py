@@ -112,7 +112,10 @@ def run_variant(variant: str, model: Path, data: Path, work: Path, args) -> dict
                "--max-len", str(args.max_len), "--cache-dir", str(work / "cache")]
     if args.gradient_checkpointing:
         command.append("--gradient-checkpointing")
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if not cuda():  # one thread: on a shared CPU, two threads per run mostly measure the neighbours
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
         sys.stderr.write(result.stderr[-4000:])
