@@ -514,3 +514,28 @@ def test_cli_train_with_recipe_then_merge(models, data, workdir):
     assert (merged / "model.safetensors").is_file() and (merged / "template.json").is_file()
     result = runner.invoke(cli, ["merge", "--adapter", str(out), "--out", str(merged)])
     assert result.exit_code != 0 and "--overwrite" in str(result.exception)
+
+
+def test_loss_guard_stops_on_zero_loss_and_names_what_to_try():
+    from instruct_data.training.loop import LossGuard
+
+    guard = LossGuard(lr=2e-4, precision="fp16")
+    guard.check(0.0, 1)
+    guard.check(1.5, 2)  # a real loss resets the count
+    guard.check(0.0, 3)
+    guard.check(0.0, 4)
+    with pytest.raises(TrainingDiverged, match=r"loss is 0 for 3 steps.*--max-len.*bf16"):
+        guard.check(0.0, 5)
+    with pytest.raises(TrainingDiverged, match=r"became inf at step 7\. Try --precision bf16.*lower --lr \(now 0.0002\)"):
+        LossGuard(lr=2e-4, precision="fp16").check(float("inf"), 7)
+
+
+def test_out_of_memory_names_the_options_to_lower():
+    from instruct_data.training.runner import run_training
+
+    class Exhausted:
+        def train(self, resume_from_checkpoint=None):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(IdataError, match=r"out of memory: lower --batch-size \(now 4.*--max-len \(now 1024\).*--gradient-checkpointing"):
+        run_training(Exhausted(), None, TrainConfig(data="d", model="m", out="o"))
