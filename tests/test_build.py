@@ -221,3 +221,21 @@ def test_an_interrupted_build_leaves_no_half_written_output(tmp_path, mixed_reci
     with pytest.raises(KeyboardInterrupt):
         build(parse_recipe(mixed_recipe), tmp_path / "out", workers=2)
     assert list(tmp_path.iterdir()) == [tmp_path / "mine.jsonl"]
+
+
+def test_a_training_row_asking_a_heldout_question_is_removed_whatever_its_reply(tmp_path):
+    rows = [{"instruction": f"请解释成语“{name}”的意思。", "input": "", "output": f"{name}：{meaning}"}
+            for name, meaning in [("画蛇添足", "做了多余的事反而不好。"), ("守株待兔", "死守经验，不知变通。"),
+                                  ("亡羊补牢", "出了问题及时补救。"), ("刻舟求剑", "不懂得事物在变化。")]]
+    # The same four questions again, answered differently: not duplicates under the key "both".
+    rows += [{**row, "output": "这个成语出自古代寓言故事，常用来比喻人的某种做法。" + row["output"][:2]} for row in rows]
+    mine = write_jsonl(tmp_path / "twice.jsonl", rows)
+    recipe = {"sources": [{"files": [str(mine)]}], "split": {"heldout": 2}, "dedupe": {"near": False}}
+    m = build(parse_recipe(recipe), tmp_path / "out", workers=1)
+    held = {r["context"] for r in read_lines(tmp_path / "out" / "heldout.jsonl")}
+    train = [r["context"] for r in read_lines(tmp_path / "out" / "train.jsonl")]
+    assert len(held) == 2 and not held & set(train)
+    assert m["counts"]["duplicates_by_method"] == {"contamination": 2}
+    duplicates = read_lines(tmp_path / "out" / "duplicates.jsonl")
+    heldout_ids = {d["duplicate_of"] for d in duplicates}
+    assert heldout_ids <= {f"twice:{i}" for i in range(1, 9)}

@@ -23,7 +23,8 @@ def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> byte
                           skip=kept.repeated_id)
 
 
-def spooled_items(spool: str, kept: Kept, heldout: bytearray):
+def spooled_items(spool: str, kept: Kept, heldout: bytearray, only_heldout: bool = False):
+    """The kept rows as dedupe Items, read back from the spool in input order (held-out ones protected)."""
     from instruct_data.dedupe import Item
 
     order = 0
@@ -31,7 +32,7 @@ def spooled_items(spool: str, kept: Kept, heldout: bytearray):
         with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
             items = pickle.load(fh)
         for prompt, reply in items[:used]:
-            if not kept.repeated_id[order]:
+            if not kept.repeated_id[order] and (heldout[order] or not only_heldout):
                 # kept.ids[order] is the spooled id; reusing that string object saves a copy per row.
                 yield Item(kept.ids[order], prompt, reply, order, bool(heldout[order]))
             order += 1
@@ -48,13 +49,22 @@ def benchmark_questions(paths: list[str]) -> list[str]:
 
 def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
                   against: list[str] = ()) -> dict[str, Any]:
-    """id -> Removal for every kept row dedupe removes (held-out rows are protected)."""
-    if not (settings.exact or settings.near or against) or not len(kept):
+    """id -> Removal for every kept row dedupe removes.
+
+    Held-out rows are protected (never removed), and their questions join the benchmark
+    questions of `against`: a training row that asks a held-out question, whatever its reply,
+    is removed as contamination (so the benchmark never scores a question the model was
+    trained on), as is a row that duplicates a held-out row under the dedupe key.
+    """
+    questions = list(against)
+    if any(heldout):
+        questions += list(spooled_items(spool, kept, heldout, only_heldout=True))
+    if not (settings.exact or settings.near or questions) or not len(kept):
         return {}
     from instruct_data.dedupe import find_duplicates
 
     # Fingerprints over processes pay off once there are enough rows to cover the start-up.
     dedupe_workers = workers if len(kept) >= 20_000 else 1
-    removals = find_duplicates(spooled_items(spool, kept, heldout), settings, against=against,
+    removals = find_duplicates(spooled_items(spool, kept, heldout), settings, against=questions,
                                workers=dedupe_workers)
     return {removal.id: removal for removal in removals}
