@@ -307,6 +307,16 @@ def test_build_folder_gives_heldout_and_recorded_template(data):
     assert manifest.is_file()
 
 
+def test_build_folder_with_empty_heldout_trains_without_eval(data, tmp_path):
+    import shutil
+
+    folder = tmp_path / "small-build"
+    shutil.copytree(data, folder)
+    (folder / "heldout.jsonl").write_text("", encoding="utf-8")
+    source = resolve_source(str(folder), None, None)
+    assert source.eval is None and source.train == folder / "train.jsonl"
+
+
 def test_bad_row_names_file_and_line(tmp_path):
     path = write_jsonl(tmp_path / "bad.jsonl", [{"context": "问：", "target": "答"}, {"context": "问：", "target": " "}])
     with pytest.raises(IdataError, match=r"bad.jsonl:2: .*target"):

@@ -60,8 +60,9 @@ def resolve_source(data: str, eval_data: str | None, template: str | None) -> Da
         train = path / "train.jsonl"
         if not train.is_file():
             raise InputError(data, "a build folder must hold train.jsonl")
-        if eval_data is None and (path / "heldout.jsonl").is_file():
-            eval_data = str(path / "heldout.jsonl")
+        heldout = path / "heldout.jsonl"
+        if eval_data is None and heldout.is_file() and heldout.read_bytes()[:4096].strip():
+            eval_data = str(heldout)  # (a small build may have an empty held-out file: then no eval loss)
         if template and recorded and template != recorded:
             raise IdataError(f"{data} was rendered with template {recorded!r}; to train with {template!r}, "
                              f"pass --data {path / 'conversations.jsonl'} --template {template} "
