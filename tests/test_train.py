@@ -499,7 +499,7 @@ def test_demo_training_runs_in_seconds(data, workdir):
 
     out = demo_train(data, workdir / "demo" / "adapter", cache_dir=str(workdir / "cache-demo"))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 12 and metrics["last_loss"] < metrics["first_loss"]
+    assert metrics["steps"] == 20 and metrics["last_loss"] < metrics["first_loss"]
     assert (out / "template.json").is_file() and (out / "adapter_model.safetensors").is_file()
 
 
@@ -516,9 +516,9 @@ def test_cli_train_with_recipe_then_merge(models, data, workdir):
                                  "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)  # --json: nothing else on stdout
-    assert metrics["steps"] == 3  # the command line overrode the recipe's 12
+    assert metrics["steps"] == 3  # the command line overrode the recipe's 20
     run = json.loads((out / "run_config.json").read_text())
-    assert run["config"]["lr"] == 5e-3 and run["config"]["max_len"] == 256  # from the recipe
+    assert run["config"]["lr"] == 2e-2 and run["config"]["max_len"] == 256  # from the recipe
     result = runner.invoke(cli, ["merge", "--adapter", str(out), "--out", str(merged)])
     assert result.exit_code == 0, result.output
     assert (merged / "model.safetensors").is_file() and (merged / "template.json").is_file()

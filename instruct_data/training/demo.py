@@ -16,8 +16,8 @@ from instruct_data.training.config import TrainConfig, make_config
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "train" / "tiny-cpu.yaml"
 # The recipe's settings, for an installed package that has no recipes/ folder beside it.
-TINY_SETTINGS = dict(precision="fp32", max_len=256, lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target="all",
-                     batch_size=4, lr=5e-3, max_steps=12, warmup_ratio=0.0, eval_steps=6, save_steps=6, logging_steps=1)
+TINY_SETTINGS = dict(precision="fp32", max_len=256, lora_r=16, lora_alpha=32, lora_dropout=0.0, lora_target="all",
+                     batch_size=4, lr=2e-2, max_steps=20, warmup_ratio=0.0, eval_steps=10, save_steps=10, logging_steps=1)
 
 
 def sample_texts(data: Path, limit: int = 400) -> list[str]:

@@ -48,10 +48,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 800):
 
 
 def tiny_config(arch: str, vocab_size: int, *, bos_id: int, eos_id: int, pad_id: int,
-                hidden: int = 64, layers: int = 2, heads: int = 4, max_positions: int = 1024):
+                hidden: int = 64, layers: int = 2, heads: int = 4, max_positions: int = 1024,
+                init_std: float | None = None):
     from transformers import GPT2Config, LlamaConfig, Qwen2Config
 
     ids = dict(bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+    if init_std is not None:
+        ids["initializer_range"] = init_std
     if arch == "gpt2":
         return GPT2Config(vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=heads,
                           n_positions=max_positions, **ids)
@@ -66,8 +69,14 @@ def tiny_config(arch: str, vocab_size: int, *, bos_id: int, eos_id: int, pad_id:
 
 
 def make_tiny_model(out_dir: str | Path, arch: str = "llama", texts: Iterable[str] | None = None, *,
-                    seed: int = 0, vocab_size: int = 800, hidden: int = 64, layers: int = 2) -> Path:
-    """Write a tiny model folder to `out_dir` and return its path."""
+                    seed: int = 0, vocab_size: int = 800, hidden: int = 64, layers: int = 2,
+                    init_std: float | None = None) -> Path:
+    """Write a tiny model folder to `out_dir` and return its path.
+
+    `init_std` overrides the architecture's initializer range: with the default 0.02 a model
+    this small has logits too flat for a LoRA adapter to move far in a few steps (the demo
+    uses a larger one so that its loss curve visibly falls).
+    """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
@@ -75,7 +84,7 @@ def make_tiny_model(out_dir: str | Path, arch: str = "llama", texts: Iterable[st
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(list(texts) if texts is not None else DEFAULT_TEXT, vocab_size=vocab_size)
     config = tiny_config(arch, len(tokenizer), bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id,
-                         pad_id=tokenizer.pad_token_id, hidden=hidden, layers=layers)
+                         pad_id=tokenizer.pad_token_id, hidden=hidden, layers=layers, init_std=init_std)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id,
