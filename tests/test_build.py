@@ -239,3 +239,12 @@ def test_a_training_row_asking_a_heldout_question_is_removed_whatever_its_reply(
     duplicates = read_lines(tmp_path / "out" / "duplicates.jsonl")
     heldout_ids = {d["duplicate_of"] for d in duplicates}
     assert heldout_ids <= {f"twice:{i}" for i in range(1, 9)}
+
+
+def test_an_output_folder_with_other_files_is_refused(tmp_path):
+    from instruct_data.pipeline import BuildError
+
+    mine = write_jsonl(tmp_path / "mine.jsonl", MINE)
+    with pytest.raises(BuildError, match="no manifest.json"):
+        build(parse_recipe({"sources": [{"files": [str(mine)]}]}), tmp_path, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl"]
