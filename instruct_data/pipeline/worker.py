@@ -1,8 +1,8 @@
 """The work of one chunk, in a worker process: parse, clean, render, spool.
 
 Kept rows go to the chunk's own spool files (conversation, train records, held-out record,
-dedupe texts); the main process gets back one small outcome per row: a reject with its
-reason, or the keys of a kept row.
+dedupe texts); the main process gets back a ChunkResult: the rejects with their reasons, and
+the small keys of the kept rows as columns.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Iterator
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ from instruct_data.schema import Conversation, Origin
 
 @dataclass
 class WorkerState:
+    """What every worker needs, set once per process (not sent with each chunk)."""
+
     cleaner: Cleaner
     template: Any
     multiturn: Any
