@@ -323,6 +323,15 @@ def test_bad_row_names_file_and_line(tmp_path):
         read_pieces(path, get_template("seed"))
 
 
+def test_bad_row_stops_training_with_file_and_line(models, tmp_path, workdir):
+    rows = seed_rows(1)
+    rows.insert(2, {"context": "问：", "answer": "答"})
+    path = write_jsonl(tmp_path / "broken.jsonl", rows)
+    with pytest.raises(IdataError, match=r"broken.jsonl:3: not context/target: target"):
+        train(base_config(models["llama"], path, tmp_path / "run", workdir, cache_dir=str(tmp_path / "cache")))
+    assert not [p for p in (tmp_path / "cache").iterdir()]  # nothing half-built left in the cache
+
+
 def test_recipe_then_command_line(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: some/model\nlora-r: 16\nlr: 0.0001\nlora_target: q_proj,v_proj\n", encoding="utf-8")

@@ -10,6 +10,7 @@ recorded in its `manifest.json`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,29 +78,40 @@ def resolve_source(data: str, eval_data: str | None, template: str | None) -> Da
 
 
 def read_pieces(path: Path, template: Template) -> tuple[str, list[Pieces]]:
-    """Every row of `path` as pieces, and the data kind ("context_target" or "conversations").
+    """Every row of `path` as pieces, and the data kind ("context_target" or "conversations")."""
+    kind = data_kind(path)
+    return kind, list(iter_pieces(path, template, kind))
+
+
+def data_kind(path: Path) -> str:
+    """conversations (canonical records, rendered here) or context_target, from the first row."""
+    for row in read_rows(path, limit=1):
+        if row.data is not None and "turns" in row.data:
+            return "conversations"
+    return "context_target"
+
+
+def iter_pieces(path: Path, template: Template, kind: str) -> Iterator[Pieces]:
+    """The rows of `path` as pieces, streamed.
 
     A row that is not valid is an error with file:line: training on a silently thinned file
     is worse than stopping (run `idata validate` first).
     """
-    kind = None
-    examples: list[Pieces] = []
+    count = 0
     for row in read_rows(path):
         where = row.origin.line or row.origin.row
         if row.error:
             raise InputError(str(path), row.error, line=where)
-        if kind is None:
-            kind = "conversations" if "turns" in row.data else "context_target"
         try:
             if kind == "conversations":
-                examples.append(segments(Conversation.model_validate(row.data), template))
+                yield segments(Conversation.model_validate(row.data), template)
             else:
                 record = TrainingRecord.model_validate(
                     {k: row.data.get(k) for k in ("context", "target", "id", "source", "category") if k in row.data})
-                examples.append([(record.context, False), (record.target, True)])
+                yield [(record.context, False), (record.target, True)]
         except ValidationError as exc:
             expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
             raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
-    if not examples:
+        count += 1
+    if not count:
         raise InputError(str(path), "no rows to train on")
-    return kind, examples

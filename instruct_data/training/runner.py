@@ -114,15 +114,13 @@ def generation_eos(model: str, trust_remote_code: bool):
 
 def load_data(config: TrainConfig, source, tokenizer, eos, args):
     """Tokenize (or load from the cache) the train and eval files; the main process goes first."""
-    from instruct_data.training.data import read_pieces
+    from instruct_data.training.data import data_kind, iter_pieces
     from instruct_data.training.tokenize import tokenize_file
 
     def one(path: Path):
-        def loader():
-            return read_pieces(path, source.template)[1]
-
-        return tokenize_file(path, sniff_kind(path), loader, tokenizer, source.template, eos, config.max_len, config.too_long,
-                             config.cache_dir, config.num_proc)
+        kind = data_kind(path)
+        return tokenize_file(path, kind, lambda: iter_pieces(path, source.template, kind), tokenizer, source.template,
+                             eos, config.max_len, config.too_long, config.cache_dir, config.num_proc)
 
     # Rank 0 tokenizes and writes the cache; the other ranks then load it (tokenized once).
     with args.main_process_first(local=False, desc="tokenizing"):
@@ -131,16 +129,6 @@ def load_data(config: TrainConfig, source, tokenizer, eos, args):
     if held is not None and config.eval_max_rows and len(held.dataset) > config.eval_max_rows:
         held.dataset = held.dataset.select(range(config.eval_max_rows))
     return train, held
-
-
-def sniff_kind(path: Path) -> str:
-    """conversations or context_target, from the first row (part of the cache key)."""
-    from instruct_data.io import read_rows
-
-    for row in read_rows(path, limit=1):
-        if row.data is not None and "turns" in row.data:
-            return "conversations"
-    return "context_target"
 
 
 def data_report(tokenized) -> dict:

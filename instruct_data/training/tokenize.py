@@ -209,11 +209,41 @@ def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, templa
         stats = json.loads(stats_file.read_text(encoding="utf-8"))
         return Tokenized(datasets.load_from_disk(str(path / "data")), stats["rows"], stats["truncated"],
                          stats["skipped"], True, path)
-    examples = examples_loader()
-    raw = datasets.Dataset.from_dict({"texts": [[t for t, _ in ex] for ex in examples],
-                                      "supervised": [[s for _, s in ex] for ex in examples]})
+    key = path.name
+    work = root / f".build-{key}-{os.getpid()}"  # Arrow files while building: rows stream to disk
+    try:
+        raw = _raw_dataset(examples_loader, work, key)
+        return _encode_and_save(raw, data_path, path, tokenizer, eos, max_len, too_long, num_proc)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _raw_dataset(examples_loader, work: Path, key: str):
+    """The pieces as an on-disk Arrow dataset, streamed: memory stays flat however large the file."""
+    import datasets
+    from datasets.exceptions import DatasetGenerationError
+
+    def rows():
+        for example in examples_loader():
+            yield {"texts": [t for t, _ in example], "supervised": [s for _, s in example]}
+
+    features = datasets.Features({"texts": datasets.List(datasets.Value("string")),
+                                  "supervised": datasets.List(datasets.Value("bool"))})
+    try:
+        return datasets.Dataset.from_generator(rows, features=features, cache_dir=str(work), fingerprint=key)
+    except DatasetGenerationError as exc:  # a bad row: report it as itself (file:line), not as datasets' wrapper
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, IdataError):
+            raise cause from None
+        raise
+
+
+def _encode_and_save(raw, data_path: Path, path: Path, tokenizer, eos: EndToken, max_len: int, too_long: str,
+                     num_proc: int | None) -> Tokenized:
+    import datasets
+
     if num_proc is None:
-        num_proc = max(1, min(os.cpu_count() or 1, len(examples) // ROWS_PER_PROCESS))
+        num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
     encoded = raw.map(Encoder(tokenizer, eos, max_len, too_long), batched=True, batch_size=1000,
                       num_proc=num_proc if num_proc > 1 else None, remove_columns=["texts", "supervised"],
                       desc="tokenizing", load_from_cache_file=False)
@@ -228,10 +258,10 @@ def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, templa
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     kept.save_to_disk(str(tmp / "data"))
-    stats = {"rows": len(examples), "truncated": truncated, "skipped": skipped, "data": str(data_path)}
+    stats = {"rows": len(raw), "truncated": truncated, "skipped": skipped, "data": str(data_path)}
     (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
     try:
         os.replace(tmp, path)
     except OSError:  # someone else wrote the same entry first: theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
-    return Tokenized(datasets.load_from_disk(str(path / "data")), len(examples), truncated, skipped, False, path)
+    return Tokenized(datasets.load_from_disk(str(path / "data")), len(raw), truncated, skipped, False, path)
