@@ -158,6 +158,9 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     out = prepare_out(config)
     resume_from = last_checkpoint(out) if config.resume else None
     source = resolve_source(config.data, config.eval_data, config.template)
+    if config.eval_steps and source.eval is None:
+        say("note: --eval-steps is set but there is no held-out file (--eval-data, or a build folder's "
+            "heldout.jsonl): no eval loss")
     context = model_context_length(config)
     if context and config.max_len > context:
         raise IdataError(f"--max-len {config.max_len} is longer than the model's context ({context}); lower --max-len")
