@@ -146,6 +146,35 @@ def test_protected_items_stay_and_their_training_copies_go_as_contamination():
     assert removals["train-1"].duplicate_of == "heldout-1"
 
 
+@pytest.mark.parametrize("key", ["prompt", "reply", "both"])
+@pytest.mark.parametrize("policy", ["first", "longest-reply"])
+def test_exact_keys_computed_apart_decide_as_find_duplicates_does(key, policy):
+    """A build computes exact keys in its workers and decides in one place: same removals."""
+    from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_keys
+
+    question = "长江发源于哪里？"
+    held = [Item("held-1", "怎样才能提高学习效率？", STUDY[2], order=40, protected=True),
+            Item("held-2", "介绍一下长江。", OTHER[1], order=41, protected=True)]
+    items = corpus() + held + [Item("leak", "长江发源于哪里?", "唐古拉山脉。", order=42),
+                               Item("train-twin", "怎样才能提高学习效率？", STUDY[2], order=43),
+                               Item("same-reply", "长江有多长？", OTHER[1], order=44)]
+    random.Random(2).shuffle(items)
+    settings = DedupeSettings(key=key, policy=policy, near=False)
+    expected = find_duplicates(items, settings, against=[question, *held])
+    assert {"leak", "train-twin"} <= {r.id for r in expected}  # the test covers contamination and exact
+    halves = [items[:5], items[5:]]  # as two workers' chunks
+    keys = ExactKeys.join([exact_keys([i.prompt for i in part], [i.reply for i in part], settings) for part in halves])
+    order = [i.order for i in items]
+    protected = [i.protected for i in items]
+    rows = [n for n, i in enumerate(items) if i.protected]
+    question_keys = [exact_key(question, settings)] + [keys.prompt[n].tobytes() for n in rows]
+    questions = [("against:1", question)] + [(items[n].id, items[n].prompt) for n in rows]
+    batch = exact_batch(keys, [i.id for i in items], order, protected, question_keys, settings)
+    found = decide([batch], settings, questions)
+    assert sorted(found.values(), key=lambda r: r.id) == expected
+    assert all(items[n].id == r.id for n, r in found.items())
+
+
 def test_rows_too_short_to_shingle_are_still_compared_exactly():
     items = [Item("a", "好", "嗯", 0), Item("b", "好！", "嗯。", 1), Item("c", "好", "不", 2), Item("d", "？", "？", 3)]
     settings = DedupeSettings(key="reply", ngram=3)

@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import xxhash
 
-from instruct_data.dedupe.keys import content_hash, hash_text, normalize, normalized_key_text
+from instruct_data.dedupe.keys import _JOIN, content_hash, hash_text, normalize, normalized_key_text
 from instruct_data.dedupe.near import BandIndex, band_keys, signatures
 from instruct_data.dedupe.types import DedupeSettings, Item
 
@@ -120,6 +121,88 @@ def _match_against(items, settings, against, keys, sig, has):
         found = best >= 0
         match[rows[found]], sim[rows[found]] = best[found], best_sim[found]
     return match, sim
+
+
+# ------------------------------------------------------------------ exact keys computed elsewhere
+
+
+@dataclass
+class ExactKeys:
+    """The exact-match fingerprints of rows, computed where their texts already are (a
+    build's pass-1 workers), so the texts never travel to dedupe: row i of every array is
+    row i of the texts given. Enough to decide exact duplicates and exact contamination."""
+
+    exact: np.ndarray  # (n, 2) uint64: hash of the normalized key
+    content: np.ndarray  # (n, 2) uint64: hash of the stored text
+    reply_len: np.ndarray  # int64
+    prompt: np.ndarray  # (n, 2) uint64: hash of the normalized prompt, matched against benchmark questions
+
+    def __len__(self) -> int:
+        return len(self.reply_len)
+
+    def take(self, rows) -> "ExactKeys":
+        """The given rows (a slice, an index array or a bool mask), in that order."""
+        return ExactKeys(self.exact[rows], self.content[rows], self.reply_len[rows], self.prompt[rows])
+
+    @classmethod
+    def join(cls, parts: list["ExactKeys"]) -> "ExactKeys":
+        if not parts:
+            empty = np.zeros((0, 2), dtype="<u8")
+            return cls(empty, empty, np.zeros(0, dtype=np.int64), empty)
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("exact", "content", "reply_len",
+                                                                                      "prompt")))
+
+
+def exact_keys(prompts: list[str], replies: list[str], settings: DedupeSettings) -> ExactKeys:
+    """ExactKeys of rows given as parallel lists of prompts and replies (the Items' texts):
+    the same hashes as fingerprint() computes for Items with these texts."""
+    t2s = settings.traditional_to_simplified
+    norm_prompts = [normalize(p, t2s) for p in prompts]
+    prompt_hashes = _halves([hash_text(p) for p in norm_prompts])
+    if settings.key == "prompt":
+        exact = prompt_hashes
+    else:
+        norm_replies = [normalize(r, t2s) for r in replies]
+        # The same key text as normalized_key_text(), from the prompts normalized once.
+        keys = norm_replies if settings.key == "reply" else \
+            [f"{p}{_JOIN}{r}" for p, r in zip(norm_prompts, norm_replies)]
+        exact = _halves([hash_text(k) for k in keys])
+    content = _halves([xxhash.xxh3_128_digest(f"{p}{_JOIN}{r}".encode("utf-8")) for p, r in zip(prompts, replies)])
+    reply_len = np.fromiter(map(len, replies), dtype=np.int64, count=len(replies))
+    return ExactKeys(exact, content, reply_len, prompt_hashes)
+
+
+def exact_batch(keys: ExactKeys, ids: list[str], order: np.ndarray, protected: np.ndarray,
+                question_keys: list[bytes], settings: DedupeSettings) -> Batch:
+    """A Batch for find.decide() from ExactKeys, without near signatures (settings.near must
+    be off). `question_keys`: hash_text() of each benchmark question's normalized text, as
+    Against.build makes them; a prompt equal to one is marked with the first such question."""
+    if settings.near:
+        raise ValueError("exact_batch decides exact duplicates only: near detection needs signatures")
+    n = len(keys)
+    match = _exact_matches(keys.prompt, question_keys)
+    return Batch(ids=ids, order=np.asarray(order, dtype=np.int64), protected=np.asarray(protected, dtype=bool),
+                 reply_len=keys.reply_len, content=keys.content, exact=keys.exact,
+                 sig=np.zeros((n, 0), dtype=np.uint32), bands=np.zeros((n, 0), dtype=np.uint64),
+                 has_sig=np.zeros(n, dtype=bool), against=match, against_sim=(match >= 0).astype(np.float32))
+
+
+def _exact_matches(prompt: np.ndarray, question_keys: list[bytes]) -> np.ndarray:
+    """Index of the first question whose key equals each row's prompt key, -1 for none."""
+    match = np.full(len(prompt), -1, dtype=np.int64)
+    first: dict[bytes, int] = {}
+    for i, key in enumerate(question_keys):
+        first.setdefault(key, i)
+    if not first:
+        return match
+    # A vectorized test on the first half of the 128-bit keys finds the few candidates; the
+    # full key decides.
+    halves = _halves(list(first))
+    for i in np.flatnonzero(np.isin(prompt[:, 0], halves[:, 0])).tolist():
+        hit = first.get(prompt[i].tobytes())
+        if hit is not None:
+            match[i] = hit
+    return match
 
 
 # ------------------------------------------------------------------ running over processes

@@ -56,11 +56,13 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     is removed as contamination (so the benchmark never scores a question the model was
     trained on), as is a row that duplicates a held-out row under the dedupe key.
     """
+    if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
+        return {}
+    if not settings.near:
+        return _exact_removals(kept, heldout, settings, against)
     questions = list(against)
     if any(heldout):
         questions += list(spooled_items(spool, kept, heldout, only_heldout=True))
-    if not (settings.exact or settings.near or questions) or not len(kept):
-        return {}
     from instruct_data.dedupe import find_duplicates
 
     # Fingerprints over processes pay off once there are enough rows to cover the start-up.
@@ -68,3 +70,24 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     removals = find_duplicates(spooled_items(spool, kept, heldout), settings, against=questions,
                                workers=dedupe_workers)
     return {removal.id: removal for removal in removals}
+
+
+def _exact_removals(kept: Kept, heldout: bytearray, settings, against: list[str]) -> dict[str, Any]:
+    """find_removals without near detection, on the exact keys the workers computed: the same
+    rows, order, protection and questions as the spooled Items would give find_duplicates."""
+    import numpy as np
+
+    from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
+
+    compared = np.flatnonzero(np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0)
+    keys = ExactKeys.join(kept.dedupe_keys).take(compared)
+    kept.dedupe_keys.clear()
+    protected = np.frombuffer(bytes(heldout), dtype=np.uint8)[compared].astype(bool)
+    ids = kept.ids if len(compared) == len(kept) else [kept.ids[i] for i in compared.tolist()]
+    held = np.flatnonzero(protected)
+    # The questions as find_duplicates numbers them: `against:N` texts, then the held-out rows.
+    questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
+    questions += [(ids[i], "") for i in held.tolist()]
+    question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held.tolist()]
+    batch = exact_batch(keys, ids, compared, protected, question_keys, settings)
+    return {removal.id: removal for removal in decide([batch], settings, questions).values()}

@@ -40,6 +40,7 @@ class Kept:
     repeated_id: bytearray = field(default_factory=bytearray)
     strata: dict[str, int] = field(default_factory=dict)
     chunks: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk number, rows used, rows spooled)
+    dedupe_keys: list = field(default_factory=list)  # per chunk, dedupe's ExactKeys of the rows used (no near)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -101,6 +102,8 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
         plan.kept += take
         _extend(kept, result, take, plan, seen_ids)
         kept.chunks.append((number, take, len(result.ids)))
+        if result.dedupe_keys is not None:
+            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, take)))
         if on_row:
             for _ in range(rows):
                 on_row()

@@ -57,7 +57,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         spool = str(work / ".spool")
         os.mkdir(spool)
         state = WorkerState(Cleaner(recipe.clean), template, recipe.multiturn, recipe.system, recipe.seed, spool,
-                            [p.label for p in plans])
+                            [p.label for p in plans], recipe.dedupe)
         ledger = Ledger(work, command="build", parameters={
             "recipe": recipe.resolved(),
             "template": template.to_dict(),

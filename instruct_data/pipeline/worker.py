@@ -19,6 +19,7 @@ import xxhash
 
 from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
+from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.formats import Rejected, parse_row, row_id
 from instruct_data.io import Row
 from instruct_data.plainrow import PlainConversation, plain_conversation, plain_row_id
@@ -36,6 +37,7 @@ class WorkerState:
     seed: int
     spool: str
     sources: list[str]  # the label of each source, by index
+    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
 
 
 _STATE: WorkerState | None = None
@@ -102,13 +104,22 @@ class Spool:
         self.conv = open(base + ".conv", "w", encoding="utf-8", newline="\n")
         self.train = open(base + ".train", "w", encoding="utf-8", newline="\n")
         self.held = open(base + ".held", "w", encoding="utf-8", newline="\n")
-        self.items: list[tuple[str, str]] = []  # (prompt, reply) for dedupe
+        self.prompts: list[str] = []  # the dedupe texts of the kept rows
+        self.replies: list[str] = []
 
     def close(self) -> None:
         for fh in (self.conv, self.train, self.held):
             fh.close()
+
+    def finish_dedupe(self, settings: DedupeSettings) -> ExactKeys | None:
+        """Without near detection, the exact keys are computed here, where the texts are, and
+        only they go back (the main process decides on them); near detection needs the texts
+        back in one place, so they are spooled."""
+        if not settings.near:
+            return exact_keys(self.prompts, self.replies, settings)
         with open(self.base + ".items", "wb") as fh:
-            pickle.dump(self.items, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(list(zip(self.prompts, self.replies)), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return None
 
 
 @dataclass
@@ -129,6 +140,7 @@ class ChunkResult:
     multi: bytearray = field(default_factory=bytearray)
     prompt_len: array = field(default_factory=lambda: array("I"))
     reply_len: array = field(default_factory=lambda: array("I"))
+    dedupe_keys: ExactKeys | None = None  # without near detection: the kept rows' exact keys
 
     def reject(self, stage: str, reason: str, detail: str, origin: str, raw: Any, row_id: str) -> None:
         self.rejects.append((self.rows, stage, reason, detail, origin, raw, row_id))
@@ -170,6 +182,7 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
                 else:
                     _one_row(row, fmt, mapping, id_prefix, label, state, spool, result)
                 result.rows += 1
+        result.dedupe_keys = spool.finish_dedupe(state.dedupe)
     finally:
         spool.close()
     return number, result
@@ -215,7 +228,8 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     else:  # a dialogue is compared on all its questions and all its replies
         prompt = "\n".join(t.full_text for t in turns if t.role == "user")
         reply = "\n".join(t.text for t in turns if t.role == "assistant")
-    spool.items.append((prompt, reply))
+    spool.prompts.append(prompt)
+    spool.replies.append(reply)
     if changed:
         result.changed.append((len(result.ids), tuple(changed)))
     result.position.append(result.rows)
