@@ -1,3 +1,5 @@
+"""The README's main command: `idata demo` runs build -> train -> eval on the bundled sample."""
+
 import json
 
 from click.testing import CliRunner
@@ -13,11 +15,30 @@ def test_seed_template_renders_instruction_and_input():
     assert render(conv, "seed") == ("Instruction: 翻译\nInput: 你好\nAnswer: ", "Hello")
 
 
-def test_demo_writes_train_file_and_balanced_manifest(tmp_path):
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_demo_builds_trains_and_evaluates_offline(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert records and all(r["context"].startswith("Instruction: ") for r in records)
-    manifest = json.loads((tmp_path / "train.manifest.json").read_text(encoding="utf-8"))
+
+    build = tmp_path / "build"
+    train, heldout = read_jsonl(build / "train.jsonl"), read_jsonl(build / "heldout.jsonl")
+    assert train and heldout
+    assert all(r["context"].startswith("Instruction: ") for r in train)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     totals = manifest["counts"]["totals"]
     assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]
+    assert totals["rejected"] > 0 and totals["removed"] > 0  # the sample's planted noise is caught
+    # A dialogue becomes one record per reply, so there are at least as many records as rows kept.
+    assert len(train) + len(heldout) >= totals["written"]
+
+    adapter = tmp_path / "adapter"
+    assert (adapter / "adapter_model.safetensors").stat().st_size > 0
+    assert json.loads((adapter / "template.json").read_text(encoding="utf-8"))["name"] == "seed"
+
+    results = json.loads((tmp_path / "eval" / "results.json").read_text(encoding="utf-8"))
+    assert results["counts"]["items"] == len(heldout)
+    assert set(results["metrics"]) == {"model", "base", "delta"}
+    assert (tmp_path / "eval" / "report.md").is_file()

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from instruct_data.errors import IdataError
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # paths are never cut mid-line
 
 
 def run_cli(group: click.Group, argv: list[str]) -> None:

@@ -255,6 +255,11 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
         reply_loss=reply_loss,
         callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
     )
+    if not config.progress:
+        # Without a progress bar the Trainer prints every log dict instead; the JSONL log has them.
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer, targets
 
 
