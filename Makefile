@@ -23,5 +23,13 @@ demo: setup
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
+# Speed and memory benchmarks (scripts, not tests): each prints its table. Minutes each, at full size.
+bench: setup
+	$(PY) benchmarks/bench_build.py --rows 1000000 --workers 2
+	$(PY) benchmarks/bench_dedupe.py --rows 1000000
+	$(PY) benchmarks/bench_multiturn.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_eval.py
+
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
