@@ -87,6 +87,16 @@ def test_exact_key_ignores_width_case_spacing_and_punctuation_but_not_words():
     assert normalize("！！！") == "!!!"  # nothing but punctuation: NFKC, spaces gone, still a key of its own
 
 
+def test_the_fast_punctuation_strip_drops_exactly_what_the_regex_drops():
+    from instruct_data.dedupe.keys import _NOT_WORD, strip_non_word
+
+    rng = random.Random(0)
+    for start in range(0, 0x110000, 1000):  # every code point, in order and shuffled
+        text = "".join(chr(c) for c in range(start, min(start + 1000, 0x110000)) if not 0xD800 <= c < 0xE000)
+        for sample in (text, "".join(rng.sample(text, len(text))) + "_好_"):
+            assert strip_non_word(sample) == _NOT_WORD.sub("", sample)
+
+
 @pytest.mark.parametrize("policy", ["first", "longest-reply"])
 def test_survivor_is_the_same_when_shuffled_or_split_over_workers(policy):
     items = corpus()

@@ -18,6 +18,17 @@ from instruct_data.dedupe.types import DedupeSettings, Item
 # \w keeps letters (every script, CJK included) and digits; everything else (spaces,
 # punctuation of every width, symbols, emoji) goes. `_` is a \w character, so it is named.
 _NOT_WORD = re.compile(r"[\W_]+")
+_WORD_RUN = re.compile(r"\w+")
+
+
+def strip_non_word(text: str) -> str:
+    r"""_NOT_WORD.sub("", text), about a quarter faster (measured on Chinese rows): joining
+    the runs of word characters builds no replacement pieces; `_` is the one \w character
+    that _NOT_WORD also drops."""
+    kept = "".join(_WORD_RUN.findall(text))
+    return kept.replace("_", "") if "_" in kept else kept
+
+
 # Joins prompt and reply for key "both": cannot survive normalization, so never collides.
 _JOIN = "\x1f"
 
@@ -34,9 +45,9 @@ def normalize(text: str, traditional_to_simplified: bool = False) -> str:
     # Dropping punctuation first is the same as dropping it after NFKC (NFKC maps punctuation
     # to punctuation: ，→ , and ？→ ?), and the rest of a Chinese text is usually already NFKC,
     # which the quick check sees at once: NFKC on the raw text was the slowest step.
-    stripped = _NOT_WORD.sub("", text)
+    stripped = strip_non_word(text)
     if not unicodedata.is_normalized("NFKC", stripped):
-        stripped = _NOT_WORD.sub("", unicodedata.normalize("NFKC", stripped))
+        stripped = strip_non_word(unicodedata.normalize("NFKC", stripped))
     stripped = stripped.casefold()
     if traditional_to_simplified:
         stripped = _t2s().convert(stripped)
