@@ -48,8 +48,8 @@ def benchmark_questions(paths: list[str]) -> list[str]:
 
 
 def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
-                  against: list[str] = ()) -> dict[str, Any]:
-    """id -> Removal for every kept row dedupe removes.
+                  against: list[str] = ()) -> dict[int, Any]:
+    """Kept row index -> Removal for every kept row dedupe removes.
 
     Held-out rows are protected (never removed), and their questions join the benchmark
     questions of `against`: a training row that asks a held-out question, whatever its reply,
@@ -58,36 +58,40 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return {}
+    import numpy as np
+
+    # Rows whose id an earlier row already used are rejected, not compared.
+    compared = np.flatnonzero(np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0)
     if not settings.near:
-        return _exact_removals(kept, heldout, settings, against)
-    questions = list(against)
-    if any(heldout):
-        questions += list(spooled_items(spool, kept, heldout, only_heldout=True))
-    from instruct_data.dedupe import find_duplicates
+        found = _exact_removals(kept, compared, heldout, settings, against)
+    else:
+        questions = list(against)
+        if any(heldout):
+            questions += list(spooled_items(spool, kept, heldout, only_heldout=True))
+        from instruct_data.dedupe import find_duplicate_positions
 
-    # Fingerprints over processes pay off once there are enough rows to cover the start-up.
-    dedupe_workers = workers if len(kept) >= 20_000 else 1
-    removals = find_duplicates(spooled_items(spool, kept, heldout), settings, against=questions,
-                               workers=dedupe_workers)
-    return {removal.id: removal for removal in removals}
+        # Fingerprints over processes pay off once there are enough rows to cover the start-up.
+        dedupe_workers = workers if len(kept) >= 20_000 else 1
+        found = find_duplicate_positions(spooled_items(spool, kept, heldout), settings, against=questions,
+                                         workers=dedupe_workers)
+    return {int(compared[position]): removal for position, removal in found.items()}
 
 
-def _exact_removals(kept: Kept, heldout: bytearray, settings, against: list[str]) -> dict[str, Any]:
-    """find_removals without near detection, on the exact keys the workers computed: the same
-    rows, order, protection and questions as the spooled Items would give find_duplicates."""
+def _exact_removals(kept: Kept, compared, heldout: bytearray, settings, against: list[str]) -> dict[int, Any]:
+    """find_duplicate_positions without near detection, on the exact keys the workers computed:
+    the same rows, order, protection and questions as the spooled Items would give it."""
     import numpy as np
 
     from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
 
-    compared = np.flatnonzero(np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0)
     keys = ExactKeys.join(kept.dedupe_keys).take(compared)
     kept.dedupe_keys.clear()
     protected = np.frombuffer(bytes(heldout), dtype=np.uint8)[compared].astype(bool)
     ids = kept.ids if len(compared) == len(kept) else [kept.ids[i] for i in compared.tolist()]
-    held = np.flatnonzero(protected)
+    held = np.flatnonzero(protected).tolist()
     # The questions as find_duplicates numbers them: `against:N` texts, then the held-out rows.
     questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
-    questions += [(ids[i], "") for i in held.tolist()]
-    question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held.tolist()]
+    questions += [(ids[i], "") for i in held]
+    question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
     batch = exact_batch(keys, ids, compared, protected, question_keys, settings)
-    return {removal.id: removal for removal in decide([batch], settings, questions).values()}
+    return decide([batch], settings, questions)

@@ -41,6 +41,8 @@ class Kept:
     strata: dict[str, int] = field(default_factory=dict)
     chunks: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk number, rows used, rows spooled)
     dedupe_keys: list = field(default_factory=list)  # per chunk, dedupe's ExactKeys of the rows used (no near)
+    # Per chunk, the byte length of each spooled line of its .conv, .train and .held files.
+    line_lengths: list[tuple[array, array, array]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,6 +104,7 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
         plan.kept += take
         _extend(kept, result, take, plan, seen_ids)
         kept.chunks.append((number, take, len(result.ids)))
+        kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
         if result.dedupe_keys is not None:
             kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, take)))
         if on_row:

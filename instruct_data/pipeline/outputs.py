@@ -1,14 +1,14 @@
 """Pass 2: the spooled lines of every kept row copied to train, heldout or the duplicates.
 
-Lines are copied as UTF-8 bytes, in input order; a chunk whose rows all go to train is
-copied whole. Counts, length histograms and categories are taken at the end with numpy.
+Lines are copied as UTF-8 bytes, in input order: the workers sent back the byte length of
+every spooled line, so a run of rows that all go to train is one byte range of each file.
+Counts, length histograms and categories are taken at the end with numpy.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -82,73 +82,91 @@ class Outputs:
 
 def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed: dict, plans: list[Plan],
                   ledger: Ledger) -> dict[str, Any]:
-    """Pass 2: copy the spooled lines of every kept row to train, heldout or the duplicates, in order."""
+    """Pass 2: copy the spooled lines of every kept row to train, heldout or the duplicates, in order.
+
+    `removed`: kept row index -> Removal. Rows that go to train are copied as byte ranges,
+    run by run; only the few other rows (held out, removed, repeated id) are looked at.
+    """
+    import numpy as np
+
     out = Outputs(work, kept, plans, ledger)
+    special = np.frombuffer(bytes(heldout), dtype=np.uint8) | np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8)
+    special[list(removed)] = 1
     try:
         start = 0
-        for number, used, spooled in kept.chunks:
-            base = os.path.join(spool, str(number))
+        for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
             rows = range(start, start + used)
-            plain = used == spooled and not any(
-                heldout[i] or kept.repeated_id[i] or kept.ids[i] in removed for i in rows)
-            if plain:
-                _copy_chunk(base, rows, out)  # the usual case: every row of the chunk goes to train
-            else:
-                _write_chunk(base, rows, out, heldout, removed)
+            specials = np.flatnonzero(special[rows.start:rows.stop]).tolist()
+            _write_chunk(os.path.join(spool, str(number)), rows, lengths, specials, out, heldout, removed)
             start += used
     finally:
         out.close()
     return out.finish()
 
 
-def _copy_chunk(base: str, rows: range, out: Outputs) -> None:
-    for suffix, target in ((".conv", out.convs), (".train", out.train)):
-        with open(base + suffix, "rb") as fh:
-            shutil.copyfileobj(fh, target, 1 << 20)
-    out.dest[rows.start:rows.stop] = bytes([TRAIN]) * len(rows)
+def _offsets(lengths) -> list[int]:
+    """Start of each item and the end of the last: [0, l0, l0 + l1, ...]."""
+    import numpy as np
+
+    at = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(lengths, dtype=np.int64), out=at[1:])
+    return at.tolist()
 
 
-def _spooled_lines(path: str) -> list[bytes]:
-    """A spool file's lines (UTF-8 bytes, newline kept). JSON lines hold no raw newline byte."""
+def _read(path: str) -> memoryview:
     with open(path, "rb") as fh:
-        return fh.readlines()
+        return memoryview(fh.read())
 
 
-def _write_chunk(base: str, rows: range, out: Outputs, heldout: bytearray, removed: dict) -> None:
+def _write_chunk(base: str, rows: range, lengths: tuple, specials: list[int], out: Outputs, heldout: bytearray,
+                 removed: dict) -> None:
+    """The first len(rows) spooled rows of a chunk: the runs between `specials` (indices into
+    rows) go to train whole; each special row goes where it belongs."""
+    kept = out.kept
+    conv, train = _read(base + ".conv"), _read(base + ".train")
+    conv_at, train_at = _offsets(lengths[0]), _offsets(lengths[1])
+    record_at = _offsets(kept.records[rows.start:rows.stop])  # first train record of each row
+    begin = 0
+    for n in [*specials, len(rows)]:
+        if n > begin:  # rows begin..n-1 all go to train
+            out.convs.write(conv[conv_at[begin]:conv_at[n]])
+            out.train.write(train[train_at[record_at[begin]]:train_at[record_at[n]]])
+            out.dest[rows.start + begin:rows.start + n] = bytes([TRAIN]) * (n - begin)
+        if n < len(rows):
+            i = rows.start + n
+            if heldout[i] and not kept.repeated_id[i] and i not in removed:
+                out.held.write(_heldout_line(base, rows, n, lengths, train, train_at, record_at, kept))
+                out.dest[i] = HELDOUT
+            else:
+                _record_dropped(i, bytes(conv[conv_at[n]:conv_at[n + 1]]), out, removed)
+        begin = n + 1
+
+
+def _heldout_line(base: str, rows: range, n: int, lengths: tuple, train, train_at: list[int],
+                  record_at: list[int], kept: Kept) -> memoryview:
+    """The held-out record of row n: a dialogue's own (spooled apart), else its train record."""
+    i = rows.start + n
+    if not kept.multi[i]:
+        last = record_at[n + 1] - 1
+        return train[train_at[last]:train_at[last + 1]]
+    dialogue = sum(kept.multi[rows.start:i])  # dialogues before it in the chunk: its .held line
+    held_at = _offsets(lengths[2])
+    return _read(base + ".held")[held_at[dialogue]:held_at[dialogue + 1]]
+
+
+def _record_dropped(i: int, conv_line: bytes, out: Outputs, removed: dict) -> None:
+    """A kept row that is not written: a repeated id (rejected) or a duplicate (removed)."""
     kept, ledger = out.kept, out.ledger
-    conv_lines, train_lines = _spooled_lines(base + ".conv"), _spooled_lines(base + ".train")
-    held_lines = _spooled_lines(base + ".held") if any(kept.multi[i] for i in rows) else []
-    conv_out, train_out = [], []
-    record = held = 0
-    for n, i in enumerate(rows):
-        label = out.plans[kept.source[i]].label
-        conv_line = conv_lines[n]
-        records = train_lines[record:record + kept.records[i]]
-        record += kept.records[i]
-        if kept.multi[i]:
-            last = held_lines[held]
-            held += 1
-        else:
-            last = records[-1]
-        removal = removed.get(kept.ids[i])
-        if kept.repeated_id[i]:
-            conversation = json.loads(conv_line)
-            ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
-                          origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
-        elif removal is not None:
-            conversation = json.loads(conv_line)
-            ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                             similarity=removal.similarity, source=label, cluster=removal.cluster,
-                             origin=origin_text(conversation), raw=conversation)
-        elif heldout[i]:
-            out.held.write(last)
-            out.dest[i] = HELDOUT
-        else:
-            conv_out.append(conv_line)
-            train_out.extend(records)
-            out.dest[i] = TRAIN
-    out.convs.writelines(conv_out)
-    out.train.writelines(train_out)
+    label = out.plans[kept.source[i]].label
+    conversation = json.loads(conv_line)
+    if kept.repeated_id[i]:
+        ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
+                      origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
+    else:
+        removal = removed[i]
+        ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                         similarity=removal.similarity, source=label, cluster=removal.cluster,
+                         origin=origin_text(conversation), raw=conversation)
 
 
 def origin_text(conversation: dict) -> str | None:

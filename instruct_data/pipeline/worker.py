@@ -97,19 +97,25 @@ def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rej
 
 
 class Spool:
-    """The spool files of one chunk, written by the worker that cleans it."""
+    """The spool lines of one chunk (UTF-8, newline included), written to its files at the end:
+    the conversations, the train records and the held-out records of dialogues."""
 
     def __init__(self, base: str):
         self.base = base
-        self.conv = open(base + ".conv", "w", encoding="utf-8", newline="\n")
-        self.train = open(base + ".train", "w", encoding="utf-8", newline="\n")
-        self.held = open(base + ".held", "w", encoding="utf-8", newline="\n")
+        self.conv: list[bytes] = []
+        self.train: list[bytes] = []
+        self.held: list[bytes] = []
         self.prompts: list[str] = []  # the dedupe texts of the kept rows
         self.replies: list[str] = []
 
-    def close(self) -> None:
-        for fh in (self.conv, self.train, self.held):
-            fh.close()
+    def close(self, result: "ChunkResult") -> None:
+        """Write the files; the byte length of every line goes back, so that pass 2 copies
+        runs of lines as byte ranges instead of splitting the files into lines again."""
+        for suffix, lines, lengths in ((".conv", self.conv, result.conv_len), (".train", self.train, result.train_len),
+                                       (".held", self.held, result.held_len)):
+            with open(self.base + suffix, "wb") as fh:
+                fh.write(b"".join(lines))
+            lengths.extend(map(len, lines))
 
     def finish_dedupe(self, settings: DedupeSettings) -> ExactKeys | None:
         """Without near detection, the exact keys are computed here, where the texts are, and
@@ -141,6 +147,9 @@ class ChunkResult:
     prompt_len: array = field(default_factory=lambda: array("I"))
     reply_len: array = field(default_factory=lambda: array("I"))
     dedupe_keys: ExactKeys | None = None  # without near detection: the kept rows' exact keys
+    conv_len: array = field(default_factory=lambda: array("I"))  # bytes of each spooled line, per file
+    train_len: array = field(default_factory=lambda: array("I"))
+    held_len: array = field(default_factory=lambda: array("I"))
 
     def reject(self, stage: str, reason: str, detail: str, origin: str, raw: Any, row_id: str) -> None:
         self.rejects.append((self.rows, stage, reason, detail, origin, raw, row_id))
@@ -184,7 +193,7 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
                 result.rows += 1
         result.dedupe_keys = spool.finish_dedupe(state.dedupe)
     finally:
-        spool.close()
+        spool.close(result)
     return number, result
 
 
@@ -211,17 +220,14 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
         result.reject("multiturn", records.reason, records.detail, origin, raw, conversation.id)
         return
     if isinstance(conversation, PlainConversation):
-        spool.conv.write(conversation.to_json())
+        spool.conv.append((conversation.to_json() + "\n").encode("utf-8"))
     else:
-        spool.conv.write(conversation.model_dump_json(exclude_none=True))
-    spool.conv.write("\n")
+        spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
     for record in records:
-        spool.train.write(_dumps(record))
-        spool.train.write("\n")
+        spool.train.append((_dumps(record) + "\n").encode("utf-8"))
     multi = conversation.n_rounds > 1
     if multi:
-        spool.held.write(_dumps(training_record(conversation, state.template, state.system)))
-        spool.held.write("\n")
+        spool.held.append((_dumps(training_record(conversation, state.template, state.system)) + "\n").encode("utf-8"))
     turns = conversation.turns
     if len(turns) == 2:
         prompt, reply = turns[0].full_text, turns[1].text
