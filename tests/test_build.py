@@ -248,3 +248,14 @@ def test_an_output_folder_with_other_files_is_refused(tmp_path):
     with pytest.raises(BuildError, match="no manifest.json"):
         build(parse_recipe({"sources": [{"files": [str(mine)]}]}), tmp_path, workers=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl"]
+
+
+def test_spooled_records_are_written_as_the_json_encoder_writes_them():
+    from instruct_data.pipeline.worker import _dumps, _record_json
+
+    tricky = "问题\t\"引号\"\\n\n\u2028\x1b😀\ud7ff"
+    records = [{"context": tricky, "target": "回答", "id": "a:1", "source": "a", "category": "分类"},
+               {"context": "x", "target": "y", "id": "b:2", "source": "b", "round": 2},
+               {"context": "x", "target": None}, {"messages": [{"role": "user"}]}, {}]
+    for record in records:
+        assert _record_json(record) == _dumps(record)

@@ -82,6 +82,18 @@ def _origin_dict(origin: Origin) -> dict[str, Any]:
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call with options
 _dumps = _ENCODER.encode
+_string = json.encoder.encode_basestring  # what _dumps writes for a str, quotes included
+
+
+def _record_json(record: dict) -> str:
+    """_dumps(record): by hand for the usual record, a flat dict of strings (a third faster);
+    anything else goes to the encoder."""
+    parts = []
+    for key, value in record.items():
+        if type(value) is not str or type(key) is not str:
+            return _dumps(record)
+        parts.append(_string(key) + ": " + _string(value))
+    return "{" + ", ".join(parts) + "}"
 
 
 def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
@@ -224,10 +236,11 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     else:
         spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
     for record in records:
-        spool.train.append((_dumps(record) + "\n").encode("utf-8"))
+        spool.train.append((_record_json(record) + "\n").encode("utf-8"))
     multi = conversation.n_rounds > 1
     if multi:
-        spool.held.append((_dumps(training_record(conversation, state.template, state.system)) + "\n").encode("utf-8"))
+        record = training_record(conversation, state.template, state.system)
+        spool.held.append((_record_json(record) + "\n").encode("utf-8"))
     turns = conversation.turns
     if len(turns) == 2:
         prompt, reply = turns[0].full_text, turns[1].text
