@@ -259,3 +259,17 @@ def test_spooled_records_are_written_as_the_json_encoder_writes_them():
                {"context": "x", "target": None}, {"messages": [{"role": "user"}]}, {}]
     for record in records:
         assert _record_json(record) == _dumps(record)
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_workers_read_the_same_line_blocks_the_main_process_would_send(tmp_path, monkeypatch, block):
+    from instruct_data.pipeline import sources
+
+    raw = "\ufeff{\"a\": 1}\r\n\r\n  \n行二\n{bad\n".encode("utf-8") + b"\xff\xfe\n" + "最后一行没有换行".encode("utf-8")
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(raw)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", block)
+    sent = list(sources._line_chunks(path, None))
+    read = [(first, sources.read_block(str(path), offset, size)) for first, offset, size in sources._line_blocks(path)]
+    assert read == [(first, lines) for first, lines, _ in sent]
+    assert b"".join(line for _, lines in read for line in lines) == raw

@@ -8,6 +8,7 @@ order; a source stops being read once its cap is reached.
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,10 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
         # Row ids are `source:line`; with several files in a source the file name keeps them apart.
         id_prefix = f"{plan.label}/{source_name(file.path)}" if several else plan.label
         encoding = plan.source.encoding
-        if file.lines:
+        if file.lines and remaining is None and file.path.suffix.lower() != ".gz":
+            for first_line, offset, size in _line_blocks(file.path):
+                yield "block", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, (offset, size), encoding)
+        elif file.lines:
             for first_line, lines, rows in _line_chunks(file.path, remaining):
                 yield "lines", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, lines, encoding)
                 if remaining is not None:
@@ -135,6 +139,30 @@ def _batched(rows) -> Iterator[list[Row]]:
             batch = []
     if batch:
         yield batch
+
+
+def _line_blocks(path: Path) -> Iterator[tuple[int, int, int]]:
+    """(first line number, byte offset, byte size) of the blocks _line_chunks would give for
+    a plain file without a limit. The worker reads its block itself: this process only counts
+    its lines, rather than splitting them and sending them over a pipe."""
+    line_no, offset = 1, 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(BLOCK_BYTES)
+            if not block:
+                return
+            if not block.endswith(b"\n"):
+                block += fh.readline()  # the line the block ends in, whole (readlines(hint) takes it too)
+            yield line_no, offset, len(block)
+            line_no += block.count(b"\n") + (not block.endswith(b"\n"))
+            offset += len(block)
+
+
+def read_block(path: str, offset: int, size: int) -> list[bytes]:
+    """The raw lines of a block from _line_blocks, as readlines() gives them (newline kept)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return io.BytesIO(fh.read(size)).readlines()
 
 
 def _line_chunks(path: Path, remaining: int | None) -> Iterator[tuple[int, list[bytes], int]]:

@@ -22,6 +22,7 @@ from instruct_data.convert import training_record
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.formats import Rejected, parse_row, row_id
 from instruct_data.io import Row
+from instruct_data.pipeline.sources import read_block
 from instruct_data.plainrow import PlainConversation, plain_conversation, plain_row_id
 from instruct_data.schema import Conversation, Origin
 
@@ -175,8 +176,10 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
     spool = Spool(os.path.join(state.spool, str(number)))
     result = ChunkResult()
     try:
-        if kind == "lines":
+        if kind in ("lines", "block"):
             path, fmt, mapping, id_prefix, first_line, lines, encoding = payload
+            if kind == "block":
+                lines = read_block(path, *lines)  # (offset, size) of the block in the file
             for line_no, data, error, raw in _parsed_lines(first_line, lines, encoding):
                 plain = None
                 if data is not None and not mapping:
