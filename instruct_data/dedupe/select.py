@@ -19,6 +19,14 @@ def ranks(policy: str, *, protected: np.ndarray, order: np.ndarray, reply_len: n
           content: np.ndarray, ids: list[str]) -> np.ndarray:
     """rank[i]: position of item i when all items are sorted best-first."""
     primary = order if policy == "first" else -reply_len.astype(np.int64)
+    if len(primary) > 1 and bool(np.all(primary[1:] > primary[:-1])):
+        # The usual case of policy "first": the items come in their order, each order once.
+        # The order alone then ranks the items within each protection class, and the stable
+        # sort of the protection flags gives the same permutation as the full sort below.
+        sorted_idx = np.argsort(~protected, kind="stable")
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[sorted_idx] = np.arange(len(ids))
+        return rank
     # `content` is (n, 2) uint64 halves of the stored text's hash.
     sorted_idx = np.lexsort((content[:, 1], content[:, 0], primary, ~protected))
     # Items equal in all of that (the same text, the same order) are ordered by id: rare, so
@@ -69,6 +77,17 @@ def exact_groups(keys: np.ndarray, eligible: np.ndarray, rank: np.ndarray) -> li
     idx = np.flatnonzero(eligible)
     if len(idx) < 2:
         return []
+    # Only items whose first key half is shared can be in a group: found with one sort of
+    # that half, so that the full sort below runs on those few items only.
+    first = keys[idx, 0]
+    by_first = np.argsort(first, kind="stable")
+    shared = first[by_first][1:] == first[by_first][:-1]
+    if not shared.any():
+        return []
+    candidate = np.zeros(len(idx), dtype=bool)
+    candidate[1:] |= shared
+    candidate[:-1] |= shared
+    idx = idx[np.sort(by_first[candidate])]
     k = keys[idx]
     order = np.lexsort((rank[idx], k[:, 1], k[:, 0]))
     k, idx = k[order], idx[order]

@@ -84,7 +84,9 @@ def _exact_removals(kept: Kept, compared, heldout: bytearray, settings, against:
 
     from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
 
-    keys = ExactKeys.join(kept.dedupe_keys).take(compared)
+    keys = ExactKeys.join(kept.dedupe_keys)
+    if len(compared) < len(kept):
+        keys = keys.take(compared)
     kept.dedupe_keys.clear()
     protected = np.frombuffer(bytes(heldout), dtype=np.uint8)[compared].astype(bool)
     ids = kept.ids if len(compared) == len(kept) else [kept.ids[i] for i in compared.tolist()]

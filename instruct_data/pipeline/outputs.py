@@ -28,9 +28,10 @@ class Outputs:
     def __init__(self, work: Path, kept: Kept, plans: list[Plan], ledger: Ledger):
         self.kept, self.plans, self.ledger = kept, plans, ledger
         # Binary: the spooled lines are already UTF-8 and are copied without decoding.
-        self.train = open(work / "train.jsonl", "wb")
+        # Unbuffered: train and conversations receive whole byte ranges of the spool files.
+        self.train = open(work / "train.jsonl", "wb", buffering=0)
         self.held = open(work / "heldout.jsonl", "wb")
-        self.convs = open(work / "conversations.jsonl", "wb")
+        self.convs = open(work / "conversations.jsonl", "wb", buffering=0)
         self.dest = bytearray(len(kept))  # TRAIN or HELDOUT per kept row; 0: rejected or removed
 
     def close(self) -> None:
@@ -118,37 +119,51 @@ def _read(path: str) -> memoryview:
         return memoryview(fh.read())
 
 
+def _copy_range(source, target, start: int, end: int) -> None:
+    """Bytes start..end of the open file `source` appended to the unbuffered file `target`:
+    copied by the kernel (copy_file_range) where it can, so they never pass through Python."""
+    while start < end:
+        try:
+            done = os.copy_file_range(source.fileno(), target.fileno(), end - start, start)
+        except (AttributeError, OSError):  # not Linux, or a file system that cannot
+            done = target.write(os.pread(source.fileno(), end - start, start))
+        if done <= 0:
+            raise OSError(f"{source.name}: spool file shorter than recorded")
+        start += done
+
+
 def _write_chunk(base: str, rows: range, lengths: tuple, specials: list[int], out: Outputs, heldout: bytearray,
                  removed: dict) -> None:
     """The first len(rows) spooled rows of a chunk: the runs between `specials` (indices into
     rows) go to train whole; each special row goes where it belongs."""
     kept = out.kept
-    conv, train = _read(base + ".conv"), _read(base + ".train")
     conv_at, train_at = _offsets(lengths[0]), _offsets(lengths[1])
     record_at = _offsets(kept.records[rows.start:rows.stop])  # first train record of each row
-    begin = 0
-    for n in [*specials, len(rows)]:
-        if n > begin:  # rows begin..n-1 all go to train
-            out.convs.write(conv[conv_at[begin]:conv_at[n]])
-            out.train.write(train[train_at[record_at[begin]]:train_at[record_at[n]]])
-            out.dest[rows.start + begin:rows.start + n] = bytes([TRAIN]) * (n - begin)
-        if n < len(rows):
-            i = rows.start + n
-            if heldout[i] and not kept.repeated_id[i] and i not in removed:
-                out.held.write(_heldout_line(base, rows, n, lengths, train, train_at, record_at, kept))
-                out.dest[i] = HELDOUT
-            else:
-                _record_dropped(i, bytes(conv[conv_at[n]:conv_at[n + 1]]), out, removed)
-        begin = n + 1
+    with open(base + ".conv", "rb") as conv, open(base + ".train", "rb") as train:
+        begin = 0
+        for n in [*specials, len(rows)]:
+            if n > begin:  # rows begin..n-1 all go to train
+                _copy_range(conv, out.convs, conv_at[begin], conv_at[n])
+                _copy_range(train, out.train, train_at[record_at[begin]], train_at[record_at[n]])
+                out.dest[rows.start + begin:rows.start + n] = bytes([TRAIN]) * (n - begin)
+            if n < len(rows):
+                i = rows.start + n
+                if heldout[i] and not kept.repeated_id[i] and i not in removed:
+                    out.held.write(_heldout_line(base, rows, n, lengths, train, train_at, record_at, kept))
+                    out.dest[i] = HELDOUT
+                else:
+                    line = os.pread(conv.fileno(), conv_at[n + 1] - conv_at[n], conv_at[n])
+                    _record_dropped(i, line, out, removed)
+            begin = n + 1
 
 
 def _heldout_line(base: str, rows: range, n: int, lengths: tuple, train, train_at: list[int],
-                  record_at: list[int], kept: Kept) -> memoryview:
+                  record_at: list[int], kept: Kept) -> bytes:
     """The held-out record of row n: a dialogue's own (spooled apart), else its train record."""
     i = rows.start + n
     if not kept.multi[i]:
         last = record_at[n + 1] - 1
-        return train[train_at[last]:train_at[last + 1]]
+        return os.pread(train.fileno(), train_at[last + 1] - train_at[last], train_at[last])
     dialogue = sum(kept.multi[rows.start:i])  # dialogues before it in the chunk: its .held line
     held_at = _offsets(lengths[2])
     return _read(base + ".held")[held_at[dialogue]:held_at[dialogue + 1]]
