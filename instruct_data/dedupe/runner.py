@@ -26,6 +26,7 @@ from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
 from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
+from instruct_data.plainrow import plain_conversation
 from instruct_data.schema import Conversation, Origin
 
 
@@ -240,14 +241,33 @@ def _parse_chunk(task) -> tuple[list, Batch]:
     for row in _task_rows(path, encoding, chunk):
         if row is None:  # a blank line: not a row
             continue
+        order = order_base + (row.origin.line or row.origin.row or 0)
+        item = _plain_item(row, fmt, source, mapping, order)
+        if item is not None:
+            outcomes.append(None)
+            items.append(item)
+            continue
         result = parse_row(row, fmt, source=source, mapping=mapping)
         if isinstance(result, Rejected):
             raw = row.data if row.data is not None else row.raw
             outcomes.append((result.reason, result.detail, row.origin, raw, row_id(row, source)))
         else:
             outcomes.append(None)
-            items.append(conversation_item(result, order_base + (row.origin.line or row.origin.row or 0)))
+            items.append(conversation_item(result, order))
     return outcomes, worker_fingerprint(items)
+
+
+def _plain_item(row: Row, fmt: str, source: str, mapping, order: int) -> Item | None:
+    """The Item of a plain single-turn instruction row, without building a validated
+    Conversation (about 3 µs a row instead of 12): instruct_data.plainrow accepts only rows
+    whose Conversation it would equal (tests/test_plainrow.py); None for any other row."""
+    if mapping or row.data is None:
+        return None
+    position = row.origin.line if row.origin.line is not None else row.origin.row
+    plain = plain_conversation(row.data, fmt, source, {}, position)
+    if plain is None:
+        return None
+    return Item(id=plain.id, prompt=plain.prompt.full_text, reply=plain.reply, order=order)
 
 
 def _unique_ids(batches: list[Batch]) -> None:
