@@ -7,9 +7,11 @@
 Two passes keep memory flat. Pass 1 reads every source in chunks and hands each chunk to a
 worker process, which parses, cleans and renders its rows and spools the kept ones to files
 of its own; the main process keeps only a few small keys per kept row (id, source, stratum,
-lengths). The split and the dedupe decision are made on those keys (dedupe reads the spooled
-texts back as a stream). Pass 2 copies the spooled lines into the outputs in input order, so
-the outputs do not depend on how many workers ran.
+lengths; without near detection also dedupe's exact keys, computed in the workers). The
+split and the dedupe decision are made on those keys (with near detection, dedupe reads the
+spooled texts back as a stream for its signatures). Pass 2 copies the spooled lines into the
+outputs in input order, run by run as byte ranges, so the outputs do not depend on how many
+workers ran.
 
 Modules, in the order of the flow: sources (plan and chunk the inputs), worker (one chunk:
 parse, clean, render, spool), keys (pass 1 in the main process), decide (split and dedupe),

@@ -1,8 +1,9 @@
 """The work of one chunk, in a worker process: parse, clean, render, spool.
 
-Kept rows go to the chunk's own spool files (conversation, train records, held-out record,
-dedupe texts); the main process gets back a ChunkResult: the rejects with their reasons, and
-the small keys of the kept rows as columns.
+Kept rows go to the chunk's own spool files (conversation, train records, held-out record;
+the dedupe texts too when near detection is on); the main process gets back a ChunkResult:
+the rejects with their reasons, and the small keys of the kept rows as columns (with the
+byte length of each spooled line, and dedupe's exact keys when near detection is off).
 """
 
 from __future__ import annotations
