@@ -273,3 +273,18 @@ def test_workers_read_the_same_line_blocks_the_main_process_would_send(tmp_path,
     read = [(first, sources.read_block(str(path), offset, size)) for first, offset, size in sources._line_blocks(path)]
     assert read == [(first, lines) for first, lines, _ in sent]
     assert b"".join(line for _, lines in read for line in lines) == raw
+
+
+def test_outputs_are_the_same_where_the_kernel_cannot_copy_file_ranges(tmp_path, monkeypatch, mixed_recipe):
+    import os
+
+    build(parse_recipe(mixed_recipe), tmp_path / "kernel", workers=1)
+
+    def unsupported(*args, **kwargs):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    build(parse_recipe(mixed_recipe), tmp_path / "plain", workers=1)
+    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "duplicates.jsonl", "rejects.jsonl"):
+        assert (tmp_path / "kernel" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+    assert (tmp_path / "plain" / "train.jsonl").stat().st_size > 0
