@@ -11,6 +11,7 @@ import glob
 import gzip
 import hashlib
 import io as _io
+import itertools
 import json
 import os
 import re
@@ -339,6 +340,13 @@ def _plain(value: Any) -> Any:
         plain = value.tolist()
         return [_plain(item) for item in plain] if isinstance(plain, list) else plain
     return value
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of `size` items (the last may be shorter): rows handed to worker processes."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 # ---------------------------------------------------------------- writing

@@ -24,7 +24,7 @@ from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint,
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, expand_inputs, read_rows, temp_beside
+from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, chunked, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
 from instruct_data.plainrow import plain_conversation
 from instruct_data.schema import Conversation, Origin
@@ -143,7 +143,7 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
         # bytes through the pipe); a .gz cannot seek, so its lines are sent.
         chunks = _line_chunks(plan.path) if plan.path.suffix.lower() == ".gz" else _byte_ranges(plan.path)
     else:
-        chunks = _row_chunks(read_rows(plan.path, encoding=encoding))  # arrays and tables: read here
+        chunks = chunked(read_rows(plan.path, encoding=encoding), LINES_PER_TASK)  # arrays and tables: read here
     tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
     batches = []
     position = 0
@@ -209,17 +209,6 @@ def _byte_ranges(path: Path, size: int = 4 << 20) -> Iterator[_Range]:
             yield _Range(start, start + len(block), line)
             start += len(block)
             line += block.count(b"\n")
-
-
-def _row_chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == LINES_PER_TASK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _task_rows(path: Path, encoding: str, chunk) -> Iterator[Row | None]:

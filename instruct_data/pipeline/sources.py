@@ -17,7 +17,7 @@ from typing import Any
 from instruct_data.convert import source_name
 from instruct_data.errors import IdataError
 from instruct_data.formats import read_conversations
-from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, expand_inputs, read_rows
+from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, chunked, expand_inputs, read_rows
 from instruct_data.recipe import Recipe, RecipeError, Source
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file handed to a worker (about 1,600 Belle rows)
@@ -104,7 +104,7 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
 
         rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
                                limit=plan.limit)
-        for batch in _batched(Row(origin, data) for origin, data in rows):
+        for batch in chunked((Row(origin, data) for origin, data in rows), BATCH_ROWS):
             yield "rows", (plan.subset.format, None, plan.label, batch)
         return
     remaining = plan.limit
@@ -122,23 +122,12 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
                 if remaining is not None:
                     remaining -= rows
         else:
-            for batch in _batched(read_rows(file.path, encoding=encoding, limit=remaining)):
+            for batch in chunked(read_rows(file.path, encoding=encoding, limit=remaining), BATCH_ROWS):
                 yield "rows", (file.fmt, file.mapping, id_prefix, batch)
                 if remaining is not None:
                     remaining -= len(batch)
         if remaining is not None and remaining <= 0:
             return
-
-
-def _batched(rows) -> Iterator[list[Row]]:
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == BATCH_ROWS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _line_blocks(path: Path) -> Iterator[tuple[int, int, int]]:

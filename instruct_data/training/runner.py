@@ -343,8 +343,13 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
         "versions": versions(__version__), "command": sys.argv,
         "outputs": {"adapter": ADAPTER_FILE, "loss_curve": plot.name if plot else None},
     })
-    say(f"wrote {out}: adapter, tokenizer, template.json, metrics.json (loss {metrics['first_loss']} -> "
-        f"{metrics['last_loss']}, {metrics['tokens_per_s']} tokens/s)")
+    say(f"wrote {out}: adapter, tokenizer, template.json, metrics.json (loss {_number(metrics['first_loss'])} -> "
+        f"{_number(metrics['last_loss'])}, {_number(metrics['tokens_per_s'], ',.0f')} tokens/s)")
+
+
+def _number(value, spec: str = ".4f") -> str:
+    """A metric for a message; a missing one (no step logged) reads as '-'."""
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 def sharded_weights(config: TrainConfig, args) -> bool:
