@@ -84,7 +84,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
     if path.suffix.lower() == ".gz":
         return gzip.open(path, "rb")
     return open(path, "rb")
@@ -100,7 +100,7 @@ def _encoding_hint(encoding: str) -> str:
 
 def _first_char(path: Path, encoding: str) -> str:
     """First non-whitespace character of a text file, BOM skipped: `[` means a JSON array."""
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             head = fh.read(4096)
         except GZIP_ERRORS as exc:  # a corrupt .gz
@@ -110,20 +110,20 @@ def _first_char(path: Path, encoding: str) -> str:
 
 
 def _has_utf16_bom(path: Path) -> bool:
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             return fh.read(2) in (b"\xff\xfe", b"\xfe\xff")
         except GZIP_ERRORS as exc:
             raise InputError(str(path), f"cannot read: {exc}", line=1) from None
 
 
-def _is_json_array(path: Path, encoding: str) -> bool:
+def is_json_array(path: Path, encoding: str) -> bool:
     """A `.json` holding one array, rather than JSON lines. A file that opens with `[` can still
     be JSON lines whose first line is an array (a bad row): that first line parses on its own
     and other lines follow it."""
     if _first_char(path, encoding) != "[":
         return False
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             lines = (line for line in fh if line.lstrip(b"\xef\xbb\xbf").strip())
             first = next(lines, b"")
@@ -149,7 +149,7 @@ def read_rows(path: str | os.PathLike, *, encoding: str = "utf-8", limit: int | 
                                         "save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8", line=1)
         encoding = "utf-16"
     if suffix in JSON_SUFFIXES:
-        if _is_json_array(path, encoding):
+        if is_json_array(path, encoding):
             rows = _read_json_array(path, encoding)
         else:
             rows = _read_json_lines(path, encoding)
@@ -182,17 +182,17 @@ def _checked(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
 
 def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
     line_no = 0
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             for line_no, raw_bytes in enumerate(fh, start=1):
-                row = _json_line(path, line_no, raw_bytes, encoding)
+                row = json_line(path, line_no, raw_bytes, encoding)
                 if row is not None:  # blank lines are normal, not rows
                     yield row
         except GZIP_ERRORS as exc:  # a truncated or damaged .gz: what came before stays read
             raise InputError(str(path), f"cannot read past this line: {exc}", line=line_no + 1) from None
 
 
-def _json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row | None:
+def json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row | None:
     origin = Origin(file=str(path), line=line_no)
     try:
         text = raw_bytes.decode(encoding)
@@ -214,7 +214,7 @@ def _json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row
 
 def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
     """Items of a JSON array, each with the line it starts on (so rejects say `file:line`)."""
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             payload = fh.read()
         except GZIP_ERRORS as exc:
@@ -305,7 +305,7 @@ def _binary_source(path: Path):
 
 
 def _first_undecodable_line(path: Path, encoding: str) -> int | None:
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
                 raw.decode(encoding)

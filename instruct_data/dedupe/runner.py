@@ -24,7 +24,7 @@ from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint,
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import GZIP_ERRORS, Row, _json_line, base_suffix, chunked, expand_inputs, read_rows, temp_beside
+from instruct_data.io import GZIP_ERRORS, Row, json_line, base_suffix, chunked, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
 from instruct_data.plainrow import plain_conversation
 from instruct_data.schema import Conversation, Origin
@@ -218,7 +218,7 @@ def _task_rows(path: Path, encoding: str, chunk) -> Iterator[Row | None]:
         chunk = chunk.lines(path)
     elif not (chunk and isinstance(chunk[0], tuple)):
         return iter(chunk)
-    return (_json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
+    return (json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
 
 
 def _parse_chunk(task) -> tuple[list, Batch]:

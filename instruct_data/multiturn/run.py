@@ -29,7 +29,7 @@ from typing import Any
 from instruct_data.convert import check_reject_rate, source_names
 from instruct_data.errors import InputError, StrictModeError
 from instruct_data.formats import read_conversations
-from instruct_data.io import GZIP_ERRORS, JsonlWriter, _is_json_array, _open_binary, base_suffix, expand_inputs
+from instruct_data.io import GZIP_ERRORS, JsonlWriter, is_json_array, open_binary, base_suffix, expand_inputs
 from instruct_data.ledger import Ledger
 from instruct_data.multiturn.expansion import MultiturnSettings, length_function
 from instruct_data.multiturn.grouping import dialogues
@@ -182,7 +182,7 @@ def _worth_workers(path: Path, encoding: str) -> bool:
     """JSON lines (workers split them by line) and big enough to repay starting processes."""
     if base_suffix(path) not in {".jsonl", ".ndjson", ".json"} or path.stat().st_size < SERIAL_BELOW_BYTES:
         return False
-    return not _is_json_array(path, encoding)
+    return not is_json_array(path, encoding)
 
 
 def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> ProcessPoolExecutor:
@@ -212,7 +212,7 @@ def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
     CHUNK_BYTES at a time. One bytes block per task costs far less to read and send than the
     same lines one by one."""
     first, carry = 1, b""
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             while block := fh.read(CHUNK_BYTES):
                 block = carry + block

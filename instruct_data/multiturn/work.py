@@ -17,7 +17,7 @@ from typing import Any
 import pydantic_core
 
 from instruct_data.formats import Rejected, parse_row, row_id
-from instruct_data.io import Row, _json_line
+from instruct_data.io import Row, json_line
 from instruct_data.multiturn.expansion import MultiturnSettings, expand
 from instruct_data.multiturn.grouping import Dialogue
 from instruct_data.schema import Origin
@@ -115,7 +115,7 @@ def expand_lines(job: tuple[str, int, bytes, str, str, dict[str, str], str]) -> 
         lines.pop()  # what follows the last line end is not a line
     dialogues = []
     for line_no, raw in enumerate(lines, start=first):
-        row: Row | None = _json_line(path, line_no, raw, encoding)
+        row: Row | None = json_line(path, line_no, raw, encoding)
         if row is not None:  # blank lines are not rows
             dialogues.append(Dialogue([row], parse_row(row, fmt, source=source, mapping=mapping)))
     return _EXPANDER.batch(dialogues, source)
