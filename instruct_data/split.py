@@ -19,20 +19,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Without a `heldout` setting, a build still gets a benchmark to compare tuned and base on:
+# 5% of the cleaned rows, at most 500 (generation on more items costs minutes and adds little).
+AUTO_FRACTION = 0.05
+AUTO_MAX = 500
+
 
 class SplitSettings(BaseModel):
     """The recipe's `split:` block."""
 
     model_config = ConfigDict(extra="forbid")
 
-    heldout: float = Field(0, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows")
+    heldout: float | None = Field(None, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows; "
+                                  f"unset: {AUTO_FRACTION:.0%} of them, at most {AUTO_MAX}; 0: none")
     by: Literal["category", "source"] = Field("category", description="stratify by category (by source where a row has none), or by source")
     max_per_group: int | None = Field(None, gt=0, description="at most this many held-out rows per group")
 
     @field_validator("heldout")
     @classmethod
-    def _count_or_fraction(cls, value: float) -> float:
-        if value >= 1 and value != int(value):
+    def _count_or_fraction(cls, value: float | None) -> float | None:
+        if value is not None and value >= 1 and value != int(value):
             raise ValueError("heldout is a whole count (>= 1) or a fraction (< 1)")
         return value
 
@@ -45,13 +51,16 @@ def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dic
     prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen.
     """
     chosen = bytearray(len(groups))
-    if not settings.heldout or not len(groups):
+    heldout = settings.heldout
+    if heldout is None:
+        heldout = min(AUTO_MAX, round(AUTO_FRACTION * len(groups)))
+    if not heldout or not len(groups):
         return chosen
     members: dict[int, list[int]] = {}
     for i, group in enumerate(groups):
         if skip is None or not skip[i]:
             members.setdefault(group, []).append(i)
-    wanted = shares(settings.heldout, {names[g]: len(rows) for g, rows in members.items()})
+    wanted = shares(heldout, {names[g]: len(rows) for g, rows in members.items()})
     for group, rows in members.items():
         quota = wanted[names[group]]
         if settings.max_per_group is not None:

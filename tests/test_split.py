@@ -63,9 +63,15 @@ def test_two_rows_with_the_same_prompt_are_never_both_held_out():
     assert len(held) == 6 and len(same) == 1
 
 
-def test_no_heldout_means_nothing_is_held_out_and_bad_values_are_refused():
-    assert picked(ROWS, SplitSettings()) == set()
+def test_heldout_zero_holds_nothing_out_and_bad_values_are_refused():
+    assert picked(ROWS, SplitSettings(heldout=0)) == set()
     with pytest.raises(ValidationError, match="whole count"):
         SplitSettings(heldout=2.5)
     with pytest.raises(ValidationError, match="spli"):
         SplitSettings(heldout=1, spli=3)
+
+
+def test_unset_heldout_takes_five_percent_at_most_five_hundred():
+    assert len(picked(ROWS, SplitSettings())) == round(0.05 * len(ROWS))
+    many = [(f"r:{i}", None, "s", f"问题{i}") for i in range(20_000)]
+    assert len(picked(many, SplitSettings())) == 500

@@ -39,7 +39,7 @@ def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, map
 @click.option("--template", "-t", default=None, type=click.Choice(sorted(TEMPLATES)),
               help="How conversations become context/target (default: the recipe's, else seed).")
 @click.option("--seed", type=int, default=None, help="Seed of the held-out split (default: the recipe's, else 0).")
-@click.option("--heldout", type=float, default=None, help="Held-out rows: a count (e.g. 500) or a fraction (e.g. 0.02).")
+@click.option("--heldout", type=float, default=None, help="Held-out rows: a count (e.g. 500) or a fraction (e.g. 0.02); default 5% of the cleaned rows, at most 500; 0 for none.")
 @click.option("--near/--no-near", default=None, help="Near-duplicate detection (default: the recipe's, else on).")
 @click.option("--against", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A benchmark file: training rows whose prompt duplicates one of its questions are removed. Repeatable.")
