@@ -13,7 +13,7 @@ from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
 from instruct_data.formats import parse_row
 from instruct_data.io import Row
-from instruct_data.plainrow import plain_conversation
+from instruct_data.formats.plainrow import plain_conversation
 from instruct_data.recipe import parse_recipe
 from instruct_data.schema import Origin
 from instruct_data.templates import get_template

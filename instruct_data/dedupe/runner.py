@@ -26,7 +26,7 @@ from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
 from instruct_data.io import GZIP_ERRORS, Row, json_line, base_suffix, chunked, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
-from instruct_data.plainrow import plain_conversation
+from instruct_data.formats.plainrow import plain_conversation
 from instruct_data.schema import Conversation, Origin
 
 
@@ -248,7 +248,7 @@ def _parse_chunk(task) -> tuple[list, Batch]:
 
 def _plain_item(row: Row, fmt: str, source: str, mapping, order: int) -> Item | None:
     """The Item of a plain single-turn instruction row, without building a validated
-    Conversation (about 3 µs a row instead of 12): instruct_data.plainrow accepts only rows
+    Conversation (about 3 µs a row instead of 12): instruct_data.formats.plainrow accepts only rows
     whose Conversation it would equal (tests/test_plainrow.py); None for any other row."""
     if mapping or row.data is None:
         return None

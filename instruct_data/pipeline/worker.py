@@ -24,7 +24,7 @@ from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.formats import Rejected, parse_row, row_id
 from instruct_data.io import Row
 from instruct_data.pipeline.sources import read_block
-from instruct_data.plainrow import PlainConversation, plain_conversation, plain_row_id
+from instruct_data.formats.plainrow import PlainConversation, plain_conversation, plain_row_id
 from instruct_data.schema import Conversation, Origin
 
 
