@@ -270,7 +270,7 @@ def test_workers_read_the_same_line_blocks_the_main_process_would_send(tmp_path,
     path.write_bytes(raw)
     monkeypatch.setattr(sources, "BLOCK_BYTES", block)
     sent = list(sources._line_chunks(path, None))
-    read = [(first, sources.read_block(str(path), offset, size)) for first, offset, size in sources._line_blocks(path)]
+    read = [(first, sources.read_block(str(path), offset, size)) for first, offset, size in sources.line_blocks(path, block)]
     assert read == [(first, lines) for first, lines, _ in sent]
     assert b"".join(line for _, lines in read for line in lines) == raw
 

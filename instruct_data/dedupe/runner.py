@@ -24,7 +24,8 @@ from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint,
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
 from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import GZIP_ERRORS, Row, json_line, base_suffix, chunked, expand_inputs, read_rows, temp_beside
+from instruct_data.io import (GZIP_ERRORS, Row, base_suffix, chunked, expand_inputs, json_line, line_blocks, read_rows,
+                              temp_beside)
 from instruct_data.ledger import Ledger
 from instruct_data.formats.plainrow import plain_conversation
 from instruct_data.schema import Conversation, Origin
@@ -198,18 +199,8 @@ class _Range:
 
 def _byte_ranges(path: Path, size: int = 4 << 20) -> Iterator[_Range]:
     """Ranges of about `size` bytes that end at a line end, with the number of their first line."""
-    start, line = 0, 1
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(size)
-            if not block:
-                return
-            if not block.endswith(b"\n"):
-                block += fh.readline()  # finish the last line (or reach the end of the file)
-            yield _Range(start, start + len(block), line)
-            start += len(block)
-            line += block.count(b"\n")
-
+    for first_line, offset, length in line_blocks(path, size):
+        yield _Range(offset, offset + length, first_line)
 
 def _task_rows(path: Path, encoding: str, chunk) -> Iterator[Row | None]:
     """The rows of a task: a byte range or the lines of a JSON-lines file (read as

@@ -17,7 +17,7 @@ from typing import Any
 from instruct_data.convert import source_name
 from instruct_data.errors import IdataError
 from instruct_data.formats import read_conversations
-from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, chunked, expand_inputs, read_rows
+from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, chunked, expand_inputs, line_blocks, read_rows
 from instruct_data.recipe import Recipe, RecipeError, Source
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file handed to a worker (about 1,600 Belle rows)
@@ -114,7 +114,7 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
         id_prefix = f"{plan.label}/{source_name(file.path)}" if several else plan.label
         encoding = plan.source.encoding
         if file.lines and remaining is None and file.path.suffix.lower() != ".gz":
-            for first_line, offset, size in _line_blocks(file.path):
+            for first_line, offset, size in line_blocks(file.path, BLOCK_BYTES):
                 yield "block", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, (offset, size), encoding)
         elif file.lines:
             for first_line, lines, rows in _line_chunks(file.path, remaining):
@@ -130,25 +130,8 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
             return
 
 
-def _line_blocks(path: Path) -> Iterator[tuple[int, int, int]]:
-    """(first line number, byte offset, byte size) of the blocks _line_chunks would give for
-    a plain file without a limit. The worker reads its block itself: this process only counts
-    its lines, rather than splitting them and sending them over a pipe."""
-    line_no, offset = 1, 0
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(BLOCK_BYTES)
-            if not block:
-                return
-            if not block.endswith(b"\n"):
-                block += fh.readline()  # the line the block ends in, whole (readlines(hint) takes it too)
-            yield line_no, offset, len(block)
-            line_no += block.count(b"\n") + (not block.endswith(b"\n"))
-            offset += len(block)
-
-
 def read_block(path: str, offset: int, size: int) -> list[bytes]:
-    """The raw lines of a block from _line_blocks, as readlines() gives them (newline kept)."""
+    """The raw lines of a block from io.line_blocks, as readlines() gives them (newline kept)."""
     with open(path, "rb") as fh:
         fh.seek(offset)
         return io.BytesIO(fh.read(size)).readlines()
