@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     sets = pair_sets(args.pairs, args.seed)
     settings = DedupeSettings()
     print(f"{args.pairs} pairs each; key=both; Jaccard of character-shingle sets\n")
-    print(f"| n | pairs | min | 1% | 2% | 50% | 98% | 99% | max |")
+    print("| n | pairs | min | 1% | 2% | 50% | 98% | 99% | max |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in (2, 3, 4, 5):
         for name, pairs in sets.items():
