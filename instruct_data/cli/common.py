@@ -55,6 +55,12 @@ def strictness_options(func):
     return func
 
 
+def reject_lines(manifest: dict) -> list[str]:
+    """One summary line per reject reason of a manifest, commonest reasons as the ledger orders them."""
+    return [f"  rejected {sum(per_source.values()):>7,}  {reason}"
+            for reason, per_source in manifest["counts"]["rejects_by_reason"].items()]
+
+
 def print_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 

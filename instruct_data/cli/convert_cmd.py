@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 
@@ -71,8 +71,8 @@ def convert_command(inputs, out, template, system, fmt, mapping, encoding, stric
     totals = manifest["counts"]["totals"]
     console.print(f"[green]wrote[/green] {out}: {totals['written']:,} records "
                   f"({totals['read']:,} read, {totals['rejected']:,} rejected)")
-    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
-        console.print(f"  rejected {sum(per_source.values()):>6,}  {reason}")
+    for line in reject_lines(manifest):
+        console.print(line)
     ledger = [o["path"] for o in manifest["outputs"][1:]] + [manifest["outputs"][1]["path"].replace(
         "rejects.jsonl", "manifest.json")]
     console.print(f"  ledger beside it: {', '.join(ledger)}")

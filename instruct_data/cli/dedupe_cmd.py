@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
 
 
 @click.command("dedupe")
@@ -66,5 +66,5 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
                   f"({totals['removed']:,} duplicates, {totals['rejected']:,} rejected)")
     for method, count in manifest["counts"]["duplicates_by_method"].items():
         console.print(f"  removed {count:>8,}  {method}")
-    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
-        console.print(f"  rejected {sum(per_source.values()):>7,}  {reason}")
+    for line in reject_lines(manifest):
+        console.print(line)

@@ -66,6 +66,11 @@ def eval_command(model, adapter, benchmark, from_path, out, template, compare_ba
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("generating", total=None)
         results = evaluate(config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
+
+
+def report_results(results: dict, out: str, *, as_json: bool, fail_if_worse: bool) -> None:
+    """The results as JSON or a summary; exit 5 with --fail-if-worse when a category got worse."""
     if as_json:
         print_json(results)
     else:

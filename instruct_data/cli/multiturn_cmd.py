@@ -6,7 +6,7 @@ import re
 
 import click
 
-from instruct_data.cli.common import console, input_options, print_json, row_progress, strictness_options
+from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
 from instruct_data.cli.convert_cmd import reports_errors
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
@@ -105,6 +105,6 @@ def _summary(manifest, out) -> None:
     if extra["history_rounds_dropped_by_limit"] or extra["history_rounds_dropped_by_budget"]:
         say(f"  history rounds dropped  {extra['history_rounds_dropped_by_limit']:,} by --max-history-turns, "
             f"{extra['history_rounds_dropped_by_budget']:,} by the length budget")
-    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
-        say(f"  rejected {sum(per_source.values()):>6,}  {reason}")
+    for line in reject_lines(manifest):
+        say(line)
     say(f"  ledger: {out}/rejects.jsonl and {out}/manifest.json")

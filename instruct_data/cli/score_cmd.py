@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from instruct_data.cli.common import print_json
-
 
 @click.command("score")
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False))
@@ -31,15 +29,9 @@ def score_command(predictions, out, fail_if_worse, as_json):
     """
     from pathlib import Path
 
-    from instruct_data.cli.eval_cmd import print_summary
+    from instruct_data.cli.eval_cmd import report_results
     from instruct_data.evaluation import score
 
     # Never over an `idata eval` run's own results: those hold the model and decoding details.
     out = out or str(Path(predictions).with_name(Path(predictions).stem + "-scored"))
-    results = score(predictions, out)
-    if as_json:
-        print_json(results)
-    else:
-        print_summary(results, out)
-    if fail_if_worse and results.get("worse_categories"):
-        raise SystemExit(5)
+    report_results(score(predictions, out), out, as_json=as_json, fail_if_worse=fail_if_worse)
