@@ -8,9 +8,7 @@ on the row and the settings, so any split of the rows over processes gives the s
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +17,7 @@ import xxhash
 from instruct_data.dedupe.keys import _JOIN, content_hash, hash_text, normalize, normalized_key_text
 from instruct_data.dedupe.near import BandIndex, band_keys, signatures
 from instruct_data.dedupe.types import DedupeSettings, Item
+from instruct_data.parallel import WorkerPool
 
 BATCH = 4096
 
@@ -225,23 +224,10 @@ def _work(rows: list[tuple]) -> Batch:
     return worker_fingerprint([Item(*row) for row in rows])
 
 
-class _InProcess:
-    """The Pool interface, run here: for one worker, and for tests that step through."""
-
-    def imap(self, func, tasks, chunksize=1):
-        return map(func, tasks)
-
-
-@contextmanager
-def worker_pool(workers: int, settings: DedupeSettings, against: Against | None = None):
-    """A pool whose processes know the settings and benchmark index (set once, not per task)."""
-    _init_worker(settings, against)
-    if workers <= 1:
-        yield _InProcess()
-        return
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings, against)) as pool:
-        yield pool
+def worker_pool(workers: int, settings: DedupeSettings, against: Against | None = None) -> WorkerPool:
+    """A pool whose processes know the settings and benchmark index (set once, not per task);
+    with one worker, this process."""
+    return WorkerPool(workers, _init_worker, (settings, against))
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[list[tuple]]:
@@ -260,4 +246,4 @@ def fingerprint_all(items: Iterable[Item], settings: DedupeSettings, against: Ag
                     workers: int = 1, batch_size: int | None = None) -> Iterator[Batch]:
     """Fingerprints of every item, batch by batch, in input order, on `workers` processes."""
     with worker_pool(workers, settings, against) as pool:
-        yield from pool.imap(_work, _batches(items, batch_size or BATCH), chunksize=1)
+        yield from pool.map(_work, _batches(items, batch_size or BATCH))

@@ -148,7 +148,7 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
     tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
     batches = []
     position = 0
-    for outcomes, batch in pool.imap(_parse_chunk, tasks, chunksize=1):
+    for outcomes, batch in pool.map(_parse_chunk, tasks):
         for outcome in outcomes:
             ledger.read(plan.source)
             if on_row:

@@ -18,11 +18,9 @@ either way.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from instruct_data.errors import InputError, StrictModeError
 from instruct_data.formats import read_conversations
 from instruct_data.io import GZIP_ERRORS, JsonlWriter, is_json_array, open_binary, base_suffix, expand_inputs
 from instruct_data.ledger import Ledger
+from instruct_data.parallel import WorkerPool
 from instruct_data.multiturn.expansion import MultiturnSettings, length_function
 from instruct_data.multiturn.grouping import dialogues
 from instruct_data.multiturn.work import Batch, Expander, expand_lines, start_worker
@@ -87,7 +86,9 @@ def to_multiturn(
             if workers > 1 and group_by is None and _worth_workers(path, encoding):
                 stream.close()  # the format is known; workers read the lines themselves
                 pool = pool or _pool(workers, template, settings, system)
-                batches = _parallel(pool, workers, path, used_format, source, info.get("map") or {}, encoding)
+                mapping_used = info.get("map") or {}
+                batches = pool.map(expand_lines, ((str(path), first, block, used_format, source, mapping_used, encoding)
+                                                  for first, block in _line_chunks(path)))
             else:
                 units = dialogues(stream, source=source, group_by=group_by, order_by=order_by)
                 batches = (expander.batch(chunk, source) for chunk in _chunks(units, 1_000))
@@ -99,12 +100,14 @@ def to_multiturn(
         ledger.extra["multiturn"] = run.report(settings)
         return ledger.finish(outputs=run.commit())
     except BaseException:
+        if pool is not None:
+            pool.kill()  # before the clean-up: no worker keeps writing
         run.abort()
         ledger.abort()
         raise
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
 
 
 class LinesWriter(JsonlWriter):
@@ -185,26 +188,12 @@ def _worth_workers(path: Path, encoding: str) -> bool:
     return not is_json_array(path, encoding)
 
 
-def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> ProcessPoolExecutor:
-    # fork where there is one: workers start at once and inherit a loaded tokenizer. Each
-    # worker encodes one text at a time, so the tokenizers library needs no threads of its own
-    # (and does not warn about them after the fork).
+def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> WorkerPool:
+    # Workers are forked where they can be and inherit a loaded tokenizer. Each worker encodes
+    # one text at a time, so the tokenizers library needs no threads of its own (and does not
+    # warn about them after the fork).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                               initializer=start_worker, initargs=(template, settings, system))
-
-
-def _parallel(pool: ProcessPoolExecutor, workers: int, path: Path, fmt: str, source: str,
-              mapping: dict[str, str], encoding: str) -> Iterator[Batch]:
-    """Batches in file order, with at most two chunks per worker in flight (flat memory)."""
-    pending: deque = deque()
-    for first, block in _line_chunks(path):
-        pending.append(pool.submit(expand_lines, (str(path), first, block, fmt, source, mapping, encoding)))
-        if len(pending) >= 2 * workers:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    return WorkerPool(workers, start_worker, (template, settings, system))
 
 
 def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -7,7 +7,6 @@ read ahead for it are dropped, so the result does not depend on how many workers
 
 from __future__ import annotations
 
-import multiprocessing
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from instruct_data.errors import StrictModeError
 from instruct_data.ledger import Ledger
+from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
 from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
 
@@ -48,36 +48,32 @@ class Kept:
         return len(self.ids)
 
 
-def run_chunks(plans: list[Plan], state: WorkerState, workers: int):
-    """Yield (chunk number, source index, ChunkResult) in chunk order, over `workers` processes."""
-    chunks = tasks(plans)
-    if workers <= 1:
-        init_worker(state)
-        for task in chunks:
-            number, result = process_chunk(task)
-            yield number, task[1], result
-        return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with context.Pool(workers, initializer=init_worker, initargs=(state,)) as pool:
-        pending: deque = deque()
-        # Submit by hand, a few chunks ahead: Pool.imap would read the whole input into its queue.
-        for task in chunks:
-            pending.append((task[1], pool.apply_async(process_chunk, (task,))))
-            if len(pending) >= workers * PENDING_PER_WORKER:
-                source_index, result = pending.popleft()
-                number, chunk = result.get()
-                yield number, source_index, chunk
-        while pending:
-            source_index, result = pending.popleft()
-            number, chunk = result.get()
-            yield number, source_index, chunk
+def run_chunks(plans: list[Plan], pool: WorkerPool):
+    """Yield (chunk number, source index, ChunkResult) in chunk order, from the pool's workers."""
+    sources: deque = deque()  # the source index of each chunk submitted, in order
+    for number, result in pool.map(process_chunk, _noted(tasks(plans), sources)):
+        yield number, sources.popleft(), result
+
+
+def _noted(chunks, sources: deque):
+    for task in chunks:
+        sources.append(task[1])
+        yield task
 
 
 def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
                on_row: Callable[[], None] | None = None) -> Kept:
+    # The pool is closed here, not in a generator: an error (--strict, Ctrl-C) must stop the
+    # workers before the caller removes the folder they spool into.
+    with WorkerPool(workers, init_worker, (state,), ahead=PENDING_PER_WORKER) as pool:
+        return _take_chunks(plans, pool, state, ledger, strict, on_row)
+
+
+def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger: Ledger, strict: bool,
+                 on_row: Callable[[], None] | None) -> Kept:
     kept = Kept()
     seen_ids: set[str] = set()
-    for number, source_index, result in run_chunks(plans, state, workers):
+    for number, source_index, result in run_chunks(plans, pool):
         plan = plans[source_index]
         if plan.stopped:
             drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
