@@ -445,16 +445,16 @@ def test_injected_nan_stops_the_run(models, data, workdir):
     assert not (out / "adapter_model.safetensors").exists()
 
 
-def test_gpu_only_paths_fail_clearly_on_cpu(models, data, workdir):
-    if torch.cuda.is_available():
-        pytest.fail("this test checks the CPU-only errors; run it on a machine without a GPU")
+def test_gpu_only_paths_fail_clearly_on_cpu(models, data, workdir, monkeypatch):
+    # The CPU-only errors, on any machine: CUDA is hidden here and in the subprocess.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(PrecisionError, match="--qlora.*needs a CUDA GPU"):
         train(base_config(models["llama"], data, workdir / "run-q", workdir, qlora=True))
     with pytest.raises(PrecisionError, match="fp16 needs a CUDA GPU"):
         train(base_config(models["llama"], data, workdir / "run-q", workdir, precision="fp16"))
     result = subprocess.run([sys.executable, "-m", "instruct_data", "train", "--data", str(data), "--model",
                              str(models["llama"]), "--out", str(workdir / "run-q"), "--qlora"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "needs a CUDA GPU" in result.stderr
 
