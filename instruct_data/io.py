@@ -7,6 +7,7 @@ turns it into a reject. It raises `InputError` (file:line: what is wrong) only w
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import hashlib
@@ -77,11 +78,26 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise InputError(text, "no such file or folder")
+            raise InputError(text, _why_missing(path))
     for path in files:
         if base_suffix(path) not in SUPPORTED_SUFFIXES:
             raise InputError(str(path), f"unsupported file type {''.join(path.suffixes) or '(none)'}")
     return files
+
+
+def _why_missing(path: Path) -> str:
+    """Why a path is neither a file nor a folder: a symlink loop is not "no such file"."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop (the link points back to itself)"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return f"cannot read: {exc.strerror}"
+        if os.path.islink(path):
+            return f"a broken symlink (to {os.readlink(path)})"
+        return "no such file or folder"
+    return "not a file or folder"
 
 
 def open_binary(path: Path):
@@ -380,7 +396,8 @@ def _current_umask() -> int:
 def temp_beside(path: Path) -> tuple[int, Path]:
     """A new temporary file in `path`'s folder (so the final rename is atomic), with the
     permissions a plainly created file would get (mkstemp's own are 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The pid in the name lets a later run remove the file if this process dies (outputs_guard).
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_current_umask())
     return fd, Path(tmp)
 
@@ -425,9 +442,13 @@ class JsonlWriter:
         return self.path
 
     def abort(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-        self.tmp_path.unlink(missing_ok=True)
+        try:
+            if not self._fh.closed:
+                self._fh.close()  # flushes: on a full disk this raises again, and the file must still go
+        except OSError:
+            pass
+        finally:
+            self.tmp_path.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from instruct_data.cli.common import console, print_json, row_progress
+from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import TEMPLATES
 
 
@@ -27,6 +28,46 @@ def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, map
     return parse_recipe({"sources": sources}, "idata build")
 
 
+# Recipe fields the command line can set, and the option that sets each (for error messages).
+OPTION_FIELDS = {"template": "--template", "seed": "--seed", "split.heldout": "--heldout", "dedupe.near": "--near",
+                 "against": "--against", "max_reject_rate": "--max-reject-rate"}
+
+
+def _with_options(recipe, *, template, seed, heldout, near, against, max_reject_rate):
+    """The recipe with the options given on the command line, validated by the recipe's own
+    model (so `--heldout -3` fails as `heldout: -3` in a recipe does; model_copy(update=)
+    skipped the validators)."""
+    from pydantic import ValidationError
+
+    from instruct_data.recipe import Recipe
+
+    data = recipe.model_dump(by_alias=True)
+    for key, value in {"template": template, "seed": seed, "max_reject_rate": max_reject_rate}.items():
+        if value is not None:
+            data[key] = value
+    if heldout is not None:
+        data["split"]["heldout"] = heldout
+    if near is not None:
+        data["dedupe"]["near"] = near
+    data["against"] = [*data["against"], *against]
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{OPTION_FIELDS.get(where, where)}: {error['msg'].removeprefix('Value error, ')}")
+        raise click.UsageError("; ".join(problems)) from None
+
+
+def recipe_inputs(recipe) -> list[str]:
+    """Every path a build reads: the sources' files, local Belle copies and benchmark files."""
+    paths = [*recipe.against]
+    for source in recipe.sources:
+        paths += [*(source.files or []), *([source.from_] if source.from_ else [])]
+    return paths
+
+
 @click.command("build")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder (replaced atomically).")
@@ -45,10 +86,13 @@ def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, map
               help="A benchmark file: training rows whose prompt duplicates one of its questions are removed. Repeatable.")
 @click.option("--format", "fmt", default=None, metavar="NAME", help="Force the input format of FILE inputs.")
 @click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...", help="Map your columns to known fields.")
+@click.option("--max-reject-rate", type=float, default=None,
+              help="Fail when a larger share of a source's rows is rejected (default: the recipe's, else 0.5); "
+                   "a high rate usually means a wrong --format or --map.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, fmt, mapping,
-                  workers, as_json):
+                  max_reject_rate, workers, as_json):
     """Build a clean training set and a held-out benchmark, with the record of every dropped row.
 
     TARGETS is `belle` (a Belle release: --subset, --limit, --revision, --from), one or more
@@ -68,17 +112,10 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
     from instruct_data.report import print_summary
 
     recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
-    if template is not None:
-        recipe.template = template
-    if seed is not None:
-        recipe.seed = seed
-    if heldout is not None:
-        recipe.split = recipe.split.model_copy(update={"heldout": heldout})
-    if against:
-        recipe.against = [*recipe.against, *against]
-    if near is not None:
-        recipe.dedupe = recipe.dedupe.model_copy(update={"near": near})
-    with row_progress("building", total=estimate_rows(recipe)) as advance:
+    recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
+                           max_reject_rate=max_reject_rate)
+    with guard_output(out, recipe_inputs(recipe), command="build"), \
+            row_progress("building", total=estimate_rows(recipe)) as advance:
         manifest = build(recipe, out, workers=workers, on_row=advance)
     if as_json:
         print_json(manifest)

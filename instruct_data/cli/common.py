@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import contextmanager
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from instruct_data.errors import IdataError
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # paths are never cut mid-line
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM. Not a KeyboardInterrupt, which click would turn into an
+    Abort with a blank line; a BaseException, so every `except BaseException` clean-up runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
+
+
+def _interrupt(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
 def run_cli(group: click.Group, argv: list[str]) -> None:
-    """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback."""
+    """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback.
+    Exit codes: 0 done; 1 an output cannot be written; 2 a bad option or an unreadable input;
+    3 too many rejects or --strict; 130/143 interrupted by Ctrl-C/SIGTERM (after cleaning up)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         group.main(args=argv, prog_name="idata", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -23,15 +42,20 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        console.print("[red]aborted[/red]")
-        sys.exit(130)
+    except (Interrupted, click.exceptions.Abort) as exc:
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        console.print(f"[red]interrupted[/red] ({exc or 'SIGINT'}): stopped; outputs are left as they were before the run")
+        sys.exit(code)
     except IdataError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except ValueError as exc:  # bad option values found by the library (unknown template, bad --map)
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
+    except OSError as exc:  # not turned into an IdataError where it happened: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[red]error:[/red] {escape(where)}{escape(exc.strerror or str(exc))}")
+        sys.exit(1)
     sys.exit(0)
 
 

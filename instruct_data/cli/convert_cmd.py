@@ -8,6 +8,7 @@ import sys
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
+from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 
@@ -38,11 +39,12 @@ def reports_errors(func):
 @click.option("--template", "-t", default=DEFAULT_TEMPLATE, show_default=True, type=click.Choice(sorted(TEMPLATES)),
               help="How a conversation becomes context/target.")
 @click.option("--system", default=None, help="System text to add (or override) where the template has a slot.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT (and its ledger files) even if no idata run wrote them.")
 @input_options
 @strictness_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
 @reports_errors
-def convert_command(inputs, out, template, system, fmt, mapping, encoding, strict, max_reject_rate, as_json):
+def convert_command(inputs, out, template, system, overwrite, fmt, mapping, encoding, strict, max_reject_rate, as_json):
     """Convert any supported input to context/target JSONL, with its ledger.
 
     INPUTS are files, folders or globs: .jsonl, .json (array or lines), .csv, .tsv, .xlsx,
@@ -61,7 +63,7 @@ def convert_command(inputs, out, template, system, fmt, mapping, encoding, stric
     from instruct_data.formats import format_name, parse_mapping
 
     fmt = format_name(fmt) if fmt else None  # an unknown name fails before any file is read
-    with row_progress("converting") as advance:
+    with guard_output(out, inputs, command="convert", overwrite=overwrite), row_progress("converting") as advance:
         manifest = convert(inputs, out, template=template, fmt=fmt, mapping=parse_mapping(mapping),
                            encoding=encoding, system=system, strict=strict, max_reject_rate=max_reject_rate,
                            on_row=advance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
+from instruct_data.outputs_guard import guard_output
 
 
 @click.command("dedupe")
@@ -54,7 +55,7 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
         if console.is_terminal:
             console.print(f"[dim]{name}…[/dim]")
 
-    with row_progress("reading") as advance:
+    with guard_output(out, [*inputs, *against], command="dedupe"), row_progress("reading") as advance:
         manifest = dedupe_files(inputs, out, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
                                 encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, workers=workers,
                                 on_row=advance, on_phase=phase)

@@ -8,6 +8,7 @@ import click
 
 from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
 from instruct_data.cli.convert_cmd import reports_errors
+from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 
@@ -78,7 +79,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
     if order_by and not group_by:
         raise click.UsageError("--order-by needs --group-by")
     fmt = format_name(fmt) if fmt else None  # an unknown name fails before any file is read
-    with row_progress("expanding dialogues") as advance:
+    with guard_output(out, inputs, command="to-multiturn"), row_progress("expanding dialogues") as advance:
         manifest = to_multiturn(inputs, out, template=template, settings=settings, system=system, fmt=fmt,
                                 mapping=parse_mapping(mapping), encoding=encoding, group_by=group_by,
                                 order_by=order_by, strict=strict, max_reject_rate=max_reject_rate,

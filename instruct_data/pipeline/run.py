@@ -14,6 +14,7 @@ from instruct_data.convert import check_reject_rate
 from instruct_data.errors import IdataError, RejectRateError
 from instruct_data.io import expand_inputs
 from instruct_data.ledger import Ledger
+from instruct_data.outputs_guard import building_prefix, old_name
 from instruct_data.pipeline.decide import benchmark_questions, find_removals, heldout_rows
 from instruct_data.pipeline.keys import clean_pass
 from instruct_data.pipeline.outputs import write_outputs
@@ -49,7 +50,8 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         raise RecipeError(f"against: {exc}") from None
     template = get_template(recipe.template)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    # The pid in the name lets a later run remove the folder if this process dies (outputs_guard).
+    work = Path(tempfile.mkdtemp(prefix=building_prefix(out), dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
@@ -122,7 +124,7 @@ def _replace_folder(work: Path, out: Path) -> None:
     """Swap the finished folder into place; the old outputs go only once the new ones are there."""
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        old = out.parent / old_name(out)
         os.replace(out, old)
     os.replace(work, out)
     if old is not None:

@@ -1,0 +1,291 @@
+"""--out safety: what a command writes never touches an input, a user's file or another run.
+
+    with guard_output(out, inputs, command="dedupe"):            # an output folder
+        dedupe_files(inputs, out, ...)
+    with guard_output(out, inputs, command="convert", overwrite=overwrite):   # an output file
+        convert(inputs, out, ...)
+
+Before anything is read, the guard
+
+- refuses an --out that is an input, or that holds one (an input inside the output folder);
+- refuses an output folder that holds anything the command did not write: a folder is
+  recognised as the command's own by its manifest.json (written by the same command), and
+  then only the names that command writes, and the outputs its manifest lists, may be in it;
+  anything else is the user's, and stays;
+- refuses to replace an output file (and the ledger files beside it) that no idata run wrote,
+  unless --overwrite: idata's own is recognised by the manifest beside it, which lists it;
+- takes a lock beside --out (`.NAME.lock`), so a second run into the same --out fails at once;
+- removes what runs that died left behind: temporary files and folders carry the pid of their
+  run in their name (`.train.jsonl.PID-xxxx.tmp`, `.OUT.building-PID-xxxx`, `.OUT.old-PID`), and
+  those of a pid that no longer runs are deleted.
+
+After a successful run into a folder, the outputs an earlier run listed in its manifest and
+this run did not write again (a dedupe of other inputs) are removed: they are idata's, and a
+manifest that no longer names them would leave them unexplained.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from instruct_data.errors import IdataError, InputError
+
+# What each folder command writes besides the outputs its manifest lists.
+FOLDER_NAMES = {
+    "build": {"train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
+              "manifest.json", "report.md", "lengths.png", "rejects.png", "categories.png", "duplicates.png"},
+    "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
+    "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
+}
+LEDGER_SUFFIXES = (".rejects.jsonl", ".duplicates.jsonl", ".manifest.json")  # beside an output file
+
+# Temporary names, each with the pid of the run that made it (io.temp_beside, pipeline.run).
+TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[^./]+\.tmp$")
+
+
+def building_prefix(out: Path) -> str:
+    """mkdtemp prefix of the folder a build writes before it is swapped in."""
+    return f".{out.name}.building-{os.getpid()}-"
+
+
+def old_name(out: Path) -> str:
+    """Where a build's previous outputs wait while the new ones are swapped in."""
+    return f".{out.name}.old-{os.getpid()}"
+
+
+class OutputError(IdataError):
+    """An output that cannot be written: exit 1 (2 is for inputs and options)."""
+
+    exit_code = 1
+
+
+@contextmanager
+def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *, command: str,
+                 overwrite: bool = False) -> Iterator[Path]:
+    """Check --out against the inputs and what it holds, lock it, and clean up after dead runs.
+    `inputs`: every path the command reads (files, folders, globs as given, or expanded)."""
+    out = Path(os.path.abspath(out))
+    folder = command in FOLDER_NAMES
+    targets = [out] if folder else [out, *ledger_files(out)]
+    inputs = list(inputs)
+    _refuse_inputs(out, targets, _input_files(inputs, folder), folder)
+    with _locked(out):
+        _remove_stale(out, folder)
+        previous = _check_folder(out, command) if folder else _check_file(out, targets, overwrite)
+        try:
+            yield out
+        except OSError as exc:  # a full disk, a file the user may not read: one line, not a traceback
+            raise _os_error(exc, out, inputs) from None
+        if folder:
+            _remove_unlisted(out, previous)
+
+
+def _os_error(exc: OSError, out: Path, inputs: list) -> IdataError:
+    """An input that cannot be read (exit 2), else an output that cannot be written (exit 1)."""
+    why = "a symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+    if exc.filename:
+        path = Path(os.path.abspath(exc.filename))
+        given = [Path(os.path.abspath(p)) for p in inputs if not any(ch in str(p) for ch in "*?[")]
+        if any(path == p or p in path.parents for p in given):
+            return InputError(str(exc.filename), f"cannot read: {why}")
+    return OutputError(f"{exc.filename or out}: cannot write: {why}")
+
+
+def ledger_files(out: Path) -> list[Path]:
+    """The ledger files `idata convert` writes beside its output file."""
+    stem = out.name[:-len("".join(out.suffixes))] if out.suffixes else out.name
+    return [out.with_name(stem + suffix) for suffix in LEDGER_SUFFIXES]
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _input_files(inputs: Iterable[str | os.PathLike], folder: bool) -> list[Path]:
+    """Every input path as given, absolute (links resolved: a link to the output is the
+    output); for an output folder, the files inside input folders too. (`idata convert` leaves
+    its own earlier outputs out of an input folder it expands, so for it only paths given count.)"""
+    paths = []
+    for item in inputs:
+        path = Path(item)
+        if any(ch in str(item) for ch in "*?["):
+            continue  # a glob: the command passes its matches too
+        paths.append(path)
+        if folder and path.is_dir():
+            paths += [p for p in path.rglob("*") if p.is_file()]
+    return [Path(os.path.realpath(p)) for p in paths]
+
+
+def _refuse_inputs(out: Path, targets: list[Path], inputs: list[Path], folder: bool) -> None:
+    real_targets = {Path(os.path.realpath(t)) for t in targets}
+    real_out = Path(os.path.realpath(out))
+    for path in inputs:
+        if path in real_targets:
+            raise OutputError(f"--out {out}: {path} is an input; give an --out that is not one of the inputs")
+        if folder and real_out in path.parents:
+            raise OutputError(f"--out {out} holds the input {path}; give an output folder outside the inputs")
+
+
+# ---------------------------------------------------------------- what --out holds
+
+
+def _manifest(path: Path) -> dict | None:
+    """An idata manifest (a JSON object naming its command), or None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("command"), str) else None
+
+
+def _listed(manifest: dict) -> dict[str, int | None]:
+    """name -> bytes of each output the manifest lists."""
+    outputs = manifest.get("outputs") or []
+    return {o["path"]: o.get("bytes") for o in outputs if isinstance(o, dict) and isinstance(o.get("path"), str)}
+
+
+def _check_folder(out: Path, command: str) -> set[str]:
+    """Refuse a folder holding anything this command did not write; return the names of the
+    outputs its manifest lists (empty for a new or empty folder)."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise OutputError(f"--out {out} is a file, not a folder")
+    entries = {entry.name for entry in out.iterdir() if not TEMP_FILE.match(entry.name)}
+    if not entries:
+        return set()
+    manifest = _manifest(out / "manifest.json")
+    if manifest is None:
+        raise OutputError(f"--out {out} holds files idata did not write ({_some(entries)}); "
+                          "give a new or empty folder")
+    if manifest["command"] != command:
+        raise OutputError(f"--out {out} holds the output of `idata {manifest['command']}`; "
+                          f"give another folder for `idata {command}`")
+    listed = set(_listed(manifest))
+    foreign = entries - FOLDER_NAMES[command] - listed
+    if foreign:
+        raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
+                          "move them, or give another folder")
+    return listed
+
+
+def _check_file(out: Path, targets: list[Path], overwrite: bool) -> set[str]:
+    """Refuse to replace an output file, or a ledger file beside it, that no idata run wrote."""
+    if out.is_dir():
+        raise OutputError(f"--out {out} is a folder, not a file")
+    manifest_path = targets[-1]
+    manifest = _manifest(manifest_path)
+    listed = _listed(manifest) if manifest else {}
+    for path in targets:
+        if not path.exists() or overwrite:
+            continue
+        ours = path == manifest_path and manifest is not None or \
+            path.name in listed and listed[path.name] in (None, path.stat().st_size)
+        if not ours:
+            raise OutputError(f"{path} exists and was not written by idata; pass --overwrite to replace it")
+    return set()
+
+
+def _some(names: set[str], shown: int = 5) -> str:
+    names = sorted(names)
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _remove_unlisted(out: Path, previous: set[str]) -> None:
+    """After a successful run: earlier outputs the new manifest no longer lists."""
+    manifest = _manifest(out / "manifest.json")
+    if manifest is None:
+        return
+    current = set(_listed(manifest))
+    for name in previous - current - {"manifest.json"}:
+        (out / name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- lock and stale files
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # runs, as another user
+        return True
+    return True
+
+
+def _dead(name: str, pattern: re.Pattern) -> bool:
+    match = pattern.match(name)
+    return bool(match) and int(match["pid"]) != os.getpid() and not _pid_runs(int(match["pid"]))
+
+
+def _remove_stale(out: Path, folder: bool) -> None:
+    """Temporary files and folders of runs into this --out whose process no longer runs."""
+    name = re.escape(out.name)
+    dirs = re.compile(rf"^\.{name}\.(?:building-(?P<pid>\d+)-[^/]+|old-(?P<pid2>\d+))$")
+    parent_files = re.compile(rf"^\.(?:{name}|{'|'.join(re.escape(p.name) for p in ledger_files(out))})"
+                              rf"\.(?P<pid>\d+)-[^./]+\.tmp$")
+    if not out.parent.is_dir():
+        return
+    for entry in out.parent.iterdir():
+        match = dirs.match(entry.name)
+        if match and entry.is_dir():
+            pid = int(match["pid"] or match["pid2"])
+            if pid != os.getpid() and not _pid_runs(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+        elif not folder and _dead(entry.name, parent_files):
+            entry.unlink(missing_ok=True)
+    if folder and out.is_dir():
+        for entry in out.iterdir():
+            if _dead(entry.name, TEMP_FILE):
+                entry.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(out: Path):
+    """An exclusive lock on `.NAME.lock` beside --out for the run, removed at its end. The
+    kernel releases it when the process dies, so a killed run never blocks the next one."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.lock"
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"--out {out}: cannot write beside it: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutputError(f"--out {out} is being written by another idata run (pid {holder}); wait for it "
+                              "to finish, or give another --out") from None
+        # The file may have been removed by the run that held it between our open and lock:
+        # then the lock is on a file nobody else sees; take it again.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        finally:
+            os.close(fd)
