@@ -106,6 +106,9 @@ def open_binary(path: Path):
     return open(path, "rb")
 
 
+# A row nested deeper than Python's JSON parser recurses (about 1,000 levels).
+TOO_DEEP = "invalid JSON: nested too deeply to read (more than about 1,000 levels of arrays or objects)"
+
 # What a damaged .gz raises part-way through (gzip.BadGzipFile is an OSError).
 GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -145,7 +148,7 @@ def is_json_array(path: Path, encoding: str) -> bool:
             first = next(lines, b"")
             try:
                 json.loads(first.decode(encoding).lstrip("\ufeff"))
-            except ValueError:  # also UnicodeDecodeError: a pretty-printed or broken array
+            except (ValueError, RecursionError):  # also UnicodeDecodeError: a pretty-printed or broken array
                 return True
             return next(lines, None) is None
         except GZIP_ERRORS as exc:
@@ -223,6 +226,8 @@ def json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row 
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
+    except RecursionError:
+        return Row(origin, None, TOO_DEEP, raw=text.rstrip("\r\n"))
     if not isinstance(data, dict):
         return Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
     return Row(origin, data)
@@ -253,6 +258,8 @@ def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
         except json.JSONDecodeError as exc:
             # One broken item hides where the next begins: the file cannot be read on.
             raise InputError(str(path), f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+        except RecursionError:
+            raise InputError(str(path), TOO_DEEP, line=line + text.count("\n", counted, pos)) from None
         index += 1
         origin = Origin(file=str(path), line=line, row=index)
         if isinstance(item, dict):
