@@ -4,14 +4,19 @@
     verdict, changed = cleaner.clean(conversation)   # conversation's texts edited in place
     # verdict: None (keep) or Drop(reason, detail); changed: names of the rules that edited it
 
-Every rule is one small class in normalizers.py or filters.py, switched and tuned by its
-block in a recipe's `clean:` section (`CleanSettings`). Rules run in the order listed in
+Every rule is one small class in normalizers.py, filters.py or pii.py, switched and tuned by
+its block in a recipe's `clean:` section (`CleanSettings`). Rules run in the order listed in
 RULES; the first filter that drops a row gives its reason.
+
+Dialogues are judged turn by turn: when a rule finds a bad assistant turn after the first,
+the dialogue is cut before that turn's round and judged again (`on_bad_turn: cut`, the
+default), or dropped whole (`on_bad_turn: drop-dialogue`). `changed` then holds
+`turns_cut.RULE` once per round cut, and `pii.KIND` once per mask made, for the manifest.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
 
@@ -30,6 +35,7 @@ CleanSettings = create_model(
     "CleanSettings",
     __base__=_SettingsBase,
     __doc__="Which cleaning rules run, and their parameters (`name: true|false` or `name: {...}`).",
+    on_bad_turn=(Literal["cut", "drop-dialogue"], "cut"),
     **{rule.name: (rule.Settings, rule.Settings()) for rule in RULES},
 )
 
@@ -62,24 +68,42 @@ class Cleaner:
         return [rule.name for rule in (*self.normalizers, *self.filters)]
 
     def clean(self, conversation: Conversation) -> tuple[Drop | None, list[str]]:
-        """Normalize in place, then filter. Returns (None or Drop, names of rules that changed text)."""
+        """Normalize in place, then filter. Returns (None or Drop, names of rules that changed text).
+
+        A dialogue with a bad turn after its first round is cut before that round (in place)
+        and filtered again, unless `on_bad_turn` is `drop-dialogue`."""
         changed = [n.name for n in self.normalizers if n.apply(conversation)]
-        for rule in self.filters:
-            before = rule.changed
-            # Filter.apply inlined (filter, then count the drop): this loop runs for every
-            # enabled filter on every row of a build.
-            verdict = rule.filter(conversation)
-            if verdict is not None:
+        cut = self.settings.on_bad_turn == "cut"
+        while True:
+            rule, verdict = self._first_drop(conversation, changed)
+            if verdict is None:
+                return KEEP, changed
+            if not (cut and verdict.turn is not None and verdict.turn > 1):
                 rule.dropped += 1
                 return verdict, changed
+            removed = conversation.n_rounds - (verdict.turn - 1)
+            conversation.turns = conversation.turns[:2 * (verdict.turn - 1)]
+            rule.turns_cut += removed
+            changed += [f"turns_cut.{rule.name}"] * removed
+
+    def _first_drop(self, conversation: Conversation, changed: list[str]) -> tuple[Filter | None, Drop | None]:
+        for rule in self.filters:
+            before = rule.changed
+            verdict = rule.filter(conversation)
+            if verdict is not None:
+                return rule, verdict
             if rule.changed != before:
                 changed.append(rule.name)
-        return KEEP, changed
+                masked = getattr(rule, "row_masked", None)
+                if masked:
+                    changed += [f"{rule.name}.{kind}" for kind, n in sorted(masked.items()) for _ in range(n)]
+        return None, None
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {
             "changed": {n.name: n.changed for n in self.normalizers} | {f.name: f.changed for f in self.filters if f.changed},
             "dropped": {f.name: f.dropped for f in self.filters},
+            "turns_cut": {f.name: f.turns_cut for f in self.filters if f.turns_cut},
         }
 
 

@@ -38,10 +38,14 @@ class RuleSettings(BaseModel):
 
 
 class Drop(NamedTuple):
-    """A filter's verdict on a row it drops: a stable reason code and a readable detail."""
+    """A filter's verdict on a row it drops: a stable reason code and a readable detail.
+
+    `turn` names the assistant turn (1-based) a per-turn rule judged bad in a dialogue: the
+    Cleaner may then cut the dialogue before it instead of dropping it (`on_bad_turn`)."""
 
     reason: str
     detail: str
+    turn: int | None = None
 
 
 KEEP = None
@@ -132,6 +136,7 @@ class Filter:
         self.settings = settings or self.Settings()
         self.dropped = 0
         self.changed = 0  # filters that can also edit (PII masking) count here
+        self.turns_cut = 0  # rounds cut from dialogues at a turn this rule judged bad
 
     def filter(self, conversation: Conversation) -> Drop | None:
         raise NotImplementedError
@@ -141,3 +146,19 @@ class Filter:
         if verdict is not None:
             self.dropped += 1
         return verdict
+
+
+class TurnFilter(Filter):
+    """A filter that judges each round (question, reply) on its own. In a dialogue its Drop
+    names the bad assistant turn, so the Cleaner can keep the rounds before it."""
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        raise NotImplementedError
+
+    def filter(self, conversation: Conversation) -> Drop | None:
+        turns = conversation.turns
+        for index in range(0, len(turns) - 1, 2):
+            verdict = self.judge(turns[index].full_text, turns[index + 1].text)
+            if verdict is not None:
+                return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
+        return None

@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from instruct_data.clean.base import Drop, Filter, RuleSettings, reply_texts, user_texts, without_code
+from instruct_data.clean.base import CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts
+from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
+from instruct_data.clean.structure import CODE_LINE, last_prose_line, prose
+from instruct_data.clean.task import asks_for_ai_talk, asks_for_english, asks_for_repetition, is_chinese
 from instruct_data.schema import Conversation
 
 # ------------------------------------------------------------------ empty
@@ -78,35 +81,40 @@ def count_han_latin(text: str) -> tuple[int, int]:
 
 class ChineseShareSettings(RuleSettings):
     min_share: float = Field(0.3, ge=0, le=1, description="least share of Chinese among Chinese+Latin letters")
-    min_letters: int = Field(10, ge=0, description="rows with fewer letters than this are not judged")
-    field: Literal["all", "instruction", "reply"] = "all"
+    min_letters: int = Field(10, ge=0, description="replies with fewer letters than this are not judged")
+    field: Literal["reply", "instruction", "all"] = Field(
+        "reply", description="reply: a Chinese instruction's reply; instruction: the instruction; all: both")
 
 
-class ChineseShare(Filter):
-    """Too few Chinese characters for a Chinese set: Han / (Han + Latin letters), code excluded.
+class ChineseShare(TurnFilter):
+    """A Chinese instruction answered in another language: Han / (Han + Latin letters) of the
+    reply's prose, where code, tables and ASCII art do not count.
 
-    Digits, punctuation and code blocks do not count either way, so a math answer or a
-    Python reply with Chinese comments is judged by its prose only.
+    Not judged: replies to instructions that are not in Chinese, that ask for English (translate
+    into English, answer in English, a sentence using an English word) or that hold an English
+    passage to work on. `field: instruction` (or `all`) also drops instructions that are not Chinese.
     """
 
     name = "chinese_share"
     reasons = ("low_chinese_share",)
     Settings = ChineseShareSettings
 
-    def filter(self, conversation: Conversation) -> Drop | None:
-        field = self.settings.field
-        texts = []
-        if field in ("all", "instruction"):
-            texts += user_texts(conversation)
-        if field in ("all", "reply"):
-            texts += reply_texts(conversation)
-        han, latin = count_han_latin(without_code("\n".join(texts)))
+    def _share(self, text: str) -> float | None:
+        han, latin = count_han_latin(text)
         letters = han + latin
-        if letters < self.settings.min_letters:
+        return None if letters < self.settings.min_letters else han / letters
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        s = self.settings
+        if s.field in ("instruction", "all"):
+            share = self._share(prose(question))
+            if share is not None and share < s.min_share:
+                return Drop("low_chinese_share", f"instruction: Chinese share {share:.2f} < {s.min_share}")
+        if s.field == "instruction" or not is_chinese(question) or asks_for_english(question):
             return None
-        share = han / letters
-        if share < self.settings.min_share:
-            return Drop("low_chinese_share", f"Chinese share {share:.2f} < {self.settings.min_share}")
+        share = self._share(prose(reply))
+        if share is not None and share < s.min_share:
+            return Drop("low_chinese_share", f"a Chinese instruction answered with Chinese share {share:.2f} < {s.min_share}")
         return None
 
 
@@ -126,25 +134,26 @@ class RepetitionSettings(RuleSettings):
     probes: int = Field(8, ge=0, description="n-grams sampled at even steps to decide whether to count them all (0: always count)")
 
 
-class Repetition(Filter):
+class Repetition(TurnFilter):
     """A reply that repeats itself: many repeated sentences, or many repeated character n-grams.
 
-    Counting n-grams costs a set of every window, so it runs only when n-grams sampled at even
-    steps through the reply already repeat (a `str.count` each): in a reply where 40% of the
-    n-grams repeat, 8 probes all miss with probability 0.6**8 (under 2%); in a looping reply
-    almost every n-gram repeats and they never miss.
+    Judged on the reply's prose: code, tables and ASCII art repeat by nature and are left out,
+    and a reply to an instruction that asks for repetition ("重复3遍", "repeat ... 5 times") is
+    not judged. Counting n-grams costs a set of every window, so it runs only when n-grams
+    sampled at even steps through the reply already repeat (a `str.count` each): in a reply
+    where 40% of the n-grams repeat, 8 probes all miss with probability 0.6**8 (under 2%); in a
+    looping reply almost every n-gram repeats and they never miss.
     """
 
     name = "repetition"
     reasons = ("repeated_sentences", "repeated_ngrams")
     Settings = RepetitionSettings
 
-    def filter(self, conversation: Conversation) -> Drop | None:
-        for reply in reply_texts(conversation):
-            verdict = self._sentences(reply) or self._ngrams(reply)
-            if verdict:
-                return verdict
-        return None
+    def judge(self, question: str, reply: str) -> Drop | None:
+        if asks_for_repetition(question):
+            return None
+        text = prose(reply)
+        return self._sentences(text) or self._ngrams(text)
 
     def _sentences(self, text: str) -> Drop | None:
         s = self.settings
@@ -178,43 +187,78 @@ class Repetition(Filter):
 
 # ------------------------------------------------------------------ ai_identity
 
+# "作为一个 AI 助手", "我只是一个开源的人工智能助理", "由于我是一台语言模型": a speaker word, at
+# most 16 characters, an AI word; not followed by 的/技术/领域 ("作为人工智能的重要方向" is about AI).
+_SPEAKER = r"(?:作为|身为|我是|我只是|我仅仅是|我就是|我不过是|我本身是|由于我是|因为我是|既然我是)"
+_AI_WORD = r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|助手|助理|数字助理|AI程序|程序)"
 AI_IDENTITY = re.compile(
-    r"作为(?:一个|一名|一款|一位)(?:AI|人工智能|机器人|语言模型|虚拟助手|智能助手|聊天机器人)"
-    r"|作为(?:AI|人工智能)?(?:语言模型|助手)"
-    r"|我是(?:一个|一名|一款)(?:AI|人工智能|语言模型|聊天机器人)"
-    r"|我是(?:AI|人工智能)(?:语言模型|助手|程序)"
+    _SPEAKER + r"\s*(?:一个|一名|一款|一位|一台|一种|个|名|款|位|台)?\s*[^，。,.！!？?；;\n]{0,16}?" + _AI_WORD
+    + r"(?!的|技术|领域|研究|行业|方向|系统的)"
+    r"|我(?:没有|不具备)(?:个人|自己的)?(?:观点|情感|意见|感情|偏好|喜好|经历|思想|意识|身体|实体)"
+    r"|我(?:无法|不能)(?:访问|浏览|连接)(?:互联网|网络|实时)"
+    r"|我的(?:知识|训练数据)(?:截止|更新)"
     r"|我是\s*(?:ChatGPT|GPT)"
     r"|(?:由|被)\s*OpenAI\s*(?:开发|训练|创建|打造|设计)"
     r"|OpenAI\s*(?:开发|训练)的"
-    r"|我(?:没有|不具备)(?:个人|自己的)(?:观点|情感|意见|感情|偏好|喜好|经历)"
-    r"|我(?:无法|不能)(?:访问|浏览|连接)(?:互联网|网络|实时)"
-    r"|我的(?:知识|训练数据)(?:截止|更新)"
-    r"|\bas an AI(?: language model| assistant)?\b|\bI am (?:ChatGPT|an AI language model)\b"
-    r"|\bI'm (?:ChatGPT|an AI language model)\b",
+    r"|\bas an? (?:AI|language model|large language model)\b|\bI(?: am|'m) (?:ChatGPT|an AI|a language model)\b",
     re.IGNORECASE,
 )
-
 
 # Every match of the pattern above holds one of these literals: searching for them first skips
 # the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
 # over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("作为|我是|我没有|我不具备|我无法|我不能|我的知识|我的训练|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
+AI_IDENTITY_HINT = re.compile("作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
+                              "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
+SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
+LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
+
+
+class AiIdentitySettings(RuleSettings):
+    mode: Literal["drop", "strip"] = Field(
+        "drop", description="drop the row, or strip the disclaimer sentences and keep the answer when enough is left")
+    min_left: int = Field(30, ge=1, description="strip mode: fewest characters of prose left for the row to stay")
 
 
 class AiIdentity(Filter):
-    """AI self-identity and disclaimer boilerplate in a reply (作为一个AI语言模型, 我是ChatGPT, OpenAI ...)."""
+    """AI self-identity and disclaimer boilerplate in a reply (作为一个AI语言模型, 我只是一个开源的
+    人工智能助理, 我是ChatGPT, OpenAI ...). Not judged where the instruction asks for a script, a
+    dialogue or a role in which an AI speaks. `mode: strip` removes the sentences that hold it and
+    keeps the rest when at least `min_left` characters of prose remain."""
 
     name = "ai_identity"
     reasons = ("ai_identity",)
+    Settings = AiIdentitySettings
+
+    def find(self, question: str, reply: str) -> re.Match | None:
+        if not AI_IDENTITY_HINT.search(reply) or asks_for_ai_talk(question):
+            return None
+        return AI_IDENTITY.search(reply)
 
     def filter(self, conversation: Conversation) -> Drop | None:
-        for reply in reply_texts(conversation):
-            if not AI_IDENTITY_HINT.search(reply):
+        turns = conversation.turns
+        stripped = False
+        for index in range(0, len(turns) - 1, 2):
+            reply = turns[index + 1]
+            match = self.find(turns[index].full_text, reply.text)
+            if match is None:
                 continue
-            match = AI_IDENTITY.search(reply)
-            if match:
-                return Drop("ai_identity", f"reply says {match.group(0)!r}")
+            if self.settings.mode == "strip":
+                left = strip_disclaimer(reply.text)
+                if len(prose(left)) >= self.settings.min_left:
+                    reply.text, stripped = left, True
+                    continue
+            verdict = Drop("ai_identity", f"reply says {match.group(0)!r}")
+            return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
+        if stripped:
+            self.changed += 1
         return None
+
+
+def strip_disclaimer(text: str) -> str:
+    """The text without its sentences that hold AI boilerplate; a leading 但是/然而 tidied away."""
+    kept = [s for s in SENTENCE.findall(text) if s and not AI_IDENTITY.search(s)]
+    left = "".join(kept).strip()
+    return LEADING_BUT.sub("", left)
 
 
 # ------------------------------------------------------------------ belle_blacklist
@@ -222,15 +266,19 @@ class AiIdentity(Filter):
 # BELLE's generator dropped rows holding any of these (BELLE.md, from the BELLE repository).
 BELLE_BLACKLIST = ("图像", "图片", "照片", "文件", "图表", "图层", "曲线图", "折线图", "直线图", "柱形图", "饼状图",
                    "链接", "http", "OpenAI", "chatgpt", "gpt-3", "gpt-3.5", "gpt-4")
+# Words that hold a blacklisted word but mean something else (a linked list, a folder).
+BLACKLIST_EXCEPTIONS = ("链接列表", "链表", "文件夹", "文件系统")
 
 
 class BlacklistSettings(RuleSettings):
     enabled: bool = False
     words: list[str] = Field(default_factory=lambda: list(BELLE_BLACKLIST), min_length=1)
+    exceptions: list[str] = Field(default_factory=lambda: list(BLACKLIST_EXCEPTIONS))
 
 
 class BelleBlacklist(Filter):
-    """Belle's own generation blacklist (图片, 链接, http, GPT ...), anywhere in the row (off unless asked)."""
+    """Belle's own generation blacklist (图片, 链接, http, GPT ...) in the prose of the row (code
+    left out, 文件夹 and 链接列表 not counted) (off unless asked)."""
 
     name = "belle_blacklist"
     reasons = ("blacklisted_word",)
@@ -239,9 +287,16 @@ class BelleBlacklist(Filter):
     def __init__(self, settings=None):
         super().__init__(settings)
         self._pattern = re.compile("|".join(re.escape(w) for w in self.settings.words), re.IGNORECASE)
+        self._exceptions = (re.compile("|".join(re.escape(w) for w in self.settings.exceptions))
+                            if self.settings.exceptions else None)
 
     def filter(self, conversation: Conversation) -> Drop | None:
         for text in user_texts(conversation) + reply_texts(conversation):
+            if not self._pattern.search(text):
+                continue
+            text = prose(text)
+            if self._exceptions is not None:
+                text = self._exceptions.sub(" ", text)
             match = self._pattern.search(text)
             if match:
                 return Drop("blacklisted_word", f"holds {match.group(0)!r}")
@@ -263,43 +318,53 @@ class RefusalSettings(RuleSettings):
     enabled: bool = False
 
 
-class Refusal(Filter):
+class Refusal(TurnFilter):
     """A reply that opens by refusing (抱歉，我无法 ...) (off unless asked)."""
 
     name = "refusal"
     reasons = ("refusal",)
     Settings = RefusalSettings
 
-    def filter(self, conversation: Conversation) -> Drop | None:
-        for reply in reply_texts(conversation):
-            match = REFUSAL.search(reply)
-            if match:
-                return Drop("refusal", f"reply opens with {match.group(0)!r}")
-        return None
+    def judge(self, question: str, reply: str) -> Drop | None:
+        match = REFUSAL.search(reply)
+        return Drop("refusal", f"reply opens with {match.group(0)!r}") if match else None
 
 
 # ------------------------------------------------------------------ truncated
 
+# A code block whose last line opens a block (Python's `for ...:`) stops before its body.
+CODE_BLOCK_TAIL = re.compile(r"[:{]\s*\n*```\s*$")
+OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]{0,20}$")
+
 
 class TruncatedSettings(RuleSettings):
-    # A complete reply does not end on a comma, an enumeration comma, a colon or an opening bracket.
-    dangling: str = "，,、：:；;（(“‘《[{【"
+    # A complete sentence does not end on a comma, an enumeration comma, a colon or an opening
+    # bracket. A semicolon can end a complete list or ad line ("…做工；"), so it is not here.
+    dangling: str = "，,、：:（(“‘《[{【"
 
 
-class Truncated(Filter):
-    """A reply that looks cut off: it ends on a comma, colon or opening bracket, or leaves a code block open."""
+class Truncated(TurnFilter):
+    """A reply that looks cut off: its last prose line ends on a comma, colon or opening bracket,
+    or leaves a bracket open; or it leaves a code block open or ends it on a block opener. A
+    reply that ends in code, a table or ASCII art is not judged by its last character."""
 
     name = "truncated"
     reasons = ("truncated_reply",)
     Settings = TruncatedSettings
 
-    def filter(self, conversation: Conversation) -> Drop | None:
-        for reply in reply_texts(conversation):
-            text = reply.rstrip()
-            if text and text[-1] in self.settings.dangling:
-                return Drop("truncated_reply", f"reply ends with {text[-1]!r}")
-            if text.count("```") % 2:
-                return Drop("truncated_reply", "reply leaves a code block open")
+    def judge(self, question: str, reply: str) -> Drop | None:
+        text = reply.rstrip()
+        if text.count("```") % 2:
+            return Drop("truncated_reply", "reply leaves a code block open")
+        if text.endswith("```") and CODE_BLOCK_TAIL.search(text):
+            return Drop("truncated_reply", "reply's code stops on a block opener")
+        last = last_prose_line(text)
+        if last is None:
+            return None
+        if last[-1] in self.settings.dangling:
+            return Drop("truncated_reply", f"reply ends with {last[-1]!r}")
+        if OPEN_BRACKET_AT_END.search(last) and last[-1].isalnum():
+            return Drop("truncated_reply", "reply stops inside a bracket")
         return None
 
 
@@ -313,7 +378,8 @@ def _plain(text: str) -> str:
 
 
 class Echo(Filter):
-    """A reply that only repeats its instruction (spaces, punctuation and case aside)."""
+    """A reply that only repeats its instruction (spaces, punctuation and case aside), unless the
+    dialogue asked for repetition."""
 
     name = "echo"
     reasons = ("reply_echoes_instruction",)
@@ -326,93 +392,93 @@ class Echo(Filter):
                 continue
             plain = _plain(reply.text)
             if plain and plain in (_plain(user.text), _plain(user.full_text)):
-                return Drop("reply_echoes_instruction", f"reply {index // 2 + 1} repeats its instruction")
+                if any(asks_for_repetition(turns[i].full_text) for i in range(0, index + 1, 2)):
+                    continue
+                verdict = Drop("reply_echoes_instruction", f"reply {index // 2 + 1} repeats its instruction")
+                return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
         return None
 
 
-# ------------------------------------------------------------------ pii
+# ------------------------------------------------------------------ unk_tokens
 
-PHONE = re.compile(r"(?<![\d.])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![\d.])")
-ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-NUMBER_RUN = re.compile(r"\d\d\d")  # every phone and ID card number holds one (faster to scan than \d{3})
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+UNK = re.compile(r"<unk>|\[UNK\]|\ufffd", re.IGNORECASE)
 
 
-def valid_id_card(number: str) -> bool:
-    """The GB 11643 check digit: random 18-digit numbers rarely pass it."""
-    total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS))
-    return "10X98765432"[total % 11] == number[17].upper()
+class UnkTokens(TurnFilter):
+    """Unknown-token debris where words were lost: `<UNK>`, `[UNK]`, `�`."""
 
+    name = "unk_tokens"
+    reasons = ("unk_tokens",)
 
-class PiiSettings(RuleSettings):
-    mode: Literal["mask", "reject"] = "mask"
-    phone: bool = True
-    id_card: bool = True
-    email: bool = True
-    masks: dict[Literal["phone", "id_card", "email"], str] = Field(
-        default_factory=lambda: {"phone": "[PHONE]", "id_card": "[ID_CARD]", "email": "[EMAIL]"})
-
-
-class Pii(Filter):
-    """Phone numbers, ID card numbers (check digit verified) and e-mail addresses: masked or rejected."""
-
-    name = "pii"
-    reasons = ("pii",)
-    Settings = PiiSettings
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        s = self.settings
-        # (kind, needs, pattern, check). `needs` names the quick test a text must pass first:
-        # a run of digits for numbers, an '@' for addresses; most texts pass neither.
-        self._kinds = [kind for kind, on in (
-            (("phone", "number", PHONE, None), s.phone),
-            (("id_card", "number", ID_CARD, valid_id_card), s.id_card),
-            (("email", "at", EMAIL, None), s.email),
-        ) if on]
-
-    def _candidates(self, text: str):
-        number, at = NUMBER_RUN.search(text) is not None, "@" in text
-        if not (number or at):
-            return ()
-        passed = {"number": number, "at": at}
-        return [(kind, pattern, check) for kind, needs, pattern, check in self._kinds if passed[needs]]
-
-    def find(self, text: str) -> str | None:
-        """The kind of the first PII found in the text, or None."""
-        for kind, pattern, check in self._candidates(text):
-            for match in pattern.finditer(text):
-                if check is None or check(match.group(0)):
-                    return kind
-        return None
-
-    def mask(self, text: str) -> str:
-        for kind, pattern, check in self._candidates(text):
-            replacement = self.settings.masks.get(kind, f"[{kind.upper()}]")
-            text = pattern.sub(lambda m: replacement if check is None or check(m.group(0)) else m.group(0), text)
-        return text
-
-    def filter(self, conversation: Conversation) -> Drop | None:
-        if self.settings.mode == "reject":
-            for turn in conversation.turns:
-                kind = self.find(turn.full_text)
-                if kind:
-                    return Drop("pii", f"a {turn.role} turn holds a {kind.replace('_', ' ')}")
-            return None
-        changed = False
-        for turn in conversation.turns:
-            new = self.mask(turn.text)
-            if new != turn.text:
-                turn.text, changed = new, True
-            if turn.input:
-                new = self.mask(turn.input)
-                if new != turn.input:
-                    turn.input, changed = new, True
-        if changed:
-            self.changed += 1
+    def judge(self, question: str, reply: str) -> Drop | None:
+        for where, text in (("reply", reply), ("instruction", question)):
+            match = UNK.search(text)
+            if match:
+                return Drop("unk_tokens", f"{where} holds {match.group(0)!r} ({len(UNK.findall(text))} in all)")
         return None
 
 
-FILTERS: tuple[type[Filter], ...] = (Empty, Length, ChineseShare, Repetition, AiIdentity, BelleBlacklist, Refusal,
-                                      Truncated, Echo, Pii)
+# ------------------------------------------------------------------ missing_attachment
+
+# An image or file linked outside code: Markdown images, <img src>, Markdown links to files.
+ATTACHMENT = re.compile(r"!\[[^\]\n]*\]\(\s*<?([^)\s>]+)"
+                        r"|<img\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)"
+                        r"|\[[^\]\n]*\]\(\s*<?([^)\s>]+\.(?:png|jpe?g|gif|bmp|webp|svg|pdf|docx?|xlsx?|pptx?|zip|csv|mp3|mp4|wav))",
+                        re.IGNORECASE)
+# A reply saying the material the instruction refers to was not given.
+NOT_GIVEN = re.compile(r"(?:您|你)(?:并|还|好像|似乎)?(?:没有|没|未|并未)(?:提供|给出|告诉|指定|上传|附上|发送)"
+                       r"|(?:我|)(?:没有?看到|无法看到|看不到)(?:您|你)(?:提到|提供|说|给出|所说)?"
+                       r"|(?:请|麻烦)(?:您|你)?(?:先)?提供(?:具体|相应|相关)?的?(?:文章|段落|诗歌|诗|文本|图片|图像|链接|句子|评论|代码|陈述)")
+
+
+class MissingAttachmentSettings(RuleSettings):
+    base: str = Field("", description="folder that relative links are resolved against ('': the working folder)")
+
+
+class MissingAttachment(TurnFilter):
+    """Material that is not there: a link to a local image or file that does not exist (web links
+    are not checked), or a reply saying the article, poem or picture it was asked about was not given."""
+
+    name = "missing_attachment"
+    reasons = ("missing_attachment",)
+    Settings = MissingAttachmentSettings
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        match = NOT_GIVEN.search(reply)
+        if match:
+            return Drop("missing_attachment", f"reply says {match.group(0)!r}")
+        for text in (question, reply):
+            if "](" not in text and "<img" not in text.lower():
+                continue
+            for link in ATTACHMENT.finditer(CODE_SPAN.sub(" ", text)):
+                target = next(g for g in link.groups() if g)
+                if not self._exists(target):
+                    return Drop("missing_attachment", f"links to {target!r}, which is not there")
+        return None
+
+    def _exists(self, target: str) -> bool:
+        if re.match(r"^(?:https?|ftp|data):", target, re.IGNORECASE):
+            return True  # not checked: no network
+        from pathlib import Path
+
+        return (Path(self.settings.base or ".") / target.split("#")[0].split("?")[0]).exists()
+
+
+# ------------------------------------------------------------------ copied_page
+
+COPIED_PAGE = re.compile(r"著作权归作者所有|商业转载请联系作者获得授权|非商业转载请注明出处|本文(?:转载|来源)自|原文链接[:：]")
+
+
+class CopiedPage(TurnFilter):
+    """A reply pasted from a web page with its copyright header (作者… 来源：知乎 著作权归作者所有)."""
+
+    name = "copied_page"
+    reasons = ("copied_page",)
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        match = COPIED_PAGE.search(reply)
+        return Drop("copied_page", f"reply holds {match.group(0)!r}") if match else None
+
+
+FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
+                                      Refusal, Truncated, Echo, MissingAttachment, CopiedPage, Pii)

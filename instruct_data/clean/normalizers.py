@@ -151,5 +151,25 @@ class FullwidthToHalfwidth(Normalizer):
         return text.translate(FULLWIDTH_TABLE)
 
 
-NORMALIZERS: tuple[type[Normalizer], ...] = (FixUnicode, StripControl, TidyWhitespace, ToSimplified,
+# ------------------------------------------------------------------ doubled_label
+
+# A field that opens with its own label ("输入：…", "Input: 输入：…", "输出：…"): the template
+# labels the field already (Input: …), so the row would read "Input: 输入：…". One or more
+# labels, then the content on the same line or the next.
+DOUBLED_LABEL = re.compile(r"^\s*(?:(?:Input|Output|输入|输出)\s*[:：]\s*)+(?=\S)", re.IGNORECASE)
+
+
+class DoubledLabel(Normalizer):
+    """Drop a field label the field opens with (输入：, Input:, 输出：, Output:), which the
+    template adds again ("Input: 输入：…")."""
+
+    name = "doubled_label"
+
+    def normalize(self, text: str) -> str:
+        if ":" not in text[:40] and "：" not in text[:40]:
+            return text
+        return DOUBLED_LABEL.sub("", text, count=1)
+
+
+NORMALIZERS: tuple[type[Normalizer], ...] = (FixUnicode, StripControl, TidyWhitespace, DoubledLabel, ToSimplified,
                                               FullwidthToHalfwidth)

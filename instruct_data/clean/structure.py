@@ -1,0 +1,88 @@
+"""What part of a text is prose: code (fenced, inline, indented or recognisable lines), tables
+and ASCII art are set apart, so that rules about language, repetition, endings and words judge
+the prose only.
+
+    prose("说明：\n```python\nprint(1)\n```\n| a | b |\n结束。")   # -> "说明：\n结束。"
+    last_prose_line(text)   # None when the text ends in code, a table, art or a list item
+"""
+
+from __future__ import annotations
+
+import re
+
+from instruct_data.clean.base import CODE_SPAN
+
+# A line that reads as code in most languages: keywords at the start, statements ending in
+# ; { } or ):, assignments, SQL, tags, shell prompts, comments.
+CODE_LINE = re.compile(
+    r"^\s*(?:"
+    r"(?:def|class|import|from|return|if|elif|else|for|while|try|except|with|print|function|var|let|const|"
+    r"public|private|static|void|int|float|double|char|bool|struct|fn|use|package|func|#include|using|"
+    r"namespace|package|echo|sudo|pip|npm|git|cd|ls|mkdir|SELECT|INSERT|UPDATE|DELETE|CREATE|FROM|WHERE|"
+    r"GROUP BY|ORDER BY|HAVING|JOIN)\b"
+    r"|[}\])]+[;,]?\s*$"                       # closing brackets alone
+    r"|<\/?[A-Za-z][^>]*>"                     # a tag
+    r"|(?://|#|/\*|\*/|--\s|\"\"\"|\'\'\')"      # comments and docstrings
+    r"|\$\s"                                   # a shell prompt
+    r")"
+    r"|[;{]\s*$"                               # a statement or block opener at the end
+    r"|^[\x20-\x7e]*\b[A-Za-z_][\w.\[\]]*\s*(?:[+\-*/%]?=|==)\s*[^=\s][\x20-\x7e]*$",  # ASCII assignment
+    re.IGNORECASE,
+)
+TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$|^[^|\n]*(?:\|[^|\n]*){2,}$")
+# ASCII art and drawn boxes: lines made mostly of drawing characters.
+ART_CHARS = set("+-|_=*#/\\<>^v~.:'`()[]{}░▒▓█▀▄▌▐■□▪▫●○◆◇★☆─│┌┐└┘├┤┬┴┼═║╔╗╚╝")
+# Every line `_structured` finds holds one of these: most prose holds none and is passed whole.
+STRUCTURE_HINT = re.compile(r"[`|{};=<>#$\t_\\░▒▓█▀▄─│┌┐└┘═║]|    |\(\)|[A-Za-z]\(|\b(?:def|class|import|from|return|"
+                            r"if|for|while|print|var|let|const|public|fn|func|using|SELECT|INSERT|UPDATE|DELETE|"
+                            r"CREATE|FROM|WHERE|echo|sudo|pip|npm|git|cd|ls|mkdir)\b|[+*~^]{2}|[-.:]{3}",
+                            re.IGNORECASE)
+
+
+def is_art_line(line: str) -> bool:
+    stripped = line.strip()
+    if len(stripped) < 3:
+        return False
+    drawn = sum(1 for c in stripped if c in ART_CHARS or c.isspace())
+    return drawn / len(stripped) >= 0.6
+
+
+def is_code_line(line: str) -> bool:
+    return bool(CODE_LINE.search(line)) and not _mostly_han(line)
+
+
+def _mostly_han(line: str) -> bool:
+    han = sum(1 for c in line if "\u4e00" <= c <= "\u9fff")
+    return han > 0.3 * max(1, len(line.strip()))
+
+
+def _structured(line: str) -> bool:
+    """A line of code, table or art (indented code counts as code)."""
+    if line.startswith(("    ", "\t")) and line.strip() and not _mostly_han(line):
+        return True
+    return is_code_line(line) or bool(TABLE_LINE.match(line)) and "|" in line or is_art_line(line)
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines of the text that are prose: fenced and inline code, code lines, tables and art left out."""
+    if not STRUCTURE_HINT.search(text):
+        return [line for line in text.split("\n") if line.strip()]
+    if "`" in text:
+        text = CODE_SPAN.sub("\n", text)
+    return [line for line in text.split("\n") if line.strip() and not _structured(line)]
+
+
+def prose(text: str) -> str:
+    return "\n".join(prose_lines(text))
+
+
+def last_prose_line(text: str) -> str | None:
+    """The text's last line when it is a prose line (a list item counts); None when the text ends
+    in a code block, a code line, a table or art (their ends are not sentence ends)."""
+    stripped = text.rstrip()
+    if stripped.endswith("```"):
+        return None
+    last = stripped.rsplit("\n", 1)[-1]
+    if not last.strip() or _structured(last):
+        return None
+    return last

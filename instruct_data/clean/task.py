@@ -1,0 +1,50 @@
+"""What an instruction asks for, where that changes how a reply is judged.
+
+    asks_for_english("把这句话翻译成英文")      # True: the reply should be English
+    asks_for_repetition("把这句话重复3遍")      # True: repeated lines are the answer
+    asks_for_ai_talk("写一个聊天机器人脚本")     # True: an AI character may speak as an AI
+"""
+
+from __future__ import annotations
+
+import re
+
+ENGLISH = re.compile(
+    r"(?:翻译|译|转换|改写|写|回答|回复|介绍|说|用|以|输出|造句|句子|给出)[^。！？\n]{0,12}(?:英文|英语)"
+    r"|(?:英文|英语)(?:写|回答|回复|翻译|表达|介绍|句子|单词|短语|名|怎么说)"
+    r"|(?:into|in|to) English|English (?:sentence|translation|version)|translate"
+    r"|(?:包含|使用|用)[^。\n]{0,20}[“\"'][A-Za-z][A-Za-z \-']*[”\"'][^。\n]{0,30}(?:句子|例句|新词)"
+    r"|例句|literal translation|(?:英文|英语)的?(?:单词|短语|句子|名字|缩写)",
+    re.IGNORECASE,
+)
+# An English passage (five words or more) or a question about English words: the task is about
+# English text, and the reply may well be English.
+ENGLISH_PASSAGE = re.compile(r"(?:[A-Za-z]+[ ,.;:'\"-]+){4,}[A-Za-z]+"
+                             r"|[A-Za-z]{2,}[^\n]{0,20}(?:复数|单数|过去式|词性|拼写|同义词|反义词)"
+                             r"|(?:复数|单数|过去式|词性|拼写|同义词|反义词)[^\n]{0,20}[A-Za-z]{2,}")
+REPEAT = re.compile(r"重复|复述|repeat|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
+AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色|聊天机器人|机器人之间|script|dialogue|role", re.IGNORECASE)
+HAN = re.compile(r"[\u4e00-\u9fff]")
+LATIN = re.compile(r"[A-Za-z]")
+
+
+def asks_for_english(instruction: str) -> bool:
+    """The instruction asks for English: translate into English, write or answer in English,
+    use an English word in a sentence."""
+    return bool(ENGLISH.search(instruction) or ENGLISH_PASSAGE.search(instruction))
+
+
+def asks_for_repetition(instruction: str) -> bool:
+    return bool(REPEAT.search(instruction))
+
+
+def asks_for_ai_talk(instruction: str) -> bool:
+    """The instruction asks for a script, a dialogue or a role in which an AI may speak as one."""
+    return bool(AI_TALK.search(instruction))
+
+
+def is_chinese(text: str) -> bool:
+    """Chinese characters make up at least half of the letters (the instruction is in Chinese)."""
+    han = len(HAN.findall(text))
+    latin = len(LATIN.findall(text))
+    return han > 0 and han * 2 >= latin
