@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.errors import InputError, RejectRateError, StrictModeError
-from instruct_data.formats import Rejected, read_conversations, row_id
+from instruct_data.formats import Rejected, read_conversations
+from instruct_data.formats.base import position_id
 from instruct_data.io import SUPPORTED_SUFFIXES, JsonlWriter, expand_inputs
 from instruct_data.ledger import Ledger
 from instruct_data.schema import Conversation
@@ -119,10 +120,11 @@ def convert(
                     first_reject = first_reject or where
                     raw = row.data if row.data is not None else row.raw
                     ledger.reject("read", result.reason, result.detail, row.origin, raw, source=source,
-                                  row_id=row_id(row, source))
+                                  row_id=position_id(source, row.origin))
                     continue
                 writer.write(training_record(result, chosen, system))
                 ledger.written(source)
+                ledger.note_own_id(result.own_id, result.id)
             check_reject_rate(ledger, source, max_reject_rate, first_reject)
         writer.commit()
         return ledger.finish(outputs=[out])

@@ -45,6 +45,37 @@ class LedgerImbalance(AssertionError):
     """read != written + rejected + removed: a bug, never a user error."""
 
 
+class OwnIds:
+    """Rows' own `id` fields: ids are positions (never collide), so a repeated own id drops
+    nothing; it is counted and shown, since it often means a file was concatenated twice."""
+
+    EXAMPLES = 5
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.repeated = 0
+        self.examples: list[dict[str, str]] = []
+        self._seen: set[int] = set()  # 64-bit hashes: a set of the texts would cost far more
+
+    def add(self, own_id: str, row_id: str) -> None:
+        import xxhash
+
+        key = xxhash.xxh64_intdigest(own_id.encode("utf-8"))
+        self.rows += 1
+        if key not in self._seen:
+            self._seen.add(key)
+            return
+        self.repeated += 1
+        if len(self.examples) < self.EXAMPLES:
+            self.examples.append({"own_id": own_id, "row": row_id})
+
+    def summary(self) -> dict[str, Any] | None:
+        if not self.rows:
+            return None
+        return {"rows_with_own_id": self.rows, "rows_repeating_an_earlier_own_id": self.repeated,
+                "examples": self.examples}
+
+
 class Ledger:
     def __init__(self, out_dir: str | Path, *, command: str, parameters: dict[str, Any] | None = None,
                  timestamp: bool = False, prefix: str = ""):
@@ -60,6 +91,7 @@ class Ledger:
         self.reasons: dict[str, Counter] = defaultdict(Counter)  # "stage/reason" -> per source
         self.duplicate_methods: Counter = Counter()
         self.changed: Counter = Counter()  # normalizer -> rows changed
+        self.own_ids = OwnIds()
         self.extra: dict[str, Any] = {}
         self._rejects = JsonlWriter(self.out_dir / f"{prefix}rejects.jsonl")
         self._duplicates = JsonlWriter(self.out_dir / f"{prefix}duplicates.jsonl")
@@ -109,6 +141,11 @@ class Ledger:
             "raw": raw,
         })
 
+    def note_own_id(self, own_id: str | None, row_id: str) -> None:
+        """A row's own `id` field (see OwnIds)."""
+        if own_id is not None:
+            self.own_ids.add(own_id, row_id)
+
     def note_changed(self, rule: str, n: int = 1) -> None:
         self.changed[rule] += n
 
@@ -134,9 +171,11 @@ class Ledger:
             source: {key: counts.get(key, 0) for key in ("read", "written", "rejected", "removed")}
             for source, counts in sorted(self.counts.items())
         }
+        own_ids = self.own_ids.summary()
         return {
             "totals": self.totals(),
             "balanced": self.balanced(),
+            **({"own_ids": own_ids} if own_ids else {}),
             "per_source": per_source,
             "rejects_by_stage": self._rejects_by_stage(),
             "rejects_by_reason": {k: dict(sorted(v.items())) for k, v in sorted(self.reasons.items())},

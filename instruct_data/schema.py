@@ -21,9 +21,18 @@ class Origin(BaseModel):
     line: int | None = None  # 1-based line in a text file, or 1-based row in a table
     dataset: str | None = None
     revision: str | None = None
-    row: int | None = None
+    row: int | None = None  # 1-based row of a table or hub dataset, or index of a JSON array item
+    instance: int | None = None  # the n-th row of a record that holds several (rowpath.register_expander)
+
+    def as_dict(self) -> dict:
+        """The origin as Conversation.model_dump_json(exclude_none=True) writes it."""
+        return {key: value for key in ("file", "line", "dataset", "revision", "row", "instance")
+                if (value := getattr(self, key)) is not None}
 
     def __str__(self) -> str:
+        return self._place() + (f"#{self.instance}" if self.instance is not None else "")
+
+    def _place(self) -> str:
         if self.dataset:
             rev = f"@{self.revision}" if self.revision else ""
             return f"{self.dataset}{rev}:row {self.row}"
@@ -70,7 +79,8 @@ class Conversation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str
+    id: str  # `source:position` (rowpath.position_id): unique, whatever the rows hold
+    own_id: str | None = None  # the row's own `id` field, kept, never used as its id (it can repeat)
     source: str
     system: str | None = None
     turns: list[Turn] = Field(min_length=2)

@@ -156,16 +156,19 @@ def test_cli_builds_files_and_prints_the_summary(tmp_path):
     assert m["template"] == "chatglm" and m["parameters"]["recipe"]["split"]["heldout"] == 0.25
 
 
-def test_a_repeated_row_id_is_a_reject_not_a_lost_row(tmp_path):
+def test_a_repeated_own_id_drops_no_row_and_is_reported(tmp_path):
     rows = [{"id": "q1", "instruction": "解释一下光合作用。", "output": "植物利用光能制造有机物的过程。"},
             {"id": "q1", "instruction": "列举三种水果。", "output": "苹果、香蕉和橙子。"},
             {"id": "q2", "instruction": "北京的简称是什么？", "output": "京。"}]
     mine = write_jsonl(tmp_path / "ids.jsonl", rows)
     m = build(parse_recipe({"sources": [{"files": [str(mine)]}]}), tmp_path / "out", workers=1)
-    assert m["counts"]["totals"] == {"read": 3, "written": 2, "rejected": 1, "removed": 0}
-    reject = read_lines(tmp_path / "out" / "rejects.jsonl")[0]
-    assert (reject["reason"], reject["id"], reject["origin"]) == ("duplicate_id", "ids:q1", f"{mine}:2")
-    assert [r["id"] for r in read_lines(tmp_path / "out" / "train.jsonl")] == ["ids:q1", "ids:q2"]
+    assert m["counts"]["totals"] == {"read": 3, "written": 3, "rejected": 0, "removed": 0}
+    assert m["counts"]["own_ids"] == {"rows_with_own_id": 3, "rows_repeating_an_earlier_own_id": 1,
+                                      "examples": [{"own_id": "q1", "row": "ids:2"}]}
+    written = read_lines(tmp_path / "out" / "train.jsonl") + read_lines(tmp_path / "out" / "heldout.jsonl")
+    assert sorted(r["id"] for r in written) == ["ids:1", "ids:2", "ids:3"]
+    conversations = read_lines(tmp_path / "out" / "conversations.jsonl")
+    assert sorted(c["own_id"] for c in conversations) == ["q1", "q1", "q2"][:len(conversations)]
 
 
 def test_against_removes_training_rows_that_ask_a_benchmark_question(tmp_path):
@@ -263,14 +266,14 @@ def test_spooled_records_are_written_as_the_json_encoder_writes_them():
 
 @pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
 def test_workers_read_the_same_line_blocks_the_main_process_would_send(tmp_path, monkeypatch, block):
-    from instruct_data.pipeline import sources
+    from instruct_data import rowpath
 
     raw = "\ufeff{\"a\": 1}\r\n\r\n  \n行二\n{bad\n".encode("utf-8") + b"\xff\xfe\n" + "最后一行没有换行".encode("utf-8")
     path = tmp_path / "odd.jsonl"
     path.write_bytes(raw)
-    monkeypatch.setattr(sources, "BLOCK_BYTES", block)
-    sent = list(sources._line_chunks(path, None))
-    read = [(first, sources.read_block(str(path), offset, size)) for first, offset, size in sources.line_blocks(path, block)]
+    spec = rowpath.FileSpec(str(path), "alpaca", json_lines=True)
+    sent = list(rowpath._line_chunks(spec, None, block))
+    read = [(c.first_line, rowpath.read_span(spec.path, *c.span)) for c in rowpath.file_chunks(spec, block_bytes=block)]
     assert read == [(first, lines) for first, lines, _ in sent]
     assert b"".join(line for _, lines in read for line in lines) == raw
 

@@ -167,12 +167,13 @@ def test_longest_reply_keeps_the_same_rows_when_the_file_is_shuffled(tmp_path):
 
 
 def test_byte_ranges_cover_every_line_once_with_its_number(tmp_path):
-    from instruct_data.dedupe.runner import _byte_ranges
+    from instruct_data.rowpath import chunk_rows, file_chunks, open_file
 
     lines = [f'{{"n": {i}, "t": "{"字" * (i % 7)}"}}'.encode("utf-8") for i in range(200)]
     for ending in (b"\n", b""):  # with and without a newline at the end of the file
         path = tmp_path / "lines.jsonl"
         path.write_bytes(b"\n".join(lines) + ending)
-        got = [pair for r in _byte_ranges(path, size=64) for pair in r.lines(path)]
-        assert [n for n, _ in got] == list(range(1, 201))
-        assert [raw.rstrip(b"\r") for _, raw in got] == lines
+        spec = open_file(path, fmt="alpaca")
+        got = [row for chunk in file_chunks(spec, block_bytes=64) for row in chunk_rows(chunk)]
+        assert [row.origin.line for row in got] == list(range(1, 201))
+        assert [row.data["n"] for row in got] == list(range(200))

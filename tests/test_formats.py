@@ -73,11 +73,11 @@ def test_belle_multiturn_transcript_reply_comes_from_output():
     assert bad["belle_multiturn.json:4"] == ("empty_reply", "'output' is empty")
 
 
-def test_belle_3_5m_conversations_keep_their_numeric_id():
+def test_belle_3_5m_conversations_keep_their_numeric_id_as_own_id():
     fmt, results = read("belle_3.5M.json")
     assert fmt == "belle_conversations"
     single, multi = results[0][1], results[1][1]
-    assert single.id == "belle_3.5M:11590" and turns(single) == [
+    assert (single.id, single.own_id) == ("belle_3.5M:1", "11590") and turns(single) == [
         ("user", "解释一下什么是复利。"), ("assistant", "复利就是利息也会产生利息，俗称“利滚利”。")]
     assert multi.n_rounds == 2 and multi.history == [("推荐一部科幻电影。", "可以看《星际穿越》。")]
     assert rejects(results) == {
@@ -135,7 +135,7 @@ def test_context_target_read_back_as_rendered():
     assert fmt == "context_target"
     conv = results[0][1]
     assert conv.rendered and conv.turns[0].text == "Instruction: 用“春风”造句。\nAnswer: "
-    assert conv.source == "mine" and conv.category == "generation" and conv.id == "context_target:mine:1"
+    assert conv.source == "mine" and conv.category == "generation" and (conv.id, conv.own_id) == ("context_target:1", "mine:1")
     assert rejects(results) == {"context_target.jsonl:3": ("empty_reply", "'target' is empty")}
 
 

@@ -58,13 +58,14 @@ def test_multiturn_transcripts_give_one_record_per_reply(tmp_path):
         ("read", "bad_transcript", "BelleGroup/multiturn_chat_0.8M:row 4")]
 
 
-def test_3_5m_conversations_keep_their_ids_and_reject_a_dialogue_without_reply(tmp_path):
+def test_3_5m_conversations_keep_their_own_ids_and_reject_a_dialogue_without_reply(tmp_path):
     out = tmp_path / "out"
     run_build("belle", "--subset", "3.5M", "--from", str(BELLE), "--out", str(out), "--workers", "1")
     conversations = [json.loads(line) for line in (out / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert "belle-3.5M:77772" in {c["id"] for c in conversations}
-    reasons = {(r["id"], r["reason"]) for r in map(json.loads, (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines())}
-    assert ("belle-3.5M:77775", "bad_roles") in reasons and ("belle-3.5M:77776", "ai_identity") in reasons
+    assert "77772" in {c.get("own_id") for c in conversations}
+    rejects = map(json.loads, (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines())
+    reasons = {(r["raw"]["id"], r["reason"]) for r in rejects}
+    assert ("77775", "bad_roles") in reasons and ("77776", "ai_identity") in reasons
 
 
 def test_limit_stops_reading_early(tmp_path, monkeypatch):

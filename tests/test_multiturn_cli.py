@@ -76,16 +76,16 @@ def test_char_budget_drops_history_inclusively_and_rejects_what_cannot_fit(tmp_p
     assert result.exit_code == 0, result.output
     records = {r["id"]: r for r in lines(tmp_path / "a" / "train.jsonl")}
     assert all(len(r["context"]) + len(r["target"]) <= 42 for r in records.values())
-    first = records["belle_conversations:1001#t1"]
+    first = records["belle_conversations:1#t1"]
     assert len(first["context"]) + len(first["target"]) == 42  # exactly the budget fits
-    assert records["belle_conversations:1002#t3"]["context"] == "Instruction: 哪个更好？\nAnswer: "
+    assert records["belle_conversations:2#t3"]["context"] == "Instruction: 哪个更好？\nAnswer: "
     assert json.loads(result.output)["multiturn"]["history_rounds_dropped_by_budget"] == 3
 
     result = invoke(FIXTURES / "belle_conversations.jsonl", "--out", tmp_path / "b", "--max-context-chars", "41",
                     "--mode", "last-turn", "--max-reject-rate", "1", "--json")
     assert result.exit_code == 0, result.output
     over = [r for r in lines(tmp_path / "b" / "rejects.jsonl") if r["reason"] == "over_budget"]
-    assert [(r["stage"], r["id"]) for r in over] == [("multiturn", "belle_conversations:1001")]
+    assert [(r["stage"], r["id"]) for r in over] == [("multiturn", "belle_conversations:1")]
     assert over[0]["detail"] == "round 1: the question and its reply alone are 42 chars, over the budget of 41"
     assert json.loads(result.output)["counts"]["totals"] == {"read": 3, "written": 1, "rejected": 2, "removed": 0}
 

@@ -97,15 +97,15 @@ def test_unparseable_belle_transcripts_are_rejects_with_their_reason(tmp_path):
 
 def test_belle_conversations_3_5m_every_turn(tmp_path):
     records, rejects, _ = run(tmp_path, "belle_conversations.jsonl", "chatglm")
-    assert [r["id"] for r in records] == ["belle_conversations:1001#t1", "belle_conversations:1002#t1",
-                                          "belle_conversations:1002#t2", "belle_conversations:1002#t3"]
+    assert [r["id"] for r in records] == ["belle_conversations:1#t1", "belle_conversations:2#t1",
+                                          "belle_conversations:2#t2", "belle_conversations:2#t3"]
     assert records[0]["context"] == "[Round 1]\n问：北京是哪个国家的首都？\n答："
     assert records[3]["context"] == (
         "[Round 1]\n问：帮我起一个猫的名字。\n答：叫它“团子”怎么样？\n"
         "[Round 2]\n问：再来一个。\n答：“年糕”也很可爱。\n"
         "[Round 3]\n问：哪个更好？\n答：")
     assert records[3]["target"] == "团子更顺口。"
-    assert [(r["id"], r["reason"]) for r in rejects] == [("belle_conversations:1003", "bad_roles")]
+    assert [(r["id"], r["reason"]) for r in rejects] == [("belle_conversations:3", "bad_roles")]
 
 
 def test_sharegpt_system_message_goes_into_the_system_slot(tmp_path):

@@ -1,5 +1,6 @@
 """Worker processes give exactly the output of a single process: same lines, same ledger."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from instruct_data.errors import StrictModeError
 from instruct_data.multiturn import MultiturnSettings
 from instruct_data.multiturn import run as run_module
 from instruct_data.multiturn.run import to_multiturn
+from instruct_data.rowpath import file_chunks, open_file, read_span
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialogues"
 
@@ -68,7 +70,7 @@ def test_gzipped_json_lines_go_to_workers_and_a_json_array_stays_in_process(tmp_
     packed.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode("utf-8")))
     array = tmp_path / "dialogues.json"
     array.write_text("[\n" + ",\n".join(rows) + "\n]\n", encoding="utf-8")
-    assert run_module._worth_workers(packed, "utf-8") and not run_module._worth_workers(array, "utf-8")
+    assert run_module._worth_workers(open_file(packed)) and not run_module._worth_workers(open_file(array))
     for path in (packed, array):
         manifest = to_multiturn([path], tmp_path / path.name.replace(".", "-"), workers=2, max_reject_rate=1)
         assert manifest["counts"]["totals"] == {"read": 3, "written": 2, "rejected": 1, "removed": 0}
@@ -76,18 +78,18 @@ def test_gzipped_json_lines_go_to_workers_and_a_json_array_stays_in_process(tmp_
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
-def test_line_chunks_cover_the_file_in_whole_lines_with_their_numbers(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(run_module, "CHUNK_BYTES", chunk)
+def test_line_chunks_cover_the_file_in_whole_lines_with_their_numbers(tmp_path, chunk):
     content = b'{"a": 1}\r\n\n' + b'{"b": "' + "长".encode() * 50 + b'"}\n{"c": 3}'  # CRLF, blank, long, no final \n
-    path = tmp_path / "x.jsonl"
-    path.write_bytes(content)
-    chunks = list(run_module._line_chunks(path))
-    assert b"".join(block for _, block in chunks) == content
-    offset = 0
-    for index, (first, block) in enumerate(chunks):
-        assert content[:offset].count(b"\n") + 1 == first  # first is that block's line number
-        assert block.endswith(b"\n") or index == len(chunks) - 1  # whole lines only
-        offset += len(block)
+    for path in (tmp_path / "x.jsonl", tmp_path / "x.jsonl.gz"):  # byte ranges, and lines of a .gz
+        path.write_bytes(gzip.compress(content) if path.suffix == ".gz" else content)
+        chunks = list(file_chunks(open_file(path, fmt="alpaca"), block_bytes=chunk))
+        blocks = [b"".join(c.lines if c.lines is not None else read_span(c.spec.path, *c.span)) for c in chunks]
+        assert b"".join(blocks) == content
+        offset = 0
+        for index, (c, block) in enumerate(zip(chunks, blocks)):
+            assert content[:offset].count(b"\n") + 1 == c.first_line  # that block's line number
+            assert block.endswith(b"\n") or index == len(chunks) - 1  # whole lines only
+            offset += len(block)
 
 
 def test_crlf_and_no_final_line_end_give_the_same_output_with_workers(tmp_path, monkeypatch):

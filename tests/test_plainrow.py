@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from instruct_data import pipeline
-from instruct_data.pipeline import worker
+from instruct_data import pipeline, rowpath
 from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
 from instruct_data.formats import parse_row
 from instruct_data.io import Row
-from instruct_data.formats.plainrow import plain_conversation
+from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.recipe import parse_recipe
 from instruct_data.schema import Origin
 from instruct_data.templates import get_template
@@ -40,9 +39,9 @@ NOT_PLAIN = [
 @pytest.mark.parametrize("fmt", ["alpaca", "belle"])
 def test_plain_rows_match_parse_row_through_cleaning_and_rendering(data, fmt):
     origin = Origin(file="x.jsonl", line=3)
-    fast = plain_conversation(data, fmt, "src", {"file": "x.jsonl", "line": 3}, 3)
+    fast = rowpath.conversation_of(Row(origin, data), fmt, "src")
     slow = parse_row(Row(origin, data), fmt, source="src")
-    assert fast is not None
+    assert isinstance(fast, PlainConversation)
     assert fast.to_json() == slow.model_dump_json(exclude_none=True)
     cleaner = Cleaner()
     assert cleaner.clean(fast) == cleaner.clean(slow)
@@ -53,8 +52,9 @@ def test_plain_rows_match_parse_row_through_cleaning_and_rendering(data, fmt):
 
 @pytest.mark.parametrize("data", NOT_PLAIN)
 def test_other_rows_take_the_validated_path(data):
-    assert plain_conversation(data, "belle", "src", {"file": "x", "line": 1}, 1) is None
-    assert plain_conversation(PLAIN[0], "sharegpt", "src", {"file": "x", "line": 1}, 1) is None
+    for fmt in ("alpaca", "belle"):
+        assert plain_conversation(data, fmt, "src", {"file": "x", "line": 1}, "src:1") is None
+    assert plain_conversation(PLAIN[0], "sharegpt", "src", {"file": "x", "line": 1}, "src:1") is None
 
 
 def test_a_build_gives_the_same_bytes_without_the_fast_path(tmp_path, monkeypatch):
@@ -65,7 +65,7 @@ def test_a_build_gives_the_same_bytes_without_the_fast_path(tmp_path, monkeypatc
     recipe = parse_recipe({"sources": [{"files": [str(data)]}, {"belle": "2M", "from": str(belle)}],
                            "split": {"heldout": 2}})
     pipeline.build(recipe, tmp_path / "fast", workers=1)
-    monkeypatch.setattr(worker, "plain_conversation", lambda *args: None)
+    monkeypatch.setattr(rowpath, "plain_conversation", lambda *args: None)
     pipeline.build(recipe, tmp_path / "slow", workers=1)
     for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
                  "manifest.json"):

@@ -58,6 +58,29 @@ def normalize(text: str, traditional_to_simplified: bool = False) -> str:
     return stripped if stripped else "".join(text.split())
 
 
+def record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]]:
+    """(prompt, reply) of each training record a conversation gives, as dedupe compares them:
+    one per reply in every-turn mode, else the final reply's. The one definition of a record's
+    prompt, for build, dedupe and the benchmark questions of `--against` alike: the earlier
+    rounds of the dialogue (question, reply, ...) and the question, joined by newlines.
+
+    The system text is left out: it is boilerplate shared by many rows, and would hide a
+    benchmark question asked under a system text. A history cut short by the multi-turn
+    settings (max_history_turns, a budget) is still compared whole.
+    """
+    turns = conversation.turns
+    if len(turns) == 2:  # the usual single-turn row
+        return [(turns[0].full_text, turns[1].text)]
+    texts = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
+    wanted = range(1, len(turns), 2) if every_turn else [len(turns) - 1]
+    return [("\n".join(texts[:k]), texts[k]) for k in wanted]
+
+
+def record_prompt(conversation) -> str:
+    """The prompt of a conversation's final record (record_texts): a benchmark question."""
+    return record_texts(conversation)[-1][0]
+
+
 def key_text(item: Item, key: str) -> str:
     """The raw text a key is built from: the prompt, the reply, or both joined."""
     if key == "prompt":

@@ -20,14 +20,15 @@ from typing import Any
 
 from instruct_data.convert import check_reject_rate, source_names
 from instruct_data.dedupe.find import against_questions, decide
+from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError, InputError, StrictModeError
-from instruct_data.formats import Rejected, parse_row, read_conversations, row_id
-from instruct_data.io import (GZIP_ERRORS, Row, base_suffix, chunked, expand_inputs, json_line, line_blocks, read_rows,
-                              temp_beside)
+from instruct_data.formats import Rejected
+from instruct_data.formats.base import position_id
+from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger
-from instruct_data.formats.plainrow import plain_conversation
+from instruct_data.rowpath import chunk_results, file_chunks, json_line_rows, open_file, read_conversations
 from instruct_data.schema import Conversation, Origin
 
 
@@ -40,14 +41,11 @@ def default_workers(files: list[Path] = ()) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def conversation_item(conv: Conversation, order: int, item_id: str | None = None) -> Item:
-    """The Item of a conversation: the prompt is everything before the final reply (system,
-    earlier rounds, the last question), so two dialogues match only when all of it does."""
-    parts = [conv.system] if conv.system else []
-    for question, answer in conv.history:
-        parts += [question, answer]
-    parts.append(conv.prompt.full_text)
-    return Item(id=item_id or conv.id, prompt="\n".join(parts), reply=conv.reply, order=order)
+def conversation_item(conv: Conversation, order: int) -> Item:
+    """The Item of a conversation: its final record's prompt and reply (keys.record_texts), so
+    two dialogues match only when all of it does."""
+    prompt, reply = record_texts(conv)[-1]
+    return Item(id=conv.id, prompt=prompt, reply=reply, order=order)
 
 
 def read_against(paths: Iterable[str], *, encoding: str = "utf-8") -> list[Item]:
@@ -62,7 +60,8 @@ def read_against(paths: Iterable[str], *, encoding: str = "utf-8") -> list[Item]
     return questions
 
 
-LINES_PER_TASK = 4096
+LINES_PER_TASK = 4096  # rows of an array or a table per task
+RANGE_BYTES = 4 << 20  # bytes of a JSON-lines file per task
 
 
 class _Plan:
@@ -117,7 +116,6 @@ def dedupe_files(
                                       strict=strict, on_row=on_row)
                 check_reject_rate(ledger, plan.source, max_reject_rate)
         on_phase("deciding")
-        _unique_ids(batches)
         removals = decide(batches, settings, questions)
         on_phase("writing")
         outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
@@ -132,20 +130,14 @@ def dedupe_files(
 def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, strict, on_row) -> list[Batch]:
     """Pass 1 over one file: rows are parsed and fingerprinted in the workers; the ledger is
     kept here, in input order."""
-    info: dict[str, Any] = {}
     # Reading the head detects the format and fails a file none of whose first rows parse.
-    _, stream = read_conversations(str(plan.path), fmt=fmt, source=plan.source, mapping=mapping,
-                                   encoding=encoding, info=info)
-    plan.format, plan.mapping = info["format"], info["map"]
+    spec = open_file(plan.path, fmt=fmt, mapping=mapping, encoding=encoding)
+    plan.format, plan.mapping = spec.format, spec.mapping
     ledger.add_input(plan.path, format=plan.format, source=plan.source)
-    stream.close()  # the workers parse the rows, not this process
-    if plan.json_lines:
-        # Raw lines. A plain file is cut into byte ranges that each worker reads itself (no
-        # bytes through the pipe); a .gz cannot seek, so its lines are sent.
-        chunks = _line_chunks(plan.path) if plan.path.suffix.lower() == ".gz" else _byte_ranges(plan.path)
-    else:
-        chunks = chunked(read_rows(plan.path, encoding=encoding), LINES_PER_TASK)  # arrays and tables: read here
-    tasks = ((plan.path, plan.format, plan.source, plan.mapping, encoding, plan.order_base, chunk) for chunk in chunks)
+    # JSON lines go as byte ranges each worker reads itself (raw lines for a .gz); arrays and
+    # tables as rows read here.
+    chunks = file_chunks(spec, block_bytes=RANGE_BYTES, batch_rows=LINES_PER_TASK)
+    tasks = ((plan.source, plan.order_base, chunk) for chunk in chunks)
     batches = []
     position = 0
     for outcomes, batch in pool.map(_parse_chunk, tasks):
@@ -164,101 +156,21 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
     return batches
 
 
-def _line_chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    chunk: list[tuple[int, bytes]] = []
-    line_no = 0
-    with opener(path, "rb") as fh:
-        try:
-            for line_no, raw in enumerate(fh, start=1):
-                chunk.append((line_no, raw))
-                if len(chunk) == LINES_PER_TASK:
-                    yield chunk
-                    chunk = []
-        except GZIP_ERRORS as exc:
-            raise InputError(str(path), f"cannot read past this line: {exc}", line=line_no + 1) from None
-    if chunk:
-        yield chunk
-
-
-class _Range:
-    """Lines [first_line, ...) of a file: bytes [start, stop), each line ending in \\n."""
-
-    def __init__(self, start: int, stop: int, first_line: int):
-        self.start, self.stop, self.first_line = start, stop, first_line
-
-    def lines(self, path: Path) -> Iterator[tuple[int, bytes]]:
-        with open(path, "rb") as fh:
-            fh.seek(self.start)
-            data = fh.read(self.stop - self.start)
-        pieces = data.split(b"\n")
-        if pieces and pieces[-1] == b"":
-            pieces.pop()  # the range ends with a newline: no line after it
-        return enumerate(pieces, start=self.first_line)
-
-
-def _byte_ranges(path: Path, size: int = 4 << 20) -> Iterator[_Range]:
-    """Ranges of about `size` bytes that end at a line end, with the number of their first line."""
-    for first_line, offset, length in line_blocks(path, size):
-        yield _Range(offset, offset + length, first_line)
-
-def _task_rows(path: Path, encoding: str, chunk) -> Iterator[Row | None]:
-    """The rows of a task: a byte range or the lines of a JSON-lines file (read as
-    io.read_rows reads them; None for a blank line), or Rows the main process read."""
-    if isinstance(chunk, _Range):
-        chunk = chunk.lines(path)
-    elif not (chunk and isinstance(chunk[0], tuple)):
-        return iter(chunk)
-    return (json_line(path, line_no, raw, encoding) for line_no, raw in chunk)
-
-
 def _parse_chunk(task) -> tuple[list, Batch]:
-    """In a worker: rows to Conversations to Items to fingerprints. Returns, per row, None
-    (an item) or what the ledger needs to reject it."""
-    path, fmt, source, mapping, encoding, order_base, chunk = task
+    """In a worker: rows to Conversations (rowpath) to Items to fingerprints. Returns, per row,
+    None (an item) or what the ledger needs to reject it."""
+    source, order_base, chunk = task
     outcomes: list = []
     items: list[Item] = []
-    for row in _task_rows(path, encoding, chunk):
-        if row is None:  # a blank line: not a row
-            continue
-        order = order_base + (row.origin.line or row.origin.row or 0)
-        item = _plain_item(row, fmt, source, mapping, order)
-        if item is not None:
-            outcomes.append(None)
-            items.append(item)
-            continue
-        result = parse_row(row, fmt, source=source, mapping=mapping)
+    for row, result in chunk_results(chunk, source):
         if isinstance(result, Rejected):
             raw = row.data if row.data is not None else row.raw
-            outcomes.append((result.reason, result.detail, row.origin, raw, row_id(row, source)))
-        else:
-            outcomes.append(None)
-            items.append(conversation_item(result, order))
+            outcomes.append((result.reason, result.detail, row.origin, raw, position_id(source, row.origin)))
+            continue
+        outcomes.append(None)
+        where = row.origin.row if row.origin.row is not None else row.origin.line
+        items.append(conversation_item(result, order_base + (where or 0)))
     return outcomes, worker_fingerprint(items)
-
-
-def _plain_item(row: Row, fmt: str, source: str, mapping, order: int) -> Item | None:
-    """The Item of a plain single-turn instruction row, without building a validated
-    Conversation (about 3 µs a row instead of 12): instruct_data.formats.plainrow accepts only rows
-    whose Conversation it would equal (tests/test_plainrow.py); None for any other row."""
-    if mapping or row.data is None:
-        return None
-    position = row.origin.line if row.origin.line is not None else row.origin.row
-    plain = plain_conversation(row.data, fmt, source, {}, position)
-    if plain is None:
-        return None
-    return Item(id=plain.id, prompt=plain.prompt.full_text, reply=plain.reply, order=order)
-
-
-def _unique_ids(batches: list[Batch]) -> None:
-    """A file's own ids can repeat (and two files can share one): make each removal name one
-    row, by adding the line to every repeat of an id."""
-    seen: set[str] = set()
-    for batch in batches:
-        for i, item_id in enumerate(batch.ids):
-            if item_id in seen:
-                batch.ids[i] = item_id = f"{item_id}@{int(batch.order[i]) & ((1 << 40) - 1)}"
-            seen.add(item_id)
 
 
 def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledger, encoding: str) -> list[Path]:
@@ -301,7 +213,7 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
     utf8 = codecs.lookup(encoding).name in {"utf-8", "utf-8-sig", "ascii"}
     kept = 0
     with open(out, "wb") as sink:
-        for position, (line_no, raw) in enumerate(_json_line_rows(plan.path, encoding)):
+        for position, (line_no, raw) in enumerate(json_line_rows(plan.path, encoding)):
             if position in plan.rejected:
                 continue
             removal = removed.get(item)
@@ -317,27 +229,6 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
             kept += 1
     ledger.written(plan.source, kept)
     return item
-
-
-def _json_line_rows(path: Path, encoding: str) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of each row of a JSON-lines file, counted as io.read_rows counts
-    them: a blank line (after decoding, BOM aside) is not a row."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            head = raw.lstrip()
-            if head[:1] == b"{":  # the usual case: an object, surely not blank
-                yield line_no, raw
-                continue
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError:
-                yield line_no, raw  # a reject from pass 1: skipped by position
-                continue
-            if line_no == 1:
-                text = text.lstrip("\ufeff")
-            if text.strip():
-                yield line_no, raw
 
 
 def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,

@@ -1,15 +1,15 @@
 """Input formats: one adapter per format *into* the canonical Conversation, plus detection.
 
-    for row in read_rows(path):                       # instruct_data.io
-        result = parse_row(row, fmt, source=..., mapping=...)
-        # -> a Conversation, or a Rejected(reason, detail) to write to rejects.jsonl
+    result = parse_row(row, fmt, source=..., mapping=...)
+    # -> a Conversation, or a Rejected(reason, detail) to write to rejects.jsonl
+
+Commands do not call parse_row themselves: instruct_data.rowpath reads files into rows and
+rows into Conversations (with the fast path for plain rows), the same way for all of them.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from instruct_data.errors import InputError
 from instruct_data.formats import (alpaca, belle, context_target, messages, prompt_response, qa_benchmark,
                                    sharegpt)
-from instruct_data.formats.base import UNPARSEABLE, RowReject
+from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_id
 from instruct_data.formats.transcript import looks_like_transcript
 from instruct_data.io import Row
 from instruct_data.schema import Conversation
@@ -175,43 +175,17 @@ def _aliases_if_needed(head: list[Row]) -> dict[str, str]:
     return alias_mapping({key for data in rows for key in data})
 
 
-def read_conversations(
-    path: str,
-    *,
-    fmt: str | None = None,
-    source: str,
-    mapping: dict[str, str] | None = None,
-    encoding: str = "utf-8",
-    limit: int | None = None,
-    info: dict[str, Any] | None = None,
-) -> tuple[str, Iterator[tuple[Row, Conversation | Rejected]]]:
-    """(format used, stream of (row, Conversation or Rejected)) for one file.
+def read_conversations(path: str, **options: Any):
+    """rowpath.read_conversations: (format used, stream of (row, Conversation or Rejected))."""
+    from instruct_data.rowpath import read_conversations as read
 
-    Pass a dict as `info` to learn the column mapping used (`info["map"]`), which may come
-    from COLUMN_ALIASES when none was given.
-    """
-    from instruct_data.io import read_rows
-
-    rows = read_rows(path, encoding=encoding, limit=limit)
-    head = list(itertools.islice(rows, DETECT_ROWS))
-    name, mapping = resolve_format(head, str(path), fmt, mapping)
-    if info is not None:
-        info.update(format=name, map=mapping)
-    stream = ((row, parse_row(row, name, source=source, mapping=mapping)) for row in itertools.chain(head, rows))
-    return name, stream
+    return read(path, **options)
 
 
-def row_id(row: Row, source: str) -> str:
-    """The row's own id when it has one, else `source:line` (or `source:row`)."""
-    if row.data is not None:
-        own = row.data.get("id")
-        if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own).strip():
-            return f"{source}:{own}"
-    position = row.origin.line if row.origin.line is not None else row.origin.row
-    return f"{source}:{position}"
-
-
-def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None = None) -> Conversation | Rejected:
+def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None = None,
+              row_id: str | None = None) -> Conversation | Rejected:
+    """The validated path from a row to a Conversation (rowpath.conversation_of is the way in:
+    it tries the fast path for plain rows first). `row_id` defaults to `source:position`."""
     if row.data is None:
         return Rejected(UNPARSEABLE, row.error or "unreadable row")
     data = apply_mapping(row.data, mapping or {})
@@ -220,6 +194,9 @@ def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None
         # A Belle transcript past the rows detection looked at: read it as the dialogue it is.
         adapter = belle
     try:
-        return adapter.to_conversation(data, row_id=row_id(row, source), source=source, origin=row.origin)
+        conversation = adapter.to_conversation(data, row_id=row_id or position_id(source, row.origin),
+                                               source=source, origin=row.origin)
     except RowReject as exc:
         return Rejected(exc.reason, exc.detail)
+    conversation.own_id = own_id(data)
+    return conversation

@@ -56,6 +56,24 @@ def required_text(data: dict[str, Any], key: str, reason: str) -> str:
     return text
 
 
+def position_id(source: str, origin: Origin) -> str:
+    """A row's id: `source:position`, the position being the line of a JSON line, the index of an
+    array item (1-based), or the row of a table or hub dataset, with `#n` for the n-th row of an
+    expanded record. Never the row's own `id` field, which can repeat (see own_id)."""
+    where = origin.row if origin.row is not None else origin.line
+    if origin.instance is not None:
+        return f"{source}:{where}#{origin.instance}"
+    return f"{source}:{where}"
+
+
+def own_id(data: dict[str, Any] | None) -> str | None:
+    """The row's own `id` field as text, when it has one: kept on the Conversation as `own_id`."""
+    own = data.get("id") if data is not None else None
+    if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own).strip():
+        return str(own)
+    return None
+
+
 def category_of(data: dict[str, Any]) -> str | None:
     """`category`, `class` (BELLE's eval set) or `type`, with odd spaces (NBSP) made plain."""
     for key in ("category", "class", "type"):

@@ -1,15 +1,15 @@
-"""The build's fast path: plain single-turn instruction rows, without pydantic.
+"""The row path's fast path (rowpath.conversation_of): plain single-turn instruction rows, without pydantic.
 
 Most rows of Belle's instruction sets (and of most self-collected sets) are exactly
 `{"instruction": str, "input": str, "output": str}` with both texts non-empty. Building a
 validated `schema.Conversation` for each of them is the largest cost per row of a build
-(see benchmarks/bench_build.py), and its checks cannot fail for such a row. So the build
+(see benchmarks/bench_build.py), and its checks cannot fail for such a row. So the row path
 checks these few conditions itself and uses `PlainConversation`, which has the same fields
 and properties that cleaning, templates and multi-turn expansion read, and serializes to the
 same JSON bytes as `Conversation.model_dump_json(exclude_none=True)`. Every other row (a
 history, a system text, a transcript, a number or a blank field, a column mapping) goes
 through `formats.parse_row`, which also gives the reject reasons.
-tests/test_plainrow.py checks both paths agree.
+tests/test_plainrow.py and tests/test_rowpath.py (generated rows) check both paths agree.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from instruct_data.formats.base import category_of
+from instruct_data.formats.base import category_of, own_id
+from instruct_data.schema import Origin
 from instruct_data.formats.transcript import looks_like_transcript
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # pydantic's JSON layout
@@ -40,10 +41,11 @@ class PlainTurn:
 class PlainConversation:
     """A single-turn conversation known to be valid: schema.Conversation's fields, unvalidated."""
 
-    __slots__ = ("id", "source", "system", "turns", "category", "origin", "rendered")
+    __slots__ = ("id", "own_id", "source", "system", "turns", "category", "origin", "rendered")
 
-    def __init__(self, id: str, source: str, turns: list[PlainTurn], category: str | None, origin: dict[str, Any]):
-        self.id, self.source, self.turns, self.category, self.origin = id, source, turns, category, origin
+    def __init__(self, id: str, own: str | None, source: str, turns: list[PlainTurn], category: str | None,
+                 origin: Origin):
+        self.id, self.own_id, self.source, self.turns, self.category, self.origin = id, own, source, turns, category, origin
         self.system = None
         self.rendered = False
 
@@ -56,6 +58,10 @@ class PlainConversation:
         return self.turns[-1].text
 
     @property
+    def history(self) -> list[tuple[str, str]]:
+        return []
+
+    @property
     def n_rounds(self) -> int:
         return len(self.turns) // 2
 
@@ -65,7 +71,10 @@ class PlainConversation:
         Built from json's own string encoder rather than by encoding a dict: the layout is
         fixed, and this is one of the larger costs per row of a build.
         """
-        parts = ['{"id":', _string(self.id), ',"source":', _string(self.source)]
+        parts = ['{"id":', _string(self.id)]
+        if self.own_id is not None:
+            parts += [',"own_id":', _string(self.own_id)]
+        parts += [',"source":', _string(self.source)]
         if self.system is not None:
             parts += [',"system":', _string(self.system)]
         parts.append(',"turns":[')
@@ -77,23 +86,20 @@ class PlainConversation:
         parts.append("]")
         if self.category is not None:
             parts += [',"category":', _string(self.category)]
-        parts += [',"origin":', _COMPACT.encode(self.origin), ',"rendered":false}']
+        parts += [',"origin":', _COMPACT.encode(self.origin.as_dict()), ',"rendered":false}']
         return "".join(parts)
 
-
-def plain_row_id(data: dict[str, Any], source: str, position: int) -> str:
-    """formats.row_id for a parsed row: its own id when it has one, else source:position."""
-    own = data.get("id")
-    if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own).strip():
-        return f"{source}:{own}"
-    return f"{source}:{position}"
+    def model_dump_json(self, *, exclude_none: bool = True) -> str:
+        """Conversation's own name for to_json, so callers need not tell the two apart."""
+        return self.to_json()
 
 
-def plain_conversation(data: dict[str, Any], fmt: str, source: str, origin: dict[str, Any],
-                       position: int) -> PlainConversation | None:
+def plain_conversation(data: dict[str, Any], fmt: str, source: str, origin: Origin,
+                       row_id: str) -> PlainConversation | None:
     """The conversation of a plain valid instruction row, or None: then use formats.parse_row.
 
-    `origin` is the origin as its JSON dict (`{"file": ..., "line": ...}`), `position` its line or row.
+    `row_id` is the row's id
+    (rowpath.position_id). Called only by rowpath.conversation_of, for rows without a --map.
     """
     if fmt not in ("alpaca", "belle") or not PLAIN_KEYS.issuperset(data):
         return None
@@ -102,7 +108,7 @@ def plain_conversation(data: dict[str, Any], fmt: str, source: str, origin: dict
         return None
     if extra is not None and type(extra) is not str:
         return None
-    if fmt == "belle" and looks_like_transcript(instruction):
+    if looks_like_transcript(instruction):  # parse_row reads it as a dialogue, in alpaca files too
         return None
     turns = [PlainTurn("user", instruction, extra if extra and extra.strip() else None), PlainTurn("assistant", output)]
-    return PlainConversation(plain_row_id(data, source, position), source, turns, category_of(data), origin)
+    return PlainConversation(row_id, own_id(data), source, turns, category_of(data), origin)

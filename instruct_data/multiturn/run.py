@@ -17,22 +17,21 @@ either way.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from instruct_data.convert import check_reject_rate, source_names
-from instruct_data.errors import InputError, StrictModeError
-from instruct_data.formats import read_conversations
-from instruct_data.io import GZIP_ERRORS, JsonlWriter, is_json_array, open_binary, base_suffix, expand_inputs
+from instruct_data.errors import StrictModeError
+from instruct_data.io import JsonlWriter, chunked, expand_inputs
 from instruct_data.ledger import Ledger
+from instruct_data.rowpath import FileSpec, file_chunks, file_results, open_file
 from instruct_data.parallel import WorkerPool
 from instruct_data.multiturn.expansion import MultiturnSettings, length_function
 from instruct_data.multiturn.grouping import dialogues
-from instruct_data.multiturn.work import Batch, Expander, expand_lines, start_worker
+from instruct_data.multiturn.work import Batch, Expander, expand_chunk, start_worker
 from instruct_data.templates import get_template
 
 CHUNK_BYTES = 1 << 20  # about this much input per worker task
@@ -79,19 +78,14 @@ def to_multiturn(
     pool = None
     try:
         for path, source in zip(files, source_names(files)):
-            info: dict[str, Any] = {}
-            used_format, stream = read_conversations(str(path), fmt=fmt, source=source, mapping=mapping,
-                                                     encoding=encoding, info=info)
-            ledger.add_input(path, format=used_format, source=source, map=info.get("map"))
-            if workers > 1 and group_by is None and _worth_workers(path, encoding):
-                stream.close()  # the format is known; workers read the lines themselves
-                pool = pool or _pool(workers, template, settings, system)
-                mapping_used = info.get("map") or {}
-                batches = pool.map(expand_lines, ((str(path), first, block, used_format, source, mapping_used, encoding)
-                                                  for first, block in _line_chunks(path)))
+            spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
+            ledger.add_input(path, format=spec.format, source=source, map=spec.mapping)
+            if workers > 1 and group_by is None and _worth_workers(spec):
+                pool = pool or _pool(workers, template, settings, system)  # workers read the lines themselves
+                batches = pool.map(expand_chunk, ((chunk, source) for chunk in file_chunks(spec, block_bytes=CHUNK_BYTES)))
             else:
-                units = dialogues(stream, source=source, group_by=group_by, order_by=order_by)
-                batches = (expander.batch(chunk, source) for chunk in _chunks(units, 1_000))
+                units = dialogues(file_results(spec, source), source=source, group_by=group_by, order_by=order_by)
+                batches = (expander.batch(chunk, source) for chunk in chunked(units, 1_000))
             first_reject = None
             for batch in batches:
                 where = run.apply(batch, source)
@@ -175,17 +169,9 @@ class Run:
         self.conversations.abort()
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def _worth_workers(path: Path, encoding: str) -> bool:
+def _worth_workers(spec: FileSpec) -> bool:
     """JSON lines (workers split them by line) and big enough to repay starting processes."""
-    if base_suffix(path) not in {".jsonl", ".ndjson", ".json"} or path.stat().st_size < SERIAL_BELOW_BYTES:
-        return False
-    return not is_json_array(path, encoding)
+    return spec.json_lines and Path(spec.path).stat().st_size >= SERIAL_BELOW_BYTES
 
 
 def _pool(workers: int, template: str, settings: MultiturnSettings, system: str | None) -> WorkerPool:
@@ -194,23 +180,3 @@ def _pool(workers: int, template: str, settings: MultiturnSettings, system: str 
     # warn about them after the fork).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return WorkerPool(workers, start_worker, (template, settings, system))
-
-
-def _line_chunks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(number of the first line, a block of whole lines) of a JSON-lines file, about
-    CHUNK_BYTES at a time. One bytes block per task costs far less to read and send than the
-    same lines one by one."""
-    first, carry = 1, b""
-    with open_binary(path) as fh:
-        try:
-            while block := fh.read(CHUNK_BYTES):
-                block = carry + block
-                cut = block.rfind(b"\n") + 1
-                carry = block[cut:]
-                if cut:  # else a line longer than the block: read on
-                    yield first, block[:cut]
-                    first += block.count(b"\n", 0, cut)
-        except GZIP_ERRORS as exc:  # a damaged .gz: as the single-process reader reports it
-            raise InputError(str(path), f"cannot read past this line: {exc}", line=first) from None
-    if carry:
-        yield first, carry

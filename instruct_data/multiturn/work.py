@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pydantic_core
 
-from instruct_data.formats import Rejected, parse_row, row_id
-from instruct_data.io import Row, json_line
+from instruct_data.formats import Rejected
+from instruct_data.formats.base import position_id
 from instruct_data.multiturn.expansion import MultiturnSettings, expand
 from instruct_data.multiturn.grouping import Dialogue
+from instruct_data.rowpath import chunk_results
 from instruct_data.schema import Origin
 from instruct_data.templates import get_template
 
@@ -76,7 +76,7 @@ class Expander:
         if isinstance(records, Rejected):
             return _rejected(dialogue, records, "multiturn", source)
         train.extend(encode(record) for record in records)
-        conversations.append(conversation.__pydantic_serializer__.to_json(conversation, exclude_none=True))
+        conversations.append(conversation.model_dump_json(exclude_none=True).encode("utf-8"))
         return Outcome(records=len(records))
 
 
@@ -89,7 +89,7 @@ def _rejected(dialogue: Dialogue, why: Rejected, stage: str, source: str) -> Out
     if not isinstance(dialogue.result, Rejected):
         the_id = dialogue.result.id
     else:
-        the_id = dialogue.group_id or row_id(first, source)
+        the_id = dialogue.group_id or position_id(source, first.origin)
     return Outcome(reject=(stage, why, first.origin, dialogue.raw, the_id))
 
 
@@ -102,20 +102,9 @@ def start_worker(template: str, settings: MultiturnSettings, system: str | None)
     _EXPANDER = Expander(template, settings, system)
 
 
-def expand_lines(job: tuple[str, int, bytes, str, str, dict[str, str], str]) -> Batch:
-    """A worker's task: a block of whole JSON lines of a file (from line `first`) to a Batch.
-
-    Lines are parsed by the same function the reader uses, so rows, errors and line numbers
-    are what a single process would see.
-    """
-    path, first, block, fmt, source, mapping, encoding = job
-    path = Path(path)
-    lines = block.split(b"\n")
-    if not lines[-1]:
-        lines.pop()  # what follows the last line end is not a line
-    dialogues = []
-    for line_no, raw in enumerate(lines, start=first):
-        row: Row | None = json_line(path, line_no, raw, encoding)
-        if row is not None:  # blank lines are not rows
-            dialogues.append(Dialogue([row], parse_row(row, fmt, source=source, mapping=mapping)))
+def expand_chunk(job: tuple) -> Batch:
+    """A worker's task: a rowpath.Chunk of a file (and its source name) to a Batch. Rows,
+    errors and line numbers are what a single process reading the file sees."""
+    chunk, source = job
+    dialogues = [Dialogue([row], result) for row, result in chunk_results(chunk, source)]
     return _EXPANDER.batch(dialogues, source)

@@ -90,6 +90,10 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
                 raise StrictModeError(f"{origin}: {reason}: {detail}")
             # The worker sends the origin as text; the ledger writes str(origin) either way.
             ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
+        for index, own in result.own_ids:
+            if index >= take:
+                break
+            ledger.note_own_id(own, result.ids[index])
         for index, rules in result.changed:
             if index >= take:
                 break

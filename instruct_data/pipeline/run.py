@@ -70,7 +70,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                 ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
                                                                          plan.source.revision))
             for file in plan.files:
-                ledger.add_input(file.path, source=plan.label, format=file.fmt, map=file.mapping)
+                ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None)
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
         kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
@@ -116,7 +116,7 @@ def _source_summary(plan: Plan) -> dict[str, Any]:
     if plan.subset is not None:
         info["subset"] = plan.subset.name
     else:
-        info["formats"] = sorted({f.fmt for f in plan.files})
+        info["formats"] = sorted({f.format for f in plan.files})
     return info
 
 

@@ -1,14 +1,14 @@
 """Build sources, resolved before anything is written, and read in chunks for the workers.
 
-A JSON-lines file is cut into blocks of raw lines (the workers parse them); a table, or a
-Belle release streamed by `datasets`, into batches of rows. Chunks are numbered in input
-order; a source stops being read once its cap is reached.
+Files are cut into chunks by rowpath.file_chunks (JSON lines: byte ranges or raw lines the
+workers decode; arrays and tables: batches of rows), a Belle release streamed by `datasets`
+into batches of rows; the workers turn each row into a Conversation through the same
+rowpath as every other command. Chunks are numbered in input order; a source stops being
+read once its cap is reached.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,20 +16,9 @@ from typing import Any
 
 from instruct_data.convert import source_name
 from instruct_data.errors import IdataError
-from instruct_data.formats import read_conversations
-from instruct_data.io import JSON_SUFFIXES, Row, base_suffix, chunked, expand_inputs, line_blocks, read_rows
+from instruct_data.io import Row, expand_inputs
 from instruct_data.recipe import Recipe, RecipeError, Source
-
-BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file handed to a worker (about 1,600 Belle rows)
-BATCH_ROWS = 1000  # one chunk of rows from a table or the hub
-
-
-@dataclass
-class FileInput:
-    path: Path
-    fmt: str
-    mapping: dict[str, str] | None  # the recipe's `map`, or Chinese column aliases found by the readers
-    lines: bool  # JSON lines: read in raw blocks, parsed by the workers
+from instruct_data.rowpath import FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
 
 
 @dataclass
@@ -42,7 +31,7 @@ class Plan:
     cap: int | None
     limit: int | None
     max_reject_rate: float
-    files: list[FileInput] = field(default_factory=list)
+    files: list[FileSpec] = field(default_factory=list)  # format and map (the recipe's, or column aliases)
     subset: Any = None  # hub.Subset for a Belle source
     read: int = 0
     kept: int = 0
@@ -68,93 +57,45 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
                 paths = expand_inputs(source.files)
             except IdataError as exc:
                 raise RecipeError(f"source {label!r}: {exc}") from None
-            for path in paths:
-                info: dict[str, Any] = {}
-                fmt, stream = read_conversations(str(path), fmt=source.format, source=label, mapping=source.map,
-                                                 encoding=source.encoding, info=info)
-                stream.close()
-                plan.files.append(FileInput(path, fmt, info.get("map") or None, _is_json_lines(path, source.encoding)))
+            plan.files = [open_file(path, fmt=source.format, mapping=source.map, encoding=source.encoding)
+                          for path in paths]
         plans.append(plan)
     return plans
 
 
-def _is_json_lines(path: Path, encoding: str) -> bool:
-    if base_suffix(path) not in JSON_SUFFIXES:
-        return False
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
-        head = fh.read(4096).decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
-    return not head.startswith("[")
-
-
 def tasks(plans: list[Plan]) -> Iterator[tuple]:
-    """Chunks of every source in order; a source stops being read once its cap is reached."""
+    """(chunk number, source index, id prefix, rowpath.Chunk) for every source in order; a
+    source stops being read once its cap is reached."""
     number = 0
     for plan in plans:
-        for kind, payload in _source_chunks(plan):
+        for id_prefix, chunk in _source_chunks(plan):
             if plan.stopped:
                 break
-            yield (number, plan.index, kind, payload)
+            yield (number, plan.index, id_prefix, chunk)
             number += 1
 
 
-def _source_chunks(plan: Plan) -> Iterator[tuple[str, tuple]]:
+def _source_chunks(plan: Plan) -> Iterator[tuple[str, object]]:
     if plan.subset is not None:
         from instruct_data import hub
 
         rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
                                limit=plan.limit)
-        for batch in chunked((Row(origin, data) for origin, data in rows), BATCH_ROWS):
-            yield "rows", (plan.subset.format, None, plan.label, batch)
+        spec = FileSpec(plan.subset.name, plan.subset.format)
+        for chunk in rows_chunks(spec, (Row(origin, data) for origin, data in rows)):
+            yield plan.label, chunk
         return
     remaining = plan.limit
     several = len(plan.files) > 1
-    for file in plan.files:
+    for spec in plan.files:
         # Row ids are `source:line`; with several files in a source the file name keeps them apart.
-        id_prefix = f"{plan.label}/{source_name(file.path)}" if several else plan.label
-        encoding = plan.source.encoding
-        if file.lines and remaining is None and file.path.suffix.lower() != ".gz":
-            for first_line, offset, size in line_blocks(file.path, BLOCK_BYTES):
-                yield "block", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, (offset, size), encoding)
-        elif file.lines:
-            for first_line, lines, rows in _line_chunks(file.path, remaining):
-                yield "lines", (str(file.path), file.fmt, file.mapping, id_prefix, first_line, lines, encoding)
-                if remaining is not None:
-                    remaining -= rows
-        else:
-            for batch in chunked(read_rows(file.path, encoding=encoding, limit=remaining), BATCH_ROWS):
-                yield "rows", (file.fmt, file.mapping, id_prefix, batch)
-                if remaining is not None:
-                    remaining -= len(batch)
+        id_prefix = f"{plan.label}/{source_name(Path(spec.path))}" if several else plan.label
+        for chunk in file_chunks(spec, limit=remaining):
+            yield id_prefix, chunk
+            if remaining is not None:
+                remaining -= chunk.count
         if remaining is not None and remaining <= 0:
             return
-
-
-def read_block(path: str, offset: int, size: int) -> list[bytes]:
-    """The raw lines of a block from io.line_blocks, as readlines() gives them (newline kept)."""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        return io.BytesIO(fh.read(size)).readlines()
-
-
-def _line_chunks(path: Path, remaining: int | None) -> Iterator[tuple[int, list[bytes], int]]:
-    """(first line number, raw lines, rows in them) blocks; stops exactly at `remaining` rows."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    line_no = 1
-    with opener(path, "rb") as fh:
-        while remaining is None or remaining > 0:
-            lines = fh.readlines(BLOCK_BYTES)
-            if not lines:
-                return
-            rows = len(lines)
-            if remaining is not None:
-                nonblank = [i for i, line in enumerate(lines) if line.strip()]
-                if len(nonblank) > remaining:
-                    lines = lines[:nonblank[remaining - 1] + 1]
-                rows = min(len(nonblank), remaining)
-                remaining -= rows
-            yield line_no, lines, rows
-            line_no += len(lines)
 
 
 def estimate_rows(recipe: Recipe) -> int | None:
@@ -173,7 +114,7 @@ def estimate_rows(recipe: Recipe) -> int | None:
             except IdataError:
                 return None
             for path in paths:
-                if path.suffix.lower() == ".gz" or not _is_json_lines(path, source.encoding):
+                if path.suffix.lower() == ".gz" or not is_json_lines(path, source.encoding):
                     return None
                 with open(path, "rb") as fh:
                     head = fh.readlines(1 << 18)

@@ -1,0 +1,275 @@
+"""The one row path: a file's bytes to rows, and each row to a Conversation or a reject.
+
+Every command (convert, validate, build, dedupe, to-multiturn) reads through here, in the
+main process or in worker processes, so a row gives the same record, the same reject and
+the same id whatever the command:
+
+    spec = open_file(path, fmt=None, mapping=None, encoding="utf-8")   # format and mapping, from the head
+    for chunk in file_chunks(spec, limit=None):      # small descriptors, cheap to send to a worker
+        for row in chunk_rows(chunk):                # in the worker: the lines decoded, as io.read_rows does
+            result = conversation_of(row, spec, source="mine")   # Conversation | PlainConversation | Rejected
+
+The steps, each in one place:
+- bytes to rows: `io.read_rows` (whole files) and `chunk_rows` (a chunk), both through
+  `io.json_line`, the one decoder of a JSON line;
+- one raw record to several rows: `expand_record`, the hook for readers whose records hold
+  several rows (register one with `register_expander`, see there);
+- format and column mapping: `open_file`, from the first rows (formats.resolve_format);
+- a row to a Conversation: `conversation_of`; the fast path for plain instruction rows
+  (formats.plainrow) sits inside it, after every check formats.parse_row makes;
+- a row's id: `position_id` (formats.base), the file (its source name) and the position in
+  it, never the row's own `id` field (kept as `own_id`), so ids never collide.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io as _io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from instruct_data.errors import InputError
+from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format
+from instruct_data.formats.base import position_id
+from instruct_data.formats.plainrow import PlainConversation, plain_conversation
+from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
+                              open_binary, read_rows)
+from instruct_data.schema import Conversation, Origin
+
+BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file (about 1,600 Belle rows)
+BATCH_ROWS = 1000  # one chunk of rows already read (an array, a table, the hub)
+
+Result = Conversation | PlainConversation | Rejected
+
+
+# ------------------------------------------------------------------ one record, several rows
+@dataclass(frozen=True)
+class Expander:
+    """A reader whose raw records each hold several rows (BELLE's seed tasks: one task, several
+    instances). `split(row)` returns the rows of one record, each with `origin.instance` set
+    (1-based), or [row] unchanged for a record it cannot split (that row is then rejected by
+    `row_format`'s adapter with its reason); the rows are then parsed as `row_format`."""
+
+    split: Callable[[Row], list[Row]]
+    row_format: str
+
+
+EXPANDERS: dict[str, Expander] = {}
+
+
+def register_expander(fmt: str, split: Callable[[Row], list[Row]], row_format: str) -> None:
+    """Make format `fmt` a reader that expands each record into rows parsed as `row_format`.
+
+    The format must also be in formats.FORMATS (for --format and detection); its adapter there
+    sees the record itself only when `split` left it whole. Every command then reads it the
+    same way: ids are `source:line#instance`, rejects name `file:line#instance`.
+    """
+    if row_format not in FORMATS:
+        raise ValueError(f"unknown row format {row_format!r}")
+    EXPANDERS[fmt] = Expander(split, row_format)
+
+
+def expand_record(row: Row, fmt: str) -> list[Row]:
+    """The rows of one raw record: itself, unless `fmt` is a format with an Expander."""
+    expander = EXPANDERS.get(fmt)
+    if expander is None or row.data is None:
+        return [row]
+    return expander.split(row)
+
+
+def row_format(fmt: str) -> str:
+    """The format the rows of a file in `fmt` are parsed as."""
+    expander = EXPANDERS.get(fmt)
+    return expander.row_format if expander is not None else fmt
+
+
+# ------------------------------------------------------------------ a file
+@dataclass
+class FileSpec:
+    """One input file, resolved from its first rows: what the workers need to read it."""
+
+    path: str
+    format: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    encoding: str = "utf-8"
+    json_lines: bool = False  # JSON lines (cut into raw line chunks), else rows read whole
+
+    @property
+    def seekable(self) -> bool:
+        return not self.path.lower().endswith(".gz")
+
+
+def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
+              encoding: str = "utf-8") -> FileSpec:
+    """Resolve a file's format and mapping from its head. Fails (InputError: file:line: what
+    is wrong) when the file cannot be read, none of its first rows parse, or no format fits."""
+    rows = read_rows(path, encoding=encoding, limit=DETECT_ROWS)
+    head = list(rows)
+    name, used = resolve_format(head, str(path), fmt, mapping)
+    return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding))
+
+
+def is_json_lines(path: Path, encoding: str) -> bool:
+    """A JSON-lines file (a .json holding one array is not)."""
+    return base_suffix(path) in JSON_SUFFIXES and not is_json_array(path, encoding)
+
+
+def file_rows(spec: FileSpec, limit: int | None = None) -> Iterator[Row]:
+    """Every row of a file, in order, records expanded."""
+    for row in read_rows(spec.path, encoding=spec.encoding, limit=limit):
+        yield from expand_record(row, spec.format)
+
+
+def file_results(spec: FileSpec, source: str, *, label: str | None = None,
+                 limit: int | None = None) -> Iterator[tuple[Row, Result]]:
+    """(row, Conversation or Rejected) for every row of a file, in this process."""
+    for row in file_rows(spec, limit):
+        yield row, conversation_of(row, spec, source, label=label)
+
+
+def read_conversations(path: str, *, fmt: str | None = None, source: str, mapping: dict[str, str] | None = None,
+                       encoding: str = "utf-8", limit: int | None = None,
+                       info: dict[str, Any] | None = None) -> tuple[str, Iterator[tuple[Row, Result]]]:
+    """(format used, stream of (row, Conversation or Rejected)) for one file. Pass a dict as
+    `info` to learn the format and the column mapping used (`info["map"]`)."""
+    spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
+    if info is not None:
+        info.update(format=spec.format, map=spec.mapping)
+    return spec.format, file_results(spec, source, limit=limit)
+
+
+# ------------------------------------------------------------------ a row
+def conversation_of(row: Row, spec: FileSpec | str, source: str, *, mapping: dict[str, str] | None = None,
+                    label: str | None = None) -> Result:
+    """The Conversation of one row, or why it cannot be one. `source` names the row in its id
+    (`source:position`); `label` (default: `source`) is the Conversation's source.
+
+    A plain instruction row (formats.plainrow) skips pydantic: it passes every check parse_row
+    makes on it, so the result is the same (tests/test_rowpath.py generates rows to check).
+    """
+    if isinstance(spec, FileSpec):
+        fmt, mapping = row_format(spec.format), spec.mapping
+    else:
+        fmt = row_format(spec)
+    label = label if label is not None else source
+    the_id = position_id(source, row.origin)
+    data = row.data
+    if data is not None and not mapping:
+        plain = plain_conversation(data, fmt, label, row.origin, the_id)
+        if plain is not None:
+            return plain
+    return parse_row(row, fmt, source=label, mapping=mapping, row_id=the_id)
+
+
+# ------------------------------------------------------------------ chunks for workers
+@dataclass
+class Chunk:
+    """A piece of one file for a worker: a byte range of a plain JSON-lines file (the worker
+    reads it itself), raw lines (a .gz, or a range cut short by a limit), or rows read here
+    (arrays, tables, the hub)."""
+
+    spec: FileSpec
+    first_line: int = 1
+    span: tuple[int, int] | None = None  # (offset, size) in bytes
+    lines: list[bytes] | None = None
+    rows: list[Row] | None = None
+    count: int = 0  # rows in the chunk, where known before it is parsed (lines with a limit, rows)
+
+
+def file_chunks(spec: FileSpec, *, limit: int | None = None, block_bytes: int = BLOCK_BYTES,
+                batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
+    """The chunks of one file, in order; with `limit`, exactly its first `limit` rows."""
+    if not spec.json_lines:
+        for batch in chunked(file_rows(spec, limit), batch_rows):
+            yield Chunk(spec, rows=batch, count=len(batch))
+    elif spec.seekable and limit is None:
+        for first_line, offset, size in line_blocks(spec.path, block_bytes):
+            yield Chunk(spec, first_line, span=(offset, size))
+    else:
+        for first_line, lines, count in _line_chunks(spec, limit, block_bytes):
+            yield Chunk(spec, first_line, lines=lines, count=count)
+
+
+def rows_chunks(spec: FileSpec, rows: Iterable[Row], batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
+    """Chunks of rows read elsewhere (a hub dataset streamed by `datasets`)."""
+    for batch in chunked(rows, batch_rows):
+        yield Chunk(spec, rows=batch, count=len(batch))
+
+
+def chunk_rows(chunk: Chunk) -> Iterator[Row]:
+    """The rows of a chunk, as io.read_rows reads them: blank lines are not rows, a bad line is
+    a Row with `error` set, never an exception."""
+    if chunk.rows is not None:
+        return iter(chunk.rows)
+    spec = chunk.spec
+    lines = chunk.lines if chunk.lines is not None else read_span(spec.path, *chunk.span)
+    return _decoded(spec, chunk.first_line, lines)
+
+
+def _decoded(spec: FileSpec, first_line: int, lines: list[bytes]) -> Iterator[Row]:
+    path, encoding = Path(spec.path), spec.encoding
+    for line_no, raw in enumerate(lines, start=first_line):
+        row = json_line(path, line_no, raw, encoding)
+        if row is not None:
+            yield from expand_record(row, spec.format)
+
+
+def chunk_results(chunk: Chunk, source: str, label: str | None = None) -> Iterator[tuple[Row, Result]]:
+    for row in chunk_rows(chunk):
+        yield row, conversation_of(row, chunk.spec, source, label=label)
+
+
+def line_blocks(path: str | Path, size: int) -> Iterator[tuple[int, int, int]]:
+    """(first line number, byte offset, byte size) of blocks of about `size` bytes of a plain
+    (not gzipped) text file, each ending at a line end: a worker reads its block itself
+    instead of receiving the lines over a pipe."""
+    line_no, offset = 1, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(size):
+            if not block.endswith(b"\n"):
+                block += fh.readline()  # the line the block ends in, whole (or the end of the file)
+            yield line_no, offset, len(block)
+            line_no += block.count(b"\n")
+            offset += len(block)
+
+
+def read_span(path: str, offset: int, size: int) -> list[bytes]:
+    """The raw lines of a block from line_blocks, newline kept."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return _io.BytesIO(fh.read(size)).readlines()
+
+
+def _line_chunks(spec: FileSpec, limit: int | None, block_bytes: int) -> Iterator[tuple[int, list[bytes], int]]:
+    """(first line number, raw lines, rows in them); stops exactly at `limit` rows (non-blank lines)."""
+    line_no, remaining = 1, limit
+    with open_binary(Path(spec.path)) as fh:
+        try:
+            while remaining is None or remaining > 0:
+                lines = fh.readlines(block_bytes)
+                if not lines:
+                    return
+                nonblank = [i for i, line in enumerate(lines) if line.strip()]
+                if remaining is not None:
+                    if len(nonblank) > remaining:
+                        lines = lines[:nonblank[remaining - 1] + 1]
+                        nonblank = nonblank[:remaining]
+                    remaining -= len(nonblank)
+                yield line_no, lines, len(nonblank)
+                line_no += len(lines)
+        except GZIP_ERRORS as exc:  # a truncated or damaged .gz: what came before stays read
+            raise InputError(spec.path, f"cannot read past this line: {exc}", line=line_no) from None
+
+
+def json_line_rows(path: str | Path, encoding: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw bytes) of each row of a JSON-lines file, counted as the rows above are
+    (a blank line, BOM aside, is not a row): for a second pass that copies rows unchanged."""
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if raw.lstrip()[:1] == b"{":  # the usual case: an object, surely not blank
+                yield line_no, raw
+            elif json_line(Path(path), line_no, raw, encoding) is not None:
+                yield line_no, raw
