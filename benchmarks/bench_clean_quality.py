@@ -102,7 +102,7 @@ def per_rule(rows: list[LabeledRow], convs: list[Conversation]) -> tuple[list[di
 def whole(rows: list[LabeledRow], convs: list[Conversation], settings: Any) -> dict[str, Any]:
     """One cleaner, all its rules: a row counts as judged bad when dropped or cut."""
     cleaner = Cleaner(settings)
-    fired, misses, false = [], Counter(), []
+    fired, misses, false, kept = [], Counter(), [], []
     for row, conversation in zip(rows, convs):
         work = copy.deepcopy(conversation)
         verdict, changed = cleaner.clean(work)
@@ -110,6 +110,8 @@ def whole(rows: list[LabeledRow], convs: list[Conversation], settings: Any) -> d
         fired.append(hit)
         if row.drop and not hit:
             misses[row.reason] += 1
+            kept.append({"where": row.where, "reason": row.reason, "note": row.note,
+                         "excerpt": excerpt(conversation, row.turn)})
         if hit and not row.drop:
             rule = verdict.reason if verdict else next(c for c in changed if c.startswith("turns_cut."))
             false.append({"where": row.where, "rule": rule, "detail": verdict.detail if verdict else "dialogue cut",
@@ -120,6 +122,7 @@ def whole(rows: list[LabeledRow], convs: list[Conversation], settings: Any) -> d
     result["recall_without_wrong_answer"] = score(fired, drop, judgeable)["recall"]
     result["missed_by_reason"] = dict(misses.most_common())
     result["false_drops"] = false
+    result["false_keeps"] = kept
     return result
 
 
@@ -155,7 +158,7 @@ def run(data: Path = DATA, limit: int | None = None) -> dict[str, Any]:
         "rule_false_drops": rule_false,
         "normalizers": normalizer_changes(rows, convs),
         "default": whole(rows, convs, CleanSettings()),
-        "recipes": {name: {k: v for k, v in whole(rows, convs, settings).items() if k != "false_drops"}
+        "recipes": {name: {k: v for k, v in whole(rows, convs, settings).items() if k not in ("false_drops", "false_keeps")}
                     for name, settings in recipes().items()},
     }
 
@@ -186,6 +189,9 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"\nFalse drops of the default cleaner ({len(d['false_drops'])}):")
     for f in d["false_drops"]:
         print(f"  {f['where']}  [{f['rule']}] {f['detail']}\n      {f['excerpt']}")
+    print(f"\nRows labeled drop that the default cleaner keeps ({len(d['false_keeps'])}):")
+    for f in d["false_keeps"]:
+        print(f"  {f['where']}  [{f['reason']}] {f['note']}\n      {f['excerpt']}")
     off_rules = {r["rule"] for r in result["rules"] if not r["default_on"]}
     others = [f for f in result["rule_false_drops"] if f["rule"] not in off_rules]
     print(f"\nFalse drops of each default-on rule alone ({len(others)}):")

@@ -10,7 +10,8 @@ from pydantic import Field
 from instruct_data.clean.base import CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import CODE_LINE, last_prose_line, prose
-from instruct_data.clean.task import asks_for_ai_talk, asks_for_english, asks_for_repetition, is_chinese
+from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
+                                     is_chinese)
 from instruct_data.schema import Conversation
 
 # ------------------------------------------------------------------ empty
@@ -35,9 +36,11 @@ class Empty(Filter):
 
 class LengthSettings(RuleSettings):
     min_instruction: int = Field(2, ge=0, description="fewest characters in a user turn")
-    max_instruction: int = Field(8192, ge=1)
+    # Long texts are not defects (a city guide, a whole program): the limits catch runaway
+    # rows only; fitting a model's context is done in tokens, at training time.
+    max_instruction: int = Field(16384, ge=1)
     min_reply: int = Field(1, ge=0, description="fewest characters in a reply")
-    max_reply: int = Field(8192, ge=1)
+    max_reply: int = Field(16384, ge=1)
 
 
 class Length(Filter):
@@ -79,9 +82,16 @@ def count_han_latin(text: str) -> tuple[int, int]:
     return len(raw.translate(None, _NOT_HAN)), len(raw.translate(None, _NOT_LATIN))
 
 
+URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
+# An English sentence: six words or more, one of them a lowercase function word.
+ENGLISH_SENTENCE = re.compile(r"(?:\b[A-Za-z']+[ ,;:\"-]+){1,}(?:the|is|are|a|an|of|to|and|in|you|your|for|with|this|that|be|can|will|it)"
+                              r"(?:[ ,;:\"-]+[A-Za-z']+\b){2,}")
+
+
 class ChineseShareSettings(RuleSettings):
     min_share: float = Field(0.3, ge=0, le=1, description="least share of Chinese among Chinese+Latin letters")
     min_letters: int = Field(10, ge=0, description="replies with fewer letters than this are not judged")
+    max_han: int = Field(20, ge=0, description="a reply with this many Chinese characters is Chinese (names and terms aside)")
     field: Literal["reply", "instruction", "all"] = Field(
         "reply", description="reply: a Chinese instruction's reply; instruction: the instruction; all: both")
 
@@ -112,10 +122,15 @@ class ChineseShare(TurnFilter):
                 return Drop("low_chinese_share", f"instruction: Chinese share {share:.2f} < {s.min_share}")
         if s.field == "instruction" or not is_chinese(question) or asks_for_english(question):
             return None
-        share = self._share(prose(reply))
-        if share is not None and share < s.min_share:
-            return Drop("low_chinese_share", f"a Chinese instruction answered with Chinese share {share:.2f} < {s.min_share}")
-        return None
+        text = URL.sub(" ", prose(reply))
+        share = self._share(text)
+        if share is None or share >= s.min_share:
+            return None
+        # A Chinese reply listing English names (songs, books, characters) is still Chinese:
+        # only a reply with few Chinese characters and English sentences of its own is judged.
+        if count_han_latin(text)[0] >= s.max_han or not ENGLISH_SENTENCE.search(text):
+            return None
+        return Drop("low_chinese_share", f"a Chinese instruction answered with Chinese share {share:.2f} < {s.min_share}")
 
 
 # ------------------------------------------------------------------ repetition
@@ -194,12 +209,12 @@ _AI_WORD = r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|助手|�
 AI_IDENTITY = re.compile(
     _SPEAKER + r"\s*(?:一个|一名|一款|一位|一台|一种|个|名|款|位|台)?\s*[^，。,.！!？?；;\n]{0,16}?" + _AI_WORD
     + r"(?!的|技术|领域|研究|行业|方向|系统的)"
-    r"|我(?:没有|不具备)(?:个人|自己的)?(?:观点|情感|意见|感情|偏好|喜好|经历|思想|意识|身体|实体)"
+    r"|我(?:没有|不具备)(?:个人|自己的)?(?:观点|情感|意见|感情|偏好|喜好|经历|思想|意识|身体|实体)(?!到)"
     r"|我(?:无法|不能)(?:访问|浏览|连接)(?:互联网|网络|实时)"
     r"|我的(?:知识|训练数据)(?:截止|更新)"
     r"|我是\s*(?:ChatGPT|GPT)"
-    r"|(?:由|被)\s*OpenAI\s*(?:开发|训练|创建|打造|设计)"
-    r"|OpenAI\s*(?:开发|训练)的"
+    r"|(?:来自|由)\s*(?:AI|人工智能)\s*(?:助手|助理)"
+    r"|我[^。！？\n]{0,8}(?:由|被)\s*OpenAI\s*(?:开发|训练|创建|打造|设计)"
     r"|\bas an? (?:AI|language model|large language model)\b|\bI(?: am|'m) (?:ChatGPT|an AI|a language model)\b",
     re.IGNORECASE,
 )
@@ -207,7 +222,7 @@ AI_IDENTITY = re.compile(
 # Every match of the pattern above holds one of these literals: searching for them first skips
 # the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
 # over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
+AI_IDENTITY_HINT = re.compile("来自|由|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
                               "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
 LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
@@ -365,7 +380,17 @@ class Truncated(TurnFilter):
             return Drop("truncated_reply", f"reply ends with {last[-1]!r}")
         if OPEN_BRACKET_AT_END.search(last) and last[-1].isalnum():
             return Drop("truncated_reply", "reply stops inside a bracket")
+        if "\u4e00" <= last[-1] <= "\u9fff" and re.search("[。！？]", last) and _ends_sentences(text):
+            # the last line finished sentences before this one, as did every line before it
+            return Drop("truncated_reply", "reply stops mid-sentence where its other lines end theirs")
         return None
+
+
+def _ends_sentences(text: str) -> bool:
+    """The reply's prose lines before the last one (three at least) all end with sentence punctuation."""
+    lines = [line.rstrip() for line in text.split("\n")[:-1] if line.strip()]
+    lines = [line for line in lines if last_prose_line(line) is not None]
+    return len(lines) >= 3 and all(line[-1] in "。！？!?.…”\"）)：:" for line in lines)
 
 
 # ------------------------------------------------------------------ echo
@@ -428,10 +453,13 @@ ATTACHMENT = re.compile(r"!\[[^\]\n]*\]\(\s*<?([^)\s>]+)"
 # A reply saying the material the instruction refers to was not given.
 NOT_GIVEN = re.compile(r"(?:您|你)(?:并|还|好像|似乎)?(?:没有|没|未|并未)(?:提供|给出|告诉|指定|上传|附上|发送)"
                        r"|(?:我|)(?:没有?看到|无法看到|看不到)(?:您|你)(?:提到|提供|说|给出|所说)?"
+                       r"|(?:希望|请)(?:您|你)?能?提供更多的?(?:信息|细节|上下文)"
                        r"|(?:请|麻烦)(?:您|你)?(?:先)?提供(?:具体|相应|相关)?的?(?:文章|段落|诗歌|诗|文本|图片|图像|链接|句子|评论|代码|陈述)")
 
 
 class MissingAttachmentSettings(RuleSettings):
+    max_chars: int = Field(300, ge=0, description="a reply saying the material is missing is judged only when "
+                           "shorter than this (a longer one went on to answer anyway)")
     base: str = Field("", description="folder that relative links are resolved against ('': the working folder)")
 
 
@@ -444,7 +472,7 @@ class MissingAttachment(TurnFilter):
     Settings = MissingAttachmentSettings
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        match = NOT_GIVEN.search(reply)
+        match = NOT_GIVEN.search(reply) if len(reply) < self.settings.max_chars else None
         if match:
             return Drop("missing_attachment", f"reply says {match.group(0)!r}")
         for text in (question, reply):
@@ -464,6 +492,113 @@ class MissingAttachment(TurnFilter):
         return (Path(self.settings.base or ".") / target.split("#")[0].split("?")[0]).exists()
 
 
+# ------------------------------------------------------------------ arithmetic
+
+# "a + b = c" with plain numbers: the left side is computed and compared with the right side,
+# to the right side's decimals. Letters, units or brackets next to the numbers end the match.
+EQUATION = re.compile(r"(?<![\w.,)）])(\d+(?:\.\d+)?(?:[ \t]*[-+×xX*/÷][ \t]*\d+(?:\.\d+)?)+)[ \t]*[=＝][ \t]*"
+                      r"(-?\d+(?:\.\d+)?)(?![\w.,(（%])")
+
+
+class Arithmetic(TurnFilter):
+    """A reply whose sums are wrong: every plain `a + b × c = d` in it (no units, no brackets) is
+    computed; a result off by more than the shown decimals drops the row ("124+459=383")."""
+
+    name = "arithmetic"
+    reasons = ("wrong_arithmetic",)
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        if "=" not in reply and "＝" not in reply:
+            return None
+        for match in EQUATION.finditer(reply):
+            expected = _evaluate(match.group(1))
+            if expected is None:
+                continue
+            shown = match.group(2)
+            decimals = len(shown.split(".")[1]) if "." in shown else 0
+            if abs(expected - float(shown)) > 0.5 * 10 ** -decimals + 1e-9:
+                return Drop("wrong_arithmetic", f"{match.group(0).strip()!r} (it is {expected:g})")
+        return None
+
+
+def _evaluate(expression: str) -> float | None:
+    """The value of + - × ÷ over plain numbers, with the usual precedence; None if unsure."""
+    import ast
+
+    text = re.sub(r"[×xX]", "*", expression).replace("÷", "/")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise ZeroDivisionError
+            return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}.get(type(node.op)) \
+                if not isinstance(node.op, ast.Div) else left / right
+        raise ValueError(node)
+
+    try:
+        return float(value(tree.body))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+# ------------------------------------------------------------------ non_answer
+
+ACKNOWLEDGEMENT = re.compile(r"^\W*(?:好的|好|好吧|嗯+|哦|收到|没问题|可以|OK|Okay|ok|Why|为什么)\W*$", re.IGNORECASE)
+
+
+class NonAnswer(TurnFilter):
+    """A reply that is only an acknowledgement or a question back ("好的", "Why?") to a request
+    that wanted content."""
+
+    name = "non_answer"
+    reasons = ("non_answer",)
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        if len(reply) > 8 or not ACKNOWLEDGEMENT.match(reply):
+            return None
+        return Drop("non_answer", f"the reply is only {reply.strip()!r}")
+
+
+# ------------------------------------------------------------------ wrong_script
+
+
+class WrongScript(TurnFilter):
+    """An instruction asking for traditional characters (请使用繁体中文, #zh-hant) answered in
+    simplified ones: more than `max_simplified` characters change when the reply is converted
+    to traditional (OpenCC s2t)."""
+
+    name = "wrong_script"
+    reasons = ("wrong_script",)
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        if not asks_for_traditional(question):
+            return None
+        converted = _s2t().convert(reply)
+        changed = sum(a != b for a, b in zip(reply, converted))
+        if changed > 3:
+            return Drop("wrong_script", f"traditional characters asked for; {changed} characters of the reply are simplified")
+        return None
+
+
+def _s2t():
+    import opencc
+
+    global _S2T
+    if _S2T is None:
+        _S2T = opencc.OpenCC("s2t")
+    return _S2T
+
+
+_S2T = None
+
+
 # ------------------------------------------------------------------ copied_page
 
 COPIED_PAGE = re.compile(r"著作权归作者所有|商业转载请联系作者获得授权|非商业转载请注明出处|本文(?:转载|来源)自|原文链接[:：]")
@@ -481,4 +616,4 @@ class CopiedPage(TurnFilter):
 
 
 FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
-                                      Refusal, Truncated, Echo, MissingAttachment, CopiedPage, Pii)
+                                      Refusal, Truncated, Echo, MissingAttachment, CopiedPage, WrongScript, Arithmetic, NonAnswer, Pii)
