@@ -13,13 +13,34 @@ from instruct_data.templates import TEMPLATES
               help="Base model: a hub name or a local folder [default: the one the adapter names].")
 @click.option("--adapter", "-a", default=None, type=click.Path(exists=True, file_okay=False),
               help="LoRA adapter folder from `idata train` (its template.json picks the prompt template).")
-@click.option("--benchmark", "-b", default="idata-zh-mini", show_default=True, metavar="NAME_OR_FILE",
-              help="A registered name (idata-zh-mini, belle-eval), a build's heldout.jsonl, or any file the readers know.")
-@click.option("--from", "from_path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Local copy of a registered remote benchmark (e.g. BELLE's eval_set.json), for offline use.")
+@click.option("--benchmark", "-b", "benchmarks", multiple=True, metavar="NAME_OR_FILE",
+              help="Repeatable. A registered name (idata-zh-mini, belle-eval; multiple choice: idata-zh-mc, ceval, "
+                   "cmmlu), a build's heldout.jsonl, any file the readers know, or a C-Eval/CMMLU-layout file, "
+                   "folder or zip. At most one generated benchmark per run [default: idata-zh-mini].")
+@click.option("--from", "from_paths", multiple=True, metavar="[NAME=]PATH",
+              help="Local copy of a registered remote benchmark (BELLE's eval_set.json, ceval-exam.zip, "
+                   "cmmlu_v1_0_1.zip or their unpacked folders), for offline use; NAME=PATH when several need one.")
+@click.option("--shots", default=0, show_default=True, type=click.IntRange(0),
+              help="Multiple choice: examples from the benchmark's dev split before each question.")
+@click.option("--shots-from", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Multiple choice: the dev file for --shots when the benchmark file has no dev split.")
+@click.option("--choice-format", default="letter", show_default=True, type=click.Choice(["letter", "text"]),
+              help="Multiple choice: score the option letters (as lm-eval's ceval/cmmlu tasks) or the options' texts.")
+@click.option("--judge-url", default=None, metavar="URL",
+              help="An OpenAI-compatible endpoint (…/v1) whose chat/completions scores every generated answer.")
+@click.option("--judge-model", default=None, metavar="NAME", help="The judge's model name at --judge-url.")
+@click.option("--judge-key-env", default=None, metavar="VAR",
+              help="Name of the environment variable holding the judge's API key (never the key itself).")
+@click.option("--judge-prompt", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Your own rubric: text with {question}, {reference}, {answer} (scale 0–10), or YAML with text, scale, categories.")
+@click.option("--judge-concurrency", default=4, show_default=True, type=click.IntRange(1), help="Judge requests in flight.")
+@click.option("--judge-timeout", default=60.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Seconds to wait for one judge reply.")
+@click.option("--judge-retries", default=3, show_default=True, type=click.IntRange(0),
+              help="Retries on timeouts, 429 and 5xx, with exponential backoff.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for predictions, results and report.")
-@click.option("--template", "-t", default=None, type=click.Choice(sorted(TEMPLATES)),
-              help="Prompt template [default: the adapter's template.json, else seed].")
+@click.option("--template", "-t", default=None, type=click.Choice(["native", *sorted(TEMPLATES)]),
+              help="Prompt template [default: the adapter's template.json, else seed]; native: the tokenizer's chat template.")
 @click.option("--compare-base", is_flag=True, help="Also score the base model (adapter switched off, one load) and report deltas.")
 @click.option("--max-new-tokens", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
@@ -38,31 +59,46 @@ from instruct_data.templates import TEMPLATES
 @click.option("--fail-if-worse", is_flag=True,
               help="With --compare-base: exit 5 when a category is worse than the base beyond its interval.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of a summary.")
-def eval_command(model, adapter, benchmark, from_path, out, template, compare_base, max_new_tokens, batch_size,
-                 sample, temperature, top_p, seed, limit, per_category, dtype, device, trust_remote_code, fail_if_worse, as_json):
+def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choice_format, judge_url, judge_model,
+                 judge_key_env, judge_prompt, judge_concurrency, judge_timeout, judge_retries, out, template, compare_base,
+                 max_new_tokens, batch_size, sample, temperature, top_p, seed, limit, per_category, dtype, device,
+                 trust_remote_code, fail_if_worse, as_json):
     """Score a model (and its LoRA adapter) on a held-out Chinese instruction benchmark.
 
     Greedy, batched generation; ROUGE-1/2/L on characters and on jieba words, BLEU-4 and
-    exact match, overall and per category with bootstrap 95% intervals. Writes
-    OUT/predictions.jsonl, OUT/results.json, OUT/report.md and OUT/scores_by_category.png.
-    Exit code 0 on success; with --fail-if-worse, 5 when a category got worse than the base.
+    exact match, overall and per category with bootstrap 95% intervals. Multiple-choice
+    benchmarks (C-Eval, CMMLU, idata-zh-mc) are scored by option log-likelihood: accuracy per
+    subject, and with --compare-base the subjects the tuned model forgot. With --judge-url, a
+    judge model scores every answer. Writes OUT/predictions.jsonl, OUT/knowledge-NAME.jsonl,
+    OUT/results.json, OUT/report.md and OUT/scores_by_category.png. Exit code 0 on success;
+    with --fail-if-worse, 5 when a category got worse than the base or a subject was forgotten.
 
     \b
     Examples:
       idata eval --model Qwen/Qwen2.5-0.5B --adapter runs/lora --compare-base --out eval-out
       idata eval --adapter runs/lora --compare-base -o eval-out   # the base the adapter names
-      idata eval -m runs/tiny-model -a runs/lora -b build/heldout.jsonl -o eval-out
-      idata eval -m Qwen/Qwen2.5-0.5B -b belle-eval --from eval_set.json -o eval-belle
+      idata eval -a runs/lora --compare-base -b build/heldout.jsonl -b idata-zh-mc -o eval-out
+      idata eval -a runs/lora --compare-base -b ceval --from ceval-exam.zip --shots 5 -o eval-ceval
+      idata eval -m Qwen/Qwen2.5-0.5B -b belle-eval --from eval_set.json -o eval-belle \\
+          --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen2.5-72B-Instruct --judge-key-env JUDGE_KEY
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from instruct_data.evaluation import EvalConfig, evaluate
+    from instruct_data.evaluation.judge import JudgeConfig
 
-    config = EvalConfig(model=model, adapter=adapter, benchmark=benchmark, from_path=from_path, out=out,
-                        template=template, compare_base=compare_base, max_new_tokens=max_new_tokens,
+    judge = None
+    if judge_url or judge_model:
+        if not (judge_url and judge_model):
+            raise click.UsageError("--judge-url and --judge-model go together")
+        judge = JudgeConfig(url=judge_url, model=judge_model, key_env=judge_key_env, prompt_file=judge_prompt,
+                            concurrency=judge_concurrency, timeout_s=judge_timeout, retries=judge_retries)
+    config = EvalConfig(model=model, adapter=adapter, benchmark=list(benchmarks) or "idata-zh-mini",
+                        from_path=list(from_paths), shots=shots, shots_from=shots_from, choice_format=choice_format,
+                        judge=judge, out=out, template=template, compare_base=compare_base, max_new_tokens=max_new_tokens,
                         batch_size=batch_size, sample=sample, temperature=temperature, top_p=top_p, seed=seed,
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    columns = [TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("generating", total=None)
         results = evaluate(config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
@@ -70,16 +106,44 @@ def eval_command(model, adapter, benchmark, from_path, out, template, compare_ba
 
 
 def report_results(results: dict, out: str, *, as_json: bool, fail_if_worse: bool) -> None:
-    """The results as JSON or a summary; exit 5 with --fail-if-worse when a category got worse."""
+    """The results as JSON or a summary; exit 5 with --fail-if-worse when a category got worse
+    (reference or judge score) or a knowledge subject was forgotten."""
     if as_json:
         print_json(results)
     else:
         print_summary(results, out)
-    if fail_if_worse and results.get("worse_categories"):
+    if fail_if_worse and got_worse(results):
         raise SystemExit(5)
 
 
+def got_worse(results: dict) -> bool:
+    forgot = any(block["summary"].get("forgot_subjects") or block["summary"].get("forgot_overall")
+                 for block in (results.get("knowledge") or {}).values())
+    return bool(results.get("worse_categories") or (results.get("judge") or {}).get("worse_categories") or forgot)
+
+
 def print_summary(results: dict, out: str) -> None:
+    if "metrics" in results:
+        _print_reference(results)
+    if results.get("judge"):
+        _print_judge(results["judge"])
+    for name, block in (results.get("knowledge") or {}).items():
+        _print_knowledge(name, block)
+    console.print(f"  report: {out}/report.md")
+
+
+def _interval(stats: dict) -> str:
+    return f"{stats['mean']} [{stats['low']}, {stats['high']}]"
+
+
+def _versus(model: dict, base: dict | None, delta: dict | None) -> str:
+    if not base:
+        return _interval(model)
+    return (f"tuned {model['mean']} vs base {base['mean']} "
+            f"(delta {delta['mean']:+} [{delta['low']:+}, {delta['high']:+}])")
+
+
+def _print_reference(results: dict) -> None:
     from instruct_data.evaluation.aggregate import OVERALL
     from instruct_data.evaluation.metrics import HEADLINE, METRIC_LABELS
 
@@ -87,17 +151,37 @@ def print_summary(results: dict, out: str) -> None:
     counts = results["counts"]
     console.print(f"[green]scored[/green] {counts['items']} items ({counts['with_reference']} with a reference, "
                   f"{counts['without_reference']} without; {counts['empty_predictions']} empty predictions)")
-    head = metrics["model"][OVERALL]["metrics"][HEADLINE]
-    line = f"  {METRIC_LABELS[HEADLINE]}: {head['mean']} [{head['low']}, {head['high']}]"
-    if "base" in metrics:
-        base = metrics["base"][OVERALL]["metrics"][HEADLINE]
-        delta = metrics["delta"][OVERALL][HEADLINE]
-        line = (f"  {METRIC_LABELS[HEADLINE]}: tuned {head['mean']} vs base {base['mean']} "
-                f"(delta {delta['mean']:+} [{delta['low']:+}, {delta['high']:+}])")
-    console.print(line)
+    base = (metrics.get("base") or {}).get(OVERALL, {}).get("metrics", {}).get(HEADLINE)
+    delta = (metrics.get("delta") or {}).get(OVERALL, {}).get(HEADLINE)
+    console.print(f"  {METRIC_LABELS[HEADLINE]}: {_versus(metrics['model'][OVERALL]['metrics'][HEADLINE], base, delta)}")
     for warning in results.get("warnings") or []:
         console.print(f"  [yellow]warning:[/yellow] {warning}")
     worse = results.get("worse_categories")
     if worse:
         console.print(f"  [red]worse than base beyond the interval:[/red] {', '.join(worse)}")
-    console.print(f"  report: {out}/report.md")
+
+
+def _print_judge(judge: dict) -> None:
+    from instruct_data.evaluation.aggregate import OVERALL
+    from instruct_data.evaluation.judge import judge_summary_line
+
+    console.print(f"  judge ({judge['model']}): {_versus(judge['model'][OVERALL], (judge.get('base') or {}).get(OVERALL), (judge.get('delta') or {}).get(OVERALL))}")
+    console.print(f"    {judge_summary_line(judge)}")
+    if judge["counts"]["unparsed"] or judge["counts"]["failed"]:
+        console.print(f"  [yellow]warning:[/yellow] {judge['counts']['unparsed']} judge replies unreadable and "
+                      f"{judge['counts']['failed']} failed: left out of the judge score (see report.md)")
+    if judge.get("worse_categories"):
+        console.print(f"  [red]judge: worse than base beyond the interval:[/red] {', '.join(judge['worse_categories'])}")
+
+
+def _print_knowledge(name: str, block: dict) -> None:
+    from instruct_data.evaluation.aggregate import OVERALL
+
+    summary = block["summary"]
+    accuracy = summary["model"]["accuracy"][OVERALL]
+    base = (summary.get("base") or {}).get("accuracy", {}).get(OVERALL)
+    delta = (summary.get("delta") or {}).get("accuracy", {}).get(OVERALL)
+    console.print(f"  knowledge {name} ({block['benchmark']['items']} items, {block['shots']}-shot) accuracy: "
+                  f"{_versus(accuracy, base, delta)}")
+    if summary.get("forgot_subjects"):
+        console.print(f"  [red]forgot (accuracy below base beyond the interval):[/red] {', '.join(summary['forgot_subjects'])}")

@@ -40,11 +40,11 @@ def mean_interval(values: list[float], *, resamples: int, seed: int, key: str) -
     return {"mean": round(mean, 4), "low": round(float(low), 4), "high": round(float(high), 4), "n": len(data)}
 
 
-def group_items(rows: list[dict]) -> dict[str, list[dict]]:
-    """Rows by category ("overall" holds them all), categories sorted."""
+def group_items(rows: list[dict], key: str = "category") -> dict[str, list[dict]]:
+    """Rows by category (or another key: a knowledge benchmark's subject); "overall" holds them all."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[row.get("category") or "(none)"].append(row)
+        groups[row.get(key) or "(none)"].append(row)
     return {OVERALL: rows, **{name: groups[name] for name in sorted(groups)}}
 
 
@@ -84,4 +84,27 @@ def paired_delta(rows: list[dict], *, resamples: int = DEFAULT_RESAMPLES, seed: 
             stats["better"] = stats["low"] is not None and stats["low"] > 0
             metrics[name] = stats
         deltas[group] = metrics
+    return deltas
+
+
+def summarize_value(rows: list[dict], value, *, group_key: str = "category", name: str,
+                    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict:
+    """{group: {mean, low, high, n}} of one per-item value (`value(row)`, None: left out)."""
+    summary = {}
+    for group, items in group_items(rows, group_key).items():
+        values = [v for v in (value(r) for r in items) if v is not None]
+        summary[group] = mean_interval(values, resamples=resamples, seed=seed, key=f"{group}/{name}")
+    return summary
+
+
+def paired_value_delta(rows: list[dict], tuned, base, *, group_key: str = "category", name: str,
+                       resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict:
+    """{group: {mean, low, high, n, worse, better}} of tuned(row) − base(row) over items that have both."""
+    deltas = {}
+    for group, items in group_items(rows, group_key).items():
+        values = [t - b for t, b in ((tuned(r), base(r)) for r in items) if t is not None and b is not None]
+        stats = mean_interval(values, resamples=resamples, seed=seed, key=f"delta/{group}/{name}")
+        stats["worse"] = stats["high"] is not None and stats["high"] < 0
+        stats["better"] = stats["low"] is not None and stats["low"] > 0
+        deltas[group] = stats
     return deltas

@@ -37,6 +37,7 @@ class Item:
     prompt: str
     reference: str | None
     category: str | None = None
+    question: str | None = None  # the user's text before the template (what a judge is shown)
 
 
 @dataclass
@@ -132,6 +133,28 @@ def fetch(name: str, entry: dict) -> Path:
     return target
 
 
+def fetch_hub(name: str, entry: dict) -> Path:
+    """A named benchmark's file from a Hugging Face dataset repository at its pinned revision
+    (huggingface_hub's own cache, so a second run reads it locally), sha256 checked when pinned."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    hub = entry["hub"]
+    hint = (f"download {hub['file']} from https://huggingface.co/datasets/{hub['repo']} "
+            f"(revision {hub['revision']}) and pass --from PATH")
+    try:
+        path = Path(hf_hub_download(hub["repo"], hub["file"], repo_type="dataset", revision=hub["revision"]))
+    except LocalEntryNotFoundError:
+        raise BenchmarkError(f"{name}: offline or unreachable, and not in the Hugging Face cache; {hint}") from None
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise BenchmarkError(f"{name}: cannot download ({str(exc).splitlines()[0]}); {hint}") from None
+    if entry.get("sha256"):
+        digest = file_sha256(path)
+        if digest != entry["sha256"]:
+            raise BenchmarkError(f"{name}: {path} has sha256 {digest}, expected {entry['sha256']}")
+    return path
+
+
 def resolve(benchmark: str, from_path: str | None = None) -> tuple[str, Path, dict | None]:
     """(name, local file, registry entry or None) for what the user typed."""
     entries = registry()
@@ -141,6 +164,8 @@ def resolve(benchmark: str, from_path: str | None = None) -> tuple[str, Path, di
             return benchmark, Path(from_path), entry
         if entry.get("file"):
             return benchmark, data_dir() / entry["file"], entry
+        if entry.get("hub"):
+            return benchmark, fetch_hub(benchmark, entry), entry
         return benchmark, fetch(benchmark, entry), entry
     path = Path(benchmark)
     if path.exists():
@@ -223,7 +248,8 @@ def _read_mapped(path: Path, name: str, template: Template, *, question: str, re
         category = display_category(row.data.get("category") or row.data.get("class") or row.data.get("type"))
         position = row.origin.line if row.origin.line is not None else row.origin.row
         items.append(Item(id=_item_id(row.data, name, position), prompt=prompt,
-                          reference=answer if answer and answer.strip() else None, category=category))
+                          reference=answer if answer and answer.strip() else None, category=category,
+                          question=str(text)))
     return items, rejected
 
 
@@ -241,5 +267,6 @@ def _read_any(path: Path, name: str, template: Template, fmt: str) -> tuple[list
         context, target = render(result, template)
         if result.rendered:
             context = result.prompt.text
-        items.append(Item(id=result.id, prompt=context, reference=target, category=display_category(result.category)))
+        items.append(Item(id=result.id, prompt=context, reference=target, category=display_category(result.category),
+                          question=result.prompt.full_text))
     return items, rejected

@@ -27,11 +27,23 @@ def _delta_cell(stats: dict) -> str:
 
 
 def render_report(results: dict) -> str:
+    lines = ["# Evaluation report", ""]
+    lines += _header(results)
+    lines += help_or_hurt(results)
+    if "metrics" in results:
+        lines += _reference_sections(results)
+    for name, block in (results.get("knowledge") or {}).items():
+        lines += ["", *_knowledge_section(name, block)]
+    if results.get("judge"):
+        lines += ["", *_judge_section(results["judge"])]
+    return "\n".join(lines) + "\n"
+
+
+def _reference_sections(results: dict) -> list[str]:
     metrics = results["metrics"]
     model, base, delta = metrics["model"], metrics.get("base"), metrics.get("delta")
     label = "tuned" if base else "model"
-    lines = ["# Evaluation report", ""]
-    lines += _header(results)
+    lines = [f"## Reference scores: {(results.get('benchmark') or {}).get('name', '')}", ""]
     totals = model[OVERALL]["counts"]
     lines += [f"Items: {totals['items']} ({totals['with_reference']} with a reference, "
               f"{totals['without_reference']} without: counted, not scored); "
@@ -45,7 +57,7 @@ def render_report(results: dict) -> str:
     lines += ["Scores are 0–100, mean over items with a reference, with a bootstrap 95% interval "
               f"({results['bootstrap']['resamples']} resamples, seed {results['bootstrap']['seed']}). "
               f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters.", ""]
-    lines += ["## Overall", ""]
+    lines += ["### Overall", ""]
     if base:
         lines += ["| metric | base | tuned | tuned − base |", "|---|---|---|---|"]
         for name in METRICS:
@@ -56,7 +68,7 @@ def render_report(results: dict) -> str:
         for name in METRICS:
             stats = model[OVERALL]["metrics"][name]
             lines.append(f"| {METRIC_LABELS[name]} | {_cell(stats)} | {stats['n']} |")
-    lines += ["", f"## By category: {METRIC_LABELS[HEADLINE]}", ""]
+    lines += ["", f"### By category: {METRIC_LABELS[HEADLINE]}", ""]
     categories = [c for c in model if c != OVERALL]
     if base:
         lines += ["| category | items | with reference | base | tuned | tuned − base |", "|---|---|---|---|---|---|"]
@@ -73,7 +85,7 @@ def render_report(results: dict) -> str:
         for cat in categories:
             c = model[cat]["counts"]
             lines.append(f"| {cat} | {c['items']} | {c['with_reference']} | {_cell(model[cat]['metrics'][HEADLINE])} |")
-    lines += ["", f"## By category: every metric ({label})", ""]
+    lines += ["", f"### By category: every metric ({label})", ""]
     lines += ["| category | " + " | ".join(METRIC_LABELS[n] for n in METRICS) + " |",
               "|---|" + "---|" * len(METRICS)]
     for cat in [OVERALL] + categories:
@@ -82,7 +94,129 @@ def render_report(results: dict) -> str:
             for n in METRICS) + " |")
     if results.get("chart"):
         lines += ["", f"![{METRIC_LABELS[HEADLINE]} by category]({results['chart']})"]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+# ---------------------------------------------------------------- did tuning help or hurt?
+
+
+def help_or_hurt(results: dict) -> list[str]:
+    """The first section: reference scores, judge scores and knowledge accuracy, base vs tuned."""
+    measures = _measures(results)
+    compared = any(m["base"] is not None for m in measures)
+    lines = ["## Did tuning help or hurt?", ""]
+    if not measures:
+        return lines + ["Nothing was scored.", ""]
+    if compared:
+        lines += ["| measure | benchmark | base | tuned | tuned − base |", "|---|---|---|---|---|"]
+        for m in measures:
+            lines.append(f"| {m['label']} | {m['bench']} | {_cell(m['base'])} | {_cell(m['model'])} | "
+                         f"{_delta_cell(m['delta'])} |")
+    else:
+        lines += ["| measure | benchmark | score |", "|---|---|---|"]
+        for m in measures:
+            lines.append(f"| {m['label']} | {m['bench']} | {_cell(m['model'])} |")
+    lines.append("")
+    if not compared:
+        return lines + ["No base to compare with: pass `--adapter` and `--compare-base` to see what tuning changed.", ""]
+    lines += _worse_lines(results)
+    lines += ["", "Each score is a mean over items (0–100) with a bootstrap 95% interval; a difference counts only "
+              "when the whole interval of the paired difference (the same items for both) is on one side of zero.", ""]
+    return lines
+
+
+def _measures(results: dict) -> list[dict]:
+    out = []
+    metrics = results.get("metrics")
+    bench = (results.get("benchmark") or {}).get("name", "")
+    if metrics:
+        def row(label, name):
+            delta = (metrics.get("delta") or {}).get(OVERALL, {}).get(name)
+            return {"label": label, "bench": bench, "model": metrics["model"][OVERALL]["metrics"][name],
+                    "base": (metrics.get("base") or {}).get(OVERALL, {}).get("metrics", {}).get(name), "delta": delta}
+
+        out.append(row(f"reference: {METRIC_LABELS[HEADLINE]}", HEADLINE))
+        if "judge" in metrics["model"][OVERALL]["metrics"]:
+            out.append(row("judge score", "judge"))
+    for name, block in (results.get("knowledge") or {}).items():
+        summary = block["summary"]
+        out.append({"label": f"knowledge: accuracy ({block['shots']}-shot)", "bench": name,
+                    "model": summary["model"]["accuracy"][OVERALL],
+                    "base": (summary.get("base") or {}).get("accuracy", {}).get(OVERALL),
+                    "delta": _forgot_as_worse((summary.get("delta") or {}).get("accuracy", {}).get(OVERALL))})
+    return out
+
+
+def _forgot_as_worse(stats: dict | None) -> dict | None:
+    return None if stats is None else {**stats, "worse": stats["forgot"]}
+
+
+def _worse_lines(results: dict) -> list[str]:
+    lines = []
+    worse = results.get("worse_categories")
+    if worse is not None:
+        lines.append(f"- Worse on the reference score ({METRIC_LABELS[HEADLINE]}): "
+                     + (", ".join(worse) if worse else "no category"))
+    judge = results.get("judge") or {}
+    if "worse_categories" in judge:
+        lines.append("- Worse on the judge score: " + (", ".join(judge["worse_categories"]) or "no category"))
+    for name, block in (results.get("knowledge") or {}).items():
+        forgot = block["summary"].get("forgot_subjects")
+        if forgot is not None:
+            lines.append(f"- **Forgot** ({name}, accuracy below the base beyond the interval): "
+                         + (", ".join(forgot) if forgot else "no subject"))
+    return lines
+
+
+def _knowledge_section(name: str, block: dict) -> list[str]:
+    info, summary = block["benchmark"], block["summary"]
+    model, base, delta = summary["model"], summary.get("base"), (summary.get("delta") or {}).get("accuracy")
+    lines = [f"## Knowledge: {name}", "",
+             f"{info['items']} multiple-choice items in {info['subjects']} subjects"
+             + (f" ({info['split']} split)" if info.get("split") else "")
+             + f", {block['shots']}-shot, options scored by log-likelihood of the {block['choice_format']}; "
+             f"rows that could not be items: {info['rejected']}. Accuracy (0–100) with bootstrap 95% intervals; "
+             "accuracy_norm divides each option's log-likelihood by its length in characters (lm-eval's acc_norm).", ""]
+    if block.get("subjects_short_of_shots"):
+        lines += [f"**Note:** fewer than {block['shots']} dev examples in: {', '.join(block['subjects_short_of_shots'])}.", ""]
+    subjects = list(model["accuracy"])
+    if base:
+        lines += ["| subject | items | base | tuned | tuned − base |", "|---|---|---|---|---|"]
+        for subject in subjects:
+            d = delta[subject]
+            mark = " **forgot**" if d["forgot"] else (" better" if d["better"] else "")
+            cell = "–" if d["mean"] is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]{mark}"
+            lines.append(f"| {subject} | {model['accuracy'][subject]['n']} | {_cell(base['accuracy'][subject])} | "
+                         f"{_cell(model['accuracy'][subject])} | {cell} |")
+    else:
+        lines += ["| subject | items | accuracy | accuracy_norm |", "|---|---|---|---|"]
+        for subject in subjects:
+            lines.append(f"| {subject} | {model['accuracy'][subject]['n']} | {_cell(model['accuracy'][subject])} | "
+                         f"{_cell(model['accuracy_norm'][subject])} |")
+    return lines + ["", f"Per-item choices and log-likelihoods: `{block.get('predictions', '')}`"]
+
+
+def _judge_section(judge: dict) -> list[str]:
+    from instruct_data.evaluation.judge import judge_summary_line
+
+    rubric = judge["rubric"]
+    lines = ["## Judge", "",
+             f"`{judge['model']}` at {judge['url']}, temperature 0; rubric: {rubric['origin']} "
+             f"({rubric['source']}), scale {rubric['scale'][0]}–{rubric['scale'][1]} shown as 0–100.",
+             f"Answers: {judge_summary_line(judge)}. Unreadable and failed verdicts are left out of the means, "
+             "not guessed.", ""]
+    if judge.get("base"):
+        lines += ["| category | base | tuned | tuned − base |", "|---|---|---|---|"]
+        for cat in judge["model"]:
+            lines.append(f"| {cat} | {_cell(judge['base'][cat])} | {_cell(judge['model'][cat])} | "
+                         f"{_delta_cell(judge['delta'][cat])} |")
+    else:
+        lines += ["| category | score | n |", "|---|---|---|"]
+        for cat in judge["model"]:
+            lines.append(f"| {cat} | {_cell(judge['model'][cat])} | {judge['model'][cat]['n']} |")
+    for problem in judge.get("problems") or []:
+        lines.append(f"- {problem['status']}: {problem.get('reason', '')}")
+    return lines
 
 
 def _header(results: dict) -> list[str]:

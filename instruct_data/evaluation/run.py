@@ -13,19 +13,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
 from instruct_data.evaluation.aggregate import DEFAULT_RESAMPLES, DEFAULT_SEED, OVERALL, paired_delta, summarize
 from instruct_data.evaluation.benchmarks import DEFAULT_BENCHMARK, display_category, load_benchmark
+from instruct_data.evaluation.choices import is_choice_benchmark, load_choice_benchmark
+from instruct_data.evaluation.judge import JudgeConfig, judge_rows, rubrics_for
 from instruct_data.evaluation.generation import (Decoding, adapter_base_model, end_token_ids, generate, load_model,
                                                  read_recorded_template)
 from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS, score_item
 from instruct_data.evaluation.report import CHART_NAME, write_chart, write_report
 from instruct_data.io import file_sha256, write_json, write_jsonl
-from instruct_data.templates import DEFAULT_TEMPLATE, Template, get_template
+from instruct_data.templates import (DEFAULT_TEMPLATE, NATIVE, AnyTemplate, NativeTemplate, Template, get_template,
+                                     template_from_dict)
+from instruct_data.tokens import PromptPrefix
 
 
 HASH_WEIGHTS_UP_TO = 2 * 2**30  # bytes of local weights worth hashing for results.json
@@ -36,8 +40,14 @@ class EvalConfig:
     model: str | None  # None: the base model named in the adapter's adapter_config.json
     out: str
     adapter: str | None = None
-    benchmark: str = DEFAULT_BENCHMARK
-    from_path: str | None = None  # a local copy of a registered remote benchmark
+    # One name or file, or several: at most one generated benchmark, any number of multiple-choice ones.
+    benchmark: str | Sequence[str] = DEFAULT_BENCHMARK
+    # A local copy of a registered remote benchmark; with several benchmarks, NAME=PATH each.
+    from_path: str | Sequence[str] | None = None
+    shots: int = 0  # multiple choice: examples from the dev split before each question
+    shots_from: str | None = None  # multiple choice: a dev file for a benchmark file that has none
+    choice_format: str = "letter"  # multiple choice: score the letters, or the options' texts
+    judge: JudgeConfig | None = None
     template: str | None = None  # None: the adapter's template.json, else the default
     compare_base: bool = False
     max_new_tokens: int = 128
@@ -55,19 +65,34 @@ class EvalConfig:
     bootstrap_seed: int = DEFAULT_SEED
 
 
-def resolve_template(name: str | None, adapter: str | None, model: str | None = None) -> tuple[Template, str]:
+def resolve_template(name: str | None, adapter: str | None, model: str | None = None) -> tuple[AnyTemplate, str]:
     """(template, where it came from): --template, else the template.json recorded beside the
-    adapter (or in a merged model folder), else the default."""
+    adapter (or in a merged model folder), else the default. `native` is the chat template of
+    the adapter's (or the model's) tokenizer."""
+    if name == NATIVE:
+        return _native_template(adapter, model), "--template native"
     if name:
         return get_template(name), "--template"
     recorded = read_recorded_template(adapter, model)
     if recorded:
         data, path = recorded
-        fields = set(Template.__dataclass_fields__)
-        data = {k: v for k, v in data.items() if k in fields}
-        data["stop"] = tuple(data.get("stop") or ())
-        return Template(**data), path
+        return template_from_dict(data), path
     return get_template(DEFAULT_TEMPLATE), "default"
+
+
+def _native_template(adapter: str | None, model: str | None) -> NativeTemplate:
+    from transformers import AutoTokenizer
+
+    for folder in (adapter, model):
+        if not folder:
+            continue
+        try:
+            found = NativeTemplate.from_tokenizer(AutoTokenizer.from_pretrained(folder))
+        except (OSError, ValueError):
+            continue
+        if found is not None:
+            return found
+    raise IdataError("--template native: the tokenizer has no chat_template; name another template")
 
 
 def resolve_model(config: EvalConfig) -> str:
@@ -86,34 +111,136 @@ def _template_sha256(template: Template) -> str:
 
 
 def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Generate on the benchmark (tuned, and base with --compare-base), score, write OUT; the results."""
+    """Generate on the benchmark (tuned, and base with --compare-base), score, write OUT; the results.
+
+    Multiple-choice benchmarks among `config.benchmark` are scored by option log-likelihood on
+    the same loaded model; with `config.judge`, a judge model scores every generated answer."""
     if config.compare_base and not config.adapter:
         raise IdataError("--compare-base needs --adapter: the base is the model with its adapter switched off")
     check_out(Path(config.out))  # before minutes of generation, not after
     model_name = resolve_model(config)
     template, template_source = resolve_template(config.template, config.adapter, model_name)
-    bench = load_benchmark(config.benchmark, template, from_path=config.from_path, limit=config.limit,
-                           per_category=config.per_category)
+    generated_name, choice_names, from_paths = plan_benchmarks(config.benchmark, config.from_path)
+    bench = None
+    if generated_name:
+        bench = load_benchmark(generated_name, template, from_path=from_paths.get(generated_name), limit=config.limit,
+                               per_category=config.per_category)
+    elif config.judge:
+        raise IdataError("--judge-url needs a generated benchmark (the judge scores generated answers)")
+    choice_sets = [load_choice_benchmark(name, from_paths.get(name), shots_from=config.shots_from,
+                                         limit=config.limit, per_category=config.per_category) for name in choice_names]
+    _check_shots(config.shots, choice_sets)
+    rubrics = rubrics_for(bench.name if bench else None, config.judge.prompt_file) if config.judge else None
+    if config.judge:
+        config.judge.api_key()  # a missing key fails now, not after the generation
     model, tokenizer = load_model(model_name, config.adapter, dtype=config.dtype, device=config.device,
                                   trust_remote_code=config.trust_remote_code)
-    decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
-                        temperature=config.temperature, top_p=config.top_p, seed=config.seed, stop=list(template.stop),
-                        eos_token_ids=end_token_ids(model, tokenizer, config.adapter, model_name))
-    tuned, base, timing = _generate_passes(model, tokenizer, [item.prompt for item in bench.items], decoding,
-                                           config.compare_base, on_progress)
-    rows = [_row(item, tuned[index], base[index] if base else None) for index, item in enumerate(bench.items)]
     meta = {
-        "benchmark": bench.describe(),
         "model": _model_info(model_name, model),
         "adapter": _adapter_info(config.adapter),
         "template": {"name": template.name, "source": template_source, "sha256": _template_sha256(template),
                      "stop": list(template.stop)},
-        "decoding": decoding.describe(),
-        "warnings": [w for w in [bench.template_warning(template)] if w],
         "device": str(getattr(model, "device", "")),
-        "throughput": timing,
     }
-    return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed)
+    rows = None
+    if bench:
+        decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
+                            temperature=config.temperature, top_p=config.top_p, seed=config.seed,
+                            stop=list(template.stop), eos_token_ids=end_token_ids(model, tokenizer, config.adapter, model_name))
+        tuned, base, timing = _generate_passes(model, tokenizer, [item.prompt for item in bench.items], decoding,
+                                               config.compare_base, on_progress)
+        rows = [_row(item, tuned[index], base[index] if base else None) for index, item in enumerate(bench.items)]
+        meta.update({"benchmark": bench.describe(), "decoding": decoding.describe(), "throughput": timing,
+                     "warnings": [w for w in [bench.template_warning(template)] if w]})
+    knowledge = _score_choices(model, tokenizer, template, choice_sets, config, on_progress)
+    if config.judge and rows is not None:
+        meta["judge"] = judge_rows(rows, config.judge, rubrics, resamples=config.resamples, seed=config.bootstrap_seed,
+                                   on_done=_counter(on_progress, len(rows) * (2 if config.compare_base else 1)))
+    return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed,
+                         knowledge=knowledge)
+
+
+def plan_benchmarks(benchmark: str | Sequence[str], from_path: str | Sequence[str] | None
+                    ) -> tuple[str | None, list[str], dict[str, str]]:
+    """(the generated benchmark or None, the multiple-choice ones, --from path by name)."""
+    from instruct_data.evaluation.benchmarks import registry
+
+    names = [benchmark] if isinstance(benchmark, str) else list(benchmark)
+    if not names:
+        raise IdataError("no benchmark given")
+    from_paths = assign_from_paths(names, [from_path] if isinstance(from_path, str) else list(from_path or []),
+                                   registry())
+    choice = [name for name in names if is_choice_benchmark(name, from_paths.get(name))]
+    generated = [name for name in names if name not in choice]
+    if len(generated) > 1:
+        raise IdataError(f"one generated benchmark per run, got {', '.join(generated)} "
+                         "(multiple-choice benchmarks can be added to it)")
+    return (generated[0] if generated else None), choice, from_paths
+
+
+def assign_from_paths(names: list[str], values: list[str], entries: dict) -> dict[str, str]:
+    """`--from NAME=PATH` for that name; a bare `--from PATH` for the one registered name that needs it."""
+    assigned: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and name in names:
+            assigned[name] = _existing(path)
+            continue
+        _existing(value)
+        remote = [n for n in names if n in entries and not entries[n].get("file")] or [n for n in names if n in entries]
+        if len(remote) != 1:
+            raise IdataError(f"--from {value}: say which benchmark it is for, as --from NAME=PATH "
+                             f"(registered names here: {', '.join(remote) or 'none'})")
+        assigned[remote[0]] = value
+    return assigned
+
+
+def _existing(path: str) -> str:
+    if not Path(path).exists():
+        raise InputError(path, "no such file or folder (--from)")
+    return path
+
+
+def _check_shots(shots: int, choice_sets: list[tuple[dict, object]]) -> None:
+    for info, data in choice_sets:
+        if shots and not data.dev:
+            raise IdataError(f"--shots {shots}: {info['name']} has no dev split to take examples from "
+                             "(pass --shots-from DEV_FILE, or a zip or folder with a dev/ split)")
+
+
+def _score_choices(model, tokenizer, template, choice_sets, config: EvalConfig, on_progress) -> list[dict]:
+    """One block per multiple-choice benchmark: its description, summary, and per-item rows."""
+    from instruct_data.evaluation.choices import LETTERS
+    from instruct_data.evaluation.multiple_choice import ChoiceRun, evaluate_choices
+
+    run = ChoiceRun(template=template, choice_format=config.choice_format, shots=config.shots,
+                    batch_size=config.batch_size, compare_base=config.compare_base, resamples=config.resamples,
+                    seed=config.bootstrap_seed)
+    blocks = []
+    for info, data in choice_sets:
+        started = time.perf_counter()
+        passes = 2 if config.compare_base else 1
+        rows, summary = evaluate_choices(model, tokenizer, data, run,
+                                         on_batch=_counter(on_progress, passes * len(data.items) * len(LETTERS)))
+        without_shots = sorted({i.subject for i in data.items if len(data.dev.get(i.subject) or []) < config.shots})
+        blocks.append({"benchmark": info, "choice_format": config.choice_format, "shots": config.shots,
+                       "subjects_short_of_shots": without_shots, "seconds": round(time.perf_counter() - started, 3),
+                       "summary": summary, "rows": rows})
+    return blocks
+
+
+def _counter(on_progress, total: int):
+    """A progress callback that counts `done` up to `total` for one stage."""
+    if on_progress is None:
+        return None
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        on_progress(done, total)
+
+    return advance
 
 
 def check_out(out: Path) -> None:
@@ -121,7 +248,7 @@ def check_out(out: Path) -> None:
         raise IdataError(f"--out {out} is a file, not a folder")
 
 
-def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progress):
+def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progress, prefix=None):
     """(tuned outputs, base outputs or None, throughput of each pass)."""
     passes = 2 if compare_base else 1
     done = 0
@@ -134,13 +261,13 @@ def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progr
 
     timing = {}
     started = time.perf_counter()
-    tuned = generate(model, tokenizer, prompts, decoding, on_batch=advance)
+    tuned = generate(model, tokenizer, prompts, decoding, on_batch=advance, prefix=prefix)
     timing["model"] = _throughput(tuned, time.perf_counter() - started)
     base = None
     if compare_base:
         started = time.perf_counter()
         with model.disable_adapter():  # peft: the same loaded weights, LoRA switched off
-            base = generate(model, tokenizer, prompts, decoding, on_batch=advance)
+            base = generate(model, tokenizer, prompts, decoding, on_batch=advance, prefix=prefix)
         timing["base"] = _throughput(base, time.perf_counter() - started)
     return tuned, base, timing
 
@@ -202,35 +329,59 @@ def versions() -> dict:
     return found
 
 
-def write_outputs(rows: list[dict], out: Path, meta: dict, *, resamples: int, seed: int,
-                  write_predictions: bool = True) -> dict:
-    """predictions.jsonl, results.json, report.md and the chart; the results dict."""
+def write_outputs(rows: list[dict] | None, out: Path, meta: dict, *, resamples: int, seed: int,
+                  write_predictions: bool = True, knowledge: list[dict] | None = None) -> dict:
+    """predictions.jsonl, knowledge-NAME.jsonl, results.json, report.md and the chart; the results dict.
+
+    `rows` is None when only multiple-choice benchmarks ran (no generation, no reference scores)."""
     check_out(out)
     out.mkdir(parents=True, exist_ok=True)
+    results = {**meta, "bootstrap": {"resamples": resamples, "seed": seed, "confidence": 0.95,
+                                     "short_reference_chars": SHORT_REFERENCE_CHARS}}
+    if rows is not None:
+        results.update(_reference_results(rows, meta.get("judge"), resamples=resamples, seed=seed))
+        if write_predictions:
+            write_jsonl(out / "predictions.jsonl", rows)
+            results["predictions"] = str(out / "predictions.jsonl")
+    if knowledge:
+        results["knowledge"] = {}
+        for block in knowledge:
+            name = block["benchmark"]["name"]
+            path = out / f"knowledge-{_file_safe(name)}.jsonl"
+            write_jsonl(path, block["rows"])
+            results["knowledge"][name] = {**{k: v for k, v in block.items() if k != "rows"}, "predictions": str(path)}
+    results["versions"] = versions()
+    if rows is not None:
+        results["chart"] = CHART_NAME
+        write_chart(results, out / CHART_NAME)
+    write_report(results, out)
+    write_json(out / "results.json", results)
+    return results
+
+
+def _reference_results(rows: list[dict], judge: dict | None, *, resamples: int, seed: int) -> dict:
+    """Reference metrics per category (and the judge's score beside them), base and delta when compared."""
     metrics = {"model": summarize(rows, resamples=resamples, seed=seed)}
     compared = bool(rows) and all("base_prediction" in r for r in rows)
     if compared:
         metrics["base"] = summarize(rows, "base_scores", "base_prediction", resamples=resamples, seed=seed)
         metrics["delta"] = paired_delta(rows, resamples=resamples, seed=seed)
-    results = {
-        **meta,
-        "bootstrap": {"resamples": resamples, "seed": seed, "confidence": 0.95,
-                      "short_reference_chars": SHORT_REFERENCE_CHARS},
-        "headline_metric": HEADLINE,
-        "counts": metrics["model"][OVERALL]["counts"],
-        "metrics": metrics,
-        "versions": versions(),
-    }
+    if judge:  # the judge's score sits beside ROUGE in every group's metrics
+        for side in ("model", "base"):
+            for group, stats in (judge.get(side) or {}).items():
+                if side in metrics and group in metrics[side]:
+                    metrics[side][group]["metrics"]["judge"] = stats
+        for group, stats in (judge.get("delta") or {}).items():
+            if "delta" in metrics and group in metrics["delta"]:
+                metrics["delta"][group]["judge"] = stats
+    results = {"headline_metric": HEADLINE, "counts": metrics["model"][OVERALL]["counts"], "metrics": metrics}
     if compared:
         results["worse_categories"] = [c for c, d in metrics["delta"].items() if c != OVERALL and d[HEADLINE]["worse"]]
-    if write_predictions:
-        write_jsonl(out / "predictions.jsonl", rows)
-        results["predictions"] = str(out / "predictions.jsonl")
-    results["chart"] = CHART_NAME
-    write_chart(results, out / CHART_NAME)
-    write_report(results, out)
-    write_json(out / "results.json", results)
     return results
+
+
+def _file_safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 # ---------------------------------------------------------------- idata score
