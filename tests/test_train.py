@@ -152,51 +152,87 @@ def with_bos(tok):
     return tok
 
 
-def test_truncation_cuts_context_left_reply_right_and_keeps_eos(models):
+def encode_pieces(tok, template, pieces, max_len=512, too_long="truncate", native=False):
+    from instruct_data.templates import prompt_layout
+
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    out = Encoder(tok, eos, max_len, too_long, layout=prompt_layout(template), native=native)(
+        {"texts": [[t for t, _ in pieces]], "supervised": [[s for _, s in pieces]]})
+    return out, eos
+
+
+def test_long_question_loses_its_middle_not_its_header_or_last_sentence(models):
     tok = with_bos(tokenizer_of(models["llama"]))
-    eos = resolve_eos(tok, tok.eos_token_id, get_template("seed"))
-    context = "很久以前的背景。" * 40 + "Instruction: 最后的问题？\nAnswer: "
-    target = "这是一个很长的回答。" * 40
-    out = Encoder(tok, eos, 64, "truncate")({"texts": [[context, target]], "supervised": [[False, True]]})
+    template = get_template("seed")
+    question = "请阅读下面的材料。" + "很久以前的背景故事。" * 40 + "根据材料，作者的观点是什么？"
+    context = template.user_block(1, _turn(question))
+    out, eos = encode_pieces(tok, template, [(context, False), ("作者认为读书很重要。", True)], max_len=64)
     ids, labels = out["input_ids"][0], out["labels"][0]
     assert len(ids) <= 64 and out["truncated"] == [True] and out["skipped"] == [False]
-    assert ids[-1] == eos.id and labels[-1] == eos.id
-    assert ids[0] == tok.bos_token_id  # the special prefix survives the cut
-    text = tok.decode([i for i, l in zip(ids, labels) if l == IGNORE], skip_special_tokens=True)
-    assert text.endswith("最后的问题？\nAnswer: ")  # the current question is kept
-    reply = [l for l in labels if l not in (IGNORE, eos.id)]
-    assert reply and reply == tok(target, add_special_tokens=False)["input_ids"][:len(reply)]  # cut from the right
-    skipped = Encoder(tok, eos, 64, "skip")({"texts": [[context, target]], "supervised": [[False, True]]})
-    assert skipped["skipped"] == [True]
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    prompt = tok.decode([i for i, l in zip(ids, labels) if l == IGNORE], skip_special_tokens=True)
+    assert prompt.startswith("Instruction: 请") and "…" in prompt  # the header and the question's start stay
+    assert prompt.endswith("根据材料，作者的观点是什么？\nAnswer: ")  # its last sentence and the template's tail stay
+    assert ids[-1] == labels[-1] == eos.id  # the short reply is whole, with its end token
+
+
+def test_long_reply_is_cut_at_the_end_without_an_end_token(models):
+    tok = tokenizer_of(models["llama"])
+    template = get_template("seed")
+    context = template.user_block(1, _turn("写一篇长文。"))
+    target = "这是一个很长的回答。" * 40
+    out, eos = encode_pieces(tok, template, [(context, False), (target, True)], max_len=64)
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    assert len(ids) <= 64 and out["truncated"] == [True] and out["skipped"] == [False]
+    assert eos.id not in ids  # a cut reply must not teach the model to stop mid-answer
+    assert tok.decode([i for i, l in zip(ids, labels) if l == IGNORE]) == context  # the prompt is whole
+    reply = tok.decode([l for l in labels if l != IGNORE])
+    assert target.startswith(reply) and len(reply) > 10
+    skipped, _ = encode_pieces(tok, template, [(context, False), (target, True)], max_len=64, too_long="skip")
+    assert skipped["skipped"] == [True] and skipped["input_ids"] == [[]]
+
+
+def test_earlier_rounds_are_dropped_oldest_first(models):
+    tok = tokenizer_of(models["qwen2"])
+    template = get_template("chatml")
+    pairs = [("第一轮的问题很长很长。" * 6, "第一轮的回答。" * 6), ("第二轮的问题？", "第二轮的回答。"), ("最后的问题？", "最后的回答。")]
+    turns = [{"role": role, "text": text} for pair in pairs for role, text in zip(("user", "assistant"), pair)]
+    conv = Conversation.model_validate({"id": "c", "source": "t", "system": "你是助手。", "turns": turns})
+    full, _ = encode_pieces(tok, template, segments(conv, template))
+    budget = len(full["input_ids"][0]) - 10
+    out, eos = encode_pieces(tok, template, segments(conv, template), max_len=budget)
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    text = tok.decode(ids)
+    assert out["truncated"] == [True] and out["skipped"] == [False] and len(ids) <= budget
+    assert "第一轮" not in text and "第二轮的问题？" in text and "最后的问题？" in text
+    assert text.startswith("<|im_start|>system\n你是助手。<|im_end|>\n<|im_start|>user\n第二轮的问题？")
+    supervised = tok.decode([l for l in labels if l != IGNORE])
+    assert "第二轮的回答。" in supervised and supervised.endswith("最后的回答。" + tok.eos_token)
+
+
+def test_prompt_alone_too_long_is_skipped_and_counted_apart(models):
+    tok = tokenizer_of(models["llama"])
+    template = get_template("seed")
+    context = template.user_block(1, _turn("这是一个没有句号的很长很长的问题" * 30))
+    out, _ = encode_pieces(tok, template, [(context, False), ("回答。", True)], max_len=32)
+    assert out["truncated"] == [True] and out["skipped"] == [True]
 
 
 def test_conversation_supervises_every_reply_and_nothing_else(models):
     tok = tokenizer_of(models["qwen2"])
     template = get_template("seed")
     conv = Conversation.model_validate(DIALOGUE)
-    pieces = segments(conv, template)
-    eos = resolve_eos(tok, tok.eos_token_id, template)
-    out = Encoder(tok, eos, 512, "truncate")({"texts": [[t for t, _ in pieces]], "supervised": [[s for _, s in pieces]]})
+    out, eos = encode_pieces(tok, template, segments(conv, template))
     ids, labels = out["input_ids"][0], out["labels"][0]
-    # The supervised spans are exactly the three replies, each closed by EOS.
-    spans, current = [], []
-    for token, label in zip(ids, labels):
-        if label == IGNORE:
-            if current:
-                spans.append(current)
-                current = []
-        else:
-            assert label == token
-            current.append(token)
-    if current:
-        spans.append(current)
-    replies = [t.text for t in conv.turns if t.role == "assistant"]
-    assert [tok.decode(s[:-1]) for s in spans] == replies
-    assert all(s[-1] == eos.id for s in spans)
-    # The prompt before the last reply is what render() gives at evaluation (plus the EOS of earlier replies).
+    supervised = tok.decode([l for l in labels if l != IGNORE])
+    for reply in (t.text for t in conv.turns if t.role == "assistant"):
+        assert reply in supervised
+    assert not any(t.text in supervised for t in conv.turns if t.role == "user")
+    assert ids[-1] == labels[-1] == eos.id
+    # The tokens before the last reply are exactly the evaluation prompt's: render() tokenized at once.
     context, _ = render(conv, template)
-    last_start = len(ids) - len(spans[-1])
-    assert tok.decode([i for i in ids[:last_start] if i != eos.id]) == context
+    prompt = tok(context, add_special_tokens=False)["input_ids"]
+    assert ids[:len(prompt)] == prompt
 
 
 def test_chat_template_ends_replies_with_its_special_token(models):
@@ -301,9 +337,10 @@ def test_build_folder_gives_heldout_and_recorded_template(data):
     manifest = data / "manifest.json"
     source = resolve_source(str(data), None, None)
     assert source.train == data / "train.jsonl" and source.eval == data / "heldout.jsonl"
-    assert source.template.name == "seed" and source.template_from == "the data's manifest"
-    with pytest.raises(IdataError, match="conversations.jsonl"):
-        resolve_source(str(data), None, "chatml")
+    assert source.template.name == "seed" and "the template the data were rendered with" in source.template_from
+    other = resolve_source(str(data), None, "chatml")  # another template: the conversations, re-rendered
+    assert other.train == data / "conversations.jsonl" and other.eval == data / "heldout.jsonl"
+    assert other.eval_rendered_with.name == "seed" and "re-rendered" in other.template_from
     assert manifest.is_file()
 
 
@@ -410,11 +447,16 @@ def test_resume_continues_from_the_saved_step(models, data, workdir):
         train(config)
     config.resume = True
     out = train(config)
-    log = [json.loads(line) for line in log_file.read_text().splitlines()][len(first):]
-    steps = [r["step"] for r in log if "loss" in r]
-    assert steps == [5, 6]
+    whole = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [r["step"] for r in whole if "loss" in r] == [1, 2, 3, 4, 5, 6]  # step 5 once, not twice
+    log = [r for r in whole if r["step"] >= 5]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 6 and metrics["resumed_from"].endswith("checkpoint-4")
+    # Totals over the whole run, not only the resumed part.
+    assert metrics["trained_tokens"] == [r for r in whole if "loss" in r][-1]["tokens"]
+    assert metrics["trained_tokens"] > [r for r in first if r.get("step") == 4 and "loss" in r][0]["tokens"]
+    losses = [r["loss"] for r in whole if "loss" in r]
+    assert metrics["train_loss"] == pytest.approx(sum(losses) / 6)
     # Same weights, optimizer, schedule, data order and RNG: step 5 is computed again exactly.
     loss5 = [r for r in first if r.get("step") == 5 and "loss" in r][0]
     again = [r for r in log if r["step"] == 5 and "loss" in r][0]

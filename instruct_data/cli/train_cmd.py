@@ -23,8 +23,10 @@ def _flag(name: str, help: str):
 @click.option("--eval-data", help="Held-out JSONL for the eval loss (default: DIR/heldout.jsonl of a build folder).")
 @click.option("--model", help="Base model: hub name or local folder.")
 @click.option("--out", "-o", help="Output folder: adapter, tokenizer, template.json, metrics, logs, checkpoints.")
-@click.option("--template", "-t", type=click.Choice(sorted(TEMPLATES)), help="Template (default: the build's, else seed).")
-@click.option("--max-len", type=int, help="Longest sequence in tokens (default 1024): longer ones are cut, EOS kept.")
+@click.option("--template", "-t", type=click.Choice(["auto", "native", *sorted(TEMPLATES)]),
+              help="Prompt template. auto (default): the model's own chat template (native) for a chat model and "
+                   "conversation data (a build folder or conversations JSONL), else the build's template, else seed.")
+@click.option("--max-len", type=int, help="Longest sequence in tokens (default 1024): longer examples lose earlier rounds, then the middle of the question, then the reply's end.")
 @click.option("--too-long", type=click.Choice(["truncate", "skip"]), help="What to do with a longer example (default truncate).")
 @click.option("--eos-token", help="Override the end token (default: the model's, checked against its generation config).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Tokenized-data cache (default ~/.cache/idata/tokenized).")
@@ -69,7 +71,8 @@ def train_command(recipe, as_json, **options):
 
     \b
     Examples:
-      idata train --data out/belle --model Qwen/Qwen2.5-0.5B --out runs/qwen-0.5b
+      idata train --data out/belle --model Qwen/Qwen2.5-1.5B-Instruct --template auto --out runs/qwen-1.5b
+      idata train --data out/belle --model Qwen/Qwen2.5-0.5B --template seed --out runs/qwen-0.5b
       idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --lr 1e-4
       idata train --data out/belle/conversations.jsonl --template chatml --model Qwen/Qwen2.5-1.5B-Instruct --out runs/qd
       idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --resume

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from instruct_data.errors import IdataError
+from instruct_data.tokens import PromptPrefix
 
 
 class OutOfMemory(IdataError):
@@ -102,15 +103,21 @@ def trim(text: str, stops: list[str]) -> tuple[str, bool]:
 
 
 def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
-             on_batch: Callable[[int], None] | None = None) -> list[Generated]:
-    """One Generated per prompt, in the prompts' order."""
+             on_batch: Callable[[int], None] | None = None, prefix: PromptPrefix | None = None) -> list[Generated]:
+    """One Generated per prompt, in the prompts' order.
+
+    Prompts become ids by the rule training uses (`instruct_data.tokens`): `prefix` says which
+    special tokens go before them (default: the tokenizer's, unless a prompt already has them).
+    """
     import torch
 
     if decoding.do_sample:
         from transformers import set_seed
 
         set_seed(decoding.seed)
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=True)["input_ids"]]
+    prefix = prefix or PromptPrefix(tokenizer)
+    encoded = prefix.encode(tokenizer, prompts)
+    lengths = [len(ids) for ids in encoded]
     # Longest first: similar lengths share a batch (little padding), and a batch too big for
     # memory fails at once rather than after most of the run.
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
@@ -118,7 +125,7 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
     for start in range(0, len(order), decoding.batch_size):
         batch = order[start:start + decoding.batch_size]
         try:
-            outputs = _generate_batch(model, tokenizer, [prompts[i] for i in batch], decoding)
+            outputs = _generate_batch(model, tokenizer, [encoded[i] for i in batch], decoding)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             raise OutOfMemory(f"out of GPU memory generating a batch of {len(batch)} prompts "
@@ -146,10 +153,10 @@ def generation_kwargs(tokenizer, decoding: Decoding) -> dict:
     return kwargs
 
 
-def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[Generated]:
+def _generate_batch(model, tokenizer, prompt_ids: list[list[int]], decoding: Decoding) -> list[Generated]:
     import torch
 
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+    encoded = tokenizer.pad({"input_ids": prompt_ids}, padding=True, return_tensors="pt")  # left: padding_side
     encoded = {k: v.to(model.device) for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
     with torch.inference_mode():
         output = model.generate(**encoded, **generation_kwargs(tokenizer, decoding))

@@ -24,7 +24,7 @@ class TrainConfig:
     model: str = ""  # a hub name or a local folder
     out: str = ""
     eval_data: str | None = None  # default: DIR/heldout.jsonl when `data` is a build folder
-    template: str | None = None  # default: the one recorded in the build's manifest, else "seed"
+    template: str | None = None  # None or "auto": native for a chat model and conversations, else the build's, else seed
     max_len: int = 1024
     too_long: str = "truncate"  # truncate | skip
     eos_token: str | None = None  # override the end token (rarely needed)

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from instruct_data.errors import InputError, IdataError
 from instruct_data.io import read_rows
 from instruct_data.schema import Conversation, TrainingRecord, describe_validation_error
-from instruct_data.templates import DEFAULT_TEMPLATE, Template, get_template, segments
+from instruct_data.templates import (AUTO, DEFAULT_TEMPLATE, NATIVE, TEMPLATES, AnyTemplate, NativeTemplate, Template,
+                                     get_template, parse_prompt, render_prompt, segments)
 
 Pieces = list[tuple[str, bool]]
 
@@ -28,8 +29,9 @@ Pieces = list[tuple[str, bool]]
 class DataSource:
     train: Path
     eval: Path | None
-    template: Template
-    template_from: str  # where the template choice came from, for the run report
+    template: AnyTemplate
+    template_from: str  # which template and why, for the screen and run_config.json
+    eval_rendered_with: Template | None = None  # held-out context/target rows to re-render from this template
 
 
 def recorded_template(path: Path) -> str | None:
@@ -51,36 +53,73 @@ def recorded_template(path: Path) -> str | None:
     return None
 
 
-def resolve_source(data: str, eval_data: str | None, template: str | None) -> DataSource:
-    """The train/eval files and the template, from the options and a build folder's manifest."""
+def resolve_source(data: str, eval_data: str | None, template: str | None, tokenizer=None) -> DataSource:
+    """The train/eval files and the template (`--template auto` unless named), with why it was chosen.
+
+    A build folder trains on its train.jsonl when the template is the one it rendered, else on
+    its conversations.jsonl, re-rendered; its held-out rows are then re-rendered too.
+    """
     path = Path(data)
     if not path.exists():
         raise InputError(data, "no such file or folder")
     recorded = recorded_template(path)
+    conversations = _conversations_file(path)
+    chosen, why = choose_template(template or AUTO, tokenizer, recorded, conversations is not None)
+    train, held, rendered_with = path, None, None
     if path.is_dir():
-        train = path / "train.jsonl"
-        if not train.is_file():
-            raise InputError(data, "a build folder must hold train.jsonl")
+        if chosen.name == (recorded or DEFAULT_TEMPLATE) and (path / "train.jsonl").is_file():
+            train = path / "train.jsonl"
+        elif conversations is not None:
+            train = conversations
+            rendered_with = get_template(recorded or DEFAULT_TEMPLATE)
+            why += f"; trained from {conversations.name}, re-rendered (the build rendered {rendered_with.name})"
+        else:
+            raise InputError(data, "a build folder must hold train.jsonl (or conversations.jsonl)")
         heldout = path / "heldout.jsonl"
         if eval_data is None and heldout.is_file() and heldout.read_bytes()[:4096].strip():
-            eval_data = str(heldout)  # (a small build may have an empty held-out file: then no eval loss)
-        if template and recorded and template != recorded:
-            raise IdataError(f"{data} was rendered with template {recorded!r}; to train with {template!r}, "
-                             f"pass --data {path / 'conversations.jsonl'} --template {template} "
-                             "(the conversations are re-rendered)")
-    else:
-        train = path
-    if eval_data is not None and not Path(eval_data).is_file():
-        raise InputError(eval_data, "no such file")
-    name = template or recorded or DEFAULT_TEMPLATE
-    origin = "--template" if template else ("the data's manifest" if recorded else "the default")
-    return DataSource(train, Path(eval_data) if eval_data else None, get_template(name), origin)
+            held = heldout  # (a small build may have an empty held-out file: then no eval loss)
+    elif conversations is None and template not in (None, AUTO) and chosen.name != (recorded or chosen.name):
+        raise IdataError(f"{data} holds context/target rows rendered with {recorded!r}; to train with "
+                         f"{chosen.name!r}, pass the build's conversations.jsonl (re-rendered) instead")
+    if eval_data is not None:
+        if not Path(eval_data).is_file():
+            raise InputError(eval_data, "no such file")
+        held = Path(eval_data)
+    return DataSource(train, held, chosen, why, rendered_with if held is not None and path.is_dir() else None)
 
 
-def read_pieces(path: Path, template: Template) -> tuple[str, list[Pieces]]:
+def _conversations_file(path: Path) -> Path | None:
+    """The canonical conversations of `path`: a build folder's conversations.jsonl, or the file itself."""
+    candidate = path / "conversations.jsonl" if path.is_dir() else path
+    if not candidate.is_file() or not candidate.read_bytes()[:4096].strip():
+        return None
+    return candidate if data_kind(candidate) == "conversations" else None
+
+
+def choose_template(requested: str, tokenizer, recorded: str | None, conversations: bool) -> tuple[AnyTemplate, str]:
+    """(template, why): `auto` is the model's own chat template for conversation data, else the
+    build's recorded template, else seed."""
+    native = NativeTemplate.from_tokenizer(tokenizer) if tokenizer is not None else None
+    if requested == NATIVE:
+        if native is None:
+            raise IdataError("--template native: the model's tokenizer has no chat_template; name a template "
+                             f"({', '.join(TEMPLATES)}) or use --template auto")
+        return native, "--template native: the tokenizer's own chat template"
+    if requested != AUTO:
+        return get_template(requested), f"--template {requested}"
+    if native is not None and conversations:
+        return native, "auto: the tokenizer has a chat template and the data are conversations"
+    reason = ("the tokenizer has no chat template" if native is None else
+              "the data are context/target rows, already rendered")
+    if recorded:
+        return get_template(recorded), f"auto: the template the data were rendered with ({reason})"
+    return get_template(DEFAULT_TEMPLATE), f"auto: {DEFAULT_TEMPLATE}, the default ({reason}; no template recorded)"
+
+
+def read_pieces(path: Path, template: AnyTemplate, rendered_with: Template | None = None) -> tuple[str, list[Pieces]]:
     """Every row of `path` as pieces, and the data kind ("context_target" or "conversations")."""
     kind = data_kind(path)
-    return kind, list(iter_pieces(path, template, kind))
+    return kind, list(iter_pieces(path, template, kind, rendered_with))
 
 
 def data_kind(path: Path) -> str:
@@ -91,7 +130,7 @@ def data_kind(path: Path) -> str:
     return "context_target"
 
 
-def iter_pieces(path: Path, template: Template, kind: str) -> Iterator[Pieces]:
+def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None = None) -> Iterator[Pieces]:
     """The rows of `path` as pieces, streamed.
 
     A row that is not valid is an error with file:line: training on a silently thinned file
@@ -108,10 +147,20 @@ def iter_pieces(path: Path, template: Template, kind: str) -> Iterator[Pieces]:
             else:
                 record = TrainingRecord.model_validate(
                     {k: row.data.get(k) for k in ("context", "target", "id", "source", "category") if k in row.data})
-                yield [(record.context, False), (record.target, True)]
+                yield rerender(record, template, rendered_with)
         except ValidationError as exc:
             expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
             raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
         count += 1
     if not count:
         raise InputError(str(path), "no rows to train on")
+
+
+def rerender(record: TrainingRecord, template: AnyTemplate, rendered_with: Template | None) -> Pieces:
+    """A context/target row as pieces; re-rendered with `template` when it was rendered with another."""
+    if rendered_with is not None and rendered_with != template:
+        parsed = parse_prompt(rendered_with, record.context)
+        if parsed is not None:
+            history, question = parsed
+            return [(render_prompt(template, history, question), False), (record.target, True)]
+    return [(record.context, False), (record.target, True)]

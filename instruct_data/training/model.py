@@ -143,8 +143,13 @@ def lora_targets(model, target: str) -> list[str]:
     return names
 
 
-def wrap_lora(model, config, *, gradient_checkpointing: bool):
-    """The model with LoRA adapters; the base is frozen. Returns (peft_model, target names)."""
+def wrap_lora(model, config, *, gradient_checkpointing: bool, precision: Precision | None = None):
+    """The model with LoRA adapters; the base is frozen. Returns (peft_model, target names).
+
+    Under fp16 every trainable parameter is made fp32 (LoRA layers and `--modules-to-save`
+    copies alike): the loss scaler cannot unscale fp16 gradients, and fp16 weights lose small
+    updates. The frozen base stays fp16; autocast runs the matmuls in half precision.
+    """
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     targets = lora_targets(model, config.lora_target)
@@ -153,4 +158,15 @@ def wrap_lora(model, config, *, gradient_checkpointing: bool):
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=targets, use_rslora=config.rslora, use_dora=config.dora,
                       modules_to_save=config.modules_to_save, task_type="CAUSAL_LM", bias="none")
-    return get_peft_model(model, lora), targets
+    model = get_peft_model(model, lora)
+    if precision is not None and precision.name == "fp16":
+        trainable_in_fp32(model)
+    return model, targets
+
+
+def trainable_in_fp32(model) -> None:
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from instruct_data.errors import IdataError
+from instruct_data.errors import IdataError, InputError
 from instruct_data.io import write_json
 from instruct_data.training.config import TrainConfig, check
 
@@ -117,24 +117,28 @@ def load_data(config: TrainConfig, source, tokenizer, eos, args):
     from instruct_data.training.data import data_kind, iter_pieces
     from instruct_data.training.tokenize import tokenize_file
 
-    def one(path: Path):
+    def one(path: Path, rendered_with=None):
         kind = data_kind(path)
-        return tokenize_file(path, kind, lambda: iter_pieces(path, source.template, kind), tokenizer, source.template,
-                             eos, config.max_len, config.too_long, config.cache_dir, config.num_proc)
+        # The re-rendering source is part of what is tokenized: the cache key's data hash
+        # alone would not tell a re-rendered held-out file from the file as it is.
+        template = source.template
+        return tokenize_file(path, kind, lambda: iter_pieces(path, template, kind, rendered_with), tokenizer, template,
+                             eos, config.max_len, config.too_long, config.cache_dir, config.num_proc,
+                             variant=rendered_with.name if rendered_with is not None else None)
 
     # Rank 0 tokenizes and writes the cache; the other ranks then load it (tokenized once).
     with args.main_process_first(local=False, desc="tokenizing"):
         train = one(source.train)
-        held = one(source.eval) if source.eval else None
+        held = one(source.eval, source.eval_rendered_with) if source.eval else None
     if held is not None and config.eval_max_rows and len(held.dataset) > config.eval_max_rows:
-        held.dataset = held.dataset.select(range(config.eval_max_rows))
+        held.select(config.eval_max_rows)
     return train, held
 
 
 def data_report(tokenized) -> dict:
-    lengths = tokenized.dataset["length"]
-    return {"rows": tokenized.rows, "examples": len(lengths), "truncated": tokenized.truncated,
-            "skipped": tokenized.skipped, "tokens": int(sum(lengths)), "max_tokens": int(max(lengths)),
+    lengths = tokenized.lengths  # one array, read once: no pass over the dataset's rows
+    return {"rows": tokenized.rows, "examples": int(len(lengths)), "truncated": tokenized.truncated,
+            "skipped": tokenized.skipped, "tokens": int(lengths.sum()), "max_tokens": int(lengths.max()),
             "cached": tokenized.cached, "cache": str(tokenized.path)}
 
 
@@ -157,16 +161,19 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     precision = check_machine(config)
     out = prepare_out(config)
     resume_from = last_checkpoint(out) if config.resume else None
-    source = resolve_source(config.data, config.eval_data, config.template)
-    if config.eval_steps and source.eval is None:
-        say("note: --eval-steps is set but there is no held-out file (--eval-data, or a build folder's "
-            "heldout.jsonl): no eval loss")
+    if not Path(config.data).exists():
+        raise InputError(config.data, "no such file or folder")
     context = model_context_length(config)
     if context and config.max_len > context:
         raise IdataError(f"--max-len {config.max_len} is longer than the model's context ({context}); lower --max-len")
+    tokenizer = load_tokenizer(config)
+    source = resolve_source(config.data, config.eval_data, config.template, tokenizer)
+    if config.eval_steps and source.eval is None:
+        say("note: --eval-steps is set but there is no held-out file (--eval-data, or a build folder's "
+            "heldout.jsonl): no eval loss")
 
     args = training_arguments(config, out, precision, has_eval=source.eval is not None)
-    tokenizer, eos = load_tokenizer(config, source, precision)
+    eos = end_token(config, tokenizer, source, precision)
     train_data, eval_data = load_data(config, source, tokenizer, eos, args)
     report = {"train": data_report(train_data), "eval": data_report(eval_data) if eval_data else None}
     say(f"train: {report['train']['examples']:,} examples, {report['train']['truncated']:,} truncated, "
@@ -174,6 +181,8 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
         + (" [tokenized data from the cache]" if train_data.cached else ""))
 
     trainer, targets = make_trainer(config, args, precision, tokenizer, train_data, eval_data, out, callbacks)
+    if resume_from:
+        resume_bookkeeping(trainer, out, resume_from)
     result = run_training(trainer, resume_from, config)
     # Every rank takes part in these three (they gather or synchronise); only the main one writes.
     final_eval = trainer.evaluate() if eval_data is not None else {}
@@ -185,6 +194,16 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return out
+
+
+def resume_bookkeeping(trainer, out: Path, checkpoint: str) -> None:
+    """Totals over the whole run: the log loses the steps after the checkpoint (they run again),
+    and the token count starts from the checkpoint's."""
+    from instruct_data.training.loop import JsonlLog
+
+    trainer.resume_tokens(checkpoint)
+    if trainer.is_world_process_zero():
+        JsonlLog(out / "logs" / "train_log.jsonl").rewind(int(Path(checkpoint).name.rsplit("-", 1)[-1]))
 
 
 def check_machine(config: TrainConfig):
@@ -204,20 +223,26 @@ def check_machine(config: TrainConfig):
     return precision
 
 
-def load_tokenizer(config: TrainConfig, source, precision):
-    """The tokenizer (with a pad token) and the end token every reply is trained to end with."""
+def load_tokenizer(config: TrainConfig):
     from transformers import AutoTokenizer
 
+    try:
+        return AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise IdataError(f"cannot load the tokenizer of {config.model}: {str(exc).splitlines()[0]}") from None
+
+
+def end_token(config: TrainConfig, tokenizer, source, precision):
+    """The end token every reply is trained to end with (and a pad token where there is none)."""
     from instruct_data.training.tokenize import resolve_eos
 
-    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     gen_config = generation_eos(config.model, config.trust_remote_code)
     eos = resolve_eos(tokenizer, gen_config.eos_token_id if gen_config else None, source.template, config.eos_token)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = eos.token  # padding is masked out of the loss by -100, not by its id
-    say(f"template {source.template.name} (from {source.template_from}); end token {eos.token!r} "
-        f"(id {eos.id}): {eos.why}; precision {precision.name}: {precision.why}")
-    return tokenizer, eos
+    say(f"template {source.template.name}: {source.template_from}")
+    say(f"end token {eos.token!r} (id {eos.id}): {eos.why}; precision {precision.name}: {precision.why}")
+    return eos
 
 
 def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, eval_data, out: Path, callbacks):
@@ -234,7 +259,7 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
     model = load_base(config.model, precision, qlora=config.qlora, trust_remote_code=config.trust_remote_code,
                       attn_implementation=attention,
                       device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if config.qlora else None)
-    model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing)
+    model, targets = wrap_lora(model, config, gradient_checkpointing=config.gradient_checkpointing, precision=precision)
     trainable, total = model.get_nb_trainable_parameters()
     say(f"LoRA r={config.lora_r} on {', '.join(targets)}: {trainable:,} trainable of {total:,} parameters")
 
@@ -250,7 +275,7 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
     say(f"loss: {'reply tokens only, output head fused in chunks' if reply_loss else 'the model’s own'}; "
         f"attention: {getattr(model.config, '_attn_implementation', attention)}; batches: {batches}")
     trainer = IdataTrainer(
-        model=model, args=args, train_dataset=train_data.dataset, eval_dataset=eval_data.dataset if eval_data else None,
+        model=model, args=args, train_dataset=train_data.dataset, train_lengths=train_data.lengths, eval_dataset=eval_data.dataset if eval_data else None,
         data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
         reply_loss=reply_loss,
         callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
@@ -315,25 +340,27 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
 
     verify_adapter(out, trainer.model, sharded=trainer.is_fsdp_enabled or sharded_weights(config, trainer.args))
     template = source.template
-    write_json(out / "template.json", {"name": template.name, **template.to_dict()})
+    write_json(out / "template.json", {**template.to_dict(), "name": template.name})
     save_generation_config(out, config, eos, trainer.processing_class)
     log = read_log(out / "logs" / "train_log.jsonl")
     plot = plot_loss(log, out / "loss_curve.png")
     losses = [r["loss"] for r in log if "loss" in r]
     runtime = result.metrics.get("train_runtime") or 0.0
+    # A resumed run: the Trainer's train_loss averages only the steps run since the checkpoint.
+    train_loss = (sum(losses) / len(losses) if losses else None) if resume_from else result.metrics.get("train_loss")
     metrics = {
         "steps": trainer.state.global_step, "resumed_from": resume_from,
-        "train_loss": result.metrics.get("train_loss"), "first_loss": losses[0] if losses else None,
+        "train_loss": train_loss, "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None, "eval_loss": final_eval.get("eval_loss"),
         "train_runtime_s": runtime, "trained_tokens": tokens,
-        "tokens_per_s": round(tokens / runtime, 1) if runtime else None,
+        "tokens_per_s": round((tokens - trainer.tokens_before) / runtime, 1) if runtime else None,
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None,
         "world_size": trainer.args.world_size, "data": report, "wall_s": round(time.time() - started, 1),
     }
     write_json(out / "metrics.json", metrics)
     write_json(out / "run_config.json", {
         "config": config.to_dict(),
-        "resolved": {"template": template.name, "template_from": source.template_from, "train_file": str(source.train),
+        "resolved": {"template": template.name, "template_why": source.template_from, "train_file": str(source.train),
                      "eval_file": str(source.eval) if source.eval else None,
                      "eos": {"token": eos.token, "id": eos.id, "why": eos.why},
                      "precision": precision.name, "precision_why": precision.why, "lora_targets": targets,

@@ -3,8 +3,9 @@
     ids    = [special prefix] + context + target + EOS
     labels = -100 ...           -100 ...  target + EOS
 
-Over `max_len` the context is cut from the left (the current question is kept), the reply
-from the right, and EOS is always kept. Tokenization is batched with the fast tokenizer,
+The prompt is tokenized as one string, exactly as evaluation tokenizes it (see `Encoder`);
+over `max_len` an example is fitted as `truncate.py` says (earlier rounds, then the middle of
+the question, then the end of the reply, with no EOS after a cut reply). Tokenization is batched with the fast tokenizer,
 spread over the cores by `datasets.map`, and saved under a key made of the data's hash, the
 tokenizer, the template, the end token and the length, so a second run loads it at once.
 """
@@ -20,11 +21,13 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError
 from instruct_data.io import file_sha256
-from instruct_data.templates import Template
+from instruct_data.templates import AnyTemplate, NativeTemplate, PromptLayout, prompt_layout
+from instruct_data.tokens import PromptPrefix
+from instruct_data.training.truncate import Encoded, Example, cut_question, drop_rounds, reply_cut
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2  # 2: one tokenization of the rendered prompt; truncation that keeps meaning
 ROWS_PER_PROCESS = 2000  # below this many rows per core, extra processes cost more than they save
 
 
@@ -41,7 +44,7 @@ def _as_list(value) -> list[int]:
     return [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
 
-def resolve_eos(tokenizer, generation_eos, template: Template, override: str | None = None) -> EndToken:
+def resolve_eos(tokenizer, generation_eos, template: AnyTemplate, override: str | None = None) -> EndToken:
     """The token every reply ends with, checked against the tokenizer and the generation config.
 
     A chat template whose replies close with a special token (ChatML `<|im_end|>`, Llama 3
@@ -74,51 +77,32 @@ def resolve_eos(tokenizer, generation_eos, template: Template, override: str | N
                     if gen_ids else "the tokenizer's EOS")
 
 
-def special_prefix(tokenizer) -> list[int]:
-    """The special tokens the tokenizer puts before a text (Llama's BOS; nothing for Qwen)."""
-    probe = "你好"
-    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    full = tokenizer(probe)["input_ids"]
-    for start in range(len(full) - len(bare) + 1):
-        if full[start:start + len(bare)] == bare:
-            return list(full[:start])
-    return []
-
-
-def fit(context: list[int], reply: list[int], budget: int) -> tuple[int, int]:
-    """How many context tokens (kept from the right) and reply tokens (kept from the left) fit."""
-    if len(context) + len(reply) <= budget:
-        return len(context), len(reply)
-    half = budget // 2
-    if len(reply) <= half:
-        return budget - len(reply), len(reply)
-    if len(context) <= half:
-        return len(context), budget - len(context)
-    return budget - half, half
-
-
 class Encoder:
-    """The `datasets.map` function: a batch of pieces -> ids, labels, length, truncated, skipped."""
+    """The `datasets.map` function: a batch of pieces -> ids, labels, length, truncated, skipped.
 
-    def __init__(self, tokenizer, eos: EndToken, max_len: int, too_long: str):
+    Each row is rendered to one string and tokenized once, as evaluation tokenizes a prompt:
+    the prompt (everything before the final reply) in one piece, so its tokens are exactly
+    the evaluation prompt's, and the reply after it. Earlier replies inside the prompt are
+    found by character offsets (`return_offsets_mapping`) and supervised, with the template's
+    closing token when that is the end token (ChatML's `<|im_end|>`).
+    """
+
+    def __init__(self, tokenizer, eos: EndToken, max_len: int, too_long: str, layout: PromptLayout | None = None,
+                 native: bool = False):
         self.tokenizer = tokenizer
         self.eos = eos
         self.max_len = max_len
         self.too_long = too_long
-        self.prefix = special_prefix(tokenizer)
-        self.prefix_text = tokenizer.decode(self.prefix) if self.prefix else ""
+        self.layout = layout or PromptLayout("", "", "")
+        self.prefix = PromptPrefix(tokenizer, native=native)
 
     def __call__(self, batch: dict) -> dict:
-        texts, flags = batch["texts"], batch["supervised"]
-        cleaned = [self._clean(t, f) for t, f in zip(texts, flags)]
-        flat = [piece for pieces in cleaned for piece in pieces]
-        tokens = self.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+        examples = [Example.from_pieces(t, f) for t, f in zip(batch["texts"], batch["supervised"])]
+        prompts = self._tokenize([e.prompt for e in examples])
+        replies = self._tokenize([e.reply for e in examples])
         out = {"input_ids": [], "labels": [], "length": [], "truncated": [], "skipped": []}
-        at = 0
-        for pieces, supervised in zip(cleaned, flags):
-            ids, labels, truncated, skipped = self._encode(tokens[at:at + len(pieces)], supervised,
-                                                           pieces[0] if pieces else "")
-            at += len(pieces)
+        for example, prompt, reply in zip(examples, prompts, replies):
+            ids, labels, truncated, skipped = self.encode(example, prompt, reply)
             out["input_ids"].append(ids)
             out["labels"].append(labels)
             out["length"].append(len(ids))
@@ -126,42 +110,65 @@ class Encoder:
             out["skipped"].append(skipped)
         return out
 
-    def _clean(self, texts: list[str], supervised: list[bool]) -> list[str]:
-        """Drop a closing marker that is the end token itself: EOS is added as a token instead.
+    def _tokenize(self, texts: list[str]) -> list[Encoded]:
+        if not texts:
+            return []
+        found = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        return [Encoded(list(ids), [tuple(o) for o in offsets])
+                for ids, offsets in zip(found["input_ids"], found["offset_mapping"])]
 
-        (ChatML: the reply is followed by `<|im_end|>` text; after appending the `<|im_end|>`
-        token the text copy would double it.)
-        """
-        cleaned = list(texts)
-        for index in range(1, len(cleaned)):
-            if supervised[index - 1] and not supervised[index] and cleaned[index].startswith(self.eos.token):
-                cleaned[index] = cleaned[index][len(self.eos.token):]
-        return cleaned
-
-    def _encode(self, tokens: list[list[int]], supervised: list[bool], first_text: str):
-        # A template that writes the model's own prefix (GLM-4's [gMASK]<sop>) must not get it twice.
-        prefix = [] if self.prefix_text and first_text.startswith(self.prefix_text) else self.prefix
-        last = max(i for i, s in enumerate(supervised) if s)
-        context_ids: list[int] = []
-        context_labels: list[int] = []
-        for piece, is_reply in zip(tokens[:last], supervised[:last]):
-            context_ids += piece
-            context_labels += (piece + [self.eos.id]) if is_reply else [IGNORE] * len(piece)
-            if is_reply:
-                context_ids.append(self.eos.id)
-        reply = list(tokens[last]) + [self.eos.id]
-        budget = self.max_len - len(prefix)
-        total = len(context_ids) + len(reply)
-        truncated = total > budget
-        if truncated and (self.too_long == "skip" or budget < 2):
+    def encode(self, example: Example, prompt: Encoded, reply: Encoded):
+        """(ids, labels, truncated, skipped) for one example."""
+        prefix = self.prefix.ids_for(example.prompt)
+        room = self.max_len - len(prefix)
+        if len(prompt.ids) + len(reply.ids) + 1 <= room:
+            return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (False, False)
+        if self.too_long == "skip":
             return [], [], True, True
-        keep_context, keep_reply = fit(context_ids, reply, budget)
-        if keep_reply < len(reply):
-            reply = reply[:keep_reply - 1] + [self.eos.id]  # cut from the right, EOS kept
-        cut = len(context_ids) - keep_context
-        ids = prefix + context_ids[cut:] + reply
-        labels = [IGNORE] * len(prefix) + context_labels[cut:] + reply
-        return ids, labels, truncated, False
+        # The prompt gives up no more than half the room when the reply is what is long.
+        target = min(len(prompt.ids), max(room - len(reply.ids) - 1, room // 2))
+        example, prompt = self._shorten(example, prompt, target, drop_rounds)
+        example, prompt = self._shorten(example, prompt, target, cut_question)
+        left = room - len(prompt.ids)
+        if left < 1:
+            return [], [], True, True  # header, system block and the question's last sentence alone are too long
+        if len(reply.ids) + 1 <= left:
+            return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (True, False)
+        keep = reply_cut(reply.offsets, left)
+        if keep < 1:
+            return [], [], True, True
+        return self._assemble(prefix, example, prompt, reply.ids[:keep]) + (True, False)  # cut: no end token
+
+    def _shorten(self, example: Example, prompt: Encoded, target: int, step) -> tuple[Example, Encoded]:
+        for _ in range(4):  # a cut can change how the text around it tokenizes: measure again
+            if len(prompt.ids) <= target:
+                break
+            shorter = step(example, prompt, self.layout, len(prompt.ids) - target)
+            if shorter is None:
+                break
+            example, prompt = shorter, self._tokenize([shorter.prompt])[0]
+        return example, prompt
+
+    def _assemble(self, prefix: list[int], example: Example, prompt: Encoded, reply: list[int]):
+        labels = [IGNORE] * len(prefix) + self._prompt_labels(example, prompt) + list(reply)
+        return prefix + prompt.ids + list(reply), labels
+
+    def _prompt_labels(self, example: Example, prompt: Encoded) -> list[int]:
+        """Earlier replies supervised (every token overlapping one), and the end token closing each."""
+        labels = [IGNORE] * len(prompt.ids)
+        spans, span = example.spans, 0
+        ends = {end for _, end in spans}
+        for index, (token, (start, end)) in enumerate(zip(prompt.ids, prompt.offsets)):
+            if token == self.eos.id and start in ends:
+                labels[index] = token  # ChatML's <|im_end|> right after a reply: the model learns to stop
+                continue
+            while span < len(spans) and start >= spans[span][1]:
+                span += 1
+            if span == len(spans):
+                break
+            if end > spans[span][0]:
+                labels[index] = token
+        return labels
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -172,12 +179,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return digest.hexdigest()
 
 
-def cache_key(data_path: Path, kind: str, tokenizer, template: Template, eos: EndToken, max_len: int,
-              too_long: str) -> str:
+def cache_key(data_path: Path, kind: str, tokenizer, template: AnyTemplate, eos: EndToken, max_len: int,
+              too_long: str, variant: str | None = None) -> str:
     parts = {
         "version": ENCODING_VERSION, "data": file_sha256(data_path), "kind": kind,
         "tokenizer": tokenizer_fingerprint(tokenizer), "template": template.to_dict(),
-        "eos": eos.id, "max_len": max_len, "too_long": too_long,
+        "eos": eos.id, "max_len": max_len, "too_long": too_long, "variant": variant,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -194,26 +201,42 @@ class Tokenized:
     skipped: int
     cached: bool
     path: Path
+    lengths: object  # numpy int array, one per example: read once, for length-grouped batches and the report
+
+    def select(self, count: int) -> None:
+        """Keep the first `count` examples."""
+        self.dataset = self.dataset.select(range(count))
+        self.lengths = self.lengths[:count]
 
 
-def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: Template, eos: EndToken,
-                  max_len: int, too_long: str, cache_dir: str | Path | None, num_proc: int | None) -> Tokenized:
-    """Load the tokenized data from the cache, or tokenize `examples_loader()` and cache it."""
+LENGTHS_FILE = "lengths.npy"
+
+
+def _load(path: Path, stats: dict, cached: bool) -> Tokenized:
     import datasets
+    import numpy as np
 
+    return Tokenized(datasets.load_from_disk(str(path / "data")), stats["rows"], stats["truncated"], stats["skipped"],
+                     cached, path, np.load(path / LENGTHS_FILE))
+
+
+def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: AnyTemplate, eos: EndToken,
+                  max_len: int, too_long: str, cache_dir: str | Path | None, num_proc: int | None,
+                  variant: str | None = None) -> Tokenized:
+    """Load the tokenized data from the cache, or tokenize `examples_loader()` and cache it."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    path = root / cache_key(data_path, kind, tokenizer, template, eos, max_len, too_long)
+    path = root / cache_key(data_path, kind, tokenizer, template, eos, max_len, too_long, variant)
     stats_file = path / "idata_stats.json"
     if stats_file.is_file():
-        stats = json.loads(stats_file.read_text(encoding="utf-8"))
-        return Tokenized(datasets.load_from_disk(str(path / "data")), stats["rows"], stats["truncated"],
-                         stats["skipped"], True, path)
+        return _load(path, json.loads(stats_file.read_text(encoding="utf-8")), cached=True)
     key = path.name
     work = root / f".build-{key}-{os.getpid()}"  # Arrow files while building: rows stream to disk
+    encoder = Encoder(tokenizer, eos, max_len, too_long, layout=prompt_layout(template),
+                      native=isinstance(template, NativeTemplate))
     try:
         raw = _raw_dataset(examples_loader, work, key)
-        return _encode_and_save(raw, data_path, path, tokenizer, eos, max_len, too_long, num_proc)
+        return _encode_and_save(raw, data_path, path, encoder, num_proc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -238,30 +261,33 @@ def _raw_dataset(examples_loader, work: Path, key: str):
         raise
 
 
-def _encode_and_save(raw, data_path: Path, path: Path, tokenizer, eos: EndToken, max_len: int, too_long: str,
-                     num_proc: int | None) -> Tokenized:
+def _encode_and_save(raw, data_path: Path, path: Path, encoder: Encoder, num_proc: int | None) -> Tokenized:
     import datasets
+    import numpy as np
+    import pyarrow.compute as pc
 
     if num_proc is None:
         num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
-    encoded = raw.map(Encoder(tokenizer, eos, max_len, too_long), batched=True, batch_size=1000,
-                      num_proc=num_proc if num_proc > 1 else None, remove_columns=["texts", "supervised"],
-                      desc="tokenizing", load_from_cache_file=False)
-    truncated = sum(encoded["truncated"])
-    skipped = sum(encoded["skipped"])
-    kept = encoded.filter(lambda s: not s, input_columns="skipped") if skipped else encoded
+    encoded = raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
+                      remove_columns=["texts", "supervised"], desc="tokenizing", load_from_cache_file=False)
+    # Whole columns through Arrow: a Python loop over 1M rows of a datasets column costs minutes.
+    truncated = int(pc.sum(encoded.data.column("truncated")).as_py() or 0)
+    skipped = int(pc.sum(encoded.data.column("skipped")).as_py() or 0)
+    kept = encoded.filter(lambda s: [not x for x in s], input_columns="skipped", batched=True) if skipped else encoded
     kept = kept.remove_columns(["truncated", "skipped"])
     if len(kept) == 0:
-        raise IdataError(f"{data_path}: every row is longer than --max-len {max_len}; raise --max-len "
+        raise IdataError(f"{data_path}: every row is longer than --max-len {encoder.max_len}; raise --max-len "
                          "or use --too-long truncate")
     # Write beside, then rename: a cache entry is complete or absent (another rank may be reading).
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     kept.save_to_disk(str(tmp / "data"))
+    saved = datasets.load_from_disk(str(tmp / "data"))  # (after filter: the rows as written, not an index over them)
+    np.save(tmp / LENGTHS_FILE, saved.data.column("length").to_numpy().astype(np.int32))
     stats = {"rows": len(raw), "truncated": truncated, "skipped": skipped, "data": str(data_path)}
     (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
     try:
         os.replace(tmp, path)
     except OSError:  # someone else wrote the same entry first: theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
-    return Tokenized(datasets.load_from_disk(str(path / "data")), len(raw), truncated, skipped, False, path)
+    return _load(path, stats, cached=False)

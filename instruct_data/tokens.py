@@ -1,0 +1,39 @@
+"""One rule for the special tokens around a prompt, shared by training and evaluation.
+
+A tokenizer may put special tokens before every text (Llama's BOS, GLM-4's `[gMASK]<sop>`).
+A prompt gets them once: not when the rendered text already begins with them (an idata
+template or a chat template that writes them itself), and never for a model's own chat
+template, which is responsible for them (as `apply_chat_template(tokenize=True)` is). The
+rest of the text is tokenized with `add_special_tokens=False`, so training and evaluation
+produce the same ids for the same prompt. No heavy imports here: any tokenizer object works.
+"""
+
+from __future__ import annotations
+
+
+def special_prefix(tokenizer) -> list[int]:
+    """The special tokens the tokenizer puts before a text (Llama's BOS; nothing for Qwen)."""
+    probe = "你好"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe)["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start:start + len(bare)] == bare:
+            return list(full[:start])
+    return []
+
+
+class PromptPrefix:
+    """Which special tokens go before a rendered text: `ids_for(text)`."""
+
+    def __init__(self, tokenizer, native: bool = False):
+        self.ids = [] if native else special_prefix(tokenizer)
+        self.text = tokenizer.decode(self.ids) if self.ids else ""
+
+    def ids_for(self, text: str) -> list[int]:
+        # A template that writes the model's own prefix (GLM-4's [gMASK]<sop>) must not get it twice.
+        return [] if not self.ids or text.startswith(self.text) else list(self.ids)
+
+    def encode(self, tokenizer, texts: list[str]) -> list[list[int]]:
+        """Each text's ids as the model sees them: the prefix when due, then the text's own tokens."""
+        bodies = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return [self.ids_for(text) + list(body) for text, body in zip(texts, bodies)]
