@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo-out
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean gpu-prepare gpu-check gpu-check-smoke
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,21 @@ bench: setup
 	$(PY) benchmarks/bench_multiturn.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_eval.py
+
+# GPU proof (benchmarks/gpu_check.py): training and evaluation measured on a lent GPU in one call.
+# Here: `make gpu-prepare` puts the wheels the GPU machine lacks and a build folder in .gpu-carry/.
+# There (device tool): run(command="make gpu-check", carry=[".gpu-carry"], timeout_s=540). It uses
+# that machine's own python3 (no venv, no setup). Anywhere: `make gpu-check-smoke`, tiny shapes on the CPU.
+GPU_PY ?= python3
+
+gpu-prepare: setup
+	$(PY) benchmarks/gpu_carry.py
+
+gpu-check:
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 $(GPU_PY) benchmarks/gpu_check.py $(ARGS)
+
+gpu-check-smoke: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) benchmarks/gpu_check.py --smoke $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -79,6 +79,31 @@ def normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
+def needed_on_device(imported: set[str]) -> list[str]:
+    """The imported distributions that must travel: reached from the project's own requirements,
+    not on the device. The walk stops at a package the device has (its own version brings its own
+    dependencies there: the newer huggingface-hub here imports httpx2, the device's does not)."""
+    from importlib.metadata import requires
+    from packaging.requirements import Requirement
+
+    def requirements(dist: str) -> list[str]:
+        try:
+            found = requires(dist) or []
+        except PackageNotFoundError:
+            return []
+        parsed = [Requirement(text) for text in found]
+        return [normalize(r.name) for r in parsed if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+    seen, todo = set(), requirements("instruct-data")
+    while todo:
+        dist = todo.pop()
+        if dist in seen or dist in DEVICE_PACKAGES:
+            continue
+        seen.add(dist)
+        todo += requirements(dist)
+    return sorted(seen & {normalize(d) for d in imported})
+
+
 def pinned(name: str, wanted: str | None) -> str:
     if wanted:
         return f"{name}=={wanted}"

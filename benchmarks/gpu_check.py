@@ -43,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from gpu_carry import CARRY, WHEELS, normalize  # noqa: E402
+from gpu_carry import CARRY, WHEELS, needed_on_device, normalize  # noqa: E402
 
 # From the Qwen2.5 config.json files on the hub (Qwen/Qwen2.5-0.5B, Qwen/Qwen2.5-1.5B).
 SHAPES = {
@@ -118,6 +118,15 @@ def imported_distributions() -> list[str]:
         for dist in owners.get(module.split(".")[0], []):
             found.add(normalize(dist))
     return sorted(found)
+
+
+def travel_check(in_process: bool) -> dict | None:
+    """Which wheels the GPU path needs (the workers ran in this process: their imports are here)."""
+    if not in_process:
+        return None
+    needed = needed_on_device(set(imported_distributions()))
+    carried = {normalize(name) for name in WHEELS}
+    return {"needed": needed, "not_carried": [d for d in needed if d not in carried]}
 
 
 # ---------------------------------------------------------------- setup
@@ -333,7 +342,8 @@ def eval_worker(spec: dict) -> dict:
     prompts = [heldout[i % len(heldout)]["context"] for i in range(spec["eval_prompts"])]
     single_prompts = prompts[:spec["eval_single"]]
     stop = list(get_template("seed").stop)
-    model, tokenizer = load_model(spec["model"], dtype="bfloat16" if spec["gpu"] else "float32")
+    dtype = "bfloat16" if spec["gpu"] else "float32"
+    model, tokenizer = load_model(spec["model"], dtype=dtype)
 
     def run(batch: int, items: list[str], new: int = spec["max_new_tokens"]):
         outputs, seconds = timed(lambda: generate(model, tokenizer, items, Decoding(new, batch, stop=stop)))
@@ -353,10 +363,10 @@ def eval_worker(spec: dict) -> dict:
     control_same = [b.text == s.text for b, s in zip(control_batched, control_single)]
     first_diff = [_first_difference(b.text, s.text) for b, s in zip(batched, single) if b.text != s.text]
     return {"rows": [batched_row, big_row, single_row],
-            "agreement_bf16": {"same": sum(same), "of": len(same),
+            "agreement": {"dtype": dtype, "same": sum(same), "of": len(same),
                                "first_difference_at_char_median": sorted(first_diff)[len(first_diff) // 2]
                                if first_diff else None},
-            "agreement_fp32": {"same": sum(control_same), "of": len(control_same), "new_tokens": 16},
+            "control": {"dtype": "float32", "same": sum(control_same), "of": len(control_same), "new_tokens": 16},
             "finish": _count(g.finish for g in batched)}
 
 
@@ -438,7 +448,7 @@ def run_rows(rows: list[dict], context: dict, args) -> None:
                             out=str(context["work"] / f"out-{row['shape']}-{row.get('run', 'eval')}"))
                 if row.get("short"):
                     spec["steps"] = context["spec"]["short_steps"]
-                row["result"] = run_worker(row["kind"], spec, isolate=context["device"]["gpu"], timeout=left)
+                row["result"] = run_worker(row["kind"], spec, isolate=context["isolate"], timeout=left)
                 row["status"] = "ok"
         except Exception as exc:  # one broken row must not cost the others: record it and go on
             row.update(status="failed", note=f"{type(exc).__name__}: {str(exc)[-1500:]}")
@@ -470,14 +480,14 @@ def eval_lines(row: dict) -> list[list[str]]:
     single = result["rows"][2]
     names = [f"idata eval, batch {result['rows'][0]['batch']}", f"idata eval, batch {result['rows'][1]['batch']}",
              "one prompt at a time"]
-    bf16, fp32 = result["agreement_bf16"], result["agreement_fp32"]
+    main, control = result["agreement"], result["control"]
     lines = []
     for name, r in zip(names, result["rows"]):
         vs = f"{r['tokens_per_s'] / single['tokens_per_s']:.1f}x" if r is not single else "-"
         note = f"{r['prompts']} prompts, {r['new_tokens']} new tokens"
         lines.append([row["kind"], row["shape"], name, f"{r['tokens_per_s']:,.0f} new/s", vs, "-", "-", "-", note])
     lines.append([row["kind"], row["shape"], "batched = single (greedy text)", "-", "-", "-", "-", "-",
-                  f"bf16 {bf16['same']}/{bf16['of']}, fp32 control {fp32['same']}/{fp32['of']}"])
+                  f"{main['dtype']} {main['same']}/{main['of']}, control in float32 {control['same']}/{control['of']}"])
     return lines
 
 
@@ -564,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         flops = {shape: flops_per_token(SHAPES[shape], SHAPES[shape]["vocab_size"] or 0, stats["mean_attended"])
                  for shape in spec["shapes"]}
         context = {"started": started, "out": out, "device": device, "work": work, "models": models, "flops": flops,
+                   "isolate": not smoke,
                    "tokens": stats, "spec": {**spec, "data": str(data), "cache_dir": str(work / "cache"),
                                              "gpu": device["gpu"]}}
         rows = plan(spec["shapes"])
@@ -573,12 +584,18 @@ def main(argv: list[str] | None = None) -> int:
         report = headline(context) + "\n\n" + table(rows, context)
     context_out = {k: v for k, v in context.items() if k in ("device", "tokens", "flops")}
     results = {**context_out, "settings": spec, "smoke": smoke, "wheels_installed": wheels, "rows": rows,
-               "imported": imported_distributions(), "total_s": round(time.perf_counter() - started, 1)}
+               "travel": travel_check(smoke), "total_s": round(time.perf_counter() - started, 1)}
     if out:
         (out / "gpu_check.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     print(report)
+    travel = results["travel"]
+    if travel:
+        print(f"\nthe GPU path imports, beyond the device's packages: {', '.join(travel['needed']) or 'nothing'}"
+              + (f"; NOT in gpu_carry.WHEELS: {', '.join(travel['not_carried'])}" if travel["not_carried"] else
+                 " (all in gpu_carry.WHEELS)"))
     print(f"\n(total {results['total_s']:.0f} s" + (f"; raw results in {out / 'gpu_check.json'})" if out else ")"))
-    return 0 if all(r.get("status") in ("ok", "skipped") for r in rows) else 1
+    rows_ok = all(r.get("status") in ("ok", "skipped") for r in rows)
+    return 0 if rows_ok and not (travel and travel["not_carried"]) else 1
 
 
 if __name__ == "__main__":
