@@ -180,8 +180,21 @@ class Ledger:
             "rejects_by_stage": self._rejects_by_stage(),
             "rejects_by_reason": {k: dict(sorted(v.items())) for k, v in sorted(self.reasons.items())},
             "duplicates_by_method": dict(sorted(self.duplicate_methods.items())),
-            "rows_changed_by_normalizer": dict(sorted(self.changed.items())),
+            **self._changes(),
         }
+
+    def _changes(self) -> dict[str, dict[str, int]]:
+        """The cleaner's notes, apart: rows changed per rule, rounds cut from dialogues per rule
+        (`turns_cut.RULE`), and masks made per kind (`pii.KIND`)."""
+        plain, cut, masks = {}, {}, {}
+        for name, n in sorted(self.changed.items()):
+            if name.startswith("turns_cut."):
+                cut[name.split(".", 1)[1]] = n
+            elif name.startswith("pii."):
+                masks[name.split(".", 1)[1]] = n
+            else:
+                plain[name] = n
+        return {"rows_changed_by_normalizer": plain, "turns_cut_by_rule": cut, "pii_masks_by_kind": masks}
 
     def _rejects_by_stage(self) -> dict[str, dict[str, int]]:
         """{"read": {"mine": 3}, "clean": {...}}: the reasons' counts summed per stage."""

@@ -118,7 +118,7 @@ def test_repetition_drops_looping_replies_and_keeps_prose():
 
 
 @pytest.mark.parametrize("reply", ["作为一个AI语言模型，我没有个人观点。", "我是ChatGPT，很高兴为你服务。",
-                                   "这个模型是由OpenAI训练的。", "As an AI language model, I cannot do that."])
+                                   "我是由OpenAI训练的语言模型。", "As an AI language model, I cannot do that."])
 def test_ai_identity_drops_boilerplate(reply):
     assert AiIdentity().apply(conv("你怎么看这件事", reply)).reason == "ai_identity"
 
@@ -165,7 +165,7 @@ def test_echo_compares_with_the_input_joined():
 
 
 def test_pii_masks_by_default():
-    row = conv("我的电话是13812345678，邮箱 zhang.san@example.com", "好的，已记录。身份证 11010519491231002X")
+    row = conv("我的电话是13812345678，邮箱 zhang.san@163.com", "好的，已记录。身份证 11010519491231002X")
     rule = Pii()
     assert rule.apply(row) is None
     assert row.prompt.text == "我的电话是[PHONE]，邮箱 [EMAIL]"
@@ -190,7 +190,7 @@ def test_cleaner_runs_normalizers_then_filters_and_reports_changes():
     row = conv("  请介绍一下Ｐｙｔｈｏｎ\u200b  ", "Ｐｙｔｈｏｎ是一种编程语言，简单易学，电话13812345678。")
     verdict, changed = cleaner.clean(row)
     assert verdict is None
-    assert changed == ["strip_control", "tidy_whitespace", "fullwidth_to_halfwidth", "pii"]
+    assert changed == ["strip_control", "tidy_whitespace", "fullwidth_to_halfwidth", "pii", "pii.phone"]
     assert row.prompt.text == "请介绍一下Python"
     verdict, _ = cleaner.clean(conv("你好吗", "作为一个AI语言模型，我没有感情。"))
     assert verdict.reason == "ai_identity"

@@ -10,7 +10,9 @@ RULES; the first filter that drops a row gives its reason.
 
 Dialogues are judged turn by turn: when a rule finds a bad assistant turn after the first,
 the dialogue is cut before that turn's round and judged again (`on_bad_turn: cut`, the
-default), or dropped whole (`on_bad_turn: drop-dialogue`). `changed` then holds
+default); a bad first turn removes the first round when the next question stands on its own
+(it does not point back with 这/那/它/上面/继续/再…), else the dialogue is dropped. With
+`on_bad_turn: drop-dialogue` a bad turn drops the dialogue whole. `changed` then holds
 `turns_cut.RULE` once per round cut, and `pii.KIND` once per mask made, for the manifest.
 """
 
@@ -20,10 +22,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+import re
+
 from instruct_data.clean.base import KEEP, Drop, Filter, Normalizer, RuleSettings
 from instruct_data.clean.filters import FILTERS
 from instruct_data.clean.normalizers import NORMALIZERS
 from instruct_data.schema import Conversation
+
+# A question that points back at the round before it (这/那/它/上面/刚才/继续/再…): the round it
+# follows cannot be removed from under it.
+POINTS_BACK = re.compile(r"这|那|它|他们|她|上面|上述|以上|刚才|前面|继续|再|还有|重新|改|换|其中|哪一|哪个|你说|你的回答|翻译一下|谢谢|好的|"
+                         r"\b(?:it|that|this|those|them|again|continue|more)\b", re.IGNORECASE)
 
 RULES: tuple[type[Normalizer] | type[Filter], ...] = (*NORMALIZERS, *FILTERS)
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
@@ -78,11 +87,16 @@ class Cleaner:
             rule, verdict = self._first_drop(conversation, changed)
             if verdict is None:
                 return KEEP, changed
-            if not (cut and verdict.turn is not None and verdict.turn > 1):
+            turns = conversation.turns
+            if cut and verdict.turn is not None and verdict.turn > 1:
+                removed = conversation.n_rounds - (verdict.turn - 1)
+                conversation.turns = turns[:2 * (verdict.turn - 1)]
+            elif cut and verdict.turn == 1 and len(turns) > 2 and not POINTS_BACK.search(turns[2].full_text):
+                removed = 1
+                conversation.turns = turns[2:]
+            else:
                 rule.dropped += 1
                 return verdict, changed
-            removed = conversation.n_rounds - (verdict.turn - 1)
-            conversation.turns = conversation.turns[:2 * (verdict.turn - 1)]
             rule.turns_cut += removed
             changed += [f"turns_cut.{rule.name}"] * removed
 

@@ -1,0 +1,236 @@
+"""The false drops and false keeps found on real public data (issue 11), each as a test.
+
+Rows are short paraphrases of the real ones (the public files stay out of the project).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from instruct_data.clean import CleanSettings, Cleaner
+from instruct_data.clean.filters import (AiIdentity, Arithmetic, BelleBlacklist, ChineseShare, MissingAttachment,
+                                         Repetition, Truncated, UnkTokens)
+from instruct_data.clean.normalizers import DoubledLabel
+from instruct_data.clean.pii import EMAIL, Pii
+from instruct_data.schema import Conversation, Turn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def conv(instruction: str, reply: str, input: str | None = None, history=(), system: str | None = None) -> Conversation:
+    turns = []
+    for question, answer in history:
+        turns += [Turn(role="user", text=question), Turn(role="assistant", text=answer)]
+    turns += [Turn(role="user", text=instruction, input=input), Turn(role="assistant", text=reply)]
+    return Conversation(id="t:1", source="t", turns=turns, system=system)
+
+
+def kept(rule, row) -> bool:
+    return rule.apply(row) is None
+
+
+def on(rule_class, **settings):
+    return rule_class(rule_class.Settings(enabled=True, **settings))
+
+
+# ------------------------------------------------------------------ chinese_share: false drops
+
+@pytest.mark.parametrize("instruction,reply", [
+    ("将句子“El agua es importante”翻译成英语。", "The sentence \"El agua es importante\" translates to \"Water is important\" in English."),
+    ("你能用英文介绍一下湖南岳阳这座城市吗？", "Yueyang is a city with a rich history and culture, located on the eastern bank of Dongting Lake."),
+    ("写一个包含“do away with”短语的句子。", "Many people believe that we should do away with single-use plastics to protect the environment."),
+    ("根据自然语言描述，生成SQL语句：查询平均工资高于整体平均的部门",
+     "SELECT d.name, d.budget FROM instructor i JOIN department d ON i.dept_name = d.name\nGROUP BY i.dept_name"),
+    ("编辑给定的代码以添加错误处理。", "def calculate_sum(numbers):\n    if not isinstance(numbers, list):  # Check the input\n"
+     "        raise TypeError(\"Input must be a list of numbers\")\n    return sum(numbers)"),
+    ("告诉我这个英文句子是否语法正确：John visited China after his graduation from Yale university, where he enjoyed the food.",
+     "不是。正确的版本：John visited China after graduating from Yale University. He really enjoyed the food and the people there."),
+    ("给我一个当前流行歌曲的列表。", "这里是截至2021年的一些热门歌曲，供你参考：\n1. Levitating - Dua Lipa\n2. Peaches - Justin Bieber ft. Daniel Caesar\n"
+     "3. Save Your Tears - The Weeknd\n4. Good 4 U - Olivia Rodrigo\n建议查询音乐平台，查看当地实时最受欢迎的歌曲。"),
+])
+def test_chinese_share_keeps_english_that_was_asked_for_code_and_names(instruction, reply):
+    assert kept(ChineseShare(), conv(instruction, reply))
+
+
+def test_chinese_share_drops_a_chinese_request_answered_in_english():
+    row = conv("列出四张披头士专辑。", "Here is a list of four albums by The Beatles: Abbey Road, Revolver, Help and Let It Be.")
+    assert ChineseShare().apply(row).reason == "low_chinese_share"
+
+
+# ------------------------------------------------------------------ repetition: false drops
+
+def test_repetition_leaves_code_tables_and_ascii_art_out():
+    code = "代码如下：\n```python\n" + "print('hello world')\n" * 12 + "```\n这段代码打印十二次。"
+    flow = "流程图：\n" + "    +-------------------+\n    |    处理数据       |\n    +-------------------+\n            |\n            v\n" * 5
+    table = "对比如下：\n| 项目 | 数值 |\n|---|---|\n" + "| 速度 | 很快 |\n" * 10
+    for reply in (code, flow, table):
+        assert kept(Repetition(), conv("画一个流程图", reply))
+
+
+def test_repetition_asked_for_is_not_a_defect():
+    assert kept(Repetition(), conv("帮我把这句话重复3遍“我喜欢吃苹果”", "我喜欢吃苹果。\n我喜欢吃苹果。\n我喜欢吃苹果。"))
+    assert kept(Repetition(), conv("help me repeat this sentence five times, \"I like apple\"", "I like apple.\n" * 5))
+    assert Repetition().apply(conv("写一段话", "我很喜欢这个公园。" * 8)).reason == "repeated_sentences"
+
+
+# ------------------------------------------------------------------ truncated: false drops and false keeps
+
+def test_truncated_judges_prose_endings_not_code_or_complete_ads():
+    assert kept(Truncated(), conv("写一段MATLAB代码", "代码如下：\npuns = {'a', 'b'};\ndisp(puns);"))
+    ad = "这款连衣裙经典圆领，优雅气质，高腰线，散开的裙摆，遮住了腿部粗的部分，穿起来很女神；裙身刺绣让人一眼难忘；"
+    assert kept(Truncated(), conv("请根据以下标签为商品编写一段广告", ad))
+    assert Truncated().apply(conv("列出爵士乐的元素", "1. 即兴。\n2. 和声。\n3. 音色：萨克斯、小号、")).reason == "truncated_reply"
+    assert Truncated().apply(conv("写代码", "```python\nfor epoch in range(3):\n\n```")).reason == "truncated_reply"
+
+
+# ------------------------------------------------------------------ ai_identity: spellings, questions about AI, strip
+
+@pytest.mark.parametrize("reply", ["作为一个 AI 助手，我建议你多休息。", "抱歉，作为一个大型语言模型，我无法评价这家公司。",
+                                   "作为人工智能，我无法拥有超能力。", "我只是一个开源的人工智能助理，不能替你做决定。",
+                                   "由于我是一台语言模型，我无法生成图像。"])
+def test_ai_identity_catches_the_spellings_it_missed(reply):
+    assert AiIdentity().apply(conv("你怎么看", reply)).reason == "ai_identity"
+
+
+def test_ai_identity_keeps_questions_about_ai_and_scripts():
+    assert kept(AiIdentity(), conv("解释AI助手的目的，用两句话。", "AI助手的目的是利用人工智能技术帮助用户高效地完成任务。它在需要时提供帮助。"))
+    assert kept(AiIdentity(), conv("解释GPT-3是什么。", "GPT-3 是一个由 OpenAI 开发的自然语言处理模型，拥有 1750 亿个参数。"))
+    script = "用户: 嗨，你好吗？\nAI: 你好！我是一个人工智能，所以我没有真实的感受。但我很乐意为你服务！"
+    assert kept(AiIdentity(), conv("创建一个有5个对话回合的聊天机器人脚本。", script))
+
+
+def test_ai_identity_strip_mode_keeps_the_answer():
+    reply = "作为一个AI助手，我建议房地产企业考虑以下策略。一是讲好项目故事，二是分享专业知识，三是参与社区活动，以此建立口碑并拉近与客户的距离。"
+    row = conv("建议房地产企业使用三种内容营销策略。", reply)
+    rule = on(AiIdentity, mode="strip")
+    assert rule.apply(row) is None
+    assert row.reply.startswith("一是讲好项目故事") and "AI" not in row.reply
+    short = conv("描述一次难忘的经历。", "作为一个人工智能助手，我无法拥有自己的经历。")
+    assert on(AiIdentity, mode="strip").apply(short).reason == "ai_identity"
+
+
+# ------------------------------------------------------------------ dialogues, turn by turn
+
+def test_a_bad_later_turn_cuts_the_dialogue_and_the_ledger_counts_it():
+    row = conv("好的，谢谢你，从没想过AI会教我带孩子。", "不用客气。虽然作为一款人工智能程序，我无法替代亲身体验，但我会尽力帮助您。",
+               history=[("如何在冲泡配方奶粉时减少泡沫？", "先加水再加奶粉，轻轻水平滚动奶瓶，不要上下猛摇。")])
+    verdict, changed = Cleaner().clean(row)
+    assert verdict is None
+    assert [t.text[:4] for t in row.turns] == ["如何在冲", "先加水再"]
+    assert changed.count("turns_cut.ai_identity") == 1
+
+
+def test_a_bad_first_turn_is_removed_when_the_next_question_stands_alone():
+    row = conv("列举10个最有名的建筑", "1. 埃菲尔铁塔\n2. 长城\n3. 金字塔",
+               history=[("你最喜欢的建筑是什么？", "作为一个人工智能，我没有感情和偏好，但我可以告诉你一些著名的建筑。")])
+    verdict, changed = Cleaner().clean(row)
+    assert verdict is None and len(row.turns) == 2 and row.turns[0].text == "列举10个最有名的建筑"
+    dependent = conv("你最喜欢以上哪一首？", "我喜欢第一首。", history=[("有哪些关于雪的古诗？", "作为一个AI，我没有喜好。")])
+    assert Cleaner().clean(dependent)[0].reason == "ai_identity"
+
+
+def test_drop_dialogue_mode_drops_the_whole_dialogue():
+    settings = CleanSettings.model_validate({"on_bad_turn": "drop-dialogue"})
+    row = conv("再讲一个", "作为一个AI语言模型，我不会讲笑话。", history=[("讲个笑话", "为什么小鸡要过马路？为了到另一边。")])
+    verdict, _ = Cleaner(settings).clean(row)
+    assert verdict.reason == "ai_identity" and verdict.turn == 2
+
+
+# ------------------------------------------------------------------ blacklist, unk, attachments, labels
+
+def test_belle_blacklist_leaves_linked_lists_folders_and_code_alone():
+    rule = on(BelleBlacklist)
+    assert kept(rule, conv("用Python实现一个链接列表", "链接列表由节点组成，每个节点指向下一个节点。"))
+    assert kept(rule, conv("如何新建文件夹", "右键点击桌面，选择新建文件夹即可。"))
+    assert kept(rule, conv("发送一个请求", "示例：\n```python\nrequests.get('http://example.org')  # 发送HTTP请求\n```\n以上代码发送请求。"))
+    assert rule.apply(conv("描述这张图片", "图片里有一只猫。")).reason == "blacklisted_word"
+
+
+def test_unk_tokens_drop_replies_with_lost_words():
+    assert UnkTokens().apply(conv("写一段广告", "吐露出<UNK>微妙而又浪漫的清新之意。")).reason == "unk_tokens"
+    assert UnkTokens().apply(conv("写一段广告", "设计点在于胸前的[UNK]印花\ufffd。")).reason == "unk_tokens"
+    assert kept(UnkTokens(), conv("写一段广告", "简约大方的纯色卫衣。"))
+
+
+def test_missing_attachment_finds_dead_links_and_replies_about_missing_material(tmp_path):
+    (tmp_path / "here.png").write_bytes(b"png")
+    rule = on(MissingAttachment, base=str(tmp_path))
+    assert rule.apply(conv("描述图片", "如图所示：![示意图](images/fig1.png)")).reason == "missing_attachment"
+    assert kept(rule, conv("描述图片", "如图所示：![示意图](here.png)"))
+    assert kept(rule, conv("插入图片的语法", "写法是 `![图片描述](图片链接)`。"))
+    assert rule.apply(conv("解释这幅漫画。", "您好，我无法看到您提到的漫画。能提供更多细节吗？")).reason == "missing_attachment"
+
+
+def test_doubled_labels_are_removed():
+    row = conv("输入三支篮球队的名称并生成一个口号。", "输出： 雷霆，公牛和网队：各显神通！", input="Input: 输入：雷霆队，公牛队，网队。")
+    assert DoubledLabel().apply(row) is True
+    assert row.prompt.input == "雷霆队，公牛队，网队。"
+    assert row.reply == "雷霆，公牛和网队：各显神通！"
+    assert row.prompt.text == "输入三支篮球队的名称并生成一个口号。"
+
+
+def test_arithmetic_checks_plain_sums():
+    assert Arithmetic().apply(conv("计算124+259", "我的计算结果是：124+459=383。")).reason == "wrong_arithmetic"
+    assert kept(Arithmetic(), conv("平均值", "(5 + 8 + 10 + 12) / 4 = 35 / 4 = 8.75，另外 10 x 4 - 4 = 36。"))
+
+
+# ------------------------------------------------------------------ PII that protects people without rewriting facts
+
+@pytest.mark.parametrize("text", ["2的34次方等于17179869184", "123456 × 142857 = 17636274432",
+                                  "12345678901 + 98765432109 = 111111111010", "结果：18912345678 - 1 = 18912345677"])
+def test_pii_changes_no_number_in_arithmetic(text):
+    row = conv("计算", text)
+    assert kept(Pii(), row) and row.reply == text
+    assert kept(Pii(Pii.Settings(mode="reject")), conv("计算", text))
+
+
+@pytest.mark.parametrize("text", ["运行 `ssh -T git@github.com` 测试连接。", "ssh -T git@github.com",
+                                  "```python\nprint(is_valid_email('zhang.san@163.com'))\n```",
+                                  "def notify():\n    send('13812345678', to='li.si@qq.com')",
+                                  "邮箱请写成 your_email@example.com 的形式"])
+def test_pii_leaves_code_and_placeholders_alone(text):
+    row = conv("怎么做", text)
+    assert kept(Pii(), row) and row.reply == text
+
+
+def test_pii_catches_every_planted_kind():
+    rule = Pii()
+    cases = {
+        "请发邮件到zhangsan@163.com联系我们": "请发邮件到[EMAIL]联系我们",
+        "手机：１３８１２３４５６７８": "手机：[PHONE]",
+        "邮箱 li.si＠qq.com": "邮箱 [EMAIL]",
+        "座机 010-62345678，或(021)62345678": "座机 [PHONE]，或[PHONE]",
+        "客服热线 400-810-8888 或 800 820 8820": "客服热线 [PHONE] 或 [PHONE]",
+        "电话+86 139 1234 5678": "电话[PHONE]",
+        "身份证 11010519491231002X": "身份证 [ID_CARD]",
+    }
+    for text, masked in cases.items():
+        row = conv("联系方式", text)
+        assert kept(rule, row) and row.reply == masked, text
+    assert rule.masked == {"email": 2, "phone": 2, "landline": 2, "service_number": 2, "id_card": 1}
+    assert EMAIL.search("请发邮件到zhangsan@example.com联系我们").group(0) == "zhangsan@example.com"
+
+
+def test_pii_covers_the_system_field_and_every_turn():
+    row = conv("还有吗", "没有了", history=[("我的电话", "记下了：13912345678")], system="客服：李四，电话13812345678")
+    verdict, changed = Cleaner().clean(row)
+    assert verdict is None and row.system == "客服：李四，电话[PHONE]" and row.turns[1].text == "记下了：[PHONE]"
+    assert changed.count("pii.phone") == 2
+    rejecting = Pii(Pii.Settings(mode="reject"))
+    assert rejecting.apply(conv("你好", "你好", system="联系 13812345678")).reason == "pii"
+
+
+# ------------------------------------------------------------------ the benchmark cannot rot
+
+def test_quality_benchmark_runs_on_a_handful_of_labeled_rows():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_clean_quality.py"), "--json", "--limit", "12"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 12 and {r["rule"] for r in report["rules"]} >= {"ai_identity", "chinese_share", "pii"}
+    assert 0 <= report["default"]["precision"] <= 1
