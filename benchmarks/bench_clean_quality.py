@@ -136,6 +136,21 @@ def normalizer_changes(rows: list[LabeledRow], convs: list[Conversation]) -> lis
     return out
 
 
+def pii_masks(rows: list[LabeledRow], convs: list[Conversation]) -> list[dict[str, str]]:
+    """Every piece of text PII masking would replace, with its context: to read that no number
+    in arithmetic and nothing in code is touched."""
+    from instruct_data.clean.pii import Pii
+
+    rule, found = Pii(), []
+    for row, conversation in zip(rows, convs):
+        texts = [conversation.system or ""] + [t.full_text for t in conversation.turns]
+        for text in texts:
+            for start, end, kind in rule.spans(text):
+                found.append({"where": row.where, "kind": kind,
+                              "context": text[max(0, start - 20):end + 12].replace("\n", " ⏎ ")})
+    return found
+
+
 def recipes() -> dict[str, Any]:
     found = {}
     for path in sorted((ROOT / "recipes").glob("*.yaml")):
@@ -157,6 +172,7 @@ def run(data: Path = DATA, limit: int | None = None) -> dict[str, Any]:
         "rules": rules,
         "rule_false_drops": rule_false,
         "normalizers": normalizer_changes(rows, convs),
+        "pii_masks": pii_masks(rows, convs),
         "default": whole(rows, convs, CleanSettings()),
         "recipes": {name: {k: v for k, v in whole(rows, convs, settings).items() if k not in ("false_drops", "false_keeps")}
                     for name, settings in recipes().items()},
@@ -179,6 +195,9 @@ def print_report(result: dict[str, Any]) -> None:
     print("\nNormalizers: rows changed")
     for n in result["normalizers"]:
         print(f"  {n['normalizer']:<24}{'on' if n['default_on'] else 'off':>4}{n['rows_changed']:>6}  e.g. {', '.join(n['examples'])}")
+    print(f"\nPII masking would replace {len(result['pii_masks'])} pieces of text:")
+    for m in result["pii_masks"]:
+        print(f"  {m['where']}  [{m['kind']}] …{m['context']}…")
     d = result["default"]
     print(f"\nDefault cleaner (rules on by default): precision {_fmt(d['precision'])}, recall {_fmt(d['recall'])} "
           f"({d['correct']} of {d['of']}; {d['fired']} fired); recall without wrong_answer rows "

@@ -32,6 +32,7 @@ from typing import Any
 
 from instruct_data.errors import InputError
 from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format
+from instruct_data.formats import seed_tasks
 from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
@@ -69,6 +70,10 @@ def register_expander(fmt: str, split: Callable[[Row], list[Row]], row_format: s
     if row_format not in FORMATS:
         raise ValueError(f"unknown row format {row_format!r}")
     EXPANDERS[fmt] = Expander(split, row_format)
+
+
+# BELLE's seed tasks: one task line, one row per instance (formats/seed_tasks.py).
+register_expander(seed_tasks.FORMAT, seed_tasks.split_task, seed_tasks.ROW_FORMAT)
 
 
 def expand_record(row: Row, fmt: str) -> list[Row]:

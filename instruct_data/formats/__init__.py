@@ -16,7 +16,7 @@ from typing import Any
 
 from instruct_data.errors import InputError
 from instruct_data.formats import (alpaca, belle, context_target, messages, prompt_response, qa_benchmark,
-                                   sharegpt)
+                                   seed_tasks, sharegpt)
 from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_id
 from instruct_data.formats.transcript import looks_like_transcript
 from instruct_data.io import Row
@@ -32,6 +32,7 @@ FORMATS: dict[str, ModuleType] = {
     "prompt_response": prompt_response,
     "context_target": context_target,
     "qa_benchmark": qa_benchmark,
+    "belle_seed_tasks": seed_tasks,  # one task, several instances: expanded in rowpath
 }
 DETECT_ROWS = 50
 
@@ -97,6 +98,8 @@ def detect_row(data: dict[str, Any]) -> str | None:
         return "qa_benchmark"
     if "messages" in keys:
         return "messages"
+    if seed_tasks.looks_like_seed_task(data):
+        return "belle_seed_tasks"
     if "conversations" in keys:
         convs = data["conversations"]
         first = convs[0] if isinstance(convs, list) and convs and isinstance(convs[0], dict) else {}
