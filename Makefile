@@ -6,9 +6,18 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo-out
 
-.PHONY: setup demo test bench clean gpu-prepare gpu-check gpu-check-smoke
+.PHONY: setup fonts demo test bench clean gpu-prepare gpu-check gpu-check-smoke
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed fonts
+
+# A CJK font for the report's plots (Chinese category labels). Best effort: Debian's
+# fonts-wqy-microhei (1.6 MB) when apt-get can run as root; else plots fall back to ASCII labels
+# and report.md says so. Any CJK font installed another way (fonts-noto-cjk …) is used too.
+fonts:
+	@fc-list :lang=zh 2>/dev/null | grep -q . \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 && echo "installed fonts-wqy-microhei"; } \
+	  || echo "no CJK font installed: plot labels that are not ASCII fall back to [n] (apt-get install fonts-noto-cjk)"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

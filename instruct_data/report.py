@@ -7,6 +7,7 @@ build folder without reading the data again.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,12 @@ from typing import Any
 from instruct_data.errors import InputError
 
 PLOTS = ("lengths.png", "rejects.png", "categories.png", "duplicates.png")
+# CJK fonts matplotlib can use for Chinese labels, best first (Debian: fonts-noto-cjk,
+# fonts-wqy-microhei, fonts-wqy-zenhei; `make fonts` installs one).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+             "Droid Sans Fallback", "AR PL UMing CN", "SimHei", "Microsoft YaHei", "PingFang SC")
+CJK_FILE = re.compile(r"wqy|NotoSans.*CJK|NotoSansSC|SourceHanSans|DroidSansFallback|uming|simhei|msyh", re.IGNORECASE)
+EXAMPLES_PER_REASON = 3
 
 
 def load_manifest(folder: str | Path) -> dict[str, Any]:
@@ -90,9 +97,15 @@ def _plots(out: Path, manifest: dict[str, Any]) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # Chinese labels (categories) need a CJK font when one is installed; fall back silently.
-    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "DejaVu Sans"]
+    font = cjk_font()
+    if font:
+        plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
     plt.rcParams["svg.hashsalt"] = "idata"
+
+    def label(text: str, number: int) -> str:
+        """The label itself with a CJK font; else ASCII labels stay and others become [n]."""
+        return text if font or text.isascii() else f"[{number}]"
+
     counts, stats = manifest["counts"], manifest.get("stats", {})
     written = []
 
@@ -120,7 +133,11 @@ def _plots(out: Path, manifest: dict[str, Any]) -> list[str]:
         items = sorted(data.items(), key=lambda kv: (-kv[1], kv[0]))[:25]
         fig, axis = plt.subplots(figsize=(8, 0.35 * max(len(items), 1) + 1.2))
         if items:
-            axis.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color=color)
+            names = [label(k, n) for n, (k, _) in enumerate(items, 1)][::-1]
+            values = [v for _, v in items][::-1]
+            bars = axis.barh(names, values, color=color)
+            axis.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3, fontsize=8)
+            axis.set_xlim(0, max(values) * 1.15)
         else:
             axis.text(0.5, 0.5, "none", ha="center", va="center", transform=axis.transAxes)
         axis.set_title(title)
@@ -134,7 +151,62 @@ def _plots(out: Path, manifest: dict[str, Any]) -> list[str]:
     return written
 
 
-def render_markdown(manifest: dict[str, Any], plots: list[str]) -> str:
+def cjk_font() -> str | None:
+    """The name of an installed font matplotlib can draw Chinese with, or None."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    if found is None:
+        # matplotlib's font cache predates a font installed since: add the system's CJK files.
+        for path in font_manager.findSystemFonts():
+            if CJK_FILE.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((name for name in CJK_FONTS if name in installed), None)
+    return found
+
+
+def reject_examples(folder: Path, limit: int = EXAMPLES_PER_REASON) -> dict[str, list[tuple[str, str]]]:
+    """stage/reason -> up to `limit` (origin, short excerpt) from rejects.jsonl, in file order."""
+    path = folder / "rejects.jsonl"
+    examples: dict[str, list[tuple[str, str]]] = {}
+    if not path.is_file():
+        return examples
+    with path.open(encoding="utf-8") as rejects:
+        for line in rejects:
+            try:
+                reject = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            key = f"{reject.get('stage')}/{reject.get('reason')}"
+            found = examples.setdefault(key, [])
+            if len(found) < limit:
+                found.append((str(reject.get("origin") or reject.get("id") or "?"), excerpt(reject.get("raw"))))
+    return examples
+
+
+def excerpt(raw: Any, width: int = 110) -> str:
+    """A short one-line view of a raw row: its question and its reply where they can be told apart."""
+    if isinstance(raw, dict):
+        question = next((raw[k] for k in ("instruction", "prompt", "question", "input", "context") if raw.get(k)), "")
+        reply = next((raw[k] for k in ("output", "response", "answer", "target") if raw.get(k)), "")
+        turns = raw.get("conversations") or raw.get("messages")
+        if not (question or reply) and isinstance(turns, list) and turns:
+            texts = [str(t.get("value", t.get("content", ""))) for t in turns if isinstance(t, dict)]
+            question, reply = (texts[0], texts[-1]) if texts else ("", "")
+        text = f"{str(question)[:40]} → {reply}" if question else str(reply or json.dumps(raw, ensure_ascii=False))
+    else:
+        text = str(raw)
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= width else text[:width - 30] + " … " + text[-27:]
+
+
+def render_markdown(manifest: dict[str, Any], plots: list[str], examples: dict[str, list[tuple[str, str]]] | None = None,
+                    font: str | None = None) -> str:
     counts, split = manifest["counts"], manifest.get("split", {})
     lines = ["# Build report", "",
              f"Template: `{manifest.get('template')}`. "
@@ -148,9 +220,17 @@ def render_markdown(manifest: dict[str, Any], plots: list[str]) -> str:
         lines.append(f"| {source} | {c['read']:,} | {c['rejected']:,} | {c['removed']:,} | {train:,} | {held:,} |")
     lines += ["", f"Train records (a dialogue gives one per reply in every-turn mode): {split.get('train_records', 0):,}.",
               "", "## Rejected, by reason", "", "| stage/reason | rows | per source |", "|---|---:|---|"]
-    for reason, per_source in sorted(counts.get("rejects_by_reason", {}).items(), key=lambda kv: -sum(kv[1].values())):
+    ordered = sorted(counts.get("rejects_by_reason", {}).items(), key=lambda kv: -sum(kv[1].values()))
+    for reason, per_source in ordered:
         detail = ", ".join(f"{s} {n:,}" for s, n in per_source.items())
         lines.append(f"| {reason} | {sum(per_source.values()):,} | {detail} |")
+    if examples:
+        lines += ["", "### Examples, per reason (the first rows of rejects.jsonl)", ""]
+        for reason, _ in ordered:
+            lines.append(f"**{reason}**")
+            lines.append("")
+            lines += [f"- `{where}`: {text}" for where, text in examples.get(reason, [])] or ["- (none kept)"]
+            lines.append("")
     stats = manifest.get("stats", {})
     bins = stats.get("length_bins")
     if bins:
@@ -168,8 +248,14 @@ def render_markdown(manifest: dict[str, Any], plots: list[str]) -> str:
     lines += [f"- {m}: {n:,}" for m, n in counts.get("duplicates_by_method", {}).items()] or ["- none"]
     lines += ["", "## Rows changed, by normalizer", ""]
     lines += [f"- {m}: {n:,}" for m, n in counts.get("rows_changed_by_normalizer", {}).items()] or ["- none"]
+    for key, title in (("turns_cut_by_rule", "Dialogue rounds cut, by rule"), ("pii_masks_by_kind", "Personal data masked, by kind")):
+        if counts.get(key):
+            lines += ["", f"## {title}", ""] + [f"- {k}: {n:,}" for k, n in counts[key].items()]
     if plots:
         lines += ["", "## Plots", ""]
+        if not font:
+            lines += ["No CJK font is installed (`make fonts`, or Debian's fonts-noto-cjk), so labels that are not "
+                      "ASCII fall back to `[n]`, numbered by rank as in the tables above.", ""]
         lines += [f"![{name[:-4]}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
 
@@ -179,5 +265,6 @@ def write_report(folder: str | Path, manifest: dict[str, Any]) -> Path:
     out = Path(folder)
     plots = _plots(out, manifest)
     path = out / "report.md"
-    path.write_text(render_markdown(manifest, plots), encoding="utf-8")
+    text = render_markdown(manifest, plots, reject_examples(out), cjk_font() if plots else None)
+    path.write_text(text, encoding="utf-8")
     return path

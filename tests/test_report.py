@@ -40,3 +40,28 @@ def test_stats_on_a_folder_that_is_not_a_build_fails_clearly(tmp_path):
     result = CliRunner().invoke(cli, ["stats", str(tmp_path)])
     assert result.exit_code != 0
     assert "manifest.json" in str(result.exception) or "manifest.json" in result.output
+
+
+def test_report_shows_three_examples_per_reject_reason_and_says_when_labels_fall_back(tmp_path, monkeypatch):
+    from instruct_data import report
+
+    rejects = [{"stage": "clean", "reason": "ai_identity", "origin": f"data.jsonl:{n}",
+                "raw": {"instruction": "描述一次难忘的经历", "output": f"作为一个人工智能助手，我没有经历。{n}"}} for n in range(1, 6)]
+    rejects.append({"stage": "read", "reason": "unparseable", "origin": "data.jsonl:9", "raw": "{not json | at all"})
+    (tmp_path / "rejects.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects),
+                                            encoding="utf-8")
+    manifest = {"template": "seed", "check": "read = written + rejected + removed",
+                "counts": {"balanced": True, "totals": {"read": 6, "written": 0, "rejected": 6, "removed": 0},
+                           "per_source": {"data": {"read": 6, "written": 0, "rejected": 6, "removed": 0}},
+                           "rejects_by_reason": {"clean/ai_identity": {"data": 5}, "read/unparseable": {"data": 1}},
+                           "pii_masks_by_kind": {"phone": 2}, "turns_cut_by_rule": {"ai_identity": 1}},
+                "stats": {"categories": {"写作": 3, "math": 2}}}
+    examples = report.reject_examples(tmp_path)
+    assert [where for where, _ in examples["clean/ai_identity"]] == ["data.jsonl:1", "data.jsonl:2", "data.jsonl:3"]
+    monkeypatch.setattr(report, "cjk_font", lambda: None)
+    plots = report._plots(tmp_path, manifest)
+    text = report.render_markdown(manifest, plots, examples, font=None)
+    assert "- `data.jsonl:2`: 描述一次难忘的经历 → 作为一个人工智能助手，我没有经历。2" in text
+    assert "- `data.jsonl:9`: {not json \\| at all" in text
+    assert "fall back to `[n]`" in text and "- phone: 2" in text and "- ai_identity: 1" in text
+    assert (tmp_path / "categories.png").read_bytes()[:4] == b"\x89PNG"

@@ -497,7 +497,8 @@ class MissingAttachment(TurnFilter):
 # "a + b = c" with plain numbers: the left side is computed and compared with the right side,
 # to the right side's decimals. Letters, units or brackets next to the numbers end the match.
 EQUATION = re.compile(r"(?<![\w.,)）])(\d+(?:\.\d+)?(?:[ \t]*[-+×xX*/÷][ \t]*\d+(?:\.\d+)?)+)[ \t]*[=＝][ \t]*"
-                      r"(-?\d+(?:\.\d+)?)(?![\w.,(（%])")
+                      r"(-?\d+(?:\.\d+)?)(?![\w.,(（%/×xX*÷^])")
+REMAINDER = re.compile(r"^\s*(?:余|……|\.\.\.|remainder|r\b)", re.IGNORECASE)
 
 
 class Arithmetic(TurnFilter):
@@ -514,6 +515,8 @@ class Arithmetic(TurnFilter):
             expected = _evaluate(match.group(1))
             if expected is None:
                 continue
+            if REMAINDER.match(reply[match.end():match.end() + 12]):
+                expected = float(int(expected))  # integer division: 7 / 8 = 0 余 7
             shown = match.group(2)
             decimals = len(shown.split(".")[1]) if "." in shown else 0
             if abs(expected - float(shown)) > 0.5 * 10 ** -decimals + 1e-9:
@@ -553,6 +556,10 @@ def _evaluate(expression: str) -> float | None:
 ACKNOWLEDGEMENT = re.compile(r"^\W*(?:好的|好|好吧|嗯+|哦|收到|没问题|可以|OK|Okay|ok|Why|为什么)\W*$", re.IGNORECASE)
 
 
+# A question an acknowledgement answers well: a yes/no question, or one setting up what follows.
+SETS_UP = re.compile(r"[吗么][？?]?\s*$|从现在开始|接下来|以后|记住|扮演|明白|准备好|\?$|？$")
+
+
 class NonAnswer(TurnFilter):
     """A reply that is only an acknowledgement or a question back ("好的", "Why?") to a request
     that wanted content."""
@@ -561,7 +568,7 @@ class NonAnswer(TurnFilter):
     reasons = ("non_answer",)
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        if len(reply) > 8 or not ACKNOWLEDGEMENT.match(reply):
+        if len(reply) > 8 or not ACKNOWLEDGEMENT.match(reply) or SETS_UP.search(question):
             return None
         return Drop("non_answer", f"the reply is only {reply.strip()!r}")
 
