@@ -4,17 +4,23 @@
         for result in pool.map(work, tasks):   # in task order, a few tasks ahead per worker
             ...
 
-What it adds to `concurrent.futures.ProcessPoolExecutor`:
+Why not `multiprocessing.Pool` or `concurrent.futures.ProcessPoolExecutor`: both feed their
+workers through a queue whose feeder thread writes into a pipe the parent also holds open.
+When workers die with a task half-sent (Ctrl-C, SIGTERM, a kill), that thread blocks forever
+and so does the interpreter's exit, which joins it (`Pool.terminate()` waits on it too). Here
+each worker has its own pipes, and the parent's threads that write tasks and read results are
+daemon threads that end when a pipe breaks: a dead worker can never hold the parent up.
 
-- Workers ignore Ctrl-C. The terminal sends SIGINT to every process of the group; a worker
-  interrupted mid-task printed a KeyboardInterrupt or BrokenPipeError traceback, and one
-  interrupted while holding a queue lock left `multiprocessing.Pool.terminate()` waiting
-  forever. The main process alone decides what an interrupt means.
+- Workers ignore Ctrl-C. The terminal sends SIGINT to the whole process group; a worker
+  interrupted mid-task printed a KeyboardInterrupt or BrokenPipeError traceback. The main
+  process alone decides what an interrupt means.
 - Workers die with their parent, even one killed by SIGKILL (Linux: `PR_SET_PDEATHSIG`;
   elsewhere a thread that watches the parent's pid), so no orphan keeps a core busy.
 - On an error or an interrupt the workers are killed at once, not waited for.
 - Results come back in task order with a bounded number of tasks in flight (memory stays
-  flat: the task iterator is read only as fast as results are used).
+  flat: the task iterator is read only as fast as results are used). Task i goes to worker
+  i mod N; a worker's results are read as they come (a thread per worker), so a worker never
+  waits for the main process to want its result.
 - With one worker nothing is started: the tasks run here, the same code path for tests.
 """
 
@@ -23,14 +29,14 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
+import queue
 import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from instruct_data.errors import IdataError
@@ -64,7 +70,8 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _start_worker(parent: int, initializer: Callable | None, initargs: tuple) -> None:
+def _worker_main(parent: int, initializer: Callable | None, initargs: tuple, tasks, results) -> None:
+    """A worker's life: (func, task) in, (ok, result or exception) out, until None or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked worker inherits the CLI's SIGTERM handler (which raises in the main process to
     # run its clean-up); here the default is right: end at once, the parent cleans up.
@@ -72,11 +79,85 @@ def _start_worker(parent: int, initializer: Callable | None, initargs: tuple) ->
     _die_with_parent(parent)
     if initializer is not None:
         initializer(*initargs)
+    while True:
+        try:
+            job = tasks.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if job is None:
+            return
+        func, task = job
+        try:
+            reply = (True, func(task))
+        except Exception as exc:  # raised again in the parent, at this task's place in the order
+            reply = (False, exc)
+        try:
+            results.send_bytes(_dumps(reply))
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _dumps(reply: tuple) -> bytes:
+    try:
+        return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # an exception that does not pickle: its text still reaches the parent
+        return pickle.dumps((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]} ({exc})")))
 
 
 def _context():
     # fork where there is one: workers start at once and inherit what the parent loaded.
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+
+
+_DEAD = object()  # what a worker's result reader queues when the worker's pipe ends
+
+
+class _Worker:
+    """One process, its two pipes, and the parent's daemon threads that feed and drain them."""
+
+    def __init__(self, context, initializer: Callable | None, initargs: tuple):
+        task_reader, self._task_writer = context.Pipe(duplex=False)
+        self._result_reader, result_writer = context.Pipe(duplex=False)
+        self.process = context.Process(target=_worker_main, daemon=True,
+                                       args=(os.getpid(), initializer, initargs, task_reader, result_writer))
+        self.process.start()
+        task_reader.close()  # the parent keeps only its own ends: a dead worker breaks the pipes
+        result_writer.close()
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+    def start_threads(self) -> None:
+        """After every worker is forked: a fork copies no thread, but would copy their locks."""
+        threading.Thread(target=self._feed, daemon=True).start()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _feed(self) -> None:
+        while True:
+            job = self.outbox.get()
+            try:
+                self._task_writer.send(job)
+            except Exception:  # the worker died (its result reader reports it) or did not pickle
+                return
+            if job is None:
+                return
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = self._result_reader.recv_bytes()
+            except (EOFError, OSError):
+                self.inbox.put(_DEAD)
+                return
+            self.inbox.put(data)
+
+    def result(self) -> Any:
+        data = self.inbox.get()
+        if data is _DEAD:
+            raise WorkerDied("a worker process was killed (out of memory? try fewer --workers)")
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise value
+        return value
 
 
 class WorkerPool:
@@ -86,49 +167,52 @@ class WorkerPool:
                  ahead: int = 2):
         self.workers = max(1, workers)
         self.ahead = ahead  # tasks in flight per worker
-        self._executor: ProcessPoolExecutor | None = None
+        self._procs: list[_Worker] = []
         if self.workers == 1:
             if initializer is not None:
                 initializer(*initargs)
             return
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_start_worker,
-                                             initargs=(os.getpid(), initializer, initargs))
+        context = _context()
+        try:
+            for _ in range(self.workers):
+                self._procs.append(_Worker(context, initializer, initargs))
+            for worker in self._procs:
+                worker.start_threads()
+        except BaseException:
+            self.kill()
+            raise
 
     def map(self, func: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        """func(task) for every task, in task order."""
-        if self._executor is None:
+        """func(task) for every task, in task order (func: a module-level function)."""
+        if not self._procs:
             yield from map(func, tasks)
             return
-        pending: deque = deque()
-        limit = self.workers * self.ahead
-        try:
-            for task in tasks:
-                pending.append(self._executor.submit(func, task))
-                if len(pending) >= limit:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        except BrokenProcessPool:
-            raise WorkerDied("a worker process was killed (out of memory? try fewer --workers)") from None
+        owners: deque = deque()  # the worker of each task in flight, in task order
+        limit = len(self._procs) * self.ahead
+        for number, task in enumerate(tasks):
+            worker = self._procs[number % len(self._procs)]
+            worker.outbox.put((func, task))
+            owners.append(worker)
+            if len(owners) >= limit:
+                yield owners.popleft().result()
+        while owners:
+            yield owners.popleft().result()
 
     def close(self) -> None:
-        """Wait for the workers to finish and end them."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Let the workers finish what they were given, and end them."""
+        for worker in self._procs:
+            worker.outbox.put(None)
+        for worker in self._procs:
+            worker.process.join()
+        self._procs = []
 
     def kill(self) -> None:
         """End the workers now (SIGKILL): nothing they hold is waited for."""
-        if self._executor is None:
-            return
-        # The executor has no public way to kill its processes; `_processes` is where it keeps them.
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        for process in processes:
-            process.kill()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.join(timeout=5)
-        self._executor = None
+        for worker in self._procs:
+            worker.process.kill()
+        for worker in self._procs:
+            worker.process.join(timeout=5)
+        self._procs = []
 
     def __enter__(self) -> "WorkerPool":
         return self
