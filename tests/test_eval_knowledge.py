@@ -157,3 +157,131 @@ def test_batched_option_logliks_equal_a_direct_transformers_computation_item_by_
     assert set(summary["delta"]["accuracy"]) == {"overall", *{i.subject for i in data.items}}
     # one shot from the dev split of the same subject sits before the question, as an earlier round
     assert data.dev[data.items[0].subject][0].question in rows[0]["prompt"]
+
+
+# ---------------------------------------------------------------- hub layout, offline
+
+
+def test_ceval_and_cmmlu_load_through_the_hub_code_path_from_the_hf_cache(tmp_path, monkeypatch):
+    """hf_hub_download at the pinned revision, offline, finds the file where the hub cache keeps it."""
+    import huggingface_hub.constants as hf_constants
+
+    from instruct_data.evaluation import benchmarks
+    from instruct_data.evaluation.choices import load_choice_benchmark
+    from instruct_data.io import file_sha256
+
+    cache = tmp_path / "hf"
+    entries = benchmarks.registry()
+    for name in ("ceval", "cmmlu"):
+        hub = entries[name]["hub"]
+        snapshot = cache / f"datasets--{hub['repo'].replace('/', '--')}" / "snapshots" / hub["revision"]
+        snapshot.mkdir(parents=True)
+        if name == "ceval":
+            _ceval_zip(snapshot / hub["file"])
+        else:
+            folder = _cmmlu_folder(tmp_path / "cmmlu-unpacked")
+            with zipfile.ZipFile(snapshot / hub["file"], "w") as archive:
+                for file in folder.rglob("*.csv"):
+                    archive.write(file, f"cmmlu_v1_0_1/{file.relative_to(folder)}")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    info, data = load_choice_benchmark("ceval")
+    assert info["split"] == "val" and len(data.items) == 3 and info["hub"]["repo"] == "ceval/ceval-exam"
+    assert info["registry_sha256"] is None and len(info["sha256"]) == 64  # recorded, to pin on first online use
+    info, data = load_choice_benchmark("cmmlu")
+    assert info["split"] == "test" and {i.subject for i in data.items} == {"agronomy", "anatomy"}
+    # a pinned sha256 that does not match is refused
+    pinned = {**entries, "cmmlu": {**entries["cmmlu"], "sha256": "0" * 64}}
+    monkeypatch.setattr(benchmarks, "registry", lambda: pinned)
+    with pytest.raises(benchmarks.BenchmarkError, match="has sha256 .* expected 0000"):
+        load_choice_benchmark("cmmlu")
+    pinned["cmmlu"]["sha256"] = file_sha256(info["path"])
+    assert load_choice_benchmark("cmmlu")[0]["sha256_matches_registry"]
+
+
+def test_not_in_the_cache_and_offline_says_to_use_from(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    from instruct_data.evaluation.benchmarks import BenchmarkError
+    from instruct_data.evaluation.choices import load_choice_benchmark
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(BenchmarkError, match="ceval: offline .* pass --from PATH"):
+        load_choice_benchmark("ceval")
+    info, data = load_choice_benchmark("ceval", str(_ceval_zip(tmp_path / "ceval-exam.zip")))
+    assert len(data.items) == 3
+
+
+def test_forgot_marks_a_subject_whose_whole_interval_is_below_zero():
+    from instruct_data.cli.eval_cmd import got_worse
+    from instruct_data.evaluation.multiple_choice import ChoiceRun, summarize_choices
+
+    rows = [{"subject": "物理", "correct": False, "correct_norm": False, "base_correct": True, "base_correct_norm": True}
+            for _ in range(12)]
+    rows += [{"subject": "历史", "correct": i % 2 == 0, "correct_norm": True, "base_correct": i % 3 == 0,
+              "base_correct_norm": True} for i in range(12)]
+    summary = summarize_choices(rows, ChoiceRun(template=get_template("seed"), compare_base=True))
+    assert summary["forgot_subjects"] == ["物理"]
+    assert summary["delta"]["accuracy"]["物理"]["mean"] == -100.0
+    assert summary["model"]["accuracy"]["历史"]["mean"] == 50.0 and summary["base"]["accuracy"]["历史"]["mean"] == pytest.approx(100 / 3, abs=1e-3)
+    assert got_worse({"knowledge": {"x": {"summary": summary}}})
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+from test_eval_judge import FakeJudge, server  # noqa: E402,F401  (the local judge server fixture)
+
+
+def test_eval_with_knowledge_and_judge_writes_the_help_or_hurt_section_and_reruns_from_the_cache(tiny, server, tmp_path):
+    from instruct_data.evaluation import EvalConfig, evaluate
+    from instruct_data.evaluation.judge import JudgeConfig
+
+    model_dir, adapter = tiny
+    judge = JudgeConfig(url=server, model="judge-7b", cache_path=str(tmp_path / "judge.sqlite"), timeout_s=5, retries=1,
+                        backoff_s=0.01)
+    config = EvalConfig(model=str(model_dir), adapter=str(adapter), benchmark=["idata-zh-mini", "idata-zh-mc"],
+                        out=str(tmp_path / "out"), compare_base=True, max_new_tokens=6, per_category=1, judge=judge,
+                        resamples=200)
+    results = evaluate(config)
+    knowledge = results["knowledge"]["idata-zh-mc"]
+    assert knowledge["benchmark"]["items"] == 10 and knowledge["benchmark"]["subjects"] == 10
+    assert set(knowledge["summary"]) >= {"model", "base", "delta", "forgot_subjects"}
+    lines = (tmp_path / "out" / "knowledge-idata-zh-mc.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 10 and {"pick", "base_pick", "logliks"} <= set(json.loads(lines[0]))
+    judged = results["judge"]
+    assert judged["counts"]["items"] == 20 and judged["counts"]["asked"] + judged["counts"]["empty"] == 20
+    overall = results["metrics"]["model"]["overall"]["metrics"]
+    assert {"rougeL_char", "judge"} <= set(overall) and "judge" in results["metrics"]["delta"]["overall"]
+    assert all(r["question"] in r["prompt"] for r in map(json.loads, (tmp_path / "out" / "predictions.jsonl").open()))
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert report.index("## Did tuning help or hurt?") < report.index("## Reference scores") < report.index("## Knowledge: idata-zh-mc")
+    section = report.split("## Did tuning help or hurt?")[1].split("## Reference scores")[0]
+    for measure in ("reference: ROUGE-L (char)", "judge score", "knowledge: accuracy (0-shot)", "**Forgot**"):
+        assert measure in section
+    assert "## Judge" in report
+    asked = len(FakeJudge.requests)
+    assert asked == judged["counts"]["asked"]
+    again = evaluate(config)
+    assert len(FakeJudge.requests) == asked and again["judge"]["counts"]["asked"] == 0  # all from the cache
+    assert again["judge"]["model"] == judged["model"]
+
+
+def test_cli_knowledge_only_run(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    model_dir, adapter = tiny
+    out = tmp_path / "k"
+    result = CliRunner().invoke(cli, ["eval", "-m", str(model_dir), "-a", str(adapter), "--compare-base",
+                                       "-b", "idata-zh-mc", "--shots", "2", "--per-category", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "knowledge idata-zh-mc (10 items, 2-shot) accuracy: tuned" in result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert "metrics" not in results and not (out / "predictions.jsonl").exists()
+    assert "## Did tuning help or hurt?" in (out / "report.md").read_text(encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["eval", "-m", str(model_dir), "-b", "idata-zh-mc", "-b", "idata-zh-mini",
+                                    "-b", "belle-eval", "-o", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "one generated benchmark per run" in str(bad.exception)

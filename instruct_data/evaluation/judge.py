@@ -103,7 +103,9 @@ class Rubrics:
 
     def describe(self) -> dict:
         used = [self.default, *self.by_category.values()]
-        return {"origin": self.origin, "source": self.default.source, "scale": list(self.default.scale),
+        main = next(iter(self.by_category.values()), self.default)  # per-category rubrics, when there are
+        return {"origin": self.origin, "source": main.source, "scale": list(main.scale),
+                "fallback": {"name": self.default.name, "scale": list(self.default.scale)},
                 "rubrics": {r.name: r.sha256()[:16] for r in used}}
 
 
@@ -264,6 +266,8 @@ class Client:
             response = self.session().post(self.config.endpoint(), json=body, timeout=self.config.timeout_s)
             response.raise_for_status()
             data = response.json()
+        except requests.exceptions.JSONDecodeError:  # before RequestException, which it also is
+            raise RuntimeError("the reply is not JSON") from None
         except requests.exceptions.RetryError as exc:
             raise RuntimeError(f"gave up after {self.config.retries} retries: {_last_line(exc)}") from None
         except requests.exceptions.Timeout:
@@ -272,8 +276,6 @@ class Client:
             if "timeout" in str(exc).lower():  # urllib3 reports exhausted read retries as a connection error
                 raise RuntimeError(f"timed out after {self.config.timeout_s:g} s ({self.config.retries} retries)") from None
             raise RuntimeError(_last_line(exc)) from None
-        except ValueError:
-            raise RuntimeError("the reply is not JSON") from None
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

@@ -274,7 +274,8 @@ def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progr
 
 def _row(item, tuned, base) -> dict:
     """One line of predictions.jsonl."""
-    row = {"id": item.id, "category": item.category, "prompt": item.prompt, "reference": item.reference,
+    row = {"id": item.id, "category": item.category, "prompt": item.prompt, "question": item.question,
+           "reference": item.reference,
            "prediction": tuned.text, "finish": tuned.finish, "new_tokens": tuned.new_tokens,
            "scores": score_item(tuned.text, item.reference)}
     if base is not None:
