@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,ray]'
 	touch $@
 
 demo: setup
@@ -42,7 +42,7 @@ bench: setup
 
 # GPU proof (benchmarks/gpu_check.py): training and evaluation measured on a lent GPU in one call.
 # Here: `make gpu-prepare` puts the wheels the GPU machine lacks and a build folder in .gpu-carry/.
-# There (device tool): run(command="make gpu-check", carry=[".gpu-carry"], timeout_s=540). It uses
+# There (device tool): run(command="make gpu-check", carry=[".gpu-carry"], timeout_s=480). It uses
 # that machine's own python3 (no venv, no setup). Anywhere: `make gpu-check-smoke`, tiny shapes on the CPU.
 GPU_PY ?= python3
 
