@@ -101,9 +101,14 @@ def _why_missing(path: Path) -> str:
 
 
 def open_binary(path: Path):
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+    """An input opened for reading; one the user may not read fails as the input it is (exit 2)."""
+    try:
+        if path.suffix.lower() == ".gz":
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except OSError as exc:
+        why = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror
+        raise InputError(str(path), f"cannot read: {why}") from None
 
 
 # A row nested deeper than Python's JSON parser recurses (about 1,000 levels).
@@ -370,6 +375,20 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def line_blocks(path: str | os.PathLike, size: int) -> Iterator[tuple[int, int, int]]:
+    """(first line number, byte offset, byte size) of blocks of about `size` bytes of a plain
+    (not gzipped) text file, each ending at a line end: what a process hands a worker, which
+    then reads its block itself instead of receiving the lines over a pipe."""
+    line_no, offset = 1, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(size):
+            if not block.endswith(b"\n"):
+                block += fh.readline()  # the line the block ends in, whole (or the end of the file)
+            yield line_no, offset, len(block)
+            line_no += block.count(b"\n")
+            offset += len(block)
 
 
 # ---------------------------------------------------------------- writing
