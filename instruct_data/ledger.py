@@ -127,8 +127,12 @@ class Ledger:
         })
 
     def duplicate(self, *, row_id: str, duplicate_of: str, method: str, similarity: float, source: str,
-                  origin: Origin | None = None, cluster: str | None = None, raw: Any = None) -> None:
-        self.counts[source]["removed"] += 1
+                  origin: Origin | None = None, cluster: str | None = None, raw: Any = None,
+                  whole_row: bool = True) -> None:
+        """A removed record. `whole_row=False`: one of several records of a row (a dialogue's
+        reply in every-turn mode) that is still written, or that is counted removed once."""
+        if whole_row:
+            self.counts[source]["removed"] += 1
         self.duplicate_methods[method] += 1
         self._duplicates.write({
             "id": row_id,

@@ -6,6 +6,7 @@ import os
 import pickle
 from typing import Any
 
+from instruct_data.dedupe.keys import record_prompt
 from instruct_data.formats import Rejected, read_conversations
 from instruct_data.io import expand_inputs
 from instruct_data.pipeline.keys import Kept
@@ -23,19 +24,65 @@ def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> byte
                           skip=kept.repeated_id)
 
 
-def spooled_items(spool: str, kept: Kept, heldout: bytearray, only_heldout: bool = False):
-    """The kept rows as dedupe Items, read back from the spool in input order (held-out ones protected)."""
+class Layout:
+    """The dedupe items of the kept rows: one per train record a row gives (one per reply of a
+    dialogue in every-turn mode), but only its held-out record for a held-out row, none for a
+    row whose id repeats. Dedupe runs on what is written, so a record of a training dialogue
+    that repeats a held-out row is found (the first round of one dialogue can be another
+    row whole). Arrays over the items, in input order:
+
+    row[n]: the kept row of item n; record[n]: which of the row's records it is (0-based);
+    spooled[n]: its index among all the spooled records (the .items and exact keys order).
+    """
+
+    def __init__(self, kept: Kept, heldout: bytearray):
+        import numpy as np
+
+        records = np.frombuffer(kept.records, dtype=np.uint32).astype(np.int64)
+        held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
+        compared = np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0
+        counts = np.where(held, 1, records) * compared
+        self.row = np.repeat(np.arange(len(records)), counts)
+        starts = np.cumsum(counts) - counts
+        within = np.arange(len(self.row)) - np.repeat(starts, counts)
+        self.record = np.where(held[self.row], records[self.row] - 1, within)
+        first_record = np.cumsum(records) - records
+        self.spooled = first_record[self.row] + self.record
+        self.protected = held[self.row]
+        self._kept, self._records = kept, records
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def ids(self) -> list[str]:
+        """Each item's id, as train.jsonl or heldout.jsonl names its record."""
+        ids, records = self._kept.ids, self._records
+        return [ids[row] if records[row] == 1 or held else f"{ids[row]}#t{record + 1}"
+                for row, record, held in zip(self.row.tolist(), self.record.tolist(), self.protected.tolist())]
+
+
+def spooled_items(spool: str, kept: Kept, layout: Layout, only_heldout: bool = False):
+    """The items of `layout` as dedupe Items, their texts read back from the spool in input order."""
     from instruct_data.dedupe import Item
 
-    order = 0
+    texts = _spooled_texts(spool, kept)
+    at, text = -1, None
+    for n, (row_id, spooled, protected) in enumerate(zip(layout.ids(), layout.spooled.tolist(),
+                                                         layout.protected.tolist())):
+        while at < spooled:
+            text, at = next(texts), at + 1
+        if protected or not only_heldout:
+            yield Item(row_id, text[0], text[1], n, protected)
+
+
+def _spooled_texts(spool: str, kept: Kept):
+    """(prompt, reply) of every spooled record of the kept rows, in order, chunk by chunk."""
+    row = 0
     for number, used, _ in kept.chunks:
         with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
             items = pickle.load(fh)
-        for prompt, reply in items[:used]:
-            if not kept.repeated_id[order] and (heldout[order] or not only_heldout):
-                # kept.ids[order] is the spooled id; reusing that string object saves a copy per row.
-                yield Item(kept.ids[order], prompt, reply, order, bool(heldout[order]))
-            order += 1
+        yield from items[:sum(kept.records[row:row + used])]
+        row += used
 
 
 def benchmark_questions(paths: list[str]) -> list[str]:
@@ -43,57 +90,55 @@ def benchmark_questions(paths: list[str]) -> list[str]:
     questions = []
     for path in expand_inputs(paths):
         _, stream = read_conversations(str(path), source="against")
-        questions += [result.prompt.full_text for _, result in stream if not isinstance(result, Rejected)]
+        questions += [record_prompt(result) for _, result in stream if not isinstance(result, Rejected)]
     return questions
 
 
 def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
-                  against: list[str] = ()) -> dict[int, Any]:
-    """Kept row index -> Removal for every kept row dedupe removes.
+                  against: list[str] = ()) -> dict[int, dict[int, Any]]:
+    """Kept row index -> {record number: Removal} for every train record dedupe removes.
 
-    Held-out rows are protected (never removed), and their questions join the benchmark
-    questions of `against`: a training row that asks a held-out question, whatever its reply,
-    is removed as contamination (so the benchmark never scores a question the model was
-    trained on), as is a row that duplicates a held-out row under the dedupe key.
+    Dedupe compares the records that are written (Layout). Held-out records are protected
+    (never removed), and their prompts join the benchmark questions of `against`: a training
+    record that asks a held-out question, whatever its reply, is removed as contamination (so
+    the benchmark never scores a question the model was trained on), as is a record that
+    duplicates a held-out record under the dedupe key.
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return {}
-    import numpy as np
-
-    # Rows whose id an earlier row already used are rejected, not compared.
-    compared = np.flatnonzero(np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0)
+    layout = Layout(kept, heldout)
     if not settings.near:
-        found = _exact_removals(kept, compared, heldout, settings, against)
+        found = _exact_removals(kept, layout, settings, against)
     else:
         questions = list(against)
         if any(heldout):
-            questions += list(spooled_items(spool, kept, heldout, only_heldout=True))
+            questions += list(spooled_items(spool, kept, layout, only_heldout=True))
         from instruct_data.dedupe import find_duplicate_positions
 
         # Fingerprints over processes pay off once there are enough rows to cover the start-up.
-        dedupe_workers = workers if len(kept) >= 20_000 else 1
-        found = find_duplicate_positions(spooled_items(spool, kept, heldout), settings, against=questions,
+        dedupe_workers = workers if len(layout) >= 20_000 else 1
+        found = find_duplicate_positions(spooled_items(spool, kept, layout), settings, against=questions,
                                          workers=dedupe_workers)
-    return {int(compared[position]): removal for position, removal in found.items()}
+    removed: dict[int, dict[int, Any]] = {}
+    for n, removal in found.items():
+        removed.setdefault(int(layout.row[n]), {})[int(layout.record[n])] = removal
+    return removed
 
 
-def _exact_removals(kept: Kept, compared, heldout: bytearray, settings, against: list[str]) -> dict[int, Any]:
+def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) -> dict[int, Any]:
     """find_duplicate_positions without near detection, on the exact keys the workers computed:
-    the same rows, order, protection and questions as the spooled Items would give it."""
+    the same items, order, protection and questions as the spooled Items would give it."""
     import numpy as np
 
     from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
 
-    keys = ExactKeys.join(kept.dedupe_keys)
-    if len(compared) < len(kept):
-        keys = keys.take(compared)
+    keys = ExactKeys.join(kept.dedupe_keys).take(layout.spooled)
     kept.dedupe_keys.clear()
-    protected = np.frombuffer(bytes(heldout), dtype=np.uint8)[compared].astype(bool)
-    ids = kept.ids if len(compared) == len(kept) else [kept.ids[i] for i in compared.tolist()]
-    held = np.flatnonzero(protected).tolist()
-    # The questions as find_duplicates numbers them: `against:N` texts, then the held-out rows.
+    ids = layout.ids()
+    held = np.flatnonzero(layout.protected).tolist()
+    # The questions as find_duplicates numbers them: `against:N` texts, then the held-out records.
     questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
     questions += [(ids[i], "") for i in held]
     question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
-    batch = exact_batch(keys, ids, compared, protected, question_keys, settings)
+    batch = exact_batch(keys, ids, np.arange(len(layout)), layout.protected, question_keys, settings)
     return decide([batch], settings, questions)

@@ -106,7 +106,7 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
         kept.chunks.append((number, take, len(result.ids)))
         kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
         if result.dedupe_keys is not None:
-            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, take)))
+            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, sum(result.records[:take]))))  # per record
         if on_row:
             for _ in range(rows):
                 on_row()

@@ -33,6 +33,7 @@ class Outputs:
         self.held = open(work / "heldout.jsonl", "wb")
         self.convs = open(work / "conversations.jsonl", "wb", buffering=0)
         self.dest = bytearray(len(kept))  # TRAIN or HELDOUT per kept row; 0: rejected or removed
+        self.records_removed = 0  # train records removed from rows that still write others
 
     def close(self) -> None:
         for fh in (self.train, self.held, self.convs):
@@ -66,7 +67,7 @@ class Outputs:
         for index, n in enumerate(by_stratum):
             if n:
                 categories["(none)" if strata[index].startswith("source:") else strata[index]] += int(n)
-        records = int(np.frombuffer(kept.records, dtype=np.uint32)[train].sum())
+        records = int(np.frombuffer(kept.records, dtype=np.uint32)[train].sum()) - self.records_removed
         return {
             "split": {
                 "train": dict(sorted(per_source["train"].items())),
@@ -85,8 +86,9 @@ def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, remove
                   ledger: Ledger) -> dict[str, Any]:
     """Pass 2: copy the spooled lines of every kept row to train, heldout or the duplicates, in order.
 
-    `removed`: kept row index -> Removal. Rows that go to train are copied as byte ranges,
-    run by run; only the few other rows (held out, removed, repeated id) are looked at.
+    `removed`: kept row index -> {record number: Removal}. Rows that go to train whole are
+    copied as byte ranges, run by run; only the few other rows (held out, with a record
+    removed, repeated id) are looked at.
     """
     import numpy as np
 
@@ -148,13 +150,37 @@ def _write_chunk(base: str, rows: range, lengths: tuple, specials: list[int], ou
                 out.dest[rows.start + begin:rows.start + n] = bytes([TRAIN]) * (n - begin)
             if n < len(rows):
                 i = rows.start + n
-                if heldout[i] and not kept.repeated_id[i] and i not in removed:
+                if heldout[i] and not kept.repeated_id[i]:  # held-out records are never removed
                     out.held.write(_heldout_line(base, rows, n, lengths, train, train_at, record_at, kept))
                     out.dest[i] = HELDOUT
-                else:
+                elif kept.repeated_id[i]:
                     line = os.pread(conv.fileno(), conv_at[n + 1] - conv_at[n], conv_at[n])
-                    _record_dropped(i, line, out, removed)
+                    _reject_repeated_id(i, line, out)
+                else:
+                    _write_some_records(i, n, conv, train, conv_at, train_at, record_at, out, removed[i])
             begin = n + 1
+
+
+def _write_some_records(i: int, n: int, conv, train, conv_at: list[int], train_at: list[int],
+                        record_at: list[int], out: Outputs, removals: dict) -> None:
+    """Row i (n-th of its chunk), some of whose train records dedupe removed: the others go to
+    train; the row counts as removed only when none is left."""
+    label = out.plans[out.kept.source[i]].label
+    line = os.pread(conv.fileno(), conv_at[n + 1] - conv_at[n], conv_at[n])
+    conversation = json.loads(line)
+    left = [k for k in range(record_at[n + 1] - record_at[n]) if k not in removals]
+    if left:
+        out.convs.write(line)
+        for k in left:
+            at = record_at[n] + k
+            out.train.write(os.pread(train.fileno(), train_at[at + 1] - train_at[at], train_at[at]))
+        out.dest[i] = TRAIN
+        out.records_removed += len(removals)
+    for number, (_, removal) in enumerate(sorted(removals.items())):
+        out.ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
+                             similarity=removal.similarity, source=label, cluster=removal.cluster,
+                             origin=origin_text(conversation), raw=conversation,
+                             whole_row=not left and number == 0)
 
 
 def _heldout_line(base: str, rows: range, n: int, lengths: tuple, train, train_at: list[int],
@@ -169,19 +195,12 @@ def _heldout_line(base: str, rows: range, n: int, lengths: tuple, train, train_a
     return _read(base + ".held")[held_at[dialogue]:held_at[dialogue + 1]]
 
 
-def _record_dropped(i: int, conv_line: bytes, out: Outputs, removed: dict) -> None:
-    """A kept row that is not written: a repeated id (rejected) or a duplicate (removed)."""
-    kept, ledger = out.kept, out.ledger
+def _reject_repeated_id(i: int, conv_line: bytes, out: Outputs) -> None:
+    kept = out.kept
     label = out.plans[kept.source[i]].label
     conversation = json.loads(conv_line)
-    if kept.repeated_id[i]:
-        ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
+    out.ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
                       origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
-    else:
-        removal = removed[i]
-        ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                         similarity=removal.similarity, source=label, cluster=removal.cluster,
-                         origin=origin_text(conversation), raw=conversation)
 
 
 def origin_text(conversation: dict) -> str | None:

@@ -20,6 +20,7 @@ import xxhash
 from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
+from instruct_data.dedupe.keys import record_texts
 from instruct_data.formats import Rejected
 from instruct_data.formats.base import position_id
 from instruct_data.rowpath import chunk_results
@@ -85,8 +86,10 @@ class Spool:
         self.conv: list[bytes] = []
         self.train: list[bytes] = []
         self.held: list[bytes] = []
-        self.prompts: list[str] = []  # the dedupe texts of the kept rows
+        self.prompts: list[str] = []  # the dedupe texts of every train record (keys.record_texts)
         self.replies: list[str] = []
+        self.last_prompts: list[str] = []  # of each kept row's final record: the split's and the stats' texts
+        self.last_replies: list[str] = []
 
     def close(self, result: "ChunkResult") -> None:
         """Write the files; the byte length of every line goes back, so that pass 2 copies
@@ -177,14 +180,14 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     if multi:
         record = training_record(conversation, state.template, state.system)
         spool.held.append((_record_json(record) + "\n").encode("utf-8"))
-    turns = conversation.turns
-    if len(turns) == 2:
-        prompt, reply = turns[0].full_text, turns[1].text
-    else:  # a dialogue is compared on all its questions and all its replies
-        prompt = "\n".join(t.full_text for t in turns if t.role == "user")
-        reply = "\n".join(t.text for t in turns if t.role == "assistant")
-    spool.prompts.append(prompt)
-    spool.replies.append(reply)
+    texts = record_texts(conversation, state.multiturn.mode == "every-turn")
+    if len(texts) != len(records):  # one text per record is what dedupe and pass 2 count on
+        raise AssertionError(f"{conversation.id}: {len(records)} records but {len(texts)} dedupe texts")
+    for prompt, reply in texts:
+        spool.prompts.append(prompt)
+        spool.replies.append(reply)
+    spool.last_prompts.append(prompt)
+    spool.last_replies.append(reply)
     if changed:
         result.changed.append((len(result.ids), tuple(changed)))
     if conversation.own_id is not None:
@@ -207,6 +210,6 @@ def _text_keys(result: ChunkResult, spool: Spool, seed: int) -> None:
     seed &= 0xFFFFFFFFFFFFFFFF
     hash64 = xxhash.xxh64_intdigest
     result.rank = array("Q", [hash64(row_id.encode("utf-8"), seed=seed) for row_id in result.ids])
-    result.prompt_key = array("Q", [hash64(prompt.strip().encode("utf-8")) for prompt in spool.prompts])
-    result.prompt_len = array("I", map(len, spool.prompts))
-    result.reply_len = array("I", map(len, spool.replies))
+    result.prompt_key = array("Q", [hash64(prompt.strip().encode("utf-8")) for prompt in spool.last_prompts])
+    result.prompt_len = array("I", map(len, spool.last_prompts))
+    result.reply_len = array("I", map(len, spool.last_replies))

@@ -1,0 +1,166 @@
+"""The one row path: the same row gives the same record, reject and id in every command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from instruct_data import rowpath
+from instruct_data.cli import cli
+from instruct_data.convert import convert
+from instruct_data.formats import Rejected, parse_row
+from instruct_data.formats.base import position_id
+from instruct_data.formats.plainrow import PlainConversation
+from instruct_data.io import Row
+from instruct_data.pipeline import build
+from instruct_data.recipe import parse_recipe
+from instruct_data.schema import Origin
+from instruct_data.templates import get_template, render
+
+TRANSCRIPT = "Human:你好，今天天气怎么样？\nAssistant:今天是晴天，气温二十度。\nHuman:适合去公园吗？\nAssistant:"
+ROWS = [
+    {"instruction": "解释一下光合作用。", "input": "", "output": "植物利用光能制造有机物。"},
+    {"instruction": "列举三种水果。", "input": "", "output": "苹果、香蕉和橙子。"},
+    {"instruction": "北京的简称是什么？", "input": "", "output": "京。"},
+    {"instruction": "写一句问候语。", "input": "", "output": "早上好，祝你今天顺利！"},
+    {"instruction": "把下面的词翻译成英文。", "input": "苹果", "output": "apple"},
+]
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def build_files(tmp_path, path, **recipe):
+    out = tmp_path / "out"
+    build(parse_recipe({"sources": [{"files": [str(path)], **recipe}], "split": {"heldout": 0},
+                        "dedupe": {"exact": False, "near": False}}), out, workers=1)
+    return out
+
+
+# ------------------------------------------------------------------ ids that never collide
+def test_a_one_line_json_array_keeps_every_row_with_its_own_id(tmp_path):
+    path = tmp_path / "rows.json"
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(ROWS, fh, ensure_ascii=False)  # one line: every item starts on line 1
+    out = build_files(tmp_path, path)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["totals"] == {"read": 5, "written": 5, "rejected": 0, "removed": 0}
+    assert [r["id"] for r in lines(out / "train.jsonl")] == [f"rows:{n}" for n in range(1, 6)]
+
+    convert([str(path)], tmp_path / "c" / "train.jsonl")
+    assert [r["id"] for r in lines(tmp_path / "c" / "train.jsonl")] == [f"rows:{n}" for n in range(1, 6)]
+
+
+def test_rows_own_ids_are_kept_and_their_repeats_reported_not_dropped(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    rows = [dict(row, id="same") for row in ROWS[:3]]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    manifest = convert([str(path)], tmp_path / "train.jsonl")
+    assert manifest["counts"]["totals"]["written"] == 3
+    assert manifest["counts"]["own_ids"]["rows_repeating_an_earlier_own_id"] == 2
+    assert [r["id"] for r in lines(tmp_path / "train.jsonl")] == ["mine:1", "mine:2", "mine:3"]
+
+
+# ------------------------------------------------------------------ the fast path agrees
+def test_a_transcript_in_an_alpaca_file_is_a_dialogue_in_build_as_in_convert(tmp_path):
+    # Past the rows format detection reads (or with --format alpaca), a Belle transcript used to
+    # be trained raw by build and dedupe while convert read it as the dialogue it is.
+    path = tmp_path / "mine.jsonl"
+    rows = [*ROWS, {"instruction": TRANSCRIPT, "input": "", "output": "我可以回答问题。"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = build_files(tmp_path, path, format="alpaca")
+    dialogue = lines(out / "conversations.jsonl")[-1]
+    assert [t["role"] for t in dialogue["turns"]] == ["user", "assistant", "user", "assistant"]
+    train = lines(out / "train.jsonl")
+    assert not any("Human:" in r["context"] for r in train)
+    convert([str(path)], tmp_path / "c.jsonl", fmt="alpaca")
+    converted = lines(tmp_path / "c.jsonl")[-1]
+    assert (train[-1]["id"], converted["id"]) == ("mine:6#t2", "mine:6")  # the final reply's record
+    assert (train[-1]["context"], train[-1]["target"]) == (converted["context"], converted["target"])
+
+
+TEXT = st.one_of(
+    st.sampled_from(["", " ", "\u3000", "\u200b", "解释一下", "问题\t\"引号\"\n\u2028", "回答\x1b", "😀\ud7ff",
+                     "Human:你好\nAssistant:你好！", "Human:问\nAssistant:答\nHuman:再问\nAssistant:",
+                     "Human: 只有问题", "Assistant:", "human:小写\nassistant:回答"]),
+    st.text(st.characters(codec="utf-8"), max_size=12),
+)
+VALUE = st.one_of(TEXT, st.none(), st.integers(-3, 3), st.booleans(), st.lists(TEXT, max_size=2),
+                  st.lists(st.lists(TEXT, min_size=2, max_size=2), max_size=2))
+KEYS = ["instruction", "input", "output", "id", "category", "class", "type", "history", "system"]
+
+
+@st.composite
+def rows(draw):
+    """Mostly rows the fast path takes (the three texts), some with any of the other keys and values."""
+    row = {"instruction": draw(TEXT), "output": draw(TEXT)}
+    if draw(st.booleans()):
+        row["input"] = draw(st.one_of(TEXT, st.none()))
+    for key in draw(st.lists(st.sampled_from(KEYS), max_size=3)):
+        row[key] = draw(VALUE if key in ("history", "system") or draw(st.booleans()) else TEXT)
+    return row
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=rows(), fmt=st.sampled_from(["alpaca", "belle"]), at=st.sampled_from([Origin(file="x.jsonl", line=7),
+       Origin(file="x.json", line=1, row=3), Origin(file="x.csv", row=9)]))
+def test_the_fast_path_gives_the_validated_record_or_reject(row, fmt, at):
+    got = rowpath.conversation_of(Row(at, row), fmt, "src")
+    want = parse_row(Row(at, row), fmt, source="src", row_id=position_id("src", at))
+    if isinstance(want, Rejected):
+        assert got == want
+        return
+    assert got.model_dump_json(exclude_none=True) == want.model_dump_json(exclude_none=True)
+    assert render(got, get_template("seed")) == render(want, get_template("seed"))
+    if isinstance(got, PlainConversation):
+        assert want.n_rounds == 1 and got.own_id == want.own_id
+
+
+def test_expanded_records_get_one_row_each_with_its_own_id_in_every_command(tmp_path, monkeypatch):
+    """The hook for readers whose records hold several rows (BELLE's seed tasks)."""
+    def split(row):
+        data = row.data
+        return [Row(Origin(file=row.origin.file, line=row.origin.line, instance=n),
+                    {"instruction": data["instruction"], "input": item.get("input", ""), "output": item["output"]})
+                for n, item in enumerate(data["instances"], start=1)]
+
+    monkeypatch.setattr(rowpath, "EXPANDERS", {})
+    rowpath.register_expander("alpaca_tasks", split, "alpaca")
+    monkeypatch.setitem(rowpath.FORMATS, "alpaca_tasks", rowpath.FORMATS["alpaca"])
+    path = tmp_path / "tasks.jsonl"
+    tasks = [{"instruction": "翻译成英文", "instances": [{"input": "苹果", "output": "apple"},
+                                                      {"input": "香蕉", "output": "banana"}]},
+             {"instruction": "写一句问候语", "instances": [{"output": "你好！"}]}]
+    path.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks), encoding="utf-8")
+    convert([str(path)], tmp_path / "c.jsonl", fmt="alpaca_tasks")
+    assert [r["id"] for r in lines(tmp_path / "c.jsonl")] == ["tasks:1#1", "tasks:1#2", "tasks:2#1"]
+    out = build_files(tmp_path, path, format="alpaca_tasks")
+    assert [r["id"] for r in lines(out / "train.jsonl")] == ["tasks:1#1", "tasks:1#2", "tasks:2#1"]
+    assert [c["origin"]["instance"] for c in lines(out / "conversations.jsonl")] == [1, 2, 1]
+
+
+def test_every_command_reads_a_row_the_same_way(tmp_path):
+    """convert, build, dedupe and to-multiturn: the same ids, the same rejects, the same records."""
+    path = tmp_path / "mine.jsonl"
+    rows = [*ROWS, {"instruction": "", "output": "没有问题"}, {"instruction": TRANSCRIPT, "output": "我能回答问题。"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) + "{broken\n", encoding="utf-8")
+    runner = CliRunner()
+    for args in (["convert", str(path), "--out", str(tmp_path / "c.jsonl")],
+                 ["dedupe", str(path), "--out", str(tmp_path / "d"), "--workers", "1"],
+                 ["to-multiturn", str(path), "--out", str(tmp_path / "m"), "--workers", "1"],
+                 ["build", str(path), "--out", str(tmp_path / "b"), "--workers", "1", "--heldout", "0"]):
+        assert runner.invoke(cli, args).exit_code == 0, args
+    rejects = {}
+    for name, file in (("convert", tmp_path / "c.rejects.jsonl"), ("dedupe", tmp_path / "d" / "rejects.jsonl"),
+                       ("to-multiturn", tmp_path / "m" / "rejects.jsonl"), ("build", tmp_path / "b" / "rejects.jsonl")):
+        rejects[name] = [(r["id"], r["reason"]) for r in lines(file) if r["stage"] == "read"]
+    assert rejects["convert"] == [("mine:6", "empty_instruction"), ("mine:8", "unparseable")]
+    assert rejects["dedupe"] == rejects["to-multiturn"] == rejects["build"] == rejects["convert"]
+    built = lines(tmp_path / "b" / "conversations.jsonl")
+    multi = lines(tmp_path / "m" / "conversations.jsonl")
+    assert built == multi
