@@ -2,7 +2,8 @@
 
     build  the bundled sample (five files, five formats, deliberate noise) -> OUT/build/
     train  a tiny local Llama (tokenizer trained on the data, random weights) with LoRA -> OUT/adapter/
-    eval   the tuned model against its base on the build's held-out set -> OUT/eval/
+    eval   the tuned model against its base on the build's held-out set, and on the shipped
+           multiple-choice set idata-zh-mc (knowledge kept or forgotten) -> OUT/eval/
 
 The tiny model learns little in a few CPU steps: the point is that every stage runs through
 exactly the code a real run uses, and that every output a real run writes is there to read.
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 HELDOUT_FRACTION = 0.1
 EVAL_NEW_TOKENS = 32
+KNOWLEDGE = "idata-zh-mc"  # the shipped multiple-choice set: did tuning make the model forget?
 
 
 def sample_dir() -> Path:
@@ -42,7 +44,7 @@ def demo_build(out: Path) -> dict[str, Any]:
 def demo_eval(build_dir: Path, adapter: Path, out: Path) -> dict[str, Any]:
     from instruct_data.evaluation import EvalConfig, evaluate
 
-    return evaluate(EvalConfig(model=None, adapter=str(adapter), benchmark=str(build_dir / "heldout.jsonl"),
+    return evaluate(EvalConfig(model=None, adapter=str(adapter), benchmark=[str(build_dir / "heldout.jsonl"), KNOWLEDGE],
                                out=str(out), compare_base=True, max_new_tokens=EVAL_NEW_TOKENS))
 
 
@@ -55,6 +57,6 @@ def run_demo(out: str | Path, say: Callable[[str], None] = lambda _: None) -> De
     manifest = demo_build(out / "build")
     say("2/3 train: LoRA on a tiny local Llama, a few CPU steps")
     adapter = demo_train(out / "build", out / "adapter")
-    say("3/3 eval: tuned against base on the held-out set")
+    say("3/3 eval: tuned against base on the held-out set and the multiple-choice knowledge set")
     results = demo_eval(out / "build", adapter, out / "eval")
     return DemoResult(build=manifest, adapter=adapter, results=results)

@@ -42,3 +42,9 @@ def test_demo_builds_trains_and_evaluates_offline(tmp_path):
     assert results["counts"]["items"] == len(heldout)
     assert set(results["metrics"]) == {"model", "base", "delta"}
     assert (tmp_path / "eval" / "report.md").is_file()
+    # the shipped multiple-choice set, base vs tuned, in the report's first section
+    knowledge = results["knowledge"]["idata-zh-mc"]
+    assert knowledge["benchmark"]["items"] == 100 and "forgot_subjects" in knowledge["summary"]
+    report = (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+    assert "## Did tuning help or hurt?" in report and "knowledge: accuracy" in report
+    assert "knowledge (idata-zh-mc, 100 multiple-choice items)" in result.output

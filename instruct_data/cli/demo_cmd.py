@@ -56,4 +56,12 @@ def _summarise(out: str, result) -> None:
     tuned = overall["model"]["overall"]["metrics"][headline]
     console.print(f"eval: {headline} base {base['mean']:.1f}, tuned {tuned['mean']:.1f} on "
                   f"{result.results['counts']['items']} held-out items -> {out}/eval/report.md")
+    for name, block in (result.results.get("knowledge") or {}).items():
+        summary = block["summary"]
+        forgot = summary.get("forgot_subjects") or []
+        console.print(f"knowledge ({name}, {block['benchmark']['items']} multiple-choice items): accuracy base "
+                      f"{summary['base']['accuracy']['overall']['mean']:.1f}, tuned "
+                      f"{summary['model']['accuracy']['overall']['mean']:.1f} (chance 25); "
+                      f"forgot: {', '.join(forgot) or 'no subject'} "
+                      f"(see 'Did tuning help or hurt?' in {out}/eval/report.md)")
     click.echo(f"{out}/build/train.jsonl")

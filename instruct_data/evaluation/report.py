@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from instruct_data.evaluation.aggregate import OVERALL
+from instruct_data.evaluation.choices import LETTERS
 from instruct_data.evaluation.metrics import HEADLINE, METRIC_LABELS, METRICS
 from instruct_data.io import atomic_path
 
@@ -175,7 +176,8 @@ def _knowledge_section(name: str, block: dict) -> list[str]:
              f"{info['items']} multiple-choice items in {info['subjects']} subjects"
              + (f" ({info['split']} split)" if info.get("split") else "")
              + f", {block['shots']}-shot, options scored by log-likelihood of the {block['choice_format']}; "
-             f"rows that could not be items: {info['rejected']}. Accuracy (0–100) with bootstrap 95% intervals; "
+             f"rows that could not be items: {info['rejected']}. Accuracy (0–100; picking at random scores "
+             f"{100 / len(LETTERS):.0f}) with bootstrap 95% intervals; "
              "accuracy_norm divides each option's log-likelihood by its length in characters (lm-eval's acc_norm).", ""]
     if block.get("subjects_short_of_shots"):
         lines += [f"**Note:** fewer than {block['shots']} dev examples in: {', '.join(block['subjects_short_of_shots'])}.", ""]
