@@ -426,6 +426,20 @@ def matmul_ceiling() -> float | None:
     return round(2 * n**3 / sorted(times)[len(times) // 2] / 1e12, 1)
 
 
+def package_versions() -> dict:
+    """What the run used, the carried wheels included (the device's own versions differ from CI's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "transformers", "peft", "accelerate", "tokenizers", "datasets", "pyarrow", "fsspec",
+                 "huggingface-hub", "pydantic", "numpy", "triton", "liger-kernel"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def describe_device() -> dict:
     import peft
     import torch
@@ -435,7 +449,7 @@ def describe_device() -> dict:
     name = torch.cuda.get_device_name() if gpu else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None) if gpu else None
     return {"device": name, "gpu": gpu, "bf16_peak_tflops": peak, "bf16_matmul_tflops_measured": matmul_ceiling(),
-            "python": platform.python_version(),
+            "python": platform.python_version(), "packages": package_versions(),
             "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 
 

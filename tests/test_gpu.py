@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,14 +18,9 @@ from instruct_data.training.tiny import make_tiny_model
 
 pytestmark = pytest.mark.gpu
 
-PAIRS = [
-    ("把这句话翻译成英文：我喜欢喝茶。", "I like drinking tea."),
-    ("北京是哪个国家的首都？", "北京是中国的首都。"),
-    ("用一句话介绍长城。", "长城是中国古代修建的军事防御工程，绵延数千公里。"),
-    ("给我三个早睡的建议。", "1. 固定作息时间。2. 睡前不看手机。3. 下午不喝咖啡。"),
-    ("写一句关于秋天的诗。", "秋风吹落叶，明月照山川。"),
-    ("什么是光合作用？", "光合作用是植物利用光能把二氧化碳和水变成有机物并释放氧气的过程。"),
-]
+BENCHMARK = Path(__file__).resolve().parents[1] / "instruct_data" / "data" / "eval" / "idata-zh-mini.jsonl"
+# Question/answer pairs of the shipped benchmark: real Chinese, with short and longer answers.
+PAIRS = [(item["question"], item["std_answer"]) for item in map(json.loads, BENCHMARK.read_text("utf-8").splitlines()[:60:10])]
 
 
 def prompt(question: str) -> str:
@@ -88,25 +84,28 @@ def test_chunked_loss_matches_the_models_own_in_bf16(tiny):
     model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
     assert ReplyLoss.applies(model, sharded=False)
 
-    def grads():
-        found = {n: p.grad.float().clone() for n, p in model.named_parameters() if p.requires_grad}
+    def loss_and_grads(loss_of) -> tuple[float, dict]:
+        loss = loss_of()
+        loss.backward()
+        grads = {n: p.grad.float().clone() for n, p in model.named_parameters() if p.requires_grad}
         model.zero_grad()
-        return found
+        return loss.item(), grads
 
-    own = model(**inputs).loss
-    own.backward()
-    own_grads = grads()
-    loss_fn = ReplyLoss(model.get_output_embeddings(), chunk_tokens=16)  # several chunks
-    handle = loss_fn.head.register_forward_pre_hook(loss_fn.capture)
-    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-    handle.remove()
-    mine = loss_fn(outputs, inputs["labels"])
-    mine.backward()
-    assert outputs.logits.shape[1] == 1  # the full logits were never made
-    assert abs(mine.item() - own.item()) / own.item() < 1e-2
-    for name, grad in grads().items():
-        reference = own_grads[name]
-        assert (grad - reference).norm() / reference.norm() < 3e-2, name
+    def fused():
+        loss_fn = ReplyLoss(model.get_output_embeddings(), chunk_tokens=16)  # several chunks
+        handle = loss_fn.head.register_forward_pre_hook(loss_fn.capture)
+        try:
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        finally:
+            handle.remove()
+        assert outputs.logits.shape[1] == 1  # the full logits were never made
+        return loss_fn(outputs, inputs["labels"])
+
+    own, own_grads = loss_and_grads(lambda: model(**inputs).loss)
+    mine, mine_grads = loss_and_grads(fused)
+    assert abs(mine - own) / own < 1e-2
+    for name, grad in mine_grads.items():
+        assert (grad - own_grads[name]).norm() / own_grads[name].norm() < 3e-2, name
 
 
 def test_batched_generation_equals_one_at_a_time_in_fp32(tiny):
