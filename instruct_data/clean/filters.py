@@ -120,7 +120,9 @@ class ChineseShare(TurnFilter):
             share = self._share(prose(question))
             if share is not None and share < s.min_share:
                 return Drop("low_chinese_share", f"instruction: Chinese share {share:.2f} < {s.min_share}")
-        if s.field == "instruction" or not is_chinese(question) or asks_for_english(question):
+        if s.field == "instruction" or count_han_latin(reply)[0] >= s.max_han:
+            return None  # (prose holds no more Chinese than the whole reply: the usual case, decided in C)
+        if not is_chinese(question) or asks_for_english(question):
             return None
         text = URL.sub(" ", prose(reply))
         share = self._share(text)
@@ -165,7 +167,8 @@ class Repetition(TurnFilter):
     Settings = RepetitionSettings
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        if asks_for_repetition(question):
+        # The whole reply first: it repeats itself rarely, and its prose repeats only if it does.
+        if not (self._sentences(reply) or self._ngrams(reply)) or asks_for_repetition(question):
             return None
         text = prose(reply)
         return self._sentences(text) or self._ngrams(text)
@@ -222,7 +225,7 @@ AI_IDENTITY = re.compile(
 # Every match of the pattern above holds one of these literals: searching for them first skips
 # the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
 # over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("来自|由|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
+AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
                               "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
 LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
@@ -245,9 +248,10 @@ class AiIdentity(Filter):
     Settings = AiIdentitySettings
 
     def find(self, question: str, reply: str) -> re.Match | None:
-        if not AI_IDENTITY_HINT.search(reply) or asks_for_ai_talk(question):
+        if not AI_IDENTITY_HINT.search(reply):
             return None
-        return AI_IDENTITY.search(reply)
+        match = AI_IDENTITY.search(reply)
+        return None if match is None or asks_for_ai_talk(question) else match
 
     def filter(self, conversation: Conversation) -> Drop | None:
         turns = conversation.turns
@@ -352,6 +356,9 @@ CODE_BLOCK_TAIL = re.compile(r"[:{]\s*\n*```\s*$")
 OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]{0,20}$")
 
 
+SENTENCE_ENDS = frozenset("。！？!?.…”\"）)》』」】]～~；;")
+
+
 class TruncatedSettings(RuleSettings):
     # A complete sentence does not end on a comma, an enumeration comma, a colon or an opening
     # bracket. A semicolon can end a complete list or ad line ("…做工；"), so it is not here.
@@ -369,6 +376,9 @@ class Truncated(TurnFilter):
 
     def judge(self, question: str, reply: str) -> Drop | None:
         text = reply.rstrip()
+        end = text[-1:]
+        if end in SENTENCE_ENDS and "```" not in text:
+            return None  # ends a sentence and holds no code block: the usual case
         if text.count("```") % 2:
             return Drop("truncated_reply", "reply leaves a code block open")
         if text.endswith("```") and CODE_BLOCK_TAIL.search(text):
@@ -437,6 +447,8 @@ class UnkTokens(TurnFilter):
 
     def judge(self, question: str, reply: str) -> Drop | None:
         for where, text in (("reply", reply), ("instruction", question)):
+            if "UNK" not in text and "unk" not in text and "Unk" not in text and "\ufffd" not in text:
+                continue
             match = UNK.search(text)
             if match:
                 return Drop("unk_tokens", f"{where} holds {match.group(0)!r} ({len(UNK.findall(text))} in all)")
@@ -457,6 +469,10 @@ NOT_GIVEN = re.compile(r"(?:您|你)(?:并|还|好像|似乎)?(?:没有|没|未|
                        r"|(?:请|麻烦)(?:您|你)?(?:先)?提供(?:具体|相应|相关)?的?(?:文章|段落|诗歌|诗|文本|图片|图像|链接|句子|评论|代码|陈述)")
 
 
+# Every NOT_GIVEN match holds one of these (a substring test is much cheaper than the pattern).
+NOT_GIVEN_WORDS = ("提供", "给出", "告诉", "指定", "上传", "附上", "发送", "看到", "看不到")
+
+
 class MissingAttachmentSettings(RuleSettings):
     max_chars: int = Field(300, ge=0, description="a reply saying the material is missing is judged only when "
                            "shorter than this (a longer one went on to answer anyway)")
@@ -472,11 +488,12 @@ class MissingAttachment(TurnFilter):
     Settings = MissingAttachmentSettings
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        match = NOT_GIVEN.search(reply) if len(reply) < self.settings.max_chars else None
+        short = len(reply) < self.settings.max_chars and any(word in reply for word in NOT_GIVEN_WORDS)
+        match = NOT_GIVEN.search(reply) if short else None
         if match:
             return Drop("missing_attachment", f"reply says {match.group(0)!r}")
         for text in (question, reply):
-            if "](" not in text and "<img" not in text.lower():
+            if "](" not in text and "<img" not in text and "<IMG" not in text:
                 continue
             for link in ATTACHMENT.finditer(CODE_SPAN.sub(" ", text)):
                 target = next(g for g in link.groups() if g)
@@ -585,7 +602,8 @@ class WrongScript(TurnFilter):
     reasons = ("wrong_script",)
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        if not asks_for_traditional(question):
+        if ("繁" not in question and "正體" not in question and "正体" not in question and "zh" not in question
+                and "raditional" not in question) or not asks_for_traditional(question):
             return None
         converted = _s2t().convert(reply)
         changed = sum(a != b for a, b in zip(reply, converted))
@@ -618,6 +636,8 @@ class CopiedPage(TurnFilter):
     reasons = ("copied_page",)
 
     def judge(self, question: str, reply: str) -> Drop | None:
+        if "著作权" not in reply and "转载" not in reply and "原文链接" not in reply:
+            return None
         match = COPIED_PAGE.search(reply)
         return Drop("copied_page", f"reply holds {match.group(0)!r}") if match else None
 

@@ -24,7 +24,7 @@ ENGLISH_PASSAGE = re.compile(r"(?:[A-Za-z]+[ ,.;:'\"-]+){4,}[A-Za-z]+"
                              r"|(?:复数|单数|过去式|词性|拼写|同义词|反义词)[^\n]{0,20}[A-Za-z]{2,}")
 REPEAT = re.compile(r"重复|复述|repeat|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
 AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色扮演|聊天机器人|机器人之间|script|dialogue|role-?play", re.IGNORECASE)
-TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-hant|zh-tw|zh_tw|traditional chinese", re.IGNORECASE)
+TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")  # accented letters too (pinyin: dàilái)
 
