@@ -194,17 +194,6 @@ def test_rows_too_short_to_shingle_are_still_compared_exactly():
     assert [r.id for r in find_duplicates(items, DedupeSettings(key="reply", near=False))] == ["b"]
 
 
-def test_a_chain_never_removes_an_item_for_resembling_a_removed_one():
-    base = STUDY[0] * 2
-    one = edited(base, 0.12, seed=1)
-    two = edited(one, 0.12, seed=2)
-    items = [Item("0", "q", base, order=0), Item("1", "q", one, order=1), Item("2", "q", two, order=2)]
-    settings = DedupeSettings(key="reply", threshold=0.5)
-    for removal in find_duplicates(items, settings):
-        assert removal.duplicate_of not in {r.id for r in find_duplicates(items, settings)}
-        assert removal.similarity >= settings.threshold
-
-
 def test_settings_reject_unknown_keys_and_bad_banding():
     with pytest.raises(ValueError):
         DedupeSettings(thresold=0.5)
