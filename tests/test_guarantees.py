@@ -1,0 +1,303 @@
+"""The README's guarantees, checked through the installed `idata` entry point: --out never
+touches an input or a user's file, one run per --out at a time, stale temporary files of dead
+runs go, clear one-line errors with documented exit codes."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from entrypoint import assert_one_line_error, idata, start
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows(n: int, start: int = 0) -> list[dict]:
+    return [{"instruction": f"请解释第{i}个概念的含义和用途", "input": "",
+             "output": f"第{i}个概念指的是一种常见的做法，它的用途很广，编号{i * 7919 % 100003}。"}
+            for i in range(start, start + n)]
+
+
+def write_jsonl(path: Path, items) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items), encoding="utf-8")
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """name -> sha256 of every file in a folder (hidden ones too)."""
+    return {p.name: digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files, folders and locks of idata runs in a folder."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name.endswith((".tmp", ".lock")) or ".building-" in p.name or ".old-" in p.name)
+
+
+# ---------------------------------------------------------------- --out never touches inputs
+
+
+def test_to_multiturn_refuses_an_out_folder_that_holds_its_input(tmp_path):
+    data = write_jsonl(tmp_path / "d" / "train.jsonl", rows(30))
+    before = digest(data)
+    result = idata("to-multiturn", data, "--out", tmp_path / "d")
+    assert_one_line_error(result, 1, "holds the input", "train.jsonl")
+    assert digest(data) == before
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["train.jsonl"]
+
+
+def test_dedupe_refuses_an_out_folder_that_holds_its_input(tmp_path):
+    data = write_jsonl(tmp_path / "d" / "mine.jsonl", rows(30) + rows(5))  # with duplicates to remove
+    before = digest(data)
+    result = idata("dedupe", data, "--out", tmp_path / "d", "--no-near")
+    assert_one_line_error(result, 1, "holds the input", "mine.jsonl")
+    assert digest(data) == before
+
+
+def test_build_into_an_earlier_build_folder_keeps_the_users_files(tmp_path):
+    out = tmp_path / "B"
+    assert idata("build", write_jsonl(tmp_path / "a.jsonl", rows(40)), "--out", out, "--heldout", "0",
+                 "--no-near").returncode == 0
+    outputs = tree(out)
+    mine = write_jsonl(out / "mine.jsonl", rows(20, start=100))
+    result = idata("build", mine, "--out", out, "--no-near")
+    assert_one_line_error(result, 1, "holds the input", "mine.jsonl")
+    notes = out / "notes.txt"
+    notes.write_text("my notes\n")
+    result = idata("build", tmp_path / "a.jsonl", "--out", out, "--no-near")
+    assert_one_line_error(result, 1, "idata did not write", "mine.jsonl", "notes.txt")
+    assert notes.read_text() == "my notes\n" and mine.is_file()
+    assert {name: sha for name, sha in tree(out).items() if name in outputs} == outputs
+
+
+def test_an_earlier_build_folder_is_replaced_and_a_plain_folder_is_refused(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", rows(40))
+    out = tmp_path / "B"
+    assert idata("build", data, "--out", out, "--heldout", "0", "--no-near").returncode == 0
+    assert idata("build", data, "--out", out, "--heldout", "5", "--no-near").returncode == 0  # its own: replaced
+    assert sum(1 for _ in open(out / "heldout.jsonl")) == 5
+    user = tmp_path / "photos"
+    user.mkdir()
+    (user / "cat.jpg").write_bytes(b"\xff\xd8")
+    assert_one_line_error(idata("build", data, "--out", user), 1, "idata did not write", "cat.jpg")
+    assert_one_line_error(idata("to-multiturn", data, "--out", out), 1, "output of `idata build`")
+    assert (user / "cat.jpg").read_bytes() == b"\xff\xd8"
+
+
+def test_convert_replaces_a_file_no_idata_run_wrote_only_with_overwrite(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", rows(20))
+    out = tmp_path / "keep.jsonl"
+    out.write_text("precious\n")
+    assert_one_line_error(idata("convert", data, "--out", out), 1, "not written by idata", "--overwrite")
+    assert out.read_text() == "precious\n"
+    assert idata("convert", data, "--out", out, "--overwrite").returncode == 0
+    assert idata("convert", data, "--out", out).returncode == 0  # now idata's own: replaced without asking
+    (tmp_path / "keep.rejects.jsonl").write_text("mine\n")  # a user's file where the ledger goes
+    assert_one_line_error(idata("convert", data, "--out", out), 1, "keep.rejects.jsonl")
+    assert_one_line_error(idata("convert", data, "--out", data, "--overwrite"), 1, "is an input")
+    assert sum(1 for _ in open(data)) == 20
+
+
+def test_dedupe_removes_the_outputs_of_an_earlier_run_it_does_not_write_again(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", rows(20))
+    b = write_jsonl(tmp_path / "b.jsonl", rows(20, start=50))
+    out = tmp_path / "D"
+    assert idata("dedupe", a, b, "--out", out, "--no-near").returncode == 0
+    assert {"a.jsonl", "b.jsonl"} <= set(tree(out))
+    assert idata("dedupe", a, "--out", out, "--no-near").returncode == 0
+    assert "b.jsonl" not in tree(out)  # an output the new manifest would not explain
+
+
+def test_a_second_run_into_the_same_out_fails_at_once(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", rows(30_000))
+    out = tmp_path / "B"
+    first = start("build", data, "--out", out, "--no-near", "--heldout", "0", "--workers", "1")
+    try:
+        lock = tmp_path / ".B.lock"
+        deadline = time.monotonic() + 60
+        while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lock.exists(), first.communicate()
+        started = time.monotonic()
+        second = idata("build", data, "--out", out, "--no-near", "--heldout", "0")
+        assert time.monotonic() - started < 20
+        assert_one_line_error(second, 1, "another idata run", str(first.pid))
+    finally:
+        _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert sum(1 for _ in open(out / "train.jsonl")) == 30_000
+    assert leftovers(tmp_path) == []
+
+
+def test_temporary_files_of_runs_that_died_are_removed_by_the_next_run(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    data = write_jsonl(tmp_path / "a.jsonl", rows(20))
+    for command, out in (("build", tmp_path / "B"), ("dedupe", tmp_path / "D"), ("to-multiturn", tmp_path / "M")):
+        assert idata(command, data, "--out", out, "--no-near" if command != "to-multiturn" else "--workers=1"
+                     ).returncode == 0
+        stale_dir = tmp_path / f".{out.name}.building-{dead.pid}-x1y2z3"
+        stale_dir.mkdir()
+        (stale_dir / "train.jsonl").write_text("half\n")
+        (out / f".train.jsonl.{dead.pid}-abcdefgh.tmp").write_text("half\n")
+        (tmp_path / f".{out.name}.lock").write_text(f"{dead.pid}\n")  # left by a SIGKILL
+        # A running process's temporary file is kept (a build swaps in a new folder: not there).
+        live = out / f".rejects.jsonl.{os.getpid()}-abcdefgh.tmp"
+        live.write_text("")
+        assert idata(command, data, "--out", out, "--no-near" if command != "to-multiturn" else "--workers=1"
+                     ).returncode == 0
+        assert not stale_dir.exists() and not (out / f".train.jsonl.{dead.pid}-abcdefgh.tmp").exists()
+        assert live.exists() == (command != "build")
+        live.unlink(missing_ok=True)
+    assert leftovers(tmp_path) == []
+    stale = tmp_path / f".out.jsonl.{dead.pid}-abcdefgh.tmp"
+    stale.write_text("half\n")
+    assert idata("convert", data, "--out", tmp_path / "out.jsonl").returncode == 0
+    assert not stale.exists()
+
+
+# ---------------------------------------------------------------- faults: one line, the right code, nothing left
+
+
+def _limit_file_size():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))  # Python ignores SIGXFSZ: writes fail (EFBIG)
+
+
+def test_an_output_that_cannot_be_written_is_one_line_exit_1_and_leaves_no_temporary_file(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", rows(2_000))
+    result = idata("convert", data, "--out", tmp_path / "out.jsonl", preexec_fn=_limit_file_size)
+    assert_one_line_error(result, 1, "out.jsonl", "cannot write")
+    assert leftovers(tmp_path) == [] and not (tmp_path / "out.jsonl").exists()
+    result = idata("to-multiturn", data, "--out", tmp_path / "M", "--workers", "1", preexec_fn=_limit_file_size)
+    assert_one_line_error(result, 1, "cannot write")
+    assert leftovers(tmp_path / "M") == [] and leftovers(tmp_path) == []
+
+
+def test_a_full_disk_while_aborting_still_removes_the_temporary_file(tmp_path):
+    from instruct_data.io import JsonlWriter
+
+    writer = JsonlWriter(tmp_path / "out.jsonl")
+    writer._fh = open("/dev/full", "w", encoding="utf-8")  # every flush: ENOSPC, as on a full disk
+    writer.write({"context": "x" * 100, "target": "y"})
+    with pytest.raises(OSError) as raised:
+        writer._fh.flush()
+    assert raised.value.errno == errno.ENOSPC
+    writer.abort()  # closing flushes again and fails: the temporary file must go all the same
+    assert list(tmp_path.iterdir()) == []
+
+
+def _without_root_read_access() -> tuple:
+    """A prefix under which chmod 000 stops the process, even as root (root reads anything)."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root needs setpriv (util-linux) to drop the capability to read any file"
+    return (setpriv, "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_an_input_the_user_may_not_read_is_one_line_exit_2(tmp_path):
+    data = write_jsonl(tmp_path / "secret.jsonl", rows(5))
+    data.chmod(0)
+    prefix = _without_root_read_access()
+    try:
+        for args in (("convert", data, "--out", tmp_path / "o.jsonl"), ("validate", data),
+                     ("build", data, "--out", tmp_path / "B"), ("dedupe", data, "--out", tmp_path / "D"),
+                     ("to-multiturn", data, "--out", tmp_path / "M")):
+            result = idata(*args, prefix=prefix)
+            line = assert_one_line_error(result, 2, "secret.jsonl")
+            assert "ermission denied" in line
+    finally:
+        data.chmod(0o644)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_symlink_loop_is_named_as_such(tmp_path):
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    for args in (("convert", loop, "--out", tmp_path / "o.jsonl"), ("validate", loop),
+                 ("dedupe", loop, "--out", tmp_path / "D")):
+        assert_one_line_error(idata(*args), 2, "loop.jsonl", "symlink loop")
+
+
+def test_a_row_nested_1500_deep_is_a_reject_with_its_line(tmp_path):
+    deep = '{"instruction": "深", "input": "", "output": ' + "[" * 1500 + "]" * 1500 + "}"
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows(10)]
+    data = tmp_path / "deep.jsonl"
+    data.write_text("\n".join(lines[:4] + [deep] + lines[4:]) + "\n", encoding="utf-8")
+    result = idata("convert", data, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    reject = json.loads((tmp_path / "o.rejects.jsonl").read_text())
+    assert reject["origin"].endswith("deep.jsonl:5") and "nested too deeply" in reject["detail"]
+    result = idata("validate", data)
+    assert result.returncode == 1 and "deep.jsonl:5" in result.stderr + result.stdout
+
+
+# ---------------------------------------------------------------- options and exit codes
+
+
+def test_build_validates_command_line_options_like_the_recipe(tmp_path):
+    data = write_jsonl(tmp_path / "a.jsonl", rows(20))
+    for value in ("2.5", "-3"):
+        result = idata("build", data, "--out", tmp_path / "B", "--heldout", value)
+        assert result.returncode == 2 and "--heldout" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "B").exists()
+    result = idata("build", data, "--out", tmp_path / "B", "--max-reject-rate", "1.5")
+    assert result.returncode == 2 and "--max-reject-rate" in result.stderr
+
+
+def test_build_takes_max_reject_rate(tmp_path):
+    good = [json.dumps(r, ensure_ascii=False) for r in rows(30)]
+    data = tmp_path / "a.jsonl"
+    data.write_text("\n".join(good + ['{"instruction": "问", "output": ""}'] * 10) + "\n", encoding="utf-8")
+    assert idata("build", data, "--out", tmp_path / "B", "--no-near").returncode == 0  # 25% < 50%
+    result = idata("build", data, "--out", tmp_path / "C", "--no-near", "--max-reject-rate", "0.1")
+    assert_one_line_error(result, 3, "--max-reject-rate", "25% > 10%")
+    assert not (tmp_path / "C").exists()
+
+
+@pytest.mark.parametrize("args, code", [
+    (("convert", "missing.jsonl", "--out", "o.jsonl"), 2),
+    (("build", "missing.jsonl", "--out", "B"), 2),
+    (("dedupe", "missing.jsonl", "--out", "D"), 2),
+    (("to-multiturn", "missing.jsonl", "--out", "M"), 2),
+    (("validate", "missing.jsonl"), 2),
+    (("convert", "a.jsonl", "--out", "o.jsonl", "--template", "nope"), 2),
+    (("convert", "a.jsonl", "--out", "o.jsonl", "--format", "nope"), 2),
+    (("convert", "bad.jsonl", "--out", "o.jsonl"), 3),
+    (("convert", "some_bad.jsonl", "--out", "o.jsonl", "--strict"), 3),
+    (("validate", "some_bad.jsonl"), 1),
+    (("validate", "a.jsonl"), 0),
+    (("convert", "a.jsonl", "--out", "a.jsonl"), 1),
+])
+def test_exit_codes_of_the_installed_entry_point(tmp_path, args, code):
+    write_jsonl(tmp_path / "a.jsonl", rows(10))
+    good = [json.dumps(r, ensure_ascii=False) for r in rows(10)]
+    (tmp_path / "bad.jsonl").write_text("\n".join(good[:2] + ['{"instruction": "问", "output": ""}'] * 8) + "\n")
+    (tmp_path / "some_bad.jsonl").write_text("\n".join(good + ['{"instruction": "问", "output": ""}']) + "\n")
+    result = idata(*args, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    if code != 0 and args[0] != "validate":
+        assert result.stderr.strip().splitlines()[-1].lower().startswith("error:"), result.stderr
+
+
+def test_the_license_is_an_spdx_string():
+    """setuptools >= 77 prints a deprecation banner, three times per install, for a table."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
