@@ -177,7 +177,10 @@ def travelling_bytes() -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  make gpu-prepare                                        # wheels + build folder in .gpu-carry\n"
+               "  python benchmarks/gpu_carry.py --data-only --out /tmp/b --rows 96")
     parser.add_argument("--rows", type=int, default=2400, help="rows given to idata build (default 2400)")
     parser.add_argument("--heldout", type=int, default=64, help="held-out rows of the build (default 64)")
     parser.add_argument("--data-only", action="store_true", help="only write the build folder (no wheels)")

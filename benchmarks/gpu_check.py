@@ -207,8 +207,15 @@ def flops_per_token(shape: dict, vocab: int, mean_attended: float) -> float:
 # ---------------------------------------------------------------- one training run (a worker)
 
 
-def meter(warmup: int):
-    """A Trainer callback: non-padding input tokens and seconds from the end of step `warmup` to the end."""
+PROFILED_STEPS = 3  # --profile: these steps, just before the measured window, under torch.profiler
+
+
+def meter(warmup: int, profile: bool = False):
+    """A Trainer callback: non-padding input tokens and seconds from the end of step `warmup` to the end.
+
+    With `profile`, the last PROFILED_STEPS warm-up steps run under torch.profiler (outside the
+    measured window) and the result carries the top operators by GPU time.
+    """
     import torch
     from transformers import TrainerCallback
 
@@ -217,6 +224,8 @@ def meter(warmup: int):
             self.tokens = 0
             self.marks = {}
             self.handle = None
+            self.profiler = None
+            self.profile_table = None
 
         def count(self, module, args, kwargs):
             if not module.training:
@@ -232,6 +241,16 @@ def meter(warmup: int):
                 torch.cuda.reset_peak_memory_stats()
 
         def on_step_end(self, args, state, control, **kwargs):
+            if profile and state.global_step == warmup - PROFILED_STEPS - 1:
+                self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]
+                                                       + ([torch.profiler.ProfilerActivity.CUDA]
+                                                          if torch.cuda.is_available() else []))
+                self.profiler.__enter__()
+            elif self.profiler is not None and state.global_step == warmup - 1:
+                self.profiler.__exit__(None, None, None)
+                key = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+                self.profile_table = self.profiler.key_averages().table(sort_by=key, row_limit=20)
+                self.profiler = None
             if state.global_step in (warmup, state.max_steps):
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
@@ -244,7 +263,7 @@ def meter(warmup: int):
             (t0, n0), (t1, n1) = self.marks[warmup], self.marks[steps]
             peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
             return {"tokens": n1 - n0, "seconds": round(t1 - t0, 3), "tokens_per_s": round((n1 - n0) / (t1 - t0), 1),
-                    "peak_gib": round(peak, 2) if peak is not None else None}
+                    "peak_gib": round(peak, 2) if peak is not None else None, "profile": self.profile_table}
 
     return Meter()
 
@@ -253,7 +272,7 @@ def train_idata(spec: dict) -> dict:
     """`idata train`'s library call (what the CLI runs), with the meter as an extra callback."""
     from instruct_data.training import make_config, train
 
-    timer = meter(spec["warmup"])
+    timer = meter(spec["warmup"], spec.get("profile", False))
     config = make_config(
         data=spec["data"], model=spec["model"], out=spec["out"], overwrite=True, max_steps=spec["steps"],
         batch_size=spec["batch_size"], max_len=spec["max_len"], lora_r=LORA["r"], lora_alpha=LORA["alpha"],
@@ -298,7 +317,7 @@ def train_baseline(spec: dict) -> dict:
     model.config.use_cache = False
     model = get_peft_model(model, LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
-    timer = meter(spec["warmup"])
+    timer = meter(spec["warmup"], spec.get("profile", False))
     trainer = Trainer(
         model=model, train_dataset=baseline_dataset(Path(spec["data"]), tokenizer, spec["max_len"]),
         processing_class=tokenizer, callbacks=[timer],
@@ -586,19 +605,29 @@ def prepare_data(args, work: Path, smoke: bool) -> Path:
     if not smoke and (CARRY / "build" / "train.jsonl").is_file():
         return CARRY / "build"
     # The build runs here in its own process: its libraries (jieba, rensa ...) stay out of this one.
-    subprocess.run([sys.executable, str(HERE / "gpu_carry.py"), "--data-only", "--out", str(work / "build"),
-                    "--rows", "120" if smoke else "2400", "--heldout", "12" if smoke else "64"],
-                   check=True, stdout=subprocess.DEVNULL)
+    built = subprocess.run([sys.executable, str(HERE / "gpu_carry.py"), "--data-only", "--out", str(work / "build"),
+                            "--rows", "120" if smoke else "2400", "--heldout", "12" if smoke else "64"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if built.returncode != 0:
+        raise SystemExit(f"could not make a build folder here ({built.stderr.strip().splitlines()[-1:]}); on the GPU "
+                         "machine carry the one `make gpu-prepare` writes: carry=[\".gpu-carry\"]")
     return work / "build"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  make gpu-check                                  # on the GPU machine, .gpu-carry carried\n"
+               "  python benchmarks/gpu_check.py --smoke --out /tmp/gc   # the CPU, tiny shapes\n"
+               "  python3 benchmarks/gpu_check.py --only train,eval --budget-s 300")
     parser.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU (CI): the whole script, seconds")
     parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting rows after this (default 420)")
     parser.add_argument("--data", help="a build folder (default .gpu-carry/build, else one made now)")
     parser.add_argument("--out", help="folder for gpu_check.json (default: $OUT when set)")
     parser.add_argument("--only", help="comma-separated kinds to run: tests,train,eval (default all)")
+    parser.add_argument("--profile", action="store_true",
+                        help=f"torch.profiler over {PROFILED_STEPS} warm-up steps of every training run: the top "
+                             "operators by GPU time go to profiles.txt beside gpu_check.json")
     parser.add_argument("--isolate", action="store_true",
                         help="each row in its own process, as on a GPU (--smoke runs them in this one, to be quick)")
     parser.add_argument("--worker", choices=["train", "eval"], help=argparse.SUPPRESS)
@@ -632,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         context = {"started": started, "out": out, "device": device, "work": work, "models": models, "flops": flops,
                    "isolate": args.isolate or not smoke,
                    "tokens": stats, "spec": {**spec, "data": str(data), "cache_dir": str(work / "cache"),
-                                             "gpu": device["gpu"]}}
+                                             "gpu": device["gpu"], "profile": args.profile}}
         rows = plan(spec["shapes"])
         if args.only:
             rows = [r for r in rows if r["kind"] in args.only.split(",")]
@@ -643,6 +672,10 @@ def main(argv: list[str] | None = None) -> int:
                "travel": travel_check(not context["isolate"]), "total_s": round(time.perf_counter() - started, 1)}
     if out:
         (out / "gpu_check.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        profiles = [f"== {r['shape']} {r['run']}\n{r['result']['profile']}" for r in rows
+                    if r["kind"] == "train" and r.get("status") == "ok" and r["result"].get("profile")]
+        if profiles:
+            (out / "profiles.txt").write_text("\n\n".join(profiles), encoding="utf-8")
     print(report)
     travel = results["travel"]
     if travel:
