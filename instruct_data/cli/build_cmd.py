@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from instruct_data.cli.common import console, print_json, row_progress
+from instruct_data.cli.common import console, engine_options, print_json, row_progress
 from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import TEMPLATES
 
@@ -90,9 +90,10 @@ def recipe_inputs(recipe) -> list[str]:
               help="Fail when a larger share of a source's rows is rejected (default: the recipe's, else 0.5); "
                    "a high rate usually means a wrong --format or --map.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count).")
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, fmt, mapping,
-                  max_reject_rate, workers, as_json):
+                  max_reject_rate, workers, engine, ray_address, as_json):
     """Build a clean training set and a held-out benchmark, with the record of every dropped row.
 
     TARGETS is `belle` (a Belle release: --subset, --limit, --revision, --from), one or more
@@ -107,6 +108,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
       idata build mine.jsonl answers.xlsx --heldout 0.05 --out build/mine
       idata build recipes/mix.yaml --out build/mix
       idata build belle --subset 2M --limit 50000 --against belle_eval.jsonl --out build/clean
+      idata build big.jsonl --engine ray --ray-address head-node:6379 --out build/big
     """
     from instruct_data.pipeline import build, estimate_rows
     from instruct_data.report import print_summary
@@ -115,8 +117,13 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
                            max_reject_rate=max_reject_rate)
     with guard_output(out, recipe_inputs(recipe), command="build"), \
-            row_progress("building", total=estimate_rows(recipe)) as advance:
-        manifest = build(recipe, out, workers=workers, on_row=advance)
+            row_progress("building", total=None if engine == "ray" else estimate_rows(recipe)) as advance:
+        if engine == "ray":  # Ray Data draws its own progress bars
+            from instruct_data.ray_engine.build import build_on_ray
+
+            manifest = build_on_ray(recipe, out, address=ray_address)
+        else:
+            manifest = build(recipe, out, workers=workers, on_row=advance)
     if as_json:
         print_json(manifest)
         return

@@ -72,6 +72,16 @@ def input_options(func):
     return func
 
 
+def engine_options(func):
+    """--engine and --ray-address: where build and dedupe run (the outputs are the same)."""
+    func = click.option("--ray-address", default=None, metavar="HOST:PORT",
+                        help="With --engine ray: join this running Ray cluster (default: start Ray here).")(func)
+    func = click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="local: this machine's processes; ray: Ray Data, on this machine or a cluster "
+                             "(needs pip install 'instruct-data[ray]').")(func)
+    return func
+
+
 def strictness_options(func):
     func = click.option("--max-reject-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1),
                         help="Fail when a larger share of a source's rows is rejected (usually a wrong --format/--map).")(func)

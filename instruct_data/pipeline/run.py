@@ -33,8 +33,11 @@ def default_workers() -> int:
 
 
 def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = None,
-          on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Run a recipe into `out_dir`; returns the manifest. Nothing changes at `out_dir` unless it all succeeds."""
+          on_row: Callable[[], None] | None = None, engine: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run a recipe into `out_dir`; returns the manifest. Nothing changes at `out_dir` unless it all succeeds.
+
+    `engine(plans, state, ledger, work, against)` runs pass 1, the split, dedupe and pass 2
+    elsewhere (ray_engine) and returns what write_outputs returns; by default they run here."""
     from instruct_data import hub
 
     out = Path(out_dir)
@@ -73,12 +76,15 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                 ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None)
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
-        kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
-        for plan in plans:
-            _check_reject_rate(ledger, plan)
-        heldout = heldout_rows(kept, plans, recipe.split)
-        removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
-        summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
+        if engine is not None:
+            summary = engine(plans, state, ledger, work, against)
+        else:
+            kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
+            for plan in plans:
+                _check_reject_rate(ledger, plan)
+            heldout = heldout_rows(kept, plans, recipe.split)
+            removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
+            summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
         shutil.rmtree(spool)
         ledger.extra.update({
             "template": template.name,

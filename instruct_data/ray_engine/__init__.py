@@ -1,0 +1,22 @@
+"""`--engine ray`: the build and dedupe, executed on Ray Data, byte-identical to the local engine.
+
+    idata build mine.jsonl --engine ray --out build/           # a local Ray runtime, all cores
+    idata build recipe.yaml --engine ray --ray-address HOST:6379 --out build/   # join a cluster
+
+The row path, the rules, the templates, the split and the ledger are the local engine's own
+functions (pipeline.worker.process_chunk, split.shares, dedupe's ranks / exact_groups /
+candidate_pairs / verified_pairs / resolve_near); this package only runs them on Ray Data
+blocks and joins their results with shuffles instead of in one process's memory.
+
+Modules: runtime (start or join Ray, the one-line errors), rows (pass 1: chunks to column
+blocks), heldout (the split as a tree of per-block reductions), components (connected
+components by large-star / small-star rounds), decide (dedupe: contamination, exact groups,
+LSH bands, verification, clusters), build (the whole `idata build`), stats (the manifest's
+counts, taken while the outputs stream past). `import ray` happens only in here.
+"""
+
+from __future__ import annotations
+
+from instruct_data.ray_engine.runtime import EngineError, require_ray
+
+__all__ = ["EngineError", "require_ray"]

@@ -1,0 +1,330 @@
+"""`idata build --engine ray`: the local build's steps, each run on Ray Data.
+
+1. pass 1: the chunks of every source (pipeline.sources.tasks) through the local row path
+   (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk summaries;
+2. the driver reads only the summaries (one row per chunk) to apply the caps and count the
+   ledger's reads, then streams the rejects into rejects.jsonl in input order;
+3. repeated ids (a groupby on id), the held-out split (ray_engine.heldout), fingerprints per
+   block, the dedupe decision (ray_engine.decide);
+4. pass 2: the kept rows stream to the driver in input order beside the removals (sorted by
+   row), and are written to train, heldout and conversations exactly as pipeline.outputs does.
+
+The driver holds per chunk one summary, and per held-out row its number: its memory does not
+grow with the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instruct_data.errors import StrictModeError
+from instruct_data.pipeline.outputs import origin_text
+from instruct_data.pipeline.run import _check_reject_rate
+from instruct_data.pipeline.sources import tasks
+from instruct_data.ray_engine import heldout as split
+from instruct_data.ray_engine.decide import removals as find_removals
+from instruct_data.ray_engine.decide import where
+from instruct_data.ray_engine.rows import KEPT, REJECT, SUMMARY, chunk_block
+from instruct_data.ray_engine.runtime import EngineError, ray_runtime, task_error
+from instruct_data.ray_engine.stats import SplitStats
+from instruct_data.recipe import Recipe
+
+ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
+
+
+def build_on_ray(recipe: Recipe, out_dir: str | os.PathLike, *, address: str | None = None,
+                 num_cpus: int | None = None, on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """pipeline.build on Ray: the same outputs, byte for byte; the manifest adds `engine`."""
+    from instruct_data.pipeline import build
+
+    with ray_runtime(address, num_cpus=num_cpus) as cluster:
+        def engine(plans, state, ledger, work, against):
+            ledger.extra["engine"] = cluster.to_dict()
+            return _Job(recipe, plans, state, ledger, cluster, on_row).run(work, against)
+
+        try:
+            return build(recipe, out_dir, engine=engine)
+        except Exception as exc:
+            cause = task_error(exc)
+            if cause is not None and cause is not exc:
+                raise cause from None
+            raise
+
+
+class _Job:
+    def __init__(self, recipe, plans, state, ledger, cluster, on_row):
+        self.recipe, self.plans, self.state, self.ledger = recipe, plans, state, ledger
+        self.cluster, self.on_row = cluster, on_row
+
+    def run(self, work: Path, against: list[str]) -> dict[str, Any]:
+        import ray.data
+
+        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)} for task in tasks(self.plans)]
+        if not blobs:  # nothing to read: empty outputs, as the local engine writes them
+            return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+        chunks = ray.data.from_items(blobs, override_num_blocks=len(blobs))
+        pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state}, batch_size=1,
+                                   batch_format="numpy").materialize()
+        cuts = self._take_chunks(pass1)
+        self._write_rejects(pass1, cuts)
+        for plan in self.plans:
+            _check_reject_rate(self.ledger, plan)
+        kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": cuts}, batch_format="numpy").materialize()
+        rows = kept.count()
+        parts = max(self.cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
+        repeated = _repeated_ids(kept, parts)
+        held = self._heldout(kept, rows, repeated)
+        removals = self._removals(kept, held, repeated, against, parts)
+        return self._write(work, kept, held, repeated, removals)
+
+    # ------------------------------------------------------------------ pass 1 on the driver: summaries
+
+    def _take_chunks(self, pass1) -> dict[int, tuple[int, int, int]]:
+        """seq -> (kept rows taken, rows read, number of its first kept row): the caps applied in
+        chunk order, as pipeline.keys does; the ledger's reads and rule counts."""
+        summaries = where(pass1, _is_kind, kind=SUMMARY).select_columns(["seq", "source", "index", "position",
+                                                                           "payload"])
+        cuts: dict[int, tuple[int, int, int]] = {}
+        start = 0
+        for row in sorted(summaries.take_all(), key=lambda r: r["seq"]):
+            plan = self.plans[row["source"]]
+            if plan.stopped:
+                continue  # read ahead of the cap: not taken
+            take, rows = int(row["position"]), int(row["index"])
+            rules = pickle.loads(row["payload"])
+            if plan.cap is not None and plan.kept + take >= plan.cap:
+                take, rows, rules = self._cut(pass1, row["seq"], plan.cap - plan.kept)
+                plan.stopped = True
+            for rule, n in rules.items():
+                self.ledger.note_changed(rule, n)
+            self.ledger.read(plan.label, rows)
+            plan.read += rows
+            plan.kept += take
+            cuts[row["seq"]] = (take, rows, start)
+            start += take
+            if self.on_row:
+                for _ in range(rows):
+                    self.on_row()
+        return cuts
+
+    def _cut(self, pass1, seq: int, take: int) -> tuple[int, int, Counter]:
+        """The first `take` kept rows of chunk `seq`: the rows read up to them, their rule counts."""
+        rows = where(pass1, _is_chunk_kept, seq=seq).select_columns(["index", "position", "changed"]).take_all()
+        rows = sorted(rows, key=lambda r: r["index"])[:take]
+        rules = Counter(rule for r in rows for rule in r["changed"].split("\x1f") if rule)
+        return take, (int(rows[-1]["position"]) + 1 if rows else 0), rules
+
+    def _write_rejects(self, pass1, cuts) -> None:
+        rejects = where(pass1, _is_kind, kind=REJECT).select_columns(["seq", "source", "index", "payload"])
+        for batch in rejects.iter_batches(batch_size=4096, batch_format="numpy"):
+            for seq, source, index, payload in zip(batch["seq"].tolist(), batch["source"].tolist(),
+                                                   batch["index"].tolist(), batch["payload"]):
+                if seq not in cuts or index >= cuts[seq][1]:
+                    continue
+                stage, reason, detail, origin, raw, reject_id = pickle.loads(payload)
+                if self.recipe.strict and stage == "read":
+                    raise StrictModeError(f"{origin}: {reason}: {detail}")
+                self.ledger.reject(stage, reason, detail, origin, raw, source=self.plans[source].label,
+                                   row_id=reject_id)
+
+    # ------------------------------------------------------------------ split and dedupe
+
+    def _group_names(self) -> dict[str, Any]:
+        return {"labels": [p.label for p in self.plans], "by": self.recipe.split.by}
+
+    def _heldout(self, kept, rows: int, repeated: np.ndarray) -> np.ndarray:
+        candidates = kept.map_batches(_split_keys, fn_kwargs={**self._group_names(), "repeated": repeated},
+                                      batch_format="numpy").materialize()
+        sizes = {row["group"]: row["count()"] for row in candidates.groupby("group").count().take_all()}
+        quota = split.quotas(self.recipe.split, sizes, rows)
+        return split.heldout_orders(candidates, quota)
+
+    def _removals(self, kept, held: np.ndarray, repeated: np.ndarray, against: list[str], parts: int):
+        from instruct_data.dedupe import Item
+        from instruct_data.dedupe.find import against_questions
+        from instruct_data.dedupe.fingerprint import Against
+        from instruct_data.ray_engine.decide import REMOVAL_FIELDS
+
+        settings = self.recipe.dedupe
+        if not (settings.exact or settings.near or against or len(held)) or not kept.count():
+            return None
+        held_rows = where(kept, _in_orders, orders=held).select_columns(["order", "id", "prompt"]).take_all()
+        items = [Item(r["id"], r["prompt"], "", r["order"], True) for r in sorted(held_rows, key=lambda r: r["order"])]
+        questions = against_questions([*against, *items])
+        index = Against.build(questions, settings) if questions else None
+        compared = where(kept, _in_orders, orders=repeated, keep=False)
+        fp = compared.map_batches(_fingerprints, fn_kwargs={"settings": settings, "against": index, "held": held},
+                                  batch_format="numpy").materialize()
+        found = find_removals(fp, settings, [qid for qid, _ in questions], parts)
+        return found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
+
+    # ------------------------------------------------------------------ pass 2
+
+    def _write(self, work: Path, kept, held: np.ndarray, repeated: np.ndarray, removals) -> dict[str, Any]:
+        stats = SplitStats([p.label for p in self.plans])
+        removed = _RemovalStream(removals)
+        columns = ["order", "source", "id", "conv", "train", "held", "multi", "records", "prompt_len", "reply_len",
+                   "category"]
+        with open(work / "train.jsonl", "wb") as train, open(work / "heldout.jsonl", "wb") as heldout, \
+                open(work / "conversations.jsonl", "wb") as convs:
+            batches = () if kept is None else kept.select_columns(columns).iter_batches(batch_size=8192,
+                                                                                          batch_format="numpy")
+            for batch in batches:
+                order = batch["order"]
+                is_held = np.isin(order, held) & ~np.isin(order, repeated)
+                is_train = ~is_held & ~np.isin(order, repeated)
+                for k, row in enumerate(order.tolist()):
+                    removal = removed.get(row)
+                    if removal is not None:
+                        is_train[k] = is_held[k] = False
+                    if is_train[k]:
+                        convs.write(batch["conv"][k])
+                        train.write(batch["train"][k])
+                    elif is_held[k]:
+                        heldout.write(batch["held"][k] if batch["multi"][k] else _last_line(batch["train"][k]))
+                    else:
+                        self._record_dropped(batch, k, removal)
+                stats.add(batch, is_train, is_held)
+        for i, plan in enumerate(self.plans):
+            written = int(stats.train[i] + stats.heldout[i])
+            if written:
+                self.ledger.written(plan.label, written)
+        return stats.summary()
+
+    def _record_dropped(self, batch, k: int, removal: dict | None) -> None:
+        """A kept row that is not written: a repeated id (rejected) or a duplicate (removed)."""
+        label = self.plans[int(batch["source"][k])].label
+        conversation = json.loads(batch["conv"][k])
+        row_id = batch["id"][k]
+        if removal is None:
+            self.ledger.reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
+                               origin_text(conversation), conversation, source=label, row_id=row_id)
+        else:
+            self.ledger.duplicate(row_id=removal["id"], duplicate_of=removal["duplicate_of"],
+                                  method=removal["method"], similarity=removal["similarity"], source=label,
+                                  cluster=removal["cluster"], origin=origin_text(conversation), raw=conversation)
+
+
+class _RemovalStream:
+    """The removals, sorted by row number, read alongside the kept rows (both in order)."""
+
+    def __init__(self, removals):
+        self._batches = iter(()) if removals is None else \
+            removals.iter_batches(batch_size=8192, batch_format="numpy")
+        self._next = self._rows()
+        self._head = next(self._next, None)
+
+    def _rows(self) -> Iterator[dict]:
+        for batch in self._batches:
+            names = list(batch)
+            for values in zip(*(batch[name].tolist() for name in names)):
+                yield dict(zip(names, values))
+
+    def get(self, order: int) -> dict | None:
+        while self._head is not None and self._head["order"] < order:
+            self._head = next(self._next, None)
+        if self._head is not None and self._head["order"] == order:
+            return self._head
+        return None
+
+
+def _last_line(lines: bytes) -> bytes:
+    """The last of a row's train records (a held-out single-turn row's record)."""
+    return lines[lines.rstrip(b"\n").rfind(b"\n") + 1:]
+
+
+# ------------------------------------------------------------------ block functions
+
+
+def _is_kind(batch, kind: int):
+    return batch["kind"] == kind
+
+
+def _is_chunk_kept(batch, seq: int):
+    return (batch["kind"] == KEPT) & (batch["seq"] == seq)
+
+
+def _in_orders(batch, orders: np.ndarray):
+    return np.isin(batch["order"], orders)
+
+
+def _kept_rows(batch, cuts: dict[int, tuple[int, int, int]]):
+    """The kept rows the caps take, numbered in input order (`order`)."""
+    seq, index = batch["seq"], batch["index"]
+    take = np.asarray([cuts.get(s, (0, 0, 0))[0] for s in seq.tolist()], dtype=np.int64)
+    start = np.asarray([cuts.get(s, (0, 0, 0))[2] for s in seq.tolist()], dtype=np.int64)
+    keep = (batch["kind"] == KEPT) & (index < take)
+    out = {name: np.asarray(values)[keep] for name, values in batch.items() if name not in ("kind", "payload")}
+    out["order"] = start[keep] + index[keep]
+    return out
+
+
+def _repeated_ids(kept, parts: int) -> np.ndarray:
+    """Row numbers of the rows whose id an earlier row already used (rejected as duplicate_id)."""
+    from instruct_data.ray_engine.shuffle import by_partition
+
+    hashed = kept.select_columns(["id", "order"]).map_batches(_id_hash, batch_format="numpy")
+    repeats = by_partition(hashed, "hash", parts, _later_uses).take_all()
+    return np.sort(np.asarray([r["order"] for r in repeats], dtype=np.int64))
+
+
+def _id_hash(batch):
+    import xxhash
+
+    return {"hash": np.asarray([xxhash.xxh64_intdigest(i.encode("utf-8")) for i in batch["id"]],
+                               dtype=np.uint64).view(np.int64),
+            "id": batch["id"], "order": batch["order"]}
+
+
+def _later_uses(batch):
+    first: dict[str, int] = {}
+    later = []
+    for row_id, order in sorted(zip(batch["id"].tolist(), batch["order"].tolist()), key=lambda pair: pair[1]):
+        if row_id in first:
+            later.append(order)
+        else:
+            first[row_id] = order
+    return {"order": np.asarray(later, dtype=np.int64)}
+
+
+def _split_keys(batch, labels: list[str], by: str, repeated: np.ndarray):
+    """The split's keys of the rows that may be held out (a repeated id may not)."""
+    keep = ~np.isin(batch["order"], repeated)
+    source = batch["source"][keep].tolist()
+    if by == "source":
+        group = [f"source:{labels[s]}" for s in source]
+    else:
+        group = [c or f"source:{labels[s]}" for c, s in zip(batch["category"][keep].tolist(), source)]
+    return {"group": np.asarray(group, dtype=object), "rank": batch["rank"][keep],
+            "prompt_key": batch["prompt_key"][keep], "order": batch["order"][keep]}
+
+
+def _fingerprints(batch, settings, against, held: np.ndarray):
+    """dedupe.fingerprint of the block's rows: the per-row fields the decision needs."""
+    from instruct_data.dedupe import Item
+    from instruct_data.dedupe.fingerprint import fingerprint
+
+    order = batch["order"].tolist()
+    protected = np.isin(batch["order"], held).tolist()
+    items = [Item(i, p, r, o, h) for i, p, r, o, h in zip(batch["id"].tolist(), batch["prompt"].tolist(),
+                                                          batch["reply"].tolist(), order, protected)]
+    fp = fingerprint(items, settings, against)
+    n = len(items)
+    return {"order": fp.order, "id": np.asarray(fp.ids, dtype=object), "protected": fp.protected,
+            "reply_len": fp.reply_len, "content0": fp.content[:, 0], "content1": fp.content[:, 1],
+            "exact0": fp.exact[:, 0].view(np.int64), "exact1": fp.exact[:, 1], "has_sig": fp.has_sig,
+            "against": fp.against, "against_sim": fp.against_sim,
+            "sig": np.asarray([row.tobytes() for row in fp.sig], dtype=object) if n else np.zeros(0, dtype=object),
+            "bands": np.asarray([row.tobytes() for row in fp.bands], dtype=object) if n else
+            np.zeros(0, dtype=object)}
+
+
+__all__ = ["EngineError", "build_on_ray"]

@@ -1,0 +1,118 @@
+"""Pass 1 on Ray: every chunk of the inputs becomes one block of columns.
+
+A chunk (pipeline.sources.tasks: a byte range of a JSON-lines file, or a batch of rows of an
+array, a table or a Belle release) goes through the local engine's own row path,
+pipeline.worker.process_chunk, in a Ray task. Its spool files are read back at once into
+columns, so the kept rows (their conversation, train and held-out lines, dedupe texts and
+split keys), the rejects and a one-row summary flow on as one Arrow block: nothing is
+written to a disk the driver must share, and nothing comes back to the driver but the
+summaries (one small row per chunk).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pickle
+import shutil
+import tempfile
+from collections import Counter
+from typing import Any
+
+KEPT, REJECT, SUMMARY = 0, 1, 2
+CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
+
+SCHEMA_FIELDS = (
+    ("kind", "int8"), ("seq", "int64"), ("source", "int32"), ("index", "int64"), ("position", "int64"),
+    ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("prompt", "string"),
+    ("reply", "string"), ("rank", "uint64"), ("prompt_key", "uint64"), ("category", "string"),
+    ("records", "int64"), ("multi", "bool_"), ("prompt_len", "int64"), ("reply_len", "int64"),
+    ("changed", "string"), ("payload", "binary"),
+)
+
+
+def schema():
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in SCHEMA_FIELDS])
+
+
+def chunk_block(batch: dict[str, Any], state) -> Any:
+    """map_batches function: the pickled chunk tasks of `batch` -> one Arrow table of columns."""
+    import pyarrow as pa
+
+    from instruct_data.pipeline.worker import init_worker
+
+    columns: dict[str, list] = {name: [] for name, _ in SCHEMA_FIELDS}
+    spool = tempfile.mkdtemp(prefix="idata-ray-spool-")
+    try:
+        init_worker(_with_spool(state, spool))
+        for blob in batch["task"]:
+            _one_chunk(pickle.loads(blob), spool, columns)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    return pa.table(columns, schema=schema())
+
+
+def _with_spool(state, spool: str):
+    """The worker state with a spool folder on this node. Dedupe's texts are always spooled
+    (near detection on in the row path's copy of the settings): the Ray engine fingerprints
+    them in a later stage, once the held-out rows are known."""
+    import copy
+
+    local = copy.copy(state)
+    local.spool = spool
+    local.dedupe = state.dedupe.model_copy(update={"near": True})
+    return local
+
+
+def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
+    from instruct_data.pipeline.worker import process_chunk
+
+    number, source_index = task[0], task[1]
+    number, result = process_chunk(task)
+    base = os.path.join(spool, str(number))
+    conv = _lines(base + ".conv", result.conv_len)
+    train = _lines(base + ".train", result.train_len)
+    held = _lines(base + ".held", result.held_len)
+    with open(base + ".items", "rb") as fh:
+        texts = pickle.load(fh)
+    for path in glob.glob(glob.escape(base) + ".*"):
+        os.unlink(path)
+    changed = dict(result.changed)
+    strata = result.strata
+    record = 0
+    dialogue = 0
+    for k, row_id in enumerate(result.ids):
+        records = result.records[k]
+        multi = bool(result.multi[k])
+        _append(columns, kind=KEPT, seq=number, source=source_index, index=k, position=result.position[k],
+                id=row_id, conv=conv[k], train=b"".join(train[record:record + records]),
+                held=held[dialogue] if multi else b"", prompt=texts[k][0], reply=texts[k][1],
+                rank=result.rank[k], prompt_key=result.prompt_key[k], category=strata[result.stratum[k]],
+                records=records, multi=multi, prompt_len=result.prompt_len[k], reply_len=result.reply_len[k],
+                changed=CHANGED_SEP.join(changed.get(k, ())))
+        record += records
+        dialogue += multi
+    for reject in result.rejects:
+        _append(columns, kind=REJECT, seq=number, source=source_index, index=reject[0],
+                payload=pickle.dumps(reject[1:], protocol=pickle.HIGHEST_PROTOCOL))
+    rules = Counter(rule for rules in changed.values() for rule in rules)
+    _append(columns, kind=SUMMARY, seq=number, source=source_index, index=result.rows, position=len(result.ids),
+            payload=pickle.dumps(rules))
+
+
+def _append(columns: dict[str, list], **values) -> None:
+    for name, column in columns.items():
+        column.append(values.get(name))
+
+
+def _lines(path: str, lengths) -> list[bytes]:
+    """The spooled lines of one file, cut by the byte lengths the worker reported."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    lines, at = [], 0
+    for n in lengths:
+        lines.append(data[at:at + n])
+        at += n
+    return lines

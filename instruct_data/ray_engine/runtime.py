@@ -1,0 +1,116 @@
+"""Starting or joining Ray, and turning its errors into one-line messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from instruct_data.errors import IdataError
+
+INSTALL = "pip install 'instruct-data[ray]'"
+
+
+class EngineError(IdataError):
+    pass
+
+
+def require_ray():
+    """The ray module, or a one-line EngineError saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the [data] extra: pyarrow, fsspec)
+    except ImportError:
+        raise EngineError(f"--engine ray needs Ray Data, which is not installed: {INSTALL}") from None
+    return ray
+
+
+@dataclass
+class Cluster:
+    """What the manifest records of the cluster that ran a job."""
+
+    address: str | None
+    nodes: int
+    cpus: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": "ray", "address": self.address or "local", "nodes": self.nodes, "cpus": self.cpus}
+
+
+@contextmanager
+def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = False):
+    """Yield the Cluster the job runs on: a running Ray session if this process already has one
+    (tests start one per session), else a cluster at `address`, else a local runtime with this
+    machine's cores, shut down again at the end."""
+    ray = require_ray()
+    started = False
+    if not ray.is_initialized():
+        options = dict(include_dashboard=False, configure_logging=False, log_to_driver=not quiet)
+        if address:
+            _check_reachable(address)
+            try:
+                ray.init(address=address, **options)
+            except Exception as exc:  # ConnectionError, ValueError, a timeout: all mean "not reachable"
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise EngineError(f"--ray-address {address}: no Ray cluster can be reached there ({first})") from None
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _temp_dir=tempfile.mkdtemp(prefix="idata-ray-"),
+                     **options)
+        started = True
+    try:
+        _quiet_data_logs()
+        yield _cluster(ray, address)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A quick TCP connect to HOST:PORT first: ray.init keeps retrying an address that does
+    not answer for a minute or more before it gives up."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: left to ray.init
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise EngineError(f"--ray-address {address}: no Ray cluster can be reached there ({reason}); "
+                          "start one with `ray start --head` and give its address") from None
+
+
+def _quiet_data_logs() -> None:
+    """Ray Data's progress bars stay; its per-dataset INFO lines (plans, log paths) go."""
+    from ray.data import DataContext
+    from ray.data.context import ShuffleStrategy
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    context = DataContext.get_current()
+    # Blocks come out in the order their inputs went in: the outputs are written in input order.
+    context.execution_options.preserve_order = True
+    # Shuffles as plain tasks: the hash-shuffle strategy keeps actors that hold CPUs between
+    # stages, which starves the next stage on a small machine.
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+
+
+def _cluster(ray, address: str | None) -> Cluster:
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return Cluster(address, len(nodes), int(ray.cluster_resources().get("CPU", 0)))
+
+
+def task_error(exc: BaseException) -> BaseException:
+    """The error a Ray task raised, as it would have been raised locally: an IdataError (a bad
+    file, `file:line: what is wrong`) comes back as itself, not as a Ray traceback."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, IdataError):
+            return exc
+        cause = getattr(exc, "cause", None)
+        exc = cause if isinstance(cause, BaseException) else exc.__cause__
+    return None
