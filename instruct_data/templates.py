@@ -163,10 +163,13 @@ class NativeTemplate:
     def layout(self) -> PromptLayout:
         return prompt_layout(self)
 
-    @property
+    @cached_property
     def stop(self) -> tuple[str, ...]:
-        """What closes a reply in this template (`<|im_end|>`), as a stop string."""
-        closing = self.layout.close.strip()
+        """What closes a reply in this template (`<|im_end|>`, `<|eot_id|>`), as a stop string."""
+        user, reply = _PROBE[0], _PROBE[1]
+        text = self.render_messages([{"role": "user", "content": user}, {"role": "assistant", "content": reply}],
+                                    add_generation_prompt=False)
+        closing = text[text.index(reply) + len(reply):].strip() if reply in text else ""
         return (closing,) if closing else ()
 
     @property

@@ -35,5 +35,46 @@ class PromptPrefix:
 
     def encode(self, tokenizer, texts: list[str]) -> list[list[int]]:
         """Each text's ids as the model sees them: the prefix when due, then the text's own tokens."""
-        bodies = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        return [self.ids_for(text) + list(body) for text, body in zip(texts, bodies)]
+        return [self.ids_for(text) + found.ids for text, found in zip(texts, encode_texts(tokenizer, texts))]
+
+
+class Encoded:
+    """One text's token ids, and its tokens' character offsets (made only when asked for)."""
+
+    def __init__(self, ids: list[int], offsets=None, *, encoding=None, tokenizer=None, text: str = ""):
+        self.ids = ids
+        self._offsets = offsets
+        self._encoding = encoding
+        self._tokenizer = tokenizer
+        self._text = text
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        if self._offsets is None:
+            if self._encoding is not None:
+                self._offsets = self._encoding.offsets
+            else:
+                self._offsets = _decoded_offsets(self._tokenizer, self.ids)
+        return self._offsets
+
+
+def encode_texts(tokenizer, texts: list[str]) -> list[Encoded]:
+    """`texts` tokenized with `add_special_tokens=False`, by the fast tokenizer's Rust backend when
+    there is one (what `tokenizer(...)` calls, without its per-row Python overhead)."""
+    if not texts:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return [Encoded(e.ids, encoding=e) for e in backend.encode_batch(texts, add_special_tokens=False)]
+    found = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [Encoded(list(ids), tokenizer=tokenizer, text=text) for ids, text in zip(found, texts)]
+
+
+def _decoded_offsets(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
+    """Offsets for a tokenizer without them (a slow one): each token ends where the decoded prefix ends."""
+    offsets, start = [], 0
+    for index in range(len(ids)):
+        end = max(start, len(tokenizer.decode(ids[:index + 1])))
+        offsets.append((start, end))
+        start = end
+    return offsets

@@ -70,12 +70,14 @@ def tiny_config(arch: str, vocab_size: int, *, bos_id: int, eos_id: int, pad_id:
 
 def make_tiny_model(out_dir: str | Path, arch: str = "llama", texts: Iterable[str] | None = None, *,
                     seed: int = 0, vocab_size: int = 800, hidden: int = 64, layers: int = 2,
-                    init_std: float | None = None) -> Path:
+                    init_std: float | None = None, chat_template: str | None = None,
+                    extra_special_tokens: list[str] | None = None) -> Path:
     """Write a tiny model folder to `out_dir` and return its path.
 
     `init_std` overrides the architecture's initializer range: with the default 0.02 a model
     this small has logits too flat for a LoRA adapter to move far in a few steps (the demo
-    uses a larger one so that its loss curve visibly falls).
+    uses a larger one so that its loss curve visibly falls). `chat_template` and
+    `extra_special_tokens` (`<|im_start|>`, `<|im_end|>`) make it a chat model.
     """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
@@ -83,6 +85,10 @@ def make_tiny_model(out_dir: str | Path, arch: str = "llama", texts: Iterable[st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(list(texts) if texts is not None else DEFAULT_TEXT, vocab_size=vocab_size)
+    if extra_special_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(extra_special_tokens)})
+    if chat_template:
+        tokenizer.chat_template = chat_template
     config = tiny_config(arch, len(tokenizer), bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id,
                          pad_id=tokenizer.pad_token_id, hidden=hidden, layers=layers, init_std=init_std)
     torch.manual_seed(seed)

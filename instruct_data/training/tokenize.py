@@ -22,8 +22,8 @@ from pathlib import Path
 from instruct_data.errors import IdataError
 from instruct_data.io import file_sha256
 from instruct_data.templates import AnyTemplate, NativeTemplate, PromptLayout, prompt_layout
-from instruct_data.tokens import PromptPrefix
-from instruct_data.training.truncate import Encoded, Example, cut_question, drop_rounds, reply_cut
+from instruct_data.tokens import Encoded, PromptPrefix, encode_texts
+from instruct_data.training.truncate import Example, cut_question, drop_rounds, reply_cut
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
@@ -83,7 +83,7 @@ class Encoder:
     Each row is rendered to one string and tokenized once, as evaluation tokenizes a prompt:
     the prompt (everything before the final reply) in one piece, so its tokens are exactly
     the evaluation prompt's, and the reply after it. Earlier replies inside the prompt are
-    found by character offsets (`return_offsets_mapping`) and supervised, with the template's
+    found by character offsets (the tokenizer's offset mapping) and supervised, with the template's
     closing token when that is the end token (ChatML's `<|im_end|>`).
     """
 
@@ -98,8 +98,8 @@ class Encoder:
 
     def __call__(self, batch: dict) -> dict:
         examples = [Example.from_pieces(t, f) for t, f in zip(batch["texts"], batch["supervised"])]
-        prompts = self._tokenize([e.prompt for e in examples])
-        replies = self._tokenize([e.reply for e in examples])
+        found = self._tokenize([e.prompt for e in examples] + [e.reply for e in examples])  # one call
+        prompts, replies = found[:len(examples)], found[len(examples):]
         out = {"input_ids": [], "labels": [], "length": [], "truncated": [], "skipped": []}
         for example, prompt, reply in zip(examples, prompts, replies):
             ids, labels, truncated, skipped = self.encode(example, prompt, reply)
@@ -111,11 +111,7 @@ class Encoder:
         return out
 
     def _tokenize(self, texts: list[str]) -> list[Encoded]:
-        if not texts:
-            return []
-        found = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-        return [Encoded(list(ids), [tuple(o) for o in offsets])
-                for ids, offsets in zip(found["input_ids"], found["offset_mapping"])]
+        return encode_texts(self.tokenizer, texts)  # offsets are read only for rows that need them
 
     def encode(self, example: Example, prompt: Encoded, reply: Encoded):
         """(ids, labels, truncated, skipped) for one example."""
@@ -156,6 +152,8 @@ class Encoder:
     def _prompt_labels(self, example: Example, prompt: Encoded) -> list[int]:
         """Earlier replies supervised (every token overlapping one), and the end token closing each."""
         labels = [IGNORE] * len(prompt.ids)
+        if not example.spans:
+            return labels
         spans, span = example.spans, 0
         ends = {end for _, end in spans}
         for index, (token, (start, end)) in enumerate(zip(prompt.ids, prompt.offsets)):

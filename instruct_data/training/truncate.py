@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from instruct_data.templates import PromptLayout
+from instruct_data.tokens import Encoded
 
 ELLIPSIS = "…"
 # A sentence ends at Chinese or Western end punctuation or a line break.
@@ -46,14 +47,6 @@ class Example:
                 spans.append((len(prompt), len(prompt) + len(text)))
             prompt += text
         return cls(prompt, texts[last], spans)
-
-
-@dataclass
-class Encoded:
-    """The prompt's token ids and character offsets (the reply's too), as the tokenizer gave them."""
-
-    ids: list[int]
-    offsets: list[tuple[int, int]]
 
 
 def round_starts(example: Example, lead: str) -> list[int]:
