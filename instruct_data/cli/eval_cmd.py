@@ -165,7 +165,7 @@ def _print_judge(judge: dict) -> None:
     from instruct_data.evaluation.aggregate import OVERALL
     from instruct_data.evaluation.judge import judge_summary_line
 
-    console.print(f"  judge ({judge['model']}): {_versus(judge['model'][OVERALL], (judge.get('base') or {}).get(OVERALL), (judge.get('delta') or {}).get(OVERALL))}")
+    console.print(f"  judge ({judge['judge_model']}): {_versus(judge['model'][OVERALL], (judge.get('base') or {}).get(OVERALL), (judge.get('delta') or {}).get(OVERALL))}")
     console.print(f"    {judge_summary_line(judge)}")
     if judge["counts"]["unparsed"] or judge["counts"]["failed"]:
         console.print(f"  [yellow]warning:[/yellow] {judge['counts']['unparsed']} judge replies unreadable and "

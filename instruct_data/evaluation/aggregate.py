@@ -15,6 +15,9 @@ from instruct_data.evaluation.metrics import METRICS, has_reference
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 OVERALL = "overall"
+# Fewer paired items than this and the bootstrap has nothing to resample (one item, or a
+# handful that all moved the same way give a zero-width interval): no worse/better verdict.
+MIN_ITEMS_FOR_A_VERDICT = 5
 
 
 def _rng(seed: int, key: str):
@@ -79,10 +82,7 @@ def paired_delta(rows: list[dict], *, resamples: int = DEFAULT_RESAMPLES, seed: 
         for name in METRICS:
             values = [r["scores"][name] - r["base_scores"][name] for r in items
                       if r["scores"].get(name) is not None and r["base_scores"].get(name) is not None]
-            stats = mean_interval(values, resamples=resamples, seed=seed, key=f"delta/{group}/{name}")
-            stats["worse"] = stats["high"] is not None and stats["high"] < 0
-            stats["better"] = stats["low"] is not None and stats["low"] > 0
-            metrics[name] = stats
+            metrics[name] = with_verdict(mean_interval(values, resamples=resamples, seed=seed, key=f"delta/{group}/{name}"))
         deltas[group] = metrics
     return deltas
 
@@ -103,8 +103,13 @@ def paired_value_delta(rows: list[dict], tuned, base, *, group_key: str = "categ
     deltas = {}
     for group, items in group_items(rows, group_key).items():
         values = [t - b for t, b in ((tuned(r), base(r)) for r in items) if t is not None and b is not None]
-        stats = mean_interval(values, resamples=resamples, seed=seed, key=f"delta/{group}/{name}")
-        stats["worse"] = stats["high"] is not None and stats["high"] < 0
-        stats["better"] = stats["low"] is not None and stats["low"] > 0
-        deltas[group] = stats
+        deltas[group] = with_verdict(mean_interval(values, resamples=resamples, seed=seed, key=f"delta/{group}/{name}"))
     return deltas
+
+
+def with_verdict(stats: dict) -> dict:
+    """`worse`/`better`: the whole interval of the delta on one side of zero, on enough items."""
+    enough = stats["n"] >= MIN_ITEMS_FOR_A_VERDICT
+    stats["worse"] = enough and stats["high"] < 0
+    stats["better"] = enough and stats["low"] > 0
+    return stats

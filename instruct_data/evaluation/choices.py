@@ -71,11 +71,27 @@ def is_multiple_choice(path: str | Path) -> bool:
         return any(True for _ in _members(path))
     if not path.is_file() or path.suffix.lower() not in TABLE_SUFFIXES:
         return False
+    return looks_multiple_choice(_first_columns(path))
+
+
+def _first_columns(path: Path) -> list[str]:
+    """The header, or the first row's keys, without reading the file (a build's heldout.jsonl can be big)."""
+    import itertools
+
+    suffix = path.suffix.lower()
     try:
-        frame = _read_table(path.name, lambda: open(path, "rb"), nrows=1)
-    except Exception:  # not a table this reader understands: not multiple choice
-        return False
-    return looks_multiple_choice(frame.columns)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if suffix == ".csv":
+            return list(_read_table(path.name, _opener(path), nrows=1).columns)
+        from instruct_data.io import read_rows
+
+        first = next(itertools.islice(read_rows(path), 1), None)
+    except Exception:  # noqa: BLE001 (not a table this reader understands: not multiple choice)
+        return []
+    return list(first.data) if first is not None and isinstance(first.data, dict) else []
 
 
 # ---------------------------------------------------------------- reading

@@ -69,7 +69,7 @@ class JudgeConfig:
         return key
 
     def describe(self) -> dict:
-        return {"url": self.endpoint(), "model": self.model, "key_env": self.key_env, "concurrency": self.concurrency,
+        return {"url": self.endpoint(), "judge_model": self.model, "key_env": self.key_env, "concurrency": self.concurrency,
                 "timeout_s": self.timeout_s, "retries": self.retries, "temperature": 0}
 
 
@@ -374,7 +374,8 @@ def judge_rows(rows: list[dict], config: JudgeConfig, rubrics: Rubrics, *, resam
         block["base"] = summarize_value(rows, score("base_judge"), name="judge", **opts)
         block["delta"] = paired_value_delta(rows, score("judge"), score("base_judge"), name="judge", **opts)
         block["worse_categories"] = [c for c, d in block["delta"].items() if c != "overall" and d["worse"]]
-    problems = [row[key] for _, key in sides for row in rows if row[key]["status"] in ("unparsed", "failed")]
+    problems = [{"id": row["id"], "answer": "base" if key == "base_judge" else "tuned", **row[key]}
+                for _, key in sides for row in rows if row[key]["status"] in ("unparsed", "failed")]
     block["problems"] = problems[:20]  # the first few, with the judge's reply or the error
     return block
 

@@ -6,7 +6,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from instruct_data.evaluation.aggregate import OVERALL
+from instruct_data.evaluation.aggregate import MIN_ITEMS_FOR_A_VERDICT, OVERALL
 from instruct_data.evaluation.choices import LETTERS
 from instruct_data.evaluation.metrics import HEADLINE, METRIC_LABELS, METRICS
 from instruct_data.io import atomic_path
@@ -122,7 +122,8 @@ def help_or_hurt(results: dict) -> list[str]:
         return lines + ["No base to compare with: pass `--adapter` and `--compare-base` to see what tuning changed.", ""]
     lines += _worse_lines(results)
     lines += ["", "Each score is a mean over items (0–100) with a bootstrap 95% interval; a difference counts only "
-              "when the whole interval of the paired difference (the same items for both) is on one side of zero.", ""]
+              f"when the whole interval of the paired difference (the same items for both) is on one side of zero, "
+              f"on at least {MIN_ITEMS_FOR_A_VERDICT} items.", ""]
     return lines
 
 
@@ -203,21 +204,21 @@ def _judge_section(judge: dict) -> list[str]:
 
     rubric = judge["rubric"]
     lines = ["## Judge", "",
-             f"`{judge['model']}` at {judge['url']}, temperature 0; rubric: {rubric['origin']} "
+             f"`{judge['judge_model']}` at {judge['url']}, temperature 0; rubric: {rubric['origin']} "
              f"({rubric['source']}), scale {rubric['scale'][0]}–{rubric['scale'][1]} shown as 0–100.",
              f"Answers: {judge_summary_line(judge)}. Unreadable and failed verdicts are left out of the means, "
              "not guessed.", ""]
     if judge.get("base"):
-        lines += ["| category | base | tuned | tuned − base |", "|---|---|---|---|"]
+        lines += ["| category | judged (tuned) | base | tuned | tuned − base |", "|---|---|---|---|---|"]
         for cat in judge["model"]:
-            lines.append(f"| {cat} | {_cell(judge['base'][cat])} | {_cell(judge['model'][cat])} | "
-                         f"{_delta_cell(judge['delta'][cat])} |")
+            lines.append(f"| {cat} | {judge['model'][cat]['n']} | {_cell(judge['base'][cat])} | "
+                         f"{_cell(judge['model'][cat])} | {_delta_cell(judge['delta'][cat])} |")
     else:
         lines += ["| category | score | n |", "|---|---|---|"]
         for cat in judge["model"]:
             lines.append(f"| {cat} | {_cell(judge['model'][cat])} | {judge['model'][cat]['n']} |")
     for problem in judge.get("problems") or []:
-        lines.append(f"- {problem['status']}: {problem.get('reason', '')}")
+        lines.append(f"- `{problem['id']}` ({problem['answer']} answer) {problem['status']}: {problem.get('reason', '')}")
     return lines
 
 
