@@ -40,8 +40,8 @@ def digest(path: Path) -> str:
 
 
 def tree(folder: Path) -> dict[str, str]:
-    """name -> sha256 of every file in a folder (hidden ones too)."""
-    return {p.name: digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    """name -> sha256 of every file in a folder but the hidden ones (temporary files, locks)."""
+    return {p.name: digest(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
 
 def leftovers(folder: Path) -> list[str]:

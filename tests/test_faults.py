@@ -1,0 +1,134 @@
+"""Fault injection: `build`, `dedupe` and `to-multiturn` killed part-way through a 100,000-row
+file by SIGINT (Ctrl-C, sent to the whole process group as a terminal does), SIGTERM and
+SIGKILL, at points spread over the run. Each must end at once (no hang), print no traceback
+(one line for SIGINT/SIGTERM, exit 130/143), take its workers with it, and leave the
+previous outputs as they were; the next run removes what the killed runs left and writes
+the same bytes as before.
+
+Kill points are fractions of the time the same command took for real, counted from when it
+took the lock on --out (by then its signal handlers are in place and its work has begun).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from entrypoint import start
+from test_guarantees import leftovers, tree
+
+ROWS = 100_000
+KILLS = ((signal.SIGINT, 0.1), (signal.SIGTERM, 0.35), (signal.SIGKILL, 0.6))
+COMMANDS = {
+    "build": ["--no-near", "--heldout", "100", "--workers", "2"],
+    "dedupe": ["--no-near", "--workers", "2"],
+    "to-multiturn": ["--workers", "2"],
+}
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """100,000 rows, one in ten a Belle multi-turn transcript, one in fifty a repeat (for dedupe)."""
+    path = tmp_path_factory.mktemp("faults") / "rows.jsonl"
+    rng = random.Random(0)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+
+    def text(low: int, high: int) -> str:
+        return "".join(rng.choices(chars, k=rng.randint(low, high)))
+
+    lines = []
+    for i in range(ROWS):
+        if i % 50 == 49:
+            lines.append(lines[i // 2])
+        elif i % 10 == 9:
+            lines.append(json.dumps({"instruction": f"Human:{text(6, 12)}\nAssistant:{text(10, 30)}\nHuman:"
+                                                    f"{text(6, 12)}\nAssistant:", "input": "",
+                                     "output": text(10, 40)}, ensure_ascii=False))
+        else:
+            lines.append(json.dumps({"instruction": text(6, 20), "input": "", "output": text(20, 80)},
+                                    ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _started(args: list, lock: Path) -> tuple[subprocess.Popen, float]:
+    """Start a run; return it and when it took the lock on --out."""
+    proc = start(*args)
+    deadline = time.monotonic() + 60
+    while not lock.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    return proc, time.monotonic()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_killed_runs_end_at_once_and_leave_the_previous_outputs(tmp_path, corpus, command):
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    args = [command, corpus, "--out", out, *COMMANDS[command]]
+    proc, began = _started(args, lock)
+    stdout, stderr = proc.communicate(timeout=300)
+    work = time.monotonic() - began
+    assert proc.returncode == 0, stderr
+    previous = tree(out)
+
+    for sig, at in KILLS:
+        proc, began = _started(args, lock)
+        time.sleep(max(0.0, began + at * work - time.monotonic()))
+        assert proc.poll() is None, f"{command} ended before {sig.name} at {at:.0%}: the corpus is too small"
+        workers = _children(proc.pid)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # what Ctrl-C in a terminal does
+        else:
+            os.kill(proc.pid, sig)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"{command} hung after {sig.name} at {at:.0%} of the run")
+        where = f"{command}, {sig.name} at {at:.0%}"
+        assert "Traceback" not in stderr and "Error" not in stderr, (where, stderr)
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL, (where, stderr)
+        else:
+            assert proc.returncode == 128 + sig, (where, proc.returncode, stderr)
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            assert len(lines) == 1 and "interrupted" in lines[0], (where, stderr)
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_running, workers)), f"{where}: workers outlived their parent"
+        assert tree(out) == previous, f"{where}: the previous outputs changed"
+
+    proc, _ = _started(args, lock)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert leftovers(tmp_path) == [] and leftovers(out) == []
+    assert tree(out) == previous  # byte-identical to the run before the kills
