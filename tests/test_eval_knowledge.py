@@ -62,6 +62,23 @@ def test_cmmlu_layout_keeps_na_like_options_as_text(tmp_path):
     assert "agronomy" in data.dev
 
 
+def test_hub_parquet_layout_and_a_broken_json_line_is_one_reject(tmp_path):
+    import pandas as pd
+
+    row = {"id": 0, "question": "力的单位是____", "A": "焦耳", "B": "瓦特", "C": "牛顿", "D": "帕斯卡", "answer": "C",
+           "explanation": ""}
+    for split in ("dev", "val", "test"):
+        (tmp_path / "ceval" / "college_physics").mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([row]).to_parquet(tmp_path / "ceval" / "college_physics" / f"{split}-00000-of-00001.parquet")
+    data = load_choices(tmp_path / "ceval")
+    assert data.split == "val" and [i.subject for i in data.items] == ["college_physics"] and data.dev
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps({**row, "subject": "物理"}, ensure_ascii=False) + "\n{broken\n", encoding="utf-8")
+    data = load_choices(mixed)
+    assert len(data.items) == 1 and data.rejected[0]["origin"].endswith("mixed.jsonl:2")
+    assert data.rejected[0]["reason"] == "unparseable"
+
+
 def test_subject_comes_from_the_file_name_in_every_layout():
     assert subject_of("val/accountant_val.csv") == "accountant"
     assert subject_of("test/agronomy.csv") == "agronomy"
@@ -221,8 +238,9 @@ def test_forgot_marks_a_subject_whose_whole_interval_is_below_zero():
             for _ in range(12)]
     rows += [{"subject": "历史", "correct": i % 2 == 0, "correct_norm": True, "base_correct": i % 3 == 0,
               "base_correct_norm": True} for i in range(12)]
+    rows += [{"subject": "化学", "correct": False, "correct_norm": False, "base_correct": True, "base_correct_norm": True}]
     summary = summarize_choices(rows, ChoiceRun(template=get_template("seed"), compare_base=True))
-    assert summary["forgot_subjects"] == ["物理"]
+    assert summary["forgot_subjects"] == ["物理"]  # 化学 dropped too, but on one item there is no telling
     assert summary["delta"]["accuracy"]["物理"]["mean"] == -100.0
     assert summary["model"]["accuracy"]["历史"]["mean"] == 50.0 and summary["base"]["accuracy"]["历史"]["mean"] == pytest.approx(100 / 3, abs=1e-3)
     assert got_worse({"knowledge": {"x": {"summary": summary}}})

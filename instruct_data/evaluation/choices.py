@@ -129,8 +129,18 @@ def load_choices(path: str | Path, *, split: str | None = None, dev_path: str | 
     return result
 
 
-def _opener(path: Path):
-    return lambda: open(path, "rb")
+class _FileOpener:
+    """Opens a file on disk; keeps its path so JSON lines go through the project's own reader."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self):
+        return open(self.path, "rb")
+
+
+def _opener(path: Path) -> _FileOpener:
+    return _FileOpener(path)
 
 
 def _members(root: Path):
@@ -198,24 +208,44 @@ def _read_table(member: str, opener, nrows: int | None = None):
 
 
 def _read_into(result: ChoiceSet, where: str, member: str, opener, name: str) -> None:
-    try:
-        frame = _read_table(member, opener)
-    except Exception as exc:  # a table pandas cannot parse: the whole file is unreadable
-        raise InputError(where, f"cannot read this table: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    records = _records(where, member, opener)
     result.files += 1
-    columns = {str(c).strip().lower(): c for c in frame.columns}
-    if not looks_multiple_choice(columns):
-        raise InputError(where, "not a multiple-choice table: need columns question, A, B, C, D and answer "
-                                f"(found {', '.join(map(str, frame.columns))})")
     file_subject = subject_of(member)
-    for position, record in enumerate(frame.to_dict("records")):
-        row = {key: record[col] for key, col in columns.items()}
-        origin = f"{where}:row {position + 1}"
+    for position, (origin, record, error) in enumerate(records):
+        if record is None:
+            result.rejected.append({"origin": origin, "reason": "unparseable", "detail": error})
+            continue
+        row = {str(key).strip().lower(): value for key, value in record.items()}
         item = _item(row, file_subject, name, position, origin)
         if isinstance(item, dict):
             result.rejected.append(item)
         else:
             result.items.append(item)
+
+
+def _records(where: str, member: str, opener) -> list[tuple[str, dict | None, str | None]]:
+    """(origin, row or None, why not) per row. JSON files on disk go through `io.read_rows`, so a
+    broken line is one reject with its line number; tables through pandas."""
+    path = getattr(opener, "path", None)
+    if path is not None and Path(member).suffix.lower() in (".json", ".jsonl"):
+        from instruct_data.io import read_rows
+
+        rows = [(f"{where}:{row.origin.line or row.origin.row}", row.data, row.error) for row in read_rows(path)]
+        columns = next((list(data) for _, data, _ in rows if isinstance(data, dict)), [])
+        rows = [(o, d if isinstance(d, dict) else None, e or ("not an object" if d is not None else e)) for o, d, e in rows]
+    else:
+        try:
+            frame = _read_table(member, opener)
+        except Exception as exc:  # noqa: BLE001 (a table pandas cannot parse: the whole file is unreadable)
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            hint = " (save it as UTF-8)" if isinstance(exc, UnicodeDecodeError) else ""
+            raise InputError(where, f"cannot read this table: {detail}{hint}") from None
+        columns = list(frame.columns)
+        rows = [(f"{where}:row {i + 1}", record, None) for i, record in enumerate(frame.to_dict("records"))]
+    if not looks_multiple_choice(columns):
+        raise InputError(where, "not a multiple-choice table: need columns question, A, B, C, D and answer "
+                                f"(found {', '.join(map(str, columns)) or 'no columns'})")
+    return rows
 
 
 def _text(value) -> str:
