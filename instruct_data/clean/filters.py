@@ -84,7 +84,11 @@ def count_han_latin(text: str) -> tuple[int, int]:
 
 URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
 # An English sentence: six words or more, one of them a lowercase function word.
-ENGLISH_SENTENCE = re.compile(r"(?:\b[A-Za-z']+[ ,;:\"-]+){1,}(?:the|is|are|a|an|of|to|and|in|you|your|for|with|this|that|be|can|will|it)"
+ENGLISH_# Left after stripping, these still speak as the assistant: its limits, or its "users" (an
+# invented experience). The reply does not stand alone then.
+STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
+                               r"|\bI (?:can't|cannot)\b")
+SENTENCE = re.compile(r"(?:\b[A-Za-z']+[ ,;:\"-]+){1,}(?:the|is|are|a|an|of|to|and|in|you|your|for|with|this|that|be|can|will|it)"
                               r"(?:[ ,;:\"-]+[A-Za-z']+\b){2,}")
 
 
@@ -227,6 +231,10 @@ AI_IDENTITY = re.compile(
 # over Chinese text about ten times slower.
 AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
                               "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
+# Left after stripping, these still speak as the assistant: its limits, or its "users" (an
+# invented experience). The reply does not stand alone then.
+STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
+                               r"|\bI (?:can't|cannot)\b")
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
 LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
 
@@ -263,7 +271,8 @@ class AiIdentity(Filter):
                 continue
             if self.settings.mode == "strip":
                 left = strip_disclaimer(reply.text)
-                if len(prose(left)) >= self.settings.min_left:
+                # what is left must answer, not go on about what "I" cannot do
+                if len(prose(left)) >= self.settings.min_left and not STILL_DISCLAIMING.search(left):
                     reply.text, stripped = left, True
                     continue
             verdict = Drop("ai_identity", f"reply says {match.group(0)!r}")
