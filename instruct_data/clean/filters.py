@@ -84,11 +84,7 @@ def count_han_latin(text: str) -> tuple[int, int]:
 
 URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
 # An English sentence: six words or more, one of them a lowercase function word.
-ENGLISH_# Left after stripping, these still speak as the assistant: its limits, or its "users" (an
-# invented experience). The reply does not stand alone then.
-STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
-                               r"|\bI (?:can't|cannot)\b")
-SENTENCE = re.compile(r"(?:\b[A-Za-z']+[ ,;:\"-]+){1,}(?:the|is|are|a|an|of|to|and|in|you|your|for|with|this|that|be|can|will|it)"
+ENGLISH_SENTENCE = re.compile(r"(?:\b[A-Za-z']+[ ,;:\"-]+){1,}(?:the|is|are|a|an|of|to|and|in|you|your|for|with|this|that|be|can|will|it)"
                               r"(?:[ ,;:\"-]+[A-Za-z']+\b){2,}")
 
 
