@@ -9,7 +9,7 @@ from pydantic import Field
 
 from instruct_data.clean.base import CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
-from instruct_data.clean.structure import CODE_LINE, last_prose_line, prose
+from instruct_data.clean.structure import last_prose_line, prose
 from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
                                      is_chinese)
 from instruct_data.schema import Conversation
