@@ -156,8 +156,10 @@ class _Job:
         settings = self.recipe.dedupe
         if not (settings.exact or settings.near or against or len(held)) or not kept.count():
             return None
-        held_rows = where(kept, _in_orders, orders=held).select_columns(["order", "id", "prompt"]).take_all()
-        items = [Item(r["id"], r["prompt"], "", r["order"], True) for r in sorted(held_rows, key=lambda r: r["order"])]
+        held_rows = where(kept, _in_orders, orders=held).select_columns(["order", "id", "texts"]).take_all()
+        # The held-out records' prompts, in input order: each held-out row's record (its last).
+        items = [Item(r["id"], pickle.loads(r["texts"])[-1][0], "", r["order"], True)
+                 for r in sorted(held_rows, key=lambda r: r["order"])]
         questions = against_questions([*against, *items])
         index = Against.build(questions, settings) if questions else None
         compared = where(kept, _in_orders, orders=repeated, keep=False)
@@ -179,19 +181,23 @@ class _Job:
                                                                                           batch_format="numpy")
             for batch in batches:
                 order = batch["order"]
-                is_held = np.isin(order, held) & ~np.isin(order, repeated)
+                is_held = np.isin(order, held) & ~np.isin(order, repeated)  # never removed
                 is_train = ~is_held & ~np.isin(order, repeated)
                 for k, row in enumerate(order.tolist()):
-                    removal = removed.get(row)
-                    if removal is not None:
-                        is_train[k] = is_held[k] = False
-                    if is_train[k]:
+                    if is_held[k]:
+                        heldout.write(batch["held"][k] if batch["multi"][k] else _last_line(batch["train"][k]))
+                        continue
+                    if not is_train[k]:
+                        self._reject_repeated_id(batch, k)
+                        continue
+                    removals = removed.of_row(row)
+                    if not removals:
                         convs.write(batch["conv"][k])
                         train.write(batch["train"][k])
-                    elif is_held[k]:
-                        heldout.write(batch["held"][k] if batch["multi"][k] else _last_line(batch["train"][k]))
-                    else:
-                        self._record_dropped(batch, k, removal)
+                        continue
+                    is_train[k] = self._write_some_records(batch, k, removals, convs, train)
+                    if is_train[k]:
+                        stats.records_removed += len(removals)
                 stats.add(batch, is_train, is_held)
         for i, plan in enumerate(self.plans):
             written = int(stats.train[i] + stats.heldout[i])
@@ -199,18 +205,29 @@ class _Job:
                 self.ledger.written(plan.label, written)
         return stats.summary()
 
-    def _record_dropped(self, batch, k: int, removal: dict | None) -> None:
-        """A kept row that is not written: a repeated id (rejected) or a duplicate (removed)."""
+    def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> bool:
+        """A row some of whose train records dedupe removed (pipeline.outputs._write_some_records):
+        the others go to train; True when any is left."""
+        label = self.plans[int(batch["source"][k])].label
+        conversation = json.loads(batch["conv"][k])
+        lines = batch["train"][k].splitlines(keepends=True)
+        left = [line for record, line in enumerate(lines) if record not in removals]
+        if left:
+            convs.write(batch["conv"][k])
+            train.write(b"".join(left))
+        for number, (_, removal) in enumerate(sorted(removals.items())):
+            self.ledger.duplicate(row_id=removal["id"], duplicate_of=removal["duplicate_of"],
+                                  method=removal["method"], similarity=removal["similarity"], source=label,
+                                  cluster=removal["cluster"], origin=origin_text(conversation), raw=conversation,
+                                  whole_row=not left and number == 0)
+        return bool(left)
+
+    def _reject_repeated_id(self, batch, k: int) -> None:
         label = self.plans[int(batch["source"][k])].label
         conversation = json.loads(batch["conv"][k])
         row_id = batch["id"][k]
-        if removal is None:
-            self.ledger.reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
-                               origin_text(conversation), conversation, source=label, row_id=row_id)
-        else:
-            self.ledger.duplicate(row_id=removal["id"], duplicate_of=removal["duplicate_of"],
-                                  method=removal["method"], similarity=removal["similarity"], source=label,
-                                  cluster=removal["cluster"], origin=origin_text(conversation), raw=conversation)
+        self.ledger.reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
+                           origin_text(conversation), conversation, source=label, row_id=row_id)
 
 
 class _RemovalStream:
@@ -228,12 +245,15 @@ class _RemovalStream:
             for values in zip(*(batch[name].tolist() for name in names)):
                 yield dict(zip(names, values))
 
-    def get(self, order: int) -> dict | None:
-        while self._head is not None and self._head["order"] < order:
+    def of_row(self, order: int) -> dict[int, dict]:
+        """{record number: removal} of the row numbered `order` (rows asked for in order)."""
+        while self._head is not None and self._head["order"] >> RECORD_BITS < order:
             self._head = next(self._next, None)
-        if self._head is not None and self._head["order"] == order:
-            return self._head
-        return None
+        found = {}
+        while self._head is not None and self._head["order"] >> RECORD_BITS == order:
+            found[self._head["order"] & ((1 << RECORD_BITS) - 1)] = self._head
+            self._head = next(self._next, None)
+        return found
 
 
 def _last_line(lines: bytes) -> bytes:
@@ -307,15 +327,32 @@ def _split_keys(batch, labels: list[str], by: str, repeated: np.ndarray):
             "prompt_key": batch["prompt_key"][keep], "order": batch["order"][keep]}
 
 
-def _fingerprints(batch, settings, against, held: np.ndarray):
-    """dedupe.fingerprint of the block's rows: the per-row fields the decision needs."""
+RECORD_BITS = 20  # an item's number: its row's number, then which of the row's records it is
+
+
+def record_items(batch, held: np.ndarray):
+    """The dedupe Items of a block of kept rows, as pipeline.decide.Layout lays them out: one
+    per train record (named `id#tN` when a row has several), only the last for a held-out row
+    (protected). Item.order = row number << RECORD_BITS | record: input order."""
     from instruct_data.dedupe import Item
+
+    items = []
+    is_held = np.isin(batch["order"], held).tolist()
+    for row_id, order, blob, protected in zip(batch["id"].tolist(), batch["order"].tolist(), batch["texts"],
+                                              is_held):
+        texts = pickle.loads(blob)
+        numbered = [(len(texts) - 1, texts[-1])] if protected else list(enumerate(texts))
+        for record, (prompt, reply) in numbered:
+            item_id = row_id if len(texts) == 1 or protected else f"{row_id}#t{record + 1}"
+            items.append(Item(item_id, prompt, reply, order << RECORD_BITS | record, protected))
+    return items
+
+
+def _fingerprints(batch, settings, against, held: np.ndarray):
+    """dedupe.fingerprint of the block's items: the per-item fields the decision needs."""
     from instruct_data.dedupe.fingerprint import fingerprint
 
-    order = batch["order"].tolist()
-    protected = np.isin(batch["order"], held).tolist()
-    items = [Item(i, p, r, o, h) for i, p, r, o, h in zip(batch["id"].tolist(), batch["prompt"].tolist(),
-                                                          batch["reply"].tolist(), order, protected)]
+    items = record_items(batch, held)
     fp = fingerprint(items, settings, against)
     n = len(items)
     return {"order": fp.order, "id": np.asarray(fp.ids, dtype=object), "protected": fp.protected,

@@ -3,8 +3,8 @@
 A chunk (pipeline.sources.tasks: a byte range of a JSON-lines file, or a batch of rows of an
 array, a table or a Belle release) goes through the local engine's own row path,
 pipeline.worker.process_chunk, in a Ray task. Its spool files are read back at once into
-columns, so the kept rows (their conversation, train and held-out lines, dedupe texts and
-split keys), the rejects and a one-row summary flow on as one Arrow block: nothing is
+columns, so the kept rows (their conversation, train and held-out lines, the dedupe texts of
+each train record, the split keys), the rejects and a one-row summary flow on as one Arrow block: nothing is
 written to a disk the driver must share, and nothing comes back to the driver but the
 summaries (one small row per chunk).
 """
@@ -24,8 +24,8 @@ CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
 
 SCHEMA_FIELDS = (
     ("kind", "int8"), ("seq", "int64"), ("source", "int32"), ("index", "int64"), ("position", "int64"),
-    ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("prompt", "string"),
-    ("reply", "string"), ("rank", "uint64"), ("prompt_key", "uint64"), ("category", "string"),
+    ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("texts", "binary"),
+    ("rank", "uint64"), ("prompt_key", "uint64"), ("category", "string"),
     ("records", "int64"), ("multi", "bool_"), ("prompt_len", "int64"), ("reply_len", "int64"),
     ("changed", "string"), ("payload", "binary"),
 )
@@ -88,7 +88,8 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
         multi = bool(result.multi[k])
         _append(columns, kind=KEPT, seq=number, source=source_index, index=k, position=result.position[k],
                 id=row_id, conv=conv[k], train=b"".join(train[record:record + records]),
-                held=held[dialogue] if multi else b"", prompt=texts[k][0], reply=texts[k][1],
+                held=held[dialogue] if multi else b"",
+                texts=pickle.dumps(texts[record:record + records], protocol=pickle.HIGHEST_PROTOCOL),
                 rank=result.rank[k], prompt_key=result.prompt_key[k], category=strata[result.stratum[k]],
                 records=records, multi=multi, prompt_len=result.prompt_len[k], reply_len=result.reply_len[k],
                 changed=CHANGED_SEP.join(changed.get(k, ())))

@@ -20,6 +20,7 @@ class SplitStats:
                         for name in ("instruction_length", "reply_length")}
         self.categories: Counter = Counter()
         self.records = 0
+        self.records_removed = 0  # train records removed from rows that still write others
         self._edges = np.array(LENGTH_BINS[1:])
 
     def add(self, batch: dict[str, np.ndarray], train: np.ndarray, heldout: np.ndarray) -> None:
@@ -40,7 +41,7 @@ class SplitStats:
         return {
             "split": {"train": dict(sorted(per_source["train"].items())),
                       "heldout": dict(sorted(per_source["heldout"].items())),
-                      "train_records": self.records},
+                      "train_records": self.records - self.records_removed},
             "stats": {"length_bins": list(LENGTH_BINS),
                       **{name: [int(n) for n in counts] for name, counts in self.lengths.items()},
                       "categories": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0])))},
