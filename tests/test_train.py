@@ -510,7 +510,8 @@ def test_too_long_max_len_and_existing_out_are_refused(models, data, workdir):
 
 def test_torchrun_two_processes_write_one_adapter(models, data, workdir):
     out = workdir / "run-ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Two CPU processes (gloo) on any machine: on a one-GPU machine rank 1 would ask for a cuda:1 it lacks.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "instruct_data", "train", "--data", str(data), "--model", str(models["llama"]), "--out", str(out),
                "--max-steps", "3", "--batch-size", "2", "--max-len", "128", "--cache-dir", str(workdir / "cache-ddp"),
