@@ -19,7 +19,9 @@ text mode. With letters every continuation has one character, and the two are eq
 Tokens are split as lm-eval does: the context is encoded alone, the context + continuation
 together, and the continuation is what follows the context's length in the joint encoding
 (so a tokenizer that merges across the boundary still scores the continuation's own text).
-A prompt longer than the model's window loses its start, never the continuation.
+The special tokens before the prompt (a BOS) follow the rule training and generation share
+(`instruct_data.tokens.PromptPrefix`). A prompt longer than the model's window loses its
+start, never the continuation.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from instruct_data.evaluation.aggregate import (DEFAULT_RESAMPLES, DEFAULT_SEED,
                                                 summarize_value)
 from instruct_data.evaluation.choices import LETTERS, ChoiceItem, ChoiceSet
 from instruct_data.schema import Turn
-from instruct_data.templates import Template, render_prompt
+from instruct_data.templates import AnyTemplate, render_prompt
+from instruct_data.tokens import PromptPrefix, encode_texts
 
 CHOICE_FORMATS = ("letter", "text")
 HEADER = "以下是关于{subject}的单项选择题，请直接给出正确答案的选项。\n\n"
@@ -52,7 +55,7 @@ def question_block(item: ChoiceItem) -> str:
     return f"{item.question}{options}\n答案："
 
 
-def build_prompt(item: ChoiceItem, template: Template, shots: list[ChoiceItem]) -> str:
+def build_prompt(item: ChoiceItem, template: AnyTemplate, shots: list[ChoiceItem]) -> str:
     """The subject's header, then each shot as a finished round, then the question, in the template."""
     subject = (item.subject or "").replace("_", " ").strip()
     header = HEADER.format(subject=subject) if subject else HEADER_NO_SUBJECT
@@ -75,24 +78,34 @@ def shots_for(item: ChoiceItem, dev: dict, k: int) -> list[ChoiceItem]:
 # ---------------------------------------------------------------- scoring
 
 
-def encode_pair(tokenizer, context: str, continuation: str, max_length: int | None) -> tuple[list[int], int]:
-    """(input ids, continuation length) for one (context, continuation), split as lm-eval splits it."""
-    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
-    whole = tokenizer(context + continuation, add_special_tokens=True)["input_ids"]
-    cont = whole[len(context_ids):]
-    if not cont:  # the joint encoding swallowed the continuation into the context's last token
-        cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    ids = context_ids + cont
-    if max_length and len(ids) > max_length:
-        ids = ids[len(ids) - max_length:]  # the prompt's start goes; the continuation stays whole
-    return ids, len(cont)
+def encode_pairs(tokenizer, pairs: list[tuple[str, str]], prefix: PromptPrefix | None = None,
+                 max_length: int | None = None) -> list[tuple[list[int], int]]:
+    """(input ids, continuation length) per (context, continuation), split as lm-eval splits it.
+
+    The context's special tokens follow the rule generation and training share (`prefix`); the
+    texts themselves are tokenized without special tokens, as `idata eval` tokenizes prompts."""
+    prefix = prefix or PromptPrefix(tokenizer)
+    texts = [text for ctx, cont in pairs for text in (ctx, ctx + cont)]
+    found = [e.ids for e in encode_texts(tokenizer, texts)]
+    out = []
+    for index, (ctx, cont) in enumerate(pairs):
+        context_ids, whole = found[2 * index], found[2 * index + 1]
+        cont_ids = whole[len(context_ids):]
+        if not cont_ids:  # the joint encoding swallowed the continuation into the context's last token
+            cont_ids = encode_texts(tokenizer, [cont])[0].ids
+        ids = prefix.ids_for(ctx) + context_ids + cont_ids
+        if max_length and len(ids) > max_length:
+            ids = ids[len(ids) - max_length:]  # the prompt's start goes; the continuation stays whole
+        out.append((ids, len(cont_ids)))
+    return out
 
 
 def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size: int = 16,
+                   prefix: PromptPrefix | None = None,
                    on_batch: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
     """(summed log-probability, tokens) of each continuation after its context, batched."""
     max_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    encoded = [encode_pair(tokenizer, ctx, cont, max_length) for ctx, cont in pairs]
+    encoded = encode_pairs(tokenizer, pairs, prefix, max_length)
     results: list[tuple[float, int] | None] = [None] * len(encoded)
     # One-token continuations after the same context (the letters A–D) need one forward pass
     # between them: the context's last logits score every letter (lm-eval groups them the same way).
@@ -178,9 +191,10 @@ def _forward(model, input_ids, mask, positions, keep: int):
 
 
 def score_items(model, tokenizer, items: list[ChoiceItem], prompts: list[str], choice_format: str, *,
-                batch_size: int, on_batch: Callable[[int], None] | None = None) -> list[Scored]:
+                batch_size: int, prefix: PromptPrefix | None = None,
+                on_batch: Callable[[int], None] | None = None) -> list[Scored]:
     pairs = [(prompt, cont) for item, prompt in zip(items, prompts) for cont in continuations(item, choice_format)]
-    flat = loglikelihoods(model, tokenizer, pairs, batch_size=batch_size, on_batch=on_batch)
+    flat = loglikelihoods(model, tokenizer, pairs, batch_size=batch_size, prefix=prefix, on_batch=on_batch)
     n = len(LETTERS)
     return [Scored(logliks=[ll for ll, _ in flat[i * n:(i + 1) * n]], tokens=[t for _, t in flat[i * n:(i + 1) * n]])
             for i in range(len(items))]
@@ -198,7 +212,8 @@ def pick(scored: Scored, lengths: list[int]) -> tuple[str, str]:
 
 @dataclass
 class ChoiceRun:
-    template: Template
+    template: AnyTemplate
+    prefix: PromptPrefix | None = None  # None: the tokenizer's own special tokens before each prompt
     choice_format: str = "letter"
     shots: int = 0
     batch_size: int = 16
@@ -212,12 +227,12 @@ def evaluate_choices(model, tokenizer, choice_set: ChoiceSet, run: ChoiceRun,
     """(one row per item, the summary): accuracy per subject, and base versus tuned with --compare-base."""
     items = choice_set.items
     prompts = [build_prompt(item, run.template, shots_for(item, choice_set.dev, run.shots)) for item in items]
-    tuned = score_items(model, tokenizer, items, prompts, run.choice_format, batch_size=run.batch_size, on_batch=on_batch)
+    score = dict(batch_size=run.batch_size, prefix=run.prefix, on_batch=on_batch)
+    tuned = score_items(model, tokenizer, items, prompts, run.choice_format, **score)
     base = None
     if run.compare_base:
         with model.disable_adapter():  # peft: the same loaded weights, LoRA switched off
-            base = score_items(model, tokenizer, items, prompts, run.choice_format, batch_size=run.batch_size,
-                               on_batch=on_batch)
+            base = score_items(model, tokenizer, items, prompts, run.choice_format, **score)
     rows = [_row(item, prompt, tuned[i], base[i] if base else None, run.choice_format)
             for i, (item, prompt) in enumerate(zip(items, prompts))]
     return rows, summarize_choices(rows, run)

@@ -142,17 +142,20 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
                      "stop": list(template.stop)},
         "device": str(getattr(model, "device", "")),
     }
+    # The special tokens before a prompt follow training's rule (instruct_data.tokens): none added
+    # to a model's own chat template, which writes them itself.
+    prefix = PromptPrefix(tokenizer, native=isinstance(template, NativeTemplate))
     rows = None
     if bench:
         decoding = Decoding(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, do_sample=config.sample,
                             temperature=config.temperature, top_p=config.top_p, seed=config.seed,
                             stop=list(template.stop), eos_token_ids=end_token_ids(model, tokenizer, config.adapter, model_name))
         tuned, base, timing = _generate_passes(model, tokenizer, [item.prompt for item in bench.items], decoding,
-                                               config.compare_base, on_progress)
+                                               config.compare_base, on_progress, prefix=prefix)
         rows = [_row(item, tuned[index], base[index] if base else None) for index, item in enumerate(bench.items)]
         meta.update({"benchmark": bench.describe(), "decoding": decoding.describe(), "throughput": timing,
                      "warnings": [w for w in [bench.template_warning(template)] if w]})
-    knowledge = _score_choices(model, tokenizer, template, choice_sets, config, on_progress)
+    knowledge = _score_choices(model, tokenizer, template, prefix, choice_sets, config, on_progress)
     if config.judge and rows is not None:
         meta["judge"] = judge_rows(rows, config.judge, rubrics, resamples=config.resamples, seed=config.bootstrap_seed,
                                    on_done=_counter(on_progress, len(rows) * (2 if config.compare_base else 1)))
@@ -208,12 +211,12 @@ def _check_shots(shots: int, choice_sets: list[tuple[dict, object]]) -> None:
                              "(pass --shots-from DEV_FILE, or a zip or folder with a dev/ split)")
 
 
-def _score_choices(model, tokenizer, template, choice_sets, config: EvalConfig, on_progress) -> list[dict]:
+def _score_choices(model, tokenizer, template, prefix, choice_sets, config: EvalConfig, on_progress) -> list[dict]:
     """One block per multiple-choice benchmark: its description, summary, and per-item rows."""
     from instruct_data.evaluation.choices import LETTERS
     from instruct_data.evaluation.multiple_choice import ChoiceRun, evaluate_choices
 
-    run = ChoiceRun(template=template, choice_format=config.choice_format, shots=config.shots,
+    run = ChoiceRun(template=template, prefix=prefix, choice_format=config.choice_format, shots=config.shots,
                     batch_size=config.batch_size, compare_base=config.compare_base, resamples=config.resamples,
                     seed=config.bootstrap_seed)
     blocks = []
