@@ -377,20 +377,6 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def line_blocks(path: str | os.PathLike, size: int) -> Iterator[tuple[int, int, int]]:
-    """(first line number, byte offset, byte size) of blocks of about `size` bytes of a plain
-    (not gzipped) text file, each ending at a line end: what a process hands a worker, which
-    then reads its block itself instead of receiving the lines over a pipe."""
-    line_no, offset = 1, 0
-    with open(path, "rb") as fh:
-        while block := fh.read(size):
-            if not block.endswith(b"\n"):
-                block += fh.readline()  # the line the block ends in, whole (or the end of the file)
-            yield line_no, offset, len(block)
-            line_no += block.count(b"\n")
-            offset += len(block)
-
-
 # ---------------------------------------------------------------- writing
 
 

@@ -1,4 +1,4 @@
-"""The work of one chunk, in a worker process: parse, clean, render, spool.
+"""The work of one chunk, in a worker process: parse (rowpath), clean, render, spool.
 
 Kept rows go to the chunk's own spool files (conversation, train records, held-out record;
 the dedupe texts too when near detection is on); the main process gets back a ChunkResult:
@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +20,11 @@ import xxhash
 from instruct_data.clean import Cleaner
 from instruct_data.convert import training_record
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
-from instruct_data.formats import Rejected, parse_row, row_id
-from instruct_data.io import TOO_DEEP, Row
-from instruct_data.pipeline.sources import read_block
-from instruct_data.formats.plainrow import PlainConversation, plain_conversation, plain_row_id
-from instruct_data.schema import Conversation, Origin
+from instruct_data.dedupe.keys import record_texts
+from instruct_data.formats import Rejected
+from instruct_data.formats.base import position_id
+from instruct_data.rowpath import chunk_results
+from instruct_data.schema import Conversation
 
 
 @dataclass
@@ -48,41 +47,6 @@ _STATE: WorkerState | None = None
 def init_worker(state: WorkerState) -> None:
     global _STATE
     _STATE = state
-
-
-def _parsed_lines(first_line: int, lines: list[bytes], encoding: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
-    """(line number, object or None, error, raw text) per non-blank line, as io.read_rows reads
-    JSON lines: a bad line carries its error, never raises."""
-    for offset, raw in enumerate(lines):
-        line_no = first_line + offset
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            yield (line_no, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}",
-                   raw.decode(encoding, errors="replace").rstrip("\r\n"))
-            continue
-        if line_no == 1:
-            text = text.lstrip("\ufeff")
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})", text.rstrip("\r\n")
-            continue
-        except RecursionError:
-            yield line_no, None, TOO_DEEP, text.rstrip("\r\n")
-            continue
-        if not isinstance(data, dict):
-            yield line_no, None, f"expected a JSON object, got {type(data).__name__}", text.rstrip("\r\n")
-            continue
-        yield line_no, data, None, None
-
-
-def _origin_dict(origin: Origin) -> dict[str, Any]:
-    """The origin as Conversation.model_dump_json(exclude_none=True) writes it."""
-    return {key: value for key in ("file", "line", "dataset", "revision", "row")
-            if (value := getattr(origin, key)) is not None}
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call with options
@@ -122,8 +86,10 @@ class Spool:
         self.conv: list[bytes] = []
         self.train: list[bytes] = []
         self.held: list[bytes] = []
-        self.prompts: list[str] = []  # the dedupe texts of the kept rows
+        self.prompts: list[str] = []  # the dedupe texts of every train record (keys.record_texts)
         self.replies: list[str] = []
+        self.last_prompts: list[str] = []  # of each kept row's final record: the split's and the stats' texts
+        self.last_replies: list[str] = []
 
     def close(self, result: "ChunkResult") -> None:
         """Write the files; the byte length of every line goes back, so that pass 2 copies
@@ -155,6 +121,7 @@ class ChunkResult:
     position: array = field(default_factory=lambda: array("I"))  # row index of each kept row
     ids: list[str] = field(default_factory=list)
     changed: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (kept index, rules that edited it)
+    own_ids: list[tuple[int, str]] = field(default_factory=list)  # (kept index, the row's own `id` field)
     rank: array = field(default_factory=lambda: array("Q"))  # seeded hash of the id: the split's order
     prompt_key: array = field(default_factory=lambda: array("Q"))
     strata: list[str] = field(default_factory=list)  # the chunk's distinct categories ("" for none)
@@ -174,58 +141,25 @@ class ChunkResult:
 
 def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
     """Parse, clean and render one chunk; spool the kept rows; return their keys and the rejects."""
-    number, source_index, kind, payload = task
+    number, source_index, id_prefix, chunk = task
     state = _STATE
     label = state.sources[source_index]
     spool = Spool(os.path.join(state.spool, str(number)))
     result = ChunkResult()
     try:
-        if kind in ("lines", "block"):
-            path, fmt, mapping, id_prefix, first_line, lines, encoding = payload
-            if kind == "block":
-                lines = read_block(path, *lines)  # (offset, size) of the block in the file
-            for line_no, data, error, raw in _parsed_lines(first_line, lines, encoding):
-                plain = None
-                if data is not None and not mapping:
-                    plain = plain_conversation(data, fmt, label, {"file": path, "line": line_no}, line_no)
-                    if plain is not None and id_prefix != label:
-                        plain.id = plain_row_id(data, id_prefix, line_no)
-                if plain is not None:
-                    _clean_and_spool(plain, data, f"{path}:{line_no}", state, spool, result)
-                else:
-                    row = Row(Origin(file=path, line=line_no), data, error, raw)
-                    _one_row(row, fmt, mapping, id_prefix, label, state, spool, result)
-                result.rows += 1
-        else:
-            fmt, mapping, id_prefix, rows = payload
-            for row in rows:
-                plain = None
-                if row.data is not None and not mapping:
-                    position = row.origin.line if row.origin.line is not None else row.origin.row
-                    plain = plain_conversation(row.data, fmt, label, _origin_dict(row.origin), position)
-                    if plain is not None and id_prefix != label:
-                        plain.id = plain_row_id(row.data, id_prefix, position)
-                if plain is not None:
-                    _clean_and_spool(plain, row.data, str(row.origin), state, spool, result)
-                else:
-                    _one_row(row, fmt, mapping, id_prefix, label, state, spool, result)
-                result.rows += 1
+        for row, parsed in chunk_results(chunk, id_prefix, label):
+            raw = row.data if row.data is not None else row.raw
+            if isinstance(parsed, Rejected):
+                result.reject("read", parsed.reason, parsed.detail, str(row.origin), raw,
+                              position_id(id_prefix, row.origin))
+            else:
+                _clean_and_spool(parsed, raw, str(row.origin), state, spool, result)
+            result.rows += 1
         _text_keys(result, spool, state.seed)
         result.dedupe_keys = spool.finish_dedupe(state.dedupe)
     finally:
         spool.close(result)
     return number, result
-
-
-def _one_row(row: Row, fmt: str, mapping, id_prefix: str, label: str, state: WorkerState, spool: Spool,
-             result: ChunkResult) -> None:
-    raw = row.data if row.data is not None else row.raw
-    parsed = parse_row(row, fmt, source=id_prefix, mapping=mapping)
-    if isinstance(parsed, Rejected):
-        result.reject("read", parsed.reason, parsed.detail, str(row.origin), raw, row_id(row, id_prefix))
-        return
-    parsed.source = label
-    _clean_and_spool(parsed, raw, str(row.origin), state, spool, result)
 
 
 def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, spool: Spool,
@@ -239,26 +173,25 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     if isinstance(records, Rejected):
         result.reject("multiturn", records.reason, records.detail, origin, raw, conversation.id)
         return
-    if isinstance(conversation, PlainConversation):
-        spool.conv.append((conversation.to_json() + "\n").encode("utf-8"))
-    else:
-        spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
+    spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
     for record in records:
         spool.train.append((_record_json(record) + "\n").encode("utf-8"))
     multi = conversation.n_rounds > 1
     if multi:
         record = training_record(conversation, state.template, state.system)
         spool.held.append((_record_json(record) + "\n").encode("utf-8"))
-    turns = conversation.turns
-    if len(turns) == 2:
-        prompt, reply = turns[0].full_text, turns[1].text
-    else:  # a dialogue is compared on all its questions and all its replies
-        prompt = "\n".join(t.full_text for t in turns if t.role == "user")
-        reply = "\n".join(t.text for t in turns if t.role == "assistant")
-    spool.prompts.append(prompt)
-    spool.replies.append(reply)
+    texts = record_texts(conversation, state.multiturn.mode == "every-turn")
+    if len(texts) != len(records):  # one text per record is what dedupe and pass 2 count on
+        raise AssertionError(f"{conversation.id}: {len(records)} records but {len(texts)} dedupe texts")
+    for prompt, reply in texts:
+        spool.prompts.append(prompt)
+        spool.replies.append(reply)
+    spool.last_prompts.append(prompt)
+    spool.last_replies.append(reply)
     if changed:
         result.changed.append((len(result.ids), tuple(changed)))
+    if conversation.own_id is not None:
+        result.own_ids.append((len(result.ids), conversation.own_id))
     result.position.append(result.rows)
     result.ids.append(conversation.id)
     category = conversation.category or ""
@@ -277,6 +210,6 @@ def _text_keys(result: ChunkResult, spool: Spool, seed: int) -> None:
     seed &= 0xFFFFFFFFFFFFFFFF
     hash64 = xxhash.xxh64_intdigest
     result.rank = array("Q", [hash64(row_id.encode("utf-8"), seed=seed) for row_id in result.ids])
-    result.prompt_key = array("Q", [hash64(prompt.strip().encode("utf-8")) for prompt in spool.prompts])
-    result.prompt_len = array("I", map(len, spool.prompts))
-    result.reply_len = array("I", map(len, spool.replies))
+    result.prompt_key = array("Q", [hash64(prompt.strip().encode("utf-8")) for prompt in spool.last_prompts])
+    result.prompt_len = array("I", map(len, spool.last_prompts))
+    result.reply_len = array("I", map(len, spool.last_replies))
