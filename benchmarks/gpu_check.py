@@ -67,7 +67,7 @@ def settings(smoke: bool) -> dict:
                 max_new_tokens=64, eval_batch=16, eval_big_batch=64)
 
 
-def plan(shapes: list[str]) -> list[dict]:
+def plan(shapes: list[str], suite: bool = False) -> list[dict]:
     """The rows, most important first: when the time budget runs out, the last ones are skipped."""
     small, rows = shapes[0], [{"kind": "tests"}]
     for shape in shapes:
@@ -76,7 +76,7 @@ def plan(shapes: list[str]) -> list[dict]:
     rows += [{"kind": "train", "shape": shape, "run": "liger"} for shape in shapes]
     rows += [{"kind": "train", "shape": small, "run": "idata-gc", "short": True},
              {"kind": "train", "shape": small, "run": "idata-packed", "short": True}]
-    return rows
+    return rows + ([{"kind": "suite"}] if suite else [])
 
 
 # ---------------------------------------------------------------- what the device lacks
@@ -398,14 +398,21 @@ def _count(values) -> dict:
 # ---------------------------------------------------------------- the gpu tests
 
 
-def tests_row(budget_s: float, out: Path | None) -> dict:
-    """`pytest -m gpu tests/test_gpu.py`: run where CUDA is, deselected (and said so) where it is not."""
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "-rfE",
-               str(ROOT / "tests" / "test_gpu.py")]
+SUITE_FILES = ("tests/test_train.py", "tests/test_gpu.py")  # --suite: the CUDA-sensitive files the device can run
+
+
+def tests_row(budget_s: float, out: Path | None, suite: bool = False) -> dict:
+    """`pytest -m gpu tests/test_gpu.py`: run where CUDA is, deselected (and said so) where it is not.
+
+    With `suite`, the training tests as a whole (CPU-minded tests included), to show that the
+    suite passes on a CUDA machine too (test_eval's scoring needs jieba, which does not travel).
+    """
+    files = [str(ROOT / f) for f in SUITE_FILES] if suite else ["-m", "gpu", str(ROOT / "tests" / "test_gpu.py")]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *files]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=budget_s)
     output = result.stdout + result.stderr
     if out:
-        (out / "gpu_tests.txt").write_text(output, encoding="utf-8")
+        (out / ("suite_tests.txt" if suite else "gpu_tests.txt")).write_text(output, encoding="utf-8")
     summary = next((line.strip("= ") for line in reversed(output.splitlines()) if " in " in line and "=" in line),
                    output.strip().splitlines()[-1] if output.strip() else "no output")
     # 0: all passed; 5: nothing ran (every gpu test deselected: no CUDA here)
@@ -490,8 +497,8 @@ def run_rows(rows: list[dict], context: dict, args) -> None:
         print(f"[{time.perf_counter() - started:5.0f} s] {label} ...", file=sys.stderr, flush=True)
         row_started = time.perf_counter()
         try:
-            if row["kind"] == "tests":
-                row["result"] = tests_row(left, context["out"])
+            if row["kind"] in ("tests", "suite"):
+                row["result"] = tests_row(left, context["out"], suite=row["kind"] == "suite")
                 row["status"] = "ok" if row["result"]["ok"] else "failed"
             elif row["kind"] == "train" and row["run"] == "liger" and not context["device"]["gpu"]:
                 row.update(status="skipped", note="Liger Kernel needs CUDA (Triton)")
@@ -556,7 +563,8 @@ def table(rows: list[dict], context: dict) -> str:
         elif row["kind"] == "eval":
             lines += eval_lines(row)
         else:
-            lines.append([row["kind"], "-", "pytest -m gpu", row["result"]["summary"], "", "", "", "", ""])
+            command = "pytest " + " ".join(Path(f).stem for f in SUITE_FILES) if row["kind"] == "suite" else "pytest -m gpu"
+            lines.append([row["kind"], "-", command, row["result"]["summary"], "", "", "", "", ""])
     widths = [max(len(str(line[i])) for line in [head] + lines) for i in range(len(head))]
     fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
     out = [fmt.format(*head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
@@ -631,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting rows after this (default 420)")
     parser.add_argument("--data", help="a build folder (default .gpu-carry/build, else one made now)")
     parser.add_argument("--out", help="folder for gpu_check.json (default: $OUT when set)")
-    parser.add_argument("--only", help="comma-separated kinds to run: tests,train,eval (default all)")
+    parser.add_argument("--only", help="comma-separated kinds to run: tests,train,eval,suite (default all)")
+    parser.add_argument("--suite", action="store_true",
+                        help=f"also run {' and '.join(SUITE_FILES)} whole (after the rest; a second call or --only suite)")
     parser.add_argument("--profile", action="store_true",
                         help=f"torch.profiler over {PROFILED_STEPS} warm-up steps of every training run: the top "
                              "operators by GPU time go to profiles.txt beside gpu_check.json")
@@ -669,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
                    "isolate": args.isolate or not smoke,
                    "tokens": stats, "spec": {**spec, "data": str(data), "cache_dir": str(work / "cache"),
                                              "gpu": device["gpu"], "profile": args.profile}}
-        rows = plan(spec["shapes"])
+        rows = plan(spec["shapes"], suite=args.suite or "suite" in (args.only or "").split(","))
         if args.only:
             rows = [r for r in rows if r["kind"] in args.only.split(",")]
         run_rows(rows, context, args)
