@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
+from instruct_data.cli.common import (console, engine_options, input_options, print_json, reject_lines, row_progress,
+                                      strictness_options)
 from instruct_data.outputs_guard import guard_output
 
 
@@ -27,9 +28,10 @@ from instruct_data.outputs_guard import guard_output
               help="Processes for shingling and hashing [default: the CPU count]; the result does not depend on it.")
 @input_options
 @strictness_options
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
 def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy, t2s, workers, fmt, mapping,
-                   encoding, strict, max_reject_rate, as_json):
+                   encoding, strict, max_reject_rate, engine, ray_address, as_json):
     """Remove exact and near duplicates (and benchmark questions) from instruction data.
 
     INPUTS are files, folders or globs in any supported format. Rows are compared on a
@@ -44,6 +46,7 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
     Examples:
       idata dedupe belle_0.5M.json mine.jsonl --out deduped/
       idata dedupe train.jsonl --key prompt --against heldout.jsonl --out clean/
+      idata dedupe corpora/ --engine ray --ray-address head-node:6379 --out deduped/
     """
     from instruct_data.dedupe import DedupeSettings
     from instruct_data.dedupe.runner import dedupe_files
@@ -56,9 +59,14 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
             console.print(f"[dim]{name}…[/dim]")
 
     with guard_output(out, [*inputs, *against], command="dedupe"), row_progress("reading") as advance:
-        manifest = dedupe_files(inputs, out, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
-                                encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, workers=workers,
-                                on_row=advance, on_phase=phase)
+        options = dict(against=against, fmt=fmt, mapping=parse_mapping(mapping), encoding=encoding, strict=strict,
+                       max_reject_rate=max_reject_rate, on_row=advance)
+        if engine == "ray":
+            from instruct_data.ray_engine.dedupe import dedupe_on_ray
+
+            manifest = dedupe_on_ray(inputs, out, settings, address=ray_address, **options)
+        else:
+            manifest = dedupe_files(inputs, out, settings, workers=workers, on_phase=phase, **options)
     if as_json:
         print_json(manifest)
         return

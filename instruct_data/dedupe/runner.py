@@ -93,9 +93,12 @@ def dedupe_files(
     workers: int | None = None,
     on_row: Callable[[], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    engine: Any = None,
 ) -> dict[str, Any]:
     """Deduplicate the inputs into `out_dir`; returns the manifest. `on_row` is called for
-    each row read, `on_phase` with "deciding" and "writing" when those steps start."""
+    each row read, `on_phase` with "deciding" and "writing" when those steps start.
+    `engine` (ray_engine.dedupe) runs the chunks and the decision elsewhere: its pool(settings,
+    index) replaces the worker pool, its decide(settings, questions, ledger) the decision."""
     on_phase = on_phase or (lambda phase: None)
     settings = settings or DedupeSettings()
     files = expand_inputs(inputs)  # a missing input fails here, before anything is written
@@ -110,17 +113,23 @@ def dedupe_files(
     try:
         index = Against.build(questions, settings) if questions else None
         batches: list[Batch] = []
-        with worker_pool(workers or default_workers(files), settings, index) as pool:
+        pool = engine.pool(settings, index) if engine else worker_pool(workers or default_workers(files), settings,
+                                                                        index)
+        with pool:
             for plan in plans:
                 batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
                                       strict=strict, on_row=on_row)
                 check_reject_rate(ledger, plan.source, max_reject_rate)
         on_phase("deciding")
-        removals = decide(batches, settings, questions)
+        if engine:
+            removals = engine.decide(settings, questions, ledger)
+            clusters = removals.clusters
+        else:
+            removals = decide(batches, settings, questions)
+            clusters = len({r.cluster for r in removals.values()})
         on_phase("writing")
         outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
-        ledger.extra["dedupe"] = {"against_questions": len(questions),
-                                  "clusters": len({r.cluster for r in removals.values()})}
+        ledger.extra["dedupe"] = {"against_questions": len(questions), "clusters": clusters}
         return ledger.finish(outputs=outputs)
     except BaseException:
         ledger.abort()

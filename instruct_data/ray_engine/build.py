@@ -353,8 +353,13 @@ def _fingerprints(batch, settings, against, held: np.ndarray):
     from instruct_data.dedupe.fingerprint import fingerprint
 
     items = record_items(batch, held)
-    fp = fingerprint(items, settings, against)
-    n = len(items)
+    return fingerprint_columns(fingerprint(items, settings, against))
+
+
+def fingerprint_columns(fp) -> dict[str, np.ndarray]:
+    """A dedupe.fingerprint Batch as the columns ray_engine.decide reads (signatures and band
+    keys as bytes, one value per item)."""
+    n = len(fp.ids)
     return {"order": fp.order, "id": np.asarray(fp.ids, dtype=object), "protected": fp.protected,
             "reply_len": fp.reply_len, "content0": fp.content[:, 0], "content1": fp.content[:, 1],
             "exact0": fp.exact[:, 0].view(np.int64), "exact1": fp.exact[:, 1], "has_sig": fp.has_sig,

@@ -1,0 +1,168 @@
+"""`idata dedupe --engine ray`: dedupe.runner's passes, with the work of each on Ray Data.
+
+The runner's own pass 1 (`_read_file`: the ledger, rejects and `--strict` in input order)
+runs against a pool whose map() executes the runner's chunk function on Ray: each chunk's
+fingerprints stay in Ray's object store as a block, only the per-row outcomes (None, or a
+reject) stream back. The decision is ray_engine.decide's; the runner's own pass 2
+(`_write_kept`) re-reads the inputs and asks, row by row in input order, whether a row was
+removed: the answer comes from the removals, sorted, streamed beside the items' numbers.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
+from instruct_data.ray_engine.runtime import ray_runtime, task_error
+
+ITEMS_PER_PARTITION = 200_000
+
+
+def dedupe_on_ray(inputs: Iterable[str], out_dir: str | Path, settings=None, *, against: Iterable[str] = (),
+                  fmt: str | None = None, mapping: dict[str, str] | None = None, encoding: str = "utf-8",
+                  strict: bool = False, max_reject_rate: float = 0.5, address: str | None = None,
+                  num_cpus: int | None = None, on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """dedupe.runner.dedupe_files on Ray: the same outputs; the manifest adds `engine`."""
+    from instruct_data.dedupe.runner import dedupe_files
+
+    with ray_runtime(address, num_cpus=num_cpus) as cluster:
+        engine = _RayDedupe(cluster)
+        try:
+            return dedupe_files(inputs, out_dir, settings, against=against, fmt=fmt, mapping=mapping,
+                                encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, on_row=on_row,
+                                engine=engine)
+        except Exception as exc:
+            cause = task_error(exc)
+            if cause is not None and cause is not exc:
+                raise cause from None
+            raise
+
+
+class _RayDedupe:
+    """The engine hook of dedupe_files: a pool for pass 1, then the decision."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.fingerprints: list = []  # one materialized dataset per input file
+
+    def pool(self, settings, index) -> "_RayPool":
+        return _RayPool(self, settings, index)
+
+    def decide(self, settings, questions: list[tuple[str, str]], ledger) -> "_Removals":
+        ledger.extra["engine"] = self.cluster.to_dict()
+        fp = self.fingerprints[0].union(*self.fingerprints[1:]) if len(self.fingerprints) > 1 else \
+            self.fingerprints[0] if self.fingerprints else None
+        if fp is None or not fp.count():
+            return _Removals(None, None)
+        parts = max(self.cluster.cpus, -(-fp.count() // ITEMS_PER_PARTITION), 1)
+        found = decide_removals(fp, settings, [qid for qid, _ in questions], parts)
+        found = found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
+        return _Removals(fp.select_columns(["order"]), found)
+
+
+class _RayPool:
+    """map(fn, tasks) as the runner's pass 1 calls it: fn runs on Ray, chunk by chunk; the
+    fingerprints stay there, the outcomes come back in task order."""
+
+    def __init__(self, engine: _RayDedupe, settings, index):
+        self.engine, self.settings, self.index = engine, settings, index
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def map(self, fn, tasks) -> Iterator[tuple[list, None]]:
+        import ray.data
+
+        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)} for task in tasks]
+        if not blobs:
+            return
+        done = ray.data.from_items(blobs, override_num_blocks=len(blobs)).map_batches(
+            _run_chunks, fn_kwargs={"fn": fn, "settings": self.settings, "index": self.index}, batch_size=1,
+            batch_format="numpy").materialize()
+        self.engine.fingerprints.append(done.map_batches(_fingerprint_rows, batch_format="numpy").materialize())
+        outcomes = done.map_batches(_outcome_rows, batch_format="numpy")
+        for batch in outcomes.iter_batches(batch_size=1, batch_format="numpy"):
+            for blob in batch["outcomes"]:
+                yield pickle.loads(blob), None
+
+
+def _run_chunks(batch, fn, settings, index):
+    """One chunk through the runner's own chunk function: its fingerprints as columns, and its
+    rows' outcomes (pickled) on the first row of the block."""
+    from instruct_data.dedupe.fingerprint import _init_worker
+
+    from instruct_data.ray_engine.build import fingerprint_columns
+
+    _init_worker(settings, index)
+    (blob,) = batch["task"]
+    outcomes, fp = fn(pickle.loads(blob))
+    columns = fingerprint_columns(fp)
+    # The chunk's outcomes ride on one extra row (order -1) in front of its fingerprints.
+    columns["outcomes"] = np.full(len(fp.ids), None, dtype=object)
+    head = {name: _one_blank(name, values) for name, values in columns.items()}
+    head["outcomes"] = np.asarray([pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)], dtype=object)
+    head["order"] = np.asarray([-1], dtype=np.int64)
+    return {name: np.concatenate([head[name], columns[name]]) for name in columns}
+
+
+def _one_blank(name: str, values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return np.asarray([b"" if name in ("sig", "bands") else ""], dtype=object)
+    return np.zeros(1, dtype=values.dtype)
+
+
+def _fingerprint_rows(batch):
+    keep = batch["order"] >= 0
+    return {name: np.asarray(values)[keep] for name, values in batch.items() if name != "outcomes"}
+
+
+def _outcome_rows(batch):
+    keep = batch["order"] < 0
+    return {"outcomes": np.asarray(batch["outcomes"])[keep]}
+
+
+class _Removals:
+    """The removals as the runner's pass 2 asks for them: get(item number), in increasing item
+    number; items are numbered in input order, so the n-th item is the n-th smallest `order`."""
+
+    def __init__(self, orders, removals):
+        self._orders = _stream(orders, "order")
+        self._removals = _stream_rows(removals)
+        self._item, self._order = -1, None
+        self._head = next(self._removals, None)
+        self.clusters = 0 if removals is None else removals.groupby("cluster").count().count()
+
+    def get(self, item: int):
+        from instruct_data.dedupe.types import Removal
+
+        while self._item < item:
+            self._order = next(self._orders)
+            self._item += 1
+        while self._head is not None and self._head["order"] < self._order:
+            self._head = next(self._removals, None)
+        if self._head is None or self._head["order"] != self._order:
+            return None
+        row = self._head
+        return Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
+
+
+def _stream(ds, column: str) -> Iterator[int]:
+    if ds is None:
+        return iter(())
+    return (value for batch in ds.iter_batches(batch_size=65536, batch_format="numpy")
+            for value in batch[column].tolist())
+
+
+def _stream_rows(ds) -> Iterator[dict]:
+    if ds is None:
+        return iter(())
+    return (dict(zip(batch, values)) for batch in ds.iter_batches(batch_size=8192, batch_format="numpy")
+            for values in zip(*(batch[name].tolist() for name in batch)))
