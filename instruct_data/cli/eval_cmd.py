@@ -57,7 +57,8 @@ from instruct_data.templates import TEMPLATES
 @click.option("--device", default=None, help="cuda, cuda:1, cpu [default: cuda when available].")
 @click.option("--trust-remote-code", is_flag=True, help="Run the model repository's own code (off by default).")
 @click.option("--fail-if-worse", is_flag=True,
-              help="With --compare-base: exit 5 when a category is worse than the base beyond its interval.")
+              help="With --compare-base: exit 5 when a category is worse than the base beyond its interval "
+                   "(reference or judge score) or a knowledge subject was forgotten.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of a summary.")
 def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choice_format, judge_url, judge_model,
                  judge_key_env, judge_prompt, judge_concurrency, judge_timeout, judge_retries, out, template, compare_base,

@@ -130,7 +130,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     choice_sets = [load_choice_benchmark(name, from_paths.get(name), shots_from=config.shots_from,
                                          limit=config.limit, per_category=config.per_category) for name in choice_names]
     _check_shots(config.shots, choice_sets)
-    rubrics = rubrics_for(bench.name if bench else None, config.judge.prompt_file) if config.judge else None
+    rubrics = rubrics_for(_judge_benchmark_name(bench), config.judge.prompt_file) if config.judge else None
     if config.judge:
         config.judge.api_key()  # a missing key fails now, not after the generation
     model, tokenizer = load_model(model_name, config.adapter, dtype=config.dtype, device=config.device,
@@ -196,6 +196,15 @@ def assign_from_paths(names: list[str], values: list[str], entries: dict) -> dic
                              f"(registered names here: {', '.join(remote) or 'none'})")
         assigned[remote[0]] = value
     return assigned
+
+
+def _judge_benchmark_name(bench) -> str | None:
+    """BELLE's set gets BELLE's per-class rubrics, whether named `belle-eval` or passed as its file."""
+    from instruct_data.evaluation.benchmarks import registry
+
+    if bench is None:
+        return None
+    return "belle-eval" if bench.sha256 == registry()["belle-eval"]["sha256"] else bench.name
 
 
 def _existing(path: str) -> str:
