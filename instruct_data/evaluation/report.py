@@ -14,17 +14,23 @@ from instruct_data.io import atomic_path
 CHART_NAME = "scores_by_category.png"
 
 
-def _cell(stats: dict) -> str:
-    if stats["mean"] is None:
+def _cell(stats: dict | None) -> str:
+    if stats is None or stats["mean"] is None:
         return "–"
     return f"{stats['mean']:.1f} [{stats['low']:.1f}, {stats['high']:.1f}]"
 
 
-def _delta_cell(stats: dict) -> str:
-    if stats["mean"] is None:
+def _delta_cell(stats: dict | None, worse: str = "**worse**") -> str:
+    if stats is None or stats["mean"] is None:
         return "–"
-    mark = " **worse**" if stats["worse"] else (" better" if stats["better"] else "")
+    mark = f" {worse}" if stats["worse"] else (" better" if stats["better"] else "")
     return f"{stats['mean']:+.1f} [{stats['low']:+.1f}, {stats['high']:+.1f}]{mark}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines."""
+    return (["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def render_report(results: dict) -> str:
@@ -59,16 +65,14 @@ def _reference_sections(results: dict) -> list[str]:
               f"({results['bootstrap']['resamples']} resamples, seed {results['bootstrap']['seed']}). "
               f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters.", ""]
     lines += ["### Overall", ""]
+    overall = {name: model[OVERALL]["metrics"][name] for name in METRICS}
     if base:
-        lines += ["| metric | base | tuned | tuned − base |", "|---|---|---|---|"]
-        for name in METRICS:
-            lines.append(f"| {METRIC_LABELS[name]} | {_cell(base[OVERALL]['metrics'][name])} | "
-                         f"{_cell(model[OVERALL]['metrics'][name])} | {_delta_cell(delta[OVERALL][name])} |")
+        lines += _table(["metric", "base", "tuned", "tuned − base"],
+                        [[METRIC_LABELS[name], _cell(base[OVERALL]["metrics"][name]), _cell(stats),
+                          _delta_cell(delta[OVERALL][name])] for name, stats in overall.items()])
     else:
-        lines += ["| metric | score | n |", "|---|---|---|"]
-        for name in METRICS:
-            stats = model[OVERALL]["metrics"][name]
-            lines.append(f"| {METRIC_LABELS[name]} | {_cell(stats)} | {stats['n']} |")
+        lines += _table(["metric", "score", "n"],
+                        [[METRIC_LABELS[name], _cell(stats), str(stats["n"])] for name, stats in overall.items()])
     lines += ["", f"### By category: {METRIC_LABELS[HEADLINE]}", ""]
     categories = [c for c in model if c != OVERALL]
     if base:
@@ -87,12 +91,12 @@ def _reference_sections(results: dict) -> list[str]:
             c = model[cat]["counts"]
             lines.append(f"| {cat} | {c['items']} | {c['with_reference']} | {_cell(model[cat]['metrics'][HEADLINE])} |")
     lines += ["", f"### By category: every metric ({label})", ""]
-    lines += ["| category | " + " | ".join(METRIC_LABELS[n] for n in METRICS) + " |",
-              "|---|" + "---|" * len(METRICS)]
-    for cat in [OVERALL] + categories:
-        lines.append(f"| {cat} | " + " | ".join(
-            "–" if model[cat]["metrics"][n]["mean"] is None else f"{model[cat]['metrics'][n]['mean']:.1f}"
-            for n in METRICS) + " |")
+    # The judge's score (when a judge ran) sits beside the reference metrics.
+    names = list(METRICS) + (["judge"] if "judge" in model[OVERALL]["metrics"] else [])
+    lines += _table(["category"] + [METRIC_LABELS.get(n, "judge (0–100)") for n in names],
+                    [[cat] + ["–" if (model[cat]["metrics"].get(n) or {}).get("mean") is None
+                              else f"{model[cat]['metrics'][n]['mean']:.1f}" for n in names]
+                     for cat in [OVERALL] + categories])
     if results.get("chart"):
         lines += ["", f"![{METRIC_LABELS[HEADLINE]} by category]({results['chart']})"]
     return lines
@@ -109,14 +113,11 @@ def help_or_hurt(results: dict) -> list[str]:
     if not measures:
         return lines + ["Nothing was scored.", ""]
     if compared:
-        lines += ["| measure | benchmark | base | tuned | tuned − base |", "|---|---|---|---|---|"]
-        for m in measures:
-            lines.append(f"| {m['label']} | {m['bench']} | {_cell(m['base'])} | {_cell(m['model'])} | "
-                         f"{_delta_cell(m['delta'])} |")
+        lines += _table(["measure", "benchmark", "base", "tuned", "tuned − base"],
+                        [[m["label"], m["bench"], _cell(m["base"]), _cell(m["model"]), _delta_cell(m["delta"])]
+                         for m in measures])
     else:
-        lines += ["| measure | benchmark | score |", "|---|---|---|"]
-        for m in measures:
-            lines.append(f"| {m['label']} | {m['bench']} | {_cell(m['model'])} |")
+        lines += _table(["measure", "benchmark", "score"], [[m["label"], m["bench"], _cell(m["model"])] for m in measures])
     lines.append("")
     if not compared:
         return lines + ["No base to compare with: pass `--adapter` and `--compare-base` to see what tuning changed.", ""]
@@ -183,19 +184,14 @@ def _knowledge_section(name: str, block: dict) -> list[str]:
     if block.get("subjects_short_of_shots"):
         lines += [f"**Note:** fewer than {block['shots']} dev examples in: {', '.join(block['subjects_short_of_shots'])}.", ""]
     subjects = list(model["accuracy"])
+    accuracy = model["accuracy"]
     if base:
-        lines += ["| subject | items | base | tuned | tuned − base |", "|---|---|---|---|---|"]
-        for subject in subjects:
-            d = delta[subject]
-            mark = " **forgot**" if d["forgot"] else (" better" if d["better"] else "")
-            cell = "–" if d["mean"] is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]{mark}"
-            lines.append(f"| {subject} | {model['accuracy'][subject]['n']} | {_cell(base['accuracy'][subject])} | "
-                         f"{_cell(model['accuracy'][subject])} | {cell} |")
+        lines += _table(["subject", "items", "base", "tuned", "tuned − base"],
+                        [[s, str(accuracy[s]["n"]), _cell(base["accuracy"][s]), _cell(accuracy[s]),
+                          _delta_cell(_forgot_as_worse(delta[s]), worse="**forgot**")] for s in subjects])
     else:
-        lines += ["| subject | items | accuracy | accuracy_norm |", "|---|---|---|---|"]
-        for subject in subjects:
-            lines.append(f"| {subject} | {model['accuracy'][subject]['n']} | {_cell(model['accuracy'][subject])} | "
-                         f"{_cell(model['accuracy_norm'][subject])} |")
+        lines += _table(["subject", "items", "accuracy", "accuracy_norm"],
+                        [[s, str(accuracy[s]["n"]), _cell(accuracy[s]), _cell(model["accuracy_norm"][s])] for s in subjects])
     return lines + ["", f"Per-item choices and log-likelihoods: `{block.get('predictions', '')}`"]
 
 
@@ -208,15 +204,15 @@ def _judge_section(judge: dict) -> list[str]:
              f"({rubric['source']}), scale {rubric['scale'][0]}–{rubric['scale'][1]} shown as 0–100.",
              f"Answers: {judge_summary_line(judge)}. Unreadable and failed verdicts are left out of the means, "
              "not guessed.", ""]
+    scores = judge["model"]
     if judge.get("base"):
-        lines += ["| category | judged (tuned) | base | tuned | tuned − base |", "|---|---|---|---|---|"]
-        for cat in judge["model"]:
-            lines.append(f"| {cat} | {judge['model'][cat]['n']} | {_cell(judge['base'][cat])} | "
-                         f"{_cell(judge['model'][cat])} | {_delta_cell(judge['delta'][cat])} |")
+        lines += _table(["category", "judged (tuned)", "base", "tuned", "tuned − base"],
+                        [[c, str(scores[c]["n"]), _cell(judge["base"][c]), _cell(scores[c]), _delta_cell(judge["delta"][c])]
+                         for c in scores])
     else:
-        lines += ["| category | score | n |", "|---|---|---|"]
-        for cat in judge["model"]:
-            lines.append(f"| {cat} | {_cell(judge['model'][cat])} | {judge['model'][cat]['n']} |")
+        lines += _table(["category", "score", "n"], [[c, _cell(scores[c]), str(scores[c]["n"])] for c in scores])
+    if judge.get("problems"):
+        lines += ["", f"Verdicts left out (the first {len(judge['problems'])}):"]
     for problem in judge.get("problems") or []:
         lines.append(f"- `{problem['id']}` ({problem['answer']} answer) {problem['status']}: {problem.get('reason', '')}")
     return lines
