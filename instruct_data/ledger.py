@@ -3,9 +3,12 @@
     ledger = Ledger(out_dir, command="convert", parameters={...})
     ledger.add_input(path, fmt="alpaca", source="mine")
     ledger.read("mine")
-    ledger.reject("read", "empty_reply", "the reply is empty", origin, raw, source="mine")
-    ledger.written("mine")
+    ledger.outcome("mine", Reject("read", "empty_reply", "the reply is empty", origin, raw), strict=strict)
+    ledger.outcome("mine", Written())
     ledger.finish(outputs=[...])   # rejects.jsonl, duplicates.jsonl, manifest.json
+
+`outcome` is the one step every command takes for what became of a row: written, rejected
+(with its reason) or removed (a duplicate); `--strict` means the same in each command there.
 
 Rejects and duplicates stream to temporary files that appear only when the run finishes.
 """
@@ -15,13 +18,15 @@ from __future__ import annotations
 import platform
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from instruct_data import __version__
-from instruct_data.io import JsonlWriter, file_sha256, write_json
+from instruct_data.errors import RejectRateError, StrictModeError
+from instruct_data.io import SUPPORTED_SUFFIXES, JsonlWriter, file_sha256, write_json
 from instruct_data.schema import Origin
 
 REPORTED_PACKAGES = ("pydantic", "pandas", "datasets", "opencc-python-reimplemented", "rensa", "datasketch",
@@ -39,6 +44,74 @@ def package_versions(names=REPORTED_PACKAGES) -> dict[str, str]:
 
 
 DEDUPING_COMMANDS = {"build", "dedupe", "to-multiturn"}
+# The stages whose rejects --strict turns into an error: a row that cannot be read as a record
+# (or rows that cannot form one dialogue). Cleaning and budget rejects are decisions about
+# good rows, not errors in the file, in every command alike.
+STRICT_STAGES = frozenset({"read", "group"})
+
+
+@dataclass(frozen=True)
+class Written:
+    """n rows written."""
+
+    n: int = 1
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row rejected at `stage` (read, group, clean, multiturn) for `reason`."""
+
+    stage: str
+    reason: str
+    detail: str
+    origin: Any  # an Origin, or its text
+    raw: Any
+    row_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.reason}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A record removed by dedupe (a dedupe.Removal) with the row it came from. `whole_row`:
+    the row counts as removed (False for a further record of the same row, or one of several
+    records of a row that still writes others)."""
+
+    removal: Any
+    origin: Any = None
+    raw: Any = None
+    whole_row: bool = True
+
+
+def source_name(path: Path) -> str:
+    """`data/mine.jsonl.gz` -> `mine`; `train_3.5M_CN.json` -> `train_3.5M_CN` (only the file
+    type is taken off, not every dot)."""
+    name = path.name
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem, dot, suffix = name.rpartition(".")
+    return (stem if dot and f".{suffix.lower()}" in SUPPORTED_SUFFIXES else name) or path.name
+
+
+def source_names(files: list[Path]) -> list[str]:
+    """One source name per file; files that share a name get their folder too (`a/x`, `b/x`),
+    so row ids (`source:line`) stay unique and stable."""
+    names = [source_name(path) for path in files]
+    clashes = {name for name in names if names.count(name) > 1}
+    result = []
+    for path, name in zip(files, names):
+        if name in clashes:
+            parent = path.parent.name or "."
+            name = f"{parent}/{name}"
+        result.append(name)
+    # A name still shared (the same file given twice, or a/x and c/a/x) gets a counter.
+    seen: dict[str, int] = {}
+    unique = []
+    for name in result:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique
 
 
 class LedgerImbalance(AssertionError):
@@ -92,6 +165,7 @@ class Ledger:
         self.duplicate_methods: Counter = Counter()
         self.changed: Counter = Counter()  # normalizer -> rows changed
         self.own_ids = OwnIds()
+        self.first_reject: dict[str, str] = {}  # source -> its first reject, `file:line: reason: detail`
         self.extra: dict[str, Any] = {}
         self._rejects = JsonlWriter(self.out_dir / f"{prefix}rejects.jsonl")
         self._duplicates = JsonlWriter(self.out_dir / f"{prefix}duplicates.jsonl")
@@ -105,6 +179,40 @@ class Ledger:
 
     def add_remote_input(self, **info: Any) -> None:
         self.inputs.append(info)
+
+    def outcome(self, source: str, outcome: Written | Reject | Removed, *, strict: bool = False) -> None:
+        """What became of a row of `source` (it was counted by `read`). With `strict`, a reject at
+        a STRICT_STAGES stage is an error naming the row (`file:line: reason: detail (--strict)`)."""
+        if isinstance(outcome, Written):
+            self.written(source, outcome.n)
+        elif isinstance(outcome, Reject):
+            if strict and outcome.stage in STRICT_STAGES:
+                raise StrictModeError(f"{outcome} (--strict)")
+            self.reject(outcome.stage, outcome.reason, outcome.detail, outcome.origin, outcome.raw, source=source,
+                        row_id=outcome.row_id)
+            self.first_reject.setdefault(source, str(outcome))
+        else:
+            r = outcome.removal
+            self.duplicate(row_id=r.id, duplicate_of=r.duplicate_of, method=r.method, similarity=r.similarity,
+                           source=source, origin=outcome.origin, cluster=r.cluster, raw=outcome.raw,
+                           whole_row=outcome.whole_row)
+
+    def check_reject_rate(self, source: str, limit: float) -> None:
+        """Fail when too many of a source's rows were rejected: almost always a wrong format or
+        map. The message leads with the first rejected row, so the user sees a real one, and
+        names the commonest reasons."""
+        rate = self.reject_rate(source)
+        if rate <= limit:
+            return
+        counts = self.counts[source]
+        first = self.first_reject.get(source)
+        lead = f"{first}; " if first else f"{source}: "
+        reasons = sorted(((per.get(source, 0), reason) for reason, per in self.reasons.items()), reverse=True)
+        top = ", ".join(f"{reason} {n:,}" for n, reason in reasons[:3] if n)
+        raise RejectRateError(
+            f"{lead}{counts['rejected']} of {counts['read']} rows of {source} rejected "
+            f"({rate:.0%} > {limit:.0%}); check --format and --map, or raise --max-reject-rate (most rejected: {top})"
+        )
 
     def read(self, source: str, n: int = 1) -> None:
         self.counts[source]["read"] += n

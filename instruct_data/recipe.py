@@ -81,7 +81,7 @@ class Source(_Strict):
             return self.name
         if self.belle:
             return f"belle-{self.belle}"
-        from instruct_data.convert import source_name
+        from instruct_data.ledger import source_name
 
         return source_name(Path(self.files[0]))
 

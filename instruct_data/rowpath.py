@@ -37,7 +37,8 @@ from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
                               open_binary, read_rows)
-from instruct_data.schema import Conversation, Origin
+from instruct_data.ledger import Reject
+from instruct_data.schema import Conversation
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file (about 1,600 Belle rows)
 BATCH_ROWS = 1000  # one chunk of rows already read (an array, a table, the hub)
@@ -219,6 +220,12 @@ def _decoded(spec: FileSpec, first_line: int, lines: list[bytes]) -> Iterator[Ro
         row = json_line(path, line_no, raw, encoding)
         if row is not None:
             yield from expand_record(row, spec.format)
+
+
+def read_reject(row: Row, rejected: Rejected, source: str) -> Reject:
+    """The ledger's Reject for a row that could not become a Conversation (stage "read")."""
+    raw = row.data if row.data is not None else row.raw
+    return Reject("read", rejected.reason, rejected.detail, row.origin, raw, position_id(source, row.origin))
 
 
 def chunk_results(chunk: Chunk, source: str, label: str | None = None) -> Iterator[tuple[Row, Result]]:

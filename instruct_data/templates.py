@@ -269,6 +269,16 @@ def render(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEM
     return context, answer.text
 
 
+def training_record(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
+                    system: str | None = None) -> dict[str, str]:
+    """One line of train.jsonl for the conversation's last reply: context, target and bookkeeping."""
+    context, target = render(conversation, template, system=system)  # passes a rendered context through
+    record = {"context": context, "target": target, "id": conversation.id, "source": conversation.source}
+    if conversation.category:
+        record["category"] = conversation.category
+    return record
+
+
 def segments(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
              system: str | None = None) -> list[tuple[str, bool]]:
     """The whole conversation as (text, supervised) pieces, for training every reply at once.

@@ -116,7 +116,7 @@ def test_a_failed_build_leaves_the_earlier_outputs_untouched(tmp_path, mixed_rec
     build(parse_recipe(mixed_recipe), out, workers=1)
     before = digest(out)
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "问题", "output": ""}] * 5 + [MINE[0]])
-    with pytest.raises(RejectRateError, match=r"bad: 5 of 6 rows .*most rejected: read/empty_reply 5"):
+    with pytest.raises(RejectRateError, match=r"5 of 6 rows of bad rejected .*most rejected: read/empty_reply 5"):
         build(parse_recipe({"sources": [{"files": [str(bad)]}]}), out, workers=1)
     assert digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp folder left

@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from instruct_data.cli import cli
-from instruct_data.convert import convert, source_names
+from instruct_data.convert import convert
+from instruct_data.ledger import source_names
 
 GOOD = [
     {"instruction": "把“你好”翻译成英文。", "input": "", "output": "Hello."},

@@ -9,13 +9,12 @@ import pytest
 
 from instruct_data import pipeline, rowpath
 from instruct_data.clean import Cleaner
-from instruct_data.convert import training_record
 from instruct_data.formats import parse_row
 from instruct_data.io import Row
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.recipe import parse_recipe
 from instruct_data.schema import Origin
-from instruct_data.templates import get_template
+from instruct_data.templates import get_template, training_record
 
 PLAIN = [
     {"instruction": "解释一下光合作用。", "input": "", "output": "光合作用是植物把光能转化为化学能的过程。"},

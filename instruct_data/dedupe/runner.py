@@ -14,21 +14,19 @@ import codecs
 import gzip
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from instruct_data.convert import check_reject_rate, source_names
 from instruct_data.dedupe.find import against_questions, decide
 from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
-from instruct_data.errors import IdataError, InputError, StrictModeError
+from instruct_data.errors import IdataError
 from instruct_data.formats import Rejected
-from instruct_data.formats.base import position_id
 from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
-from instruct_data.ledger import Ledger
-from instruct_data.rowpath import chunk_results, file_chunks, json_line_rows, open_file, read_conversations
+from instruct_data.ledger import Ledger, Removed, Written, source_names
+from instruct_data.rowpath import chunk_results, file_chunks, json_line_rows, open_file, read_conversations, read_reject
 from instruct_data.schema import Conversation, Origin
 
 
@@ -119,7 +117,7 @@ def dedupe_files(
             for plan in plans:
                 batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
                                       strict=strict, on_row=on_row)
-                check_reject_rate(ledger, plan.source, max_reject_rate)
+                ledger.check_reject_rate(plan.source, max_reject_rate)
         on_phase("deciding")
         if engine:
             removals = engine.decide(settings, questions, ledger)
@@ -155,10 +153,7 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
             if on_row:
                 on_row()
             if outcome is not None:
-                reason, detail, origin, raw, rid = outcome
-                if strict:
-                    raise StrictModeError(f"{origin}: {reason}: {detail}")
-                ledger.reject("read", reason, detail, origin, raw, source=plan.source, row_id=rid)
+                ledger.outcome(plan.source, outcome, strict=strict)
                 plan.rejected.add(position)
             position += 1
         batches.append(batch)
@@ -173,8 +168,7 @@ def _parse_chunk(task) -> tuple[list, Batch]:
     items: list[Item] = []
     for row, result in chunk_results(chunk, source):
         if isinstance(result, Rejected):
-            raw = row.data if row.data is not None else row.raw
-            outcomes.append((result.reason, result.detail, row.origin, raw, position_id(source, row.origin)))
+            outcomes.append(read_reject(row, result, source))
             continue
         outcomes.append(None)
         where = row.origin.row if row.origin.row is not None else row.origin.line
@@ -211,9 +205,7 @@ def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledge
 
 
 def _record(ledger: Ledger, plan: _Plan, removal: Removal, origin: Origin, raw: Any) -> None:
-    ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                     similarity=removal.similarity, source=plan.source, origin=origin, cluster=removal.cluster,
-                     raw=raw)
+    ledger.outcome(plan.source, Removed(removal, origin, raw))
 
 
 def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
@@ -236,7 +228,7 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
             sink.write(raw.rstrip(b"\r\n") if utf8 else raw.decode(encoding).rstrip("\r\n").encode("utf-8"))
             sink.write(b"\n")
             kept += 1
-    ledger.written(plan.source, kept)
+    ledger.outcome(plan.source, Written(kept))
     return item
 
 
@@ -252,7 +244,7 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal]
         item += 1
         if removal is None:
             rows.append(row.data)
-            ledger.written(plan.source)
+            ledger.outcome(plan.source, Written())
         else:
             _record(ledger, plan, removal, row.origin, row.data)
     _write_table(rows, list(columns), out, _output_suffix(plan.path))

@@ -23,10 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from instruct_data.convert import check_reject_rate, source_names
-from instruct_data.errors import StrictModeError
 from instruct_data.io import JsonlWriter, chunked, expand_inputs
-from instruct_data.ledger import Ledger
+from instruct_data.ledger import Ledger, Reject, Written, source_names
 from instruct_data.rowpath import FileSpec, file_chunks, file_results, open_file
 from instruct_data.parallel import WorkerPool
 from instruct_data.multiturn.expansion import MultiturnSettings, length_function
@@ -86,11 +84,9 @@ def to_multiturn(
             else:
                 units = dialogues(file_results(spec, source), source=source, group_by=group_by, order_by=order_by)
                 batches = (expander.batch(chunk, source) for chunk in chunked(units, 1_000))
-            first_reject = None
             for batch in batches:
-                where = run.apply(batch, source)
-                first_reject = first_reject or where
-            check_reject_rate(ledger, source, max_reject_rate, first_reject)
+                run.apply(batch, source)
+            ledger.check_reject_rate(source, max_reject_rate)
         ledger.extra["multiturn"] = run.report(settings)
         return ledger.finish(outputs=run.commit())
     except BaseException:
@@ -127,29 +123,23 @@ class Run:
         self.per_dialogue: Counter[int] = Counter()
         self.dropped: Counter[str] = Counter()
 
-    def apply(self, batch: Batch, source: str) -> str | None:
-        """Write a batch and count it; returns the first reject as `file:line: reason: detail`."""
-        first_reject = None
+    def apply(self, batch: Batch, source: str) -> None:
+        """Write a batch and count it in the ledger."""
         for outcome in batch.outcomes:
             self.ledger.read(source)
             if self.on_dialogue:
                 self.on_dialogue()
             if outcome.reject is None:
-                self.ledger.written(source)
+                self.ledger.outcome(source, Written())
                 self.records_written += outcome.records
                 self.per_dialogue[outcome.records] += 1
                 continue
             stage, why, origin, raw, the_id = outcome.reject
-            where = f"{origin}: {why.reason}: {why.detail}"
-            if self.strict:
-                raise StrictModeError(f"{where} (--strict)")
-            self.ledger.reject(stage, why.reason, why.detail, origin, raw, source=source, row_id=the_id)
-            first_reject = first_reject or where
+            self.ledger.outcome(source, Reject(stage, why.reason, why.detail, origin, raw, the_id), strict=self.strict)
         self.train.write_encoded(batch.train)
         self.conversations.write_encoded(batch.conversations)
         self.rows_read += batch.rows
         self.dropped.update(batch.dropped)
-        return first_reject
 
     def report(self, settings: MultiturnSettings) -> dict[str, Any]:
         return {

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instruct_data.errors import StrictModeError
-from instruct_data.ledger import Ledger
+from instruct_data.ledger import Ledger, Reject
 from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
 from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
@@ -86,10 +85,8 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
         for index, stage, reason, detail, origin, raw, reject_id in result.rejects:
             if index >= rows:
                 break
-            if strict and stage == "read":
-                raise StrictModeError(f"{origin}: {reason}: {detail}")
             # The worker sends the origin as text; the ledger writes str(origin) either way.
-            ledger.reject(stage, reason, detail, origin, raw, source=plan.label, row_id=reject_id)
+            ledger.outcome(plan.label, Reject(stage, reason, detail, origin, raw, reject_id), strict=strict)
         for index, own in result.own_ids:
             if index >= take:
                 break

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from instruct_data.ledger import Ledger
+from instruct_data.ledger import Ledger, Reject, Removed, Written
 from instruct_data.pipeline.keys import Kept
 from instruct_data.pipeline.sources import Plan
 from instruct_data.schema import Origin
@@ -55,7 +55,7 @@ class Outputs:
         for plan in self.plans:
             written = per_source["train"].get(plan.label, 0) + per_source["heldout"].get(plan.label, 0)
             if written:
-                self.ledger.written(plan.label, written)
+                self.ledger.outcome(plan.label, Written(written))
         edges = np.array(LENGTH_BINS[1:])
         lengths = {}
         for name, values in (("instruction_length", kept.prompt_len), ("reply_length", kept.reply_len)):
@@ -177,10 +177,8 @@ def _write_some_records(i: int, n: int, conv, train, conv_at: list[int], train_a
         out.dest[i] = TRAIN
         out.records_removed += len(removals)
     for number, (_, removal) in enumerate(sorted(removals.items())):
-        out.ledger.duplicate(row_id=removal.id, duplicate_of=removal.duplicate_of, method=removal.method,
-                             similarity=removal.similarity, source=label, cluster=removal.cluster,
-                             origin=origin_text(conversation), raw=conversation,
-                             whole_row=not left and number == 0)
+        out.ledger.outcome(label, Removed(removal, origin_text(conversation), conversation,
+                                          whole_row=not left and number == 0))
 
 
 def _heldout_line(base: str, rows: range, n: int, lengths: tuple, train, train_at: list[int],
@@ -199,8 +197,8 @@ def _reject_repeated_id(i: int, conv_line: bytes, out: Outputs) -> None:
     kept = out.kept
     label = out.plans[kept.source[i]].label
     conversation = json.loads(conv_line)
-    out.ledger.reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
-                      origin_text(conversation), conversation, source=label, row_id=kept.ids[i])
+    out.ledger.outcome(label, Reject("read", "duplicate_id", f"id {kept.ids[i]!r} is already used by an earlier row",
+                                     origin_text(conversation), conversation, kept.ids[i]))
 
 
 def origin_text(conversation: dict) -> str | None:

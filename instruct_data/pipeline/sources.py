@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instruct_data.convert import source_name
 from instruct_data.errors import IdataError
 from instruct_data.io import Row, expand_inputs
+from instruct_data.ledger import source_name
 from instruct_data.recipe import Recipe, RecipeError, Source
 from instruct_data.rowpath import FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
 

@@ -18,13 +18,13 @@ from typing import Any
 import xxhash
 
 from instruct_data.clean import Cleaner
-from instruct_data.convert import training_record
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.dedupe.keys import record_texts
 from instruct_data.formats import Rejected
 from instruct_data.formats.base import position_id
 from instruct_data.rowpath import chunk_results
 from instruct_data.schema import Conversation
+from instruct_data.templates import training_record
 
 
 @dataclass
