@@ -164,3 +164,18 @@ def test_every_command_reads_a_row_the_same_way(tmp_path):
     built = lines(tmp_path / "b" / "conversations.jsonl")
     multi = lines(tmp_path / "m" / "conversations.jsonl")
     assert built == multi
+
+
+def test_nothing_below_the_cli_imports_the_cli():
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "instruct_data"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "cli" or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(package)}: {n}" for n in names if n.startswith("instruct_data.cli")]
+    assert offenders == []

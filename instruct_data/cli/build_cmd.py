@@ -111,7 +111,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
       idata build big.jsonl --engine ray --ray-address head-node:6379 --out build/big
     """
     from instruct_data.pipeline import build, estimate_rows
-    from instruct_data.report import print_summary
+    from instruct_data.cli.summary import print_summary
 
     recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,

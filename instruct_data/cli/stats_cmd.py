@@ -21,7 +21,8 @@ def stats_command(folder, as_json, no_report):
     Example:
       idata stats build/belle
     """
-    from instruct_data.report import load_manifest, print_summary, write_report
+    from instruct_data.cli.summary import print_summary
+    from instruct_data.report import load_manifest, write_report
 
     manifest = load_manifest(folder)
     if not no_report:

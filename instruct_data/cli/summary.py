@@ -1,0 +1,48 @@
+"""The build summary printed after `idata build` and by `idata stats`: rich tables from the manifest.
+
+Printing lives here, in the CLI layer; instruct_data.report only writes report.md and the plots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from instruct_data.cli.common import console
+from instruct_data.report import median_bin
+
+
+def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
+    """Rows per source (read, kept, rejected, duplicates, held out) and the reasons, as rich tables."""
+    from rich.table import Table
+
+    counts = manifest["counts"]
+    split = manifest.get("split", {})
+    table = Table(title=title, title_justify="left")
+    for column in ("source", "read", "rejected", "duplicates", "train", "held out"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    rows = list(counts["per_source"].items()) + [("total", counts["totals"])]
+    for source, c in rows:
+        train = sum(split.get("train", {}).values()) if source == "total" else split.get("train", {}).get(source, 0)
+        held = sum(split.get("heldout", {}).values()) if source == "total" else split.get("heldout", {}).get(source, 0)
+        table.add_row(source, f"{c['read']:,}", f"{c['rejected']:,}", f"{c['removed']:,}", f"{train:,}", f"{held:,}",
+                      style="bold" if source == "total" else None)
+    console.print(table)
+    reasons = counts.get("rejects_by_reason", {})
+    if reasons:
+        why = Table(title="rejected, by reason", title_justify="left")
+        why.add_column("stage/reason")
+        why.add_column("rows", justify="right")
+        for reason, per_source in sorted(reasons.items(), key=lambda kv: -sum(kv[1].values())):
+            why.add_row(reason, f"{sum(per_source.values()):,}")
+        console.print(why)
+    dups = counts.get("duplicates_by_method", {})
+    stats = manifest.get("stats", {})
+    bins = stats.get("length_bins", [])
+    line = ", ".join(f"{m} {n:,}" for m, n in dups.items()) or "none"
+    console.print(f"duplicates removed: {line}")
+    changed = ", ".join(f"{rule} {n:,}" for rule, n in counts.get("rows_changed_by_normalizer", {}).items())
+    console.print(f"rows changed by cleaning: {changed or 'none'}")
+    if bins:
+        console.print(f"median length (chars): instruction {median_bin(stats['instruction_length'], bins)}, "
+                      f"reply {median_bin(stats['reply_length'], bins)}; "
+                      f"train records: {split.get('train_records', 0):,}; template: {manifest.get('template')}")
