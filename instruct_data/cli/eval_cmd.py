@@ -184,5 +184,10 @@ def _print_knowledge(name: str, block: dict) -> None:
     delta = (summary.get("delta") or {}).get("accuracy", {}).get(OVERALL)
     console.print(f"  knowledge {name} ({block['benchmark']['items']} items, {block['shots']}-shot) accuracy: "
                   f"{_versus(accuracy, base, delta)}")
+    short = block.get("subjects_short_of_shots") or []
+    if short:
+        console.print(f"  [yellow]warning:[/yellow] fewer than {block['shots']} dev examples for {len(short)} of "
+                      f"{block['benchmark']['subjects']} subjects ({', '.join(short[:5])}{', …' if len(short) > 5 else ''}): "
+                      "those questions had fewer shots")
     if summary.get("forgot_subjects"):
         console.print(f"  [red]forgot (accuracy below base beyond the interval):[/red] {', '.join(summary['forgot_subjects'])}")
