@@ -179,3 +179,18 @@ def test_nothing_below_the_cli_imports_the_cli():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.relative_to(package)}: {n}" for n in names if n.startswith("instruct_data.cli")]
     assert offenders == []
+
+
+def test_every_command_reports_repeated_own_ids(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    rows = [dict(row, id="same" if n < 2 else f"own-{n}") for n, row in enumerate(ROWS)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    runner = CliRunner()
+    for command, manifest in (("dedupe", tmp_path / "d" / "manifest.json"),
+                              ("to-multiturn", tmp_path / "m" / "manifest.json"),
+                              ("build", tmp_path / "b" / "manifest.json")):
+        folder = manifest.parent
+        assert runner.invoke(cli, [command, str(path), "--out", str(folder), "--workers", "1"]).exit_code == 0
+        own = json.loads(manifest.read_text(encoding="utf-8"))["counts"]["own_ids"]
+        assert (own["rows_with_own_id"], own["rows_repeating_an_earlier_own_id"]) == (5, 1), command
+        assert own["examples"] == [{"own_id": "same", "row": "mine:2"}], command

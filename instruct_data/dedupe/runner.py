@@ -25,7 +25,7 @@ from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError
 from instruct_data.formats import Rejected
 from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
-from instruct_data.ledger import Ledger, Removed, Written, source_names
+from instruct_data.ledger import Ledger, Reject, Removed, Written, source_names
 from instruct_data.rowpath import chunk_results, file_chunks, json_line_rows, open_file, read_conversations, read_reject
 from instruct_data.schema import Conversation, Origin
 
@@ -152,9 +152,11 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
             ledger.read(plan.source)
             if on_row:
                 on_row()
-            if outcome is not None:
+            if isinstance(outcome, Reject):
                 ledger.outcome(plan.source, outcome, strict=strict)
                 plan.rejected.add(position)
+            elif outcome is not None:  # (own id, row id) of an item whose row has an `id` field
+                ledger.note_own_id(*outcome)
             position += 1
         batches.append(batch)
     return batches
@@ -162,7 +164,7 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
 
 def _parse_chunk(task) -> tuple[list, Batch]:
     """In a worker: rows to Conversations (rowpath) to Items to fingerprints. Returns, per row,
-    None (an item) or what the ledger needs to reject it."""
+    the ledger's Reject, or for an item None or (its own id, its id) when the row has an `id`."""
     source, order_base, chunk = task
     outcomes: list = []
     items: list[Item] = []
@@ -170,7 +172,7 @@ def _parse_chunk(task) -> tuple[list, Batch]:
         if isinstance(result, Rejected):
             outcomes.append(read_reject(row, result, source))
             continue
-        outcomes.append(None)
+        outcomes.append((result.own_id, result.id) if result.own_id is not None else None)
         where = row.origin.row if row.origin.row is not None else row.origin.line
         items.append(conversation_item(result, order_base + (where or 0)))
     return outcomes, worker_fingerprint(items)

@@ -131,6 +131,8 @@ class Run:
                 self.on_dialogue()
             if outcome.reject is None:
                 self.ledger.outcome(source, Written())
+                if outcome.own_id is not None:
+                    self.ledger.note_own_id(*outcome.own_id)
                 self.records_written += outcome.records
                 self.per_dialogue[outcome.records] += 1
                 continue

@@ -34,6 +34,7 @@ class Outcome:
 
     records: int = 0
     reject: tuple[str, Rejected, Origin, Any, str] | None = None  # (stage, why, origin, raw, id)
+    own_id: tuple[str, str] | None = None  # (the row's own `id` field, the dialogue's id), when it has one
 
 
 @dataclass
@@ -77,7 +78,8 @@ class Expander:
             return _rejected(dialogue, records, "multiturn", source)
         train.extend(encode(record) for record in records)
         conversations.append(conversation.model_dump_json(exclude_none=True).encode("utf-8"))
-        return Outcome(records=len(records))
+        own = (conversation.own_id, conversation.id) if conversation.own_id is not None else None
+        return Outcome(records=len(records), own_id=own)
 
 
 def _lines(lines: list[bytes]) -> bytes:
