@@ -300,7 +300,8 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
         elif suffix == ".parquet":
             chunks = _parquet_chunks(path)
         else:
-            chunks = [pd.read_excel(_binary_source(path), dtype=str, keep_default_na=False)]
+            yield from _read_sheets(path)
+            return
         row_no = 0
         for frame in chunks:
             frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
@@ -322,6 +323,21 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
             raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
                                         "needs quotes)", line=int(line)) from None
         raise InputError(str(path), f"cannot read as {suffix[1:]}: {message}") from None
+
+
+def _read_sheets(path: Path) -> Iterator[Row]:
+    """Every sheet of a workbook with rows, in order. With more than one, each row's origin
+    names its sheet (`answers.xlsx[Sheet2]:row 3`, rows counted per sheet), so none is
+    silently left out and no two rows share an id."""
+    import pandas as pd
+
+    sheets = pd.read_excel(_binary_source(path), sheet_name=None, dtype=str, keep_default_na=False)
+    filled = {name: frame for name, frame in sheets.items() if len(frame)}
+    for name, frame in filled.items():
+        frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
+        sheet = str(name) if len(filled) > 1 else None
+        for row_no, record in enumerate(frame.to_dict(orient="records"), start=1):
+            yield Row(Origin(file=str(path), row=row_no, sheet=sheet), {k: _cell(v) for k, v in record.items()})
 
 
 def _binary_source(path: Path):

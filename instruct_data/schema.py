@@ -23,10 +23,11 @@ class Origin(BaseModel):
     revision: str | None = None
     row: int | None = None  # 1-based row of a table or hub dataset, or index of a JSON array item
     instance: int | None = None  # the n-th row of a record that holds several (rowpath.register_expander)
+    sheet: str | None = None  # the sheet of a workbook with several (then `row` counts within it)
 
     def as_dict(self) -> dict:
         """The origin as Conversation.model_dump_json(exclude_none=True) writes it."""
-        return {key: value for key in ("file", "line", "dataset", "revision", "row", "instance")
+        return {key: value for key in ("file", "line", "dataset", "revision", "row", "instance", "sheet")
                 if (value := getattr(self, key)) is not None}
 
     def __str__(self) -> str:
@@ -40,7 +41,8 @@ class Origin(BaseModel):
             return f"{self.file}:{self.line}"
         if self.row is not None:
             # A table row (header not counted) or an item of a JSON array without line numbers.
-            return f"{self.file}:row {self.row}"
+            sheet = f"[{self.sheet}]" if self.sheet is not None else ""
+            return f"{self.file}{sheet}:row {self.row}"
         return str(self.file)
 
 

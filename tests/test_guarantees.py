@@ -301,3 +301,23 @@ def test_the_license_is_an_spdx_string():
     """setuptools >= 77 prints a deprecation banner, three times per install, for a table."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "Apache-2.0"
+
+
+def test_every_sheet_of_a_workbook_is_read_with_its_name_in_the_origin(tmp_path):
+    import pandas as pd
+
+    book = tmp_path / "answers.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"指令": ["问题一是什么", "问题二是什么"], "输出": ["回答一", "回答二"]}).to_excel(
+            writer, sheet_name="第一页", index=False)
+        pd.DataFrame({"指令": ["问题三是什么", "问题四是什么"], "输出": ["回答三", ""]}).to_excel(
+            writer, sheet_name="第二页", index=False)
+    result = idata("convert", book, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["target"] for r in records] == ["回答一", "回答二", "回答三"]
+    assert len({r["id"] for r in records}) == 3
+    reject = json.loads((tmp_path / "o.rejects.jsonl").read_text())
+    assert reject["origin"] == f"{book}[第二页]:row 2"
+    manifest = json.loads((tmp_path / "o.manifest.json").read_text())
+    assert manifest["counts"]["totals"] == {"read": 4, "written": 3, "rejected": 1, "removed": 0}

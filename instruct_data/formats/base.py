@@ -61,6 +61,8 @@ def position_id(source: str, origin: Origin) -> str:
     array item (1-based), or the row of a table or hub dataset, with `#n` for the n-th row of an
     expanded record. Never the row's own `id` field, which can repeat (see own_id)."""
     where = origin.row if origin.row is not None else origin.line
+    if origin.sheet is not None:  # a workbook with several sheets counts rows per sheet
+        where = f"{origin.sheet}!{where}"
     if origin.instance is not None:
         return f"{source}:{where}#{origin.instance}"
     return f"{source}:{where}"
