@@ -48,3 +48,11 @@ def test_demo_builds_trains_and_evaluates_offline(tmp_path):
     report = (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
     assert "## Did tuning help or hurt?" in report and "knowledge: accuracy" in report
     assert "knowledge (idata-zh-mc, 100 multiple-choice items)" in result.output
+    # The summary tells the truth about a tiny model trained for seconds, and ends with where to look.
+    empty = results["counts"]["empty_predictions"]
+    worse = ", ".join(results["worse_categories"]) or "none"
+    assert f"{empty} of {len(heldout)} tuned predictions are empty" in result.output
+    assert f"categories worse than base: {worse}" in result.output and "expected to lose to its base" in result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"Read the report: {tmp_path}/eval/report.md")
+    metrics = json.loads((adapter / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["last_loss"] < metrics["first_loss"] - 0.3  # the tiny model's loss visibly falls

@@ -551,7 +551,7 @@ def test_demo_training_runs_in_seconds(data, workdir):
 
     out = demo_train(data, workdir / "demo" / "adapter", cache_dir=str(workdir / "cache-demo"))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 20 and metrics["last_loss"] < metrics["first_loss"]
+    assert metrics["steps"] == 20 and metrics["last_loss"] < metrics["first_loss"] - 0.3  # visibly falls
     assert (out / "template.json").is_file() and (out / "adapter_model.safetensors").is_file()
 
 

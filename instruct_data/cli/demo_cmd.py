@@ -56,6 +56,7 @@ def _summarise(out: str, result) -> None:
     tuned = overall["model"]["overall"]["metrics"][headline]
     console.print(f"eval: {headline} base {base['mean']:.1f}, tuned {tuned['mean']:.1f} on "
                   f"{result.results['counts']['items']} held-out items -> {out}/eval/report.md")
+    console.print(_honest_eval(result.results))
     for name, block in (result.results.get("knowledge") or {}).items():
         summary = block["summary"]
         forgot = summary.get("forgot_subjects") or []
@@ -64,4 +65,18 @@ def _summarise(out: str, result) -> None:
                       f"{summary['model']['accuracy']['overall']['mean']:.1f} (chance 25); "
                       f"forgot: {', '.join(forgot) or 'no subject'} "
                       f"(see 'Did tuning help or hurt?' in {out}/eval/report.md)")
-    click.echo(f"{out}/build/train.jsonl")
+    click.echo(f"Read the report: {out}/eval/report.md (predictions in {out}/eval/predictions.jsonl, "
+               f"loss curve in {result.adapter}/loss_curve.png)")
+
+
+def _honest_eval(results: dict) -> str:
+    """What the demo's scores mean: empty predictions, categories marked worse, and what to expect."""
+    overall = results["metrics"]
+    empty = overall["model"]["overall"]["counts"]["empty_predictions"]
+    base_empty = overall["base"]["overall"]["counts"]["empty_predictions"]
+    items = results["counts"]["items"]
+    worse = results.get("worse_categories") or []
+    return (f"      {empty} of {items} tuned predictions are empty (base: {base_empty}); "
+            f"categories worse than base: {', '.join(worse) or 'none'}. "
+            "A tiny random model trained for seconds is expected to lose to its base: "
+            "the demo shows the pipeline and its reports, not a gain.")

@@ -44,11 +44,18 @@ def demo_config(data: str | Path, out: str | Path, model: str | Path, **override
     return make_config(RECIPE if RECIPE.is_file() else None, **settings)
 
 
-def demo_train(data: str | Path, out: str | Path, *, arch: str = "llama", **overrides) -> Path:
+# The tiny model's initial weight spread: with transformers' 0.02 its logits are so flat that
+# 20 LoRA steps barely move the loss; this spread lets the demo's loss curve visibly fall.
+DEMO_INIT_STD = 0.2
+
+
+def demo_train(data: str | Path, out: str | Path, *, arch: str = "llama", init_std: float = DEMO_INIT_STD,
+               **overrides) -> Path:
     """Make a tiny model under OUT/tiny-model and train it on DATA for a few steps; return OUT."""
     from instruct_data.training.runner import train
     from instruct_data.training.tiny import DEFAULT_TEXT, make_tiny_model
 
     data, out = Path(data), Path(out)
-    model = make_tiny_model(out.parent / f"{out.name}-tiny-{arch}", arch, texts=DEFAULT_TEXT + sample_texts(data))
+    model = make_tiny_model(out.parent / f"{out.name}-tiny-{arch}", arch, texts=DEFAULT_TEXT + sample_texts(data),
+                            init_std=init_std)
     return train(demo_config(data, out, model, **overrides))
