@@ -19,8 +19,14 @@ Each planted copy appears after its original, at a random later position. The tr
 has one line per planted copy: {"line", "of_line", "kind", "edits"} (1-based line numbers,
 which are also the row ids `idata` gives rows without an id: `SOURCE:LINE`).
 
-Importable: `generate(rows, out, near_dups=..., exact_dups=..., truth=..., seed=...)`, or
-`rows(...)` for an iterator of (row dict, truth or None).
+`--realistic` makes it look more like data collected by hand (`realistic()`): a few percent of
+rows each trip one cleaning rule (empty or one-character reply, AI boilerplate, a reply cut off
+on a comma, repeated sentences, mostly English, a reply that only echoes the question), about 10%
+are multi-turn (alpaca `history`, or a Belle `Human:/Assistant:` transcript), and 5% have long
+replies (2,000 to 6,000 characters).
+
+Importable: `generate(rows, out, near_dups=..., exact_dups=..., truth=..., seed=..., realistic=...)`,
+or `rows(...)` for an iterator of (row dict, truth or None).
 """
 
 from __future__ import annotations
@@ -176,8 +182,40 @@ class Generator:
         return "".join(chars), n
 
 
+# What makes a row trip a cleaning rule: (share of rows, how the row is changed).
+DIRTY = [
+    (0.02, lambda row, gen: {**row, "output": ""}),
+    (0.02, lambda row, gen: {**row, "output": "好"}),
+    (0.02, lambda row, gen: {**row, "output": "作为一个AI语言模型，我无法回答这个问题。" + row["output"]}),
+    (0.02, lambda row, gen: {**row, "output": row["output"].rstrip("。") + "，"}),
+    (0.02, lambda row, gen: {**row, "output": (row["output"].split("。")[0] + "。") * 8}),
+    (0.02, lambda row, gen: {**row, "output": "This answer is written in English only, with no Chinese in it at all."}),
+    (0.02, lambda row, gen: {**row, "output": row["instruction"]}),
+]
+
+
+def realistic(row: dict, gen: "Generator") -> dict:
+    """One row of a hand-collected set: most rows as they are; some dirty, some dialogues, some long."""
+    draw = gen.py.random()
+    for share, change in DIRTY:
+        if draw < share:
+            return change(row, gen)
+        draw -= share
+    if draw < 0.05:  # alpaca with history: one to three earlier rounds
+        history = [[gen.row(0)["instruction"], gen.row(0)["output"]] for _ in range(gen.py.randint(1, 3))]
+        return {**row, "history": history}
+    if draw < 0.10:  # a Belle transcript: the rounds in the instruction, the last reply in output
+        rounds = [gen.row(0) for _ in range(gen.py.randint(1, 3))]
+        text = "".join(f"Human:{r['instruction']}\nAssistant:{r['output']}\n" for r in rounds)
+        return {"instruction": f"{text}Human:{row['instruction']}\nAssistant:", "input": "", "output": row["output"],
+                "category": row["category"]}
+    if draw < 0.15:
+        return {**row, "output": row["output"] + gen._text(gen.py.randint(2000, 6000), row["instruction"][:2])}
+    return row
+
+
 def rows(n_rows: int, *, near_dups: float = 0.0, exact_dups: float = 0.0, seed: int = 0,
-         spread: int = 50_000) -> Iterator[tuple[dict, dict | None]]:
+         spread: int = 50_000, realistic_rows: bool = False) -> Iterator[tuple[dict, dict | None]]:
     """(row, truth) pairs: truth is None for an original row, else the planted copy's record.
 
     Copies come `1..spread` rows after their original; each original is copied at most once
@@ -193,11 +231,17 @@ def rows(n_rows: int, *, near_dups: float = 0.0, exact_dups: float = 0.0, seed: 
     line = 0
     for base in range(n_base):
         row = gen.row(base)
+        if realistic_rows:
+            row = realistic(row, gen)
         line += 1
         yield row, None
         kind = kinds.get(base)
         if kind:
-            copy, edits = gen.near_copy(row) if kind == "near" else (gen.exact_copy(row), 0)
+            if kind == "near":
+                copy, edits = gen.near_copy(row) if "history" not in row else (dict(row), 0)
+            else:
+                copy, edits = gen.exact_copy(row) if set(row) <= {"instruction", "input", "output", "category"} \
+                    else dict(row), 0
             due = base + gen.py.randint(1, spread)
             heapq.heappush(pending, (due, line, copy, {"of_line": line, "kind": kind, "edits": edits}))
         while pending and (pending[0][0] <= base or base == n_base - 1):
@@ -207,13 +251,14 @@ def rows(n_rows: int, *, near_dups: float = 0.0, exact_dups: float = 0.0, seed: 
 
 
 def generate(n_rows: int, out: str | Path, *, near_dups: float = 0.0, exact_dups: float = 0.0,
-             truth: str | Path | None = None, seed: int = 0) -> dict:
+             truth: str | Path | None = None, seed: int = 0, realistic: bool = False) -> dict:
     """Write the corpus (and the truth file); returns counts."""
     counts = {"rows": 0, "near": 0, "exact": 0}
     truth_fh = open(truth, "w", encoding="utf-8") if truth else None
     try:
         with open(out, "w", encoding="utf-8") as fh:
-            for row, record in rows(n_rows, near_dups=near_dups, exact_dups=exact_dups, seed=seed):
+            for row, record in rows(n_rows, near_dups=near_dups, exact_dups=exact_dups, seed=seed,
+                                    realistic_rows=realistic):
                 fh.write(json.dumps(row, ensure_ascii=False))
                 fh.write("\n")
                 counts["rows"] += 1
@@ -235,10 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exact-dups", type=float, default=0.0, help="fraction of rows that are exact copies")
     parser.add_argument("--truth", default=None, help="where to write the planted pairs (JSON lines)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--realistic", action="store_true", help="dirty rows, dialogues and long replies (see above)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     counts = generate(args.rows, args.out, near_dups=args.near_dups, exact_dups=args.exact_dups,
-                      truth=args.truth, seed=args.seed)
+                      truth=args.truth, seed=args.seed, realistic=args.realistic)
     elapsed = time.perf_counter() - start
     print(f"wrote {counts['rows']:,} rows ({counts['exact']:,} exact and {counts['near']:,} near copies) "
           f"to {args.out} in {elapsed:.1f}s", file=sys.stderr)
