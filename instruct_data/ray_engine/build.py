@@ -32,8 +32,8 @@ from instruct_data.pipeline.sources import tasks
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
-from instruct_data.ray_engine.rows import KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import EngineError, ray_runtime, task_error
+from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
+from instruct_data.ray_engine.runtime import EngineError, error_from_payload, ray_runtime, task_error
 from instruct_data.ray_engine.stats import SplitStats
 from instruct_data.recipe import Recipe
 
@@ -90,11 +90,13 @@ class _Job:
     def _take_chunks(self, pass1) -> dict[int, tuple[int, int, int]]:
         """seq -> (kept rows taken, rows read, number of its first kept row): the caps applied in
         chunk order, as pipeline.keys does; the ledger's reads and rule counts."""
-        summaries = where(pass1, _is_kind, kind=SUMMARY).select_columns(["seq", "source", "index", "position",
-                                                                           "payload"])
+        summaries = where(pass1, _is_summary).select_columns(["kind", "seq", "source", "index", "position",
+                                                             "payload"])
         cuts: dict[int, tuple[int, int, int]] = {}
         start = 0
         for row in sorted(summaries.take_all(), key=lambda r: r["seq"]):
+            if row["kind"] == ERROR:
+                raise error_from_payload(row["payload"])  # the first unreadable chunk, as locally
             plan = self.plans[row["source"]]
             if plan.stopped:
                 continue  # read ahead of the cap: not taken
@@ -266,6 +268,10 @@ def _last_line(lines: bytes) -> bytes:
 
 def _is_kind(batch, kind: int):
     return batch["kind"] == kind
+
+
+def _is_summary(batch):
+    return (batch["kind"] == SUMMARY) | (batch["kind"] == ERROR)
 
 
 def _is_chunk_kept(batch, seq: int):

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from instruct_data.errors import IdataError
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import ray_runtime, task_error
+from instruct_data.ray_engine.runtime import error_from_payload, error_payload, ray_runtime, task_error
 
 ITEMS_PER_PARTITION = 200_000
 
@@ -90,25 +91,36 @@ class _RayPool:
         self.engine.fingerprints.append(done.map_batches(_fingerprint_rows, batch_format="numpy").materialize())
         outcomes = done.map_batches(_outcome_rows, batch_format="numpy")
         for batch in outcomes.iter_batches(batch_size=1, batch_format="numpy"):
-            for blob in batch["outcomes"]:
+            for blob, failed in zip(batch["outcomes"], batch["failed"]):
+                if failed:
+                    raise error_from_payload(blob)
                 yield pickle.loads(blob), None
 
 
 def _run_chunks(batch, fn, settings, index):
     """One chunk through the runner's own chunk function: its fingerprints as columns, and its
     rows' outcomes (pickled) on the first row of the block."""
-    from instruct_data.dedupe.fingerprint import _init_worker
+    from instruct_data.dedupe.fingerprint import _init_worker, fingerprint
 
     from instruct_data.ray_engine.build import fingerprint_columns
 
     _init_worker(settings, index)
     (blob,) = batch["task"]
-    outcomes, fp = fn(pickle.loads(blob))
+    try:
+        outcomes, fp = fn(pickle.loads(blob))
+    except IdataError as exc:
+        # A file that cannot be read travels back as data (Ray would wrap the exception and
+        # lose it): pass 1 raises it where the local engine would, in chunk order.
+        outcomes, fp = error_payload(exc), fingerprint([], settings)
     columns = fingerprint_columns(fp)
     # The chunk's outcomes ride on one extra row (order -1) in front of its fingerprints.
     columns["outcomes"] = np.full(len(fp.ids), None, dtype=object)
+    columns["failed"] = np.zeros(len(fp.ids), dtype=bool)
     head = {name: _one_blank(name, values) for name, values in columns.items()}
-    head["outcomes"] = np.asarray([pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)], dtype=object)
+    failed = isinstance(outcomes, bytes)
+    head["outcomes"] = np.asarray([outcomes if failed else pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)],
+                                  dtype=object)
+    head["failed"] = np.asarray([failed])
     head["order"] = np.asarray([-1], dtype=np.int64)
     return {name: np.concatenate([head[name], columns[name]]) for name in columns}
 
@@ -121,12 +133,12 @@ def _one_blank(name: str, values: np.ndarray) -> np.ndarray:
 
 def _fingerprint_rows(batch):
     keep = batch["order"] >= 0
-    return {name: np.asarray(values)[keep] for name, values in batch.items() if name != "outcomes"}
+    return {name: np.asarray(values)[keep] for name, values in batch.items() if name not in ("outcomes", "failed")}
 
 
 def _outcome_rows(batch):
     keep = batch["order"] < 0
-    return {"outcomes": np.asarray(batch["outcomes"])[keep]}
+    return {"outcomes": np.asarray(batch["outcomes"])[keep], "failed": np.asarray(batch["failed"])[keep]}
 
 
 class _Removals:

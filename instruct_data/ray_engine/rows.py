@@ -19,7 +19,10 @@ import tempfile
 from collections import Counter
 from typing import Any
 
-KEPT, REJECT, SUMMARY = 0, 1, 2
+from instruct_data.errors import IdataError
+from instruct_data.ray_engine.runtime import error_payload
+
+KEPT, REJECT, SUMMARY, ERROR = 0, 1, 2, 3
 CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
 
 SCHEMA_FIELDS = (
@@ -48,7 +51,14 @@ def chunk_block(batch: dict[str, Any], state) -> Any:
     try:
         init_worker(_with_spool(state, spool))
         for blob in batch["task"]:
-            _one_chunk(pickle.loads(blob), spool, columns)
+            task = pickle.loads(blob)
+            try:
+                _one_chunk(task, spool, columns)
+            except IdataError as exc:
+                # A file that cannot be read (file:line: what is wrong) travels back as data: Ray
+                # would wrap the exception and lose it. The driver raises it in chunk order.
+                _append(columns, kind=ERROR, seq=task[0], source=task[1],
+                        payload=error_payload(exc))
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     return pa.table(columns, schema=schema())

@@ -47,10 +47,11 @@ def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quie
     machine's cores, shut down again at the end."""
     ray = require_ray()
     started = False
+    if address:
+        _check_reachable(address)
     if not ray.is_initialized():
         options = dict(include_dashboard=False, configure_logging=False, log_to_driver=not quiet)
         if address:
-            _check_reachable(address)
             try:
                 ray.init(address=address, **options)
             except Exception as exc:  # ConnectionError, ValueError, a timeout: all mean "not reachable"
@@ -61,7 +62,7 @@ def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quie
                      **options)
         started = True
     try:
-        _quiet_data_logs()
+        configure_data()
         yield _cluster(ray, address)
     finally:
         if started:
@@ -84,8 +85,9 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                           "start one with `ray start --head` and give its address") from None
 
 
-def _quiet_data_logs() -> None:
-    """Ray Data's progress bars stay; its per-dataset INFO lines (plans, log paths) go."""
+def configure_data() -> None:
+    """Ray Data as the engine needs it: blocks in input order, shuffles as tasks; its progress
+    bars stay, its per-dataset INFO lines (plans, log paths) go."""
     from ray.data import DataContext
     from ray.data.context import ShuffleStrategy
 
@@ -101,6 +103,24 @@ def _quiet_data_logs() -> None:
 def _cluster(ray, address: str | None) -> Cluster:
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     return Cluster(address, len(nodes), int(ray.cluster_resources().get("CPU", 0)))
+
+
+def error_payload(exc: IdataError) -> bytes:
+    """An IdataError as bytes that survive the trip back from a Ray task (Ray wraps a raised
+    exception, and errors with their own __init__, like InputError, do not unpickle)."""
+    import pickle
+
+    return pickle.dumps((type(exc), exc.args, vars(exc)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def error_from_payload(payload: bytes) -> IdataError:
+    import pickle
+
+    cls, args, state = pickle.loads(payload)
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    vars(error).update(state)
+    return error
 
 
 def task_error(exc: BaseException) -> BaseException:

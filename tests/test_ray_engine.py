@@ -1,0 +1,200 @@
+"""`--engine ray`: the build and dedupe on Ray Data give the local engine's outputs, byte for byte.
+
+One local Ray runtime (2 CPUs, a small object store, no dashboard) serves every test here:
+Ray takes seconds to start. The inputs are generated Belle-like rows with planted exact and
+near copies (benchmarks/corpus.py), Belle multi-turn dialogues, a CSV and a bad line; the
+shuffles are cut into several partitions so that rows meet across blocks as on a cluster.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from instruct_data.dedupe import DedupeSettings
+from instruct_data.dedupe.runner import dedupe_files
+from instruct_data.pipeline import build
+from instruct_data.recipe import parse_recipe
+
+HERE = Path(__file__).parent
+BELLE = HERE / "fixtures" / "belle"
+sys.path.insert(0, str(HERE.parent / "benchmarks"))
+import corpus  # noqa: E402  (benchmarks/corpus.py: Belle-like rows with planted copies)
+
+BUILD_FILES = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
+               "report.md")
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory):
+    import ray
+    import ray.data
+
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, configure_logging=False,
+             log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    from instruct_data.ray_engine.runtime import configure_data
+
+    configure_data()
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> Path:
+    """2,500 generated rows, 8% planted near copies and 5% exact ones, and one bad line."""
+    folder = tmp_path_factory.mktemp("corpus")
+    corpus.generate(2500, folder / "rows.jsonl", near_dups=0.08, exact_dups=0.05, seed=11)
+    with open(folder / "rows.jsonl", "a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    return folder / "rows.jsonl"
+
+
+@pytest.fixture
+def small_partitions(monkeypatch):
+    """Several shuffle partitions on a few thousand rows, as a cluster has on millions."""
+    from instruct_data.ray_engine import build as ray_build
+    from instruct_data.ray_engine import dedupe as ray_dedupe
+
+    monkeypatch.setattr(ray_build, "ROWS_PER_PARTITION", 500)
+    monkeypatch.setattr(ray_dedupe, "ITEMS_PER_PARTITION", 500)
+
+
+def _manifest_without_engine(folder: Path) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    engine = manifest.pop("engine")
+    assert engine["name"] == "ray" and engine["nodes"] == 1 and engine["cpus"] == 2
+    return manifest
+
+
+def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, small_partitions, tmp_path):
+    from instruct_data.ray_engine.build import build_on_ray
+
+    recipe = {
+        "sources": [{"name": "gen", "files": [str(rows)]},
+                    {"belle": "0.5M", "from": str(BELLE), "cap": 4},
+                    {"belle": "multiturn", "from": str(BELLE)}],
+        "split": {"heldout": 60},
+        "against": [str(HERE / "fixtures" / "eval" / "heldout.jsonl")],
+        "seed": 5,
+    }
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    # What was planted was found (not an empty comparison), and the ledger adds up.
+    removed = on_ray["counts"]["duplicates_by_method"]
+    assert removed.get("near", 0) > 100 and removed.get("exact", 0) > 50
+    totals = on_ray["counts"]["totals"]
+    assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]
+    assert on_ray["counts"]["balanced"] and on_ray["split"]["heldout"]
+    assert local["split"] == on_ray["split"]
+
+
+def test_dedupe_on_ray_is_byte_identical_to_local_dedupe(ray_session, rows, small_partitions, tmp_path):
+    import pandas as pd
+
+    from instruct_data.ray_engine.dedupe import dedupe_on_ray
+
+    table = tmp_path / "more.csv"
+    pd.read_json(rows, lines=True, nrows=600).to_csv(table, index=False)  # every row an exact copy
+    inputs = [str(rows), str(table)]
+    settings = DedupeSettings(policy="longest-reply")
+    local = dedupe_files(inputs, tmp_path / "local", settings, workers=1)
+    on_ray = dedupe_on_ray(inputs, tmp_path / "ray", settings)
+
+    names = sorted(path.name for path in (tmp_path / "local").iterdir())
+    assert names == sorted(path.name for path in (tmp_path / "ray").iterdir())
+    for name in names:
+        if name != "manifest.json":
+            assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    assert on_ray["counts"]["duplicates_by_method"]["exact"] >= 600
+    assert on_ray["counts"]["balanced"] and local["dedupe"]["clusters"] == on_ray["dedupe"]["clusters"] > 0
+
+
+def _idata(capsys, *args: str) -> tuple[int, str]:
+    """Run the CLI as a user does (errors as one line, exit codes); (exit code, what it printed)."""
+    from instruct_data.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    printed = capsys.readouterr()
+    return done.value.code, printed.out + printed.err
+
+
+def test_cli_engine_ray_and_its_one_line_errors(ray_session, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "mine.jsonl"
+    source.write_text("".join(json.dumps({"instruction": f"第{i}个问题是什么？", "output": f"这是第{i}个回答。"},
+                                         ensure_ascii=False) + "\n" for i in range(30)), encoding="utf-8")
+    code, _ = _idata(capsys, "build", str(source), "--engine", "ray", "--out", str(tmp_path / "out"), "--json")
+    assert code == 0
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["engine"]["name"] == "ray"
+
+    # A damaged .gz fails with file:line, as with the local engine, and writes nothing.
+    damaged = tmp_path / "damaged.jsonl.gz"
+    damaged.write_bytes(gzip.compress(source.read_bytes() * 50)[:-300])
+    local = _idata(capsys, "dedupe", str(damaged), "--out", str(tmp_path / "d1"))
+    on_ray = _idata(capsys, "dedupe", str(damaged), "--engine", "ray", "--out", str(tmp_path / "d1"))
+    assert on_ray == local and local[0] != 0 and f"{damaged}:" in on_ray[1]
+    assert not (tmp_path / "d1").exists() or not any((tmp_path / "d1").iterdir())
+
+    code, printed = _idata(capsys, "build", str(source), "--engine", "ray", "--ray-address", "127.0.0.1:9",
+                           "--out", str(tmp_path / "x"))
+    assert code != 0 and len(printed.strip().splitlines()) == 1
+    assert "--ray-address 127.0.0.1:9: no Ray cluster can be reached there" in printed
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code, printed = _idata(capsys, "dedupe", str(source), "--engine", "ray", "--out", str(tmp_path / "y"))
+    assert code != 0 and len(printed.strip().splitlines()) == 1
+    assert "pip install 'instruct-data[ray]'" in printed
+
+
+def test_a_chunk_that_fails_on_ray_fails_with_file_and_line(ray_session):
+    from instruct_data.errors import InputError
+    from instruct_data.ray_engine.dedupe import _RayDedupe, _RayPool
+    from instruct_data.ray_engine.runtime import Cluster
+
+    def chunk(task):  # a chunk function that meets a file it cannot read, on a Ray worker
+        if task == 2:
+            raise InputError("data/big.jsonl", "cannot read past this line", line=1234)
+        return [None], __import__("instruct_data.dedupe.fingerprint", fromlist=["x"]).fingerprint([], settings)
+
+    settings = DedupeSettings()
+    pool = _RayPool(_RayDedupe(Cluster(None, 1, 2)), settings, None)
+    outcomes = pool.map(chunk, [0, 1, 2, 3])
+    assert next(outcomes) == ([None], None) and next(outcomes) == ([None], None)
+    with pytest.raises(InputError, match=r"^data/big.jsonl:1234: cannot read past this line$"):
+        next(outcomes)
+
+
+def test_connected_components_match_a_union_find(ray_session):
+    import ray.data
+
+    from instruct_data.ray_engine.components import components
+
+    rng = np.random.default_rng(3)
+    edges = rng.integers(0, 400, size=(300, 2))  # many small components and a few chains
+    edges = edges[edges[:, 0] != edges[:, 1]]  # pairs of two different items, as dedupe's are
+    edges = np.concatenate([edges, [[1000 + i, 1001 + i] for i in range(40)]])  # one long chain
+    parent = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges.tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    dataset = ray.data.from_items([{"a": int(a), "b": int(b)} for a, b in edges])
+    labels = {row["node"]: row["root"] for row in components(dataset, parts=3).take_all()}
+    assert labels == {node: find(node) for node in parent}
