@@ -50,6 +50,8 @@ def on(rule_class, **settings):
      "        raise TypeError(\"Input must be a list of numbers\")\n    return sum(numbers)"),
     ("告诉我这个英文句子是否语法正确：John visited China after his graduation from Yale university, where he enjoyed the food.",
      "不是。正确的版本：John visited China after graduating from Yale University. He really enjoyed the food and the people there."),
+    ("将以下电影按类型分类：The Matrix, Titanic, Toy Story, Alien",
+     "科幻：The Matrix, Alien\n爱情：Titanic\n动画：Toy Story"),
     ("给我一个当前流行歌曲的列表。", "这里是截至2021年的一些热门歌曲，供你参考：\n1. Levitating - Dua Lipa\n2. Peaches - Justin Bieber ft. Daniel Caesar\n"
      "3. Save Your Tears - The Weeknd\n4. Good 4 U - Olivia Rodrigo\n建议查询音乐平台，查看当地实时最受欢迎的歌曲。"),
 ])
