@@ -303,3 +303,19 @@ def test_cli_knowledge_only_run(tiny, tmp_path):
     bad = CliRunner().invoke(cli, ["eval", "-m", str(model_dir), "-b", "idata-zh-mc", "-b", "idata-zh-mini",
                                     "-b", "belle-eval", "-o", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "one generated benchmark per run" in str(bad.exception)
+
+
+def test_out_of_memory_while_scoring_says_to_lower_the_batch_size():
+    import torch
+
+    from instruct_data.evaluation.generation import OutOfMemory
+    from instruct_data.evaluation.multiple_choice import _batched
+
+    def too_big(model, tokenizer, batch):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(OutOfMemory, match="try --batch-size 8"):
+        _batched(None, None, [([1, 2, 3], 1)] * 20, 16, None, too_big)
+    seen = []
+    _batched(None, None, [([1], 0), ([1, 2], 0)], 1, seen.append, lambda m, t, b: [None] * len(b), weights=[4, 3])
+    assert seen == [3, 4]  # progress counts the options each context scores, longest first

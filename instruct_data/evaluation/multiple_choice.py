@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from instruct_data.evaluation.aggregate import (DEFAULT_RESAMPLES, DEFAULT_SEED, OVERALL, paired_value_delta,
                                                 summarize_value)
 from instruct_data.evaluation.choices import LETTERS, ChoiceItem, ChoiceSet
+from instruct_data.evaluation.generation import OutOfMemory
 from instruct_data.schema import Turn
 from instruct_data.templates import AnyTemplate, render_prompt
 from instruct_data.tokens import PromptPrefix, encode_texts
@@ -113,9 +114,11 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size
     for index, (ids, n) in enumerate(encoded):
         if n == 1:
             shared.setdefault(tuple(ids[:-1]), []).append((index, ids[-1]))
-    contexts = [(list(prefix), 0) for prefix in shared]
-    for prefix, logprobs in zip(shared, _batched(model, tokenizer, contexts, batch_size, on_batch, _last_logprobs)):
-        for index, token in shared[prefix]:
+    contexts = [(list(context), 0) for context in shared]
+    weights = [len(options) for options in shared.values()]  # progress counts (context, option) pairs
+    for context, logprobs in zip(shared, _batched(model, tokenizer, contexts, batch_size, on_batch, _last_logprobs,
+                                                  weights)):
+        for index, token in shared[context]:
             results[index] = (float(logprobs[token]), 1)
     rest = [i for i, (_, n) in enumerate(encoded) if n != 1]
     for index, value in zip(rest, _batched(model, tokenizer, [encoded[i] for i in rest], batch_size, on_batch,
@@ -124,17 +127,26 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size
     return results  # type: ignore[return-value]
 
 
-def _batched(model, tokenizer, sequences: list[tuple[list[int], int]], batch_size: int, on_batch, score) -> list:
+def _batched(model, tokenizer, sequences: list[tuple[list[int], int]], batch_size: int, on_batch, score,
+             weights: list[int] | None = None) -> list:
     """score(model, tokenizer, batch) over batches, longest first (little padding, and memory
     trouble shows on the first batch); the results in the sequences' order."""
+    import torch
+
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
     results: list = [None] * len(sequences)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        for index, value in zip(batch, score(model, tokenizer, [sequences[i] for i in batch])):
+        try:
+            scored = score(model, tokenizer, [sequences[i] for i in batch])
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise OutOfMemory(f"out of GPU memory scoring {len(batch)} options of up to {len(sequences[batch[0]][0])} "
+                              f"tokens: try --batch-size {max(1, batch_size // 2)}") from None
+        for index, value in zip(batch, scored):
             results[index] = value
         if on_batch:
-            on_batch(len(batch))
+            on_batch(sum(weights[i] for i in batch) if weights else len(batch))
     return results
 
 
