@@ -653,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.smoke:  # the CPU on any machine (before torch loads): the same run, GPU or not, and in CI
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     wheels = ensure_wheels()
     if args.worker:
         spec = json.loads(args.spec)
