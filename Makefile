@@ -42,7 +42,8 @@ bench: setup
 
 # GPU proof (benchmarks/gpu_check.py): training and evaluation measured on a lent GPU in one call.
 # Here: `make gpu-prepare` puts the wheels the GPU machine lacks and a build folder in .gpu-carry/.
-# There (device tool): run(command="make gpu-check", carry=[".gpu-carry"], timeout_s=480). It uses
+# There (device tool): run(command="python3 benchmarks/gpu_check.py", carry=[".gpu-carry"], timeout_s=480),
+# which is what `make gpu-check` runs. It uses
 # that machine's own python3 (no venv, no setup). Anywhere: `make gpu-check-smoke`, tiny shapes on the CPU.
 GPU_PY ?= python3
 

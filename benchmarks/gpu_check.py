@@ -4,7 +4,8 @@
     make gpu-check                        # there: everything below, one table, JSON under $OUT
     make gpu-check-smoke                  # anywhere: the same script on the CPU with tiny shapes (CI runs it)
 
-On the lent machine (device tool): `run(command="make gpu-check", carry=[".gpu-carry"], timeout_s=480)`.
+On the lent machine (device tool): `run(command="python3 benchmarks/gpu_check.py", carry=[".gpu-carry"],
+timeout_s=480)` (= `make gpu-check`, without needing make there).
 The script keeps to --budget-s (default 420 s; rows still waiting are reported as skipped), so that
 one call fits the 8 minutes the issue allows.
 
