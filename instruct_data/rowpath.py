@@ -130,9 +130,10 @@ def file_rows(spec: FileSpec, limit: int | None = None) -> Iterator[Row]:
 
 def file_results(spec: FileSpec, source: str, *, label: str | None = None,
                  limit: int | None = None) -> Iterator[tuple[Row, Result]]:
-    """(row, Conversation or Rejected) for every row of a file, in this process."""
-    for row in file_rows(spec, limit):
-        yield row, conversation_of(row, spec, source, label=label)
+    """(row, Conversation or Rejected) for every row of a file, in this process: the chunks a
+    worker would get, read here one after the other."""
+    for chunk in file_chunks(spec, limit=limit):
+        yield from chunk_results(chunk, source, label)
 
 
 def read_conversations(path: str, *, fmt: str | None = None, source: str, mapping: dict[str, str] | None = None,
