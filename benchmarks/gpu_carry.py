@@ -149,7 +149,8 @@ def write_raw(path: Path, n_rows: int, seed: int = 0) -> None:
             reply = row["output"]
             while len(reply) < want:
                 reply += next(source)["output"]
-            fh.write(json.dumps({**row, "output": reply[:want]}, ensure_ascii=False) + "\n")
+            # A full stop at the cut: a reply that stops mid-sentence is rejected by the cleaning rules.
+            fh.write(json.dumps({**row, "output": reply[:want - 1].rstrip("，。") + "。"}, ensure_ascii=False) + "\n")
 
 
 def build_folder(out: Path, n_rows: int, heldout: int) -> Path:
@@ -157,8 +158,10 @@ def build_folder(out: Path, n_rows: int, heldout: int) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     raw = out.parent / f"{out.name}-raw.jsonl"
     write_raw(raw, n_rows)
-    subprocess.run([sys.executable, "-m", "instruct_data", "build", str(raw), "--out", str(out), "--heldout",
-                    str(heldout), "--workers", "1", "--no-near"], check=True, stdout=subprocess.DEVNULL)
+    built = subprocess.run([sys.executable, "-m", "instruct_data", "build", str(raw), "--out", str(out), "--heldout",
+                            str(heldout), "--workers", "1", "--no-near"], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise SystemExit(f"idata build failed:\n{built.stderr[-3000:]}")
     raw.unlink()
     for name in ("conversations.jsonl", "duplicates.jsonl", "rejects.jsonl"):  # not needed to train: travel less
         (out / name).unlink(missing_ok=True)
