@@ -33,7 +33,7 @@ from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import EngineError, error_from_payload, ray_runtime, task_error
+from instruct_data.ray_engine.runtime import EngineError, error_from_payload, note_stage, ray_runtime, task_error
 from instruct_data.ray_engine.stats import SplitStats
 from instruct_data.recipe import Recipe
 
@@ -73,6 +73,7 @@ class _Job:
         chunks = ray.data.from_items(blobs, override_num_blocks=len(blobs))
         pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state}, batch_size=1,
                                    batch_format="numpy").materialize()
+        note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
         for plan in self.plans:
@@ -167,6 +168,7 @@ class _Job:
         compared = where(kept, _in_orders, orders=repeated, keep=False)
         fp = compared.map_batches(_fingerprints, fn_kwargs={"settings": settings, "against": index, "held": held},
                                   batch_format="numpy").materialize()
+        note_stage("fingerprints", fp)
         found = find_removals(fp, settings, [qid for qid, _ in questions], parts)
         return found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
 

@@ -26,6 +26,7 @@ import numpy as np
 from instruct_data.dedupe.near import candidate_pairs, verified_pairs
 from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
 from instruct_data.ray_engine.components import components
+from instruct_data.ray_engine.runtime import note_stage
 from instruct_data.ray_engine.shuffle import by_partition
 
 RANK_FIELDS = ("order", "protected", "reply_len", "content0", "content1", "id")
@@ -84,12 +85,16 @@ def _removed(batch):
 
 def _local_ranks(batch, policy: str, prefix: str = "") -> np.ndarray:
     """dedupe.select.ranks over the rows of one partition."""
-    def column(name):
-        return np.asarray(batch[prefix + name])
+    n = len(batch[prefix + "order"])
+
+    def column(name, default=0):  # policy "first" ranks by order alone: the tie-breaks may be left out
+        values = batch.get(prefix + name)
+        return np.asarray(values) if values is not None else np.full(n, default, dtype=object if default == "" else
+                                                                     np.int64)
 
     content = np.stack([column("content0").astype(np.uint64), column("content1").astype(np.uint64)], axis=1)
     return ranks(policy, protected=column("protected").astype(bool), order=column("order").astype(np.int64),
-                 reply_len=column("reply_len").astype(np.int64), content=content, ids=list(column("id")))
+                 reply_len=column("reply_len").astype(np.int64), content=content, ids=list(column("id", "")))
 
 
 def _removal_columns(order, ids, duplicate_of, cluster, method, similarity) -> dict[str, np.ndarray]:
@@ -180,9 +185,11 @@ def _near(eligible, settings, parts: int):
     entries = eligible.map_batches(_band_entries, fn_kwargs={"bands": settings.bands, "keep_ids": keep_ids},
                                    batch_format="numpy")
     pairs = by_partition(entries, "key", parts, _bucket_pairs, policy=settings.policy).materialize()
+    note_stage("candidate pairs (from band entries)", pairs, shuffled=entries)
     if not pairs.count():
         return _no_removals(eligible), eligible.limit(0).map_batches(_no_clusters, batch_format="numpy")
     verified = _verify(eligible, pairs, settings.threshold, parts).materialize()
+    note_stage("verified pairs", verified)
     if not verified.count():
         return _no_removals(eligible), eligible.limit(0).map_batches(_no_clusters, batch_format="numpy")
     labels = components(verified.select_columns(["a", "b"]), parts)
@@ -204,16 +211,18 @@ def _no_clusters(batch):
 
 
 def _band_entries(batch, bands: int, keep_ids: bool):
-    """One row per (item, band): the band key and what ranks the item."""
+    """One row per (item, band): the band key and what ranks the item (with policy "first",
+    its order and protection only: the largest shuffle of the job, kept narrow)."""
     n = len(batch["order"])
     keys = np.frombuffer(b"".join(batch["bands"]), dtype=np.uint64).reshape(n, bands) if n else \
         np.zeros((0, bands), dtype=np.uint64)
     repeat = lambda column: np.repeat(np.asarray(column), bands)  # noqa: E731
-    ids = repeat(batch["id"]) if keep_ids else np.full(n * bands, "", dtype=object)
-    return {"band": np.tile(np.arange(bands, dtype=np.int64), n), "key": keys.reshape(-1).view(np.int64),
-            "order": repeat(batch["order"]), "protected": repeat(batch["protected"]),
-            "reply_len": repeat(batch["reply_len"]), "content0": repeat(batch["content0"]),
-            "content1": repeat(batch["content1"]), "id": ids}
+    entries = {"band": np.tile(np.arange(bands, dtype=np.int16), n), "key": keys.reshape(-1).view(np.int64),
+               "order": repeat(batch["order"]), "protected": repeat(batch["protected"])}
+    if keep_ids:
+        entries.update(reply_len=repeat(batch["reply_len"]), content0=repeat(batch["content0"]),
+                       content1=repeat(batch["content1"]), id=repeat(batch["id"]))
+    return entries
 
 
 def _bucket_pairs(batch, policy: str):

@@ -105,6 +105,26 @@ def _cluster(ray, address: str | None) -> Cluster:
     return Cluster(address, len(nodes), int(ray.cluster_resources().get("CPU", 0)))
 
 
+STAGES_ENV = "IDATA_RAY_STAGES"  # a file: each stage's rows and bytes are appended to it (benchmarks/bench_ray.py)
+
+
+def note_stage(name: str, ds, shuffled=None) -> None:
+    """With $IDATA_RAY_STAGES set, append one JSON line: a stage's output rows and bytes (and,
+    for a shuffle, the rows and bytes of what went into it). Counting a lazy `shuffled`
+    dataset runs it again, so this is for measuring only."""
+    path = os.environ.get(STAGES_ENV)
+    if not path:
+        return
+    import json
+
+    entry = {"stage": name, "rows": ds.count(), "bytes": ds.size_bytes()}
+    if shuffled is not None:
+        shuffled = shuffled.materialize()
+        entry.update(shuffled_rows=shuffled.count(), shuffled_bytes=shuffled.size_bytes())
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
 def error_payload(exc: IdataError) -> bytes:
     """An IdataError as bytes that survive the trip back from a Ray task (Ray wraps a raised
     exception, and errors with their own __init__, like InputError, do not unpickle)."""
