@@ -274,6 +274,11 @@ def test_tokenized_data_is_cached(models, data, workdir):
     other = tokenize_file(path, "context_target", lambda: read_pieces(path, template)[1], tok, template, eos, 64,
                           "truncate", cache, None)
     assert not other.cached  # another length is another key
+    assert list(first.lengths) == [len(ids) for ids in first.dataset["input_ids"]]
+    short = tokenize_file(path, "context_target", lambda: read_pieces(path, template)[1], tok, template, eos, 18,
+                          "skip", cache, None)
+    assert short.skipped > 0 and len(short.dataset) == short.rows - short.skipped == len(short.lengths)
+    assert all(0 < n <= 18 for n in short.dataset["length"]) and list(short.lengths) == short.dataset["length"]
 
 
 def test_packed_batch_gives_the_same_loss_as_padded(models, data):

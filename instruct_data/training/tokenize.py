@@ -27,7 +27,7 @@ from instruct_data.training.truncate import Example, cut_question, drop_rounds, 
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
-ENCODING_VERSION = 2  # 2: one tokenization of the rendered prompt; truncation that keeps meaning
+ENCODING_VERSION = 3  # 2: one tokenization of the rendered prompt, truncation that keeps meaning; 3: int32 files in place
 ROWS_PER_PROCESS = 2000  # below this many rows per core, extra processes cost more than they save
 
 
@@ -210,12 +210,20 @@ class Tokenized:
 LENGTHS_FILE = "lengths.npy"
 
 
+KEPT_FILE = "kept.npy"  # the rows not skipped, when some were
+
+
 def _load(path: Path, stats: dict, cached: bool) -> Tokenized:
+    """The cache entry's Arrow files, memory-mapped (no copy, flat memory), and its lengths array."""
     import datasets
     import numpy as np
 
-    return Tokenized(datasets.load_from_disk(str(path / "data")), stats["rows"], stats["truncated"], stats["skipped"],
-                     cached, path, np.load(path / LENGTHS_FILE))
+    parts = [datasets.Dataset.from_file(str(path / "data" / name)) for name in stats["files"]]
+    dataset = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    if (path / KEPT_FILE).is_file():
+        dataset = dataset.select(np.load(path / KEPT_FILE))
+    return Tokenized(dataset, stats["rows"], stats["truncated"], stats["skipped"], cached, path,
+                     np.load(path / LENGTHS_FILE))
 
 
 def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: AnyTemplate, eos: EndToken,
@@ -260,32 +268,47 @@ def _raw_dataset(examples_loader, work: Path, key: str):
 
 
 def _encode_and_save(raw, data_path: Path, path: Path, encoder: Encoder, num_proc: int | None) -> Tokenized:
-    import datasets
+    """Tokenize into the cache entry's own Arrow files (int32, written once, no copy), then rename it in place."""
     import numpy as np
     import pyarrow.compute as pc
 
     if num_proc is None:
         num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
-    encoded = raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
-                      remove_columns=["texts", "supervised"], desc="tokenizing", load_from_cache_file=False)
-    # Whole columns through Arrow: a Python loop over 1M rows of a datasets column costs minutes.
-    truncated = int(pc.sum(encoded.data.column("truncated")).as_py() or 0)
-    skipped = int(pc.sum(encoded.data.column("skipped")).as_py() or 0)
-    kept = encoded.filter(lambda s: [not x for x in s], input_columns="skipped", batched=True) if skipped else encoded
-    kept = kept.remove_columns(["truncated", "skipped"])
-    if len(kept) == 0:
-        raise IdataError(f"{data_path}: every row is longer than --max-len {encoder.max_len}; raise --max-len "
-                         "or use --too-long truncate")
-    # Write beside, then rename: a cache entry is complete or absent (another rank may be reading).
+    # Written beside, then renamed: a cache entry is complete or absent (another rank may be reading).
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    kept.save_to_disk(str(tmp / "data"))
-    saved = datasets.load_from_disk(str(tmp / "data"))  # (after filter: the rows as written, not an index over them)
-    np.save(tmp / LENGTHS_FILE, saved.data.column("length").to_numpy().astype(np.int32))
-    stats = {"rows": len(raw), "truncated": truncated, "skipped": skipped, "data": str(data_path)}
-    (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    (tmp / "data").mkdir(parents=True)
     try:
-        os.replace(tmp, path)
-    except OSError:  # someone else wrote the same entry first: theirs is identical
+        encoded = raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
+                          remove_columns=["texts", "supervised"], features=_encoded_features(), desc="tokenizing",
+                          cache_file_name=str(tmp / "data" / "part.arrow"), load_from_cache_file=False)
+        # Whole columns through Arrow and numpy: a Python loop over a datasets column of 1M rows costs minutes.
+        table = encoded.data
+        truncated = int(pc.sum(table.column("truncated")).as_py() or 0)
+        skipped_mask = table.column("skipped").to_numpy(zero_copy_only=False)
+        kept = np.flatnonzero(~skipped_mask)
+        if len(kept) == 0:
+            raise IdataError(f"{data_path}: every row is longer than --max-len {encoder.max_len}; raise --max-len "
+                             "or use --too-long truncate")
+        np.save(tmp / LENGTHS_FILE, table.column("length").to_numpy()[kept].astype(np.int32))
+        if len(kept) < len(skipped_mask):
+            np.save(tmp / KEPT_FILE, kept)  # the skipped rows stay in the files, unread
+        stats = {"rows": len(raw), "truncated": truncated, "skipped": int(len(skipped_mask) - len(kept)),
+                 "data": str(data_path), "files": [Path(f["filename"]).name for f in encoded.cache_files]}
+        (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
+        del encoded, table  # (their memory maps of the files being renamed)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # someone else wrote the same entry first: theirs is identical
+            pass
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _load(path, stats, cached=False)
+    return _load(path, json.loads((path / "idata_stats.json").read_text(encoding="utf-8")), cached=False)
+
+
+def _encoded_features():
+    import datasets
+
+    ids = datasets.List(datasets.Value("int32"))
+    return datasets.Features({"input_ids": ids, "labels": ids, "length": datasets.Value("int32"),
+                              "truncated": datasets.Value("bool"), "skipped": datasets.Value("bool")})
