@@ -196,7 +196,7 @@ def worker_baseline(args) -> dict:
     eos = resolve_eos(tokenizer, GenerationConfig.from_pretrained(args.model).eos_token_id, template)
     data_path = Path(args.data)
     dataset = tokenize_file(data_path, "context_target", lambda: read_pieces(data_path, template)[1], tokenizer, template,
-                            eos, args.max_len, "truncate", args.cache_dir, None).dataset.remove_columns(["length"])
+                            eos, args.max_len, "truncate", args.cache_dir, None).dataset.remove_columns(["length", "truncated", "skipped"])
     bf16 = cuda() and torch.cuda.is_bf16_supported()
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if bf16 else torch.float32,
                                                  attn_implementation="sdpa")
@@ -356,12 +356,13 @@ def time_to_first_step(args) -> None:
                        "--max-len", str(args.max_len or 1024)]
             print(f"{n_rows:,} rows, {state} cache ...", file=sys.stderr, flush=True)
             env = {**os.environ, "BENCH_LAUNCHED": repr(time.time())}
-            result = subprocess.run(command, capture_output=True, text=True, env=env)
+            log = work / f"train-{n_rows}-{state}.log"  # the run's own messages and progress, as they come
+            with log.open("w", encoding="utf-8") as stderr:
+                result = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
             found = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
             if result.returncode != 0 or not found:
-                sys.stderr.write(result.stderr[-4000:])
+                sys.stderr.write(log.read_text(encoding="utf-8")[-4000:])
                 raise SystemExit(f"the {state} run failed (exit {result.returncode})")
-            (work / f"train-{n_rows}-{state}.log").write_text(result.stderr, encoding="utf-8")
             r = json.loads(found[-1][len("RESULT "):])
             lines.append(f"{n_rows:>9,} {state:<5} {r['reading']:>7.1f}s {r['tokenizing']:>8.1f}s {r['grouping']:>8.2f}s "
                          f"{r['step_1_begins']:>8.1f}s {r['step_1']:>9.1f}s {r['cpu_s']:>6.0f}s {r['peak_rss_mb']:>6.0f} MB  {load}")

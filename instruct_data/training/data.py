@@ -3,8 +3,10 @@
 A context/target row is two pieces, `[(context, False), (target, True)]`. A conversation is
 rendered by `templates.segments`, so every assistant turn is supervised in one sequence
 (no per-turn copies of the dialogue) and each prompt part is exactly what `render` gives at
-evaluation. A build folder stands for its `train.jsonl` and `heldout.jsonl`, with the template
-recorded in its `manifest.json`.
+evaluation. A build folder stands for its `train.jsonl` and `heldout.jsonl` when the template
+is the one recorded in its `manifest.json`; for another (`--template auto` picks the model's
+own chat template for a chat model), for its `conversations.jsonl`, re-rendered, and its
+held-out rows read back with the build's template and re-rendered too.
 """
 
 from __future__ import annotations
