@@ -202,3 +202,33 @@ def test_every_command_reports_repeated_own_ids(tmp_path):
         own = json.loads(manifest.read_text(encoding="utf-8"))["counts"]["own_ids"]
         assert (own["rows_with_own_id"], own["rows_repeating_an_earlier_own_id"]) == (5, 1), command
         assert own["examples"] == [{"own_id": "same", "row": "mine:2"}], command
+
+
+def test_strict_means_the_same_in_every_command(tmp_path):
+    from instruct_data.dedupe.runner import dedupe_files
+    from instruct_data.errors import StrictModeError
+    from instruct_data.multiturn.run import to_multiturn
+
+    def commands(path, out):
+        yield lambda: convert([str(path)], out / "c.jsonl", strict=True)
+        yield lambda: dedupe_files([str(path)], out / "d", strict=True, workers=1)
+        yield lambda: to_multiturn([str(path)], out / "m", strict=True, workers=1)
+        yield lambda: build(parse_recipe({"sources": [{"files": [str(path)]}], "strict": True}), out / "b", workers=1)
+
+    # A row cleaning drops (AI boilerplate) is a decision about a good row: no command stops.
+    clean = tmp_path / "clean.jsonl"
+    rows = [*ROWS, {"instruction": "你是谁？", "input": "", "output": "作为一个AI语言模型，我没有名字。"}]
+    clean.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    for run in commands(clean, tmp_path / "clean"):
+        run()
+    # A row that cannot be read as a record stops every command, with the same words.
+    bad = tmp_path / "bad.jsonl"
+    rows = [*ROWS[:2], {"instruction": "问题", "input": "", "output": "  "}, *ROWS[2:]]
+    bad.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    for run in commands(bad, tmp_path / "bad"):
+        try:
+            run()
+        except StrictModeError as exc:
+            assert str(exc) == f"{bad}:3: empty_reply: 'output' is empty (--strict)"
+        else:
+            raise AssertionError("--strict did not stop at a bad row")
