@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -117,8 +118,8 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
                            max_reject_rate=max_reject_rate)
     with guard_output(out, recipe_inputs(recipe), command="build"), \
-            row_progress("building", total=None if engine == "ray" else estimate_rows(recipe)) as advance:
-        if engine == "ray":  # Ray Data draws its own progress bars
+            (nullcontext() if engine == "ray" else row_progress("building", total=estimate_rows(recipe))) as advance:
+        if engine == "ray":  # Ray Data draws its own progress bars, one per stage
             from instruct_data.ray_engine.build import build_on_ray
 
             manifest = build_on_ray(recipe, out, address=ray_address)

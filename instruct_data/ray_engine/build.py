@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from instruct_data.errors import StrictModeError
+from instruct_data.dedupe.types import Removal
+from instruct_data.ledger import Reject, Removed, Written
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.run import _check_reject_rate
 from instruct_data.pipeline.sources import tasks
@@ -76,6 +77,7 @@ class _Job:
         note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
+        self._note_own_ids(pass1, cuts)
         for plan in self.plans:
             _check_reject_rate(self.ledger, plan)
         kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": cuts}, batch_format="numpy").materialize()
@@ -132,11 +134,17 @@ class _Job:
                                                    batch["index"].tolist(), batch["payload"]):
                 if seq not in cuts or index >= cuts[seq][1]:
                     continue
-                stage, reason, detail, origin, raw, reject_id = pickle.loads(payload)
-                if self.recipe.strict and stage == "read":
-                    raise StrictModeError(f"{origin}: {reason}: {detail}")
-                self.ledger.reject(stage, reason, detail, origin, raw, source=self.plans[source].label,
-                                   row_id=reject_id)
+                self.ledger.outcome(self.plans[source].label, Reject(*pickle.loads(payload)),
+                                    strict=self.recipe.strict)
+
+    def _note_own_ids(self, pass1, cuts) -> None:
+        """Rows' own `id` fields, in input order, as pipeline.keys notes them."""
+        rows = where(pass1, _has_own_id).select_columns(["seq", "index", "id", "own_id"])
+        for batch in rows.iter_batches(batch_size=4096, batch_format="numpy"):
+            for seq, index, row_id, own in zip(batch["seq"].tolist(), batch["index"].tolist(),
+                                               batch["id"].tolist(), batch["own_id"].tolist()):
+                if seq in cuts and index < cuts[seq][0]:
+                    self.ledger.note_own_id(own, row_id)
 
     # ------------------------------------------------------------------ split and dedupe
 
@@ -206,7 +214,7 @@ class _Job:
         for i, plan in enumerate(self.plans):
             written = int(stats.train[i] + stats.heldout[i])
             if written:
-                self.ledger.written(plan.label, written)
+                self.ledger.outcome(plan.label, Written(written))
         return stats.summary()
 
     def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> bool:
@@ -219,19 +227,18 @@ class _Job:
         if left:
             convs.write(batch["conv"][k])
             train.write(b"".join(left))
-        for number, (_, removal) in enumerate(sorted(removals.items())):
-            self.ledger.duplicate(row_id=removal["id"], duplicate_of=removal["duplicate_of"],
-                                  method=removal["method"], similarity=removal["similarity"], source=label,
-                                  cluster=removal["cluster"], origin=origin_text(conversation), raw=conversation,
-                                  whole_row=not left and number == 0)
+        for number, (_, row) in enumerate(sorted(removals.items())):
+            removal = Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
+            self.ledger.outcome(label, Removed(removal, origin_text(conversation), conversation,
+                                               whole_row=not left and number == 0))
         return bool(left)
 
     def _reject_repeated_id(self, batch, k: int) -> None:
         label = self.plans[int(batch["source"][k])].label
         conversation = json.loads(batch["conv"][k])
         row_id = batch["id"][k]
-        self.ledger.reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
-                           origin_text(conversation), conversation, source=label, row_id=row_id)
+        self.ledger.outcome(label, Reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
+                                          origin_text(conversation), conversation, row_id))
 
 
 class _RemovalStream:
@@ -274,6 +281,10 @@ def _is_kind(batch, kind: int):
 
 def _is_summary(batch):
     return (batch["kind"] == SUMMARY) | (batch["kind"] == ERROR)
+
+
+def _has_own_id(batch):
+    return (batch["kind"] == KEPT) & np.asarray([own is not None for own in batch["own_id"]], dtype=bool)
 
 
 def _is_chunk_kept(batch, seq: int):

@@ -30,7 +30,7 @@ SCHEMA_FIELDS = (
     ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("texts", "binary"),
     ("rank", "uint64"), ("prompt_key", "uint64"), ("category", "string"),
     ("records", "int64"), ("multi", "bool_"), ("prompt_len", "int64"), ("reply_len", "int64"),
-    ("changed", "string"), ("payload", "binary"),
+    ("changed", "string"), ("own_id", "string"), ("payload", "binary"),
 )
 
 
@@ -90,6 +90,7 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
     for path in glob.glob(glob.escape(base) + ".*"):
         os.unlink(path)
     changed = dict(result.changed)
+    own_ids = dict(result.own_ids)  # a row's own `id` field, where it has one
     strata = result.strata
     record = 0
     dialogue = 0
@@ -102,7 +103,7 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
                 texts=pickle.dumps(texts[record:record + records], protocol=pickle.HIGHEST_PROTOCOL),
                 rank=result.rank[k], prompt_key=result.prompt_key[k], category=strata[result.stratum[k]],
                 records=records, multi=multi, prompt_len=result.prompt_len[k], reply_len=result.reply_len[k],
-                changed=CHANGED_SEP.join(changed.get(k, ())))
+                changed=CHANGED_SEP.join(changed.get(k, ())), own_id=own_ids.get(k))
         record += records
         dialogue += multi
     for reject in result.rejects:
