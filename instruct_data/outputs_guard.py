@@ -44,6 +44,9 @@ FOLDER_NAMES = {
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
 }
+# Commands whose output folder is recognised by its results.json; the names in it vary (one
+# file per benchmark), so only a folder holding something else is refused.
+RESULTS_COMMANDS = {"eval", "score"}
 LEDGER_SUFFIXES = (".rejects.jsonl", ".duplicates.jsonl", ".manifest.json")  # beside an output file
 
 # Temporary names, each with the pid of the run that made it (io.temp_beside, pipeline.run).
@@ -72,7 +75,7 @@ def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *,
     """Check --out against the inputs and what it holds, lock it, and clean up after dead runs.
     `inputs`: every path the command reads (files, folders, globs as given, or expanded)."""
     out = Path(os.path.abspath(out))
-    folder = command in FOLDER_NAMES
+    folder = command in FOLDER_NAMES or command in RESULTS_COMMANDS
     targets = [out] if folder else [out, *ledger_files(out)]
     inputs = list(inputs)
     _refuse_inputs(out, targets, _input_files(inputs, folder), folder)
@@ -161,6 +164,8 @@ def _check_folder(out: Path, command: str) -> set[str]:
     if not entries:
         return set()
     manifest = _manifest(out / "manifest.json")
+    if command in RESULTS_COMMANDS and manifest is None and (out / "results.json").is_file():
+        return set()  # an earlier `idata eval` or `idata score` output
     if manifest is None:
         raise OutputError(f"--out {out} holds files idata did not write ({_some(entries)}); "
                           "give a new or empty folder")
@@ -168,7 +173,7 @@ def _check_folder(out: Path, command: str) -> set[str]:
         raise OutputError(f"--out {out} holds the output of `idata {manifest['command']}`; "
                           f"give another folder for `idata {command}`")
     listed = set(_listed(manifest))
-    foreign = entries - FOLDER_NAMES[command] - listed
+    foreign = entries - FOLDER_NAMES.get(command, set()) - listed
     if foreign:
         raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
                           "move them, or give another folder")

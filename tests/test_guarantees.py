@@ -321,3 +321,21 @@ def test_every_sheet_of_a_workbook_is_read_with_its_name_in_the_origin(tmp_path)
     assert reject["origin"] == f"{book}[第二页]:row 2"
     manifest = json.loads((tmp_path / "o.manifest.json").read_text())
     assert manifest["counts"]["totals"] == {"read": 4, "written": 3, "rejected": 1, "removed": 0}
+
+
+def test_score_and_eval_outputs_never_land_in_a_build_or_a_users_folder(tmp_path):
+    predictions = tmp_path / "preds.jsonl"
+    write_jsonl(predictions, [{"id": str(i), "reference": f"答案{i}", "prediction": f"答案{i}"} for i in range(4)])
+    build = tmp_path / "B"
+    assert idata("build", write_jsonl(tmp_path / "a.jsonl", rows(20)), "--out", build, "--heldout", "0",
+                 "--no-near").returncode == 0
+    report = digest(build / "report.md")
+    assert_one_line_error(idata("score", predictions, "--out", build), 1, "output of `idata build`")
+    assert_one_line_error(idata("eval", "--model", "no-such-model", "-b", predictions, "--out", build), 1,
+                          "output of `idata build`")
+    assert digest(build / "report.md") == report
+    scored = tmp_path / "scored"
+    assert idata("score", predictions, "--out", scored).returncode == 0
+    assert idata("score", predictions, "--out", scored).returncode == 0  # its own folder: rescored
+    assert idata("score", scored / "predictions.jsonl", "--out", scored).returncode == 0  # in place, kept
+    assert leftovers(tmp_path) == []

@@ -85,8 +85,11 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from pathlib import Path
+
     from instruct_data.evaluation import EvalConfig, evaluate
     from instruct_data.evaluation.judge import JudgeConfig
+    from instruct_data.outputs_guard import guard_output
 
     judge = None
     if judge_url or judge_model:
@@ -100,7 +103,9 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         batch_size=batch_size, sample=sample, temperature=temperature, top_p=top_p, seed=seed,
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+    inputs = [p for p in (model, adapter, *benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
+    with guard_output(out, inputs, command="eval"), \
+            Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("generating", total=None)
         results = evaluate(config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)

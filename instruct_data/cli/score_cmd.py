@@ -31,7 +31,12 @@ def score_command(predictions, out, fail_if_worse, as_json):
 
     from instruct_data.cli.eval_cmd import report_results
     from instruct_data.evaluation import score
+    from instruct_data.outputs_guard import guard_output
 
     # Never over an `idata eval` run's own results: those hold the model and decoding details.
     out = out or str(Path(predictions).with_name(Path(predictions).stem + "-scored"))
-    report_results(score(predictions, out), out, as_json=as_json, fail_if_worse=fail_if_worse)
+    # Rescoring an eval folder's own predictions.jsonl in place keeps that file (evaluation.score).
+    in_place = Path(predictions).resolve() == Path(out).resolve() / "predictions.jsonl"
+    with guard_output(out, [] if in_place else [predictions], command="score"):
+        results = score(predictions, out)
+    report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
