@@ -304,8 +304,10 @@ def worker_first_step(args) -> dict:
                 phases[phase] += time.perf_counter() - begin
         setattr(module, name, wrapper)
 
-    timed(tok, "_raw_dataset", "reading")
-    timed(tok, "_encode_and_save", "tokenizing")
+    timed(tok, "_raw_dataset", "reading")  # a small file: read in one stream, then tokenized
+    timed(tok, "_encode_stream", "tokenizing")
+    timed(tok, "_encode_blocks", "tokenizing")  # a large one: read and tokenized in one pass, in parallel
+    timed(tok, "_save", "tokenizing")
     timed(loop, "length_grouped_indices", "grouping")
 
     class Stop(TrainerCallback):
@@ -372,6 +374,8 @@ def time_to_first_step(args) -> None:
     print(f"device: {device_name()}; model: 2-layer Qwen2, Qwen vocabulary ({model.name}); "
           f"batch {args.batch_size}, --max-len {args.max_len or 1024}")
     print("\n".join(lines + [""] + verdicts))
+    print("reading: a raw text copy first (small files); tokenize: for a large JSON-lines file, reading and "
+          "tokenizing in one pass, each process reading its own blocks of the file")
     print("step 1 in: seconds from the process start to the first batch entering the model; step 1 out: to the end "
           "of step 1 (its own compute, a longest-first batch through a 151k-token output head on the CPU, included)")
     print(f"(models, builds and caches in {work})")

@@ -281,6 +281,33 @@ def test_tokenized_data_is_cached(models, data, workdir):
     assert all(0 < n <= 18 for n in short.dataset["length"]) and list(short.lengths) == short.dataset["length"]
 
 
+def test_large_file_read_and_tokenized_in_parallel_blocks_equals_one_stream(models, tmp_path, monkeypatch):
+    from instruct_data.training import tokenize
+    from instruct_data.training.data import BlockReader
+
+    tok = tokenizer_of(models["llama"])
+    template = get_template("seed")
+    eos = resolve_eos(tok, tok.eos_token_id, template)
+    path = write_jsonl(tmp_path / "big.jsonl", seed_rows(50))
+    monkeypatch.setattr(tokenize, "BLOCK_BYTES", 2000)  # several blocks per process
+
+    def run(file, **extra):
+        return tokenize_file(file, "context_target", lambda: read_pieces(file, template)[1], tok, template, eos, 20,
+                             "skip", tmp_path / "cache", 2, **extra)
+
+    parallel = run(path, block_reader=BlockReader(path, template, "context_target"))
+    stream = run(path, variant="one stream")
+    assert len(list((parallel.path / "data").iterdir())) == 2  # one file per process
+    assert parallel.rows == 300 and parallel.skipped > 0
+    assert (parallel.rows, parallel.truncated, parallel.skipped) == (stream.rows, stream.truncated, stream.skipped)
+    assert parallel.dataset["input_ids"] == stream.dataset["input_ids"] and list(parallel.lengths) == list(stream.lengths)
+    rows = seed_rows(50)
+    rows[250] = {"context": "问："}
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(IdataError, match=r"bad.jsonl:251: not context/target"):
+        run(bad, block_reader=BlockReader(bad, template, "context_target"))
+
+
 def test_packed_batch_gives_the_same_loss_as_padded(models, data):
     from transformers import AutoModelForCausalLM
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from instruct_data.errors import InputError, IdataError
-from instruct_data.io import read_rows
+from instruct_data.io import base_suffix, is_json_array, json_line, read_rows
 from instruct_data.schema import Conversation, TrainingRecord, describe_validation_error
 from instruct_data.templates import (AUTO, DEFAULT_TEMPLATE, NATIVE, TEMPLATES, AnyTemplate, NativeTemplate, Template,
                                      get_template, parse_prompt, render_prompt, segments)
@@ -140,22 +140,56 @@ def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Tem
     """
     count = 0
     for row in read_rows(path):
-        where = row.origin.line or row.origin.row
-        if row.error:
-            raise InputError(str(path), row.error, line=where)
-        try:
-            if kind == "conversations":
-                yield segments(Conversation.model_validate(row.data), template)
-            else:
-                record = TrainingRecord.model_validate(
-                    {k: row.data.get(k) for k in ("context", "target", "id", "source", "category") if k in row.data})
-                yield rerender(record, template, rendered_with)
-        except ValidationError as exc:
-            expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
-            raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
+        yield pieces_of(row, path, template, kind, rendered_with)
         count += 1
     if not count:
         raise InputError(str(path), "no rows to train on")
+
+
+def pieces_of(row, path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None) -> Pieces:
+    """One row read from `path` as pieces, or an InputError naming its line."""
+    where = row.origin.line or row.origin.row
+    if row.error:
+        raise InputError(str(path), row.error, line=where)
+    try:
+        if kind == "conversations":
+            return segments(Conversation.model_validate(row.data), template)
+        record = TrainingRecord.model_validate(
+            {k: row.data.get(k) for k in ("context", "target", "id", "source", "category") if k in row.data})
+        return rerender(record, template, rendered_with)
+    except ValidationError as exc:
+        expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
+        raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
+
+
+@dataclass(frozen=True)
+class BlockReader:
+    """Reads one block of a JSON-lines file as pieces: what a tokenizing process reads itself,
+    so that reading is spread over the cores with the tokenizing (picklable, for the workers)."""
+
+    path: Path
+    template: AnyTemplate
+    kind: str
+    rendered_with: Template | None = None
+
+    def __call__(self, block: tuple[int, int, int]) -> Iterator[Pieces]:
+        from instruct_data.rowpath import read_span
+
+        first_line, offset, size = block
+        for index, raw in enumerate(read_span(str(self.path), offset, size)):
+            row = json_line(self.path, first_line + index, raw, "utf-8")
+            if row is not None:
+                yield pieces_of(row, self.path, self.template, self.kind, self.rendered_with)
+
+
+def file_blocks(path: Path, block_bytes: int) -> list[tuple[int, int, int]] | None:
+    """(first line, offset, size) blocks of a plain JSON-lines file, for reading in parallel;
+    None for anything else (gzip, a JSON array, a table), which is read in one stream."""
+    from instruct_data.rowpath import line_blocks
+
+    if base_suffix(path) not in (".jsonl", ".ndjson", ".json") or path.suffix == ".gz" or is_json_array(path, "utf-8"):
+        return None
+    return list(line_blocks(path, block_bytes))
 
 
 def rerender(record: TrainingRecord, template: AnyTemplate, rendered_with: Template | None) -> Pieces:

@@ -114,7 +114,7 @@ def generation_eos(model: str, trust_remote_code: bool):
 
 def load_data(config: TrainConfig, source, tokenizer, eos, args):
     """Tokenize (or load from the cache) the train and eval files; the main process goes first."""
-    from instruct_data.training.data import data_kind, iter_pieces
+    from instruct_data.training.data import BlockReader, data_kind, iter_pieces
     from instruct_data.training.tokenize import tokenize_file
 
     def one(path: Path, rendered_with=None):
@@ -124,7 +124,8 @@ def load_data(config: TrainConfig, source, tokenizer, eos, args):
         template = source.template
         return tokenize_file(path, kind, lambda: iter_pieces(path, template, kind, rendered_with), tokenizer, template,
                              eos, config.max_len, config.too_long, config.cache_dir, config.num_proc,
-                             variant=rendered_with.name if rendered_with is not None else None)
+                             variant=rendered_with.name if rendered_with is not None else None,
+                             block_reader=BlockReader(path, template, kind, rendered_with))
 
     # Rank 0 tokenizes and writes the cache; the other ranks then load it (tokenized once).
     with args.main_process_first(local=False, desc="tokenizing"):

@@ -12,6 +12,8 @@ tokenizer, the template, the end token and the length, so a second run loads it 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -228,8 +230,13 @@ def _load(path: Path, stats: dict, cached: bool) -> Tokenized:
 
 def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: AnyTemplate, eos: EndToken,
                   max_len: int, too_long: str, cache_dir: str | Path | None, num_proc: int | None,
-                  variant: str | None = None) -> Tokenized:
-    """Load the tokenized data from the cache, or tokenize `examples_loader()` and cache it."""
+                  variant: str | None = None, block_reader=None) -> Tokenized:
+    """Load the tokenized data from the cache, or tokenize `examples_loader()` and cache it.
+
+    With a `block_reader` (data.BlockReader) a large JSON-lines file is read and tokenized in
+    one pass, each process reading its own blocks of the file: reading is spread over the
+    cores too, and no intermediate copy of the text is written.
+    """
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / cache_key(data_path, kind, tokenizer, template, eos, max_len, too_long, variant)
@@ -238,19 +245,56 @@ def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, templa
         return _load(path, json.loads(stats_file.read_text(encoding="utf-8")), cached=True)
     key = path.name
     work = root / f".build-{key}-{os.getpid()}"  # Arrow files while building: rows stream to disk
+    # Written beside, then renamed: a cache entry is complete or absent (another rank may be reading).
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
     encoder = Encoder(tokenizer, eos, max_len, too_long, layout=prompt_layout(template),
                       native=isinstance(template, NativeTemplate))
+    blocks = _blocks(data_path, block_reader, num_proc)
     try:
-        raw = _raw_dataset(examples_loader, work, key)
-        return _encode_and_save(raw, data_path, path, encoder, num_proc)
+        with _bad_row_as_itself():
+            if blocks:
+                encoded = _encode_blocks(blocks, block_reader, encoder, work, key, num_proc)
+            else:
+                encoded = _encode_stream(_raw_dataset(examples_loader, work, key), tmp, encoder, num_proc)
+        _save(encoded, data_path, path, tmp, encoder.max_len)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _load(path, json.loads(stats_file.read_text(encoding="utf-8")), cached=False)
+
+
+BLOCK_BYTES = 4 * 2**20  # a block of a large file that one tokenizing process reads (~10k Belle rows)
+
+
+def _blocks(data_path: Path, block_reader, num_proc: int | None) -> list | None:
+    """The file's blocks when it is worth reading in parallel (two or more, more than one core)."""
+    if block_reader is None or (num_proc or os.cpu_count() or 1) < 2:
+        return None
+    from instruct_data.training.data import file_blocks
+
+    blocks = file_blocks(data_path, BLOCK_BYTES)
+    return blocks if blocks and len(blocks) >= 2 else None
+
+
+@contextlib.contextmanager
+def _bad_row_as_itself():
+    """A bad row is reported as itself (file:line), not as datasets' wrapper around it."""
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        yield
+    except DatasetGenerationError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, IdataError):
+            raise cause from None
+        raise
 
 
 def _raw_dataset(examples_loader, work: Path, key: str):
     """The pieces as an on-disk Arrow dataset, streamed: memory stays flat however large the file."""
     import datasets
-    from datasets.exceptions import DatasetGenerationError
 
     def rows():
         for example in examples_loader():
@@ -258,52 +302,84 @@ def _raw_dataset(examples_loader, work: Path, key: str):
 
     features = datasets.Features({"texts": datasets.List(datasets.Value("string")),
                                   "supervised": datasets.List(datasets.Value("bool"))})
+    return datasets.Dataset.from_generator(rows, features=features, cache_dir=str(work), fingerprint=key)
+
+
+def _encode_stream(raw, tmp: Path, encoder: Encoder, num_proc: int | None):
+    """Tokenize a raw dataset into the cache entry's own Arrow files (int32, written once)."""
+    if num_proc is None:
+        num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
+    return raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
+                   remove_columns=["texts", "supervised"], features=_encoded_features(), desc="tokenizing",
+                   cache_file_name=str(tmp / "data" / "part.arrow"), load_from_cache_file=False)
+
+
+def _encoded_rows(blocks: list, reader, encoder: Encoder, errors: Path):
+    """Read and tokenize blocks, 1000 rows at a time (runs in each tokenizing process)."""
+    from instruct_data.io import chunked
+
     try:
-        return datasets.Dataset.from_generator(rows, features=features, cache_dir=str(work), fingerprint=key)
-    except DatasetGenerationError as exc:  # a bad row: report it as itself (file:line), not as datasets' wrapper
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, IdataError):
-            raise cause from None
+        for block in blocks:
+            for batch in chunked(reader(block), 1000):
+                out = encoder({"texts": [[t for t, _ in p] for p in batch],
+                               "supervised": [[s for _, s in p] for p in batch]})
+                for index in range(len(batch)):
+                    yield {name: values[index] for name, values in out.items()}
+    except IdataError as exc:  # a bad row: the worker pool passes on only a traceback's text, so say it here
+        errors.mkdir(parents=True, exist_ok=True)
+        (errors / f"{os.getpid()}.json").write_text(json.dumps({"message": str(exc), "exit_code": exc.exit_code}))
         raise
 
 
-def _encode_and_save(raw, data_path: Path, path: Path, encoder: Encoder, num_proc: int | None) -> Tokenized:
-    """Tokenize into the cache entry's own Arrow files (int32, written once, no copy), then rename it in place."""
+def _encode_blocks(blocks: list, reader, encoder: Encoder, work: Path, key: str, num_proc: int | None):
+    import datasets
+    from datasets.exceptions import DatasetGenerationError
+
+    processes = min(num_proc or os.cpu_count() or 1, len(blocks))
+    errors = work / "errors"
+    try:
+        return datasets.Dataset.from_generator(
+            functools.partial(_encoded_rows, reader=reader, encoder=encoder, errors=errors),
+            features=_encoded_features(), gen_kwargs={"blocks": blocks}, num_proc=processes, cache_dir=str(work),
+            fingerprint=key)
+    except DatasetGenerationError:
+        reported = sorted(errors.glob("*.json")) if errors.is_dir() else []
+        if not reported:
+            raise
+        found = json.loads(reported[0].read_text())
+        error = IdataError(found["message"])
+        error.exit_code = found["exit_code"]
+        raise error from None
+
+
+def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None:
+    """Counts, the lengths array and the Arrow files into `tmp`, renamed to the cache entry `path`."""
     import numpy as np
     import pyarrow.compute as pc
 
-    if num_proc is None:
-        num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
-    # Written beside, then renamed: a cache entry is complete or absent (another rank may be reading).
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "data").mkdir(parents=True)
+    # Whole columns through Arrow and numpy: a Python loop over a datasets column of 1M rows costs minutes.
+    table = encoded.data
+    truncated = int(pc.sum(table.column("truncated")).as_py() or 0)
+    skipped_mask = table.column("skipped").to_numpy(zero_copy_only=False)
+    kept = np.flatnonzero(~skipped_mask)
+    if len(kept) == 0:
+        raise IdataError(f"{data_path}: every row is longer than --max-len {max_len}; raise --max-len "
+                         "or use --too-long truncate")
+    np.save(tmp / LENGTHS_FILE, table.column("length").to_numpy()[kept].astype(np.int32))
+    if len(kept) < len(skipped_mask):
+        np.save(tmp / KEPT_FILE, kept)  # the skipped rows stay in the files, unread
+    files = [Path(f["filename"]) for f in encoded.cache_files]
+    del encoded, table  # (their memory maps of the files about to move)
+    for file in files:
+        if file.parent != tmp / "data":
+            shutil.move(str(file), tmp / "data" / file.name)
+    stats = {"rows": len(skipped_mask), "truncated": truncated, "skipped": int(len(skipped_mask) - len(kept)),
+             "data": str(data_path), "files": [f.name for f in files]}
+    (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
     try:
-        encoded = raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
-                          remove_columns=["texts", "supervised"], features=_encoded_features(), desc="tokenizing",
-                          cache_file_name=str(tmp / "data" / "part.arrow"), load_from_cache_file=False)
-        # Whole columns through Arrow and numpy: a Python loop over a datasets column of 1M rows costs minutes.
-        table = encoded.data
-        truncated = int(pc.sum(table.column("truncated")).as_py() or 0)
-        skipped_mask = table.column("skipped").to_numpy(zero_copy_only=False)
-        kept = np.flatnonzero(~skipped_mask)
-        if len(kept) == 0:
-            raise IdataError(f"{data_path}: every row is longer than --max-len {encoder.max_len}; raise --max-len "
-                             "or use --too-long truncate")
-        np.save(tmp / LENGTHS_FILE, table.column("length").to_numpy()[kept].astype(np.int32))
-        if len(kept) < len(skipped_mask):
-            np.save(tmp / KEPT_FILE, kept)  # the skipped rows stay in the files, unread
-        stats = {"rows": len(raw), "truncated": truncated, "skipped": int(len(skipped_mask) - len(kept)),
-                 "data": str(data_path), "files": [Path(f["filename"]).name for f in encoded.cache_files]}
-        (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
-        del encoded, table  # (their memory maps of the files being renamed)
-        try:
-            os.replace(tmp, path)
-        except OSError:  # someone else wrote the same entry first: theirs is identical
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return _load(path, json.loads((path / "idata_stats.json").read_text(encoding="utf-8")), cached=False)
+        os.replace(tmp, path)
+    except OSError:  # someone else wrote the same entry first: theirs is identical
+        pass
 
 
 def _encoded_features():
