@@ -121,6 +121,10 @@ def check(config: TrainConfig) -> None:
     for name, allowed in CHOICES.items():
         if getattr(config, name) not in allowed:
             raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, not {getattr(config, name)!r}")
+    from instruct_data.templates import AUTO, NATIVE, TEMPLATES
+
+    if config.template not in (None, AUTO, NATIVE, *TEMPLATES):
+        raise ConfigError(f"--template must be one of {', '.join((AUTO, NATIVE, *TEMPLATES))}, not {config.template!r}")
     if config.max_len < 8:
         raise ConfigError("--max-len must be at least 8 tokens")
     for name in ("batch_size", "grad_accum", "lora_r", "save_steps", "logging_steps"):
