@@ -36,11 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
+from instruct_data.report import PLOTS
 
 # What each folder command writes besides the outputs its manifest lists.
 FOLDER_NAMES = {
     "build": {"train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-              "manifest.json", "report.md", "lengths.png", "rejects.png", "categories.png", "duplicates.png"},
+              "manifest.json", "report.md", *PLOTS},
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
 }
