@@ -1,7 +1,6 @@
 """Multiple-choice knowledge benchmarks: readers for C-Eval/CMMLU layouts, option log-likelihoods
 checked item by item against a direct transformers computation, base versus tuned."""
 
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -319,3 +318,25 @@ def test_out_of_memory_while_scoring_says_to_lower_the_batch_size():
     seen = []
     _batched(None, None, [([1], 0), ([1, 2], 0)], 1, seen.append, lambda m, t, b: [None] * len(b), weights=[4, 3])
     assert seen == [3, 4]  # progress counts the options each context scores, longest first
+
+
+def test_with_a_native_chat_template_the_prompt_is_apply_chat_template_with_shots_as_earlier_rounds():
+    from instruct_data.evaluation.choices import load_choice_benchmark
+    from instruct_data.evaluation.multiple_choice import build_prompt, question_block
+    from instruct_data.templates import NativeTemplate
+    from instruct_data.training.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer(["你好 hello"], vocab_size=300)
+    tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    native = NativeTemplate.from_tokenizer(tokenizer)
+    _, data = load_choice_benchmark("idata-zh-mc", per_category=1)
+    item, shots = data.items[0], data.dev[data.items[0].subject][:2]
+    messages = []
+    for index, shot in enumerate(shots):
+        messages += [{"role": "user", "content": ("以下是关于语文的单项选择题，请直接给出正确答案的选项。\n\n" if index == 0 else "")
+                      + question_block(shot)}, {"role": "assistant", "content": shot.answer}]
+    messages.append({"role": "user", "content": question_block(item)})
+    expected = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert build_prompt(item, native, shots) == expected
+    assert expected.endswith("答案：<|im_end|>\n<|im_start|>assistant\n")
