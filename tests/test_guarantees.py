@@ -11,14 +11,13 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from entrypoint import assert_one_line_error, idata, start
+from entrypoint import assert_one_line_error, idata
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,23 +124,18 @@ def test_dedupe_removes_the_outputs_of_an_earlier_run_it_does_not_write_again(tm
 
 
 def test_a_second_run_into_the_same_out_fails_at_once(tmp_path):
-    data = write_jsonl(tmp_path / "a.jsonl", rows(30_000))
+    """This test process holds --out as a run does (the same guard), while idata tries it."""
+    from instruct_data.outputs_guard import guard_output
+
+    data = write_jsonl(tmp_path / "a.jsonl", rows(20))
     out = tmp_path / "B"
-    first = start("build", data, "--out", out, "--no-near", "--heldout", "0", "--workers", "1")
-    try:
-        lock = tmp_path / ".B.lock"
-        deadline = time.monotonic() + 60
-        while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert lock.exists(), first.communicate()
+    with guard_output(out, [data], command="build"):
         started = time.monotonic()
         second = idata("build", data, "--out", out, "--no-near", "--heldout", "0")
-        assert time.monotonic() - started < 20
-        assert_one_line_error(second, 1, "another idata run", str(first.pid))
-    finally:
-        _, stderr = first.communicate(timeout=120)
-    assert first.returncode == 0, stderr
-    assert sum(1 for _ in open(out / "train.jsonl")) == 30_000
+        assert time.monotonic() - started < 30
+        assert_one_line_error(second, 1, "another idata run", f"pid {os.getpid()}")
+        assert not out.exists()
+    assert idata("build", data, "--out", out, "--no-near", "--heldout", "0").returncode == 0
     assert leftovers(tmp_path) == []
 
 
