@@ -35,7 +35,7 @@ def reports_errors(func):
 
 @click.command("convert")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The context/target JSONL to write.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The context/target JSONL to write (an existing file idata did not write needs --overwrite).")
 @click.option("--template", "-t", default=DEFAULT_TEMPLATE, show_default=True, type=click.Choice(sorted(TEMPLATES)),
               help="How a conversation becomes context/target.")
 @click.option("--system", default=None, help="System text to add (or override) where the template has a slot.")
