@@ -62,12 +62,15 @@ def run(command: list[str], env: dict[str, str]) -> dict:
             break
         for process in processes:
             try:
-                rss = process.memory_info().rss
+                # USS: the process's own memory. RSS also counts the pages of Ray's shared object
+                # store a process has mapped to read blocks (zero-copy), which are not its own.
+                memory = process.memory_full_info()
                 times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             kind = role(process, child.pid)
-            peak[kind] = max(peak.get(kind, 0), rss)
+            peak[kind] = max(peak.get(kind, 0), memory.uss)
+            peak[kind + " rss"] = max(peak.get(kind + " rss", 0), memory.rss)
             cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
         time.sleep(0.2)
     wall = time.perf_counter() - start
@@ -86,6 +89,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--engines", nargs="+", choices=("local", "ray"), default=["local", "ray"])
     parser.add_argument("--scratch", default=None, help="folder for the corpora and outputs (default: a temp dir)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also measure each Ray stage's rows and bytes (runs the band shuffle twice: slower)")
     args = parser.parse_args()
 
     from corpus import generate  # benchmarks/corpus.py
@@ -103,7 +108,8 @@ def main() -> None:
             out = scratch / f"build-{engine}-{rows}"
             stages = scratch / f"stages-{engine}-{rows}.jsonl"
             stages.unlink(missing_ok=True)
-            env = {**os.environ, "IDATA_RAY_STAGES": str(stages)} if engine == "ray" else dict(os.environ)
+            measure_stages = engine == "ray" and args.stages
+            env = {**os.environ, "IDATA_RAY_STAGES": str(stages)} if measure_stages else dict(os.environ)
             command = [sys.executable, "-m", "instruct_data", "build", str(corpus), "--out", str(out),
                        "--heldout", "1000", "--engine", engine, "--json"]
             print(f"running: {' '.join(command[1:])}  (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
@@ -122,16 +128,17 @@ def main() -> None:
 def report(rows: int, results: dict) -> None:
     print(f"\nidata build, {rows:,} generated rows (5% exact + 5% near copies planted), near dedupe on, "
           f"{os.cpu_count()} CPUs")
-    header = f"{'engine':<7} {'wall s':>8} {'CPU us/row':>10} {'driver MiB':>10} {'worker MiB':>10} " \
+    print("peak memory per process: USS (its own), and RSS (with the shared object-store pages it mapped)")
+    header = f"{'engine':<7} {'wall s':>8} {'CPU us/row':>10} {'driver MiB':>16} {'worker MiB':>16} " \
              f"{'ray sys MiB':>11} {'load':>5}  removed"
     print(header)
     print("-" * len(header))
     for engine, r in results.items():
         peak = r["peak"]
         counts = r["manifest"]["counts"]
-        print(f"{engine:<7} {r['wall']:>8.1f} {r['cpu'] / rows * 1e6:>10.0f} {peak.get('driver', 0) / 2**20:>10,.0f} "
-              f"{peak.get('worker', 0) / 2**20:>10,.0f} {peak.get('ray system', 0) / 2**20:>11,.0f} "
-              f"{r['load']:>5.1f}  {counts['duplicates_by_method']}")
+        mib = lambda kind: f"{peak.get(kind, 0) / 2**20:,.0f} ({peak.get(kind + ' rss', 0) / 2**20:,.0f})"  # noqa: E731
+        print(f"{engine:<7} {r['wall']:>8.1f} {r['cpu'] / rows * 1e6:>10.0f} {mib('driver'):>16} {mib('worker'):>16} "
+              f"{peak.get('ray system', 0) / 2**20:>11,.0f} {r['load']:>5.1f}  {counts['duplicates_by_method']}")
     if len(results) == 2:
         same = results["local"]["digests"] == results["ray"]["digests"]
         print(f"outputs byte-identical between engines: {'yes' if same else 'NO'} ({', '.join(COMPARED)})")
