@@ -83,10 +83,15 @@ def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *,
     with _locked(out):
         _remove_stale(out, folder)
         previous = _check_folder(out, command) if folder else _check_file(out, targets, overwrite)
+        created = folder and not out.exists()
         try:
             yield out
-        except OSError as exc:  # a full disk, a file the user may not read: one line, not a traceback
-            raise _os_error(exc, out, inputs) from None
+        except BaseException as exc:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # a failed run leaves no trace, not even the empty folder it made
+            if isinstance(exc, OSError):  # a full disk, a file the user may not read: one line
+                raise _os_error(exc, out, inputs) from None
+            raise
         if folder:
             _remove_unlisted(out, previous)
 

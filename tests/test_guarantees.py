@@ -180,7 +180,7 @@ def test_an_output_that_cannot_be_written_is_one_line_exit_1_and_leaves_no_tempo
     assert leftovers(tmp_path) == [] and not (tmp_path / "out.jsonl").exists()
     result = idata("to-multiturn", data, "--out", tmp_path / "M", "--workers", "1", preexec_fn=_limit_file_size)
     assert_one_line_error(result, 1, "cannot write")
-    assert leftovers(tmp_path / "M") == [] and leftovers(tmp_path) == []
+    assert not (tmp_path / "M").exists() and leftovers(tmp_path) == []  # not even the folder it made
 
 
 def test_a_full_disk_while_aborting_still_removes_the_temporary_file(tmp_path):
@@ -332,4 +332,14 @@ def test_score_and_eval_outputs_never_land_in_a_build_or_a_users_folder(tmp_path
     assert idata("score", predictions, "--out", scored).returncode == 0
     assert idata("score", predictions, "--out", scored).returncode == 0  # its own folder: rescored
     assert idata("score", scored / "predictions.jsonl", "--out", scored).returncode == 0  # in place, kept
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_run_leaves_no_empty_output_folder(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(['{"instruction": "问", "output": ""}'] * 5 + ['{"instruction": "问", "output": "答"}']) + "\n")
+    for command in ("dedupe", "to-multiturn", "build"):
+        result = idata(command, bad, "--out", tmp_path / command)
+        assert result.returncode == 3, result.stderr
+        assert not (tmp_path / command).exists()
     assert leftovers(tmp_path) == []
