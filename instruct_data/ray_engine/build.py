@@ -34,7 +34,7 @@ from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import EngineError, error_from_payload, note_stage, ray_runtime, task_error
+from instruct_data.ray_engine.runtime import error_from_payload, note_stage, ray_runtime
 from instruct_data.ray_engine.stats import SplitStats
 from instruct_data.recipe import Recipe
 
@@ -51,13 +51,7 @@ def build_on_ray(recipe: Recipe, out_dir: str | os.PathLike, *, address: str | N
             ledger.extra["engine"] = cluster.to_dict()
             return _Job(recipe, plans, state, ledger, cluster, on_row).run(work, against)
 
-        try:
-            return build(recipe, out_dir, engine=engine)
-        except Exception as exc:
-            cause = task_error(exc)
-            if cause is not None and cause is not exc:
-                raise cause from None
-            raise
+        return build(recipe, out_dir, engine=engine)
 
 
 class _Job:
@@ -388,4 +382,4 @@ def fingerprint_columns(fp) -> dict[str, np.ndarray]:
             np.zeros(0, dtype=object)}
 
 
-__all__ = ["EngineError", "build_on_ray"]
+__all__ = ["build_on_ray"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import error_from_payload, error_payload, ray_runtime, task_error
+from instruct_data.ray_engine.runtime import error_from_payload, error_payload, ray_runtime
 
 ITEMS_PER_PARTITION = 200_000
 
@@ -32,16 +32,8 @@ def dedupe_on_ray(inputs: Iterable[str], out_dir: str | Path, settings=None, *, 
     from instruct_data.dedupe.runner import dedupe_files
 
     with ray_runtime(address, num_cpus=num_cpus) as cluster:
-        engine = _RayDedupe(cluster)
-        try:
-            return dedupe_files(inputs, out_dir, settings, against=against, fmt=fmt, mapping=mapping,
-                                encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, on_row=on_row,
-                                engine=engine)
-        except Exception as exc:
-            cause = task_error(exc)
-            if cause is not None and cause is not exc:
-                raise cause from None
-            raise
+        return dedupe_files(inputs, out_dir, settings, against=against, fmt=fmt, mapping=mapping, encoding=encoding,
+                            strict=strict, max_reject_rate=max_reject_rate, on_row=on_row, engine=_RayDedupe(cluster))
 
 
 class _RayDedupe:

@@ -64,6 +64,11 @@ def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quie
     try:
         configure_data()
         yield _cluster(ray, address)
+    except Exception as exc:
+        cause = task_error(exc)
+        if cause is not None and cause is not exc:
+            raise cause from None  # the error the task met (file:line), not Ray's wrapping
+        raise
     finally:
         if started:
             ray.shutdown()
