@@ -9,10 +9,11 @@ candidate_pairs / verified_pairs / resolve_near); this package only runs them on
 blocks and joins their results with shuffles instead of in one process's memory.
 
 Modules: runtime (start or join Ray, the one-line errors), rows (pass 1: chunks to column
-blocks), heldout (the split as a tree of per-block reductions), components (connected
-components by large-star / small-star rounds), decide (dedupe: contamination, exact groups,
-LSH bands, verification, clusters), build (the whole `idata build`), stats (the manifest's
-counts, taken while the outputs stream past). `import ray` happens only in here.
+blocks), heldout (the split as a tree of per-block reductions), shuffle (hash partitions),
+components (connected components by large-star / small-star rounds), decide (dedupe:
+contamination, exact groups, LSH bands, verification, clusters), build (`idata build`),
+dedupe (`idata dedupe`), stats (the manifest's counts, taken while the outputs stream past).
+`import ray` happens only in here, and only when the engine runs.
 """
 
 from __future__ import annotations
