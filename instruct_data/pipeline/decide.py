@@ -132,8 +132,10 @@ def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) ->
 
     from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
 
-    keys = ExactKeys.join(kept.dedupe_keys).take(layout.spooled)
+    keys = ExactKeys.join(kept.dedupe_keys)
     kept.dedupe_keys.clear()
+    if len(layout) != len(keys):  # else every spooled record is an item, in order: no copy
+        keys = keys.take(layout.spooled)
     ids = layout.ids()
     held = np.flatnonzero(layout.protected).tolist()
     # The questions as find_duplicates numbers them: `against:N` texts, then the held-out records.
