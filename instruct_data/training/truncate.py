@@ -13,8 +13,8 @@ The prompt gives up at most half of the room when the reply is what is long. An 
 header, system block, last round lead and last sentence alone do not fit is skipped (counted
 apart from the truncated ones). Example, `--max-len 64` with the seed template:
 
-    Instruction: 请阅读下面的材料。材料：……（两千字）……根据材料，作者的观点是什么？\\nAnswer: 作者认为……
- -> Instruction: 请阅读下面的材料。材料：…根据材料，作者的观点是什么？\\nAnswer: 作者认为……（回答的开头）
+    Instruction: 请阅读下面的材料。很久以前的背景故事。……（两千字）……根据材料，作者的观点是什么？\\nAnswer: 作者认为读书很重要。
+ -> Instruction: 请…事。根据材料，作者的观点是什么？\\nAnswer: 作者认为读书很重要。</s>
 """
 
 from __future__ import annotations
