@@ -189,7 +189,7 @@ def test_long_reply_is_cut_at_the_end_without_an_end_token(models):
     reply = tok.decode([l for l in labels if l != IGNORE])
     assert target.startswith(reply) and len(reply) > 10
     skipped, _ = encode_pieces(tok, template, [(context, False), (target, True)], max_len=64, too_long="skip")
-    assert skipped["skipped"] == [True] and skipped["input_ids"] == [[]]
+    assert skipped["skipped"] == [True] and skipped["truncated"] == [False] and skipped["input_ids"] == [[]]
 
 
 def test_earlier_rounds_are_dropped_oldest_first(models):
@@ -215,7 +215,7 @@ def test_prompt_alone_too_long_is_skipped_and_counted_apart(models):
     template = get_template("seed")
     context = template.user_block(1, _turn("这是一个没有句号的很长很长的问题" * 30))
     out, _ = encode_pieces(tok, template, [(context, False), ("回答。", True)], max_len=32)
-    assert out["truncated"] == [True] and out["skipped"] == [True]
+    assert out["truncated"] == [False] and out["skipped"] == [True]  # counted apart: skipped, not truncated
 
 
 def test_conversation_supervises_every_reply_and_nothing_else(models):
@@ -278,6 +278,7 @@ def test_tokenized_data_is_cached(models, data, workdir):
     short = tokenize_file(path, "context_target", lambda: read_pieces(path, template)[1], tok, template, eos, 18,
                           "skip", cache, None)
     assert short.skipped > 0 and len(short.dataset) == short.rows - short.skipped == len(short.lengths)
+    assert short.truncated == 0  # skipped rows are not counted as truncated too
     assert all(0 < n <= 18 for n in short.dataset["length"]) and list(short.lengths) == short.dataset["length"]
 
 

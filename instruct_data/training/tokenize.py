@@ -29,7 +29,7 @@ from instruct_data.training.truncate import Example, cut_question, drop_rounds, 
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
-ENCODING_VERSION = 3  # 2: one tokenization of the rendered prompt, truncation that keeps meaning; 3: int32 files in place
+ENCODING_VERSION = 4  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated
 ROWS_PER_PROCESS = 2000  # below this many rows per core, extra processes cost more than they save
 
 
@@ -122,19 +122,19 @@ class Encoder:
         if len(prompt.ids) + len(reply.ids) + 1 <= room:
             return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (False, False)
         if self.too_long == "skip":
-            return [], [], True, True
+            return [], [], False, True
         # The prompt gives up no more than half the room when the reply is what is long.
         target = min(len(prompt.ids), max(room - len(reply.ids) - 1, room // 2))
         example, prompt = self._shorten(example, prompt, target, drop_rounds)
         example, prompt = self._shorten(example, prompt, target, cut_question)
         left = room - len(prompt.ids)
         if left < 1:
-            return [], [], True, True  # header, system block and the question's last sentence alone are too long
+            return [], [], False, True  # header, system block and the question's last sentence alone are too long
         if len(reply.ids) + 1 <= left:
             return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (True, False)
         keep = reply_cut(reply.offsets, left)
         if keep < 1:
-            return [], [], True, True
+            return [], [], False, True
         return self._assemble(prefix, example, prompt, reply.ids[:keep]) + (True, False)  # cut: no end token
 
     def _shorten(self, example: Example, prompt: Encoded, target: int, step) -> tuple[Example, Encoded]:
