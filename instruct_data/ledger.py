@@ -142,6 +142,13 @@ class OwnIds:
         if len(self.examples) < self.EXAMPLES:
             self.examples.append({"own_id": own_id, "row": row_id})
 
+    def add_counted(self, rows: int, repeated: int, examples: list[dict[str, str]]) -> None:
+        """Counts taken elsewhere (the Ray engine's shuffle on the own id): `examples`, the
+        first repeats in input order."""
+        self.rows += rows
+        self.repeated += repeated
+        self.examples = (self.examples + examples)[:self.EXAMPLES]
+
     def summary(self) -> dict[str, Any] | None:
         if not self.rows:
             return None

@@ -60,8 +60,11 @@ def small_partitions(monkeypatch):
     from instruct_data.ray_engine import build as ray_build
     from instruct_data.ray_engine import dedupe as ray_dedupe
 
+    from instruct_data.ray_engine import runtime
+
     monkeypatch.setattr(ray_build, "ROWS_PER_PARTITION", 500)
     monkeypatch.setattr(ray_dedupe, "ITEMS_PER_PARTITION", 500)
+    monkeypatch.setattr(runtime, "MIN_BLOCK_BYTES", 64 << 10)  # a dozen blocks, not one or two
 
 
 def _manifest_without_engine(folder: Path) -> dict:
@@ -95,6 +98,40 @@ def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, sm
     assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]
     assert on_ray["counts"]["balanced"] and on_ray["split"]["heldout"]
     assert local["split"] == on_ray["split"]
+
+
+def test_rows_own_ids_are_counted_on_ray_as_locally(ray_session, rows, small_partitions, tmp_path):
+    """Rows' own `id` fields, repeated across blocks: the manifest's own_ids (counts, and the
+    first repeats in input order) come from a shuffle on Ray, the same as the local set's."""
+    from instruct_data.ray_engine.build import build_on_ray
+
+    with_ids = tmp_path / "with_ids.jsonl"
+    lines = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()[:2000]]
+    with open(with_ids, "w", encoding="utf-8") as fh:
+        for n, row in enumerate(lines):
+            fh.write(json.dumps({"id": f"belle-{(n * 7) % 1500}", **row}, ensure_ascii=False) + "\n")
+    recipe = {"sources": [{"name": "ids", "files": [str(with_ids)]}], "split": {"heldout": 20}, "seed": 1}
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+
+    own = on_ray["counts"]["own_ids"]
+    assert own == local["counts"]["own_ids"]
+    # Rows 1501-2000 repeat the ids of rows 1-500 (7 and 1500 share no factor), less the rejected.
+    assert own["rows_with_own_id"] > 1900 and 450 < own["rows_repeating_an_earlier_own_id"] <= 500
+    assert own["examples"][0]["own_id"] == "belle-0" and len(own["examples"]) == 5
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_blocks_grow_with_the_input_so_their_number_stays_bounded():
+    """The driver's memory follows the number of blocks: 1M rows and 5M rows get as many."""
+    from instruct_data.ray_engine.runtime import BLOCKS_PER_JOB, MAX_BLOCK_BYTES, MIN_BLOCK_BYTES, block_bytes
+
+    assert block_bytes(10 << 20, cpus=2) == MIN_BLOCK_BYTES  # a small input keeps small tasks
+    for size in (600 << 20, 3 << 30):  # about 1M and 5M Belle-like rows
+        assert -(-size // block_bytes(size, cpus=2)) == BLOCKS_PER_JOB
+    assert -(-(3 << 30) // block_bytes(3 << 30, cpus=512)) == 4 * 512  # a large cluster: 4 per CPU
+    assert block_bytes(1 << 40, cpus=2) == MAX_BLOCK_BYTES
 
 
 def test_dedupe_on_ray_is_byte_identical_to_local_dedupe(ray_session, rows, small_partitions, tmp_path):

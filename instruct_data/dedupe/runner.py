@@ -96,7 +96,8 @@ def dedupe_files(
     """Deduplicate the inputs into `out_dir`; returns the manifest. `on_row` is called for
     each row read, `on_phase` with "deciding" and "writing" when those steps start.
     `engine` (ray_engine.dedupe) runs the chunks and the decision elsewhere: its pool(settings,
-    index) replaces the worker pool, its decide(settings, questions, ledger) the decision."""
+    index) replaces the worker pool, its decide(settings, questions, ledger) the decision,
+    its block_bytes(files) the size of a JSON-lines task."""
     on_phase = on_phase or (lambda phase: None)
     settings = settings or DedupeSettings()
     files = expand_inputs(inputs)  # a missing input fails here, before anything is written
@@ -113,10 +114,11 @@ def dedupe_files(
         batches: list[Batch] = []
         pool = engine.pool(settings, index) if engine else worker_pool(workers or default_workers(files), settings,
                                                                         index)
+        range_bytes = engine.block_bytes(files) if engine else RANGE_BYTES
         with pool:
             for plan in plans:
                 batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
-                                      strict=strict, on_row=on_row)
+                                      strict=strict, on_row=on_row, range_bytes=range_bytes)
                 ledger.check_reject_rate(plan.source, max_reject_rate)
         on_phase("deciding")
         if engine:
@@ -134,7 +136,8 @@ def dedupe_files(
         raise
 
 
-def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, strict, on_row) -> list[Batch]:
+def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, strict, on_row,
+               range_bytes: int = RANGE_BYTES) -> list[Batch]:
     """Pass 1 over one file: rows are parsed and fingerprinted in the workers; the ledger is
     kept here, in input order."""
     # Reading the head detects the format and fails a file none of whose first rows parse.
@@ -143,7 +146,7 @@ def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, str
     ledger.add_input(plan.path, format=plan.format, source=plan.source)
     # JSON lines go as byte ranges each worker reads itself (raw lines for a .gz); arrays and
     # tables as rows read here.
-    chunks = file_chunks(spec, block_bytes=RANGE_BYTES, batch_rows=LINES_PER_TASK)
+    chunks = file_chunks(spec, block_bytes=range_bytes, batch_rows=LINES_PER_TASK)
     tasks = ((plan.source, plan.order_base, chunk) for chunk in chunks)
     batches = []
     position = 0

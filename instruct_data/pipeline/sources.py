@@ -18,7 +18,7 @@ from instruct_data.errors import IdataError
 from instruct_data.io import Row, expand_inputs
 from instruct_data.ledger import source_name
 from instruct_data.recipe import Recipe, RecipeError, Source
-from instruct_data.rowpath import FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
+from instruct_data.rowpath import BLOCK_BYTES, FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
 
 
 @dataclass
@@ -63,19 +63,24 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
     return plans
 
 
-def tasks(plans: list[Plan]) -> Iterator[tuple]:
+def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple]:
     """(chunk number, source index, id prefix, rowpath.Chunk) for every source in order; a
-    source stops being read once its cap is reached."""
+    source stops being read once its cap is reached. `block_bytes`: a JSON-lines chunk's size."""
     number = 0
     for plan in plans:
-        for id_prefix, chunk in _source_chunks(plan):
+        for id_prefix, chunk in _source_chunks(plan, block_bytes):
             if plan.stopped:
                 break
             yield (number, plan.index, id_prefix, chunk)
             number += 1
 
 
-def _source_chunks(plan: Plan) -> Iterator[tuple[str, object]]:
+def input_bytes(plans: list[Plan]) -> int:
+    """The size of the sources' files (a Belle release streamed from the hub counts 0)."""
+    return sum(Path(spec.path).stat().st_size for plan in plans for spec in plan.files)
+
+
+def _source_chunks(plan: Plan, block_bytes: int) -> Iterator[tuple[str, object]]:
     if plan.subset is not None:
         from instruct_data import hub
 
@@ -90,7 +95,7 @@ def _source_chunks(plan: Plan) -> Iterator[tuple[str, object]]:
     for spec in plan.files:
         # Row ids are `source:line`; with several files in a source the file name keeps them apart.
         id_prefix = f"{plan.label}/{source_name(Path(spec.path))}" if several else plan.label
-        for chunk in file_chunks(spec, limit=remaining):
+        for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes):
             yield id_prefix, chunk
             if remaining is not None:
                 remaining -= chunk.count

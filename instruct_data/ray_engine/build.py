@@ -26,15 +26,15 @@ from typing import Any
 import numpy as np
 
 from instruct_data.dedupe.types import Removal
-from instruct_data.ledger import Reject, Removed, Written
+from instruct_data.ledger import OwnIds, Reject, Removed, Written
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.run import _check_reject_rate
-from instruct_data.pipeline.sources import tasks
+from instruct_data.pipeline.sources import input_bytes, tasks
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import error_from_payload, note_stage, ray_runtime
+from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, note_stage, ray_runtime
 from instruct_data.ray_engine.stats import SplitStats
 from instruct_data.recipe import Recipe
 
@@ -62,7 +62,9 @@ class _Job:
     def run(self, work: Path, against: list[str]) -> dict[str, Any]:
         import ray.data
 
-        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)} for task in tasks(self.plans)]
+        size = block_bytes(input_bytes(self.plans), self.cluster.cpus)
+        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)}
+                 for task in tasks(self.plans, block_bytes=size)]
         if not blobs:  # nothing to read: empty outputs, as the local engine writes them
             return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
         chunks = ray.data.from_items(blobs, override_num_blocks=len(blobs))
@@ -71,12 +73,12 @@ class _Job:
         note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
-        self._note_own_ids(pass1, cuts)
         for plan in self.plans:
             _check_reject_rate(self.ledger, plan)
         kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": cuts}, batch_format="numpy").materialize()
         rows = kept.count()
         parts = max(self.cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
+        self._note_own_ids(kept, parts)
         repeated = _repeated_ids(kept, parts)
         held = self._heldout(kept, rows, repeated)
         removals = self._removals(kept, held, repeated, against, parts)
@@ -131,14 +133,20 @@ class _Job:
                 self.ledger.outcome(self.plans[source].label, Reject(*pickle.loads(payload)),
                                     strict=self.recipe.strict)
 
-    def _note_own_ids(self, pass1, cuts) -> None:
-        """Rows' own `id` fields, in input order, as pipeline.keys notes them."""
-        rows = where(pass1, _has_own_id).select_columns(["seq", "index", "id", "own_id"])
-        for batch in rows.iter_batches(batch_size=4096, batch_format="numpy"):
-            for seq, index, row_id, own in zip(batch["seq"].tolist(), batch["index"].tolist(),
-                                               batch["id"].tolist(), batch["own_id"].tolist()):
-                if seq in cuts and index < cuts[seq][0]:
-                    self.ledger.note_own_id(own, row_id)
+    def _note_own_ids(self, kept, parts: int) -> None:
+        """The manifest's `own_ids` counts, as pipeline.keys notes them in input order, found
+        with a shuffle on the own id: the driver never holds a set of them."""
+        from instruct_data.ray_engine.shuffle import by_partition
+
+        with_own = where(kept, _has_own_id).select_columns(["order", "id", "own_id"]).materialize()
+        rows = with_own.count()
+        if not rows:
+            return
+        hashed = with_own.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy")
+        repeats = by_partition(hashed, "hash", parts, _later_uses, key="own_id").materialize()
+        examples = repeats.sort("order").limit(OwnIds.EXAMPLES).take_all() if repeats.count() else []
+        self.ledger.own_ids.add_counted(rows, repeats.count(),
+                                        [{"own_id": r["own_id"], "row": r["id"]} for r in examples])
 
     # ------------------------------------------------------------------ split and dedupe
 
@@ -278,7 +286,8 @@ def _is_summary(batch):
 
 
 def _has_own_id(batch):
-    return (batch["kind"] == KEPT) & np.asarray([own is not None for own in batch["own_id"]], dtype=bool)
+    # isinstance, not `is not None`: a block whose own ids are all missing reads back as NaNs
+    return np.asarray([isinstance(own, str) for own in batch["own_id"]], dtype=bool)
 
 
 def _is_chunk_kept(batch, seq: int):
@@ -304,28 +313,31 @@ def _repeated_ids(kept, parts: int) -> np.ndarray:
     """Row numbers of the rows whose id an earlier row already used (rejected as duplicate_id)."""
     from instruct_data.ray_engine.shuffle import by_partition
 
-    hashed = kept.select_columns(["id", "order"]).map_batches(_id_hash, batch_format="numpy")
-    repeats = by_partition(hashed, "hash", parts, _later_uses).take_all()
+    hashed = kept.select_columns(["id", "order"]).map_batches(_id_hash, fn_kwargs={"column": "id"},
+                                                              batch_format="numpy")
+    repeats = by_partition(hashed, "hash", parts, _later_uses, key="id").take_all()
     return np.sort(np.asarray([r["order"] for r in repeats], dtype=np.int64))
 
 
-def _id_hash(batch):
+def _id_hash(batch, column: str):
     import xxhash
 
-    return {"hash": np.asarray([xxhash.xxh64_intdigest(i.encode("utf-8")) for i in batch["id"]],
-                               dtype=np.uint64).view(np.int64),
-            "id": batch["id"], "order": batch["order"]}
+    hashes = [xxhash.xxh64_intdigest(value.encode("utf-8")) for value in batch[column]]
+    return {**batch, "hash": np.asarray(hashes, dtype=np.uint64).view(np.int64)}
 
 
-def _later_uses(batch):
-    first: dict[str, int] = {}
+def _later_uses(batch, key: str):
+    """The rows of the partition whose `key` an earlier row (by `order`) already has."""
+    first: set[str] = set()
     later = []
-    for row_id, order in sorted(zip(batch["id"].tolist(), batch["order"].tolist()), key=lambda pair: pair[1]):
-        if row_id in first:
-            later.append(order)
+    by_order = np.argsort(batch["order"], kind="stable")
+    for row, value in zip(by_order.tolist(), batch[key][by_order].tolist()):
+        if value in first:
+            later.append(row)
         else:
-            first[row_id] = order
-    return {"order": np.asarray(later, dtype=np.int64)}
+            first.add(value)
+    rows = np.asarray(later, dtype=np.int64)
+    return {name: np.asarray(values)[rows] for name, values in batch.items() if name != "hash"}
 
 
 def _split_keys(batch, labels: list[str], by: str, repeated: np.ndarray):

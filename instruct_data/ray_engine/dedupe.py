@@ -19,7 +19,7 @@ import numpy as np
 
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import error_from_payload, error_payload, ray_runtime
+from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime
 
 ITEMS_PER_PARTITION = 200_000
 
@@ -43,6 +43,10 @@ class _RayDedupe:
         self.cluster = cluster
         self.fingerprints: list = []  # one materialized dataset per input file
 
+    def block_bytes(self, files: list[Path]) -> int:
+        """Bytes of a JSON-lines file per task: blocks grow with the input (runtime.block_bytes)."""
+        return block_bytes(sum(path.stat().st_size for path in files), self.cluster.cpus)
+
     def pool(self, settings, index) -> "_RayPool":
         return _RayPool(self, settings, index)
 
@@ -51,11 +55,12 @@ class _RayDedupe:
         fp = self.fingerprints[0].union(*self.fingerprints[1:]) if len(self.fingerprints) > 1 else \
             self.fingerprints[0] if self.fingerprints else None
         if fp is None or not fp.count():
-            return _Removals(None, None)
+            return _Removals([], None)
         parts = max(self.cluster.cpus, -(-fp.count() // ITEMS_PER_PARTITION), 1)
         found = decide_removals(fp, settings, [qid for qid, _ in questions], parts)
         found = found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
-        return _Removals(fp.select_columns(["order"]), found)
+        # Each file's items in turn: a union's blocks need not come out in its inputs' order.
+        return _Removals([ds.select_columns(["order"]) for ds in self.fingerprints], found)
 
 
 class _RayPool:
@@ -135,7 +140,8 @@ def _outcome_rows(batch):
 
 class _Removals:
     """The removals as the runner's pass 2 asks for them: get(item number), in increasing item
-    number; items are numbered in input order, so the n-th item is the n-th smallest `order`."""
+    number; items are numbered in input order, so the n-th item is the n-th smallest `order`.
+    `orders`: the items' numbers, one dataset per input file, in input order."""
 
     def __init__(self, orders, removals):
         self._orders = _stream(orders, "order")
@@ -158,10 +164,8 @@ class _Removals:
         return Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
 
 
-def _stream(ds, column: str) -> Iterator[int]:
-    if ds is None:
-        return iter(())
-    return (value for batch in ds.iter_batches(batch_size=65536, batch_format="numpy")
+def _stream(datasets, column: str) -> Iterator[int]:
+    return (value for ds in datasets for batch in ds.iter_batches(batch_size=65536, batch_format="numpy")
             for value in batch[column].tolist())
 
 

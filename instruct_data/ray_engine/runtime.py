@@ -100,9 +100,25 @@ def configure_data() -> None:
     context = DataContext.get_current()
     # Blocks come out in the order their inputs went in: the outputs are written in input order.
     context.execution_options.preserve_order = True
-    # Shuffles as plain tasks: the hash-shuffle strategy keeps actors that hold CPUs between
-    # stages, which starves the next stage on a small machine.
-    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    # Shuffles (groupby, sort) as map and reduce tasks. The sort-based shuffle keeps state in
+    # the driver for every pair of blocks it moves: a groupby of 1M rows in 1,000 blocks took
+    # 97 s and 4.6 GB of driver memory on 2 CPUs, against 3.7 s and 264 MB here (the hash
+    # shuffle, flat too, keeps actors that hold CPUs between stages and took 14.6 s).
+    context.shuffle_strategy = ShuffleStrategy.SHUFFLE_V2
+
+
+# What the driver keeps grows with the number of blocks (Ray's references and metadata for each,
+# some tens of KB), not with rows: so the blocks grow with the input instead of their number.
+BLOCKS_PER_JOB = 256  # at least; 4 per CPU on a larger cluster
+MIN_BLOCK_BYTES = 1 << 20  # the local engine's chunk: small inputs keep their parallelism
+MAX_BLOCK_BYTES = 64 << 20  # a pass-1 block holds about 3x its input: a few hundred MB per task
+
+
+def block_bytes(input_bytes: int, cpus: int) -> int:
+    """Input bytes per Ray block, so a job has about max(BLOCKS_PER_JOB, 4 x cpus) blocks
+    (more once blocks reach MAX_BLOCK_BYTES: past some 60 GB of input on a small cluster)."""
+    blocks = max(BLOCKS_PER_JOB, 4 * cpus)
+    return min(MAX_BLOCK_BYTES, max(MIN_BLOCK_BYTES, -(-input_bytes // blocks)))
 
 
 def _cluster(ray, address: str | None) -> Cluster:
