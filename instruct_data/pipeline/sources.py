@@ -18,7 +18,7 @@ from instruct_data.errors import IdataError
 from instruct_data.io import Row, expand_inputs
 from instruct_data.ledger import source_name
 from instruct_data.recipe import Recipe, RecipeError, Source
-from instruct_data.rowpath import BLOCK_BYTES, FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
+from instruct_data.rowpath import BATCH_ROWS, BLOCK_BYTES, FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
 
 
 @dataclass
@@ -63,12 +63,13 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
     return plans
 
 
-def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple]:
+def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES, batch_rows: int = BATCH_ROWS) -> Iterator[tuple]:
     """(chunk number, source index, id prefix, rowpath.Chunk) for every source in order; a
-    source stops being read once its cap is reached. `block_bytes`: a JSON-lines chunk's size."""
+    source stops being read once its cap is reached. A chunk holds `block_bytes` of a JSON-lines
+    file, or `batch_rows` rows read here (an array, a table, a Belle release)."""
     number = 0
     for plan in plans:
-        for id_prefix, chunk in _source_chunks(plan, block_bytes):
+        for id_prefix, chunk in _source_chunks(plan, block_bytes, batch_rows):
             if plan.stopped:
                 break
             yield (number, plan.index, id_prefix, chunk)
@@ -80,14 +81,14 @@ def input_bytes(plans: list[Plan]) -> int:
     return sum(Path(spec.path).stat().st_size for plan in plans for spec in plan.files)
 
 
-def _source_chunks(plan: Plan, block_bytes: int) -> Iterator[tuple[str, object]]:
+def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int) -> Iterator[tuple[str, object]]:
     if plan.subset is not None:
         from instruct_data import hub
 
         rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
                                limit=plan.limit)
         spec = FileSpec(plan.subset.name, plan.subset.format)
-        for chunk in rows_chunks(spec, (Row(origin, data) for origin, data in rows)):
+        for chunk in rows_chunks(spec, (Row(origin, data) for origin, data in rows), batch_rows):
             yield plan.label, chunk
         return
     remaining = plan.limit
@@ -95,7 +96,7 @@ def _source_chunks(plan: Plan, block_bytes: int) -> Iterator[tuple[str, object]]
     for spec in plan.files:
         # Row ids are `source:line`; with several files in a source the file name keeps them apart.
         id_prefix = f"{plan.label}/{source_name(Path(spec.path))}" if several else plan.label
-        for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes):
+        for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes, batch_rows=batch_rows):
             yield id_prefix, chunk
             if remaining is not None:
                 remaining -= chunk.count

@@ -29,12 +29,13 @@ from instruct_data.dedupe.types import Removal
 from instruct_data.ledger import OwnIds, Reject, Removed, Written
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.run import _check_reject_rate
-from instruct_data.pipeline.sources import input_bytes, tasks
+from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, note_stage, ray_runtime
+from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage, ray_runtime,
+                                              tasks_dataset)
 from instruct_data.ray_engine.stats import SplitStats
 from instruct_data.recipe import Recipe
 
@@ -60,14 +61,11 @@ class _Job:
         self.cluster, self.on_row = cluster, on_row
 
     def run(self, work: Path, against: list[str]) -> dict[str, Any]:
-        import ray.data
-
-        size = block_bytes(input_bytes(self.plans), self.cluster.cpus)
-        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)}
-                 for task in tasks(self.plans, block_bytes=size)]
-        if not blobs:  # nothing to read: empty outputs, as the local engine writes them
+        cpus = self.cluster.cpus
+        chunks = tasks_dataset(tasks(self.plans, block_bytes=block_bytes(input_bytes(self.plans), cpus),
+                                     batch_rows=block_rows(estimate_rows(self.recipe), cpus)))
+        if chunks is None:  # nothing to read: empty outputs, as the local engine writes them
             return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
-        chunks = ray.data.from_items(blobs, override_num_blocks=len(blobs))
         pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state}, batch_size=1,
                                    batch_format="numpy").materialize()
         note_stage("pass 1: rows, rejects, summaries", pass1)

@@ -19,7 +19,7 @@ import numpy as np
 
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime
+from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime, tasks_dataset
 
 ITEMS_PER_PARTITION = 200_000
 
@@ -77,12 +77,10 @@ class _RayPool:
         return None
 
     def map(self, fn, tasks) -> Iterator[tuple[list, None]]:
-        import ray.data
-
-        blobs = [{"task": pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)} for task in tasks]
-        if not blobs:
+        chunks = tasks_dataset(tasks)
+        if chunks is None:
             return
-        done = ray.data.from_items(blobs, override_num_blocks=len(blobs)).map_batches(
+        done = chunks.map_batches(
             _run_chunks, fn_kwargs={"fn": fn, "settings": self.settings, "index": self.index}, batch_size=1,
             batch_format="numpy").materialize()
         self.engine.fingerprints.append(done.map_batches(_fingerprint_rows, batch_format="numpy").materialize())

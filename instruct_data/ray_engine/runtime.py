@@ -112,13 +112,40 @@ def configure_data() -> None:
 BLOCKS_PER_JOB = 256  # at least; 4 per CPU on a larger cluster
 MIN_BLOCK_BYTES = 1 << 20  # the local engine's chunk: small inputs keep their parallelism
 MAX_BLOCK_BYTES = 64 << 20  # a pass-1 block holds about 3x its input: a few hundred MB per task
+MIN_BLOCK_ROWS = 1_000  # rows read by the driver (arrays, tables, a Belle release from the hub)
+MAX_BLOCK_ROWS = 100_000
 
 
 def block_bytes(input_bytes: int, cpus: int) -> int:
-    """Input bytes per Ray block, so a job has about max(BLOCKS_PER_JOB, 4 x cpus) blocks
-    (more once blocks reach MAX_BLOCK_BYTES: past some 60 GB of input on a small cluster)."""
+    """Input bytes per Ray block (a JSON-lines byte range), so a job has about
+    max(BLOCKS_PER_JOB, 4 x cpus) blocks (more once blocks reach MAX_BLOCK_BYTES: past some
+    60 GB of input on a small cluster)."""
+    return _per_block(input_bytes, cpus, MIN_BLOCK_BYTES, MAX_BLOCK_BYTES)
+
+
+def block_rows(rows: int | None, cpus: int) -> int:
+    """Rows per Ray block for rows the driver reads, as block_bytes does for bytes."""
+    return _per_block(rows or 0, cpus, MIN_BLOCK_ROWS, MAX_BLOCK_ROWS)
+
+
+def _per_block(total: int, cpus: int, smallest: int, largest: int) -> int:
     blocks = max(BLOCKS_PER_JOB, 4 * cpus)
-    return min(MAX_BLOCK_BYTES, max(MIN_BLOCK_BYTES, -(-input_bytes // blocks)))
+    return min(largest, max(smallest, -(-total // blocks)))
+
+
+def tasks_dataset(tasks):
+    """A Ray dataset of one block per task (column `task`: the pickled task), in task order.
+    Each task goes to the object store as it is made: rows the driver reads (arrays, tables,
+    a Belle release) are never all in its memory at once."""
+    import pickle
+
+    import pyarrow as pa
+    import ray
+    import ray.data
+
+    refs = [ray.put(pa.table({"task": pa.array([pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)],
+                                                pa.binary())})) for task in tasks]
+    return ray.data.from_arrow_refs(refs) if refs else None
 
 
 def _cluster(ray, address: str | None) -> Cluster:
