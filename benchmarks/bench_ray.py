@@ -6,9 +6,10 @@
 For each row count: generates a Belle-like corpus (benchmarks/corpus.py: 5% planted exact
 and 5% near copies), then runs `idata build CORPUS --heldout 1000 --engine E` as a child
 process for each engine, and samples every process of its tree every 0.2 s. Prints per run:
-wall time, CPU time of the tree (user + sys, per row), the peak resident memory of the
-driver (the idata process itself) and of the largest Ray worker, Ray's own processes
-(raylet, GCS, object store), and whether train.jsonl, heldout.jsonl and duplicates.jsonl are
+wall time, CPU time of the tree (user + sys, per row), the peak memory of the driver (the
+idata process itself) and of the largest worker, each its own (private pages, not counting
+the pages of Ray's shared object store it maps) and RSS, Ray's own processes (raylet, GCS,
+the spill workers that move object-store pages to disk), and whether train.jsonl, heldout.jsonl and duplicates.jsonl are
 byte-identical between the engines. With Ray, the rows and bytes of each stage's output
 (and of what went into the band shuffle) are printed too: the per-row costs the README's
 100M-row cluster estimate is made from. The driver's peak should not grow with the rows.
@@ -41,11 +42,28 @@ def role(process: psutil.Process, driver: int) -> str:
         command = " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return "other"
+    if "SpillWorker" in command or "RestoreWorker" in command or "SPILL_WORKER" in command \
+            or "RESTORE_WORKER" in command:
+        return "ray system"  # they copy object-store pages to and from disk
     if "default_worker.py" in command or command.startswith("ray::"):
         return "worker"
     if "/ray/" in command or "raylet" in command or "gcs_server" in command:
         return "ray system"  # raylet (with the object store), GCS, log and dashboard agents
     return "worker"  # the local engine's worker processes
+
+
+def own_memory(process: psutil.Process) -> tuple[int, int]:
+    """(the process's own memory, its RSS). Own: its private pages, less those of Ray's shared
+    object store (/dev/shm/plasma*): a Ray process that writes or reads a block maps its pages,
+    and while no other process maps them they count as private (USS) although they are the
+    object store's, bounded by its size."""
+    own = 0
+    rss = 0
+    for mapping in process.memory_maps(grouped=True):
+        rss += mapping.rss
+        if "plasma" not in mapping.path:
+            own += mapping.private_clean + mapping.private_dirty
+    return own, rss
 
 
 def run(command: list[str], env: dict[str, str]) -> dict:
@@ -62,15 +80,13 @@ def run(command: list[str], env: dict[str, str]) -> dict:
             break
         for process in processes:
             try:
-                # USS: the process's own memory. RSS also counts the pages of Ray's shared object
-                # store a process has mapped to read blocks (zero-copy), which are not its own.
-                memory = process.memory_full_info()
+                own, rss = own_memory(process)
                 times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             kind = role(process, child.pid)
-            peak[kind] = max(peak.get(kind, 0), memory.uss)
-            peak[kind + " rss"] = max(peak.get(kind + " rss", 0), memory.rss)
+            peak[kind] = max(peak.get(kind, 0), own)
+            peak[kind + " rss"] = max(peak.get(kind + " rss", 0), rss)
             cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
         time.sleep(0.2)
     wall = time.perf_counter() - start
@@ -128,7 +144,8 @@ def main() -> None:
 def report(rows: int, results: dict) -> None:
     print(f"\nidata build, {rows:,} generated rows (5% exact + 5% near copies planted), near dedupe on, "
           f"{os.cpu_count()} CPUs")
-    print("peak memory per process: USS (its own), and RSS (with the shared object-store pages it mapped)")
+    print("peak memory per process: its own (private pages, less the object store's), and RSS (with the "
+          "shared object-store pages it mapped)")
     header = f"{'engine':<7} {'wall s':>8} {'CPU us/row':>10} {'driver MiB':>16} {'worker MiB':>16} " \
              f"{'ray sys MiB':>11} {'load':>5}  removed"
     print(header)
