@@ -100,27 +100,41 @@ def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, sm
     assert local["split"] == on_ray["split"]
 
 
-def test_rows_own_ids_are_counted_on_ray_as_locally(ray_session, rows, small_partitions, tmp_path):
-    """Rows' own `id` fields, repeated across blocks: the manifest's own_ids (counts, and the
-    first repeats in input order) come from a shuffle on Ray, the same as the local set's."""
-    from instruct_data.ray_engine.build import build_on_ray
-
+@pytest.fixture
+def rows_with_ids(rows, tmp_path) -> Path:
+    """2,000 rows with their own `id` field: rows 1501-2000 repeat the ids of rows 1-500 (7 and
+    1500 share no factor), spread over a dozen blocks."""
     with_ids = tmp_path / "with_ids.jsonl"
     lines = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()[:2000]]
     with open(with_ids, "w", encoding="utf-8") as fh:
         for n, row in enumerate(lines):
             fh.write(json.dumps({"id": f"belle-{(n * 7) % 1500}", **row}, ensure_ascii=False) + "\n")
-    recipe = {"sources": [{"name": "ids", "files": [str(with_ids)]}], "split": {"heldout": 20}, "seed": 1}
+    return with_ids
+
+
+def _check_own_ids(own: dict) -> None:
+    assert own["rows_with_own_id"] > 1900 and 450 < own["rows_repeating_an_earlier_own_id"] <= 500  # less rejects
+    assert own["examples"][0]["own_id"] == "belle-0" and len(own["examples"]) == 5
+
+
+def test_rows_own_ids_are_counted_on_ray_as_locally(ray_session, rows_with_ids, small_partitions, tmp_path):
+    """The manifest's own_ids (counts, and the first repeats in input order) come from a
+    shuffle on Ray, the same as the local engine's set gives."""
+    from instruct_data.ray_engine.build import build_on_ray
+    from instruct_data.ray_engine.dedupe import dedupe_on_ray
+
+    recipe = {"sources": [{"name": "ids", "files": [str(rows_with_ids)]}], "split": {"heldout": 20}, "seed": 1}
     local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
     on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
-
-    own = on_ray["counts"]["own_ids"]
-    assert own == local["counts"]["own_ids"]
-    # Rows 1501-2000 repeat the ids of rows 1-500 (7 and 1500 share no factor), less the rejected.
-    assert own["rows_with_own_id"] > 1900 and 450 < own["rows_repeating_an_earlier_own_id"] <= 500
-    assert own["examples"][0]["own_id"] == "belle-0" and len(own["examples"]) == 5
+    assert on_ray["counts"]["own_ids"] == local["counts"]["own_ids"]
+    _check_own_ids(on_ray["counts"]["own_ids"])
     for name in BUILD_FILES:
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+    local = dedupe_files([str(rows_with_ids)], tmp_path / "dedupe-local", workers=1)
+    on_ray = dedupe_on_ray([str(rows_with_ids)], tmp_path / "dedupe-ray")
+    assert on_ray["counts"]["own_ids"] == local["counts"]["own_ids"]
+    _check_own_ids(on_ray["counts"]["own_ids"])
 
 
 def test_blocks_grow_with_the_input_so_their_number_stays_bounded():

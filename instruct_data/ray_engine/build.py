@@ -132,19 +132,8 @@ class _Job:
                                     strict=self.recipe.strict)
 
     def _note_own_ids(self, kept, parts: int) -> None:
-        """The manifest's `own_ids` counts, as pipeline.keys notes them in input order, found
-        with a shuffle on the own id: the driver never holds a set of them."""
-        from instruct_data.ray_engine.shuffle import by_partition
-
-        with_own = where(kept, _has_own_id).select_columns(["order", "id", "own_id"]).materialize()
-        rows = with_own.count()
-        if not rows:
-            return
-        hashed = with_own.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy")
-        repeats = by_partition(hashed, "hash", parts, _later_uses, key="own_id").materialize()
-        examples = repeats.sort("order").limit(OwnIds.EXAMPLES).take_all() if repeats.count() else []
-        self.ledger.own_ids.add_counted(rows, repeats.count(),
-                                        [{"own_id": r["own_id"], "row": r["id"]} for r in examples])
+        """The manifest's `own_ids` counts, as pipeline.keys notes them in input order."""
+        count_own_ids(where(kept, _has_own_id).select_columns(["order", "id", "own_id"]), parts, self.ledger)
 
     # ------------------------------------------------------------------ split and dedupe
 
@@ -305,6 +294,22 @@ def _kept_rows(batch, cuts: dict[int, tuple[int, int, int]]):
     out = {name: np.asarray(values)[keep] for name, values in batch.items() if name not in ("kind", "payload")}
     out["order"] = start[keep] + index[keep]
     return out
+
+
+def count_own_ids(with_own, parts: int, ledger) -> None:
+    """ledger.own_ids from a dataset of the rows that have their own `id` (columns order, id,
+    own_id), found with a shuffle on the own id: the driver never holds a set of them."""
+    from instruct_data.ray_engine.shuffle import by_partition
+
+    with_own = with_own.materialize()
+    rows = with_own.count()
+    if not rows:
+        return
+    hashed = with_own.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy")
+    repeats = by_partition(hashed, "hash", parts, _later_uses, key="own_id").materialize()
+    repeated = repeats.count()
+    examples = repeats.sort("order").limit(OwnIds.EXAMPLES).take_all() if repeated else []
+    ledger.own_ids.add_counted(rows, repeated, [{"own_id": r["own_id"], "row": r["id"]} for r in examples])
 
 
 def _repeated_ids(kept, parts: int) -> np.ndarray:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from instruct_data.errors import IdataError
+from instruct_data.ledger import Reject
+from instruct_data.ray_engine.build import count_own_ids
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
 from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime, tasks_dataset
 
@@ -42,6 +44,7 @@ class _RayDedupe:
     def __init__(self, cluster):
         self.cluster = cluster
         self.fingerprints: list = []  # one materialized dataset per input file
+        self.own_ids: list = []  # per input file: its items whose row has an `id` field
 
     def block_bytes(self, files: list[Path]) -> int:
         """Bytes of a JSON-lines file per task: blocks grow with the input (runtime.block_bytes)."""
@@ -52,15 +55,19 @@ class _RayDedupe:
 
     def decide(self, settings, questions: list[tuple[str, str]], ledger) -> "_Removals":
         ledger.extra["engine"] = self.cluster.to_dict()
-        fp = self.fingerprints[0].union(*self.fingerprints[1:]) if len(self.fingerprints) > 1 else \
-            self.fingerprints[0] if self.fingerprints else None
+        fp = _union(self.fingerprints)
         if fp is None or not fp.count():
             return _Removals([], None)
         parts = max(self.cluster.cpus, -(-fp.count() // ITEMS_PER_PARTITION), 1)
+        count_own_ids(_union(self.own_ids), parts, ledger)
         found = decide_removals(fp, settings, [qid for qid, _ in questions], parts)
         found = found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
         # Each file's items in turn: a union's blocks need not come out in its inputs' order.
         return _Removals([ds.select_columns(["order"]) for ds in self.fingerprints], found)
+
+
+def _union(datasets: list):
+    return datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0] if datasets else None
 
 
 class _RayPool:
@@ -84,6 +91,7 @@ class _RayPool:
             _run_chunks, fn_kwargs={"fn": fn, "settings": self.settings, "index": self.index}, batch_size=1,
             batch_format="numpy").materialize()
         self.engine.fingerprints.append(done.map_batches(_fingerprint_rows, batch_format="numpy").materialize())
+        self.engine.own_ids.append(done.map_batches(_own_id_rows, batch_format="numpy"))
         outcomes = done.map_batches(_outcome_rows, batch_format="numpy")
         for batch in outcomes.iter_batches(batch_size=1, batch_format="numpy"):
             for blob, failed in zip(batch["outcomes"], batch["failed"]):
@@ -108,6 +116,14 @@ def _run_chunks(batch, fn, settings, index):
         # lose it): pass 1 raises it where the local engine would, in chunk order.
         outcomes, fp = error_payload(exc), fingerprint([], settings)
     columns = fingerprint_columns(fp)
+    columns["own_id"] = np.full(len(fp.ids), None, dtype=object)
+    if not isinstance(outcomes, bytes) and any(isinstance(o, tuple) for o in outcomes):
+        # A row's own `id` stays here, beside its item (one per outcome that is not a reject),
+        # counted by a shuffle in decide rather than in a set on the driver: the (own id, id)
+        # outcomes go back as None.
+        columns["own_id"] = np.asarray([o[0] if isinstance(o, tuple) else None for o in outcomes
+                                        if not isinstance(o, Reject)], dtype=object)
+        outcomes = [None if isinstance(o, tuple) else o for o in outcomes]
     # The chunk's outcomes ride on one extra row (order -1) in front of its fingerprints.
     columns["outcomes"] = np.full(len(fp.ids), None, dtype=object)
     columns["failed"] = np.zeros(len(fp.ids), dtype=bool)
@@ -128,7 +144,13 @@ def _one_blank(name: str, values: np.ndarray) -> np.ndarray:
 
 def _fingerprint_rows(batch):
     keep = batch["order"] >= 0
-    return {name: np.asarray(values)[keep] for name, values in batch.items() if name not in ("outcomes", "failed")}
+    return {name: np.asarray(values)[keep] for name, values in batch.items()
+            if name not in ("outcomes", "failed", "own_id")}
+
+
+def _own_id_rows(batch):
+    keep = np.asarray([isinstance(own, str) for own in batch["own_id"]], dtype=bool) & (batch["order"] >= 0)
+    return {name: np.asarray(batch[name])[keep] for name in ("order", "id", "own_id")}
 
 
 def _outcome_rows(batch):
