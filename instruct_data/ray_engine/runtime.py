@@ -63,6 +63,9 @@ def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quie
         started = True
     try:
         configure_data()
+        if started and not address:
+            for name in _NOISY_LOGGERS:
+                logging.getLogger(name).addFilter(_own_runtime_noise)
         yield _cluster(ray, address)
     except Exception as exc:
         cause = task_error(exc)
@@ -70,8 +73,22 @@ def ray_runtime(address: str | None = None, *, num_cpus: int | None = None, quie
             raise cause from None  # the error the task met (file:line), not Ray's wrapping
         raise
     finally:
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).removeFilter(_own_runtime_noise)
         if started:
             ray.shutdown()
+
+
+# The loggers that print them: a logger's filter sees only the records made on it.
+_NOISY_LOGGERS = ("ray.data.dataset", "ray.data._internal.progress.utils")
+
+
+def _own_runtime_noise(record: logging.LogRecord) -> bool:
+    """False for two warnings Ray Data prints on a runtime of our own, where they mean nothing:
+    "no available CPUs, the job will hang" (it races with the workers that just read the
+    blocks' metadata; nothing here holds CPUs: no actors), and "truncating long operator name"."""
+    message = record.getMessage()
+    return "does not have any available CPUs" not in message and "Truncating long operator name" not in message
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
