@@ -133,7 +133,7 @@ class _Job:
 
     def _note_own_ids(self, kept, parts: int) -> None:
         """The manifest's `own_ids` counts, as pipeline.keys notes them in input order."""
-        count_own_ids(where(kept, _has_own_id).select_columns(["order", "id", "own_id"]), parts, self.ledger)
+        count_own_ids(where(kept, has_own_id).select_columns(["order", "id", "own_id"]), parts, self.ledger)
 
     # ------------------------------------------------------------------ split and dedupe
 
@@ -272,7 +272,7 @@ def _is_summary(batch):
     return (batch["kind"] == SUMMARY) | (batch["kind"] == ERROR)
 
 
-def _has_own_id(batch):
+def has_own_id(batch):
     # isinstance, not `is not None`: a block whose own ids are all missing reads back as NaNs
     return np.asarray([isinstance(own, str) for own in batch["own_id"]], dtype=bool)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from instruct_data.errors import IdataError
 from instruct_data.ledger import Reject
-from instruct_data.ray_engine.build import count_own_ids
+from instruct_data.ray_engine.build import count_own_ids, has_own_id
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
 from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime, tasks_dataset
 
@@ -149,7 +149,7 @@ def _fingerprint_rows(batch):
 
 
 def _own_id_rows(batch):
-    keep = np.asarray([isinstance(own, str) for own in batch["own_id"]], dtype=bool) & (batch["order"] >= 0)
+    keep = has_own_id(batch) & (batch["order"] >= 0)
     return {name: np.asarray(batch[name])[keep] for name in ("order", "id", "own_id")}
 
 
