@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from instruct_data.clean import CleanSettings, Cleaner
-from instruct_data.clean.filters import (AiIdentity, Arithmetic, BelleBlacklist, ChineseShare, MissingAttachment,
+from instruct_data.clean.filters import (AiIdentity, Arithmetic, Echo, BelleBlacklist, ChineseShare, MissingAttachment,
                                          Repetition, Truncated, UnkTokens)
 from instruct_data.clean.normalizers import DoubledLabel
 from instruct_data.clean.pii import EMAIL, Pii
@@ -76,6 +76,11 @@ def test_repetition_leaves_code_tables_and_ascii_art_out():
 
 def test_repetition_asked_for_is_not_a_defect():
     assert kept(Repetition(), conv("帮我把这句话重复3遍“我喜欢吃苹果”", "我喜欢吃苹果。\n我喜欢吃苹果。\n我喜欢吃苹果。"))
+    # alpaca_zh_demo.json item 509: the instruction (in `input`) asks for a transcription, so the
+    # reply is rightly the customer's words again.
+    assert kept(Echo(), conv("输入：顾客：你好，我想要点一份鸡肉三明治。", "顾客：你好，我想要点一份鸡肉三明治。",
+                             input="指示：将顾客所说的话转录下来。"))
+    assert not kept(Echo(), conv("顾客：你好，我想要点一份鸡肉三明治。", "顾客：你好，我想要点一份鸡肉三明治。"))
     assert kept(Repetition(), conv("help me repeat this sentence five times, \"I like apple\"", "I like apple.\n" * 5))
     assert Repetition().apply(conv("写一段话", "我很喜欢这个公园。" * 8)).reason == "repeated_sentences"
 

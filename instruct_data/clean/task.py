@@ -22,7 +22,7 @@ ENGLISH = re.compile(
 ENGLISH_PASSAGE = re.compile(r"(?:[A-Za-z]+[ ,.;:'\"-]+){4,}[A-Za-z]+"
                              r"|[A-Za-z]{2,}[^\n]{0,20}(?:复数|单数|过去式|词性|拼写|同义词|反义词)"
                              r"|(?:复数|单数|过去式|词性|拼写|同义词|反义词)[^\n]{0,20}[A-Za-z]{2,}")
-REPEAT = re.compile(r"重复|复述|repeat|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
+REPEAT = re.compile(r"重复|复述|转录|抄写|照抄|原样|逐字|repeat|transcribe|verbatim|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
 AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色扮演|聊天机器人|机器人之间|script|dialogue|role-?play", re.IGNORECASE)
 TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
 HAN = re.compile(r"[\u4e00-\u9fff]")
