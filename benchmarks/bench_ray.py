@@ -11,7 +11,7 @@ idata process itself) and of the largest worker, each its own (private pages, no
 the pages of Ray's shared object store it maps) and RSS, Ray's own processes (raylet, GCS,
 the spill workers that move object-store pages to disk), and whether train.jsonl, heldout.jsonl and duplicates.jsonl are
 byte-identical between the engines. With Ray, the rows and bytes of each stage's output
-(and of what went into the band shuffle) are printed too: the per-row costs the README's
+(and of what went into the band shuffle) are printed too: the per-row costs docs/ray.md's
 100M-row cluster estimate is made from. The driver's peak should not grow with the rows.
 """
 

@@ -16,7 +16,7 @@ with room for the estimate's noise.
 Then, on a generated corpus with 5% near copies planted (--corpus-rows), every LSH
 candidate pair is scored, and recall of the planted copies and the number of other pairs
 that would be removed are printed per shingle size and threshold: the worst different
-pair among many rows, not just typical ones. The README quotes both tables.
+pair among many rows, not just typical ones. docs/dedupe.md quotes both tables.
 """
 
 from __future__ import annotations

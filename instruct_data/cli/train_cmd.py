@@ -67,7 +67,7 @@ def train_command(recipe, as_json, **options):
 
     Labels cover the reply and its end token only; the end token is the model's real one.
     Tokenized data is cached, so a second run starts at once. The same command runs under
-    torchrun and accelerate launch (see the README).
+    torchrun and accelerate launch (see docs/training.md).
 
     \b
     Examples:

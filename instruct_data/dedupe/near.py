@@ -5,7 +5,7 @@ candidate pair is then checked against the threshold with the signatures' estima
 Jaccard (the share of equal MinHash values) before anything is removed.
 
 rensa was chosen over datasketch by measurement: see benchmarks/bench_dedupe.py and the
-README (it computes the signature matrix of a whole batch in Rust from pre-hashed shingles).
+docs/dedupe.md (it computes the signature matrix of a whole batch in Rust from pre-hashed shingles).
 """
 
 from __future__ import annotations

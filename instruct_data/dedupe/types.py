@@ -15,7 +15,7 @@ class DedupeSettings(BaseModel):
     """How duplicates are found. Also the `dedupe:` block of a build recipe.
 
     The defaults were chosen by measurement (benchmarks/choose_threshold.py, quoted in the
-    README): with 3-character shingles, rows with 5% of their characters edited have a
+    docs/dedupe.md): with 3-character shingles, rows with 5% of their characters edited have a
     Jaccard similarity of 0.75 (median; 1% under 0.67), two different rows on the same topic
     and template 0.04 (99% under 0.16; the worst of 100,000 rows 0.43).
     """
