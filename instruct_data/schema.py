@@ -1,15 +1,22 @@
 """The canonical record (Conversation) and the training record (context/target).
 
 Every input format is read *into* a Conversation; every output is rendered *from* one.
+
+A dialogue with tools (docs/tools.md) uses the same record: the conversation declares its
+`tools` (JSON schemas, as the data gave them), an assistant turn may carry `tool_calls`
+(then its text may be empty) and a `reasoning` trace, and each call's result is a `tool`
+turn. The order is user, assistant (maybe with calls), the calls' results, assistant, ...,
+user, ..., ending with an assistant turn. A dialogue without tools, calls or traces is the
+plain alternating user/assistant record, and serializes to the same bytes as before.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
 
 
 class Origin(BaseModel):
@@ -46,28 +53,63 @@ class Origin(BaseModel):
         return str(self.file)
 
 
+class ToolCall(BaseModel):
+    """One function call an assistant turn makes: the tool's name and its arguments (a JSON object)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None  # OpenAI's tool_call_id, which the result turn names
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("a tool call needs a name")
+        return name
+
+
 class Turn(BaseModel):
-    """One message. A user turn may carry a separate `input` (alpaca's second field)."""
+    """One message. A user turn may carry a separate `input` (alpaca's second field); an
+    assistant turn may carry `reasoning` (a trace kept apart from the reply) and `tool_calls`
+    (then its text may be empty); a tool turn is the result of a call (`name`: the tool,
+    `tool_call_id`: the call's id, where the data gives them)."""
 
     model_config = ConfigDict(extra="forbid")
 
     role: Role
     text: str
     input: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
     @field_validator("text")
     @classmethod
-    def _not_blank(cls, text: str) -> str:
-        if not text.strip():
+    def _not_blank(cls, text: str, info: ValidationInfo) -> str:
+        # An assistant turn that only calls tools has no text: checked with its calls below.
+        if not text.strip() and info.data.get("role") != "assistant":
             raise ValueError("text is empty")
         return text
 
     @model_validator(mode="after")
-    def _input_only_on_user(self) -> "Turn":
+    def _fields_fit_the_role(self) -> "Turn":
         if self.input is not None and self.role != "user":
             raise ValueError("only a user turn can have an input")
         if self.input is not None and not self.input.strip():
             self.input = None
+        if self.role != "assistant" and (self.tool_calls is not None or self.reasoning is not None):
+            raise ValueError("only an assistant turn can have tool calls or reasoning")
+        if self.role != "tool" and (self.tool_call_id is not None or self.name is not None):
+            raise ValueError("only a tool turn can have a tool_call_id or a name")
+        if self.tool_calls is not None and not self.tool_calls:
+            self.tool_calls = None
+        if self.reasoning is not None and not self.reasoning.strip():
+            self.reasoning = None
+        if self.role == "assistant" and not self.text.strip() and not self.tool_calls:
+            raise ValueError("text is empty (an assistant turn needs text or tool calls)")
         return self
 
     @property
@@ -76,8 +118,50 @@ class Turn(BaseModel):
         return f"{self.text}\n{self.input}" if self.input else self.text
 
 
+def tool_function(tool: dict) -> dict:
+    """The function schema of a declared tool, in either layout data uses: OpenAI's
+    `{"type": "function", "function": {"name", "parameters", ...}}` or the bare
+    `{"name", "description", "parameters"}` (glaive, LLaMA-Factory)."""
+    inner = tool.get("function")
+    return inner if isinstance(inner, dict) else tool
+
+
+def tool_name(tool: dict) -> str | None:
+    name = tool_function(tool).get("name")
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def role_order_problem(turns: list) -> str | None:
+    """Why these turns are not in legal order, or None. Legal: user, assistant (maybe with
+    calls), the results of its calls (tool turns), assistant, ..., ending with an assistant
+    turn. A tool turn follows an assistant turn that calls tools, or another tool turn."""
+    previous = None
+    for index, turn in enumerate(turns, start=1):
+        role = turn.role
+        if previous is None:
+            ok = role == "user"
+            expected = "user"
+        elif previous.role == "user":
+            ok, expected = role == "assistant", "assistant"
+        elif previous.role == "tool":
+            ok, expected = role in ("tool", "assistant"), "tool or assistant"
+        elif previous.tool_calls:
+            ok, expected = role in ("tool", "user"), "tool or user"
+        else:
+            ok, expected = role == "user", "user"
+        if not ok:
+            if role == "tool" or (index == 1 and role == "assistant"):
+                return f"turn {index} is {role}, expected {expected}"
+            return f"turn {index} is {role}, expected {expected} (turns must alternate user/assistant)"
+        previous = turn
+    if turns and turns[-1].role != "assistant":
+        return "the last turn must be an assistant reply"
+    return None
+
+
 class Conversation(BaseModel):
-    """Alternating user/assistant turns, starting with user and ending with assistant."""
+    """User and assistant turns, starting with user and ending with assistant; in a dialogue
+    with tools, the results of an assistant turn's calls (tool turns) follow it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +169,7 @@ class Conversation(BaseModel):
     own_id: str | None = None  # the row's own `id` field, kept, never used as its id (it can repeat)
     source: str
     system: str | None = None
+    tools: list[dict[str, Any]] | None = None  # the tools the dialogue declares (JSON schemas)
     turns: list[Turn] = Field(min_length=2)
     category: str | None = None
     origin: Origin = Field(default_factory=Origin)
@@ -96,15 +181,20 @@ class Conversation(BaseModel):
     @field_validator("turns")
     @classmethod
     def _alternating(cls, turns: list[Turn]) -> list[Turn]:
-        for index, turn in enumerate(turns):
-            expected = "user" if index % 2 == 0 else "assistant"
-            if turn.role != expected:
-                raise ValueError(
-                    f"turn {index + 1} is {turn.role}, expected {expected} (turns must alternate user/assistant)"
-                )
-        if turns and turns[-1].role != "assistant":
-            raise ValueError("the last turn must be an assistant reply")
+        problem = role_order_problem(turns)
+        if problem:
+            raise ValueError(problem)
         return turns
+
+    @field_validator("tools")
+    @classmethod
+    def _named_tools(cls, tools: list[dict] | None) -> list[dict] | None:
+        if tools is None:
+            return None
+        for index, tool in enumerate(tools, start=1):
+            if tool_name(tool) is None:
+                raise ValueError(f"tool {index} has no name")
+        return tools or None
 
     @field_validator("system")
     @classmethod
@@ -114,21 +204,47 @@ class Conversation(BaseModel):
     @property
     def prompt(self) -> Turn:
         """The last user turn: the question the final reply answers."""
-        return self.turns[-2]
+        if self.turns[-2].role == "user":
+            return self.turns[-2]
+        return next(turn for turn in reversed(self.turns) if turn.role == "user")
 
     @property
     def reply(self) -> str:
+        """The last turn's text ('' when the dialogue ends on a call: see `tool_calls`)."""
         return self.turns[-1].text
 
     @property
+    def has_tools(self) -> bool:
+        """True when the dialogue declares tools, calls one, or holds a reasoning trace: then
+        `turns` (not `history`) is what a renderer must read."""
+        return self.tools is not None or any(
+            turn.role == "tool" or turn.tool_calls or turn.reasoning is not None for turn in self.turns)
+
+    @property
+    def rounds(self) -> list[list[Turn]]:
+        """The turns cut at each user turn: [user, assistant, (tool, assistant)...] per round."""
+        found: list[list[Turn]] = []
+        for turn in self.turns:
+            if turn.role == "user":
+                found.append([turn])
+            else:
+                found[-1].append(turn)
+        return found
+
+    @property
     def history(self) -> list[tuple[str, str]]:
-        """Earlier (user, assistant) rounds, oldest first."""
-        pairs = self.turns[:-2]
-        return [(pairs[i].full_text, pairs[i + 1].text) for i in range(0, len(pairs), 2)]
+        """Earlier (user, assistant) rounds, oldest first. In a dialogue with tools, a round's
+        reply is its last assistant text; its calls and results are only in `turns`."""
+        if not self.has_tools:
+            pairs = self.turns[:-2]
+            return [(pairs[i].full_text, pairs[i + 1].text) for i in range(0, len(pairs), 2)]
+        return [(r[0].full_text, next((t.text for t in reversed(r) if t.role == "assistant" and t.text.strip()), ""))
+                for r in self.rounds[:-1]]
 
     @property
     def n_rounds(self) -> int:
-        return len(self.turns) // 2
+        """The number of user turns (each opens a round)."""
+        return sum(1 for turn in self.turns if turn.role == "user")
 
 
 class TrainingRecord(BaseModel):

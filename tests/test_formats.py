@@ -228,7 +228,9 @@ def test_record_validation_errors_name_the_field():
     assert problem(lambda: Conversation(id="x", source="s", turns=[user, reply, user])) == (
         "turns: the last turn must be an assistant reply")
     assert problem(lambda: Conversation(id="x", source="s", turns=[user])).startswith("turns: List should have at least 2")
-    assert problem(lambda: Turn(role="assistant", text=" ")) == "text: text is empty"
+    assert problem(lambda: Turn(role="assistant", text=" ")) == (
+        "record: text is empty (an assistant turn needs text or tool calls)")
+    assert problem(lambda: Turn(role="user", text=" ")) == "text: text is empty"
     assert problem(lambda: Turn(role="assistant", text="答", input="补充")) == "record: only a user turn can have an input"
     assert problem(lambda: TrainingRecord(context="", target="答")) == "context: context is empty"
     assert problem(lambda: TrainingRecord(context="问", target="答", extra=1)) == "extra: Extra inputs are not permitted"
