@@ -4,12 +4,18 @@ Google's `rouge-score` splits text with an English tokenizer that drops every ch
 outside [a-z0-9]: two identical Chinese strings score 0. Here it is always given a
 tokenizer object of our own:
 
-- ROUGE-1/2/L F1 on characters (whitespace dropped), the language-neutral choice;
+- ROUGE-1/2/L F1 on characters, the language-neutral choice;
 - ROUGE-1/2/L F1 on jieba words, the way the ChatGLM p-tuning and LLaMA-Factory scripts
   report it (they call `rouge_chinese` on jieba words; that package counts each distinct
   n-gram once, `rouge-score` counts repeats, so the two agree wherever no word n-gram repeats);
-- BLEU-4 on characters, `nltk` sentence_bleu with SmoothingFunction().method3, exactly as
+- BLEU-4 on characters, `nltk` sentence_bleu with SmoothingFunction().method3, as
   LLaMA-Factory's `eval_bleu_rouge.py` computes it;
+
+All three drop punctuation and whitespace before counting (`content_chars`): a reply of only
+`，，，…` shares every comma with a Chinese reference and would otherwise earn ROUGE for
+nothing (issue 24 measured ROUGE-L 13.3 and a "better" verdict for one). Symbols (`+`, `=`,
+`%`) stay: in arithmetic they are the answer. This is where idata's numbers differ from
+LLaMA-Factory's, which count punctuation.
 - exact match after normalization (NFKC, case, whitespace and punctuation), only for short
   references: a long answer is never expected verbatim.
 
@@ -43,18 +49,28 @@ SHORT_REFERENCE_CHARS = 20
 ROUGE_TYPES = ["rouge1", "rouge2", "rougeL"]
 
 
+def _is_content(ch: str) -> bool:
+    """Not whitespace and not punctuation (Unicode categories P*: ，。！？…、“” and ASCII .,!?)."""
+    return not ch.isspace() and not unicodedata.category(ch).startswith("P")
+
+
+def content_chars(text: str) -> list[str]:
+    """The characters ROUGE and BLEU count: NFKC, ASCII lowercased, punctuation and whitespace dropped."""
+    return [ch for ch in unicodedata.normalize("NFKC", text).lower() if _is_content(ch)]
+
+
 class CharTokenizer:
-    """rouge-score tokenizer: one token per character, whitespace dropped, ASCII lowercased."""
+    """rouge-score tokenizer: one token per character, punctuation and whitespace dropped."""
 
     def tokenize(self, text: str) -> list[str]:
-        return [ch for ch in unicodedata.normalize("NFKC", text).lower() if not ch.isspace()]
+        return content_chars(text)
 
 
 class JiebaTokenizer:
-    """rouge-score tokenizer: jieba words, whitespace tokens dropped (as `rouge_chinese` sees them)."""
+    """rouge-score tokenizer: jieba words, words of only punctuation or whitespace dropped."""
 
     def tokenize(self, text: str) -> list[str]:
-        return [word for word in _jieba().cut(text) if word.strip()]
+        return [word for word in _jieba().cut(text) if any(_is_content(ch) for ch in word)]
 
 
 @functools.cache
@@ -95,15 +111,15 @@ def has_reference(reference: str | None) -> bool:
 
 
 def bleu4(prediction: str, reference: str) -> float:
-    """Sentence BLEU-4 on characters with smoothing method 3, in 0–100."""
+    """Sentence BLEU-4 on characters (punctuation and whitespace dropped) with smoothing method 3, in 0–100."""
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    if not prediction:
+    hypothesis, target = content_chars(prediction), content_chars(reference)
+    if not hypothesis or not target:
         return 0.0
     with warnings.catch_warnings():  # nltk warns on short sentences; method3 handles them
         warnings.simplefilter("ignore")
-        return 100.0 * sentence_bleu([list(reference)], list(prediction),
-                                     smoothing_function=SmoothingFunction().method3)
+        return 100.0 * sentence_bleu([target], hypothesis, smoothing_function=SmoothingFunction().method3)
 
 
 def _rouge(scorer, prediction: str, reference: str, suffix: str) -> dict[str, float]:
