@@ -19,9 +19,17 @@ Before anything is read, the guard
   run in their name (`.train.jsonl.PID-xxxx.tmp`, `.OUT.building-PID-xxxx`, `.OUT.old-PID`), and
   those of a pid that no longer runs are deleted.
 
-After a successful run into a folder, the outputs an earlier run listed in its manifest and
-this run did not write again (a dedupe of other inputs) are removed: they are idata's, and a
-manifest that no longer names them would leave them unexplained.
+A folder command writes into a fresh hidden folder beside --out (`staged_folder`), swapped in
+once at the end (`swap_in`): an interrupted run, even one killed at the moment its first file is
+renamed, leaves the previous outputs whole, never a mix of old and new. The outputs an earlier
+run wrote and this one did not (a dedupe of other inputs) go with the old folder.
+
+--out is resolved through symlinks first, so a link and the folder it names share one lock and
+the swap replaces the folder, never the link.
+
+Commands whose output names vary (train: the tokenizer's files; merge: a model folder; eval: one
+file per benchmark) have their folder recognised by the `manifest.json` the swap writes in it
+(`{"command": ..., "outputs": [...]}`) when the command wrote none of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,9 +54,19 @@ FOLDER_NAMES = {
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
 }
-# Commands whose output folder is recognised by its results.json; the names in it vary (one
-# file per benchmark), so only a folder holding something else is refused.
-RESULTS_COMMANDS = {"eval", "score"}
+# Commands whose output names vary: recognised by the manifest the swap writes (outputs listed).
+MANIFEST_COMMANDS = {"train", "merge", "eval", "score"}
+# What those commands wrote before they had a manifest, recognised by a file in it.
+LEGACY = {
+    "eval": ("results.json", re.compile(r"^(predictions\.jsonl|results\.json|report\.md|scores_by_category\.png|"
+                                        r"knowledge-[^/]+\.jsonl)$")),
+    "train": ("run_config.json", re.compile(r"^(adapter_model\.safetensors|adapter_config\.json|run_config\.json|"
+                                            r"metrics\.json|template\.json|generation_config\.json|loss_curve\.png|"
+                                            r"logs|checkpoints|README\.md|chat_template\.jinja|tokenizer.*|vocab\.json|"
+                                            r"merges\.txt|special_tokens_map\.json|added_tokens\.json)$")),
+}
+LEGACY["score"] = LEGACY["eval"]
+RESULTS_COMMANDS = {"eval", "score"}  # one may write into the other's folder (score rescoring in place)
 LEDGER_SUFFIXES = (".rejects.jsonl", ".duplicates.jsonl", ".manifest.json")  # beside an output file
 
 # Temporary names, each with the pid of the run that made it (io.temp_beside, pipeline.run).
@@ -64,6 +83,110 @@ def old_name(out: Path) -> str:
     return f".{out.name}.old-{os.getpid()}"
 
 
+def real_out(out: str | os.PathLike) -> Path:
+    """--out with every symlink resolved: a link and its target are one output, one lock."""
+    return Path(os.path.realpath(os.path.abspath(out)))
+
+
+def swap_in(work: Path, out: Path) -> None:
+    """Put the finished folder `work` at `out` with two renames; the old outputs are deleted only
+    once the new ones are in place. Signals wait for the end of the swap (`no_signals`)."""
+    global committed
+    if out.is_symlink():  # never move the link aside: replace the folder it names
+        out = real_out(out)
+    with no_signals():
+        if out.is_dir() and _exchange(work, out):
+            old = work  # one atomic step: the old outputs are now at the work folder's name
+        else:
+            old = None
+            if out.exists():
+                old = out.parent / old_name(out)
+                os.replace(out, old)  # a run killed here: the next run puts it back (_remove_stale)
+            os.replace(work, out)
+        committed = True
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# True once this process has swapped its outputs in: an interrupt after that point must not
+# say that the outputs were left as before (cli.common reads it).
+committed = False
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system cannot, and the caller renames twice."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextmanager
+def no_signals():
+    """Ctrl-C and SIGTERM held back for the few renames of a swap (delivered just after)."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError):  # not POSIX, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike, *, command: str | None = None, carry: Iterable[str] = ()) -> Iterator[Path]:
+    """A fresh folder beside `out` to write a run's outputs into; swapped in at `out` when the
+    block ends without error, deleted when it fails. `command`: write a manifest.json listing the
+    outputs when the run wrote none (how the guard recognises the folder next time). `carry`:
+    names of the old folder to keep in the new one (hard-linked where possible)."""
+    out = real_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The pid in the name lets a later run remove the folder if this process dies (_remove_stale).
+    work = Path(tempfile.mkdtemp(prefix=building_prefix(out), dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
+    try:
+        yield work
+        for name in carry:
+            if (out / name).is_file() and not (work / name).exists():
+                _link_or_copy(out / name, work / name)
+        if command is not None and not (work / "manifest.json").exists():
+            write_folder_manifest(work, command)
+        swap_in(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def write_folder_manifest(folder: Path, command: str) -> None:
+    """manifest.json naming the command and every entry of `folder` (bytes for files)."""
+    from instruct_data import __version__
+
+    outputs = [{"path": entry.name, "bytes": entry.stat().st_size if entry.is_file() else None}
+               for entry in sorted(folder.iterdir()) if not entry.name.startswith(".")]
+    data = {"command": command, "idata_version": __version__, "outputs": outputs}
+    (folder / "manifest.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 class OutputError(IdataError):
     """An output that cannot be written: exit 1 (2 is for inputs and options)."""
 
@@ -72,28 +195,54 @@ class OutputError(IdataError):
 
 @contextmanager
 def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *, command: str,
-                 overwrite: bool = False) -> Iterator[Path]:
+                 overwrite: bool = False, models: Iterable[str | os.PathLike | None] = (),
+                 staged: bool = False) -> Iterator[Path]:
     """Check --out against the inputs and what it holds, lock it, and clean up after dead runs.
-    `inputs`: every path the command reads (files, folders, globs as given, or expanded)."""
-    out = Path(os.path.abspath(out))
-    folder = command in FOLDER_NAMES or command in RESULTS_COMMANDS
+    `inputs`: every path the command reads (files, folders, globs as given, or expanded).
+    `models`: model and adapter folders the command loads (--model, --base, --adapter; hub names
+    are skipped): --out may not be one, hold one, or lie inside one.
+    Yields --out resolved through symlinks; with `staged`, a fresh folder beside it instead,
+    swapped in at --out when the block ends without error (see staged_folder)."""
+    out = real_out(out)
+    folder = command in FOLDER_NAMES or command in MANIFEST_COMMANDS
     targets = [out] if folder else [out, *ledger_files(out)]
     inputs = list(inputs)
+    _refuse_models(out, models)
     _refuse_inputs(out, targets, _input_files(inputs, folder), folder)
     with _locked(out):
         _remove_stale(out, folder)
-        previous = _check_folder(out, command) if folder else _check_file(out, targets, overwrite)
+        previous = _check_folder(out, command, overwrite) if folder else _check_file(out, targets, overwrite)
         created = folder and not out.exists()
         try:
-            yield out
+            if staged:
+                with staged_folder(out, command=command if command in MANIFEST_COMMANDS else None) as work:
+                    yield work
+            else:
+                yield out
         except BaseException as exc:
             if created and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # a failed run leaves no trace, not even the empty folder it made
             if isinstance(exc, OSError):  # a full disk, a file the user may not read: one line
                 raise _os_error(exc, out, inputs) from None
             raise
-        if folder:
+        if folder and not staged:
             _remove_unlisted(out, previous)
+
+
+def _refuse_models(out: Path, models: Iterable[str | os.PathLike | None]) -> None:
+    """--out is never a model or adapter folder the command loads, nor a folder that holds one
+    or lies inside one (a merge into its base model's folder would replace the base's weights)."""
+    for model in models:
+        if not model or not Path(model).exists():
+            continue  # a hub name: nothing local to protect
+        real = Path(os.path.realpath(model))
+        if out == real:
+            raise OutputError(f"--out {out} is the model folder {model} this command reads; give another --out")
+        if out in real.parents:
+            raise OutputError(f"--out {out} holds {model}, which this command reads; give a folder that does not "
+                              "hold it")
+        if real in out.parents:
+            raise OutputError(f"--out {out} lies inside {model}, which this command reads; give a folder outside it")
 
 
 def _os_error(exc: OSError, out: Path, inputs: list) -> IdataError:
@@ -159,7 +308,7 @@ def _listed(manifest: dict) -> dict[str, int | None]:
     return {o["path"]: o.get("bytes") for o in outputs if isinstance(o, dict) and isinstance(o.get("path"), str)}
 
 
-def _check_folder(out: Path, command: str) -> set[str]:
+def _check_folder(out: Path, command: str, overwrite: bool = False) -> set[str]:
     """Refuse a folder holding anything this command did not write; return the names of the
     outputs its manifest lists (empty for a new or empty folder)."""
     if not out.exists():
@@ -170,19 +319,26 @@ def _check_folder(out: Path, command: str) -> set[str]:
     if not entries:
         return set()
     manifest = _manifest(out / "manifest.json")
-    if command in RESULTS_COMMANDS and manifest is None and (out / "results.json").is_file():
-        return set()  # an earlier `idata eval` or `idata score` output
+    legacy = LEGACY.get(command)
+    if manifest is None and legacy and (out / legacy[0]).is_file():
+        foreign = {name for name in entries if not legacy[1].match(name)}  # written before manifests
+        if foreign:
+            raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
+                              "move them, or give another folder")
+        return set(entries)
     if manifest is None:
         raise OutputError(f"--out {out} holds files idata did not write ({_some(entries)}); "
                           "give a new or empty folder")
-    if manifest["command"] != command:
+    if manifest["command"] != command and not {manifest["command"], command} <= RESULTS_COMMANDS:
         raise OutputError(f"--out {out} holds the output of `idata {manifest['command']}`; "
                           f"give another folder for `idata {command}`")
     listed = set(_listed(manifest))
-    foreign = entries - FOLDER_NAMES.get(command, set()) - listed
+    foreign = entries - FOLDER_NAMES.get(command, set()) - listed - {"manifest.json"}
     if foreign:
         raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
                           "move them, or give another folder")
+    if command == "merge" and not overwrite:
+        raise OutputError(f"--out {out} holds an earlier merge; pass --overwrite to replace it")
     return listed
 
 
@@ -245,12 +401,17 @@ def _remove_stale(out: Path, folder: bool) -> None:
                               rf"\.(?P<pid>\d+)-[^./]+\.tmp$")
     if not out.parent.is_dir():
         return
-    for entry in out.parent.iterdir():
+    for entry in sorted(out.parent.iterdir()):
         match = dirs.match(entry.name)
-        if match and entry.is_dir():
+        if match and entry.is_dir() and not entry.is_symlink():
             pid = int(match["pid"] or match["pid2"])
             if pid != os.getpid() and not _pid_runs(pid):
-                shutil.rmtree(entry, ignore_errors=True)
+                if match["pid2"] and not out.exists():
+                    os.replace(entry, out)  # killed between the two renames of a swap: put it back
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+        elif match and entry.is_symlink() and not _pid_runs(int(match["pid"] or match["pid2"])):
+            entry.unlink()  # left by the swap of a symlinked --out before links were resolved
         elif not folder and _dead(entry.name, parent_files):
             entry.unlink(missing_ok=True)
     if folder and out.is_dir():

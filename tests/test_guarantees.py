@@ -151,14 +151,13 @@ def test_temporary_files_of_runs_that_died_are_removed_by_the_next_run(tmp_path)
         (stale_dir / "train.jsonl").write_text("half\n")
         (out / f".train.jsonl.{dead.pid}-abcdefgh.tmp").write_text("half\n")
         (tmp_path / f".{out.name}.lock").write_text(f"{dead.pid}\n")  # left by a SIGKILL
-        # A running process's temporary file is kept (a build swaps in a new folder: not there).
+        # Every folder command swaps in a new folder: even a running process's file is not carried.
         live = out / f".rejects.jsonl.{os.getpid()}-abcdefgh.tmp"
         live.write_text("")
         assert idata(command, data, "--out", out, "--no-near" if command != "to-multiturn" else "--workers=1"
                      ).returncode == 0
         assert not stale_dir.exists() and not (out / f".train.jsonl.{dead.pid}-abcdefgh.tmp").exists()
-        assert live.exists() == (command != "build")
-        live.unlink(missing_ok=True)
+        assert not live.exists()
     assert leftovers(tmp_path) == []
     stale = tmp_path / f".out.jsonl.{dead.pid}-abcdefgh.tmp"
     stale.write_text("half\n")

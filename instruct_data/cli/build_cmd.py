@@ -117,14 +117,15 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
     recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
                            max_reject_rate=max_reject_rate)
-    with guard_output(out, recipe_inputs(recipe), command="build"), \
+    # The build swaps its folder in itself (pipeline.run); `target` is --out with links resolved.
+    with guard_output(out, recipe_inputs(recipe), command="build") as target, \
             (nullcontext() if engine == "ray" else row_progress("building", total=estimate_rows(recipe))) as advance:
         if engine == "ray":  # Ray Data draws its own progress bars, one per stage
             from instruct_data.ray_engine.build import build_on_ray
 
-            manifest = build_on_ray(recipe, out, address=ray_address)
+            manifest = build_on_ray(recipe, target, address=ray_address)
         else:
-            manifest = build(recipe, out, workers=workers, on_row=advance)
+            manifest = build(recipe, target, workers=workers, on_row=advance)
     if as_json:
         print_json(manifest)
         return

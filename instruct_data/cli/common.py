@@ -44,7 +44,11 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
         sys.exit(exc.exit_code)
     except (Interrupted, click.exceptions.Abort) as exc:
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
-        console.print(f"[red]interrupted[/red] ({exc or 'SIGINT'}): stopped; outputs are left as they were before the run")
+        from instruct_data import outputs_guard
+
+        left = ("the outputs were already complete and in place" if outputs_guard.committed
+                else "outputs are left as they were before the run")
+        console.print(f"[red]interrupted[/red] ({exc or 'SIGINT'}): stopped; {left}")
         sys.exit(code)
     except IdataError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")

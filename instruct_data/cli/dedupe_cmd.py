@@ -58,15 +58,17 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
         if console.is_terminal:
             console.print(f"[dim]{name}…[/dim]")
 
-    with guard_output(out, [*inputs, *against], command="dedupe"), row_progress("reading") as advance:
+    # Written into a fresh folder, swapped in at --out once complete (never a mix of runs).
+    with guard_output(out, [*inputs, *against], command="dedupe", staged=True) as work, \
+            row_progress("reading") as advance:
         options = dict(against=against, fmt=fmt, mapping=parse_mapping(mapping), encoding=encoding, strict=strict,
                        max_reject_rate=max_reject_rate, on_row=advance)
         if engine == "ray":
             from instruct_data.ray_engine.dedupe import dedupe_on_ray
 
-            manifest = dedupe_on_ray(inputs, out, settings, address=ray_address, **options)
+            manifest = dedupe_on_ray(inputs, work, settings, address=ray_address, **options)
         else:
-            manifest = dedupe_files(inputs, out, settings, workers=workers, on_phase=phase, **options)
+            manifest = dedupe_files(inputs, work, settings, workers=workers, on_phase=phase, **options)
     if as_json:
         print_json(manifest)
         return

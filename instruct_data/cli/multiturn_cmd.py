@@ -79,8 +79,10 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
     if order_by and not group_by:
         raise click.UsageError("--order-by needs --group-by")
     fmt = format_name(fmt) if fmt else None  # an unknown name fails before any file is read
-    with guard_output(out, inputs, command="to-multiturn"), row_progress("expanding dialogues") as advance:
-        manifest = to_multiturn(inputs, out, template=template, settings=settings, system=system, fmt=fmt,
+    # Written into a fresh folder, swapped in at --out once complete (never a mix of runs).
+    with guard_output(out, inputs, command="to-multiturn", staged=True) as work, \
+            row_progress("expanding dialogues") as advance:
+        manifest = to_multiturn(inputs, work, template=template, settings=settings, system=system, fmt=fmt,
                                 mapping=parse_mapping(mapping), encoding=encoding, group_by=group_by,
                                 order_by=order_by, strict=strict, max_reject_rate=max_reject_rate,
                                 workers=workers, on_dialogue=advance)

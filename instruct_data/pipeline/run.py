@@ -13,7 +13,7 @@ from instruct_data.clean import Cleaner
 from instruct_data.errors import IdataError
 from instruct_data.io import expand_inputs
 from instruct_data.ledger import Ledger
-from instruct_data.outputs_guard import building_prefix, old_name
+from instruct_data.outputs_guard import building_prefix, swap_in
 from instruct_data.pipeline.decide import benchmark_questions, find_removals, heldout_rows
 from instruct_data.pipeline.keys import clean_pass
 from instruct_data.pipeline.outputs import write_outputs
@@ -123,10 +123,4 @@ def _source_summary(plan: Plan) -> dict[str, Any]:
 
 def _replace_folder(work: Path, out: Path) -> None:
     """Swap the finished folder into place; the old outputs go only once the new ones are there."""
-    old = None
-    if out.exists():
-        old = out.parent / old_name(out)
-        os.replace(out, old)
-    os.replace(work, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    swap_in(work, out)
