@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 from instruct_data.cli.common import console, print_json
@@ -83,7 +85,7 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
       idata eval -m Qwen/Qwen2.5-0.5B -b belle-eval --from eval_set.json -o eval-belle \\
           --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen2.5-72B-Instruct --judge-key-env JUDGE_KEY
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pathlib import Path
 
@@ -104,11 +106,25 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     inputs = [p for p in (model, adapter, *benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
-    with guard_output(out, inputs, command="eval"), \
-            Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("generating", total=None)
-        results = evaluate(config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with guard_output(out, inputs, command="eval"), _progress(columns) as on_progress:
+        results = evaluate(config, on_progress=on_progress)
     report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
+
+
+@contextmanager
+def _progress(columns):
+    """A bar on a terminal; in a log (not a terminal), a plain line at least every 30 s."""
+    from rich.progress import Progress
+
+    from instruct_data.cli.logged_progress import LoggedProgress
+
+    if not console.is_terminal:
+        with LoggedProgress("eval") as logged:
+            yield logged.update
+        return
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("generating", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def report_results(results: dict, out: str, *, as_json: bool, fail_if_worse: bool) -> None:

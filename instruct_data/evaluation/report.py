@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 from instruct_data.evaluation.aggregate import MIN_ITEMS_FOR_A_VERDICT, OVERALL
@@ -63,7 +62,9 @@ def _reference_sections(results: dict) -> list[str]:
         lines += [f"**Warning:** {warning}", ""]
     lines += ["Scores are 0–100, mean over items with a reference, with a bootstrap 95% interval "
               f"({results['bootstrap']['resamples']} resamples, seed {results['bootstrap']['seed']}). "
-              f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters.", ""]
+              f"Exact match covers references of at most {results['bootstrap']['short_reference_chars']} characters. "
+              "ROUGE and BLEU count characters (and jieba words) with punctuation and whitespace dropped, "
+              "so a reply of punctuation alone scores 0.", ""]
     lines += ["### Overall", ""]
     overall = {name: model[OVERALL]["metrics"][name] for name in METRICS}
     if base:
@@ -99,6 +100,10 @@ def _reference_sections(results: dict) -> list[str]:
                      for cat in [OVERALL] + categories])
     if results.get("chart"):
         lines += ["", f"![{METRIC_LABELS[HEADLINE]} by category]({results['chart']})"]
+        numbered = [f"[{n}] {c}" for n, c in enumerate(model, start=1) if not c.isascii()]
+        if numbered and not results.get("chart_font"):
+            lines += ["", "No CJK font is installed (`make fonts`, or Debian's fonts-noto-cjk), so the chart numbers "
+                      "these categories: " + ", ".join(numbered) + "."]
     return lines
 
 
@@ -237,26 +242,35 @@ def _header(results: dict) -> list[str]:
     return lines + [""] if lines else []
 
 
-def write_chart(results: dict, path: Path) -> Path:
-    """Grouped bars of the headline metric per category (base and tuned), with 95% intervals."""
+def write_chart(results: dict, path: Path) -> str | None:
+    """Grouped bars of the headline metric per category (base and tuned), with 95% intervals.
+
+    Chinese category names are drawn with the CJK font the build's plots use
+    (`instruct_data.report.cjk_font`: WenQuanYi from `make fonts`, Noto CJK, ...); without one,
+    labels that are not ASCII become [n] and report.md lists them, never boxes. Returns the font."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # Chinese category names: a CJK font where one is installed (else boxes, not an error).
-    fonts = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", *plt.rcParams["font.sans-serif"]]
+    from instruct_data.report import cjk_font
+
+    font = cjk_font()
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    with plt.rc_context({"font.sans-serif": fonts}), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing")
-        fig = _bars(plt, results)
+    with plt.rc_context({"font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"]}):
+        fig = _bars(plt, results, chart_labels(list(results["metrics"]["model"]), font))
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
         plt.close(fig)
-    return path
+    return font
 
 
-def _bars(plt, results: dict):
+def chart_labels(categories: list[str], font: str | None) -> list[str]:
+    """The categories as drawn: themselves with a CJK font; else ASCII ones stay and others become [n]."""
+    return [c if font or c.isascii() else f"[{n}]" for n, c in enumerate(categories, start=1)]
+
+
+def _bars(plt, results: dict, labels: list[str]):
     import numpy as np
 
     metrics = results["metrics"]
@@ -271,7 +285,7 @@ def _bars(plt, results: dict):
         errors = [[(s["mean"] or 0) - (s["low"] or 0) for s in stats], [(s["high"] or 0) - (s["mean"] or 0) for s in stats]]
         ax.bar(x + (offset - (len(columns) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=name)
     ax.set_xticks(x)
-    ax.set_xticklabels(categories, rotation=30, ha="right")
+    ax.set_xticklabels(labels, rotation=30, ha="right")
     ax.set_ylabel(f"{METRIC_LABELS[HEADLINE]} (0–100)")
     ax.set_title(f"{METRIC_LABELS[HEADLINE]} by category, 95% bootstrap intervals")
     ax.legend()

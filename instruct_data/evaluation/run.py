@@ -366,7 +366,7 @@ def write_outputs(rows: list[dict] | None, out: Path, meta: dict, *, resamples: 
     results["versions"] = versions()
     if rows is not None:
         results["chart"] = CHART_NAME
-        write_chart(results, out / CHART_NAME)
+        results["chart_font"] = write_chart(results, out / CHART_NAME)
     write_report(results, out)
     write_json(out / "results.json", results)
     return results

@@ -1,0 +1,68 @@
+"""What a user sees of an eval besides the numbers: the chart's Chinese labels, progress in a log."""
+
+import io
+import time
+import warnings
+
+import pytest
+
+from instruct_data.evaluation import report as eval_report
+from instruct_data.evaluation.aggregate import summarize
+from instruct_data.evaluation.metrics import score_item
+from instruct_data.report import cjk_font
+
+CATEGORIES = ["开放问答", "头脑风暴", "closed qa"]
+
+
+def _results():
+    rows = [{"id": f"{c}:{i}", "category": c, "prediction": p, "reference": "今天天气很好",
+             "scores": score_item(p, "今天天气很好")}
+            for c in CATEGORIES for i, p in enumerate(["今天天气很好", "今天下雨", "天气不错"])]
+    return {"metrics": {"model": summarize(rows, resamples=50)}}
+
+
+def _render(tmp_path):
+    """Draw the chart with every warning recorded; (font used, missing-glyph warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        font = eval_report.write_chart(_results(), tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+    return font, [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def test_chinese_categories_in_the_eval_chart_are_drawn_with_the_build_plots_cjk_font(tmp_path):
+    font = cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed here (make fonts installs fonts-wqy-microhei)")
+    used, missing = _render(tmp_path)
+    assert used == font  # the same lookup as the build's plots (WenQuanYi Micro Hei from `make fonts`)
+    assert missing == []  # every glyph of 开放问答 and 头脑风暴 was in the font: no boxes
+
+
+def test_without_a_cjk_font_labels_are_numbered_and_the_report_says_which(tmp_path, monkeypatch):
+    import instruct_data.report
+
+    monkeypatch.setattr(instruct_data.report, "cjk_font", lambda: None)
+    used, missing = _render(tmp_path)
+    assert used is None and missing == []  # [n] labels, never boxes
+    assert eval_report.chart_labels(["overall", *CATEGORIES], None) == ["overall", "[2]", "[3]", "closed qa"]
+    results = {**_results(), "chart": "chart.png", "chart_font": None,
+               "bootstrap": {"resamples": 50, "seed": 0, "short_reference_chars": 20}}
+    text = "\n".join(eval_report._reference_sections(results))
+    assert "[3] 头脑风暴, [4] 开放问答" in text and "make fonts" in text  # the chart's order: overall, then sorted
+
+
+def test_a_logged_run_prints_a_progress_line_at_least_every_interval():
+    from instruct_data.cli.logged_progress import LoggedProgress
+
+    stream = io.StringIO()
+    with LoggedProgress("eval", every=0.2, stream=stream) as progress:
+        progress.update(3, 12)
+        time.sleep(0.75)  # a slow batch that reports nothing: the ticker still prints
+        progress.update(12, 12)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "eval: started"
+    ticks = [line for line in lines if line.startswith("eval: 3/12 (25%)")]
+    assert len(ticks) >= 2 and "left" in ticks[0]
+    assert lines[-1].startswith("eval: 12/12 (100%)") and lines[-1].endswith("done")
+    assert LoggedProgress("x").every == 30.0  # the interval a real run uses
