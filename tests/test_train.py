@@ -284,7 +284,7 @@ def test_tokenized_data_is_cached(models, data, workdir):
 
 def test_large_file_read_and_tokenized_in_parallel_blocks_equals_one_stream(models, tmp_path, monkeypatch):
     from instruct_data.training import tokenize
-    from instruct_data.training.data import BlockReader
+    from instruct_data.training.data import BlockReader, file_blocks
 
     tok = tokenizer_of(models["llama"])
     template = get_template("seed")
@@ -298,7 +298,8 @@ def test_large_file_read_and_tokenized_in_parallel_blocks_equals_one_stream(mode
 
     parallel = run(path, block_reader=BlockReader(path, template, "context_target"))
     stream = run(path, variant="one stream")
-    assert len(list((parallel.path / "data").iterdir())) == 2  # one file per process
+    blocks = len(file_blocks(path, 2000))
+    assert blocks > 2 and len(list((parallel.path / "data").iterdir())) == blocks  # one file per block, in order
     assert parallel.rows == 300 and parallel.skipped > 0
     assert (parallel.rows, parallel.truncated, parallel.skipped) == (stream.rows, stream.truncated, stream.skipped)
     assert parallel.dataset["input_ids"] == stream.dataset["input_ids"] and list(parallel.lengths) == list(stream.lengths)
@@ -474,12 +475,16 @@ def test_resume_continues_from_the_saved_step(models, data, workdir):
     config = base_config(models["llama"], data, workdir / "run-resume", workdir, max_steps=6, save_steps=2)
     with pytest.raises(Interrupt):
         train(config, callbacks=[StopAtFive()])
-    log_file = workdir / "run-resume" / "logs" / "train_log.jsonl"
+    # The stopped run's checkpoints and log wait in the unfinished folder; --out is not made yet.
+    assert not (workdir / "run-resume").exists()
+    log_file = workdir / ".run-resume.unfinished" / "logs" / "train_log.jsonl"
     first = [json.loads(line) for line in log_file.read_text().splitlines()]
     with pytest.raises(IdataError, match="--resume"):
         train(config)
     config.resume = True
     out = train(config)
+    assert not (workdir / ".run-resume.unfinished").exists()
+    log_file = out / "logs" / "train_log.jsonl"
     whole = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [r["step"] for r in whole if "loss" in r] == [1, 2, 3, 4, 5, 6]  # step 5 once, not twice
     log = [r for r in whole if r["step"] >= 5]

@@ -25,17 +25,25 @@ def adapter_base(adapter: Path) -> str:
 
 def merge(adapter: str | Path, out: str | Path, *, base: str | None = None, dtype: str = "fp32",
           trust_remote_code: bool = False, overwrite: bool = False) -> Path:
-    """Write base + adapter, merged, with the tokenizer and template, to `out`; return `out`."""
+    """Write base + adapter, merged, with the tokenizer and template, to `out`; return `out`.
+
+    `out` is guarded like every command's (outputs_guard): never the adapter, the base model's
+    folder, a folder holding either, or a folder of the user's; an earlier merge is replaced
+    only with `overwrite`, in one swap once the new model is complete."""
+    from instruct_data.outputs_guard import guard_output
+
+    adapter = Path(adapter)
+    base = base or adapter_base(adapter)
+    with guard_output(out, [], command="merge", overwrite=overwrite, models=[adapter, base], staged=True) as work:
+        _write_merged(adapter, work, base, dtype, trust_remote_code)
+    return Path(out)
+
+
+def _write_merged(adapter: Path, work: Path, base: str, dtype: str, trust_remote_code: bool) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    adapter, out = Path(adapter), Path(out)
-    base = base or adapter_base(adapter)
-    if out.resolve() == adapter.resolve():
-        raise IdataError("--out must differ from --adapter")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise IdataError(f"{out} exists and is not empty; pass --overwrite to replace it")
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, trust_remote_code=trust_remote_code)
@@ -44,14 +52,8 @@ def merge(adapter: str | Path, out: str | Path, *, base: str | None = None, dtyp
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tokenizer_from = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from), trust_remote_code=trust_remote_code)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
+    merged.save_pretrained(str(work), safe_serialization=True)
+    tokenizer.save_pretrained(str(work))
     for name in CARRIED:
         if (adapter / name).is_file():
-            shutil.copy2(adapter / name, tmp / name)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+            shutil.copy2(adapter / name, work / name)

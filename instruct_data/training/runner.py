@@ -8,11 +8,13 @@ TensorBoard) and `checkpoints/` (adapter-only, last K, for `--resume`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
@@ -20,27 +22,67 @@ from instruct_data.io import write_json
 from instruct_data.training.config import TrainConfig, check
 
 ADAPTER_FILE = "adapter_model.safetensors"
-RUN_FILES = ("run_config.json", "checkpoints", ADAPTER_FILE)
 
 
-def prepare_out(config: TrainConfig) -> Path:
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise IdataError(f"--out {out} is a file, not a folder")
-    holds_run = out.is_dir() and any((out / name).exists() for name in RUN_FILES)
-    if holds_run and not (config.resume or config.overwrite):
-        raise IdataError(f"{out} already holds a training run: pass --resume to continue it or --overwrite to start over")
-    return out
+def unfinished(out: Path) -> Path:
+    """Where a run writes until it completes (checkpoints, logs, then the adapter): swapped in at
+    --out at the end, so the run it replaces stays whole until then; kept when a run stops, for
+    --resume. No pid in the name: every rank of a launch, and the next run, find it."""
+    return out.parent / f".{out.name}.unfinished"
 
 
-def last_checkpoint(out: Path) -> str:
+@contextmanager
+def guarded_out(config: TrainConfig):
+    """(out, work): --out checked and locked (outputs_guard; on the main process), and the folder
+    this run writes into. On success the main process swaps it in; when the run fails, the work
+    folder stays if it holds a checkpoint (for --resume), and goes otherwise."""
+    from instruct_data.outputs_guard import OutputError, guard_output, real_out, swap_in, write_folder_manifest
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    reads = [p for p in (config.data, config.eval_data, config.deepspeed) if p]
+    guard = guard_output(config.out, reads, command="train", overwrite=bool(config.overwrite),
+                         models=[config.model]) if main else contextlib.nullcontext(real_out(config.out))
+    with guard as out:
+        work = unfinished(out)
+        if main:
+            if out.exists() and not out.is_dir():
+                raise OutputError(f"--out {out} is a file, not a folder")
+            holds_run = out.is_dir() and any(out.iterdir())
+            if (holds_run or work.exists()) and not (config.resume or config.overwrite):
+                what = f"an unfinished run (its checkpoints are in {work})" if work.exists() else "a training run"
+                raise OutputError(f"{config.out} already holds {what}: pass --resume to continue it or --overwrite "
+                                  "to start over")
+            if config.overwrite and not config.resume:
+                shutil.rmtree(work, ignore_errors=True)  # start over: the unfinished run goes, the finished stays
+            work.mkdir(parents=True, exist_ok=True)
+        try:
+            yield out, work
+        except BaseException:
+            if main:
+                if list((work / "checkpoints").glob("checkpoint-*")):
+                    say(f"note: this run's checkpoints are kept in {work}: run again with --resume to continue it, "
+                        f"or --overwrite to start over; {config.out} is as it was")
+                else:
+                    shutil.rmtree(work, ignore_errors=True)
+            raise
+        if main:
+            write_folder_manifest(work, "train")
+            swap_in(work, out)
+
+
+def last_checkpoint(out: Path, work: Path) -> str:
+    """The newest checkpoint of the unfinished run, else of the finished run at --out."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    folder = out / "checkpoints"
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if not found:
-        raise IdataError(f"--resume: no checkpoint in {folder} (checkpoints are written every --save-steps steps)")
-    return found
+    for folder in (work / "checkpoints", out / "checkpoints"):
+        found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+        if found:
+            if folder.parent == out and int(os.environ.get("RANK", "0")) == 0 and (out / "logs").is_dir():
+                shutil.rmtree(work / "logs", ignore_errors=True)  # the log goes on from the finished run's
+                shutil.copytree(out / "logs", work / "logs")
+            return found
+    raise IdataError(f"--resume: no checkpoint in {work / 'checkpoints'} or {out / 'checkpoints'} (checkpoints are "
+                     "written every --save-steps steps)")
 
 
 def training_arguments(config: TrainConfig, out: Path, precision, has_eval: bool):
@@ -155,13 +197,19 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     `callbacks` are extra transformers TrainerCallbacks (the tests use them to interrupt a run
     or inject a NaN).
     """
+    check(config)
+    with guarded_out(config) as (out, work):
+        _train(config, callbacks, out, work)
+    return out
+
+
+def _train(config: TrainConfig, callbacks: list | None, final: Path, out: Path) -> None:
+    """The run, written into `out` (the unfinished folder; `final` is --out)."""
     from instruct_data.training.data import resolve_source
 
-    check(config)
     started = time.time()
     precision = check_machine(config)
-    out = prepare_out(config)
-    resume_from = last_checkpoint(out) if config.resume else None
+    resume_from = last_checkpoint(final, out) if config.resume else None
     if not Path(config.data).exists():
         raise InputError(config.data, "no such file or folder")
     context = model_context_length(config)
@@ -194,7 +242,6 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
                resume_from)
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
-    return out
 
 
 def resume_bookkeeping(trainer, out: Path, checkpoint: str) -> None:
@@ -218,9 +265,6 @@ def check_machine(config: TrainConfig):
         quantization_config(precision)  # fails where 4-bit cannot run
     if config.deepspeed and importlib.util.find_spec("deepspeed") is None:
         raise IdataError("--deepspeed needs DeepSpeed: pip install 'instruct-data[deepspeed]' (on a CUDA machine)")
-    if config.overwrite and not config.resume and int(os.environ.get("RANK", "0")) == 0:
-        for name in ("checkpoints", "logs"):
-            shutil.rmtree(Path(config.out) / name, ignore_errors=True)
     return precision
 
 
@@ -371,7 +415,7 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
         "versions": versions(__version__), "command": sys.argv,
         "outputs": {"adapter": ADAPTER_FILE, "loss_curve": plot.name if plot else None},
     })
-    say(f"wrote {out}: adapter, tokenizer, template.json, metrics.json (loss {_number(metrics['first_loss'])} -> "
+    say(f"wrote {config.out}: adapter, tokenizer, template.json, metrics.json (loss {_number(metrics['first_loss'])} -> "
         f"{_number(metrics['last_loss'])}, {_number(metrics['tokens_per_s'], ',.0f')} tokens/s)")
 
 
