@@ -104,27 +104,38 @@ def test_faults_are_retried_counted_and_never_guessed(server, tmp_path, monkeypa
     assert {r["auth"] for r in FakeJudge.requests} == {"Bearer sk-local"}
     assert elapsed < 3 * HANG_S + 2  # bounded: requests run side by side, retries are capped
 
-    # A rerun asks only what failed; what was answered (even unreadably) comes from the cache.
+    # A rerun asks again what failed or was unreadable; only readable scores come from the cache.
     FakeJudge.requests.clear()
     again, stats = judge(tasks, _config(server, tmp_path, key_env="JUDGE_TEST_KEY"), rubrics_for(None))
     assert [v.status for v in again] == status and again[0].cached
-    assert stats["cached"] == 5 and stats["asked"] == 3
-    assert all(any(m in r["prompt"] for m in ("ALWAYS500", "NOTJSON", "HANG")) for r in FakeJudge.requests)
+    assert stats["cached"] == 4 and stats["asked"] == 4
+    assert all(any(m in r["prompt"] for m in ("ALWAYS500", "NOTJSON", "HANG", "MALFORMED")) for r in FakeJudge.requests)
 
 
 def test_a_rerun_hits_the_cache_and_sends_no_request(server, tmp_path):
     tasks = [Task(f"问题{i}", "参考答案", f"回答 SCORE{i % 10}", category="open qa") for i in range(12)]
     first, stats = judge(tasks, _config(server, tmp_path), rubrics_for("belle-eval"))
     assert stats["asked"] == 12 and len(FakeJudge.requests) == 12
-    FakeJudge.requests.clear()
-    second, stats = judge(tasks, _config(server, tmp_path), rubrics_for("belle-eval"))
-    assert FakeJudge.requests == [] and stats["asked"] == 0 and stats["cached"] == 12
-    assert [v.score for v in second] == [v.score for v in first]
     # BELLE's 0–1 scale: "得分：7" would be out of range, so single digits >1 are unreadable, 0 and 1 are read
-    assert [v.status for v in first[:3]] == ["ok", "ok", "unparsed"]
+    readable = [i for i, v in enumerate(first) if v.status == "ok"]
+    assert [v.status for v in first[:3]] == ["ok", "ok", "unparsed"] and readable == [0, 1, 10, 11]
+    FakeJudge.requests.clear()
+    second, stats = judge([tasks[i] for i in readable], _config(server, tmp_path), rubrics_for("belle-eval"))
+    assert FakeJudge.requests == [] and stats["asked"] == 0 and stats["cached"] == 4
+    assert [v.score for v in second] == [first[i].score for i in readable]
+    # An unreadable reply was never stored: the rerun asks for it again.
+    _, stats = judge(tasks[2:4], _config(server, tmp_path), rubrics_for("belle-eval"))
+    assert stats["asked"] == 2 and stats["cached"] == 0
     # another judge model or rubric is another key: asked again
     third, stats = judge(tasks[:2], _config(server, tmp_path), rubrics_for(None))
     assert stats["asked"] == 2
+    # so is another endpoint serving a model of the same name (the cache is shared under ~/.cache/idata)
+    judge(tasks[1:3], _config(server, tmp_path), rubrics_for(None))  # scores 1 and 2 of 1–10: readable, cached
+    elsewhere = server.replace("127.0.0.1", "localhost")
+    _, stats = judge(tasks[1:3], _config(elsewhere, tmp_path), rubrics_for(None))
+    assert stats["asked"] == 2 and stats["ok"] == 2
+    _, stats = judge(tasks[1:3], _config(server, tmp_path), rubrics_for(None))
+    assert stats["asked"] == 0 and stats["cached"] == 2
 
 
 def test_belle_rubrics_per_category_and_a_general_one_otherwise(tmp_path):

@@ -285,6 +285,29 @@ def test_eval_with_knowledge_and_judge_writes_the_help_or_hurt_section_and_rerun
     assert again["judge"]["model"] == judged["model"]
 
 
+def test_a_judge_that_scores_nothing_fails_the_run_with_exit_6(tiny, tmp_path, monkeypatch):
+    import socket
+
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    with socket.socket() as probe:  # a port nothing listens on: every request is refused
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    monkeypatch.setenv("IDATA_CACHE", str(tmp_path / "cache"))
+    model_dir, adapter = tiny
+    out = tmp_path / "judged"
+    result = CliRunner().invoke(cli, ["eval", "-m", str(model_dir), "-b", "idata-zh-mini", "--per-category", "1",
+                                       "--max-new-tokens", "4", "--judge-url", dead, "--judge-model", "m",
+                                       "--judge-retries", "0", "--judge-timeout", "2", "-o", str(out)])
+    counts = json.loads((out / "results.json").read_text(encoding="utf-8"))["judge"]["counts"]
+    assert counts["failed"] == counts["items"] - counts["empty"] > 0 and counts["ok"] == 0
+    assert result.exit_code == 6, result.output
+    assert "the judge scored no answer" in result.output
+    assert (out / "report.md").is_file()  # the outputs are written; the failures are listed there
+
+
 def test_cli_knowledge_only_run(tiny, tmp_path):
     from click.testing import CliRunner
 

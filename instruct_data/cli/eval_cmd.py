@@ -74,7 +74,8 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
     subject, and with --compare-base the subjects the tuned model forgot. With --judge-url, a
     judge model scores every answer. Writes OUT/predictions.jsonl, OUT/knowledge-NAME.jsonl,
     OUT/results.json, OUT/report.md and OUT/scores_by_category.png. Exit code 0 on success;
-    with --fail-if-worse, 5 when a category got worse than the base or a subject was forgotten.
+    6 when a judge was asked for and scored no answer (all requests failed or unreadable); with
+    --fail-if-worse, 5 when a category got worse than the base or a subject was forgotten.
 
     \b
     Examples:
@@ -105,8 +106,8 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         batch_size=batch_size, sample=sample, temperature=temperature, top_p=top_p, seed=seed,
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    inputs = [p for p in (model, adapter, *benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
-    with guard_output(out, inputs, command="eval"), _progress(columns) as on_progress:
+    inputs = [p for p in (*benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
+    with guard_output(out, inputs, command="eval", models=[model, adapter]), _progress(columns) as on_progress:
         results = evaluate(config, on_progress=on_progress)
     report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
 
@@ -127,13 +128,25 @@ def _progress(columns):
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
+JUDGE_FAILED = 6  # exit code: a judge was asked for and scored no answer at all
+
+
 def report_results(results: dict, out: str, *, as_json: bool, fail_if_worse: bool) -> None:
-    """The results as JSON or a summary; exit 5 with --fail-if-worse when a category got worse
-    (reference or judge score) or a knowledge subject was forgotten."""
+    """The results as JSON or a summary; exit 6 when a judge ran and scored nothing; exit 5 with
+    --fail-if-worse when a category got worse (reference or judge score) or a knowledge subject
+    was forgotten."""
+    from instruct_data.evaluation.judge import scored_nothing
+
     if as_json:
         print_json(results)
     else:
         print_summary(results, out)
+    judge = results.get("judge")
+    if judge and scored_nothing(judge):
+        # The outputs are written (report.md lists the failures), but a judge score was asked for and none exists.
+        console.print(f"[red]error:[/red] the judge scored no answer ({judge['counts']['failed']} requests failed, "
+                      f"{judge['counts']['unparsed']} replies unreadable): check --judge-url, --judge-model and the key")
+        raise SystemExit(JUDGE_FAILED)
     if fail_if_worse and got_worse(results):
         raise SystemExit(5)
 

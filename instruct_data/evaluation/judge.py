@@ -8,9 +8,10 @@
 - Requests run in a thread pool (`concurrency`), each with a `timeout`, retried on connection
   errors, timeouts, 429 and 5xx with exponential backoff (urllib3's `Retry`, mounted on a
   `requests` session: well-kept code for what is easy to get wrong).
-- A cache (SQLite, one row per (question, reference, answer, judge model, rubric)) keeps every
-  reply the judge gave, so a rerun sends no request for what was already judged. Requests
-  that failed are not cached, so a rerun tries them again.
+- A cache (SQLite, one row per (question, reference, answer, judge model, rubric, endpoint URL))
+  keeps every readable reply the judge gave, so a rerun sends no request for what was already
+  judged. Requests that failed and replies without a readable score are not cached, so a rerun
+  (against a fixed or another server) asks them again.
 - The score is parsed from the reply ("得分：X", "score: X" or "[[X]]", the last one). A reply
   without a readable score in the rubric's scale is counted as `unparsed` and left out of the
   averages, never guessed; a request that failed after its retries is counted as `failed`.
@@ -203,8 +204,11 @@ def default_cache_path() -> Path:
     return Path(root) / "judge-cache.sqlite"
 
 
-def cache_key(question: str, reference: str | None, answer: str, model: str, rubric: Rubric) -> str:
-    parts = [question, reference or "", answer, model, rubric.text, list(rubric.scale)]
+def cache_key(question: str, reference: str | None, answer: str, model: str, rubric: Rubric,
+              endpoint: str = "") -> str:
+    """The same question, answer and rubric sent to the same model at the same endpoint: two
+    servers that both call their model `qwen` are two judges (the cache is shared under ~/.cache)."""
+    parts = [question, reference or "", answer, model, rubric.text, list(rubric.scale), endpoint]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -306,11 +310,11 @@ def judge(tasks: list[Task], config: JudgeConfig, rubrics: Rubrics,
             if not task.answer.strip():
                 verdicts[index] = Verdict("empty", score=0.0, reason="empty answer: scored 0 without asking")
                 continue
-            key = cache_key(task.question, task.reference, task.answer, config.model, rubric)
+            key = cache_key(task.question, task.reference, task.answer, config.model, rubric, config.endpoint())
             reply = cache.get(key)
-            if reply is not None:
+            if reply is not None and parse_score(reply, rubric.scale)[0] is not None:
                 verdicts[index] = _verdict(reply, rubric, cached=True)
-                continue
+                continue  # (an unreadable reply a cache of an older idata kept is asked again)
             pending.setdefault(key, []).append(index)
             prompts[key] = (rubric.render(task.question, task.reference, task.answer), rubric)
         if on_done:
@@ -325,8 +329,9 @@ def judge(tasks: list[Task], config: JudgeConfig, rubrics: Rubrics,
                 except RuntimeError as exc:
                     verdict = Verdict("failed", reason=str(exc))
                 else:
-                    cache.put(key, config.model, reply)
                     verdict = _verdict(reply, prompts[key][1], cached=False)
+                    if verdict.status == "ok":  # an unreadable reply is asked again next run, never reused
+                        cache.put(key, config.model, reply)
                 for index in pending[key]:
                     verdicts[index] = verdict
                 if on_done:
@@ -378,6 +383,12 @@ def judge_rows(rows: list[dict], config: JudgeConfig, rubrics: Rubrics, *, resam
                 for _, key in sides for row in rows if row[key]["status"] in ("unparsed", "failed")]
     block["problems"] = problems[:20]  # the first few, with the judge's reply or the error
     return block
+
+
+def scored_nothing(block: dict) -> bool:
+    """Answers were sent to the judge and not one verdict came back readable: the run failed."""
+    counts = block["counts"]
+    return counts["ok"] == 0 and counts["items"] > counts["empty"]
 
 
 def judge_summary_line(block: dict) -> str:
