@@ -343,32 +343,40 @@ def versions() -> dict:
 
 
 def write_outputs(rows: list[dict] | None, out: Path, meta: dict, *, resamples: int, seed: int,
-                  write_predictions: bool = True, knowledge: list[dict] | None = None) -> dict:
+                  write_predictions: bool = True, knowledge: list[dict] | None = None, command: str = "eval") -> dict:
     """predictions.jsonl, knowledge-NAME.jsonl, results.json, report.md and the chart; the results dict.
 
-    `rows` is None when only multiple-choice benchmarks ran (no generation, no reference scores)."""
+    `rows` is None when only multiple-choice benchmarks ran (no generation, no reference scores).
+    Written into a fresh folder swapped in at `out` at the end (outputs_guard.staged_folder): an
+    earlier run's files are never mixed with this one's. Without `write_predictions` (score
+    rescoring an eval folder in place) the files of the folder not written again are kept."""
+    from instruct_data.outputs_guard import staged_folder
+
     check_out(out)
-    out.mkdir(parents=True, exist_ok=True)
     results = {**meta, "bootstrap": {"resamples": resamples, "seed": seed, "confidence": 0.95,
                                      "short_reference_chars": SHORT_REFERENCE_CHARS}}
-    if rows is not None:
-        results.update(_reference_results(rows, meta.get("judge"), resamples=resamples, seed=seed))
-        if write_predictions:
-            write_jsonl(out / "predictions.jsonl", rows)
-            results["predictions"] = str(out / "predictions.jsonl")
-    if knowledge:
-        results["knowledge"] = {}
-        for block in knowledge:
-            name = block["benchmark"]["name"]
-            path = out / f"knowledge-{_file_safe(name)}.jsonl"
-            write_jsonl(path, block["rows"])
-            results["knowledge"][name] = {**{k: v for k, v in block.items() if k != "rows"}, "predictions": str(path)}
-    results["versions"] = versions()
-    if rows is not None:
-        results["chart"] = CHART_NAME
-        results["chart_font"] = write_chart(results, out / CHART_NAME)
-    write_report(results, out)
-    write_json(out / "results.json", results)
+    kept = [] if write_predictions or not out.is_dir() else \
+        [p.name for p in out.iterdir() if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")]
+    with staged_folder(out, command=command, carry=kept) as work:
+        if rows is not None:
+            results.update(_reference_results(rows, meta.get("judge"), resamples=resamples, seed=seed))
+            if write_predictions:
+                write_jsonl(work / "predictions.jsonl", rows)
+                results["predictions"] = str(out / "predictions.jsonl")
+        if knowledge:
+            results["knowledge"] = {}
+            for block in knowledge:
+                name = block["benchmark"]["name"]
+                path = f"knowledge-{_file_safe(name)}.jsonl"
+                write_jsonl(work / path, block["rows"])
+                results["knowledge"][name] = {**{k: v for k, v in block.items() if k != "rows"},
+                                              "predictions": str(out / path)}
+        results["versions"] = versions()
+        if rows is not None:
+            results["chart"] = CHART_NAME
+            results["chart_font"] = write_chart(results, work / CHART_NAME)
+        write_report(results, work)
+        write_json(work / "results.json", results)
     return results
 
 
@@ -473,4 +481,5 @@ def score(predictions: str | Path, out: str | Path, *, resamples: int = DEFAULT_
     same_place = out.resolve() / "predictions.jsonl" == Path(predictions).resolve()
     if same_place:
         meta["predictions"] = str(predictions)
-    return write_outputs(rows, out, meta, resamples=resamples, seed=seed, write_predictions=not same_place)
+    return write_outputs(rows, out, meta, resamples=resamples, seed=seed, write_predictions=not same_place,
+                         command="score")
