@@ -12,6 +12,7 @@ plain alternating user/assistant record, and serializes to the same bytes as bef
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -124,6 +125,14 @@ def tool_function(tool: dict) -> dict:
     `{"name", "description", "parameters"}` (glaive, LLaMA-Factory)."""
     inner = tool.get("function")
     return inner if isinstance(inner, dict) else tool
+
+
+def calls_json(calls: list[ToolCall] | None) -> str:
+    """Calls as one canonical JSON text (keys sorted, ids left out): what dedupe keys and scores
+    compare. Not a template's format: templates render calls their own way."""
+    if not calls:
+        return ""
+    return json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False, sort_keys=True)
 
 
 def tool_name(tool: dict) -> str | None:

@@ -86,7 +86,7 @@ def test_belle_3_5m_conversations_keep_their_numeric_id_as_own_id():
     }
 
 
-def test_sharegpt_array_with_system_and_unsupported_roles():
+def test_sharegpt_array_with_system_and_a_call_to_an_undeclared_tool():
     fmt, results = read("sharegpt.json")
     assert fmt == "sharegpt"
     conv = results[0][1]
@@ -95,7 +95,9 @@ def test_sharegpt_array_with_system_and_unsupported_roles():
     bad = rejects(results)
     # Items of a JSON array carry the line they start on.
     assert set(bad) == {"sharegpt.json:18", "sharegpt.json:38"}
-    assert bad["sharegpt.json:18"][0] == "unsupported_role" and "function_call" in bad["sharegpt.json:18"][1]
+    # A function_call is read (tests/test_tools.py); this one names a tool the row does not declare.
+    assert bad["sharegpt.json:18"] == ("unknown_tool", "turn 2 (conversations[2]) calls 'weather', which the "
+                                                       "dialogue does not declare (declared: none)")
     assert bad["sharegpt.json:38"] == ("bad_roles", "turns: turn 1 is assistant, expected user")
 
 
@@ -105,12 +107,12 @@ def test_messages_with_content_parts_tool_calls_and_empty_reply():
     assert results[0][1].system == "你是旅行顾问。"
     assert turns(results[1][1]) == [("user", "把“谢谢”翻译成日语。"), ("assistant", "ありがとう。")]
     bad = rejects(results)
-    assert bad["messages.jsonl:3"] == ("unsupported_role", "messages[2] is a function call, which a user/assistant "
-                                                           "conversation cannot hold")
+    assert bad["messages.jsonl:3"] == ("unknown_tool", "turn 2 (messages[2]) calls 'now', which the dialogue "
+                                                       "does not declare (declared: none)")
     assert bad["messages.jsonl:4"] == ("empty_reply", "turns: the reply is empty")
 
 
-def test_tool_role_message_is_a_reject():
+def test_tool_result_that_follows_no_call_is_a_reject():
     from instruct_data.formats import parse_row
     from instruct_data.io import Row
     from instruct_data.schema import Origin
@@ -119,7 +121,8 @@ def test_tool_role_message_is_a_reject():
         {"role": "user", "content": "几点了"}, {"role": "tool", "content": "10:00"},
         {"role": "assistant", "content": "十点"}]})
     result = parse_row(row, "messages", source="x")
-    assert isinstance(result, Rejected) and result.reason == "unsupported_role" and "'tool'" in result.detail
+    assert isinstance(result, Rejected) and result.reason == "orphan_observation"
+    assert result.detail == "turn 2 (messages[2]) is a tool result that follows no call"
 
 
 def test_prompt_response_with_history():

@@ -63,3 +63,160 @@ def test_fields_fit_their_role():
         Conversation(id="x", source="s", tools=[{"description": "x"}],
                      turns=[Turn(role="user", text="问"), Turn(role="assistant", text="答")])
     assert Turn(role="assistant", text="", tool_calls=[ToolCall(name="f", arguments={"a": 1})]).text == ""
+
+
+# ------------------------------------------------------------------ readers
+from pathlib import Path  # noqa: E402
+
+from instruct_data.formats import Rejected  # noqa: E402
+from instruct_data.rowpath import read_conversations  # noqa: E402
+
+TOOLS = Path(__file__).parent / "fixtures" / "tools"
+
+
+def read(name: str):
+    fmt, stream = read_conversations(str(TOOLS / name), source=name.split(".")[0])
+    results = [result for _, result in stream]
+    return fmt, [r for r in results if not isinstance(r, Rejected)], {
+        n: (r.reason, r.detail) for n, r in enumerate(results, start=1) if isinstance(r, Rejected)}
+
+
+def shape(conv) -> list[tuple]:
+    """(role, text, calls as (name, arguments), reasoning) per turn."""
+    return [(t.role, t.text, [(c.name, c.arguments) for c in t.tool_calls or []], t.reasoning) for t in conv.turns]
+
+
+def test_sharegpt_glaive_dialogues_keep_their_tools_calls_and_results():
+    fmt, good, bad = read("glaive.json")
+    assert fmt == "sharegpt"
+    first, both, refers, plain = good
+    assert [t["name"] for t in first.tools] == ["get_weather", "convert_currency"]
+    assert shape(first) == [
+        ("user", "北京今天天气怎么样？", [], None),
+        ("assistant", "", [("get_weather", {"city": "北京"})], None),
+        ("tool", '{"weather": "晴", "temp": 25}', [], None),
+        ("assistant", "北京今天晴，25度。", [], None),
+        ("user", "谢谢！", [], None), ("assistant", "不客气！", [], None)]
+    assert first.turns[2].name == "get_weather"  # the result names its call's tool
+    assert first.n_rounds == 2 and first.prompt.text == "谢谢！"
+    # A `gpt` text right before its `function_call` is one turn holding both, not a lost turn.
+    assert shape(both)[1] == ("assistant", "我来帮你换算一下。",
+                              [("convert_currency", {"amount": 100, "from": "USD", "to": "CNY"})], None)
+    assert refers.tools is not None and refers.reply.startswith("很抱歉")
+    assert plain.tools is None and not plain.has_tools  # tools "[]": a plain dialogue
+    assert bad == {
+        4: ("orphan_observation", "turn 3 (conversations[3]) is a tool result that follows no call"),
+        5: ("call_without_result", "turn 3 (conversations[3]) is a user turn, but the call before it has no result"),
+        6: ("unknown_tool", "turn 2 (conversations[2]) calls 'tell_joke', which the dialogue does not declare "
+                            "(declared: convert_currency, get_weather)"),
+        7: ("bad_arguments", "conversations[2]: the arguments of 'get_weather' are not valid JSON "
+                             "(Expecting property name enclosed in double quotes)"),
+        8: ("bad_arguments", "turn 2 (conversations[2]) calls 'convert_currency' without its required parameter(s) to"),
+    }
+
+
+def test_openai_messages_with_tool_calls_ids_and_reasoning_content():
+    fmt, good, bad = read("openai.jsonl")
+    assert fmt == "messages"
+    parallel, ends_on_call = good
+    assert parallel.system == "你是助手。" and parallel.tools[0]["type"] == "function"
+    call_turn = parallel.turns[1]
+    assert (call_turn.text, call_turn.reasoning) == ("我分别查一下。", "需要查两个城市。")
+    assert [(c.name, c.arguments, c.id) for c in call_turn.tool_calls] == [
+        ("get_weather", {"city": "北京"}, "c1"), ("get_weather", {"city": "上海"}, "c2")]
+    assert [(t.role, t.text, t.tool_call_id, t.name) for t in parallel.turns[2:4]] == [
+        ("tool", "晴", "c1", "get_weather"), ("tool", "雨", "c2", "get_weather")]
+    # A dialogue may end on a call: its answer is the call (the shape of a held-out tool item).
+    assert ends_on_call.reply == "" and ends_on_call.turns[-1].tool_calls[0].arguments == {"city": "杭州"}
+    assert bad == {
+        2: ("call_without_result", "turn 4 (messages[4]) replies, but the call before it has no result"),
+        3: ("orphan_observation", "turn 3 (messages[3]) answers call id 'c9', which no call before it made"),
+    }
+
+
+def test_hermes_tool_call_blocks_and_think_in_the_text():
+    fmt, (hermes,), bad = read("hermes_sharegpt.jsonl")
+    assert fmt == "sharegpt" and not bad
+    assert shape(hermes)[1:] == [
+        ("assistant", "好的，我查一下。", [("get_weather", {"city": "成都"})], "用户问成都天气，调用get_weather。"),
+        ("tool", '{"weather": "多云"}', [], None),
+        ("assistant", "成都今天多云。", [], None)]
+    assert "<tools>" in hermes.system  # the tool list stays where the data put it (read for the checks)
+
+
+def test_qwen_tool_responses_in_a_user_message_and_a_reasoning_only_reply():
+    fmt, (qwen, thinking), bad = read("qwen_messages.jsonl")
+    assert fmt == "messages"
+    assert shape(qwen)[1:] == [
+        ("assistant", "", [("get_weather", {"city": "北京"}), ("get_weather", {"city": "上海"})], None),
+        ("tool", "晴", [], None), ("tool", "雨", [], None), ("assistant", "北京晴，上海下雨。", [], None)]
+    assert shape(thinking) == [("user", "1+1等于几？", [], None), ("assistant", "等于2。", [], "1加1得2。")]
+    assert thinking.has_tools and thinking.tools is None
+    assert bad == {3: ("bad_arguments", "messages[3]: the call is not valid JSON (Expecting value)")}
+
+
+def test_a_call_to_a_tool_when_none_is_declared_is_unknown():
+    from instruct_data.formats import parse_row
+    from instruct_data.io import Row
+    from instruct_data.schema import Origin
+
+    row = Row(Origin(file="x.jsonl", line=1), {"conversations": [
+        {"from": "human", "value": "查天气"}, {"from": "function_call", "value": '{"name": "w", "arguments": {}}'},
+        {"from": "observation", "value": "晴"}, {"from": "gpt", "value": "晴"}]})
+    result = parse_row(row, "sharegpt", source="x")
+    assert isinstance(result, Rejected) and result.reason == "unknown_tool" and "declared: none" in result.detail
+
+
+# ------------------------------------------------------------------ cleaning and dedupe keys
+from instruct_data.clean import Cleaner  # noqa: E402
+from instruct_data.dedupe.keys import record_prompt, record_texts  # noqa: E402
+
+MESSY = "结果：\u200b  多云   \n\n\n\n\n  结束"
+
+
+def call_dialogue(reply: str, *more: Turn, tools=(WEATHER,)) -> Conversation:
+    return Conversation(id="c:1", source="c", tools=list(tools) or None, turns=[
+        Turn(role="user", text="北京天气怎么样？"),
+        Turn(role="assistant", text="", tool_calls=[ToolCall(name="get_weather", arguments={"city": MESSY})]),
+        Turn(role="tool", text=MESSY, name="get_weather"),
+        Turn(role="assistant", text=reply), *more])
+
+
+def test_cleaning_reads_prose_only_and_never_changes_calls_or_results():
+    conv = call_dialogue(MESSY)
+    verdict, changed = Cleaner().clean(conv)
+    assert verdict is None and "tidy_whitespace" in changed
+    assert conv.turns[3].text == "结果： 多云\n\n  结束"  # the reply is prose: tidied
+    assert conv.turns[2].text == MESSY and conv.turns[1].tool_calls[0].arguments == {"city": MESSY}
+    # A turn that only calls a tool has no text, and is not an empty reply.
+    assert Cleaner().clean(call_dialogue("北京今天多云。"))[0] is None
+
+
+def test_a_reply_that_refers_to_its_tools_is_not_ai_boilerplate():
+    refusal = "很抱歉，作为一个AI，我无法预订机票。我的功能仅限于查询天气。"
+    with_tools = Conversation(id="r:1", source="r", tools=[WEATHER], turns=[
+        Turn(role="user", text="帮我订机票"), Turn(role="assistant", text=refusal)])
+    assert Cleaner().clean(with_tools)[0] is None and with_tools.tools == [WEATHER]
+    without = Conversation(id="r:2", source="r", turns=[Turn(role="user", text="帮我订机票"),
+                                                        Turn(role="assistant", text=refusal)])
+    assert Cleaner().clean(without)[0].reason == "ai_identity"
+
+
+def test_a_bad_round_is_cut_whole_with_its_calls():
+    conv = call_dialogue("北京今天多云。", Turn(role="user", text="再见"), Turn(role="assistant", text="再见"))
+    verdict, changed = Cleaner().clean(conv)
+    assert verdict is None and changed.count("turns_cut.echo") == 1
+    assert [t.role for t in conv.turns] == ["user", "assistant", "tool", "assistant"] and conv.tools == [WEATHER]
+
+
+def test_dedupe_keys_include_the_calls_and_questions_are_the_users_words():
+    conv = call_dialogue("北京今天多云。")
+    (prompt, reply), = record_texts(conv)
+    assert prompt == "北京天气怎么样？" and reply == "北京今天多云。"
+    first, last = record_texts(conv, every_turn=True)
+    assert first == ("北京天气怎么样？", '[{"arguments": {"city": "%s"}, "name": "get_weather"}]'
+                     % MESSY.replace("\n", "\\n"))
+    other = call_dialogue("北京今天多云。")
+    other.turns[1].tool_calls[0].arguments = {"city": "上海"}
+    assert record_texts(other, every_turn=True)[0][1] != first[1]  # another call: another key
+    assert record_prompt(conv) == "北京天气怎么样？"  # contamination reads the user's words, not tool JSON

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 import re
 
+from instruct_data.clean import tools as tool_cleaning
 from instruct_data.clean.base import KEEP, Drop, Filter, Normalizer, RuleSettings
 from instruct_data.clean.filters import FILTERS
 from instruct_data.clean.normalizers import NORMALIZERS
@@ -81,19 +82,27 @@ class Cleaner:
 
         A dialogue with a bad turn after its first round is cut before that round (in place)
         and filtered again, unless `on_bad_turn` is `drop-dialogue`."""
-        changed = [n.name for n in self.normalizers if n.apply(conversation)]
+        # A dialogue with tool calls: the rules read its prose only (clean/tools.py).
+        tools = tool_cleaning.is_tool_dialogue(conversation)
+        changed = (tool_cleaning.normalize(self.normalizers, conversation) if tools
+                   else [n.name for n in self.normalizers if n.apply(conversation)])
         cut = self.settings.on_bad_turn == "cut"
         while True:
-            rule, verdict = self._first_drop(conversation, changed)
+            rule, verdict = (tool_cleaning.first_drop(self.filters, conversation, changed) if tools
+                             else self._first_drop(conversation, changed))
             if verdict is None:
                 return KEEP, changed
             turns = conversation.turns
+            # Rounds are cut whole: in a tool dialogue a round is longer than two turns.
+            second = 2 if not tools or conversation.n_rounds < 2 else tool_cleaning.round_start(conversation, 2)
             if cut and verdict.turn is not None and verdict.turn > 1:
                 removed = conversation.n_rounds - (verdict.turn - 1)
-                conversation.turns = turns[:2 * (verdict.turn - 1)]
-            elif cut and verdict.turn == 1 and len(turns) > 2 and not POINTS_BACK.search(turns[2].full_text):
+                end = 2 * (verdict.turn - 1) if not tools else tool_cleaning.round_start(conversation, verdict.turn)
+                conversation.turns = turns[:end]
+            elif (cut and verdict.turn == 1 and conversation.n_rounds > 1
+                  and not POINTS_BACK.search(turns[second].full_text)):
                 removed = 1
-                conversation.turns = turns[2:]
+                conversation.turns = turns[second:]
             else:
                 rule.dropped += 1
                 return verdict, changed

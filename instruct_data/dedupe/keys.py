@@ -14,6 +14,7 @@ from functools import lru_cache
 import xxhash
 
 from instruct_data.dedupe.types import DedupeSettings, Item
+from instruct_data.schema import calls_json
 
 # \w keeps letters (every script, CJK included) and digits; everything else (spaces,
 # punctuation of every width, symbols, emoji) goes. `_` is a \w character, so it is named.
@@ -69,11 +70,31 @@ def record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]
     settings (max_history_turns, a budget) is still compared whole.
     """
     turns = conversation.turns
-    if len(turns) == 2:  # the usual single-turn row
+    if len(turns) == 2 and not getattr(turns[1], "tool_calls", None):  # the usual single-turn row
         return [(turns[0].full_text, turns[1].text)]
+    if getattr(conversation, "has_tools", False):
+        return tool_record_texts(conversation, every_turn)
     texts = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
     wanted = range(1, len(turns), 2) if every_turn else [len(turns) - 1]
     return [("\n".join(texts[:k]), texts[k]) for k in wanted]
+
+
+def tool_record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]]:
+    """record_texts of a dialogue with tool calls (docs/tools.md): one record per assistant turn
+    (a call is a reply too). The reply is the turn's text and its calls (name and arguments, as
+    canonical JSON), so two dialogues that call differently are not copies; the prompt is what
+    the users and the assistant said before it, tool results and calls left out, so a benchmark
+    question (a user's words) is found in it as in a dialogue without tools."""
+    turns = conversation.turns
+    said = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
+    wanted = [k for k, turn in enumerate(turns) if turn.role == "assistant"]
+    wanted = wanted if every_turn else wanted[-1:]
+    texts = []
+    for k in wanted:
+        prompt = "\n".join(said[i] for i in range(k) if turns[i].role != "tool" and said[i].strip())
+        reply = "\n".join(part for part in (turns[k].text, calls_json(turns[k].tool_calls)) if part)
+        texts.append((prompt, reply))
+    return texts
 
 
 def record_prompt(conversation) -> str:

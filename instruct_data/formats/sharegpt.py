@@ -1,24 +1,31 @@
 """sharegpt and Belle's train_3.5M_CN: `conversations: [{"from": ..., "value": ...}]`.
 
 Roles: human/user → user; gpt/assistant/bot/chatgpt → assistant; system (first only) →
-system text. Tool and function roles cannot be held and are rejects.
+system text. Tool dialogues (function_call/observation messages, `tools`, OpenAI tool calls,
+Hermes `<tool_call>` blocks, `<think>` traces) are read by formats/tools.py: see there.
 """
 
 from __future__ import annotations
 
 import json
 
-from instruct_data.formats.base import (BAD_ROLES, MISSING_FIELD, TOOL_ROLES, UNSUPPORTED_ROLE, WRONG_TYPE, RowReject,
-                                        build, category_of, text_field)
+from instruct_data.formats import tools as tool_reader
+from instruct_data.formats.base import (BAD_ROLES, MISSING_FIELD, WRONG_TYPE, RowReject, build, category_of,
+                                        text_field)
 
 NAME = "sharegpt"
 SIGNATURE = {"conversations"}
 ROLE_NAMES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
               "bot": "assistant", "chatgpt": "assistant", "system": "system"}
+# What in an assistant's or user's text needs the tool reader (a trace, a call, a result).
+TOOL_MARKS = ("<think>", "<tool_call>", "<tool_response>")
 
 
 def message_turns(messages, *, role_key: str, text_key: str, container: str):
-    """[(role, text)] and the system text from a list of message objects."""
+    """([turn dicts], system text, whether the tool reader is needed) from a list of messages.
+
+    Each turn is {"role", "text", "where"} plus, for a tool dialogue, its calls, trace or
+    result fields (formats/tools.py)."""
     if isinstance(messages, str) and messages.strip().startswith("["):
         try:  # a spreadsheet cell holding the list as JSON
             messages = json.loads(messages)
@@ -26,27 +33,61 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
             raise RowReject(WRONG_TYPE, f"'{container}' holds invalid JSON: {exc.msg}") from None
     if not isinstance(messages, list) or not messages:
         raise RowReject(WRONG_TYPE, f"'{container}' should be a non-empty list")
-    system, turns = None, []
+    system, turns, tools_needed = None, [], False
     for index, message in enumerate(messages, start=1):
+        where = f"{container}[{index}]"
         if not isinstance(message, dict):
-            raise RowReject(WRONG_TYPE, f"{container}[{index}] should be an object")
+            raise RowReject(WRONG_TYPE, f"{where} should be an object")
         raw_role = str(message.get(role_key, "")).strip().lower()
-        if raw_role in TOOL_ROLES:
-            raise RowReject(UNSUPPORTED_ROLE, f"{container}[{index}] has role '{raw_role}', which a user/assistant conversation cannot hold")
-        if message.get("tool_calls") or message.get("function_call"):
-            raise RowReject(UNSUPPORTED_ROLE, f"{container}[{index}] is a function call, which a user/assistant "
-                                              "conversation cannot hold")
+        if tool_reader.is_tool_message(raw_role, message):
+            tools_needed = True
+            turns += tool_turns(message, raw_role, text_key, where)
+            continue
         role = ROLE_NAMES.get(raw_role)
         if role is None:
-            raise RowReject(BAD_ROLES, f"{container}[{index}] has unknown role '{raw_role}'")
-        text = message_text(message, text_key, f"{container}[{index}]")
+            raise RowReject(BAD_ROLES, f"{where} has unknown role '{raw_role}'")
+        text = message_text(message, text_key, where)
         if role == "system":
             if turns or system is not None:
-                raise RowReject(BAD_ROLES, f"{container}[{index}]: a system message after the dialogue began")
+                raise RowReject(BAD_ROLES, f"{where}: a system message after the dialogue began")
             system = text
             continue
-        turns.append((role, text))
-    return turns, system
+        if role == "assistant" and any(mark in text for mark in TOOL_MARKS):
+            tools_needed = True
+            turns.append(tool_reader.assistant_parts(message, text, where))
+            continue
+        tools_needed = tools_needed or "<tool_response>" in text
+        turns.append({"role": role, "text": text, "where": where})
+    return turns, system, tools_needed
+
+
+def tool_turns(message: dict, raw_role: str, text_key: str, where: str) -> list[dict]:
+    """The turns of a message that calls a tool, answers a call, or holds a reasoning trace."""
+    if raw_role in tool_reader.CALL_ROLES:  # ShareGPT: the value is the call's JSON (or the call itself)
+        value = message.get(text_key)
+        calls = ([tool_reader.parse_call(c, where) for c in (value if isinstance(value, list) else [value])]
+                 if isinstance(value, (dict, list)) else tool_reader.calls_in_text(message_text(message, text_key, where), where))
+        return [{"role": "assistant", "text": "", "tool_calls": calls, "where": where}]
+    calls_only = raw_role not in tool_reader.RESULT_ROLES and text_key not in message
+    text = "" if calls_only else message_text(message, text_key, where)  # an OpenAI call may leave content out
+    if raw_role in tool_reader.RESULT_ROLES:
+        return tool_reader.result_turns(message, text, where)
+    if ROLE_NAMES.get(raw_role) != "assistant":
+        raise RowReject(BAD_ROLES, f"{where} has role '{raw_role}', but only an assistant turn can call tools "
+                                   "or carry reasoning")
+    return [tool_reader.assistant_parts(message, text, where)]
+
+
+def finish(data: dict, turns: list[dict], system: str | None, tools_needed: bool, *, row_id, source, origin):
+    """The Conversation: the plain way when nothing in the row is about tools, else the tool reader's."""
+    tools = tool_reader.parse_tools(data.get("tools"), "tools")
+    if tools is None and data.get("functions"):  # OpenAI's legacy name
+        tools = tool_reader.parse_tools(data.get("functions"), "functions")
+    if not tools_needed and tools is None:
+        return build(row_id=row_id, source=source, origin=origin, turns=[(t["role"], t["text"]) for t in turns],
+                     system=system, category=category_of(data))
+    return tool_reader.build_tool_dialogue(row_id=row_id, source=source, origin=origin, turns=turns, system=system,
+                                           tools=tools, category=category_of(data))
 
 
 def message_text(message: dict, key: str, where: str) -> str:
@@ -69,8 +110,8 @@ def message_text(message: dict, key: str, where: str) -> str:
 
 
 def to_conversation(data, *, row_id, source, origin):
-    turns, system = message_turns(data.get("conversations"), role_key="from", text_key="value",
-                                  container="conversations")
+    turns, system, tools_needed = message_turns(data.get("conversations"), role_key="from", text_key="value",
+                                                container="conversations")
     if "system" in data and system is None:
         system = text_field(data, "system", required=False) or None
-    return build(row_id=row_id, source=source, origin=origin, turns=turns, system=system, category=category_of(data))
+    return finish(data, turns, system, tools_needed, row_id=row_id, source=source, origin=origin)
