@@ -53,6 +53,7 @@ FOLDER_NAMES = {
               "manifest.json", "report.md", *PLOTS},
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
+    "export": {"manifest.json"},  # and the outputs its manifest lists (one layout per --to)
 }
 # Commands whose output names vary: recognised by the manifest the swap writes (outputs listed).
 MANIFEST_COMMANDS = {"train", "merge", "eval", "score"}
@@ -302,6 +303,16 @@ def _manifest(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("command"), str) else None
 
 
+def _legacy_marker(path: Path) -> bool:
+    """results.json of an eval or score (it has "bootstrap"), or run_config.json of a train run
+    (it has "resolved"), written before these commands wrote a manifest."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and ("bootstrap" in data or "resolved" in data)
+
+
 def _listed(manifest: dict) -> dict[str, int | None]:
     """name -> bytes of each output the manifest lists."""
     outputs = manifest.get("outputs") or []
@@ -320,7 +331,7 @@ def _check_folder(out: Path, command: str, overwrite: bool = False) -> set[str]:
         return set()
     manifest = _manifest(out / "manifest.json")
     legacy = LEGACY.get(command)
-    if manifest is None and legacy and (out / legacy[0]).is_file():
+    if manifest is None and legacy and _legacy_marker(out / legacy[0]):
         foreign = {name for name in entries if not legacy[1].match(name)}  # written before manifests
         if foreign:
             raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
@@ -418,6 +429,12 @@ def _remove_stale(out: Path, folder: bool) -> None:
         for entry in out.iterdir():
             if _dead(entry.name, TEMP_FILE):
                 entry.unlink(missing_ok=True)
+
+
+def output_lock(out: str | os.PathLike):
+    """The lock every command takes on --out (`idata stats` on the build folder it rewrites
+    report.md in): resolved through symlinks, so a link and its folder share it."""
+    return _locked(real_out(out))
 
 
 @contextmanager

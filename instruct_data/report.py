@@ -31,8 +31,13 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"invalid JSON: {exc.msg}", line=exc.lineno) from None
-    if manifest.get("command") != "build":
-        raise InputError(str(path), f"written by `idata {manifest.get('command')}`, not `idata build`")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    from instruct_data.manifest_model import manifest_problem
+
+    problem = manifest_problem(manifest)  # the pydantic model of the fields stats and the report read
+    if problem:
+        raise InputError(str(path), problem)
     return manifest
 
 

@@ -22,11 +22,13 @@ def stats_command(folder, as_json, no_report):
       idata stats build/belle
     """
     from instruct_data.cli.summary import print_summary
+    from instruct_data.outputs_guard import output_lock
     from instruct_data.report import load_manifest, write_report
 
     manifest = load_manifest(folder)
     if not no_report:
-        write_report(folder, manifest)
+        with output_lock(folder):  # the lock a build into FOLDER holds: never a report beside a half-swapped build
+            write_report(folder, load_manifest(folder))
     if as_json:
         print_json({key: manifest.get(key) for key in ("counts", "split", "stats", "sources", "template")})
         return
