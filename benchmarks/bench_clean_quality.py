@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "clean_quality"))
 
 import yaml  # noqa: E402
 from assemble import DATA, LabeledRow, load  # noqa: E402
+from sources import to_conversation  # noqa: E402
 
 from instruct_data.clean import NORMALIZERS, CleanSettings, Cleaner  # noqa: E402
 from instruct_data.clean.filters import FILTERS  # noqa: E402
@@ -43,9 +44,7 @@ RULE_REASONS = {"ai_identity": "ai_identity", "refusal": "refusal", "truncated":
 
 
 def conversation_of(row: LabeledRow) -> Conversation:
-    file, _, position = row.where.partition(":")
-    origin = Origin(file=file, row=int(position.split("#")[0]))
-    parsed = parse_row(Row(origin=origin, data=row.record), row.fmt, source=file)
+    parsed = to_conversation(row.where, row.source, row.position, row.record, row.fmt)
     if isinstance(parsed, Rejected):
         raise SystemExit(f"{row.where}: the reader rejects the row ({parsed.reason}: {parsed.detail})")
     return parsed
@@ -161,7 +160,7 @@ def recipes() -> dict[str, Any]:
 
 
 def run(data: Path = DATA, limit: int | None = None) -> dict[str, Any]:
-    rows = load(data)[:limit]
+    rows = load(data, "dev").rows[:limit]
     convs = [conversation_of(r) for r in rows]
     normal = [normalized(c) for c in convs]
     rules, rule_false = per_rule(rows, normal)

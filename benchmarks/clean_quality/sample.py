@@ -1,0 +1,148 @@
+"""Draw rows to label: a random sample of each source, and rows each cleaning rule fires on.
+
+    python benchmarks/clean_quality/sample.py --out /tmp/queue            # writes queue.jsonl, strata.json
+
+This is how the rows added after the first 705 were chosen (GUIDE.md, "How the rows were
+chosen"); it is kept to make that reproducible, not to be rerun over labeled rows. The queue
+is shuffled and holds no rule verdicts, so a row is labeled without knowing why it was drawn;
+`strata.json` (id -> how it was drawn) is joined to the labels afterwards as `sampled`.
+
+Strata, drawn in this order, a row counted in the first that takes it:
+  random:SOURCE     uniform rows of SOURCE (seeded), RANDOM_PER_SOURCE of them
+  rule:NAME         rows that filter NAME alone (switched on, after the default normalizers)
+                    drops or cuts, PER_RULE at most, taken in turn from each source
+  pattern:NAME      rows matching a plain pattern for a defect no rule covered when drawn
+Rows already labeled, rows issue 19 quotes and rows the reader rejects (cleaning never sees
+them: glaive's dialogues with function calls) are never drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from assemble import QUOTED_IN_ISSUE, _label_source, label_files  # noqa: E402
+from sources import DATA, MIRRORS, SOURCES, flattened, record_hash, to_conversation  # noqa: E402
+
+RANDOM_PER_SOURCE = {"alpaca_zh_demo.json": 40, "oaast_sft_zh.json": 40, "belle_school_math_dev1K.jsonl": 160,
+                     "glaive_toolcall_zh_demo.json": 60, "belle_eval_set": 140, "llamafactory_dpo_zh": 80,
+                     "alpaca_chinese_part0": 100, "medical_im_table": 100}
+PER_RULE = 30
+PER_PATTERN = 20
+PATTERNS = {
+    # a reply or request about a picture, file or attachment
+    "refers_to_attachment": re.compile(r"看图|如图|图中|图片|上图|下图|附件|附图|这张图|文件中|表格中|视频中"),
+    # a very short reply to a request that is not a classification or a yes/no question
+    "short_reply": None,
+}
+SEED = 19
+
+
+def pool(data_dir: Path, mirrors: Path):
+    """Every unlabeled row of every source with more than one instance-free row: (source, position, raw)."""
+    taken = set()
+    for path in label_files("all"):
+        if path.exists():
+            taken |= {_label_source(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    for name in RANDOM_PER_SOURCE:
+        source = SOURCES[name]
+        for position, raw in enumerate(source.read(data_dir, mirrors), 1):
+            if (name, position) not in taken and (name, position) not in QUOTED_IN_ISSUE:
+                yield name, position, raw
+
+
+def draw(data_dir: Path, mirrors: Path) -> dict[tuple[str, int], str]:
+    from instruct_data.clean import CleanSettings, Cleaner
+    from instruct_data.clean.filters import FILTERS
+    from instruct_data.formats import Rejected
+
+    rng = random.Random(SEED)
+    rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors)
+            if not isinstance(to_conversation("", name, position, flattened(SOURCES[name], raw), SOURCES[name].fmt),
+                              Rejected)]
+    by_source = defaultdict(list)
+    for name, position, raw in rows:
+        by_source[name].append((name, position, raw))
+    chosen: dict[tuple[str, int], str] = {}
+    for name, count in RANDOM_PER_SOURCE.items():
+        for _, position, _ in rng.sample(by_source[name], min(count, len(by_source[name]))):
+            chosen[(name, position)] = f"random:{name}"
+    normalizers = Cleaner().normalizers
+    convs = {}
+    for name, position, raw in rows:
+        conversation = to_conversation(f"{name}:{position}", name, position, flattened(SOURCES[name], raw),
+                                       SOURCES[name].fmt)
+        if isinstance(conversation, Rejected):
+            continue  # cleaning never sees it
+        for normalizer in normalizers:
+            normalizer.apply(conversation)
+        convs[(name, position)] = conversation
+    defaults = CleanSettings()
+    for rule_class in FILTERS:
+        settings = rule_class.Settings.model_validate({**getattr(defaults, rule_class.name).model_dump(), "enabled": True})
+        rule = rule_class(settings)
+        fired = defaultdict(list)
+        for key, conversation in convs.items():
+            work = copy.deepcopy(conversation)
+            if rule.filter(work) is not None or getattr(rule, "row_masked", None):
+                if key not in chosen:
+                    fired[key[0]].append(key)
+        _take_in_turn(fired, PER_RULE, f"rule:{rule_class.name}", chosen, rng)
+    for name, pattern in PATTERNS.items():
+        hits = defaultdict(list)
+        for key, conversation in convs.items():
+            if key in chosen:
+                continue
+            texts = [t.full_text for t in conversation.turns]
+            replies = [t.full_text for t in conversation.turns if t.role == "assistant"]
+            hit = pattern.search(" ".join(texts)) if pattern else (replies and len(replies[-1].strip()) <= 12)
+            if hit:
+                hits[key[0]].append(key)
+        _take_in_turn(hits, PER_PATTERN, f"pattern:{name}", chosen, rng)
+    return chosen
+
+
+def _take_in_turn(candidates: dict[str, list], limit: int, stratum: str, chosen: dict, rng: random.Random) -> None:
+    """Up to `limit` rows, one source after another, so no source fills a stratum alone."""
+    queues = {name: rng.sample(keys, len(keys)) for name, keys in sorted(candidates.items())}
+    taken = 0
+    while taken < limit and any(queues.values()):
+        for name in list(queues):
+            if queues[name] and taken < limit:
+                chosen[queues[name].pop()] = stratum
+                taken += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="folder for queue.jsonl and strata.json")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--mirrors", type=Path, default=MIRRORS)
+    args = parser.parse_args(argv)
+    chosen = draw(args.data, args.mirrors)
+    args.out.mkdir(parents=True, exist_ok=True)
+    keys = sorted(chosen)
+    random.Random(SEED + 1).shuffle(keys)
+    records = {name: SOURCES[name].read(args.data, args.mirrors) for name in {k[0] for k in keys}}
+    with open(args.out / "queue.jsonl", "w", encoding="utf-8") as out:
+        for number, (name, position) in enumerate(keys, 1):
+            raw = records[name][position - 1]
+            out.write(json.dumps({"id": number, "source": name, "position": position, "sha256": record_hash(raw),
+                                  "record": flattened(SOURCES[name], raw)}, ensure_ascii=False) + "\n")
+    strata = {f"{name}:{position}": chosen[(name, position)] for name, position in keys}
+    (args.out / "strata.json").write_text(json.dumps(strata, ensure_ascii=False, indent=0), encoding="utf-8")
+    print(f"{len(keys)} rows drawn -> {args.out}/queue.jsonl (strata in strata.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
