@@ -27,6 +27,7 @@ from typing import Any
 from instruct_data import __version__
 from instruct_data.errors import RejectRateError, StrictModeError
 from instruct_data.io import SUPPORTED_SUFFIXES, JsonlWriter, file_sha256, write_json
+from instruct_data.redact import redact_argv
 from instruct_data.schema import Origin
 
 REPORTED_PACKAGES = ("pydantic", "pandas", "datasets", "opencc-python-reimplemented", "rensa", "datasketch",
@@ -337,7 +338,7 @@ class Ledger:
         manifest = {
             "command": self.command,
             "idata_version": __version__,
-            "argv": sys.argv[1:] if self.timestamp else None,
+            "argv": redact_argv(sys.argv[1:]) if self.timestamp else None,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds") if self.timestamp else None,
             "parameters": self.parameters,
             "versions": package_versions(),

@@ -26,11 +26,11 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
+from instruct_data.redact import redact_url
 
 NO_REFERENCE = "无"
 SCORE_PATTERNS = (
@@ -57,6 +57,11 @@ class JudgeConfig:
     max_tokens: int = 512
     cache_path: str | None = None  # None: $IDATA_CACHE/judge-cache.sqlite (or ~/.cache/idata/)
 
+    def __post_init__(self) -> None:
+        from instruct_data.redact import check_key_env
+
+        check_key_env(self.key_env)  # a key passed as the variable's name: refused, never echoed
+
     def endpoint(self) -> str:
         url = self.url.rstrip("/")
         return url if url.endswith("/chat/completions") else url + "/chat/completions"
@@ -70,7 +75,10 @@ class JudgeConfig:
         return key
 
     def describe(self) -> dict:
-        return {"url": self.endpoint(), "judge_model": self.model, "key_env": self.key_env, "concurrency": self.concurrency,
+        from instruct_data.redact import redact_url
+
+        # Written to results.json and report.md: credentials in the URL are masked.
+        return {"url": redact_url(self.endpoint()), "judge_model": self.model, "key_env": self.key_env, "concurrency": self.concurrency,
                 "timeout_s": self.timeout_s, "retries": self.retries, "temperature": 0}
 
 
@@ -261,7 +269,16 @@ class Client:
         return self.local.session
 
     def ask(self, prompt: str) -> str:
-        """The judge's reply text; raises RuntimeError with a one-line reason when none came back."""
+        """The judge's reply text; raises RuntimeError with a one-line reason when none came back
+        (the reason lands in report.md: the URL's credentials and the key are masked in it)."""
+        from instruct_data.redact import redact_text, url_secrets
+
+        try:
+            return self._ask(prompt)
+        except RuntimeError as exc:
+            raise RuntimeError(redact_text(str(exc), [*url_secrets(self.config.url), self.key or ""])) from None
+
+    def _ask(self, prompt: str) -> str:
         import requests
 
         body = {"model": self.config.model, "messages": [{"role": "user", "content": prompt}],
@@ -310,7 +327,8 @@ def judge(tasks: list[Task], config: JudgeConfig, rubrics: Rubrics,
             if not task.answer.strip():
                 verdicts[index] = Verdict("empty", score=0.0, reason="empty answer: scored 0 without asking")
                 continue
-            key = cache_key(task.question, task.reference, task.answer, config.model, rubric, config.endpoint())
+            key = cache_key(task.question, task.reference, task.answer, config.model, rubric,
+                            redact_url(config.endpoint()))  # the cache never holds a credential, even hashed
             reply = cache.get(key)
             if reply is not None and parse_score(reply, rubric.scale)[0] is not None:
                 verdicts[index] = _verdict(reply, rubric, cached=True)
@@ -320,28 +338,56 @@ def judge(tasks: list[Task], config: JudgeConfig, rubrics: Rubrics,
         if on_done:
             on_done(len(tasks) - sum(len(v) for v in pending.values()))
         stats["asked"] = len(pending)  # distinct prompts sent; urllib3's retries come on top
-        with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
-            futures = {pool.submit(client.ask, prompts[key][0]): key for key in pending}
-            for future in as_completed(futures):
-                key = futures[future]
-                try:
-                    reply = future.result()
-                except RuntimeError as exc:
-                    verdict = Verdict("failed", reason=str(exc))
-                else:
-                    verdict = _verdict(reply, prompts[key][1], cached=False)
-                    if verdict.status == "ok":  # an unreadable reply is asked again next run, never reused
-                        cache.put(key, config.model, reply)
-                for index in pending[key]:
-                    verdicts[index] = verdict
-                if on_done:
-                    on_done(len(pending[key]))
+        for key, reply, exc in ask_all(client, {key: prompts[key][0] for key in pending}, config.concurrency):
+            if exc is not None:
+                verdict = Verdict("failed", reason=str(exc))
+            else:
+                verdict = _verdict(reply, prompts[key][1], cached=False)
+                if verdict.status == "ok":  # an unreadable reply is asked again next run, never reused
+                    cache.put(key, config.model, reply)
+            for index in pending[key]:
+                verdicts[index] = verdict
+            if on_done:
+                on_done(len(pending[key]))
     finally:
         cache.close()
     for verdict in verdicts:
         stats[verdict.status] += 1
         stats["cached"] += verdict.cached
     return verdicts, stats  # type: ignore[return-value]
+
+
+def ask_all(client: Client, prompts: dict[str, str], concurrency: int):
+    """Yield (key, reply, None) or (key, None, RuntimeError) for every prompt, `concurrency` at a time.
+
+    Daemon threads, not a ThreadPoolExecutor: the executor joins its threads at exit, so a judge
+    that accepts connections and never answers held Ctrl-C for minutes (timeout x retries). Here
+    the main thread waits on a queue, which a signal interrupts at once, and the threads still
+    blocked on the dead judge do not keep the process alive."""
+    import queue
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    for key in prompts:
+        todo.put(key)
+
+    def work() -> None:
+        while True:
+            try:
+                key = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put((key, client.ask(prompts[key]), None))
+            except RuntimeError as exc:
+                done.put((key, None, exc))
+            except Exception as exc:  # noqa: BLE001 - one request's bug is that verdict's failure, not a hang
+                done.put((key, None, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+    for n in range(min(max(1, concurrency), len(prompts))):
+        threading.Thread(target=work, name=f"judge-{n}", daemon=True).start()
+    for _ in range(len(prompts)):
+        yield done.get()
 
 
 def _verdict(reply: str, rubric: Rubric, *, cached: bool) -> Verdict:

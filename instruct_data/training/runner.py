@@ -19,6 +19,7 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
 from instruct_data.io import write_json
+from instruct_data.redact import redact_argv
 from instruct_data.training.config import TrainConfig, check
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -163,11 +164,12 @@ def load_data(config: TrainConfig, source, tokenizer, eos, args):
         kind = data_kind(path)
         # The re-rendering source is part of what is tokenized: the cache key's data hash
         # alone would not tell a re-rendered held-out file from the file as it is.
-        template = source.template
-        return tokenize_file(path, kind, lambda: iter_pieces(path, template, kind, rendered_with), tokenizer, template,
-                             eos, config.max_len, config.too_long, config.cache_dir, config.num_proc,
-                             variant=rendered_with.name if rendered_with is not None else None,
-                             block_reader=BlockReader(path, template, kind, rendered_with))
+        template, reasoning = source.template, config.reasoning
+        variant = ";".join(filter(None, [rendered_with.name if rendered_with is not None else None,
+                                         f"reasoning={reasoning}" if reasoning != "keep" else None])) or None
+        return tokenize_file(path, kind, lambda: iter_pieces(path, template, kind, rendered_with, reasoning), tokenizer,
+                             template, eos, config.max_len, config.too_long, config.cache_dir, config.num_proc,
+                             variant=variant, block_reader=BlockReader(path, template, kind, rendered_with, reasoning))
 
     # Rank 0 tokenizes and writes the cache; the other ranks then load it (tokenized once).
     with args.main_process_first(local=False, desc="tokenizing"):
@@ -180,8 +182,11 @@ def load_data(config: TrainConfig, source, tokenizer, eos, args):
 
 def data_report(tokenized) -> dict:
     lengths = tokenized.lengths  # one array, read once: no pass over the dataset's rows
-    return {"rows": tokenized.rows, "examples": int(len(lengths)), "truncated": tokenized.truncated,
+    # rows: the file's rows; a dialogue the template is not prefix-stable over is one example per reply.
+    rows = tokenized.rows - tokenized.per_reply_examples + tokenized.per_reply_rows
+    return {"rows": rows, "examples": int(len(lengths)), "truncated": tokenized.truncated,
             "skipped": tokenized.skipped, "tokens": int(lengths.sum()), "max_tokens": int(lengths.max()),
+            "per_reply_rows": tokenized.per_reply_rows, "per_reply_examples": tokenized.per_reply_examples,
             "cached": tokenized.cached, "cache": str(tokenized.path)}
 
 
@@ -228,6 +233,10 @@ def _train(config: TrainConfig, callbacks: list | None, final: Path, out: Path) 
     say(f"train: {report['train']['examples']:,} examples, {report['train']['truncated']:,} truncated, "
         f"{report['train']['skipped']:,} skipped (--max-len {config.max_len})"
         + (" [tokenized data from the cache]" if train_data.cached else ""))
+    if report["train"]["per_reply_rows"]:
+        say(f"train: {report['train']['per_reply_rows']:,} of {report['train']['rows']:,} dialogues are trained one "
+            f"example per reply ({report['train']['per_reply_examples']:,} examples): the {source.template.name} "
+            "template renders an earlier turn differently once later turns follow (docs/training.md)")
 
     trainer, targets = make_trainer(config, args, precision, tokenizer, train_data, eval_data, out, callbacks)
     if resume_from:
@@ -408,15 +417,27 @@ def finish(out: Path, trainer, config: TrainConfig, source, eos, precision, targ
         "resolved": {"template": template.name, "template_why": source.template_from, "train_file": str(source.train),
                      "eval_file": str(source.eval) if source.eval else None,
                      "eos": {"token": eos.token, "id": eos.id, "why": eos.why},
+                     "reasoning": config.reasoning, "supervision": supervision(report["train"]),
                      "precision": precision.name, "precision_why": precision.why, "lora_targets": targets,
                      "loss": "reply tokens, fused output head" if trainer.reply_loss else "the model's own",
                      "attention": getattr(trainer.model.config, "_attn_implementation", None),
                      "world_size": trainer.args.world_size},
-        "versions": versions(__version__), "command": sys.argv,
+        "versions": versions(__version__), "command": redact_argv(sys.argv),
         "outputs": {"adapter": ADAPTER_FILE, "loss_curve": plot.name if plot else None},
     })
     say(f"wrote {config.out}: adapter, tokenizer, template.json, metrics.json (loss {_number(metrics['first_loss'])} -> "
         f"{_number(metrics['last_loss'])}, {_number(metrics['tokens_per_s'], ',.0f')} tokens/s)")
+
+
+def supervision(train: dict) -> dict:
+    """How the replies were found and trained, for run_config.json."""
+    per_reply = train["per_reply_rows"]
+    return {"segments": "the template's own text: render(turns[:k+1]) minus render(turns[:k], "
+                        "add_generation_prompt=True), the whole example tokenized once",
+            "one_example_per_reply": {"rows": per_reply, "examples": train["per_reply_examples"],
+                                      "why": "the template is not prefix-stable over these dialogues (it renders an "
+                                             "earlier turn differently once later turns follow)" if per_reply else None},
+            "one_example_per_row": train["rows"] - per_reply}
 
 
 def _number(value, spec: str = ".4f") -> str:
