@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from instruct_data.errors import InputError
-from instruct_data.evaluation.choices import is_multiple_choice, load_choices, subject_of
+from instruct_data.evaluation.choices import LETTERS, is_multiple_choice, load_choices, subject_of
 from instruct_data.templates import get_template
 
 CEVAL_HEADER = "id,question,A,B,C,D,answer,explanation\n"
@@ -103,6 +103,27 @@ def test_the_shipped_set_has_100_items_over_ten_subjects_and_dev_shots():
     from instruct_data.io import file_sha256
 
     assert file_sha256(data_dir() / entry["file"]) == entry["sha256"]
+
+
+def test_the_shipped_answers_follow_no_pattern_and_the_longest_option_is_right_about_a_quarter_of_the_time():
+    """Issue 24: answers cycled within a subject (ACBDACBDBC). tools/shuffle_mc.py (seeded) wrote the files."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    from instruct_data.evaluation.benchmarks import data_dir
+
+    root = Path(__file__).resolve().parents[1]
+    check = subprocess.run([sys.executable, str(root / "tools" / "shuffle_mc.py"), "--check"], capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr  # the shipped files are exactly the script's output
+    items = load_choices(data_dir() / "idata-zh-mc.jsonl").items
+    for subject in {i.subject for i in items}:
+        answers = "".join(i.answer for i in items if i.subject == subject)
+        assert sorted(Counter(answers).values()) == [2, 2, 3, 3], (subject, answers)
+        assert not any(answers[k:k + 4] == answers[k + 4:k + 8] for k in range(len(answers) - 7)), (subject, answers)
+    longest = sum(max(LETTERS, key=lambda x: (len(i.options[x]), -LETTERS.index(x))) == i.answer for i in items)
+    assert 20 <= longest <= 30
 
 
 # ---------------------------------------------------------------- scoring with a tiny model
