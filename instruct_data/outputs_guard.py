@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
+from instruct_data.faults import reached
 from instruct_data.report import PLOTS
 
 # What each folder command writes besides the outputs its manifest lists.
@@ -96,6 +97,7 @@ def swap_in(work: Path, out: Path) -> None:
     if out.is_symlink():  # never move the link aside: replace the folder it names
         out = real_out(out)
     with no_signals():
+        reached("swap")  # the fault tests signal here: the moment the first output is renamed
         if out.is_dir() and _exchange(work, out):
             old = work  # one atomic step: the old outputs are now at the work folder's name
         else:

@@ -92,6 +92,7 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
 
     from instruct_data.evaluation import EvalConfig, evaluate
     from instruct_data.evaluation.judge import JudgeConfig
+    from instruct_data.faults import reached
     from instruct_data.outputs_guard import guard_output
 
     judge = None
@@ -108,7 +109,11 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     inputs = [p for p in (*benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
     with guard_output(out, inputs, command="eval", models=[model, adapter]), _progress(columns) as on_progress:
-        results = evaluate(config, on_progress=on_progress)
+        def progress(done: int, total: int) -> None:
+            on_progress(done, total)
+            reached("eval", done / total if total else None)  # for the fault tests (instruct_data.faults)
+
+        results = evaluate(config, on_progress=progress)
     report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
 
 

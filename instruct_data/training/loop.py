@@ -301,6 +301,17 @@ class JsonlLog(TrainerCallback):
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+class ProgressMarker(TrainerCallback):
+    """Steps done, as a share of the run, for the fault tests (instruct_data.faults; off unless
+    $IDATA_PROGRESS_FILE is set)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and state.max_steps:
+            from instruct_data.faults import reached
+
+            reached("train", state.global_step / state.max_steps)
+
+
 def read_log(path: Path) -> list[dict]:
     if not path.is_file():
         return []

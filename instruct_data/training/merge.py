@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from instruct_data.errors import IdataError
+from instruct_data.faults import reached
 
 # Files of a training run that describe how to prompt the model: they travel with it.
 CARRIED = ("template.json", "generation_config.json")
@@ -49,11 +50,15 @@ def _write_merged(adapter: Path, work: Path, base: str, dtype: str, trust_remote
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise IdataError(f"cannot load the base model {base}: {exc}") from None
+    reached("merge", 0.1)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    reached("merge", 0.35)
     tokenizer_from = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from), trust_remote_code=trust_remote_code)
     merged.save_pretrained(str(work), safe_serialization=True)
+    reached("merge", 0.6)
     tokenizer.save_pretrained(str(work))
     for name in CARRIED:
         if (adapter / name).is_file():
             shutil.copy2(adapter / name, work / name)
+    reached("merge", 0.99)

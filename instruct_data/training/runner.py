@@ -305,7 +305,7 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
     from transformers import set_seed
 
     from instruct_data.training.collate import PackCollator, PadCollator
-    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard, ReplyLoss
+    from instruct_data.training.loop import IdataTrainer, JsonlLog, LossGuard, ProgressMarker, ReplyLoss
     from instruct_data.training.model import load_base, wrap_lora
 
     set_seed(config.seed)
@@ -332,7 +332,8 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
         model=model, args=args, train_dataset=train_data.dataset, train_lengths=train_data.lengths, eval_dataset=eval_data.dataset if eval_data else None,
         data_collator=collator, processing_class=tokenizer, guard=LossGuard(config.lr, precision.name),
         reply_loss=reply_loss,
-        callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), *(callbacks or [])],
+        callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), ProgressMarker(),
+                   *(callbacks or [])],
     )
     if not config.progress:
         # Without a progress bar the Trainer prints every log dict instead; the JSONL log has them.
