@@ -92,3 +92,27 @@ def test_arithmetic_is_off_until_it_is_measured_good_enough():
     # docs/cleaning.md: 0.95 precision and 0.8 recall of wrong final results on real maths first
     assert "arithmetic" not in Cleaner().enabled
     assert "arithmetic" in Cleaner(CleanSettings(arithmetic=True)).enabled
+
+
+# ------------------------------------------------------------------ ai_identity reads the request
+
+
+@pytest.mark.parametrize("instruction, reply", [
+    ("如何在Python中让脚本只在直接运行时执行？", "使用 if __name__ == '__main__': 可以将程序作为主程序运行，而被导入时不执行。"),
+    ("怎样成为一名好的开发者？", "作为一个优秀的程序员，我认为最重要的是持续学习和写可读的代码。"),
+    ("请描述一下作为一名AI语音助手的日常工作流程",
+     "作为一名AI语音助手，我每天的工作从被唤醒开始：识别语音、理解意图、查询信息，再用语音回答。"),
+    ("你是谁？", "我是一个人工智能助手，可以回答问题、写作和翻译。"),
+    ("作为一名护士，怎样照顾术后病人？", "作为护士的助手，你可以先观察伤口，再记录体温。"),
+])
+def test_ai_identity_keeps_programs_programmers_and_what_was_asked(instruction, reply):
+    assert kept(AiIdentity(), conv(instruction, reply))
+
+
+@pytest.mark.parametrize("instruction, reply", [
+    ("你怎么看这件事", "作为一个AI语言模型，我没有个人观点。"),
+    ("写一首关于秋天的诗", "作为一个人工智能，我无法真正感受秋天，但我可以试着写一首：秋风起，落叶黄。"),
+    ("好的，谢谢你，从没想过AI会教我带孩子。", "虽然作为一款人工智能程序，我无法替代亲身体验，但我会尽力帮助您。"),
+])
+def test_ai_identity_still_drops_unasked_self_talk(instruction, reply):
+    assert AiIdentity().apply(conv(instruction, reply)).reason == "ai_identity"

@@ -207,13 +207,22 @@ class Repetition(TurnFilter):
 
 # ------------------------------------------------------------------ ai_identity
 
-# "作为一个 AI 助手", "我只是一个开源的人工智能助理", "由于我是一台语言模型": a speaker word, at
-# most 16 characters, an AI word; not followed by 的/技术/领域 ("作为人工智能的重要方向" is about AI).
-_SPEAKER = r"(?:作为|身为|我是|我只是|我仅仅是|我就是|我不过是|我本身是|由于我是|因为我是|既然我是)"
-_AI_WORD = r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|助手|助理|数字助理|AI程序|程序)"
+# "作为一个 AI 助手，我…", "我只是一个开源的人工智能助理", "由于我是一台语言模型": a speaker, at most 16
+# characters, an AI word; not followed by 的/技术/领域 ("作为人工智能的重要方向" is about AI). 作为/身为 say
+# nothing of who speaks, so the clause must go on with 我. Programs and programmers are not AI
+# ("将程序作为主程序运行", "作为一个优秀的程序员"), nor is a plain 助手 (a person's assistant).
+_SPEAKER_I = r"(?:我是|我只是|我仅仅是|我就是|我不过是|我本身是|由于我是|因为我是|既然我是|我作为|我身为)"
+_SPEAKER_AS = r"(?:作为|身为)"
+_AI_WORD = (r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|(?:AI|ＡＩ|人工智能|智能|虚拟|语言|语音|聊天|数字|在线)\s*(?:助手|助理)"
+            r"|计算机程序|电脑程序)")
+_AFTER_AI_WORD = r"(?!的|技术|领域|研究|行业|方向|系统的|工程师|从业|专家|公司|企业|产品|开发者|开发人员|科学家|学者|爱好者|专业|课程|时代|伦理)"
+# 作为…AI…, then 我 in the same clause or opening the next one ("作为人工智能助手，如果您需要…，我会推荐").
+_SPEAKS_ON = r"(?=[^。！？!?\n]{0,8}?我(?!们)|[^。！？!?\n]{0,40}?[，,；;]\s*(?:但是?|所以|因此|那么|不过)?\s*我(?!们))"
+_ARTICLE = r"\s*(?:一个|一名|一款|一位|一台|一种|个|名|款|位|台)?\s*[^，。,.！!？?；;\n]{0,16}?"
 AI_IDENTITY = re.compile(
-    _SPEAKER + r"\s*(?:一个|一名|一款|一位|一台|一种|个|名|款|位|台)?\s*[^，。,.！!？?；;\n]{0,16}?" + _AI_WORD
-    + r"(?!的|技术|领域|研究|行业|方向|系统的)"
+    _SPEAKER_I + _ARTICLE + _AI_WORD + _AFTER_AI_WORD
+    + r"|" + _SPEAKER_AS + _ARTICLE + _AI_WORD + _AFTER_AI_WORD + _SPEAKS_ON
+    + r"|我(?:并)?不是(?:一个|一名)?(?:人类|真人|真正的人)"
     r"|我(?:没有|不具备)(?:个人|自己的)?(?:观点|情感|意见|感情|偏好|喜好|经历|思想|意识|身体|实体)(?!到)"
     r"|我(?:无法|不能)(?:访问|浏览|连接)(?:互联网|网络|实时)"
     r"|我的(?:知识|训练数据)(?:截止|更新)"
@@ -227,7 +236,7 @@ AI_IDENTITY = re.compile(
 # Every match of the pattern above holds one of these literals: searching for them first skips
 # the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
 # over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|"
+AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|我不是|我并不是|"
                               "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
 # Left after stripping, these still speak as the assistant: its limits, or its "users" (an
 # invented experience). The reply does not stand alone then.
