@@ -116,3 +116,20 @@ def test_ai_identity_keeps_programs_programmers_and_what_was_asked(instruction, 
 ])
 def test_ai_identity_still_drops_unasked_self_talk(instruction, reply):
     assert AiIdentity().apply(conv(instruction, reply)).reason == "ai_identity"
+
+
+# ------------------------------------------------------------------ PII respects arithmetic
+
+
+def test_pii_leaves_a_repeated_result_alone():
+    from instruct_data.clean.pii import Pii
+
+    reply = "123456 × 142857 = 17636553792，所以答案是17636553792"
+    row = conv("计算123456 × 142857", reply)
+    assert kept(Pii(), row) and row.reply == reply
+    # the result stated in the question and repeated in the reply
+    row = conv("验证 123456 × 142857 = 17636553792", "没错，答案是17636553792。")
+    assert kept(Pii(), row) and row.reply == "没错，答案是17636553792。"
+    # a phone number with no arithmetic of its own is still masked
+    row = conv("联系方式", "电话13912345678，另外 3 + 4 = 7")
+    assert kept(Pii(), row) and row.reply == "电话[PHONE]，另外 3 + 4 = 7"

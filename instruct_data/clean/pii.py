@@ -9,7 +9,8 @@ read as their ASCII forms (the text keeps its characters; only the match is repl
 
 What is left alone, because it is not a person's data:
 - code: fenced and inline code and recognisable code lines (`is_valid_email('a@b.com')`);
-- arithmetic: a number next to = × ÷ + − 次方 乘 等于 … (2的34次方等于17179869184);
+- arithmetic: a number next to = × ÷ + − 次方 乘 等于 … (2的34次方等于17179869184), and that
+  number anywhere else in the row (`123456 × 142857 = 17636553792，所以答案是17636553792`);
 - example and placeholder addresses: example.com, test, localhost, xxx, your_email@…, and
   `git@github.com`-style SSH remotes.
 
@@ -70,6 +71,32 @@ def _in_arithmetic(text: str, start: int, end: int) -> bool:
     return bool(ARITHMETIC_BEFORE.search(text[max(0, start - 6):start]) or ARITHMETIC_AFTER.search(text[end:end + 4]))
 
 
+LONG_NUMBER = re.compile(r"(?<![\d.])\d[\d,]{4,}\d(?![\d.])")
+ARITHMETIC_SIGN = re.compile(r"[=×÷*/^＝+＋−]|次方|乘|等于|加|减|除|之和|之积")
+# Stricter than _in_arithmetic: a sign between two operands (`+86 139…` is a country code, not a sum).
+OPERAND_BEFORE = re.compile(r"(?:[\d)）]\s*[=×÷*/^＝+＋−-]|等于|次方|乘以?|除以?|加上?|减去?)\s*$")
+OPERAND_AFTER = re.compile(r"^\s*(?:[=×÷*/^＝+＋−-]\s*[\d(（]|次方|乘|等于|加|减|除)")
+
+
+def arithmetic_numbers(texts) -> frozenset[str]:
+    """The digits of every long number that stands in arithmetic somewhere in these texts: the same
+    number elsewhere in the row (the answer repeated) is a result, not a phone number."""
+    found = set()
+    for text in texts:
+        if not text or not ARITHMETIC_SIGN.search(text):
+            continue
+        plain = text.translate(_FULLWIDTH)
+        for match in LONG_NUMBER.finditer(plain):
+            start, end = match.span()
+            if OPERAND_BEFORE.search(plain[max(0, start - 8):start]) or OPERAND_AFTER.search(plain[end:end + 6]):
+                found.add(_digits(match.group(0)))
+    return frozenset(found)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
 def code_ranges(text: str) -> list[tuple[int, int]]:
     """(start, end) of the code in a text: fenced and inline spans, and code lines."""
     if not STRUCTURE_HINT.search(text):
@@ -109,6 +136,7 @@ class Pii(Filter):
         self._kinds = [kind for kind in KINDS if getattr(self.settings, kind)]
         self.masked: Counter = Counter()  # kind -> masks made, over every row
         self.row_masked: Counter = Counter()  # kind -> masks made in the last row
+        self.protected: frozenset[str] = frozenset()  # digits of the row's numbers in arithmetic
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, kind) of each piece of personal data in the text, in order, not overlapping."""
@@ -129,7 +157,7 @@ class Pii(Filter):
                     continue
                 if kind == "email" and _placeholder_email(value):
                     continue
-                if kind != "email" and _in_arithmetic(plain, start, end):
+                if kind != "email" and (_in_arithmetic(plain, start, end) or _digits(value) in self.protected):
                     continue
                 if code is None:
                     code = code_ranges(plain)
@@ -159,6 +187,8 @@ class Pii(Filter):
 
     def filter(self, conversation: Conversation) -> Drop | None:
         self.row_masked = Counter()
+        self.protected = arithmetic_numbers([conversation.system, *(t.text for t in conversation.turns),
+                                             *(t.input for t in conversation.turns)])
         if self.settings.mode == "reject":
             texts = [("system", conversation.system)] if conversation.system else []
             texts += [(turn.role, turn.full_text) for turn in conversation.turns]
