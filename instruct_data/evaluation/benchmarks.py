@@ -186,6 +186,10 @@ def load_benchmark(benchmark: str = DEFAULT_BENCHMARK, template: Template | None
 
     template = template or get_template(DEFAULT_TEMPLATE)
     name, path, entry = resolve(benchmark, from_path)
+    if path.is_dir():  # exists, but is not a C-Eval/CMMLU layout (those are read as multiple choice)
+        raise InputError(str(path), "a folder, not a benchmark file, and it holds no multiple-choice tables "
+                                    "(C-Eval/CMMLU CSVs): give -b a file (JSON lines, JSON, CSV, xlsx), a "
+                                    "C-Eval/CMMLU folder or zip, or a registered name")
     if not path.is_file():
         raise InputError(str(path), "no such file")
     fmt = (entry or {}).get("format") or _detect(path)
