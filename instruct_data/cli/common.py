@@ -51,7 +51,7 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
         console.print(f"[red]interrupted[/red] ({exc or 'SIGINT'}): stopped; {left}")
         sys.exit(code)
     except IdataError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        console.print(f"[red]error:[/red] {escape(only_existing_options(str(exc), group, argv))}")
         sys.exit(exc.exit_code)
     except ValueError as exc:  # bad option values found by the library (unknown template, bad --map)
         console.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -61,6 +61,19 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
         console.print(f"[red]error:[/red] {escape(where)}{escape(exc.strerror or str(exc))}")
         sys.exit(1)
     sys.exit(0)
+
+
+def only_existing_options(message: str, group: click.Group, argv: list[str]) -> str:
+    """A message from the shared readers advises `--encoding gb18030`; train, eval and score read
+    UTF-8 only and have no such option: they are told to convert the file instead."""
+    if "--encoding" not in message:
+        return message
+    name = next((arg for arg in argv if arg in group.commands), None)
+    command = group.commands.get(name) if name else None
+    if command is None or any(param.name == "encoding" for param in command.params):
+        return message
+    return message.replace("try --encoding gb18030", "the file is not UTF-8: convert it first, e.g. "
+                                                    "iconv -f GB18030 -t UTF-8 FILE > FILE.utf8")
 
 
 def input_options(func):
