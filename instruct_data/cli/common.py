@@ -68,8 +68,9 @@ def only_existing_options(message: str, group: click.Group, argv: list[str]) -> 
     UTF-8 only and have no such option: they are told to convert the file instead."""
     if "--encoding" not in message:
         return message
-    name = next((arg for arg in argv if arg in group.commands), None)
-    command = group.commands.get(name) if name else None
+    names = set(group.list_commands(None))  # the lazy group imports only the command asked for
+    name = next((arg for arg in argv if arg in names), None)
+    command = group.get_command(None, name) if name else None
     if command is None or any(param.name == "encoding" for param in command.params):
         return message
     return message.replace("try --encoding gb18030", "the file is not UTF-8: convert it first, e.g. "
