@@ -24,6 +24,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[test,ray]'
+	# LLaMA-Factory's own data loader, for the test of `idata export --to llama-factory`. No deps:
+	# its pins (datasets<=4.0, peft<=0.18.1, transformers<=5.6) would downgrade ours, and its data
+	# code needs none of its extras beyond omegaconf (in the test extra).
+	$(PY) -m pip install -q --no-deps 'llamafactory==0.9.5'
 	touch $@
 
 demo: setup

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": ("instruct_data.cli.convert_cmd", "convert_command", "Convert any supported input to context/target JSONL."),
     "dedupe": ("instruct_data.cli.dedupe_cmd", "dedupe_command", "Remove exact and near duplicates and benchmark questions, with a record of each."),
     "demo": ("instruct_data.cli.demo_cmd", "demo_command", "Run the whole flow on the bundled sample, offline."),
+    "export": ("instruct_data.cli.export_cmd", "export_command", "Export a build for LLaMA-Factory, Hugging Face datasets or OpenAI-style messages."),
     "eval": ("instruct_data.cli.eval_cmd", "eval_command", "Score a model and its adapter against its base on a Chinese benchmark."),
     "score": ("instruct_data.cli.score_cmd", "score_command", "Score predictions made elsewhere with idata eval's metrics."),
     "merge": ("instruct_data.cli.merge_cmd", "merge_command", "Merge a LoRA adapter into its base model."),

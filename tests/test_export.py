@@ -1,0 +1,177 @@
+"""`idata export`: a build as LLaMA-Factory, Hugging Face and OpenAI-messages data, read back by
+the tools that consume them (LLaMA-Factory's own loader, `datasets.load_dataset`)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from entrypoint import assert_one_line_error, idata
+from instruct_data.schema import Conversation
+
+FIXTURE = Path(__file__).parent / "fixtures" / "export" / "tool_dialogue.json"
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    """The bundled sample built as a user would, plus one tool dialogue with a reasoning trace
+    in its conversations (the record idata reads tool data into)."""
+    from instruct_data.demo import demo_build
+
+    folder = tmp_path_factory.mktemp("export") / "build"
+    demo_build(folder)
+    with open(folder / "conversations.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8")), ensure_ascii=False) + "\n")
+    return folder
+
+
+def conversations(build: Path) -> list[Conversation]:
+    return [Conversation.model_validate_json(line) for line in (build / "conversations.jsonl").read_text().splitlines()]
+
+
+def heldout_count(build: Path) -> int:
+    return sum(1 for line in (build / "heldout.jsonl").read_text().splitlines() if line.strip())
+
+
+def test_hf_export_round_trips_through_load_dataset(build, tmp_path):
+    from datasets import load_dataset
+
+    out = tmp_path / "hf"
+    result = idata("export", build, "--to", "hf", "--out", out)
+    assert result.returncode == 0, result.stderr
+    dataset = load_dataset(str(out))
+    train = conversations(build)
+    assert dataset["train"].num_rows == len(train)
+    assert dataset["heldout"].num_rows == heldout_count(build)
+    by_id = {row["id"]: row for row in dataset["train"]}
+    for conversation in train:
+        messages = by_id[conversation.id]["messages"]
+        texts = [m["content"] for m in messages if m["role"] != "system"]
+        assert texts == [t.full_text if t.role == "user" else t.text for t in conversation.turns]
+    agent = by_id["agent:1"]
+    assert agent["messages"][0] == {"role": "system", "content": "你是一个出行助手。", "reasoning_content": None,
+                                    "tool_calls": None, "tool_call_id": None, "name": None}
+    call = agent["messages"][2]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "北京", "date": "明天"}
+    assert agent["messages"][3]["role"] == "tool" and agent["messages"][3]["tool_call_id"] == call["id"]
+    assert agent["messages"][-1]["reasoning_content"] == "用户只是道谢，简短回应即可。"
+    assert json.loads(agent["tools"])[0]["function"]["name"] == "get_weather"
+
+
+def test_hf_dataset_card_says_what_the_data_is(build, tmp_path):
+    out = tmp_path / "hf"
+    assert idata("export", build, "--to", "hf", "--out", out, "--license", "apache-2.0").returncode == 0
+    card = (out / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["license"] == "apache-2.0" and front["language"] == ["zh"]
+    assert front["task_categories"] == ["text-generation"] and front["size_categories"] == ["n<1K"]
+    assert [f["split"] for f in front["configs"][0]["data_files"]] == ["train", "heldout"]
+    manifest = json.loads((build / "manifest.json").read_text())
+    totals = manifest["counts"]["totals"]
+    assert f"Of {totals['read']:,} rows read, {totals['written']:,} were written" in card
+    for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
+        assert f"| `{reason}` | {sum(per_source.values()):,} |" in card  # every reason, with its count
+    assert "## Deduplication and contamination" in card and "| `ai_identity` |" in card
+    assert json.loads((out / "idata_manifest.json").read_text()) == manifest
+
+
+def test_openai_export_keeps_calls_results_and_tools(build, tmp_path):
+    out = tmp_path / "train.messages.jsonl"
+    assert idata("export", build, "--to", "openai", "--out", out).returncode == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(conversations(build))
+    agent = rows[-1]
+    assert [m["role"] for m in agent["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user",
+                                                      "assistant"]
+    calling = agent["messages"][2]
+    assert calling["content"] == "我来查一下。"  # text and call in one turn: both kept
+    assert json.loads(calling["tool_calls"][0]["function"]["arguments"])["city"] == "北京"
+    assert agent["messages"][3]["tool_call_id"] == calling["tool_calls"][0]["id"]
+    assert agent["tools"] == [{"type": "function", "function": json.loads(FIXTURE.read_text())["tools"][0]}]
+    held = tmp_path / "heldout.messages.jsonl"
+    assert idata("export", build, "--to", "openai", "--split", "heldout", "--out", held).returncode == 0
+    assert len(held.read_text().splitlines()) == heldout_count(build)
+
+
+def _llamafactory():
+    """LLaMA-Factory's data loader, as its users call it. Installed without its dependencies
+    (`make setup`: its pins would downgrade datasets, peft and transformers); its media plugin
+    imports torchaudio at import time, which has no wheel for this torch, and text data never
+    reach it, so an empty module stands in for it."""
+    pytest.importorskip("omegaconf", reason="LLaMA-Factory's hparams need omegaconf: make setup installs it")
+    if importlib.util.find_spec("llamafactory") is None:
+        pytest.skip("llamafactory is not installed: `pip install --no-deps llamafactory==0.9.5` (make setup does)")
+    if importlib.util.find_spec("torchaudio") is None:
+        stub = types.ModuleType("torchaudio")
+        stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+        sys.modules.setdefault("torchaudio", stub)
+    import os
+
+    os.environ["DISABLE_VERSION_CHECK"] = "1"  # its transformers pin stops at 5.6; the data code runs on ours
+    from llamafactory.data.loader import _load_single_dataset
+    from llamafactory.data.parser import get_dataset_list
+    from llamafactory.hparams import DataArguments, ModelArguments
+
+    return get_dataset_list, _load_single_dataset, DataArguments, ModelArguments
+
+
+def test_llama_factory_export_loads_and_aligns_in_llamafactory(build, tmp_path):
+    from transformers import Seq2SeqTrainingArguments
+
+    get_dataset_list, load_single, DataArguments, ModelArguments = _llamafactory()
+    out = tmp_path / "lf"
+    result = idata("export", build, "--to", "llama-factory", "--out", out, "--name", "mine")
+    assert result.returncode == 0, result.stderr
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert sorted(info) == ["mine_alpaca", "mine_heldout_alpaca", "mine_heldout_sharegpt", "mine_sharegpt"]
+    data_args = DataArguments(dataset_dir=str(out))
+    model_args = ModelArguments(model_name_or_path=str(tmp_path))
+    training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path / "run"), report_to=[])
+    aligned = {name: load_single(attr, model_args, data_args, training_args)
+               for name, attr in zip(info, get_dataset_list(list(info), str(out)))}
+    train = conversations(build)
+    single = [c for c in train if len(c.turns) == 2 and not c.has_tools]
+    assert len(aligned["mine_alpaca"]) == len(single)
+    assert len(aligned["mine_sharegpt"]) == len(train) - len(single)
+    assert len(aligned["mine_heldout_alpaca"]) + len(aligned["mine_heldout_sharegpt"]) == heldout_count(build)
+    first = aligned["mine_alpaca"][0]
+    assert first["_prompt"][0]["content"] == single[0].turns[0].full_text
+    assert first["_response"][0]["content"] == single[0].turns[1].text
+    agent = aligned["mine_sharegpt"][len(aligned["mine_sharegpt"]) - 1]
+    assert agent["_system"] == "你是一个出行助手。"
+    assert json.loads(agent["_tools"])[0]["name"] == "get_weather"
+    roles = [m["role"] for m in agent["_prompt"]] + [m["role"] for m in agent["_response"]]
+    assert roles == ["user", "function", "observation", "assistant", "user", "assistant"]
+    call = agent["_prompt"][1]["content"]
+    assert call.startswith("<think>\n我来查一下。\n</think>")  # the text beside the call is kept, not lost
+    assert json.loads(call.split("</think>\n\n")[1]) == {"name": "get_weather", "arguments": {"city": "北京", "date": "明天"}}
+    assert agent["_response"][0]["content"].startswith("<think>\n用户只是道谢")
+
+
+def test_export_refuses_a_folder_of_yours_and_replaces_its_own(build, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.md").write_text("my notes")
+    result = idata("export", build, "--to", "hf", "--out", out)
+    assert_one_line_error(result, 1, "notes.md")
+    assert (out / "notes.md").read_text() == "my notes" and sorted(p.name for p in out.iterdir()) == ["notes.md"]
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # a second export into its own folder replaces it
+        assert idata("export", build, "--to", "llama-factory", "--out", fresh).returncode == 0
+    assert not [p for p in fresh.parent.iterdir() if p.name.startswith(".")]  # no staged folder left
+
+
+def test_export_of_a_folder_that_is_not_a_build(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(FIXTURE, folder / "x.json")
+    result = idata("export", folder, "--to", "hf", "--out", tmp_path / "hf")
+    assert_one_line_error(result, 2, "not a build folder")
