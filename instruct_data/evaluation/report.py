@@ -13,6 +13,13 @@ from instruct_data.io import atomic_path
 CHART_NAME = "scores_by_category.png"
 
 
+def tool_report_lines(results: dict) -> list[str]:
+    """The tool-call section (evaluation/toolcalls.py, imported here: it reads this module's cells)."""
+    from instruct_data.evaluation.toolcalls import report_lines
+
+    return report_lines(results)
+
+
 def _cell(stats: dict | None) -> str:
     if stats is None or stats["mean"] is None:
         return "–"
@@ -38,6 +45,7 @@ def render_report(results: dict) -> str:
     lines += help_or_hurt(results)
     if "metrics" in results:
         lines += _reference_sections(results)
+        lines += tool_report_lines(results)  # tool-call scores, reasoning traces taken off (toolcalls.py)
     for name, block in (results.get("knowledge") or {}).items():
         lines += ["", *_knowledge_section(name, block)]
     if results.get("judge"):

@@ -24,8 +24,9 @@ from instruct_data.evaluation.choices import is_choice_benchmark, load_choice_be
 from instruct_data.evaluation.judge import JudgeConfig, judge_rows, rubrics_for
 from instruct_data.evaluation.generation import (Decoding, adapter_base_model, end_token_ids, generate, load_model,
                                                  read_recorded_template)
-from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS, score_item
+from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS
 from instruct_data.evaluation.report import CHART_NAME, write_chart, write_report
+from instruct_data.evaluation.toolcalls import reasoning_counts, scored, summarize_tool_calls
 from instruct_data.io import file_sha256, write_json, write_jsonl
 from instruct_data.templates import (DEFAULT_TEMPLATE, NATIVE, AnyTemplate, NativeTemplate, Template, get_template,
                                      template_from_dict)
@@ -288,11 +289,11 @@ def _row(item, tuned, base) -> dict:
     """One line of predictions.jsonl."""
     row = {"id": item.id, "category": item.category, "prompt": item.prompt, "question": item.question,
            "reference": item.reference,
-           "prediction": tuned.text, "finish": tuned.finish, "new_tokens": tuned.new_tokens,
-           "scores": score_item(tuned.text, item.reference)}
+           "prediction": tuned.text, "finish": tuned.finish, "new_tokens": tuned.new_tokens}
+    scored(row, tuned.text, item.reference)  # scores; tool_scores on a call item; traces taken off
     if base is not None:
-        row.update(base_prediction=base.text, base_finish=base.finish, base_new_tokens=base.new_tokens,
-                   base_scores=score_item(base.text, item.reference))
+        row.update(base_prediction=base.text, base_finish=base.finish, base_new_tokens=base.new_tokens)
+        scored(row, base.text, item.reference, "base_")
     return row
 
 
@@ -396,6 +397,10 @@ def _reference_results(rows: list[dict], judge: dict | None, *, resamples: int, 
             if "delta" in metrics and group in metrics["delta"]:
                 metrics["delta"][group]["judge"] = stats
     results = {"headline_metric": HEADLINE, "counts": metrics["model"][OVERALL]["counts"], "metrics": metrics}
+    tool_calls = summarize_tool_calls(rows, resamples=resamples, seed=seed)  # items whose answer is a call
+    if tool_calls:
+        results["tool_calls"] = tool_calls
+    results["reasoning_stripped"] = reasoning_counts(rows)
     if compared:
         results["worse_categories"] = [c for c, d in metrics["delta"].items() if c != OVERALL and d[HEADLINE]["worse"]]
     return results
@@ -446,10 +451,10 @@ def read_predictions(path: str | Path) -> list[dict]:
         position = row.origin.line if row.origin.line is not None else row.origin.row
         item = {"id": str(row.data.get("id", position)), "category": display_category(row.data.get("category") or row.data.get("class")),
                 "prompt": prompt, "reference": _text(reference), "prediction": _text(prediction) or ""}
-        item["scores"] = score_item(item["prediction"], item["reference"])
+        scored(item, item["prediction"], item["reference"])
         if "base_prediction" in row.data:
             item["base_prediction"] = _text(row.data["base_prediction"]) or ""
-            item["base_scores"] = score_item(item["base_prediction"], item["reference"])
+            scored(item, item["base_prediction"], item["reference"], "base_")
         rows.append(item)
     return rows
 
