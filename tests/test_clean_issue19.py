@@ -133,3 +133,31 @@ def test_pii_leaves_a_repeated_result_alone():
     # a phone number with no arithmetic of its own is still masked
     row = conv("联系方式", "电话13912345678，另外 3 + 4 = 7")
     assert kept(Pii(), row) and row.reply == "电话[PHONE]，另外 3 + 4 = 7"
+
+
+# ------------------------------------------------------------------ whitespace that keeps layout
+
+
+@pytest.mark.parametrize("reply", [
+    "列竖式计算：\n      1 2 3\n  ×     4 5\n  ---------\n      6 1 5\n    4 9 2\n  ---------\n    5 5 3 5",
+    "      1 2 3\n  ×     4 5\n  ---------\n      6 1 5",  # the reply opens with the 竖式
+    "可以用列竖式验证结果：\n       5    ← 除数\n    ÷  4    ← 被除数\n    ------\n       20   ← 被除数 × 商",
+    "成绩如下：\n姓名    语文    数学\n小明    90      85\n小红    88      92",
+    "| 商品 |  单价  | 数量 |\n|------|--------|------|\n| 苹果 |  5元   |  3   |",
+    "运行这段代码：\nfor i in range(3):  # 循环三次\n    print(i)",
+])
+def test_tidy_whitespace_keeps_layout(reply):
+    from instruct_data.clean.normalizers import TidyWhitespace
+
+    row = conv("计算", reply)
+    TidyWhitespace().apply(row)
+    assert row.reply == reply
+
+
+def test_tidy_whitespace_still_mends_prose():
+    from instruct_data.clean.normalizers import TidyWhitespace
+
+    row = conv("  翻译  ", "It is used to indicate that someone  is bringing something.  \n\n\n\n结束   了")
+    assert TidyWhitespace().apply(row) is True
+    assert row.prompt.text == "翻译"
+    assert row.reply == "It is used to indicate that someone is bringing something.\n\n结束 了"

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Literal
 
 from instruct_data.clean.base import Normalizer, RuleSettings, split_code
+from instruct_data.clean.structure import TABLE_LINE, is_art_line, is_code_line
 
 # ------------------------------------------------------------------ fix_unicode
 
@@ -73,12 +74,19 @@ class StripControl(Normalizer):
 TRAILING_SPACE = re.compile(r"[ \t\xa0]+\n")
 MANY_NEWLINES = re.compile(r"\n{3,}")
 INNER_SPACES = re.compile(r"(?<=\S)[ \t\xa0]{2,}")
+# A line of vertical arithmetic (竖式): digits, signs and rules, laid out in columns.
+VERTICAL_ARITHMETIC = re.compile(r"^[\s\d.,+\-−×÷*/=＝＋－_—─￣‾|()（）余…]+$")
 
 
 class TidyWhitespace(Normalizer):
-    """Trim the text, drop spaces at line ends, collapse runs of blank lines and of inner spaces.
+    """Trim the text, drop spaces at line ends, collapse runs of blank lines, and collapse runs of
+    inner spaces on prose lines (a stray double space).
 
-    Code blocks (```...``` and `...`) and indentation at the start of a line are kept as they are.
+    Layout is kept as it is: code blocks (```...``` and `...`), indentation at the start of a
+    line (the first line's too when a laid-out block opens the text), the gap after a list
+    marker, and the inner spaces of code lines, tables, ASCII art, vertical arithmetic (竖式),
+    lines of worked maths (`3x + 2y = 18  （1）`) and lines laid out with their neighbours (next to
+    a line that also holds a run, or sharing a column with one nearby).
     """
 
     name = "tidy_whitespace"
@@ -99,9 +107,57 @@ class TidyWhitespace(Normalizer):
                 piece = piece.replace("\xa0", " ")
                 piece = TRAILING_SPACE.sub("\n", piece)
                 piece = MANY_NEWLINES.sub("\n\n", piece)
-                piece = INNER_SPACES.sub(" ", piece)
+                if INNER_SPACES.search(piece):
+                    piece = _collapse_prose_spaces(piece)
             pieces.append(piece)
-        return "".join(pieces).strip()
+        return _trim(("".join(pieces)))
+
+
+# A line of worked maths (`3x + 2y = 18  （1）`): its gaps set notes apart, as in a 竖式.
+EQUATION_LINE = re.compile(r"[=＝≈≤≥<>]")
+LIST_MARKER = re.compile(r"^\s*(?:[-*+•·]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])[ \t]{2,}")
+LEADING_BLANK_LINES = re.compile(r"^(?:[ \t\xa0]*\n)+")
+
+
+def _trim(text: str) -> str:
+    """Blank lines and spaces off both ends; the first line keeps its indentation when it opens a
+    laid-out block (`      1 2 3` over `  ×   4 5`)."""
+    text = LEADING_BLANK_LINES.sub("", text.rstrip())
+    first, newline, rest = text.partition("\n")
+    if first[:1] in (" ", "\t") and not (newline and (rest[:1] in (" ", "\t") or _laid_out(first.strip()))):
+        return first.lstrip() + newline + rest
+    return text
+
+
+def _collapse_prose_spaces(text: str) -> str:
+    lines = text.split("\n")
+    ends = [_run_ends(line) for line in lines]
+    for index, line in enumerate(lines):
+        if not ends[index]:
+            continue
+        # a block of lines spaced out alike (equations with their notes after a gap), or columns
+        # shared with a line nearby (a rule line such as ------ may sit between them)
+        beside = (index > 0 and ends[index - 1]) or (index + 1 < len(lines) and ends[index + 1])
+        nearby = ends[max(0, index - 2):index] + ends[index + 1:index + 3]
+        if beside or any(ends[index] & other for other in nearby) or _laid_out(line):
+            continue
+        marker = LIST_MARKER.match(line)  # `1.  text` aligns its text with `10. text`: kept
+        start = marker.end() if marker else 0
+        lines[index] = line[:start] + INNER_SPACES.sub(" ", line[start:])
+    return "\n".join(lines)
+
+
+def _run_ends(line: str) -> set[int]:
+    """The columns where the line's runs of inner spaces end (where its next column starts)."""
+    if "  " not in line and "\t" not in line and "\xa0" not in line:
+        return set()
+    return {match.end() for match in INNER_SPACES.finditer(line.rstrip())}
+
+
+def _laid_out(line: str) -> bool:
+    return (len(INNER_SPACES.findall(line.rstrip())) >= 2 or bool(VERTICAL_ARITHMETIC.match(line))
+            or bool(EQUATION_LINE.search(line)) or is_code_line(line)
+            or "|" in line and bool(TABLE_LINE.match(line)) or is_art_line(line))
 
 
 # ------------------------------------------------------------------ to_simplified
