@@ -255,6 +255,12 @@ class Conversation(BaseModel):
         """The number of user turns (each opens a round)."""
         return sum(1 for turn in self.turns if turn.role == "user")
 
+    @property
+    def n_replies(self) -> int:
+        """The number of assistant turns: the records a dialogue gives in every-turn mode (a call
+        is a reply too). n_rounds, unless the dialogue calls tools."""
+        return sum(1 for turn in self.turns if turn.role == "assistant")
+
 
 class TrainingRecord(BaseModel):
     """One line of train.jsonl: the seed format plus bookkeeping."""

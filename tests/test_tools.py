@@ -220,3 +220,64 @@ def test_dedupe_keys_include_the_calls_and_questions_are_the_users_words():
     other.turns[1].tool_calls[0].arguments = {"city": "上海"}
     assert record_texts(other, every_turn=True)[0][1] != first[1]  # another call: another key
     assert record_prompt(conv) == "北京天气怎么样？"  # contamination reads the user's words, not tool JSON
+
+
+# ------------------------------------------------------------------ to-multiturn
+from instruct_data.multiturn import MultiturnSettings, expand  # noqa: E402
+
+
+def test_every_assistant_turn_is_a_record_and_history_is_cut_by_whole_rounds():
+    conv = call_dialogue("北京今天多云。", Turn(role="user", text="明天呢？"), Turn(role="assistant", text="明天晴。"))
+    call, answer, later = expand(conv, "chatml", MultiturnSettings())
+    assert [r["id"] for r in (call, answer, later)] == ["c:1#t1", "c:1#t2", "c:1#t3"]
+    assert '"name": "get_weather"' in call["target"] and "get_weather" in call["context"]  # the call, the tool list
+    assert MESSY in answer["context"] and answer["target"] == "北京今天多云。"  # its call's result before it
+    assert "北京天气怎么样？" in later["context"] and MESSY in later["context"]
+    # No earlier round kept: round 1 goes whole, its call and its result with it.
+    cut = expand(conv, "chatml", MultiturnSettings(max_history_turns=0))[2]
+    assert "北京天气怎么样？" not in cut["context"] and MESSY not in cut["context"] and "明天呢？" in cut["context"]
+    # The current round is never cut: too long alone, the dialogue is rejected.
+    whole = len(answer["context"]) + len(answer["target"])
+    assert expand(conv, "chatml", MultiturnSettings(max_context_chars=whole - 1)).reason == "over_budget"
+    (last,) = expand(conv, "chatml", MultiturnSettings(mode="last-turn"))
+    assert last["id"] == "c:1" and last["target"] == "明天晴。"
+
+
+def test_reasoning_traces_kept_dropped_from_history_or_dropped():
+    conv = Conversation(id="r:1", source="r", turns=[
+        Turn(role="user", text="1+1？"), Turn(role="assistant", text="2", reasoning="一加一"),
+        Turn(role="user", text="再加1？"), Turn(role="assistant", text="3", reasoning="二加一")])
+    def second(reasoning):
+        return expand(conv, "chatml", MultiturnSettings(reasoning=reasoning))[1]
+    keep, history, drop = second("keep"), second("drop-history"), second("drop")
+    assert "一加一" in keep["context"] and "二加一" in keep["target"]
+    assert "一加一" not in history["context"] and "二加一" in history["target"]  # as Qwen3 renders at inference
+    assert "一加一" not in drop["context"] and "二加一" not in drop["target"] and drop["target"].endswith("3")
+
+
+# ------------------------------------------------------------------ a build
+def test_a_build_of_glaive_dialogues_writes_their_tools_calls_and_a_record_per_reply(tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(TOOLS / "glaive.json"), "--out", str(out), "--heldout", "0",
+                                      "--max-reject-rate", "0.9", "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["counts"]["totals"] == {"read": 9, "written": 4, "rejected": 5, "removed": 0}
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text("utf-8").splitlines()]
+    assert sorted(r["reason"] for r in rejects) == ["bad_arguments", "bad_arguments", "call_without_result",
+                                                   "orphan_observation", "unknown_tool"]
+    convs = [Conversation.model_validate_json(line) for line in (out / "conversations.jsonl").read_text("utf-8").splitlines()]
+    first, both, refers, plain = sorted(convs, key=lambda c: c.origin.row)
+    assert first.tools and first.turns[1].tool_calls[0].arguments == {"city": "北京"} and first.turns[2].role == "tool"
+    assert both.turns[1].text == "我来帮你换算一下。" and both.turns[1].tool_calls[0].name == "convert_currency"
+    assert refers.tools and plain.tools is None
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text("utf-8").splitlines()]
+    # One record per assistant turn: 3 + 2 + 1 + 1; a call's record trains the call.
+    assert len(train) == 7
+    call = next(r for r in train if r["id"] == first.id + "#t1")
+    assert '"arguments": {"city": "北京"}' in call["target"] and "get_weather" in call["context"]
+    assert call["context"].endswith("Instruction: 北京今天天气怎么样？\nAnswer: ")  # the seed template

@@ -31,6 +31,9 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 @click.option("--tokenizer", default=None, metavar="NAME_OR_PATH",
               help="Tokenizer for --max-context-tokens: a local model folder or a hub name.")
 @click.option("--system", default=None, help="System text to add (or override) where the template has a slot.")
+@click.option("--reasoning", default="keep", show_default=True, type=click.Choice(["keep", "drop-history", "drop"]),
+              help="Reasoning traces (<think>, reasoning_content): keep them, drop earlier rounds' (as Qwen3 "
+                   "renders at inference), or drop them all (docs/tools.md).")
 @click.option("--group-by", default=None, metavar="FIELD",
               help="Rows sharing this field become one dialogue (rows without it stay one-turn dialogues).")
 @click.option("--order-by", default=None, metavar="FIELD",
@@ -42,13 +45,15 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of a summary.")
 @reports_errors
 def multiturn_command(inputs, out, template, mode, max_history_turns, max_context_chars, max_context_tokens,
-                      tokenizer, system, group_by, order_by, workers, fmt, mapping, encoding, strict, max_reject_rate,
-                      as_json):
+                      tokenizer, system, reasoning, group_by, order_by, workers, fmt, mapping, encoding, strict,
+                      max_reject_rate, as_json):
     """Turn dialogues into multi-turn context/target records whose context carries the history.
 
     INPUTS are files, folders or globs in any dialogue format the readers know: Belle
     multiturn_chat (`Human:…\\nAssistant:` transcripts), Belle train_3.5M_CN / ShareGPT
-    `conversations`, OpenAI `messages`, alpaca or prompt/response rows with `history`.
+    `conversations`, OpenAI `messages`, alpaca or prompt/response rows with `history`; with
+    tool calls and reasoning traces too (glaive, OpenAI tool_calls, Hermes <tool_call>): then
+    every assistant turn, a call included, is a record (docs/tools.md).
     OUT gets train.jsonl, conversations.jsonl, rejects.jsonl and manifest.json; the ledger
     counts dialogues (read = written + rejected) and the manifest says how many records each
     dialogue produced.
@@ -58,6 +63,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
       idata to-multiturn multiturn_chat_0.8M.json --out mt --template chatglm
       idata to-multiturn train_3.5M_CN.json --out mt --mode last-turn --max-context-chars 2048
       idata to-multiturn chats.jsonl --out mt --max-context-tokens 1024 --tokenizer ./my-model
+      idata to-multiturn glaive_toolcall_zh_demo.json --out mt --template chatml --reasoning drop-history
       idata to-multiturn qa.xlsx --map instruction=问题,output=答案 --group-by 会话 --order-by 轮次 --out mt
     """
     from pydantic import ValidationError
@@ -69,7 +75,7 @@ def multiturn_command(inputs, out, template, mode, max_history_turns, max_contex
     try:
         settings = MultiturnSettings(mode=mode, max_history_turns=max_history_turns,
                                      max_context_chars=max_context_chars, max_context_tokens=max_context_tokens,
-                                     tokenizer=tokenizer)
+                                     tokenizer=tokenizer, reasoning=reasoning)
     except ValidationError as exc:
         problems = "; ".join(item["msg"].removeprefix("Value error, ") for item in exc.errors())
         # The settings speak of fields (max_context_tokens); the user typed options (--max-context-tokens).

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from instruct_data.errors import InputError
 from instruct_data.formats import Rejected
 from instruct_data.schema import Conversation
+from instruct_data.multiturn.tools import expand_tools
 from instruct_data.templates import Template, get_template, render_prompt, rounds
 
 OVER_BUDGET = "over_budget"  # reason code, stage "multiturn"
@@ -47,6 +48,9 @@ class MultiturnSettings(BaseModel):
     max_context_chars: int | None = Field(default=None, gt=0)  # context + target, in characters
     max_context_tokens: int | None = Field(default=None, gt=0)  # context + target, in tokens
     tokenizer: str | None = None  # name or path for AutoTokenizer, with max_context_tokens
+    # Reasoning traces (docs/tools.md): keep them all, drop earlier rounds' as Qwen3 does at
+    # inference, or drop them all.
+    reasoning: Literal["keep", "drop-history", "drop"] = "keep"
 
     @model_validator(mode="after")
     def _one_budget(self) -> "MultiturnSettings":
@@ -105,11 +109,17 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
     measure = length_function(settings)
     if conversation.rendered:  # a context/target row read back: its context is already final
         return _rendered_record(conversation, settings, measure)
+    dropped = Counter()  # added to `stats` only when the conversation gives its records
+    if getattr(conversation, "has_tools", False):  # calls, results or traces: multiturn/tools.py
+        records = expand_tools(conversation, template, settings, system=system, measure=measure, record=_record,
+                               dropped=dropped)
+        if stats is not None and not isinstance(records, Rejected):
+            stats.update(+dropped)
+        return records
     pairs = rounds(conversation)
     system = system or conversation.system
     wanted = range(len(pairs)) if settings.mode == "every-turn" else [len(pairs) - 1]
     records = []
-    dropped = Counter()  # added to `stats` only when the conversation gives its records
     for k in wanted:
         first = 0 if settings.max_history_turns is None else max(0, k - settings.max_history_turns)
         dropped["history_rounds_dropped_by_limit"] += first

@@ -67,14 +67,20 @@ def _record_json(record: dict) -> str:
 
 def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
     """train.jsonl records: one per reply for a dialogue (multiturn settings), else one."""
-    if conversation.n_rounds > 1 or state.multiturn.budget is not None:
+    if _replies(conversation) > 1 or state.multiturn.budget is not None:
         from instruct_data.multiturn import expand
 
         records = expand(conversation, state.template, state.multiturn, system=state.system)
-        if not isinstance(records, Rejected) and conversation.n_rounds == 1:
+        if not isinstance(records, Rejected) and _replies(conversation) == 1:
             records[0]["id"] = conversation.id  # a single-turn row keeps its own id
         return records
     return [training_record(conversation, state.template, state.system)]
+
+
+def _replies(conversation) -> int:
+    """How many train records a dialogue gives in every-turn mode: its rounds, or its assistant
+    turns when it calls tools (a call is a reply: multiturn/tools.py). A plain row has no n_replies."""
+    return getattr(conversation, "n_replies", 1)
 
 
 class Spool:
@@ -176,7 +182,7 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
     for record in records:
         spool.train.append((_record_json(record) + "\n").encode("utf-8"))
-    multi = conversation.n_rounds > 1
+    multi = _replies(conversation) > 1
     if multi:
         record = training_record(conversation, state.template, state.system)
         spool.held.append((_record_json(record) + "\n").encode("utf-8"))
