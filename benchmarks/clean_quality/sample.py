@@ -1,6 +1,6 @@
 """Draw rows to label: a random sample of each source, and rows each cleaning rule fires on.
 
-    python benchmarks/clean_quality/sample.py --out /tmp/queue            # writes queue.jsonl, strata.json
+    python benchmarks/clean_quality/sample.py --out /tmp/queue --batch 2   # writes queue.jsonl, strata.json
 
 This is how the rows added after the first 705 were chosen (GUIDE.md, "How the rows were
 chosen"); it is kept to make that reproducible, not to be rerun over labeled rows. The queue
@@ -8,9 +8,9 @@ is shuffled and holds no rule verdicts, so a row is labeled without knowing why 
 `strata.json` (id -> how it was drawn) is joined to the labels afterwards as `sampled`.
 
 Strata, drawn in this order, a row counted in the first that takes it:
-  random:SOURCE     uniform rows of SOURCE (seeded), RANDOM_PER_SOURCE of them
+  random:SOURCE     uniform rows of SOURCE (seeded), as many as the batch says
   rule:NAME         rows that filter NAME alone (switched on, after the default normalizers)
-                    drops or cuts, PER_RULE at most, taken in turn from each source
+                    drops or cuts (pii: masks), the batch's number at most, in turn from each source
   pattern:NAME      rows matching a plain pattern for a defect no rule covered when drawn
 Rows already labeled, rows issue 19 quotes and rows the reader rejects (cleaning never sees
 them: glaive's dialogues with function calls) are never drawn.
@@ -33,47 +33,55 @@ sys.path.insert(0, str(HERE))
 from assemble import QUOTED_IN_ISSUE, _label_source, label_files  # noqa: E402
 from sources import DATA, MIRRORS, SOURCES, flattened, record_hash, to_conversation  # noqa: E402
 
-RANDOM_PER_SOURCE = {"alpaca_zh_demo.json": 40, "oaast_sft_zh.json": 40, "belle_school_math_dev1K.jsonl": 160,
-                     "glaive_toolcall_zh_demo.json": 60, "belle_eval_set": 140, "llamafactory_dpo_zh": 80,
-                     "alpaca_chinese_part0": 100, "medical_im_table": 100}
-PER_RULE = 30
-PER_PATTERN = 20
+# Each batch as it was drawn: its seed, random rows per source, firings per rule, rows per pattern,
+# and the label files whose rows it left out. Batch 1: rules of commit 8349d8f; batch 2: rules
+# of commit cb3db22 (glaive's rows with function calls readable since 885200d).
+BATCHES = {
+    1: {"seed": 19, "per_rule": 30, "per_pattern": 20, "exclude": ("labels.jsonl",),
+        "random": {"alpaca_zh_demo.json": 40, "oaast_sft_zh.json": 40, "belle_school_math_dev1K.jsonl": 160,
+                   "glaive_toolcall_zh_demo.json": 60, "belle_eval_set": 140, "llamafactory_dpo_zh": 80,
+                   "alpaca_chinese_part0": 100, "medical_im_table": 100}},
+    2: {"seed": 20, "per_rule": 30, "per_pattern": 0, "exclude": ("labels.jsonl", "test.jsonl", "dev.jsonl"),
+        "random": {"glaive_toolcall_zh_demo.json": 40, "belle_school_math_dev1K.jsonl": 20}},
+}
+SOURCES_DRAWN = ("alpaca_zh_demo.json", "oaast_sft_zh.json", "belle_school_math_dev1K.jsonl",
+                 "glaive_toolcall_zh_demo.json", "belle_eval_set", "llamafactory_dpo_zh", "alpaca_chinese_part0",
+                 "medical_im_table")
 PATTERNS = {
     # a reply or request about a picture, file or attachment
     "refers_to_attachment": re.compile(r"看图|如图|图中|图片|上图|下图|附件|附图|这张图|文件中|表格中|视频中"),
     # a very short reply to a request that is not a classification or a yes/no question
     "short_reply": None,
 }
-SEED = 19
 
 
-def pool(data_dir: Path, mirrors: Path):
-    """Every unlabeled row of every source with more than one instance-free row: (source, position, raw)."""
+def pool(data_dir: Path, mirrors: Path, exclude: tuple[str, ...]):
+    """Every row of the sources not yet labeled in the `exclude` files: (source, position, raw)."""
     taken = set()
     for path in label_files("all"):
-        if path.exists():
+        if path.exists() and path.name in exclude:
             taken |= {_label_source(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
-    for name in RANDOM_PER_SOURCE:
+    for name in SOURCES_DRAWN:
         source = SOURCES[name]
         for position, raw in enumerate(source.read(data_dir, mirrors), 1):
             if (name, position) not in taken and (name, position) not in QUOTED_IN_ISSUE:
                 yield name, position, raw
 
 
-def draw(data_dir: Path, mirrors: Path) -> dict[tuple[str, int], str]:
+def draw(data_dir: Path, mirrors: Path, batch: dict) -> dict[tuple[str, int], str]:
     from instruct_data.clean import CleanSettings, Cleaner
     from instruct_data.clean.filters import FILTERS
     from instruct_data.formats import Rejected
 
-    rng = random.Random(SEED)
-    rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors)
+    rng = random.Random(batch["seed"])
+    rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors, batch["exclude"])
             if not isinstance(to_conversation("", name, position, flattened(SOURCES[name], raw), SOURCES[name].fmt),
                               Rejected)]
     by_source = defaultdict(list)
     for name, position, raw in rows:
         by_source[name].append((name, position, raw))
     chosen: dict[tuple[str, int], str] = {}
-    for name, count in RANDOM_PER_SOURCE.items():
+    for name, count in batch["random"].items():
         for _, position, _ in rng.sample(by_source[name], min(count, len(by_source[name]))):
             chosen[(name, position)] = f"random:{name}"
     normalizers = Cleaner().normalizers
@@ -96,7 +104,7 @@ def draw(data_dir: Path, mirrors: Path) -> dict[tuple[str, int], str]:
             if rule.filter(work) is not None or getattr(rule, "row_masked", None):
                 if key not in chosen:
                     fired[key[0]].append(key)
-        _take_in_turn(fired, PER_RULE, f"rule:{rule_class.name}", chosen, rng)
+        _take_in_turn(fired, batch["per_rule"], f"rule:{rule_class.name}", chosen, rng)
     for name, pattern in PATTERNS.items():
         hits = defaultdict(list)
         for key, conversation in convs.items():
@@ -107,7 +115,7 @@ def draw(data_dir: Path, mirrors: Path) -> dict[tuple[str, int], str]:
             hit = pattern.search(" ".join(texts)) if pattern else (replies and len(replies[-1].strip()) <= 12)
             if hit:
                 hits[key[0]].append(key)
-        _take_in_turn(hits, PER_PATTERN, f"pattern:{name}", chosen, rng)
+        _take_in_turn(hits, batch["per_pattern"], f"pattern:{name}", chosen, rng)
     return chosen
 
 
@@ -125,13 +133,16 @@ def _take_in_turn(candidates: dict[str, list], limit: int, stratum: str, chosen:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder for queue.jsonl and strata.json")
+    parser.add_argument("--batch", type=int, choices=sorted(BATCHES), default=max(BATCHES),
+                        help="which batch to draw again (default: the latest)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     args = parser.parse_args(argv)
-    chosen = draw(args.data, args.mirrors)
+    batch = BATCHES[args.batch]
+    chosen = draw(args.data, args.mirrors, batch)
     args.out.mkdir(parents=True, exist_ok=True)
     keys = sorted(chosen)
-    random.Random(SEED + 1).shuffle(keys)
+    random.Random(batch["seed"] + 1).shuffle(keys)
     records = {name: SOURCES[name].read(args.data, args.mirrors) for name in {k[0] for k in keys}}
     with open(args.out / "queue.jsonl", "w", encoding="utf-8") as out:
         for number, (name, position) in enumerate(keys, 1):
