@@ -196,7 +196,7 @@ def worker_baseline(args) -> dict:
     eos = resolve_eos(tokenizer, GenerationConfig.from_pretrained(args.model).eos_token_id, template)
     data_path = Path(args.data)
     dataset = tokenize_file(data_path, "context_target", lambda: read_pieces(data_path, template)[1], tokenizer, template,
-                            eos, args.max_len, "truncate", args.cache_dir, None).dataset.remove_columns(["length", "truncated", "skipped"])
+                            eos, args.max_len, "truncate", args.cache_dir, None).dataset.remove_columns(["length", "truncated", "skipped", "per_reply"])
     bf16 = cuda() and torch.cuda.is_bf16_supported()
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if bf16 else torch.float32,
                                                  attn_implementation="sdpa")

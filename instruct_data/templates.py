@@ -8,7 +8,18 @@ inference never disagree.
     target  = the last reply
 
 Each round is `user.format(i=..., text=..., input=...)` followed, for earlier rounds, by
-`assistant.format(text=...)`. `user` ends where the assistant's reply begins.
+`assistant.format(text=...)`. `user` ends where the assistant's reply begins. Tools, tool calls,
+tool results and reasoning traces are written in the one format `tool_format` documents.
+
+What is trained is taken from the template itself (`training_examples`): reply k is the text
+that rendering the dialogue up to reply k adds to the prompt for it,
+
+    render(turns[:k+1]) minus render(turns[:k], add_generation_prompt=True)
+
+so a model's own chat template trains what it renders (GLM-4's `\n` before a reply, Qwen3's
+empty think block, Llama 3's trimmed replies), token for token. A template that renders a
+turn differently once later turns follow (Qwen3 drops earlier traces) trains one example per
+reply, each rendered as inference renders it (docs/training.md).
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 from instruct_data.schema import Conversation, Turn
+from instruct_data.tool_format import (DEFAULT_REASONING, openai_tool, reply_text, results_text, system_text,
+                                       think_text)
 
 
 @dataclass(frozen=True)
@@ -152,12 +165,52 @@ class NativeTemplate:
             found.append({"role": "user", "content": question.full_text})
         return found
 
-    def render_messages(self, messages: list[dict], add_generation_prompt: bool) -> str:
+    def render_messages(self, messages: list[dict], add_generation_prompt: bool, tools: list[dict] | None = None) -> str:
         from transformers.utils.chat_template_utils import render_jinja_template
 
-        rendered, _ = render_jinja_template(conversations=[messages], chat_template=self.chat_template,
+        rendered, _ = render_jinja_template(conversations=[messages], chat_template=self.chat_template, tools=tools,
                                             add_generation_prompt=add_generation_prompt, **dict(self.special_tokens))
         return rendered[0]
+
+    def dialogue_messages(self, steps: list[Step], traces: list[bool], system: str | None) -> list[dict]:
+        """OpenAI-style messages for these steps of a dialogue: tool calls as `tool_calls`, results
+        as `tool` messages, a kept trace as `reasoning_content` when the template reads one, else
+        as a think block before the reply's text."""
+        found = [{"role": "system", "content": system}] if system else []
+        for (before, reply), trace in zip(steps, traces):
+            found += [_input_message(turn) for turn in before]
+            found.append(self._assistant_message(reply, trace))
+        return found
+
+    def _assistant_message(self, turn: Turn, trace: bool) -> dict:
+        message = {"role": "assistant", "content": turn.text}
+        if trace and turn.reasoning:
+            if self.reads_reasoning:
+                message["reasoning_content"] = turn.reasoning
+            else:
+                message["content"] = think_text(turn.reasoning) + turn.text
+        if turn.tool_calls:  # only when there are calls: Llama 3.1's template tests `'tool_calls' in message`
+            message["tool_calls"] = [_call_message(call) for call in turn.tool_calls]
+        return message
+
+    @cached_property
+    def reads_reasoning(self) -> bool:
+        """Whether the template writes a message's `reasoning_content` (Qwen3's does)."""
+        return _shows(self, [{"role": "user", "content": "q"},
+                             {"role": "assistant", "content": "a", "reasoning_content": _NEEDLE}])
+
+    @cached_property
+    def renders_tools(self) -> bool:
+        """Whether the template writes the `tools` list it is given (GLM-4's reads it from a message instead)."""
+        return _shows(self, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                      tools=[_probe_tool()])
+
+    @cached_property
+    def renders_calls(self) -> bool:
+        """Whether the template writes an assistant message's `tool_calls`."""
+        call = {"type": "function", "function": {"name": _NEEDLE, "arguments": {}}}
+        return _shows(self, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": [call]}],
+                      tools=[_probe_tool()])
 
     @cached_property
     def layout(self) -> PromptLayout:
@@ -246,27 +299,86 @@ def render_prompt(template: AnyTemplate, history: list[tuple[Turn, Turn]], quest
     return "".join(parts)
 
 
-def rounds(conversation: Conversation) -> list[tuple[Turn, Turn]]:
-    """The conversation as (user, assistant) pairs, oldest first."""
+Step = tuple[list[Turn], Turn]  # an assistant turn and the turns since the one before it (a user turn, or tool results)
+Pieces = list[tuple[str, bool]]  # (text, supervised): joined, the text the template renders
+
+
+def steps(conversation: Conversation) -> list[Step]:
+    """Each assistant turn with what came before it: a user turn, or the results of its calls."""
+    found, before = [], []
+    for turn in conversation.turns:
+        if turn.role == "assistant":
+            found.append((before, turn))
+            before = []
+        else:
+            before.append(turn)
+    return found
+
+
+def kept_traces(found: list[Step], k: int, reasoning: str = DEFAULT_REASONING) -> list[bool]:
+    """Which of steps 0..k keep their reasoning trace when reply k is rendered.
+
+    keep: all; drop: none; drop-history: as Qwen3's template does at inference, the traces
+    after the last user turn (the current round's tool loop), none before it.
+    """
+    if reasoning == "keep":
+        return [True] * (k + 1)
+    if reasoning == "drop":
+        return [False] * (k + 1)
+    last_query = max(j for j in range(k + 1) if found[j][0][0].role == "user")
+    return [j >= last_query for j in range(k + 1)]
+
+
+def _plain_pairs(found: list[Step], traces: list[bool]) -> list[tuple[Turn, Turn]]:
+    """Steps as (user, assistant) pairs for the built-in templates: results in the user slot,
+    a reply's trace and calls in its text (tool_format)."""
+    pairs = []
+    for (before, reply), trace in zip(found, traces):
+        user = before[0] if before[0].role == "user" else Turn.model_construct(role="user", text=results_text(before))
+        if reply.tool_calls or reply.reasoning:
+            reply = Turn.model_construct(role="assistant", text=reply_text(reply, trace), weight=getattr(reply, "weight", None))
+        pairs.append((user, reply))
+    return pairs
+
+
+def rounds(conversation: Conversation, reasoning: str = DEFAULT_REASONING) -> list[tuple[Turn, Turn]]:
+    """The conversation as (user, assistant) pairs, oldest first (tool results in the user slot,
+    calls and traces in the reply's text: tool_format)."""
     turns = conversation.turns
-    return [(turns[i], turns[i + 1]) for i in range(0, len(turns), 2)]
+    if not _has_tools(conversation):
+        return [(turns[i], turns[i + 1]) for i in range(0, len(turns), 2)]
+    found = steps(conversation)
+    return _plain_pairs(found, kept_traces(found, len(found) - 1, reasoning))
 
 
 def render(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
-           system: str | None = None) -> tuple[str, str]:
+           system: str | None = None, reasoning: str = DEFAULT_REASONING) -> tuple[str, str]:
     """(context, target) for the last reply, with every earlier round as history.
 
-    `system` overrides the conversation's own system text when given.
+    `system` overrides the conversation's own system text when given. The target is the reply's
+    text, with its trace and calls written as tool_format writes them.
     """
     if conversation.rendered:
         # A context/target row read back: its context is already a rendered prompt.
         return conversation.turns[0].text, conversation.reply
     if isinstance(template, str):
         template = get_template(template)
-    pairs = rounds(conversation)
-    *history, (question, answer) = pairs
-    context = render_prompt(template, history, question, system or conversation.system)
-    return context, answer.text
+    if not _has_tools(conversation):
+        *history, (question, answer) = rounds(conversation)
+        return render_prompt(template, history, question, system or conversation.system), answer.text
+    found = steps(conversation)
+    context, _ = _renders(conversation, template, system or conversation.system, reasoning, found)[-1]
+    return context, reply_text(found[-1][1], reasoning != "drop")
+
+
+def _trained(turn: Turn) -> bool:
+    """A reply of weight 0 (schema.Turn.weight) is history only."""
+    return getattr(turn, "weight", None) != 0
+
+
+def _has_tools(conversation) -> bool:
+    # The build's fast path passes formats.plainrow.PlainConversation (single-turn, no tools) too.
+    return getattr(conversation, "has_tools", False)
 
 
 def training_record(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
@@ -279,44 +391,140 @@ def training_record(conversation: Conversation, template: AnyTemplate | str = DE
     return record
 
 
-def segments(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
-             system: str | None = None) -> list[tuple[str, bool]]:
-    """The whole conversation as (text, supervised) pieces, for training every reply at once.
+def training_examples(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
+                      system: str | None = None, reasoning: str = DEFAULT_REASONING) -> list[Pieces]:
+    """What to train on for a conversation: one example when the template is prefix-stable over
+    it, else one example per reply. Each example is (text, supervised) pieces that join into
+    exactly the text the template renders.
 
-    Joining the texts of the pieces up to a reply gives exactly the context `render` gives
-    for that reply; each supervised piece is a reply's text (the trainer appends EOS).
+    Reply k's piece is render(turns[:k+1]) minus render(turns[:k], add_generation_prompt=True),
+    on strings: for a chat template it holds what the template writes around the reply (its
+    closing `<|im_end|>\\n`, GLM-4's leading newline, Qwen3's think block); for a built-in
+    template it is the reply's text (the trainer adds the end token). When every render is a
+    prefix of the next, the dialogue is one example supervising every reply. Otherwise (Qwen3 and
+    DeepSeek-R1 drop earlier traces, a template that rewrites earlier turns, or --reasoning
+    drop-history with traces) each reply is its own example, its prompt rendered as inference
+    renders it. A reply of weight 0 is history only; a dialogue with none to train gives [].
     """
     if isinstance(template, str):
         template = get_template(template)
+    if conversation.rendered:
+        return [[(conversation.turns[0].text, False), (conversation.reply, True)]]
+    found = steps(conversation)
+    renders = _renders(conversation, template, system or conversation.system, reasoning, found)
+    trained = [_trained(reply) for _, reply in found]
+    if not any(trained):
+        return []
+    if _nested(renders):
+        full, pieces, done = renders[-1][1], [], 0
+        for (prompt, whole), train in zip(renders, trained):
+            pieces += [(full[done:len(prompt)], False), (full[len(prompt):len(whole)], train)]
+            done = len(whole)
+        last = max(i for i, (_, supervised) in enumerate(pieces) if supervised)
+        return [pieces[:last + 1]]
+    return [[(prompt, False), (whole[len(prompt):], True)] for (prompt, whole), train in zip(renders, trained) if train]
+
+
+def segments(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
+             system: str | None = None, reasoning: str = DEFAULT_REASONING) -> Pieces:
+    """The conversation as one example's pieces (see `training_examples`); a ValueError for a
+    conversation that the template trains one example per reply."""
+    found = training_examples(conversation, template, system, reasoning)
+    if len(found) != 1:
+        raise ValueError(f"{conversation.id}: the template renders it as {len(found)} examples, not one "
+                         "(use training_examples)")
+    return found[0]
+
+
+def _nested(renders: list[tuple[str, str]]) -> bool:
+    """Whether every (prompt, whole) render is a prefix of the next and of the last."""
+    full, at = renders[-1][1], 0
+    for prompt, whole in renders:
+        if len(prompt) < at or not (full.startswith(whole) and whole.startswith(prompt)):
+            return False
+        at = len(whole)
+    return True
+
+
+def _renders(conversation: Conversation, template: AnyTemplate, system: str | None, reasoning: str,
+             found: list[Step]) -> list[tuple[str, str]]:
+    """(prompt for reply k, prompt + reply k as the template renders it), for every reply k."""
     if isinstance(template, NativeTemplate):
-        return _native_segments(conversation, template, system or conversation.system)
-    pieces: list[tuple[str, bool]] = []
-    prompt = template.prefix + template.system_block(system or conversation.system)
-    for index, (user, assistant) in enumerate(rounds(conversation), start=1):
-        prompt += template.user_block(index, user)
-        pieces.append((prompt, False))
-        pieces.append((assistant.text, True))
-        # What follows a reply inside the history (its closing marker) opens the next prompt.
-        prompt = template.assistant_block(assistant.text)[len(assistant.text):] if template.assistant.startswith("{text}") else ""
-    return pieces
+        return _native_renders(conversation, template, system, reasoning, found)
+    system = system_text(system, conversation.tools)
+    every = kept_traces(found, len(found) - 1, reasoning)
+    pairs = _plain_pairs(found, every)
+    out = []
+    for k in range(len(found)):
+        traces = kept_traces(found, k, reasoning)
+        upto = pairs[:k + 1] if traces == every[:k + 1] else _plain_pairs(found[:k + 1], traces)
+        prompt = render_prompt(template, upto[:-1], upto[-1][0], system)
+        out.append((prompt, prompt + upto[-1][1].text))
+    return out
 
 
-def _native_segments(conversation: Conversation, template: NativeTemplate, system: str | None) -> list[tuple[str, bool]]:
-    """Pieces from a chat template: each prompt is exactly `apply_chat_template(..., add_generation_prompt=True)`.
+def _native_renders(conversation: Conversation, template: NativeTemplate, system: str | None, reasoning: str,
+                    found: list[Step]) -> list[tuple[str, str]]:
+    import jinja2
 
-    A template that rewrites earlier turns (one that drops a reasoning block from the history)
-    is not a prefix of itself from one round to the next: then only the last reply is trained.
-    """
-    pairs = rounds(conversation)
-    pieces: list[tuple[str, bool]] = []
-    done = ""
-    for index, (user, assistant) in enumerate(pairs):
-        prompt = render_prompt(template, pairs[:index], user, system)
-        if not prompt.startswith(done):
-            return [(render_prompt(template, pairs[:-1], pairs[-1][0], system), False), (pairs[-1][1].text, True)]
-        pieces += [(prompt[len(done):], False), (assistant.text, True)]
-        done = prompt + assistant.text
-    return pieces
+    tools = [openai_tool(tool) for tool in conversation.tools] if conversation.tools else None
+    if tools and not template.renders_tools:
+        raise ValueError("the model's chat template does not write the tool list it is given; train with a "
+                         "built-in template (--template chatml, ...), whose tool format docs/tools.md describes")
+    if any(reply.tool_calls for _, reply in found) and not template.renders_calls:
+        raise ValueError("the model's chat template does not write an assistant's tool_calls; train with a "
+                         "built-in template (--template chatml, ...), whose tool format docs/tools.md describes")
+    last = kept_traces(found, len(found) - 1, reasoning)
+    every = template.dialogue_messages(found, last, system)
+    ends = [i for i, message in enumerate(every) if message["role"] == "assistant"]
+    out = []
+    try:
+        for k, end in enumerate(ends):
+            traces = kept_traces(found, k, reasoning)
+            messages = every[:end + 1] if traces == last[:k + 1] else template.dialogue_messages(found[:k + 1], traces, system)
+            prompt = template.render_messages(messages[:-1], True, tools)
+            whole = template.render_messages(messages, False, tools)
+            if not whole.startswith(prompt):
+                raise ValueError(f"the model's chat template does not render reply {k + 1} after its own "
+                                 "generation prompt, so what to train on is undefined")
+            out.append((prompt, whole))
+    except jinja2.TemplateError as exc:
+        raise ValueError(f"the model's chat template refused this dialogue: {exc}") from None
+    return out
+
+
+def _input_message(turn: Turn) -> dict:
+    if turn.role == "user":
+        return {"role": "user", "content": turn.full_text}
+    message = {"role": "tool", "content": turn.text}
+    if turn.tool_call_id:
+        message["tool_call_id"] = turn.tool_call_id
+    if turn.name:
+        message["name"] = turn.name
+    return message
+
+
+def _call_message(call) -> dict:
+    message = {"type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+    if call.id:
+        message["id"] = call.id
+    return message
+
+
+_NEEDLE = "\ue000idata_probe\ue000"
+
+
+def _probe_tool() -> dict:
+    return {"type": "function", "function": {"name": _NEEDLE, "description": "probe",
+                                             "parameters": {"type": "object", "properties": {}}}}
+
+
+def _shows(template: NativeTemplate, messages: list[dict], tools: list[dict] | None = None) -> bool:
+    """Whether the probe text appears when the template renders these messages."""
+    try:
+        return _NEEDLE in template.render_messages(messages, False, tools)
+    except Exception:  # a template that refuses the probe (raise_exception) does not write it
+        return False
 
 
 def parse_prompt(template: AnyTemplate, context: str) -> tuple[list[tuple[Turn, Turn]], Turn] | None:

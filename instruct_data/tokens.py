@@ -57,6 +57,16 @@ class Encoded:
                 self._offsets = _decoded_offsets(self._tokenizer, self.ids)
         return self._offsets
 
+    def first_token_after(self, char: int) -> int:
+        """The index of the first token that ends after character `char` (the one holding it):
+        where the text from `char` on begins. Asks the Rust encoding when there is one, without
+        building the offsets list (a single-turn row needs no more)."""
+        if self._encoding is not None and self._offsets is None:
+            found = self._encoding.char_to_token(char)
+            if found is not None:
+                return found
+        return next((i for i, (_, end) in enumerate(self.offsets) if end > char), len(self.ids))
+
 
 def encode_texts(tokenizer, texts: list[str]) -> list[Encoded]:
     """`texts` tokenized with `add_special_tokens=False`, by the fast tokenizer's Rust backend when

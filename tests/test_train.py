@@ -132,12 +132,15 @@ def test_context_is_masked_and_eos_is_supervised(models, arch):
     context, target = "Instruction: 北京是哪个国家的首都？\nAnswer: ", "北京是中国的首都。"
     out = Encoder(tok, eos, 128, "truncate")({"texts": [[context, target]], "supervised": [[False, True]]})
     ids, labels = out["input_ids"][0], out["labels"][0]
-    n_context = len(ids) - len(tok(target, add_special_tokens=False)["input_ids"]) - 1
+    # One string, tokenized once: the space closing the prompt goes with the reply's first token
+    # (" 北"), as it does in the text; that token is trained.
+    assert ids == tok(context + target, add_special_tokens=False)["input_ids"] + [eos.id]
+    n_context = labels.count(IGNORE)
     assert labels[:n_context] == [IGNORE] * n_context
     assert labels[n_context:] == ids[n_context:]
     assert ids[-1] == labels[-1] == eos.id
-    assert tok.decode(ids[n_context:-1]) == target
-    assert context in tok.decode(ids[:n_context])
+    assert tok.decode(ids[n_context:-1]).strip() == target
+    assert context.rstrip() in tok.decode(ids[:n_context])
     assert out["truncated"] == [False]
 
 

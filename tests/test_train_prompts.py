@@ -97,9 +97,9 @@ def training_prompt_ids(tok, template, conversation, native=False):
     out = Encoder(tok, eos, 1024, "truncate", layout=prompt_layout(template), native=native)(
         {"texts": [[t for t, _ in pieces]], "supervised": [[s for _, s in pieces]]})
     ids, labels = out["input_ids"][0], out["labels"][0]
-    reply = len(tok(conversation.reply, add_special_tokens=False)["input_ids"]) + 1
-    assert all(label != IGNORE for label in labels[-reply:])
-    return ids[:-reply]
+    start = max(i for i, label in enumerate(labels) if label == IGNORE) + 1  # the final reply's first token
+    assert all(label != IGNORE for label in labels[start:])
+    return ids[:start]
 
 
 def evaluation_prompt_ids(tok, template, conversation, native=False):

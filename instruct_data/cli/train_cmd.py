@@ -26,6 +26,10 @@ def _flag(name: str, help: str):
 @click.option("--template", "-t", type=click.Choice(["auto", "native", *sorted(TEMPLATES)]),
               help="Prompt template. auto (default): the model's own chat template (native) for a chat model and "
                    "conversation data (a build folder or conversations JSONL), else the build's template, else seed.")
+@click.option("--reasoning", type=click.Choice(["keep", "drop-history", "drop"]),
+              help="Reasoning traces of assistant turns: keep (default) trains them as the template renders them; "
+                   "drop-history removes earlier turns' traces as Qwen3's template does at inference (one example "
+                   "per reply where that changes the history); drop removes them all.")
 @click.option("--max-len", type=int, help="Longest sequence in tokens (default 1024): longer examples lose earlier rounds, then the middle of the question, then the reply's end.")
 @click.option("--too-long", type=click.Choice(["truncate", "skip"]), help="What to do with a longer example (default truncate).")
 @click.option("--eos-token", help="Override the end token (default: the model's, checked against its generation config).")
@@ -75,6 +79,7 @@ def train_command(recipe, as_json, **options):
       idata train --data out/belle --model Qwen/Qwen2.5-0.5B --template seed --out runs/qwen-0.5b
       idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --lr 1e-4
       idata train --data out/belle/conversations.jsonl --template chatml --model Qwen/Qwen2.5-1.5B-Instruct --out runs/qd
+      idata train --data out/tools/conversations.jsonl --template native --reasoning drop-history --model Qwen/Qwen3-0.6B --out runs/q3
       idata train --recipe recipes/train/qwen2.5-1.5b.yaml --data out/belle --out runs/q1.5 --resume
       torchrun --nproc_per_node 2 -m instruct_data train --recipe recipes/train/qwen2.5-7b.yaml --data out/belle --out runs/q7
     """

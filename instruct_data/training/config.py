@@ -25,6 +25,7 @@ class TrainConfig:
     out: str = ""
     eval_data: str | None = None  # default: DIR/heldout.jsonl when `data` is a build folder
     template: str | None = None  # None or "auto": native for a chat model and conversations, else the build's, else seed
+    reasoning: str = "keep"  # keep | drop-history | drop: what happens to assistant turns' reasoning traces
     max_len: int = 1024
     too_long: str = "truncate"  # truncate | skip
     eos_token: str | None = None  # override the end token (rarely needed)
@@ -76,6 +77,7 @@ class TrainConfig:
 FIELD_NAMES = {f.name for f in fields(TrainConfig)}
 CHOICES = {
     "too_long": ("truncate", "skip"),
+    "reasoning": ("keep", "drop-history", "drop"),
     "precision": ("auto", "bf16", "fp16", "fp32"),
     "scheduler": ("cosine", "linear", "constant_with_warmup"),
 }

@@ -1,9 +1,9 @@
 """What to train on: context/target rows or whole conversations, as (text, supervised) pieces.
 
 A context/target row is two pieces, `[(context, False), (target, True)]`. A conversation is
-rendered by `templates.segments`, so every assistant turn is supervised in one sequence
-(no per-turn copies of the dialogue) and each prompt part is exactly what `render` gives at
-evaluation. A build folder stands for its `train.jsonl` and `heldout.jsonl` when the template
+rendered by `templates.training_examples`: one sequence supervising every assistant turn when
+the template is prefix-stable over it, else one example per reply (`PerReply`, counted in the
+cache's stats and printed by `idata train`), each as inference renders it. A build folder stands for its `train.jsonl` and `heldout.jsonl` when the template
 is the one recorded in its `manifest.json`; for another (`--template auto` picks the model's
 own chat template for a chat model), for its `conversations.jsonl`, re-rendered, and its
 held-out rows read back with the build's template and re-rendered too.
@@ -22,9 +22,24 @@ from instruct_data.errors import InputError, IdataError
 from instruct_data.io import base_suffix, is_json_array, json_line, read_rows
 from instruct_data.schema import Conversation, TrainingRecord, describe_validation_error
 from instruct_data.templates import (AUTO, DEFAULT_TEMPLATE, NATIVE, TEMPLATES, AnyTemplate, NativeTemplate, Template,
-                                     get_template, parse_prompt, render_prompt, segments)
+                                     get_template, parse_prompt, render_prompt, training_examples)
+from instruct_data.tool_format import DEFAULT_REASONING
 
 Pieces = list[tuple[str, bool]]
+
+
+class PerReply(list):
+    """The pieces of one example of a dialogue trained one example per reply (a template that is
+    not prefix-stable over it); `first` marks the dialogue's first example."""
+
+    def __init__(self, pieces: Pieces, first: bool):
+        super().__init__(pieces)
+        self.first = first
+
+
+def per_reply(pieces: Pieces) -> int:
+    """0: a row trained as one example; 1: the first of a dialogue's per-reply examples; 2: a later one."""
+    return 0 if not isinstance(pieces, PerReply) else 1 if pieces.first else 2
 
 
 @dataclass
@@ -118,10 +133,11 @@ def choose_template(requested: str, tokenizer, recorded: str | None, conversatio
     return get_template(DEFAULT_TEMPLATE), f"auto: {DEFAULT_TEMPLATE}, the default ({reason}; no template recorded)"
 
 
-def read_pieces(path: Path, template: AnyTemplate, rendered_with: Template | None = None) -> tuple[str, list[Pieces]]:
-    """Every row of `path` as pieces, and the data kind ("context_target" or "conversations")."""
+def read_pieces(path: Path, template: AnyTemplate, rendered_with: Template | None = None,
+                reasoning: str = DEFAULT_REASONING) -> tuple[str, list[Pieces]]:
+    """Every example of `path` as pieces, and the data kind ("context_target" or "conversations")."""
     kind = data_kind(path)
-    return kind, list(iter_pieces(path, template, kind, rendered_with))
+    return kind, list(iter_pieces(path, template, kind, rendered_with, reasoning))
 
 
 def data_kind(path: Path) -> str:
@@ -132,34 +148,43 @@ def data_kind(path: Path) -> str:
     return "context_target"
 
 
-def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None = None) -> Iterator[Pieces]:
-    """The rows of `path` as pieces, streamed.
+def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None = None,
+                reasoning: str = DEFAULT_REASONING) -> Iterator[Pieces]:
+    """The examples of the rows of `path` as pieces, streamed (a row gives one, or one per reply).
 
     A row that is not valid is an error with file:line: training on a silently thinned file
     is worse than stopping (run `idata validate` first).
     """
     count = 0
     for row in read_rows(path):
-        yield pieces_of(row, path, template, kind, rendered_with)
+        yield from pieces_of(row, path, template, kind, rendered_with, reasoning)
         count += 1
     if not count:
         raise InputError(str(path), "no rows to train on")
 
 
-def pieces_of(row, path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None) -> Pieces:
-    """One row read from `path` as pieces, or an InputError naming its line."""
+def pieces_of(row, path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None,
+              reasoning: str = DEFAULT_REASONING) -> list[Pieces]:
+    """One row read from `path` as its examples' pieces, or an InputError naming its line.
+
+    A conversation the template is not prefix-stable over gives one example per reply
+    (`PerReply`); one with no reply to train (every reply of weight 0) gives none.
+    """
     where = row.origin.line or row.origin.row
     if row.error:
         raise InputError(str(path), row.error, line=where)
     try:
         if kind == "conversations":
-            return segments(Conversation.model_validate(row.data), template)
+            found = training_examples(Conversation.model_validate(row.data), template, reasoning=reasoning)
+            return found if len(found) < 2 else [PerReply(pieces, i == 0) for i, pieces in enumerate(found)]
         record = TrainingRecord.model_validate(
             {k: row.data.get(k) for k in ("context", "target", "id", "source", "category") if k in row.data})
-        return rerender(record, template, rendered_with)
+        return [rerender(record, template, rendered_with)]
     except ValidationError as exc:
         expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
         raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
+    except ValueError as exc:  # the template cannot render it (a chat template that drops tools, refuses calls)
+        raise InputError(str(path), f"cannot render with the {template.name} template: {exc}", line=where) from None
 
 
 @dataclass(frozen=True)
@@ -171,6 +196,7 @@ class BlockReader:
     template: AnyTemplate
     kind: str
     rendered_with: Template | None = None
+    reasoning: str = DEFAULT_REASONING
 
     def __call__(self, block: tuple[int, int, int]) -> Iterator[Pieces]:
         from instruct_data.rowpath import read_span
@@ -179,7 +205,7 @@ class BlockReader:
         for index, raw in enumerate(read_span(str(self.path), offset, size)):
             row = json_line(self.path, first_line + index, raw, "utf-8")
             if row is not None:
-                yield pieces_of(row, self.path, self.template, self.kind, self.rendered_with)
+                yield from pieces_of(row, self.path, self.template, self.kind, self.rendered_with, self.reasoning)
 
 
 def file_blocks(path: Path, block_bytes: int) -> list[tuple[int, int, int]] | None:

@@ -29,7 +29,8 @@ from instruct_data.training.truncate import Example, cut_question, drop_rounds, 
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
-ENCODING_VERSION = 4  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated
+ENCODING_VERSION = 5  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated;
+# 5: an example is one string (prompt and reply together), replies are the template's own text, per-reply column
 ROWS_PER_PROCESS = 2000  # below this many rows per core, extra processes cost more than they save
 
 
@@ -80,13 +81,15 @@ def resolve_eos(tokenizer, generation_eos, template: AnyTemplate, override: str 
 
 
 class Encoder:
-    """The `datasets.map` function: a batch of pieces -> ids, labels, length, truncated, skipped.
+    """The tokenizing function: a batch of pieces -> ids, labels, length, truncated, skipped.
 
-    Each row is rendered to one string and tokenized once, as evaluation tokenizes a prompt:
-    the prompt (everything before the final reply) in one piece, so its tokens are exactly
-    the evaluation prompt's, and the reply after it. Earlier replies inside the prompt are
-    found by character offsets (the tokenizer's offset mapping) and supervised, with the template's
-    closing token when that is the end token (ChatML's `<|im_end|>`).
+    Each example's pieces join into the one string the template renders, tokenized once: its
+    ids are the template's ids, token for token (a reply that starts with "\\n" after a prompt
+    ending in "\\n" trains the merged "\\n\\n" token the one string gives). The supervised pieces
+    are found in it by character offsets (the fast tokenizer's offset mapping): every token
+    overlapping one is trained, and so is the end token right after one (ChatML's `<|im_end|>`
+    in a built-in template's history). The end token is added after the final reply unless the
+    template's own text already closes it with that token (a chat template's `<|im_end|>\\n`).
     """
 
     def __init__(self, tokenizer, eos: EndToken, max_len: int, too_long: str, layout: PromptLayout | None = None,
@@ -100,11 +103,11 @@ class Encoder:
 
     def __call__(self, batch: dict) -> dict:
         examples = [Example.from_pieces(t, f) for t, f in zip(batch["texts"], batch["supervised"])]
-        found = self._tokenize([e.prompt for e in examples] + [e.reply for e in examples])  # one call
-        prompts, replies = found[:len(examples)], found[len(examples):]
-        out = {"input_ids": [], "labels": [], "length": [], "truncated": [], "skipped": []}
-        for example, prompt, reply in zip(examples, prompts, replies):
-            ids, labels, truncated, skipped = self.encode(example, prompt, reply)
+        found = self._tokenize([e.prompt + e.reply for e in examples])  # one call, one string an example
+        out = {"input_ids": [], "labels": [], "length": [], "truncated": [], "skipped": [],
+               "per_reply": list(batch.get("per_reply") or [0] * len(examples))}
+        for example, encoded in zip(examples, found):
+            ids, labels, truncated, skipped = self.encode(example, encoded)
             out["input_ids"].append(ids)
             out["labels"].append(labels)
             out["length"].append(len(ids))
@@ -115,50 +118,61 @@ class Encoder:
     def _tokenize(self, texts: list[str]) -> list[Encoded]:
         return encode_texts(self.tokenizer, texts)  # offsets are read only for rows that need them
 
-    def encode(self, example: Example, prompt: Encoded, reply: Encoded):
-        """(ids, labels, truncated, skipped) for one example."""
+    def encode(self, example: Example, encoded: Encoded):
+        """(ids, labels, truncated, skipped) for one example: `encoded` is its whole text's tokens."""
         prefix = self.prefix.ids_for(example.prompt)
         room = self.max_len - len(prefix)
-        if len(prompt.ids) + len(reply.ids) + 1 <= room:
-            return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (False, False)
+        close = self._closing(example)
+        if len(encoded.ids) + len(close) <= room:
+            return self._assemble(prefix, example, encoded, len(encoded.ids), close) + (False, False)
         if self.too_long == "skip":
             return [], [], False, True
         # The prompt gives up no more than half the room when the reply is what is long.
-        target = min(len(prompt.ids), max(room - len(reply.ids) - 1, room // 2))
-        example, prompt = self._shorten(example, prompt, target, drop_rounds)
-        example, prompt = self._shorten(example, prompt, target, cut_question)
-        left = room - len(prompt.ids)
+        start = encoded.first_token_after(len(example.prompt))
+        target = min(start, max(room - (len(encoded.ids) - start) - len(close), room // 2))
+        example, encoded = self._shorten(example, encoded, target, drop_rounds)
+        example, encoded = self._shorten(example, encoded, target, cut_question)
+        start = encoded.first_token_after(len(example.prompt))
+        left = room - start
         if left < 1:
             return [], [], False, True  # header, system block and the question's last sentence alone are too long
-        if len(reply.ids) + 1 <= left:
-            return self._assemble(prefix, example, prompt, reply.ids + [self.eos.id]) + (True, False)
-        keep = reply_cut(reply.offsets, left)
+        if len(encoded.ids) - start + len(close) <= left:
+            return self._assemble(prefix, example, encoded, len(encoded.ids), close) + (True, False)
+        keep = reply_cut(encoded.offsets[start:], left)
         if keep < 1:
             return [], [], False, True
-        return self._assemble(prefix, example, prompt, reply.ids[:keep]) + (True, False)  # cut: no end token
+        return self._assemble(prefix, example, encoded, start + keep, []) + (True, False)  # cut: no end token
 
-    def _shorten(self, example: Example, prompt: Encoded, target: int, step) -> tuple[Example, Encoded]:
+    def _closing(self, example: Example) -> list[int]:
+        """The end token to add after the final reply: none when the template's text closes it with it."""
+        return [] if example.reply.rstrip().endswith(self.eos.token) else [self.eos.id]
+
+    def _shorten(self, example: Example, encoded: Encoded, target: int, step) -> tuple[Example, Encoded]:
         for _ in range(4):  # a cut can change how the text around it tokenizes: measure again
-            if len(prompt.ids) <= target:
+            start = encoded.first_token_after(len(example.prompt))
+            if start <= target:
                 break
-            shorter = step(example, prompt, self.layout, len(prompt.ids) - target)
+            shorter = step(example, encoded, self.layout, start - target)
             if shorter is None:
                 break
-            example, prompt = shorter, self._tokenize([shorter.prompt])[0]
-        return example, prompt
+            example, encoded = shorter, self._tokenize([shorter.prompt + shorter.reply])[0]
+        return example, encoded
 
-    def _assemble(self, prefix: list[int], example: Example, prompt: Encoded, reply: list[int]):
-        labels = [IGNORE] * len(prefix) + self._prompt_labels(example, prompt) + list(reply)
-        return prefix + prompt.ids + list(reply), labels
+    def _assemble(self, prefix: list[int], example: Example, encoded: Encoded, upto: int, close: list[int]):
+        labels = [IGNORE] * len(prefix) + self._labels(example, encoded, upto) + close
+        return prefix + encoded.ids[:upto] + close, labels
 
-    def _prompt_labels(self, example: Example, prompt: Encoded) -> list[int]:
-        """Earlier replies supervised (every token overlapping one), and the end token closing each."""
-        labels = [IGNORE] * len(prompt.ids)
-        if not example.spans:
-            return labels
-        spans, span = example.spans, 0
+    def _labels(self, example: Example, encoded: Encoded, upto: int) -> list[int]:
+        """The first `upto` tokens' labels: every token overlapping a supervised piece, and the end
+        token right after one."""
+        ids = encoded.ids[:upto]
+        if not example.spans:  # one reply, at the end: no offsets list needed
+            start = encoded.first_token_after(len(example.prompt))
+            return [IGNORE] * start + ids[start:]
+        spans = [*example.spans, (len(example.prompt), len(example.prompt) + len(example.reply))]
         ends = {end for _, end in spans}
-        for index, (token, (start, end)) in enumerate(zip(prompt.ids, prompt.offsets)):
+        labels, span = [IGNORE] * len(ids), 0
+        for index, (token, (start, end)) in enumerate(zip(ids, encoded.offsets)):
             if token == self.eos.id and start in ends:
                 labels[index] = token  # ChatML's <|im_end|> right after a reply: the model learns to stop
                 continue
@@ -166,7 +180,7 @@ class Encoder:
                 span += 1
             if span == len(spans):
                 break
-            if end > spans[span][0]:
+            if end > spans[span][0] or (start == end and start >= spans[span][0]):  # (an empty offset inside)
                 labels[index] = token
         return labels
 
@@ -202,6 +216,8 @@ class Tokenized:
     cached: bool
     path: Path
     lengths: object  # numpy int array, one per example: read once, for length-grouped batches and the report
+    per_reply_rows: int = 0  # dialogues trained one example per reply (a template not prefix-stable over them)
+    per_reply_examples: int = 0  # the examples they gave
 
     def select(self, count: int) -> None:
         """Keep the first `count` examples."""
@@ -225,7 +241,7 @@ def _load(path: Path, stats: dict, cached: bool) -> Tokenized:
     if (path / KEPT_FILE).is_file():
         dataset = dataset.select(np.load(path / KEPT_FILE))
     return Tokenized(dataset, stats["rows"], stats["truncated"], stats["skipped"], cached, path,
-                     np.load(path / LENGTHS_FILE))
+                     np.load(path / LENGTHS_FILE), stats.get("per_reply_rows", 0), stats.get("per_reply_examples", 0))
 
 
 def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: AnyTemplate, eos: EndToken,
@@ -296,12 +312,15 @@ def _raw_dataset(examples_loader, work: Path, key: str):
     """The pieces as an on-disk Arrow dataset, streamed: memory stays flat however large the file."""
     import datasets
 
+    from instruct_data.training.data import per_reply
+
     def rows():
         for example in examples_loader():
-            yield {"texts": [t for t, _ in example], "supervised": [s for _, s in example]}
+            yield {"texts": [t for t, _ in example], "supervised": [s for _, s in example], "per_reply": per_reply(example)}
 
     features = datasets.Features({"texts": datasets.List(datasets.Value("string")),
-                                  "supervised": datasets.List(datasets.Value("bool"))})
+                                  "supervised": datasets.List(datasets.Value("bool")),
+                                  "per_reply": datasets.Value("int8")})
     return datasets.Dataset.from_generator(rows, features=features, cache_dir=str(work), fingerprint=key)
 
 
@@ -310,19 +329,21 @@ def _encode_stream(raw, tmp: Path, encoder: Encoder, num_proc: int | None):
     if num_proc is None:
         num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
     return raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
-                   remove_columns=["texts", "supervised"], features=_encoded_features(), desc="tokenizing",
+                   remove_columns=["texts", "supervised", "per_reply"], features=_encoded_features(), desc="tokenizing",
                    cache_file_name=str(tmp / "data" / "part.arrow"), load_from_cache_file=False)
 
 
 def _encoded_rows(blocks: list, reader, encoder: Encoder, errors: Path):
     """Read and tokenize blocks, 1000 rows at a time (runs in each tokenizing process)."""
     from instruct_data.io import chunked
+    from instruct_data.training.data import per_reply
 
     try:
         for block in blocks:
             for batch in chunked(reader(block), 1000):
                 out = encoder({"texts": [[t for t, _ in p] for p in batch],
-                               "supervised": [[s for _, s in p] for p in batch]})
+                               "supervised": [[s for _, s in p] for p in batch],
+                               "per_reply": [per_reply(p) for p in batch]})
                 for index in range(len(batch)):
                     yield {name: values[index] for name, values in out.items()}
     except IdataError as exc:  # a bad row: the worker pool passes on only a traceback's text, so say it here
@@ -360,6 +381,7 @@ def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None
     # Whole columns through Arrow and numpy: a Python loop over a datasets column of 1M rows costs minutes.
     table = encoded.data
     truncated = int(pc.sum(table.column("truncated")).as_py() or 0)
+    marks = table.column("per_reply").to_numpy()
     skipped_mask = table.column("skipped").to_numpy(zero_copy_only=False)
     kept = np.flatnonzero(~skipped_mask)
     if len(kept) == 0:
@@ -374,6 +396,7 @@ def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None
         if file.parent != tmp / "data":
             shutil.move(str(file), tmp / "data" / file.name)
     stats = {"rows": len(skipped_mask), "truncated": truncated, "skipped": int(len(skipped_mask) - len(kept)),
+             "per_reply_rows": int((marks == 1).sum()), "per_reply_examples": int((marks > 0).sum()),
              "data": str(data_path), "files": [f.name for f in files]}
     (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
     try:
@@ -387,4 +410,5 @@ def _encoded_features():
 
     ids = datasets.List(datasets.Value("int32"))
     return datasets.Features({"input_ids": ids, "labels": ids, "length": datasets.Value("int32"),
-                              "truncated": datasets.Value("bool"), "skipped": datasets.Value("bool")})
+                              "truncated": datasets.Value("bool"), "skipped": datasets.Value("bool"),
+                              "per_reply": datasets.Value("int8")})
