@@ -281,3 +281,21 @@ def test_a_build_of_glaive_dialogues_writes_their_tools_calls_and_a_record_per_r
     call = next(r for r in train if r["id"] == first.id + "#t1")
     assert '"arguments": {"city": "北京"}' in call["target"] and "get_weather" in call["context"]
     assert call["context"].endswith("Instruction: 北京今天天气怎么样？\nAnswer: ")  # the seed template
+
+
+def test_personal_data_is_masked_in_calls_and_results_too():
+    phone = "13812345678"
+    conv = Conversation(id="p:1", source="p", tools=[{"name": "send_sms", "parameters": {"required": ["phone"]}}], turns=[
+        Turn(role="user", text=f"给{phone}发短信说我到了"),
+        Turn(role="assistant", text="", tool_calls=[ToolCall(name="send_sms", arguments={"phone": phone, "text": "我到了"})]),
+        Turn(role="tool", text=f'{{"sent_to": "{phone}"}}', name="send_sms"),
+        Turn(role="assistant", text="短信已发送。")])
+    cleaner = Cleaner()
+    verdict, changed = cleaner.clean(conv)
+    assert verdict is None and changed.count("pii.phone") == 3
+    assert conv.turns[1].tool_calls[0].arguments == {"phone": "[PHONE]", "text": "我到了"}
+    assert json.loads(conv.turns[2].text) == {"sent_to": "[PHONE]"}  # still JSON
+    assert cleaner.counts()["changed"]["pii"] == 1  # one row changed
+    strict = Cleaner({"pii": {"mode": "reject"}})
+    conv.turns[1].tool_calls[0].arguments["phone"] = phone
+    assert strict.clean(conv)[0].detail == "a call's arguments hold a phone"

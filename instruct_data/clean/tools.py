@@ -12,12 +12,14 @@ round, and the Cleaner cuts rounds whole (a call is never parted from its result
 One rule reads the dialogue's tools as well: in a dialogue that declares tools, `ai_identity`
 does not judge a reply that refers to them ("作为一个AI，我无法预订机票。我的功能仅限于计算距离"):
 explaining what its tools can and cannot do is what such data teaches, and the reply keeps
-the tool list it refers to.
+the tool list it refers to. And one rule reads the calls and results too: `pii`, since
+personal data leaks from a call's arguments as from prose (`personal_data_in_calls`).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 
 from instruct_data.clean.base import Drop
@@ -92,12 +94,67 @@ def first_drop(filters, conversation: Conversation, changed: list[str]):
         conversation.system = view.system  # a mask may have changed it
         if verdict is not None:
             return rule, view.real_turn(verdict)
+        if rule.name == "pii":
+            verdict = personal_data_in_calls(rule, conversation, masked_prose=rule.changed != before)
+            if verdict is not None:  # its `turn` is already the real round
+                return rule, verdict._replace(turn=verdict.turn if conversation.n_rounds > 1 else None)
         if rule.changed != before:
             changed.append(rule.name)
             masked = getattr(rule, "row_masked", None)
             if masked:
                 changed += [f"{rule.name}.{kind}" for kind, n in sorted(masked.items()) for _ in range(n)]
     return None, None
+
+
+def personal_data_in_calls(rule, conversation: Conversation, masked_prose: bool) -> Drop | None:
+    """The `pii` rule on what is not prose: the calls' argument values and the tool results.
+
+    Personal data is not prose, and it leaks as well from a call as from a sentence: a phone
+    number masked in the user's words but left in `send_sms(phone=...)` is still there, and the
+    model would learn to write a number nobody gave it. Masked (or rejected) as in the prose;
+    a mask in a JSON value keeps the JSON valid (the masks hold no quotes)."""
+    before = Counter(rule.row_masked)
+    for number, turns in enumerate(conversation.rounds, start=1):
+        for turn in turns:
+            if turn.role == "tool":
+                if rule.settings.mode == "reject":
+                    kind = rule.find(turn.text)
+                    if kind:
+                        return Drop("pii", f"a tool result holds a {kind.replace('_', ' ')}", number)
+                turn.text = rule.mask(turn.text) if rule.settings.mode == "mask" else turn.text
+            for call in turn.tool_calls or []:
+                if rule.settings.mode == "reject":
+                    kind = next(filter(None, map(rule.find, _strings(call.arguments))), None)
+                    if kind:
+                        return Drop("pii", f"a call's arguments hold a {kind.replace('_', ' ')}", number)
+                else:
+                    call.arguments = _masked(rule, call.arguments)
+    extra = Counter(rule.row_masked) - before
+    if extra:
+        rule.changed += not masked_prose  # the row counts once, prose and calls together
+        rule.masked.update(extra)
+    return None
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _masked(rule, value):
+    if isinstance(value, str):
+        return rule.mask(value)
+    if isinstance(value, dict):
+        return {key: _masked(rule, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(rule, item) for item in value]
+    return value
 
 
 def round_start(conversation: Conversation, number: int) -> int:
