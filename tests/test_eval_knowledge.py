@@ -105,6 +105,41 @@ def test_the_shipped_set_has_100_items_over_ten_subjects_and_dev_shots():
     assert file_sha256(data_dir() / entry["file"]) == entry["sha256"]
 
 
+def test_prompts_name_the_subject_in_chinese_with_each_benchmarks_own_header(tmp_path):
+    from instruct_data.evaluation.choices import load_choice_benchmark
+    from instruct_data.evaluation.multiple_choice import build_prompt
+
+    info, ceval = load_choice_benchmark(str(_ceval_zip(tmp_path / "ceval-exam.zip")))
+    assert info["prompt_style"] == ceval.style == "ceval"
+    item = next(i for i in ceval.items if i.subject == "computer_network")
+    shots = ceval.dev["computer_network"]
+    assert build_prompt(item, None, shots, ceval.style) == (
+        "以下是中国关于计算机网络的单项选择题，请选出其中的正确答案。\n\n"
+        "TCP 属于哪一层？\nA. 应用层\nB. 传输层\nC. 网络层\nD. 物理层\n答案： B\n\n"
+        "HTTP 默认端口是____\nA. 21\nB. 22\nC. 80\nD. 443\n答案：")  # lm-eval's ceval-valid text, one shot
+    _, cmmlu = load_choice_benchmark(str(_cmmlu_folder(tmp_path / "cmmlu")))
+    assert cmmlu.style == "cmmlu"
+    item = next(i for i in cmmlu.items if i.subject == "anatomy")
+    assert build_prompt(item, None, [], cmmlu.style).startswith("以下是关于解剖学的单项选择题，请直接给出正确答案的选项。\n\n")
+    assert "chinese history" not in build_prompt(
+        type(item)(id="x", subject="chinese_history", question="q", options=item.options, answer="A"), None, [])
+    _, shipped = load_choice_benchmark("idata-zh-mc", per_category=1)
+    assert build_prompt(shipped.items[0], None, []).startswith(f"以下是关于{shipped.items[0].subject}的单项选择题")
+
+
+def test_the_trailing_space_of_a_prompt_is_scored_with_the_letter_as_lm_eval_does():
+    """Issue 24: after `Answer: ` the letter was scored as a lone space token, then `A`; lm-eval scores `ĠA`."""
+    from instruct_data.evaluation.multiple_choice import encode_pairs
+    from instruct_data.training.tiny import DEFAULT_TEXT, train_tokenizer
+
+    tokenizer = train_tokenizer(DEFAULT_TEXT + ["Answer: A\nAnswer: B\nAnswer: C\nAnswer: D\n"] * 20, vocab_size=600)
+    assert tokenizer.convert_ids_to_tokens(tokenizer(" A", add_special_tokens=False)["input_ids"]) == ["ĠA"]
+    context = "Instruction: 北京是哪个国家的首都？\nAnswer: "
+    [(ids, n)] = encode_pairs(tokenizer, [(context, "A")])
+    assert tokenizer.convert_ids_to_tokens(ids[-n:]) == ["ĠA"]
+    assert ids[:-n] == tokenizer(context.rstrip(), add_special_tokens=False)["input_ids"]
+
+
 def test_the_shipped_answers_follow_no_pattern_and_the_longest_option_is_right_about_a_quarter_of_the_time():
     """Issue 24: answers cycled within a subject (ACBDACBDBC). tools/shuffle_mc.py (seeded) wrote the files."""
     import subprocess
@@ -155,8 +190,10 @@ def _direct_logliks(model, tokenizer, prompt, continuations):
 
     out = []
     for cont in continuations:
-        context = tokenizer(prompt)["input_ids"]
-        cont_ids = tokenizer(prompt + cont)["input_ids"][len(context):]
+        spaces = len(prompt) - len(prompt.rstrip())  # lm-eval: the context's trailing space is the option's
+        ctx, cont = (prompt[:-spaces], prompt[-spaces:] + cont) if spaces else (prompt, cont)
+        context = tokenizer(ctx)["input_ids"]
+        cont_ids = tokenizer(ctx + cont)["input_ids"][len(context):]
         ids = torch.tensor([context + cont_ids])
         with torch.no_grad():
             logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
@@ -164,8 +201,9 @@ def _direct_logliks(model, tokenizer, prompt, continuations):
     return out
 
 
-@pytest.mark.parametrize("choice_format", ["letter", "text"])
-def test_batched_option_logliks_equal_a_direct_transformers_computation_item_by_item(tiny, choice_format):
+@pytest.mark.parametrize("choice_format,template", [("letter", "seed"), ("text", "seed"), ("letter", None),
+                                                     ("text", None)])
+def test_batched_option_logliks_equal_a_direct_transformers_computation_item_by_item(tiny, choice_format, template):
     from instruct_data.evaluation.choices import load_choice_benchmark
     from instruct_data.evaluation.generation import load_model
     from instruct_data.evaluation.multiple_choice import ChoiceRun, continuations, evaluate_choices
@@ -173,20 +211,22 @@ def test_batched_option_logliks_equal_a_direct_transformers_computation_item_by_
     model_dir, adapter = tiny
     model, tokenizer = load_model(str(model_dir), str(adapter))
     _, data = load_choice_benchmark("idata-zh-mc", per_category=1)
-    run = ChoiceRun(template=get_template("seed"), choice_format=choice_format, shots=1, batch_size=7, compare_base=True)
+    run = ChoiceRun(template=get_template(template) if template else None, choice_format=choice_format, shots=1,
+                    batch_size=7, compare_base=True)
     rows, summary = evaluate_choices(model, tokenizer, data, run)
     assert len(rows) == 10
+    delimiter = "" if template else " "  # lm-eval's target delimiter before each option of a plain prompt
     with model.disable_adapter():
-        base_direct = [_direct_logliks(model, tokenizer, row["prompt"], continuations(item, choice_format))
+        base_direct = [_direct_logliks(model, tokenizer, row["prompt"], continuations(item, choice_format, delimiter))
                        for row, item in zip(rows, data.items)]
-    tuned_direct = [_direct_logliks(model, tokenizer, row["prompt"], continuations(item, choice_format))
+    tuned_direct = [_direct_logliks(model, tokenizer, row["prompt"], continuations(item, choice_format, delimiter))
                     for row, item in zip(rows, data.items)]
     for row, item, tuned, base in zip(rows, data.items, tuned_direct, base_direct):
         assert list(row["logliks"].values()) == pytest.approx(tuned, abs=2e-4), item.id
         assert list(row["base_logliks"].values()) == pytest.approx(base, abs=2e-4), item.id
         best = "ABCD"[max(range(4), key=lambda i: tuned[i])]
         assert row["pick"] == best and row["correct"] == (best == item.answer)
-        lengths = [len(c) for c in continuations(item, choice_format)]
+        lengths = [len(c) for c in continuations(item, choice_format)]  # lm-eval's acc_norm: without the delimiter
         assert row["pick_norm"] == "ABCD"[max(range(4), key=lambda i: tuned[i] / lengths[i])]
     assert tuned_direct != base_direct  # the adapter changes the scores: the base pass really ran without it
     accuracy = summary["model"]["accuracy"]["overall"]["mean"]

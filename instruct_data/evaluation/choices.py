@@ -50,6 +50,7 @@ class ChoiceSet:
     rejected: list[dict] = field(default_factory=list)
     split: str | None = None  # the split scored, when the source had several
     files: int = 0
+    style: str = "cmmlu"  # whose prompt header: "ceval" or "cmmlu" (also the shipped set's)
 
 
 # ---------------------------------------------------------------- detection
@@ -299,11 +300,12 @@ def load_choice_benchmark(benchmark: str, from_path: str | None = None, *, split
     entry = entry or {}
     dev = shots_from or (data_dir() / entry["dev_file"] if entry.get("dev_file") and not from_path else None)
     data = load_choices(path, split=split or entry.get("split"), dev_path=dev, name=name)
+    data.style = entry.get("prompt_style") or _style_of(data)
     data.items = _quick_look(data.items, limit, per_category)
     info = {"name": name, "path": str(path), "format": "multiple_choice", "split": data.split,
             "sha256": file_sha256(path) if path.is_file() else None, "files": data.files,
             "items": len(data.items), "subjects": len({i.subject for i in data.items}),
-            "dev_items": sum(len(v) for v in data.dev.values()),
+            "dev_items": sum(len(v) for v in data.dev.values()), "prompt_style": data.style,
             "rejected": len(data.rejected), "rejects": data.rejected[:20]}
     if dev:
         info["dev_path"] = str(dev)
@@ -314,6 +316,16 @@ def load_choice_benchmark(benchmark: str, from_path: str | None = None, *, split
         if entry.get("sha256") and info["sha256"]:
             info["sha256_matches_registry"] = entry["sha256"] == info["sha256"]
     return info, data
+
+
+def _style_of(data: ChoiceSet) -> str:
+    """C-Eval's header for a source in C-Eval's layout (a val split, or only C-Eval's subjects), else CMMLU's."""
+    from instruct_data.evaluation.multiple_choice import subject_names
+
+    names = subject_names()
+    subjects = {item.subject for item in data.items}
+    ceval_only = subjects <= set(names["ceval"]) and not subjects <= set(names["cmmlu"])
+    return "ceval" if data.split == "val" or ceval_only else "cmmlu"
 
 
 def _quick_look(items: list[ChoiceItem], limit: int | None, per_subject: int | None) -> list[ChoiceItem]:

@@ -1,10 +1,21 @@
 """Knowledge retained: multiple-choice accuracy by option log-likelihood, base versus tuned.
 
-Each item becomes one prompt, rendered with the same template and `render_prompt` that the
-generation path uses (few-shot examples from the dev split are earlier rounds of the same
-conversation). The model is not asked to generate: every option's continuation is scored by
-the summed log-probability of its tokens after the prompt, as lm-evaluation-harness's
-`multiple_choice` tasks and OpenCompass's PPL evaluators do.
+Each item becomes one prompt. By default it is written exactly as lm-evaluation-harness's
+`cmmlu` and `ceval-valid` tasks write it for a base model (no chat template, which is also how
+OpenCompass scores base models), so accuracies compare with published C-Eval and CMMLU numbers:
+
+    以下是关于农学的单项选择题，请直接给出正确答案的选项。\n\n      (C-Eval: 以下是中国关于…的单项选择题，请选出其中的正确答案。)
+    {shot question}\nA. …\nB. …\nC. …\nD. …\n答案： B\n\n     (each --shots example, answered)
+    {question}\nA. …\nB. …\nC. …\nD. …\n答案：
+
+and each option is scored as lm-eval's continuation, `" A"` (its `target_delimiter`, a space).
+The subject is named in Chinese, by the benchmark's own names (`data/eval/mc_subjects.yaml`).
+With `--template NAME` the prompt is rendered with that template instead, by the same
+`render_prompt` the generation path uses (few-shot examples are earlier rounds of the
+conversation), and the option follows the template's answer slot directly, as lm-eval scores
+with a chat template. The model is not asked to generate: every option's continuation is scored
+by the summed log-probability of its tokens after the prompt, as lm-eval's `multiple_choice`
+tasks and OpenCompass's PPL evaluators do.
 
 - `--choice-format letter` (default, as lm-eval's `ceval-valid` and `cmmlu` tasks): the prompt
   lists the options and ends with 答案：; the continuations are the letters A–D.
@@ -16,9 +27,13 @@ Two accuracies, the two lm-eval reports (`lm_eval/api/task.py`, `process_results
 `acc_norm`, `completion_len = len(choice)`), which removes the bias towards short options in
 text mode. With letters every continuation has one character, and the two are equal.
 
-Tokens are split as lm-eval does: the context is encoded alone, the context + continuation
-together, and the continuation is what follows the context's length in the joint encoding
-(so a tokenizer that merges across the boundary still scores the continuation's own text).
+Tokens are split as lm-eval does (`_encode_pair`): whitespace at the end of the context moves
+into the continuation (a template ending in `Answer: ` scores `" A"`, one token `ĠA` in a GPT-2
+or Qwen vocabulary, never a lone space token and then `A`); the context is encoded alone, the
+context + continuation together, and the continuation is what follows the context's length in
+the joint encoding (so a tokenizer that merges across the boundary still scores the
+continuation's own text). `tests/test_eval_lm_eval.py` checks every option's log-likelihood
+against `lm_eval` itself.
 The special tokens before the prompt (a BOS) follow the rule training and generation share
 (`instruct_data.tokens.PromptPrefix`). A prompt longer than the model's window loses its
 start, never the continuation.
@@ -26,6 +41,7 @@ start, never the continuation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,8 +54,13 @@ from instruct_data.templates import AnyTemplate, render_prompt
 from instruct_data.tokens import PromptPrefix, encode_texts
 
 CHOICE_FORMATS = ("letter", "text")
-HEADER = "以下是关于{subject}的单项选择题，请直接给出正确答案的选项。\n\n"
+# The subject header of each benchmark's own prompt (and lm-eval's task descriptions).
+HEADERS = {"cmmlu": "以下是关于{subject}的单项选择题，请直接给出正确答案的选项。\n\n",
+           "ceval": "以下是中国关于{subject}的单项选择题，请选出其中的正确答案。\n\n"}
+HEADER = HEADERS["cmmlu"]
 HEADER_NO_SUBJECT = "以下是单项选择题，请直接给出正确答案的选项。\n\n"
+LM_EVAL = "lm-eval"  # the default prompt: plain text, as lm-eval and OpenCompass prompt a base model
+TARGET_DELIMITER = " "  # lm-eval's, between 答案： and the option in a plain prompt
 
 
 @dataclass
@@ -56,10 +77,41 @@ def question_block(item: ChoiceItem) -> str:
     return f"{item.question}{options}\n答案："
 
 
-def build_prompt(item: ChoiceItem, template: AnyTemplate, shots: list[ChoiceItem]) -> str:
-    """The subject's header, then each shot as a finished round, then the question, in the template."""
-    subject = (item.subject or "").replace("_", " ").strip()
-    header = HEADER.format(subject=subject) if subject else HEADER_NO_SUBJECT
+@functools.cache
+def subject_names() -> dict[str, dict[str, str]]:
+    """{"ceval": {slug: 中文名}, "cmmlu": {...}}: the benchmarks' own Chinese subject names."""
+    import yaml
+
+    from instruct_data.evaluation.benchmarks import data_dir
+
+    with open(data_dir() / "mc_subjects.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def subject_name(subject: str | None, style: str = "cmmlu") -> str:
+    """`chinese_history` -> 中国历史 (the benchmark's own name; the other benchmark's if only it
+    has one); a subject already in Chinese, or unknown, as it is."""
+    slug = (subject or "").strip()
+    names = subject_names()
+    for table in (names.get(style) or {}, *(t for s, t in names.items() if s != style)):
+        if slug in table:
+            return table[slug]
+    return slug.replace("_", " ")
+
+
+def header_for(subject: str | None, style: str = "cmmlu") -> str:
+    name = subject_name(subject, style)
+    return HEADERS.get(style, HEADER).format(subject=name) if name else HEADER_NO_SUBJECT
+
+
+def build_prompt(item: ChoiceItem, template: AnyTemplate | None, shots: list[ChoiceItem],
+                 style: str = "cmmlu") -> str:
+    """The subject's header, each shot answered, then the question: as lm-eval writes it for a
+    base model (`template` None), or rendered with the template, each shot a finished round."""
+    header = header_for(item.subject, style)
+    if template is None:
+        answered = "".join(f"{question_block(shot)}{TARGET_DELIMITER}{shot.answer}\n\n" for shot in shots)
+        return header + answered + question_block(item)
     blocks = [question_block(shot) for shot in shots] + [question_block(item)]
     blocks[0] = header + blocks[0]
     history = [(Turn(role="user", text=text), Turn(role="assistant", text=shot.answer))
@@ -67,8 +119,14 @@ def build_prompt(item: ChoiceItem, template: AnyTemplate, shots: list[ChoiceItem
     return render_prompt(template, history, Turn(role="user", text=blocks[-1]))
 
 
-def continuations(item: ChoiceItem, choice_format: str) -> list[str]:
+def choices(item: ChoiceItem, choice_format: str) -> list[str]:
+    """The options as lm-eval's `doc_to_choice` gives them: the letters, or the options' texts."""
     return list(LETTERS) if choice_format == "letter" else [item.options[letter] for letter in LETTERS]
+
+
+def continuations(item: ChoiceItem, choice_format: str, delimiter: str = "") -> list[str]:
+    """What is scored after the prompt: each choice after the delimiter (a space in a plain prompt)."""
+    return [delimiter + choice for choice in choices(item, choice_format)]
 
 
 def shots_for(item: ChoiceItem, dev: dict, k: int) -> list[ChoiceItem]:
@@ -86,6 +144,7 @@ def encode_pairs(tokenizer, pairs: list[tuple[str, str]], prefix: PromptPrefix |
     The context's special tokens follow the rule generation and training share (`prefix`); the
     texts themselves are tokenized without special tokens, as `idata eval` tokenizes prompts."""
     prefix = prefix or PromptPrefix(tokenizer)
+    pairs = [_move_trailing_space(ctx, cont) for ctx, cont in pairs]
     texts = [text for ctx, cont in pairs for text in (ctx, ctx + cont)]
     found = [e.ids for e in encode_texts(tokenizer, texts)]
     out = []
@@ -99,6 +158,15 @@ def encode_pairs(tokenizer, pairs: list[tuple[str, str]], prefix: PromptPrefix |
             ids = ids[len(ids) - max_length:]  # the prompt's start goes; the continuation stays whole
         out.append((ids, len(cont_ids)))
     return out
+
+
+def _move_trailing_space(context: str, continuation: str) -> tuple[str, str]:
+    """lm-eval's rule: whitespace that ends the context belongs to the continuation (`Answer: ` +
+    `A` is scored as `Answer:` + ` A`, the way a tokenizer that glues spaces to words splits it)."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces and context.strip():
+        return context[:-spaces], context[-spaces:] + continuation
+    return context, continuation
 
 
 def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size: int = 16,
@@ -203,9 +271,10 @@ def _forward(model, input_ids, mask, positions, keep: int):
 
 
 def score_items(model, tokenizer, items: list[ChoiceItem], prompts: list[str], choice_format: str, *,
-                batch_size: int, prefix: PromptPrefix | None = None,
+                batch_size: int, prefix: PromptPrefix | None = None, delimiter: str = "",
                 on_batch: Callable[[int], None] | None = None) -> list[Scored]:
-    pairs = [(prompt, cont) for item, prompt in zip(items, prompts) for cont in continuations(item, choice_format)]
+    pairs = [(prompt, cont) for item, prompt in zip(items, prompts)
+             for cont in continuations(item, choice_format, delimiter)]
     flat = loglikelihoods(model, tokenizer, pairs, batch_size=batch_size, prefix=prefix, on_batch=on_batch)
     n = len(LETTERS)
     return [Scored(logliks=[ll for ll, _ in flat[i * n:(i + 1) * n]], tokens=[t for _, t in flat[i * n:(i + 1) * n]])
@@ -224,7 +293,7 @@ def pick(scored: Scored, lengths: list[int]) -> tuple[str, str]:
 
 @dataclass
 class ChoiceRun:
-    template: AnyTemplate
+    template: AnyTemplate | None  # None: the plain prompt lm-eval and OpenCompass give a base model
     prefix: PromptPrefix | None = None  # None: the tokenizer's own special tokens before each prompt
     choice_format: str = "letter"
     shots: int = 0
@@ -238,8 +307,11 @@ def evaluate_choices(model, tokenizer, choice_set: ChoiceSet, run: ChoiceRun,
                      on_batch: Callable[[int], None] | None = None) -> tuple[list[dict], dict]:
     """(one row per item, the summary): accuracy per subject, and base versus tuned with --compare-base."""
     items = choice_set.items
-    prompts = [build_prompt(item, run.template, shots_for(item, choice_set.dev, run.shots)) for item in items]
-    score = dict(batch_size=run.batch_size, prefix=run.prefix, on_batch=on_batch)
+    prompts = [build_prompt(item, run.template, shots_for(item, choice_set.dev, run.shots), choice_set.style)
+               for item in items]
+    # lm-eval puts its target delimiter (a space) before each option in a plain prompt, none after a chat template.
+    delimiter = TARGET_DELIMITER if run.template is None else ""
+    score = dict(batch_size=run.batch_size, prefix=run.prefix, on_batch=on_batch, delimiter=delimiter)
     tuned = score_items(model, tokenizer, items, prompts, run.choice_format, **score)
     base = None
     if run.compare_base:
@@ -251,7 +323,7 @@ def evaluate_choices(model, tokenizer, choice_set: ChoiceSet, run: ChoiceRun,
 
 
 def _row(item: ChoiceItem, prompt: str, tuned: Scored, base: Scored | None, choice_format: str) -> dict:
-    lengths = [len(c) for c in continuations(item, choice_format)]
+    lengths = [len(c) for c in choices(item, choice_format)]  # lm-eval's acc_norm: len(choice), no delimiter
     row = {"id": item.id, "subject": item.subject, "answer": item.answer, "prompt": prompt}
     for prefix, scored in (("", tuned), ("base_", base)):
         if scored is None:

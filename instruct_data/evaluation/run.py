@@ -224,11 +224,16 @@ def _check_shots(shots: int, choice_sets: list[tuple[dict, object]]) -> None:
 def _score_choices(model, tokenizer, template, prefix, choice_sets, config: EvalConfig, on_progress) -> list[dict]:
     """One block per multiple-choice benchmark: its description, summary, and per-item rows."""
     from instruct_data.evaluation.choices import LETTERS
-    from instruct_data.evaluation.multiple_choice import ChoiceRun, evaluate_choices
+    from instruct_data.evaluation.multiple_choice import LM_EVAL, ChoiceRun, evaluate_choices
 
+    # Knowledge is asked as lm-eval and OpenCompass ask a base model (plain text, no chat template),
+    # so the numbers compare with published ones; --template NAME asks it in that template instead.
+    if not config.template:
+        template, prefix = None, PromptPrefix(tokenizer)
     run = ChoiceRun(template=template, prefix=prefix, choice_format=config.choice_format, shots=config.shots,
                     batch_size=config.batch_size, compare_base=config.compare_base, resamples=config.resamples,
                     seed=config.bootstrap_seed)
+    prompt = LM_EVAL if template is None else template.name
     blocks = []
     for info, data in choice_sets:
         started = time.perf_counter()
@@ -236,7 +241,7 @@ def _score_choices(model, tokenizer, template, prefix, choice_sets, config: Eval
         rows, summary = evaluate_choices(model, tokenizer, data, run,
                                          on_batch=_counter(on_progress, passes * len(data.items) * len(LETTERS)))
         without_shots = sorted({i.subject for i in data.items if len(data.dev.get(i.subject) or []) < config.shots})
-        blocks.append({"benchmark": info, "choice_format": config.choice_format, "shots": config.shots,
+        blocks.append({"benchmark": info, "prompt": prompt, "choice_format": config.choice_format, "shots": config.shots,
                        "subjects_short_of_shots": without_shots, "seconds": round(time.perf_counter() - started, 3),
                        "summary": summary, "rows": rows})
     return blocks
