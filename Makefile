@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test,ray]'
+	$(PY) -m pip install -q -e '.[test,ray,lmeval]'
 	# LLaMA-Factory's own data loader, for the test of `idata export --to llama-factory`. No deps:
 	# its pins (datasets<=4.0, peft<=0.18.1, transformers<=5.6) would downgrade ours, and its data
 	# code needs none of its extras beyond omegaconf (in the test extra).
