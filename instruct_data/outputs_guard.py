@@ -56,6 +56,7 @@ FOLDER_NAMES = {
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "export": {"manifest.json"},  # and the outputs its manifest lists (one layout per --to)
 }
+VIEW = "view.html"  # `idata view` writes it into a build or eval folder: idata's, and goes with the folder
 # Commands whose output names vary: recognised by the manifest the swap writes (outputs listed).
 MANIFEST_COMMANDS = {"train", "merge", "eval", "score"}
 # What those commands wrote before they had a manifest, recognised by a file in it.
@@ -132,19 +133,27 @@ def _exchange(a: Path, b: Path) -> bool:
 
 @contextmanager
 def no_signals():
-    """Ctrl-C and SIGTERM held back for the few renames of a swap (delivered just after)."""
-    import signal
+    """Ctrl-C and SIGTERM held back for the few renames of a swap, and delivered just after.
 
-    held = {signal.SIGINT, signal.SIGTERM}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, ValueError):  # not POSIX, or not the main thread
+    The Python handlers are swapped for ones that only note the signal: blocking it with
+    pthread_sigmask would not do, since the kernel hands a process's signal to any thread
+    that does not block it (a worker pool's reader thread) and the handler still runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    noted: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: noted.append(signum)) for signum in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])  # now, through the handler the command had
 
 
 @contextmanager
@@ -346,7 +355,7 @@ def _check_folder(out: Path, command: str, overwrite: bool = False) -> set[str]:
         raise OutputError(f"--out {out} holds the output of `idata {manifest['command']}`; "
                           f"give another folder for `idata {command}`")
     listed = set(_listed(manifest))
-    foreign = entries - FOLDER_NAMES.get(command, set()) - listed - {"manifest.json"}
+    foreign = entries - FOLDER_NAMES.get(command, set()) - listed - {"manifest.json", VIEW}
     if foreign:
         raise OutputError(f"--out {out} holds files idata did not write ({_some(foreign)}); "
                           "move them, or give another folder")

@@ -1,0 +1,443 @@
+"""train, merge, eval, score and stats as a hostile user tries them, through the installed `idata`:
+--out refused where it would destroy something, one lock for every command, outputs swapped in
+whole (signals at 10/35/60/99% of the work and at the moment the first output is renamed),
+workers and stalled judges that never outlive a stop, and secrets that never reach a file.
+
+Signals are sent on progress, never after a guessed wall time: the command writes where it has
+got to in $IDATA_PROGRESS_FILE and, with $IDATA_HOLD_AT, waits at the chosen point
+(instruct_data.faults), so a busy machine only makes the test slower.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from entrypoint import IDATA, idata
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HELDOUT = FIXTURES / "eval" / "heldout.jsonl"
+TRAIN = ["--max-len", "128", "--batch-size", "4", "--logging-steps", "1", "--save-steps", "4", "--no-progress",
+         "--lr", "0.01", "--template", "seed"]
+SECRET, KEY = "PLANTEDpw8431", "PLANTEDkey5519"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def files(folder: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under `folder` (hidden names skipped)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", ".lock"))
+                  or ".building-" in p.name or ".old-" in p.name)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def error_line(result: subprocess.CompletedProcess, code: int, *words: str) -> str:
+    """Exit `code`, no traceback, and a line (the last one) holding every word given. (Not
+    `assert_one_line_error`: train and eval may print what they load before they stop.)"""
+    assert result.returncode == code, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    for word in words:
+        assert word in line, (word, line)
+    return line
+
+
+def run_env(tmp_path: Path, **extra: str) -> dict:
+    return dict(os.environ, COLUMNS="200", NO_COLOR="1", IDATA_CACHE=str(tmp_path / "cache"), **extra)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def signal_at(args: list, hold: str, sig: signal.Signals, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `idata ARGS`, wait until it holds at `hold` (a stage, or STAGE:FRACTION), send `sig`
+    (SIGINT to the process group, as Ctrl-C does), and check that it ends within 20 s with every
+    process it started. At the swap, Ctrl-C and SIGTERM wait for the renames (a 2 s hold)."""
+    marks = tmp_path / f"progress-{time.monotonic_ns()}"
+    hold_s = "2" if hold == "swap" and sig != signal.SIGKILL else "60"
+    env = run_env(tmp_path, IDATA_PROGRESS_FILE=str(marks), IDATA_HOLD_AT=hold, IDATA_HOLD_S=hold_s)
+    proc = subprocess.Popen([str(IDATA), *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not (marks.is_file() and "hold " in marks.read_text()):
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"{args[0]} ended before it reached {hold}: {err[-2000:]}")
+        assert time.monotonic() < deadline, f"{args[0]} never reached {hold}"
+        time.sleep(0.05)
+    workers = _descendants(proc.pid)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{args[0]} hung after {sig.name} at {hold}")
+    where = f"{args[0]} {sig.name} at {hold}"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, (where, err[-2000:])
+    else:
+        assert proc.returncode == 128 + sig, (where, proc.returncode, err[-3000:])
+        assert "Traceback" not in err, (where, err[-3000:])
+        assert "interrupted" in err.splitlines()[-1], (where, err[-2000:])
+    end = time.monotonic() + 10
+    while any(map(_running, workers)) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not any(map(_running, workers)), f"{where}: a worker outlived its parent"
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny model, training rows, and one finished run (the adapter) of it."""
+    from instruct_data.training.tiny import DEFAULT_TEXT, make_tiny_model
+
+    root = tmp_path_factory.mktemp("commands")
+    model = make_tiny_model(root / "tiny", "llama", texts=DEFAULT_TEXT)
+    data = write_jsonl(root / "train.jsonl", [
+        {"context": f"Instruction: 用一句话解释第{i}个词。\nAnswer: ", "target": f"第{i}个词是一个常用的词。"}
+        for i in range(16)])
+    run = root / "run"
+    result = idata("train", "--data", data, "--model", model, "--out", run, "--max-steps", "4",
+                   "--cache-dir", root / "tok", *TRAIN, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"root": root, "model": model, "data": data, "run": run, "tok": root / "tok"}
+
+
+# ---------------------------------------------------------------- --out refused
+
+
+def test_out_is_never_a_model_the_adapter_s_parent_or_a_users_folder(setup, tmp_path):
+    model, run, data = setup["model"], setup["run"], setup["data"]
+    before = files(model)
+    common = ["--data", data, "--model", model, "--max-steps", "1", "--cache-dir", setup["tok"], *TRAIN]
+    error_line(idata("train", *common, "--out", model, "--overwrite"), 1, "model folder")
+    parent = tmp_path / "par"
+    (parent / "sub").mkdir(parents=True)
+    (parent / "notes.md").write_text("mine")
+    (parent / "sub" / "thesis.txt").write_text("mine too")
+    adapter = parent / "ad"
+    import shutil
+
+    shutil.copytree(run, adapter)
+    user = tmp_path / "userdir"
+    user.mkdir()
+    (user / "README.md").write_text("my readme")
+    error_line(idata("train", *common, "--out", user, "--overwrite"), 1, "did not write", "README.md")
+    error_line(idata("merge", "--adapter", adapter, "--out", parent, "--overwrite"), 1, "holds")
+    error_line(idata("merge", "--adapter", run, "--base", model, "--out", model, "--overwrite"), 1,
+                          "model folder")
+    assert (parent / "notes.md").read_text() == "mine" and (parent / "sub" / "thesis.txt").is_file()
+    assert files(adapter) == files(run)
+    assert files(model) == before and (user / "README.md").read_text() == "my readme"
+
+    # eval and score: a folder of the user's with files named like theirs is not theirs.
+    mine = tmp_path / "results"
+    mine.mkdir()
+    for name in ("predictions.jsonl", "report.md", "results.json", "notes.txt"):
+        (mine / name).write_text("{}\n")
+    error_line(idata("eval", "-m", model, "-b", HELDOUT, "--out", mine), 1, "did not write")
+    error_line(idata("score", run / "metrics.json", "--out", mine), 1, "did not write")
+    assert all((mine / name).read_text() == "{}\n" for name in ("predictions.jsonl", "report.md", "results.json"))
+    # An eval may not write into the adapter or the model it reads.
+    error_line(idata("eval", "-m", model, "-a", run, "-b", HELDOUT, "--out", run), 1, "model folder")
+
+
+def test_an_existing_folder_given_as_a_benchmark_says_what_is_wrong(setup, tmp_path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x")
+    result = idata("eval", "-m", setup["model"], "-b", folder, "--out", tmp_path / "e")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "no such file" not in result.stderr and "folder" in result.stderr, result.stderr
+
+
+def test_merge_exits_1_where_the_readme_promises_1(setup, tmp_path):
+    out = tmp_path / "merged"
+    assert idata("merge", "--adapter", setup["run"], "--out", out).returncode == 0
+    assert json.loads((out / "manifest.json").read_text())["command"] == "merge"
+    error_line(idata("merge", "--adapter", setup["run"], "--out", out), 1, "--overwrite")
+    assert idata("merge", "--adapter", setup["run"], "--out", out, "--overwrite").returncode == 0
+    assert leftovers(tmp_path) == []
+
+
+def test_every_command_takes_the_same_lock_through_symlinks(setup, tmp_path):
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    build = tmp_path / "build"
+    rows = [{"instruction": f"问题{i}是什么意思呢", "output": f"这是第{i}个回答，内容足够长。"} for i in range(12)]
+    assert idata("build", write_jsonl(tmp_path / "rows.jsonl", rows), "--out", build, "--no-near").returncode == 0
+    commands = {
+        "train": ["train", "--data", setup["data"], "--model", setup["model"], "--out", link, "--max-steps", "1",
+                  "--cache-dir", setup["tok"], *TRAIN],
+        "merge": ["merge", "--adapter", setup["run"], "--out", link],
+        "eval": ["eval", "-m", setup["model"], "-b", HELDOUT, "--out", link, "--max-new-tokens", "2"],
+        "score": ["score", HELDOUT, "--out", link],
+        "dedupe": ["dedupe", tmp_path / "rows.jsonl", "--out", link],
+    }
+    lock = tmp_path / ".real.lock"  # the link's target: a run through the link takes this lock
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"{os.getpid()}\n")
+        held.flush()
+        for name, args in commands.items():
+            error_line(idata(*args), 1, "another idata run", str(os.getpid()))
+        with open(tmp_path / ".build.lock", "w") as other:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            error_line(idata("stats", build), 1, "another idata run")
+    lock.unlink()
+    (tmp_path / ".build.lock").unlink()  # the test's own
+    # Through the link, twice: the folder is replaced, the link stays a link, nothing is left.
+    for _ in range(2):
+        result = idata(*commands["dedupe"])
+        assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and (real / "manifest.json").is_file()
+    assert leftovers(tmp_path) == []
+
+
+def test_stats_on_a_damaged_manifest_is_one_line(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    for text, words in (("[]", ("not a JSON object",)), ('{"command": "build"}', ("counts",)),
+                        ('{"command": "build", "counts": {"totals": {"read": "x"}, "per_source": {}}}',
+                         ("counts.totals",)), ("{", ("invalid JSON",))):
+        (folder / "manifest.json").write_text(text)
+        error_line(idata("stats", folder), 2, "manifest.json", *words)
+        assert not (folder / "report.md").exists()
+
+
+# ---------------------------------------------------------------- signals on progress
+
+
+def test_train_stopped_anywhere_leaves_the_previous_run_and_its_checkpoints(setup, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "12",
+            "--cache-dir", setup["tok"], *TRAIN]
+    assert idata(*args, timeout=300).returncode == 0
+    previous = files(out)
+    assert any(name.startswith("checkpoints/") and name.endswith("optimizer.pt") for name in previous)
+    for sig, hold in ((signal.SIGINT, "train:0.1"), (signal.SIGTERM, "train:0.35"), (signal.SIGKILL, "train:0.6"),
+                      (signal.SIGINT, "train:0.99"), (signal.SIGKILL, "swap")):
+        signal_at([*args, "--overwrite"], hold, sig, tmp_path)
+        assert files(out) == previous, f"train {sig.name} at {hold}: the previous run changed"
+    # SIGINT at the swap: the signal waits for the renames, the new run is whole.
+    result = signal_at([*args, "--overwrite"], "swap", signal.SIGINT, tmp_path)
+    assert "already complete" in result.stderr
+    assert files(out) != previous and (out / "manifest.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / ".run.unfinished").exists() and leftovers(tmp_path) == []
+
+
+def test_an_interrupted_run_resumes_from_its_kept_checkpoints(setup, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "12",
+            "--cache-dir", setup["tok"], *TRAIN]
+    result = signal_at(args, "train:0.7", signal.SIGTERM, tmp_path)
+    assert "--resume" in result.stderr and not out.exists()
+    error_line(idata(*args), 1, "unfinished run", "--resume")
+    result = idata(*args, "--resume", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["resumed_from"].endswith("checkpoint-8")
+
+
+@pytest.fixture(scope="module")
+def evaluated(setup):
+    out = setup["root"] / "eval-out"
+    result = idata("eval", "-m", setup["model"], "-a", setup["run"], "-b", HELDOUT, "--out", out,
+                   "--max-new-tokens", "4", "--batch-size", "1", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_eval_score_and_merge_stopped_anywhere_leave_the_previous_outputs(setup, evaluated, tmp_path):
+    out = tmp_path / "e"
+    import shutil
+
+    shutil.copytree(evaluated, out)
+    previous = files(out)
+    args = ["eval", "-m", setup["model"], "-a", setup["run"], "-b", HELDOUT, "--out", out, "--max-new-tokens", "4",
+            "--batch-size", "1", "--compare-base"]
+    for sig, hold in ((signal.SIGINT, "eval:0.1"), (signal.SIGKILL, "eval:0.6"), (signal.SIGTERM, "eval:0.99"),
+                      (signal.SIGKILL, "swap")):
+        signal_at(args, hold, sig, tmp_path)
+        assert files(out) == previous, f"eval {sig.name} at {hold}: the previous outputs changed"
+    scored = tmp_path / "scored"
+    assert idata("score", evaluated / "predictions.jsonl", "--out", scored).returncode == 0
+    before = files(scored)
+    signal_at(["score", out / "predictions.jsonl", "--out", scored], "swap", signal.SIGKILL, tmp_path)
+    assert files(scored) == before
+    merged = tmp_path / "merged"
+    assert idata("merge", "--adapter", setup["run"], "--out", merged).returncode == 0
+    before = files(merged)
+    for sig, hold in ((signal.SIGTERM, "merge:0.35"), (signal.SIGKILL, "swap")):
+        signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], hold, sig, tmp_path)
+        assert files(merged) == before, f"merge {sig.name} at {hold}"
+    # The next runs clean up after the killed ones and succeed.
+    assert idata(*args, timeout=300).returncode == 0
+    assert idata("merge", "--adapter", setup["run"], "--out", merged, "--overwrite").returncode == 0
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["build", "dedupe", "to-multiturn"])
+def test_data_commands_killed_at_the_first_rename_leave_old_or_new_never_both(command, tmp_path):
+    rows = [{"instruction": f"问题{i}是什么意思呢", "output": f"这是第{i}个回答，内容足够长。"} for i in range(30)]
+    first = write_jsonl(tmp_path / "a.jsonl", rows[:20])
+    second = write_jsonl(tmp_path / "b.jsonl", rows[10:])
+    out = tmp_path / "out"
+    assert idata(command, first, "--out", out).returncode == 0
+    previous = files(out)
+    signal_at([command, second, "--out", out], "swap", signal.SIGKILL, tmp_path)
+    assert files(out) == previous
+    signal_at([command, second, "--out", out], "swap", signal.SIGTERM, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [i["path"] for i in manifest["inputs"]] == [str(second)]  # the new run, whole
+    assert {o["path"]: o["sha256"] for o in manifest["outputs"]}.items() <= files(out).items()
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- judges and secrets
+
+
+class Judge(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Judge.seen.append(self.headers.get("Authorization"))
+        if "FAIL" in json.dumps(body, ensure_ascii=False):
+            self.send_response(404)
+            self.end_headers()
+            return
+        payload = json.dumps({"choices": [{"message": {"content": "理由：切题。\n得分：7"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_planted_secret_reaches_no_output_log_or_cache(setup, tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Judge)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://judge:{SECRET}@127.0.0.1:{httpd.server_address[1]}/v1"
+        out = tmp_path / "e"
+        env = run_env(tmp_path, JUDGE_KEY=KEY)
+        result = subprocess.run([str(IDATA), "eval", "-m", setup["model"], "-b", HELDOUT, "--out", out,
+                                 "--max-new-tokens", "4", "--judge-url", url, "--judge-model", "j",
+                                 "--judge-key-env", "JUDGE_KEY"], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert Judge.seen  # the judge was asked
+        report = (out / "report.md").read_text()
+        assert "127.0.0.1" in report and "***" in report
+        # A failing URL: its error message lands in report.md; still no secret.
+        bad = f"http://judge:{SECRET}@127.0.0.1:{httpd.server_address[1]}/FAIL/v1"
+        again = subprocess.run([str(IDATA), "eval", "-m", setup["model"], "-b", HELDOUT, "--out", tmp_path / "f",
+                                "--max-new-tokens", "4", "--judge-url", bad, "--judge-model", "FAIL",
+                                "--judge-key-env", "JUDGE_KEY", "--judge-retries", "0"],
+                               env=env, capture_output=True, text=True, timeout=300)
+        printed = result.stdout + result.stderr + again.stdout + again.stderr
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert SECRET.encode() not in data and KEY.encode() not in data, path
+        assert SECRET not in printed and KEY not in printed
+        # A key given where the variable's name belongs: refused, never echoed.
+        key = "sk-" + SECRET + "abcdef0123456789"
+        refused = idata("eval", "-m", setup["model"], "-b", HELDOUT, "--out", tmp_path / "g", "--judge-url", url,
+                        "--judge-model", "j", "--judge-key-env", key)
+        line = error_line(refused, 2, "--judge-key-env", "looks like a key")
+        assert SECRET not in line and "sk-" not in line
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_ctrl_c_abandons_a_judge_that_never_answers_within_5_s(setup, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])  # held open, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = run_env(tmp_path)
+    proc = subprocess.Popen([str(IDATA), "eval", "-m", setup["model"], "-b", HELDOUT, "--out", tmp_path / "e",
+                             "--max-new-tokens", "2", "--judge-url", f"http://127.0.0.1:{server.getsockname()[1]}/v1",
+                             "--judge-model", "j", "--judge-timeout", "120"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not accepted:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        started = time.monotonic()
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail("eval did not stop within 5 s of Ctrl-C while the judge stalled")
+        assert proc.returncode == 130 and time.monotonic() - started < 5, err[-2000:]
+        assert "Traceback" not in err and not (tmp_path / "e").exists()
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
