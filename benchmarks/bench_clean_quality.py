@@ -112,30 +112,36 @@ def excerpt(text: str, width: int = 90) -> str:
 
 
 # ------------------------------------------------------------------ measures
+def alone(name: str) -> Any:
+    """The default settings with every filter off but `name` (switched on with its default
+    parameters): the rule judged as a build runs it, through the Cleaner (which shows filters
+    the prose of tool dialogues only, cuts dialogues, and so on)."""
+    defaults = CleanSettings()
+    blocks = {rule.name: {**getattr(defaults, rule.name).model_dump(), "enabled": rule.name == name}
+              for rule in FILTERS}
+    return CleanSettings.model_validate({**defaults.model_dump(), **blocks})
+
+
 def per_rule(rows: list[LabeledRow], convs: list[Conversation]) -> tuple[list[dict], list[dict]]:
-    """Each filter alone, switched on, after the default normalizers."""
+    """Each filter alone, switched on, after the default normalizers, run through the Cleaner."""
     defaults = CleanSettings()
     drop = [r.drop for r in rows]
     results, false_drops = [], []
     for rule_class in FILTERS:
         if rule_class.name in MASKERS:
             continue
-        settings = rule_class.Settings.model_validate({**getattr(defaults, rule_class.name).model_dump(),
-                                                       "enabled": True})
-        rule = rule_class(settings)
-        fired = []
-        for row, conversation in zip(rows, convs):
-            verdict = rule.filter(copy.deepcopy(conversation))
-            fired.append(verdict is not None)
-            if verdict is not None and not row.drop:
+        verdicts = judged(rows, convs, alone(rule_class.name))
+        fired = [v["fired"] for v in verdicts]
+        for row, conversation, v in zip(rows, convs, verdicts):
+            if v["fired"] and not row.drop:
                 texts = replies(conversation)
-                false_drops.append({"rule": rule.name, "where": row.where, "detail": verdict.detail,
-                                    "excerpt": excerpt(texts[(verdict.turn or len(texts)) - 1] if texts else "")})
-        reason = RULE_REASONS.get(rule.name)
+                false_drops.append({"rule": rule_class.name, "where": row.where, "detail": v["detail"],
+                                    "excerpt": excerpt(texts[(v["turn"] or len(texts)) - 1] if texts else "")})
+        reason = RULE_REASONS.get(rule_class.name)
         relevant = [r.drop and r.reason == reason for r in rows]
-        result = score(fired, drop, relevant)
-        on = getattr(defaults, rule.name).enabled
-        result.update(rule=rule.name, default_on=on, reason=reason,
+        result = score(fired, drop, relevant, [v["caught"] for v in verdicts])
+        on = getattr(defaults, rule_class.name).enabled
+        result.update(rule=rule_class.name, default_on=on, reason=reason,
                       below_bar=bool(on and (result["fired"] < MIN_FIRINGS
                                              or result["precision"]["value"] is not None
                                              and result["precision"]["value"] < BAR)))
@@ -202,25 +208,38 @@ def kept_garbage(rows: list[LabeledRow], verdicts: list[dict]) -> dict[str, Any]
 # ------------------------------------------------------------------ facts changed
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
-LAYOUT = re.compile(r"(?<=\S) {2,}(?=\S)|\t|\n|^ +", re.M)
+# Layout: inner runs of spaces, tabs and indentation of the lines that hold text. Blank lines
+# and spaces at the ends of lines or of the text are not layout (a tidy text drops them).
+LAYOUT = re.compile(r"(?<=\S) {2,}(?=\S)|\t|^ +(?=\S)", re.M)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip("\n").split("\n") if line.strip()]
 
 
 def facts(before: str, after: str) -> list[str]:
     """Which facts of a text a change touched: numbers, code (fenced blocks), layout (inner runs
-    of spaces, tabs, line breaks, indentation); 'other' for the rest (invisible characters...)."""
+    of spaces, tabs, indentation, where lines break); 'whitespace' for blank lines and spaces at
+    line ends only; 'other' for the rest (invisible characters, letters...)."""
     found = []
     if Counter(NUMBER.findall(before)) != Counter(NUMBER.findall(after)):
         found.append("numbers")
     if FENCE.findall(before) != FENCE.findall(after):
         found.append("code")
-    if LAYOUT.findall(before) != LAYOUT.findall(after):
+    lines_before, lines_after = _lines(before), _lines(after)
+    if [LAYOUT.findall(x) for x in lines_before] != [LAYOUT.findall(x) for x in lines_after] \
+            or len(lines_before) != len(lines_after):
         found.append("layout")
-    return found or ["other"]
+    if not found:
+        found.append("whitespace" if "".join(before.split()) == "".join(after.split()) else "other")
+    return found
 
 
 def first_difference(before: str, after: str, width: int = 30) -> str:
+    """The texts around their first difference, line breaks as ⏎ and spaces as · so a layout
+    change shows."""
     i = next((k for k, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
-    show = lambda t: t[max(0, i - width):i + width].replace("\n", "⏎")  # noqa: E731
+    show = lambda t: t[max(0, i - width):i + width].replace("\n", "⏎").replace(" ", "·")  # noqa: E731
     return f"…{show(before)}… → …{show(after)}…"
 
 
@@ -286,9 +305,8 @@ def run(data: Path = DATA, split: str = "test", mirrors: Path = MIRRORS, limit: 
     }
     if not rows:
         return result
-    normal = [normalized(c) for c in convs]
     verdicts = judged(rows, convs, CleanSettings())
-    rules, rule_false = per_rule(rows, normal)
+    rules, rule_false = per_rule(rows, convs)
     result.update({
         "drops_by_reason": dict(Counter(r.reason for r in rows if r.drop).most_common()),
         "sampled": dict(Counter(r.sampled.split(":")[0] for r in rows).most_common()),
@@ -344,7 +362,7 @@ def print_report(result: dict[str, Any], show_rows: bool) -> None:
     print(f"\nDefault cleaner: precision {pct(d['precision'])} ({d['correct']} of {d['fired']} fired), "
           f"recall {pct(d['recall'])} (of {d['relevant']} labeled drop); without wrong_answer rows "
           f"{pct(d['recall_without_wrong_answer'])}")
-    print(f"  fired by rule: {', '.join(f'{k} {v}' for k, v in d['fired_by_rule'].items()) or '–'}")
+    print(f"  fired by reason code: {', '.join(f'{k} {v}' for k, v in d['fired_by_rule'].items()) or '–'}")
     print(f"  missed by reason: {', '.join(f'{k} {v}' for k, v in d['missed_by_reason'].items()) or '–'}")
     for name, r in result["recipes"].items():
         print(f"Recipe {name}: precision {pct(r['precision'])}, recall {pct(r['recall'])} ({r['fired']} fired)")

@@ -70,6 +70,8 @@ def test_facts_changed_names_numbers_code_and_layout():
     assert bench.facts("共 17636553792 元", "共 [PHONE] 元") == ["numbers"]
     assert bench.facts("```\nif x:\n    y()\n```", "```\nif x:\n y()\n```") == ["code", "layout"]
     assert bench.facts("P      |  Q", "P | Q") == ["layout"]
+    assert bench.facts("答：\n  3 2\n× 4\n———\n128", "答：\n3 2\n× 4\n———\n128") == ["layout"]
+    assert bench.facts("好的。  \n\n\n下一段\n", "好的。\n\n下一段") == ["whitespace"]
     assert bench.facts("a\u200bb", "ab") == ["other"]
 
 
