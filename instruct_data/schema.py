@@ -86,6 +86,10 @@ class Turn(BaseModel):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    # 0: an assistant turn kept as history only, not trained (OpenAI's fine-tuning `weight`):
+    # a build writes it on a reply dedupe removed from train.jsonl, so that conversations.jsonl
+    # trains exactly the replies train.jsonl does. None (1) trains it.
+    weight: Literal[0, 1] | None = None
 
     @field_validator("text")
     @classmethod
@@ -105,6 +109,8 @@ class Turn(BaseModel):
             raise ValueError("only an assistant turn can have tool calls or reasoning")
         if self.role != "tool" and (self.tool_call_id is not None or self.name is not None):
             raise ValueError("only a tool turn can have a tool_call_id or a name")
+        if self.weight is not None and self.role != "assistant":
+            raise ValueError("only an assistant turn can have a weight")
         if self.tool_calls is not None and not self.tool_calls:
             self.tool_calls = None
         if self.reasoning is not None and not self.reasoning.strip():

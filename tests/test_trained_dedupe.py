@@ -70,16 +70,22 @@ def test_no_heldout_record_has_a_duplicate_in_train_when_dialogues_and_single_ro
                                jaccard(shingles(h["target"]), shingles(r["target"]))) < 0.6
         totals = manifest["counts"]["totals"]
         assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]
-        # A dialogue whose first reply duplicates a held-out row keeps its second reply in train.
+        # A dialogue whose first reply duplicates a held-out row is cut there: its second reply's
+        # context holds the held-out question and answer, so it goes too, as contamination.
         ids = {r["id"] for r in train}
-        assert any(f"{i}#t2" in ids and f"{i}#t1" not in ids for i in {r["id"].split("#")[0] for r in train})
+        removed = {d["id"]: d for d in lines(out / "duplicates.jsonl")}
+        cut = [i for i in removed if i.endswith("#t2") and removed[i]["method"] == "contamination"
+               and removed.get(i[:-1] + "1", {}).get("duplicate_of") == removed[i]["duplicate_of"]]
+        assert cut and not any(i in ids or i[:-1] + "1" in ids for i in cut)
+        assert not any(h["target"] in r["context"] for h in held for r in train)
 
 
 def test_every_reply_is_a_record_to_compare_and_the_prompt_is_what_comes_before_it():
     dialogue = parse_row(Row(Origin(file="x", line=1), {"instruction": "问二", "input": "", "output": "答二",
                                                          "history": [["问一", "答一"]], "system": "你是助手"}),
                          "alpaca", source="x")
-    assert record_texts(dialogue, every_turn=True) == [("问一", "答一"), ("问一\n答一\n问二", "答二")]
+    # In every-turn mode the history ends with HISTORY_END: near detection compares the own round.
+    assert record_texts(dialogue, every_turn=True) == [("问一", "答一"), ("问一\n答一\x1e问二", "答二")]
     assert record_texts(dialogue) == [("问一\n答一\n问二", "答二")]
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
-from instruct_data.dedupe.near import Chunks, candidate_pairs, verified_pairs
-from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
+from instruct_data.dedupe.near import Chunks, across_dialogues, candidate_pairs, verified_pairs
+from instruct_data.dedupe.select import Clusters, exact_groups, exact_survivors, method_for, ranks, resolve_near
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 
 
@@ -23,7 +23,7 @@ def against_questions(against: Iterable[str | Item]) -> list[tuple[str, str]]:
     return questions
 
 
-SMALL_FIELDS = ("order", "protected", "reply_len", "content", "exact", "has_sig", "against", "against_sim")
+SMALL_FIELDS = ("order", "protected", "reply_len", "content", "exact", "has_sig", "against", "against_sim", "dialogue")
 
 
 def _concat(batches: list[Batch]) -> Batch:
@@ -97,22 +97,19 @@ def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]
         decided.append((i, questions[fp.against[i]][0], "contamination", float(fp.against_sim[i])))
     alive[contaminated] = False
 
-    # 2. Exact: equal normalized keys; the best-ranked copy survives.
+    # 2. Exact: equal normalized keys; the best-ranked copy of another dialogue survives.
     if settings.exact:
         for group in exact_groups(fp.exact, alive, rank):
-            keep = group[0]
-            for other in group[1:].tolist():
-                if fp.protected[other]:
-                    continue  # two identical held-out items both stay
-                decided.append((other, int(keep), method_for(bool(fp.protected[keep]), "exact"), 1.0))
-                clusters.union(other, int(keep), rank)
+            for other, keep in exact_survivors(group, fp.dialogue, fp.protected):
+                decided.append((other, keep, method_for(bool(fp.protected[keep]), "exact"), 1.0))
+                clusters.union(other, keep, rank)
                 alive[other] = False
 
     # 3. Near: LSH candidates among the rest, each checked against the threshold.
     if settings.near:
         eligible = np.flatnonzero(alive & fp.has_sig)
         if len(eligible) > 1:
-            pairs = candidate_pairs(fp.bands, rank, eligible)
+            pairs = across_dialogues(candidate_pairs(fp.bands, rank, eligible), fp.dialogue)
             pairs, sims = verified_pairs(fp.sig, pairs, settings.threshold)
             for removed, kept, sim in resolve_near(pairs, sims, rank, fp.protected):
                 decided.append((removed, kept, method_for(bool(fp.protected[kept]), "near"), sim))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from instruct_data.dedupe.keys import _JOIN, content_hash, hash_text, normalize, normalized_key_text
+from instruct_data.dedupe.keys import (_JOIN, content_hash, dialogue_key, hash_text, near_key_text, normalize,
+                                       normalized_key_text, numbers_key, own_question)
 from instruct_data.dedupe.near import BandIndex, band_keys, signatures
 from instruct_data.dedupe.types import DedupeSettings, Item
 from instruct_data.parallel import WorkerPool
@@ -28,8 +29,8 @@ class _Remapped:
     def __init__(self, index: BandIndex, positions: np.ndarray):
         self.index, self.positions = index, positions
 
-    def best_match(self, sig, threshold):
-        best, sim = self.index.best_match(sig, threshold)
+    def best_match(self, sig, threshold, salt=None):
+        best, sim = self.index.best_match(sig, threshold, salt)
         hit = best >= 0
         best[hit] = self.positions[best[hit]]
         return best, sim
@@ -51,7 +52,8 @@ class Against:
             exact.setdefault(hash_text(text), i)
         sig, has = signatures(texts, settings.ngram, settings.num_perm, settings.seed)
         # Questions too short to shingle match exactly only: give them no band keys.
-        index = BandIndex(sig[has], settings.bands)
+        salt = _numbers(texts)
+        index = BandIndex(sig[has], settings.bands, salt[has])
         index_ids = np.flatnonzero(has)
         return cls([qid for qid, _ in questions], exact, _Remapped(index, index_ids))
 
@@ -67,10 +69,15 @@ class Batch:
     content: np.ndarray  # (n, 2) uint64: hash of the stored text
     exact: np.ndarray  # (n, 2) uint64: hash of the normalized key
     sig: np.ndarray  # (n, num_perm) uint32
-    bands: np.ndarray  # (n, bands) uint64 LSH band keys
+    bands: np.ndarray  # (n, bands) uint64 LSH band keys (salted with the key's numbers)
+    dialogue: np.ndarray  # uint64: keys.dialogue_key, equal for the records of one dialogue
     has_sig: np.ndarray  # bool: False for a text too short to shingle
     against: np.ndarray  # int64: index of the benchmark question the prompt matches, -1 if none
     against_sim: np.ndarray  # float32
+
+
+def _numbers(normalized: list[str]) -> np.ndarray:
+    return np.fromiter(map(numbers_key, normalized), dtype=np.uint64, count=len(normalized))
 
 
 def _halves(digests: list[bytes]) -> np.ndarray:
@@ -80,16 +87,18 @@ def _halves(digests: list[bytes]) -> np.ndarray:
 def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | None = None) -> Batch:
     keys = [normalized_key_text(item, settings) for item in items]
     exact = _halves([hash_text(k) for k in keys])
+    near_keys = [near_key_text(item, settings, key) for item, key in zip(items, keys)]
     if settings.near:
-        sig, has = signatures(keys, settings.ngram, settings.num_perm, settings.seed)
-        bands = band_keys(sig, settings.bands)
+        sig, has = signatures(near_keys, settings.ngram, settings.num_perm, settings.seed)
+        bands = band_keys(sig, settings.bands, _numbers(near_keys))
     else:
         sig, has = np.zeros((len(items), 0), dtype=np.uint32), np.zeros(len(items), dtype=bool)
         bands = np.zeros((len(items), 0), dtype=np.uint64)
     match = np.full(len(items), -1, dtype=np.int64)
     match_sim = np.zeros(len(items), dtype=np.float32)
     if against is not None and against.ids:
-        match, match_sim = _match_against(items, settings, against, keys, sig, has)
+        own_rounds = any(near is not key for near, key in zip(near_keys, keys))
+        match, match_sim = _match_against(items, settings, against, keys, None if own_rounds else (sig, has))
     return Batch(
         ids=[item.id for item in items],
         order=np.fromiter((item.order for item in items), dtype=np.int64, count=len(items)),
@@ -97,26 +106,45 @@ def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | 
         reply_len=np.fromiter((len(item.reply) for item in items), dtype=np.int64, count=len(items)),
         content=_halves([content_hash(item) for item in items]),
         exact=exact, sig=sig, bands=bands, has_sig=has, against=match, against_sim=match_sim,
+        dialogue=np.fromiter(map(dialogue_key, items), dtype=np.uint64, count=len(items)),
     )
 
 
-def _match_against(items, settings, against, keys, sig, has):
-    """Which benchmark question each item's prompt duplicates, exactly or nearly."""
-    if settings.key == "prompt":
-        prompts, psig, phas = keys, sig, has
+def _match_against(items, settings, against, keys, signed):
+    """Which benchmark question each item's prompt (whole: history and question) duplicates,
+    exactly or nearly. `signed`: the items' (signatures, has) when they are of `keys`."""
+    if settings.key == "prompt" and signed is not None:
+        prompts, (psig, phas) = keys, signed
     else:
         prompts = [normalize(item.prompt, settings.traditional_to_simplified) for item in items]
         psig, phas = signatures(prompts, settings.ngram, settings.num_perm, settings.seed) if settings.near \
             else (None, np.zeros(len(items), dtype=bool))
-    match = np.full(len(items), -1, dtype=np.int64)
-    sim = np.zeros(len(items), dtype=np.float32)
-    for i, text in enumerate(prompts):
+    match, sim = _match_texts(prompts, psig, phas, settings, against)
+    # A record's own question, after rounds of its dialogue's own (keys.own_question).
+    asked = [(i, own_question(item.prompt)) for i, item in enumerate(items) if match[i] < 0]
+    asked = [(i, normalize(q, settings.traditional_to_simplified)) for i, q in asked if q is not None]
+    if asked:
+        texts = [q for _, q in asked]
+        qsig, qhas = signatures(texts, settings.ngram, settings.num_perm, settings.seed) if settings.near \
+            else (None, np.zeros(len(texts), dtype=bool))
+        qmatch, qsim = _match_texts(texts, qsig, qhas, settings, against)
+        rows = np.asarray([i for i, _ in asked], dtype=np.int64)
+        match[rows], sim[rows] = qmatch, qsim
+    return match, sim
+
+
+def _match_texts(texts, sig, has, settings, against):
+    """The benchmark question each normalized text duplicates (-1: none), and the similarity."""
+    match = np.full(len(texts), -1, dtype=np.int64)
+    sim = np.zeros(len(texts), dtype=np.float32)
+    for i, text in enumerate(texts):
         hit = against.exact.get(hash_text(text))
         if hit is not None:
             match[i], sim[i] = hit, 1.0
     if settings.near:
-        rows = np.flatnonzero((match < 0) & phas)
-        best, best_sim = against.index.best_match(psig[rows], settings.threshold)
+        rows = np.flatnonzero((match < 0) & has)
+        salt = _numbers([texts[i] for i in rows.tolist()])
+        best, best_sim = against.index.best_match(sig[rows], settings.threshold, salt)
         found = best >= 0
         match[rows[found]], sim[rows[found]] = best[found], best_sim[found]
     return match, sim
@@ -135,21 +163,23 @@ class ExactKeys:
     content: np.ndarray  # (n, 2) uint64: hash of the stored text
     reply_len: np.ndarray  # int64
     prompt: np.ndarray  # (n, 2) uint64: hash of the normalized prompt, matched against benchmark questions
+    question: np.ndarray  # (n, 2) uint64: of the record's own question (keys.own_question), else the prompt's
 
     def __len__(self) -> int:
         return len(self.reply_len)
 
     def take(self, rows) -> "ExactKeys":
         """The given rows (a slice, an index array or a bool mask), in that order."""
-        return ExactKeys(self.exact[rows], self.content[rows], self.reply_len[rows], self.prompt[rows])
+        return ExactKeys(self.exact[rows], self.content[rows], self.reply_len[rows], self.prompt[rows],
+                         self.question[rows])
 
     @classmethod
     def join(cls, parts: list["ExactKeys"]) -> "ExactKeys":
         if not parts:
             empty = np.zeros((0, 2), dtype="<u8")
-            return cls(empty, empty, np.zeros(0, dtype=np.int64), empty)
+            return cls(empty, empty, np.zeros(0, dtype=np.int64), empty, empty)
         return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("exact", "content", "reply_len",
-                                                                                      "prompt")))
+                                                                                      "prompt", "question")))
 
 
 def exact_keys(prompts: list[str], replies: list[str], settings: DedupeSettings) -> ExactKeys:
@@ -168,22 +198,32 @@ def exact_keys(prompts: list[str], replies: list[str], settings: DedupeSettings)
         exact = _halves([hash_text(k) for k in keys])
     content = _halves([xxhash.xxh3_128_digest(f"{p}{_JOIN}{r}".encode("utf-8")) for p, r in zip(prompts, replies)])
     reply_len = np.fromiter(map(len, replies), dtype=np.int64, count=len(replies))
-    return ExactKeys(exact, content, reply_len, prompt_hashes)
+    questions = [own_question(p) for p in prompts]
+    question_hashes = prompt_hashes.copy()
+    for i, question in enumerate(questions):
+        if question is not None:
+            question_hashes[i] = _halves([hash_text(normalize(question, t2s))])[0]
+    return ExactKeys(exact, content, reply_len, prompt_hashes, question_hashes)
 
 
 def exact_batch(keys: ExactKeys, ids: list[str], order: np.ndarray, protected: np.ndarray,
-                question_keys: list[bytes], settings: DedupeSettings) -> Batch:
+                question_keys: list[bytes], settings: DedupeSettings, dialogue: np.ndarray | None = None) -> Batch:
     """A Batch for find.decide() from ExactKeys, without near signatures (settings.near must
     be off). `question_keys`: hash_text() of each benchmark question's normalized text, as
-    Against.build makes them; a prompt equal to one is marked with the first such question."""
+    Against.build makes them; a prompt equal to one is marked with the first such question.
+    `dialogue`: any integer per row, equal for the records of one dialogue (default: none
+    share one)."""
     if settings.near:
         raise ValueError("exact_batch decides exact duplicates only: near detection needs signatures")
     n = len(keys)
     match = _exact_matches(keys.prompt, question_keys)
+    asked = match < 0
+    match[asked] = _exact_matches(keys.question[asked], question_keys)
     return Batch(ids=ids, order=np.asarray(order, dtype=np.int64), protected=np.asarray(protected, dtype=bool),
                  reply_len=keys.reply_len, content=keys.content, exact=keys.exact,
                  sig=np.zeros((n, 0), dtype=np.uint32), bands=np.zeros((n, 0), dtype=np.uint64),
-                 has_sig=np.zeros(n, dtype=bool), against=match, against_sim=(match >= 0).astype(np.float32))
+                 has_sig=np.zeros(n, dtype=bool), against=match, against_sim=(match >= 0).astype(np.float32),
+                 dialogue=np.arange(n, dtype=np.uint64) if dialogue is None else np.asarray(dialogue, dtype=np.uint64))
 
 
 def _exact_matches(prompt: np.ndarray, question_keys: list[bytes]) -> np.ndarray:
@@ -234,7 +274,7 @@ def _batches(items: Iterable[Item], size: int) -> Iterator[list[tuple]]:
     """Lists of `size` items, as tuples: they pickle in half the time of dataclasses."""
     batch: list = []
     for item in items:
-        batch.append((item.id, item.prompt, item.reply, item.order, item.protected))
+        batch.append((item.id, item.prompt, item.reply, item.order, item.protected, item.dialogue))
         if len(batch) == size:
             yield batch
             batch = []

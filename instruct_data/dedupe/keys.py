@@ -64,6 +64,8 @@ def record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]
     one per reply in every-turn mode, else the final reply's. The one definition of a record's
     prompt, for build, dedupe and the benchmark questions of `--against` alike: the earlier
     rounds of the dialogue (question, reply, ...) and the question, joined by newlines.
+    In every-turn mode the history ends with HISTORY_END instead: each earlier round is a
+    record of its own there, so near detection compares a record's own round (near_key_text).
 
     The system text is left out: it is boilerplate shared by many rows, and would hide a
     benchmark question asked under a system text. A history cut short by the multi-turn
@@ -76,7 +78,19 @@ def record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]
         return tool_record_texts(conversation, every_turn)
     texts = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
     wanted = range(1, len(turns), 2) if every_turn else [len(turns) - 1]
-    return [("\n".join(texts[:k]), texts[k]) for k in wanted]
+    return [(join_prompt(texts[:k - 1], texts[k - 1], every_turn), texts[k]) for k in wanted]
+
+
+# Ends the history in a prompt of every-turn mode: neither a letter nor a digit, so the
+# normalized (exact) key is the same as with a newline.
+HISTORY_END = "\x1e"
+
+
+def join_prompt(history: list[str], question: str, every_turn: bool = False) -> str:
+    """A record's prompt: the texts of the earlier rounds, then the question."""
+    if not history:
+        return question
+    return "\n".join(history) + (HISTORY_END if every_turn else "\n") + question
 
 
 def tool_record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]]:
@@ -91,7 +105,11 @@ def tool_record_texts(conversation, every_turn: bool = False) -> list[tuple[str,
     wanted = wanted if every_turn else wanted[-1:]
     texts = []
     for k in wanted:
-        prompt = "\n".join(said[i] for i in range(k) if turns[i].role != "tool" and said[i].strip())
+        before = [i for i in range(k) if turns[i].role != "tool" and said[i].strip()]
+        # The question: the round's user turn, and what the assistant said in it before this turn.
+        asked = max((i for i in before if turns[i].role == "user"), default=-1)
+        prompt = join_prompt([said[i] for i in before if i < asked], "\n".join(said[i] for i in before if i >= asked),
+                             every_turn)
         reply = "\n".join(part for part in (turns[k].text, calls_json(turns[k].tool_calls)) if part)
         texts.append((prompt, reply))
     return texts
@@ -117,6 +135,50 @@ def normalized_key_text(item: Item, settings: DedupeSettings) -> str:
         # Normalize the parts apart so the joiner survives (it is neither a letter nor a digit).
         return f"{normalize(item.prompt, t2s)}{_JOIN}{normalize(item.reply, t2s)}"
     return normalize(key_text(item, settings.key), t2s)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def numbers_key(normalized: str) -> int:
+    """The numbers a normalized key text holds, as one 64-bit value (0 for none): near
+    duplicates must have equal ones. Shingles see `6+3=9` and `5+3=8` as mostly the same
+    text; a maths problem with other numbers is another problem, so LSH never pairs them
+    (near.band_keys folds this value into every band). Compared as a multiset (sorted): a
+    copy that moves a sentence keeps its numbers. The key has lost punctuation, so `1,000`
+    and `1000` agree; Chinese numerals (三) are words and are left to the shingles."""
+    found = _DIGITS.findall(normalized)
+    if not found:
+        return 0
+    return xxhash.xxh3_64_intdigest(" ".join(sorted(found)).encode("ascii")) or 1
+
+
+def own_question(prompt: str) -> str | None:
+    """The question of a record whose prompt marks where its history ends (every-turn mode),
+    else None. Contamination checks it as well as the whole prompt: a dialogue that asks a
+    held-out question after rounds of its own trains its held-out answer all the same."""
+    return prompt.rpartition(HISTORY_END)[2] if HISTORY_END in prompt else None
+
+
+def near_key_text(item: Item, settings: DedupeSettings, normalized: str) -> str:
+    """The text near detection compares (`normalized`: the item's normalized_key_text): the
+    record's own round when its prompt marks where the history ends (every-turn mode).
+
+    A later record's prompt holds every round before it, which outweighs its own question and
+    reply: `x:20#t2` ("谢谢" and its reply, after the round that is row `x:19`) was removed as
+    a near copy of `x:19`. The earlier rounds are records of their own, compared on their own;
+    exact copies still compare the whole prompt."""
+    if HISTORY_END not in item.prompt:
+        return normalized
+    own = Item(item.id, item.prompt.rpartition(HISTORY_END)[2], item.reply)
+    return normalized_key_text(own, settings)
+
+
+def dialogue_key(item: Item) -> int:
+    """Which dialogue an item belongs to, as a 64-bit value: the records of one dialogue are
+    never compared with each other (each is a later stage of the same conversation, and its
+    prompt holds the earlier ones)."""
+    return xxhash.xxh3_64_intdigest((item.dialogue or item.id).encode("utf-8"))
 
 
 def hash_text(normalized: str) -> bytes:

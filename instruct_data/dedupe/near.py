@@ -70,14 +70,20 @@ def signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> tuple[
     return sig, has
 
 
-def band_keys(sig: np.ndarray, bands: int) -> np.ndarray:
-    """uint64 key per (row, band): rows sharing a key in some band are LSH candidates."""
+def band_keys(sig: np.ndarray, bands: int, salt: np.ndarray | None = None) -> np.ndarray:
+    """uint64 key per (row, band): rows sharing a key in some band are LSH candidates.
+
+    `salt` (uint64 per row, keys.numbers_key): rows with different salts never share a key,
+    so they are never candidates; a salt of 0 leaves a row's keys as they are without one."""
     rows = sig.shape[1] // bands
+    start = np.full(sig.shape[0], 0xCBF29CE484222325, dtype=np.uint64)
+    if salt is not None:
+        start ^= np.asarray(salt, dtype=np.uint64)
     with np.errstate(over="ignore"):
         if rows % 2 == 0:
             # Two uint32 values read as one uint64: half the steps, all bands at once.
             wide = np.ascontiguousarray(sig).view(np.uint64).reshape(sig.shape[0], bands, rows // 2)
-            keys = np.full((sig.shape[0], bands), 0xCBF29CE484222325, dtype=np.uint64)
+            keys = np.repeat(start[:, None], bands, axis=1)
             keys += np.arange(bands, dtype=np.uint64)[None, :]
             for col in range(rows // 2):
                 keys = (keys ^ wide[:, :, col]) * _BAND_MULT
@@ -86,7 +92,7 @@ def band_keys(sig: np.ndarray, bands: int) -> np.ndarray:
         keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
         for b in range(bands):
             block = sig[:, b * rows:(b + 1) * rows].astype(np.uint64)
-            key = np.full(sig.shape[0], np.uint64(b) + np.uint64(0xCBF29CE484222325), dtype=np.uint64)
+            key = start + np.uint64(b)
             for col in range(rows):
                 key = (key ^ block[:, col]) * _BAND_MULT
             keys[:, b] = key
@@ -143,6 +149,14 @@ def candidate_pairs(keys: np.ndarray, rank: np.ndarray, rows: np.ndarray | None 
     return rows[np.stack([code // n, code % n], axis=1)]
 
 
+def across_dialogues(pairs: np.ndarray, dialogue: np.ndarray) -> np.ndarray:
+    """The candidate pairs whose two rows belong to different dialogues (keys.dialogue_key):
+    records of one dialogue are never duplicates of each other."""
+    if not len(pairs):
+        return pairs
+    return pairs[dialogue[pairs[:, 0]] != dialogue[pairs[:, 1]]]
+
+
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray, chunk: int = 65536) -> np.ndarray:
     """Share of equal MinHash values, row by row (an unbiased estimate of Jaccard)."""
     out = np.empty(len(sig_a), dtype=np.float32)
@@ -167,21 +181,22 @@ def verified_pairs(sig: np.ndarray, pairs: np.ndarray, threshold: float) -> tupl
 class BandIndex:
     """A small fixed set of signatures (benchmark questions) that many rows are checked against."""
 
-    def __init__(self, sig: np.ndarray, bands: int):
+    def __init__(self, sig: np.ndarray, bands: int, salt: np.ndarray | None = None):
         self.sig = sig
         self.bands = bands
-        keys = band_keys(sig, bands) if len(sig) else np.zeros((0, bands), dtype=np.uint64)
+        keys = band_keys(sig, bands, salt) if len(sig) else np.zeros((0, bands), dtype=np.uint64)
         self.order = [np.argsort(keys[:, b], kind="stable") for b in range(bands)]
         self.sorted = [keys[o, b] for b, o in enumerate(self.order)]
 
-    def best_match(self, sig: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    def best_match(self, sig: np.ndarray, threshold: float, salt: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """For each row of `sig`: index of its most similar indexed signature at or above the
-        threshold (-1 if none), and that similarity."""
+        threshold (-1 if none), and that similarity. `salt`: as band_keys'."""
         best = np.full(len(sig), -1, dtype=np.int64)
         best_sim = np.zeros(len(sig), dtype=np.float32)
         if len(self.sig) == 0 or len(sig) == 0:
             return best, best_sim
-        keys = band_keys(sig, self.bands)
+        keys = band_keys(sig, self.bands, salt)
         pairs = []
         for b in range(self.bands):
             lo = np.searchsorted(self.sorted[b], keys[:, b], side="left")

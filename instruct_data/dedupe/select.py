@@ -98,6 +98,21 @@ def exact_groups(keys: np.ndarray, eligible: np.ndarray, rank: np.ndarray) -> li
     return [idx[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b - a > 1]
 
 
+def exact_survivors(group: np.ndarray, dialogue: np.ndarray, protected: np.ndarray) -> list[tuple[int, int]]:
+    """(removed, kept) in one exact group (best-ranked first): each item is a copy of the
+    best-ranked kept item of another dialogue; one with none (the group's others are records
+    of its own dialogue, or were removed) is kept, as is a protected item."""
+    kept: list[int] = []
+    removed = []
+    for item in group.tolist():
+        keep = None if protected[item] else next((k for k in kept if dialogue[k] != dialogue[item]), None)
+        if keep is None:
+            kept.append(item)
+        else:
+            removed.append((item, keep))
+    return removed
+
+
 def resolve_near(pairs: np.ndarray, sims: np.ndarray, rank: np.ndarray,
                  protected: np.ndarray) -> list[tuple[int, int, float]]:
     """(removed, kept, similarity) from verified pairs, greedily in rank order.

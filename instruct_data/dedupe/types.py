@@ -55,6 +55,9 @@ class Item:
     # A held-out or benchmark item: never removed; training items duplicating it are removed
     # with method "contamination".
     protected: bool = False
+    # The dialogue (row) the item is a record of, when a row gives several (every-turn mode):
+    # items of one dialogue are never duplicates of each other. "" = its own id.
+    dialogue: str = ""
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,13 @@ def spooled_items(spool: str, kept: Kept, layout: Layout, only_heldout: bool = F
 
     texts = _spooled_texts(spool, kept)
     at, text = -1, None
-    for n, (row_id, spooled, protected) in enumerate(zip(layout.ids(), layout.spooled.tolist(),
-                                                         layout.protected.tolist())):
+    for n, (row_id, row, spooled, protected) in enumerate(zip(layout.ids(), layout.row.tolist(),
+                                                              layout.spooled.tolist(), layout.protected.tolist())):
         while at < spooled:
             text, at = next(texts), at + 1
         if protected or not only_heldout:
-            yield Item(row_id, text[0], text[1], n, protected)
+            # The row's id names the dialogue: its records are never compared with each other.
+            yield Item(row_id, text[0], text[1], n, protected, kept.ids[row])
 
 
 def _spooled_texts(spool: str, kept: Kept):
@@ -142,5 +143,6 @@ def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) ->
     questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
     questions += [(ids[i], "") for i in held]
     question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
-    batch = exact_batch(keys, ids, np.arange(len(layout)), layout.protected, question_keys, settings)
+    batch = exact_batch(keys, ids, np.arange(len(layout)), layout.protected, question_keys, settings,
+                        dialogue=layout.row)
     return decide([batch], settings, questions)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.ledger import Ledger, Reject, Removed, Written
+from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.keys import Kept
 from instruct_data.pipeline.sources import Plan
 from instruct_data.schema import Origin
@@ -164,13 +165,15 @@ def _write_chunk(base: str, rows: range, lengths: tuple, specials: list[int], ou
 def _write_some_records(i: int, n: int, conv, train, conv_at: list[int], train_at: list[int],
                         record_at: list[int], out: Outputs, removals: dict) -> None:
     """Row i (n-th of its chunk), some of whose train records dedupe removed: the others go to
-    train; the row counts as removed only when none is left."""
+    train, and its conversation as they leave it (pipeline.dialogue); the row counts as removed
+    only when none is left."""
     label = out.plans[out.kept.source[i]].label
     line = os.pread(conv.fileno(), conv_at[n + 1] - conv_at[n], conv_at[n])
     conversation = json.loads(line)
-    left = [k for k in range(record_at[n + 1] - record_at[n]) if k not in removals]
+    # conversations.jsonl follows train.jsonl: removed replies not trained, a contaminated dialogue cut.
+    trained, left, removals = follow_removals(line, record_at[n + 1] - record_at[n], removals)
     if left:
-        out.convs.write(line)
+        out.convs.write(trained)
         for k in left:
             at = record_at[n] + k
             out.train.write(os.pread(train.fileno(), train_at[at + 1] - train_at[at], train_at[at]))

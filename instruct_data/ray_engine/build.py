@@ -27,6 +27,7 @@ import numpy as np
 
 from instruct_data.dedupe.types import Removal
 from instruct_data.ledger import OwnIds, Reject, Removed, Written
+from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.run import _check_reject_rate
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
@@ -196,9 +197,10 @@ class _Job:
                         convs.write(batch["conv"][k])
                         train.write(batch["train"][k])
                         continue
-                    is_train[k] = self._write_some_records(batch, k, removals, convs, train)
-                    if is_train[k]:
-                        stats.records_removed += len(removals)
+                    left = self._write_some_records(batch, k, removals, convs, train)
+                    is_train[k] = bool(left)
+                    if left:
+                        stats.records_removed += len(batch["train"][k].splitlines()) - len(left)
                 stats.add(batch, is_train, is_held)
         for i, plan in enumerate(self.plans):
             written = int(stats.train[i] + stats.heldout[i])
@@ -206,21 +208,22 @@ class _Job:
                 self.ledger.outcome(plan.label, Written(written))
         return stats.summary()
 
-    def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> bool:
+    def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> list[int]:
         """A row some of whose train records dedupe removed (pipeline.outputs._write_some_records):
-        the others go to train; True when any is left."""
+        the others go to train, its conversation as they leave it; the records left."""
         label = self.plans[int(batch["source"][k])].label
         conversation = json.loads(batch["conv"][k])
         lines = batch["train"][k].splitlines(keepends=True)
-        left = [line for record, line in enumerate(lines) if record not in removals]
+        removals = {record: Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
+                    for record, row in removals.items()}
+        trained, left, removals = follow_removals(batch["conv"][k], len(lines), removals)
         if left:
-            convs.write(batch["conv"][k])
-            train.write(b"".join(left))
-        for number, (_, row) in enumerate(sorted(removals.items())):
-            removal = Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
+            convs.write(trained)
+            train.write(b"".join(lines[record] for record in left))
+        for number, (_, removal) in enumerate(sorted(removals.items())):
             self.ledger.outcome(label, Removed(removal, origin_text(conversation), conversation,
                                                whole_row=not left and number == 0))
-        return bool(left)
+        return left
 
     def _reject_repeated_id(self, batch, k: int) -> None:
         label = self.plans[int(batch["source"][k])].label
@@ -372,7 +375,7 @@ def record_items(batch, held: np.ndarray):
         numbered = [(len(texts) - 1, texts[-1])] if protected else list(enumerate(texts))
         for record, (prompt, reply) in numbered:
             item_id = row_id if len(texts) == 1 or protected else f"{row_id}#t{record + 1}"
-            items.append(Item(item_id, prompt, reply, order << RECORD_BITS | record, protected))
+            items.append(Item(item_id, prompt, reply, order << RECORD_BITS | record, protected, row_id))
     return items
 
 
@@ -391,7 +394,7 @@ def fingerprint_columns(fp) -> dict[str, np.ndarray]:
     return {"order": fp.order, "id": np.asarray(fp.ids, dtype=object), "protected": fp.protected,
             "reply_len": fp.reply_len, "content0": fp.content[:, 0], "content1": fp.content[:, 1],
             "exact0": fp.exact[:, 0].view(np.int64), "exact1": fp.exact[:, 1], "has_sig": fp.has_sig,
-            "against": fp.against, "against_sim": fp.against_sim,
+            "against": fp.against, "against_sim": fp.against_sim, "dialogue": fp.dialogue,
             "sig": np.asarray([row.tobytes() for row in fp.sig], dtype=object) if n else np.zeros(0, dtype=object),
             "bands": np.asarray([row.tobytes() for row in fp.bands], dtype=object) if n else
             np.zeros(0, dtype=object)}

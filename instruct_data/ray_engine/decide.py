@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from instruct_data.dedupe.near import candidate_pairs, verified_pairs
-from instruct_data.dedupe.select import Clusters, exact_groups, method_for, ranks, resolve_near
+from instruct_data.dedupe.near import across_dialogues, candidate_pairs, verified_pairs
+from instruct_data.dedupe.select import Clusters, exact_groups, exact_survivors, method_for, ranks, resolve_near
 from instruct_data.ray_engine.components import components
 from instruct_data.ray_engine.runtime import note_stage
 from instruct_data.ray_engine.shuffle import by_partition
@@ -127,11 +127,9 @@ def _exact_partition(batch, policy: str):
         keys = np.stack([batch["exact0"].astype(np.uint64), batch["exact1"].astype(np.uint64)], axis=1)
         rank = _local_ranks(batch, policy)
         protected = batch["protected"].astype(bool)
+        dialogue = batch["dialogue"].astype(np.uint64)
         for group in exact_groups(keys, np.ones(n, dtype=bool), rank):
-            keep = int(group[0])
-            for other in group[1:].tolist():
-                if protected[other]:
-                    continue  # two identical held-out items both stay
+            for other, keep in exact_survivors(group, dialogue, protected):
                 keep_order[other] = batch["order"][keep]
                 keep_id[other] = batch["id"][keep]
                 method[other] = method_for(bool(protected[keep]), "exact")
@@ -218,7 +216,8 @@ def _band_entries(batch, bands: int, keep_ids: bool):
         np.zeros((0, bands), dtype=np.uint64)
     repeat = lambda column: np.repeat(np.asarray(column), bands)  # noqa: E731
     entries = {"band": np.tile(np.arange(bands, dtype=np.int16), n), "key": keys.reshape(-1).view(np.int64),
-               "order": repeat(batch["order"]), "protected": repeat(batch["protected"])}
+               "order": repeat(batch["order"]), "protected": repeat(batch["protected"]),
+               "dialogue": repeat(batch["dialogue"])}
     if keep_ids:
         entries.update(reply_len=repeat(batch["reply_len"]), content0=repeat(batch["content0"]),
                        content1=repeat(batch["content1"]), id=repeat(batch["id"]))
@@ -233,7 +232,8 @@ def _bucket_pairs(batch, policy: str):
         rows = np.flatnonzero(band == b)
         part = {name: np.asarray(values)[rows] for name, values in batch.items()}
         rank = _local_ranks(part, policy)
-        pairs = candidate_pairs(part["key"].astype(np.uint64)[:, None], rank)
+        pairs = across_dialogues(candidate_pairs(part["key"].astype(np.uint64)[:, None], rank),
+                                 part["dialogue"].astype(np.uint64))
         found.append(part["order"][pairs])
     pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
     pairs = np.unique(np.sort(pairs.astype(np.int64), axis=1), axis=0)

@@ -1,0 +1,65 @@
+"""One truth per dialogue: what a dialogue writes when dedupe removed some of its records.
+
+A dialogue gives train.jsonl one record per reply (every-turn mode) and conversations.jsonl
+the dialogue whole, which `idata train --template auto` trains every reply of. Both must
+train the same replies and carry the same texts:
+
+- a record removed as a copy (exact, near) keeps its reply in the dialogue as history, as the
+  later records' contexts hold it, marked `weight: 0` (not trained);
+- a record removed as contamination (its prompt is a held-out or benchmark question) cuts the
+  dialogue before it: the later records go too, since their history holds the question and
+  often the held-out answer; they are recorded as contamination of the same question;
+- the turns after the last record left are dropped; with no record left the row is removed.
+
+Both engines' pass 2 (pipeline.outputs and ray_engine.build) call follow_removals.
+"""
+
+from __future__ import annotations
+
+from instruct_data.dedupe.types import Removal
+from instruct_data.schema import Conversation
+
+
+def follow_removals(conv_line: bytes, records: int, removals: dict[int, Removal]
+                    ) -> tuple[bytes | None, list[int], dict[int, Removal]]:
+    """(the conversations.jsonl line, or None when no record is left; the numbers of the train
+    records left; every removal, those of a contamination cut added) for one dialogue whose
+    `records` train records lost `removals` (record number -> Removal)."""
+    conversation = Conversation.model_validate_json(conv_line)
+    removals = with_cut(conversation.id, records, removals)
+    left = [k for k in range(records) if k not in removals]
+    if not left:
+        return None, [], removals
+    trained = trained_turns(conversation, records, set(removals), left[-1])
+    line = conversation.model_copy(update={"turns": trained}).model_dump_json(exclude_none=True) + "\n"
+    return line.encode("utf-8"), left, removals
+
+
+def with_cut(conversation_id: str, records: int, removals: dict[int, Removal]) -> dict[int, Removal]:
+    """The removals, plus every later record of a dialogue cut at a contaminated record."""
+    cut = min((k for k, r in removals.items() if r.method == "contamination"), default=None)
+    if cut is None:
+        return removals
+    first = removals[cut]
+    removals = dict(removals)
+    for k in range(cut + 1, records):
+        if k not in removals:
+            record_id = f"{conversation_id}#t{k + 1}"  # as multiturn.expand names a dialogue's records
+            removals[k] = Removal(record_id, first.duplicate_of, first.cluster, "contamination", first.similarity)
+    return removals
+
+
+def trained_turns(conversation: Conversation, records: int, removed: set[int], last: int) -> list:
+    """The turns up to the reply of record `last`, the replies of removed records at weight 0.
+
+    Record k is the reply of assistant turn (replies - records + k): every reply in every-turn
+    mode (keys.record_texts gives one record per assistant turn), the last one when a dialogue
+    gives one record."""
+    turns = list(conversation.turns)
+    replies = [i for i, turn in enumerate(turns) if turn.role == "assistant"]
+    first = len(replies) - records  # the reply of record 0
+    for k in removed:
+        if k <= last:
+            at = replies[first + k]
+            turns[at] = turns[at].model_copy(update={"weight": 0})
+    return turns[:replies[first + last] + 1]
