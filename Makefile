@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OUT ?= demo-out
 
-.PHONY: setup fonts demo test bench clean gpu-prepare gpu-check gpu-check-smoke
+.PHONY: setup fonts browser demo test bench clean gpu-prepare gpu-check gpu-check-smoke
 
-setup: $(VENV)/.installed fonts
+setup: $(VENV)/.installed fonts browser
 
 # A CJK font for the report's plots (Chinese category labels). Best effort: Debian's
 # fonts-wqy-microhei (1.6 MB) when apt-get can run as root; else plots fall back to ASCII labels
@@ -18,6 +18,16 @@ fonts:
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	       && apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 && echo "installed fonts-wqy-microhei"; } \
 	  || echo "no CJK font installed: plot labels that are not ASCII fall back to [n] (apt-get install fonts-noto-cjk)"
+
+# Debian's chromium, for the test that renders `idata view`'s page (tests/test_view.py) as a user's
+# browser would. Best effort, like the fonts: without it those tests are skipped with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && { apt-get install -y -q chromium >/dev/null 2>&1 \
+	            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+	       && echo "installed chromium"; } \
+	  || echo "no chromium: the tests of idata view's page are skipped (apt-get install chromium)"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

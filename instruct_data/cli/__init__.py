@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "merge": ("instruct_data.cli.merge_cmd", "merge_command", "Merge a LoRA adapter into its base model."),
     "train": ("instruct_data.cli.train_cmd", "train_command", "Fine-tune a causal LM with LoRA on context/target or conversation JSONL."),
     "stats": ("instruct_data.cli.stats_cmd", "stats_command", "Summarise a build folder and write its report.md with plots."),
+    "view": ("instruct_data.cli.view_cmd", "view_command", "Write one HTML page to look at a build's or an eval's decisions."),
     "validate": ("instruct_data.cli.validate_cmd", "validate_command", "Check files against their format, with file:line errors."),
     "to-multiturn": ("instruct_data.cli.multiturn_cmd", "multiturn_command", "Turn dialogues into multi-turn context/target records with history."),
 }
