@@ -6,9 +6,9 @@
 Reports:
 - removals whose kept copy is a record of the same dialogue (`x:5#t2` as a copy of `x:5#t1`);
 - held-out answers found in what training reads: in train.jsonl (contexts and targets) and in
-  conversations.jsonl (every turn, trained or not). An answer of 20 characters or more counts
-  when it appears anywhere; a shorter one (`不能`, `2011`) only as the reply to the held-out
-  question itself, since short replies recur in unrelated rows;
+  conversations.jsonl (every turn, trained or not). An answer of 50 characters or more counts
+  when it appears anywhere; a shorter one (`不能`, `2011`, `不客气！如果你还有其他问题，随时可以问。`)
+  only right after the held-out question itself, since short replies recur in unrelated rows;
 - dialogues whose trained replies differ between the two files: conversations.jsonl's assistant
   turns without `weight: 0` against the targets of the dialogue's records in train.jsonl;
 - the removals by method, and with --show, near removals side by side.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from instruct_data.templates import get_template, parse_prompt
 
-LONG_ANSWER = 20  # characters: at or above it, an answer found anywhere is the held-out answer
+LONG_ANSWER = 50  # characters: at or above it, an answer found anywhere is the held-out answer
 _RECORD = re.compile(r"#t\d+$")
 
 
@@ -46,40 +46,40 @@ def question_of(context: str, template) -> str | None:
 
 def held_out_leaks(held: list[dict], train: list[dict], convs: list[dict], template) -> tuple[list[str], list[str]]:
     """Ids of the held-out rows whose answer reaches train.jsonl, and conversations.jsonl."""
-    train_text = "\x00".join(f"{r['context']}\x00{r['target']}" for r in train)
-    conv_text = "\x00".join(t["text"] for c in convs for t in c["turns"])
-    train_pairs = {(question_of(r["context"], template), r["target"].strip()) for r in train}
-    conv_pairs = set()
-    for c in convs:
-        turns = c["turns"]
-        for a, b in zip(turns, turns[1:]):
-            if a["role"] == "user" and b["role"] == "assistant":
-                text = a["text"] + (f"\n{a['input']}" if a.get("input") else "")
-                conv_pairs.add((text.strip(), b["text"].strip()))
+    train_texts = [f"{r['context']}{r['target']}" for r in train]
+    conv_texts = ["\n".join(t["text"] for t in c["turns"]) for c in convs]
     in_train, in_convs = [], []
     for h in held:
         answer = h["target"].strip()
         if len(answer) >= LONG_ANSWER:
-            found_train, found_convs = answer in train_text, answer in conv_text
-        else:
-            pair = (question_of(h["context"], template), answer)
-            found_train, found_convs = pair in train_pairs, pair in conv_pairs
-        if found_train:
+            found = re.compile(re.escape(answer))
+        else:  # the held-out question, a template's few characters, then its answer
+            question = question_of(h["context"], template)
+            if not question or not answer:
+                continue
+            found = re.compile(re.escape(question) + r".{0,40}?" + re.escape(answer), re.DOTALL)
+        if any(found.search(text) for text in train_texts):
             in_train.append(h["id"])
-        if found_convs:
+        if any(found.search(text) for text in conv_texts):
             in_convs.append(h["id"])
     return in_train, in_convs
 
 
 def trained_mismatches(train: list[dict], convs: list[dict]) -> list[str]:
     """Dialogues whose trained replies in conversations.jsonl differ from their train.jsonl
-    targets (every-turn mode: one record per reply)."""
+    targets (every-turn mode: one record per assistant turn). A turn that calls tools or
+    carries a trace is rendered by the template: only counted, not compared as text."""
     targets: dict[str, list[str]] = defaultdict(list)
     for r in train:
         targets[dialogue(r["id"])].append(r["target"])
-    return [c["id"] for c in convs
-            if [t["text"] for t in c["turns"] if t["role"] == "assistant" and t.get("weight") != 0]
-            != targets.get(c["id"], [])]
+    wrong = []
+    for c in convs:
+        trained = [t for t in c["turns"] if t["role"] == "assistant" and t.get("weight") != 0]
+        mine = targets.get(c["id"], [])
+        if len(trained) != len(mine) or any(t["text"] != target for t, target in zip(trained, mine)
+                                            if not t.get("tool_calls") and not t.get("reasoning")):
+            wrong.append(c["id"])
+    return wrong
 
 
 def main(argv: list[str] | None = None) -> int:
