@@ -3,6 +3,9 @@ whole expressions, layout and the columns of a file. Rows quote the issue's exam
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from instruct_data.clean import CleanSettings, Cleaner
@@ -102,7 +105,6 @@ def test_arithmetic_is_off_until_it_is_measured_good_enough():
     ("怎样成为一名好的开发者？", "作为一个优秀的程序员，我认为最重要的是持续学习和写可读的代码。"),
     ("请描述一下作为一名AI语音助手的日常工作流程",
      "作为一名AI语音助手，我每天的工作从被唤醒开始：识别语音、理解意图、查询信息，再用语音回答。"),
-    ("你是谁？", "我是一个人工智能助手，可以回答问题、写作和翻译。"),
     ("作为一名护士，怎样照顾术后病人？", "作为护士的助手，你可以先观察伤口，再记录体温。"),
 ])
 def test_ai_identity_keeps_programs_programmers_and_what_was_asked(instruction, reply):
@@ -113,6 +115,9 @@ def test_ai_identity_keeps_programs_programmers_and_what_was_asked(instruction, 
     ("你怎么看这件事", "作为一个AI语言模型，我没有个人观点。"),
     ("写一首关于秋天的诗", "作为一个人工智能，我无法真正感受秋天，但我可以试着写一首：秋风起，落叶黄。"),
     ("好的，谢谢你，从没想过AI会教我带孩子。", "虽然作为一款人工智能程序，我无法替代亲身体验，但我会尽力帮助您。"),
+    # a question about the assistant itself is not a topic: identity data is the practitioner's own
+    ("你是谁？", "我是ChatGPT，由OpenAI开发。"),
+    ("你是谁？", "作为一个AI语言模型，我没有名字，也没有个人经历。"),
 ])
 def test_ai_identity_still_drops_unasked_self_talk(instruction, reply):
     assert AiIdentity().apply(conv(instruction, reply)).reason == "ai_identity"
@@ -161,3 +166,52 @@ def test_tidy_whitespace_still_mends_prose():
     assert TidyWhitespace().apply(row) is True
     assert row.prompt.text == "翻译"
     assert row.reply == "It is used to indicate that someone is bringing something.\n\n结束 了"
+
+
+# ------------------------------------------------------------------ no column dropped in silence
+
+COLUMNS = Path(__file__).parent / "fixtures" / "columns" / "qa_sheet.csv"  # 问题, 补充, 答案, 分类, 备注
+
+
+def test_the_issues_sheet_maps_every_column_or_names_it(tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(COLUMNS), "--out", str(out), "--heldout", "0"])
+    assert result.exit_code == 0, result.output
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    translate = next(r for r in train if r["target"] == "Today is Friday.")
+    # 补充 is the input: the sentence to translate reaches training
+    assert "把下面这句话翻译成英文" in translate["context"] and "今天是星期五" in translate["context"]
+    assert translate["category"] == "翻译"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [entry] = [i for i in manifest["inputs"] if i["path"].endswith("qa_sheet.csv")]
+    assert entry["map"] == {"instruction": "问题", "input": "补充", "output": "答案", "category": "分类"}
+    assert entry["unused_columns"] == ["备注"]
+    assert "unused columns" in result.output and "备注" in result.output
+
+
+@pytest.mark.parametrize("header", ["补充", "附加信息", "上下文"])
+def test_chinese_input_synonyms(header):
+    from instruct_data.formats import alias_mapping
+
+    assert alias_mapping({"问题", header, "答案"}) == {"instruction": "问题", "input": header, "output": "答案"}
+
+
+def test_validate_and_convert_name_unused_columns(tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    checked = CliRunner().invoke(cli, ["validate", str(COLUMNS), "--json"])
+    [report] = json.loads(checked.output)["files"]
+    assert report["unused_columns"] == ["备注"]
+    converted = CliRunner().invoke(cli, ["convert", str(COLUMNS), "-o", str(tmp_path / "out.jsonl")])
+    assert converted.exit_code == 0, converted.output
+    assert "unused columns" in converted.output and "备注" in converted.output
+    # a column every row leaves empty is not reported, and nor is one a --map puts to use
+    mapped = CliRunner().invoke(cli, ["validate", str(COLUMNS), "--json", "--map",
+                                      "instruction=问题,input=补充,output=答案,category=分类,system=备注"])
+    assert json.loads(mapped.output)["files"][0]["unused_columns"] == []

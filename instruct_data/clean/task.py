@@ -24,14 +24,14 @@ ENGLISH_PASSAGE = re.compile(r"(?:[A-Za-z]+[ ,.;:'\"-]+){4,}[A-Za-z]+"
                              r"|(?:复数|单数|过去式|词性|拼写|同义词|反义词)[^\n]{0,20}[A-Za-z]{2,}")
 REPEAT = re.compile(r"重复|复述|转录|抄写|照抄|原样|逐字|repeat|transcribe|verbatim|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
 AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色扮演|聊天机器人|机器人之间|script|dialogue|role-?play", re.IGNORECASE)
-# The instruction asks the assistant to speak as an AI, or about what it is: the reply may say so.
+# The instruction's topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程", "以机器人
+#的口吻…"): the reply may speak as one. A question about the assistant itself (你是谁) is not such a
+# topic: self-identity data should come from the practitioner's own set.
 _AI = r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|智能助手|语音助手|虚拟助手|聊天助手|ChatGPT|GPT|chatbot|assistant|language model)"
 AI_SELF = re.compile(
     r"(?:作为|身为|当作|假如你是|假设你是|如果你是|想象你是|以|站在)[^。！？\n]{0,12}?" + _AI
     + r"|" + _AI + r"[^。！？\n]{0,12}?(?:的|之)?(?:身份|角度|视角|口吻|第一人称|自述|日常|一天|工作流程|生活)"
-    r"|你是谁|你是什么|你叫什么|你的名字|(?:介绍|说说)(?:一下)?(?:你|您)自己|自我介绍"
-    r"|你是(?:不是)?(?:一个|一台)?(?:人|真人|人类|机器|机器人|AI|人工智能|程序)"
-    r"|\bwho are you\b|\bwhat are you\b|\bare you an? (?:AI|human|bot|robot|person)\b|\bintroduce yourself\b",
+    r"|\b(?:as|imagine you are|pretend to be) an? (?:AI|robot|chatbot|assistant|language model)\b",
     re.IGNORECASE)
 TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -50,8 +50,7 @@ def asks_for_repetition(instruction: str) -> bool:
 
 def asks_for_ai_talk(instruction: str) -> bool:
     """The instruction asks for a script, a dialogue or a role in which an AI may speak as one, or
-    it asks the assistant to speak as an AI or about what it is ("请描述一下作为一名AI语音助手的日常
-    工作流程", "你是谁")."""
+    its topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程")."""
     return bool(AI_TALK.search(instruction) or AI_SELF.search(instruction))
 
 
