@@ -217,17 +217,24 @@ def test_cli_eval_then_score(tiny, tmp_path):
     model_dir, adapter = tiny
     out = tmp_path / "cli-out"
     runner = CliRunner()
+    heldout = str(Path(__file__).parent / "fixtures" / "eval" / "heldout.jsonl")
+    # The held-out file was rendered with seed/chatglm prompts, the adapter learned belle's: an
+    # error before any generation, naming the fix (the dialogues, or the file's own template).
+    result = runner.invoke(cli, ["eval", "-a", str(adapter), "-b", heldout, "-o", str(out)])
+    message = str(result.exception)  # (the console script turns it into one line and exit 2)
+    assert isinstance(result.exception, IdataError) and "lack the 'belle' template's" in message
+    assert f"idata eval --adapter {adapter} -b BUILD_FOLDER" in message
+    assert not out.exists()
     # No --model: the base model is the one named in the adapter's adapter_config.json.
-    result = runner.invoke(cli, ["eval", "-a", str(adapter), "-b",
-                                 str(Path(__file__).parent / "fixtures" / "eval" / "heldout.jsonl"),
+    result = runner.invoke(cli, ["eval", "-a", str(adapter), "-b", heldout, "--template", "seed",
                                  "-o", str(out), "--max-new-tokens", "6", "--json"])
     assert result.exit_code == 0, result.output
     results = json.loads(result.stdout[result.stdout.index("{"):])
     assert results["counts"]["items"] == 3
     assert results["benchmark"]["format"] == "context_target"
     assert results["model"]["name_or_path"] == str(model_dir)
-    # The held-out file was rendered with seed/chatglm prompts, the adapter learned belle's: said.
-    assert results["warnings"] and "'belle'" in results["warnings"][0]
+    # Asked with another template than the adapter's, on request: said.
+    assert results["warnings"] and "trained with 'belle'" in results["warnings"][0]
     result = runner.invoke(cli, ["score", str(out / "predictions.jsonl"), "-o", str(tmp_path / "again"), "--json"])
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout[result.stdout.index("{"):])

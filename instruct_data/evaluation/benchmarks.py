@@ -4,8 +4,11 @@
 - a name from the registry (`instruct_data/data/eval/registry.yaml`, also seen as
   `eval/registry.yaml` in the repository): a file shipped in the package, or a remote file
   pinned by URL and sha256, downloaded when online or read from `--from PATH`;
-- a build's `heldout.jsonl` (or any context/target file): the context is already rendered
-  and is the prompt as-is;
+- a build folder (`-b build/mine`): its held-out rows, asked in the model's template
+  (`evaluation.heldout`: re-rendered when the build rendered them with another);
+- a build's `heldout.jsonl` (or any context/target file): the context is already rendered and
+  is the prompt as-is, or re-rendered as for a build folder when its manifest names another template;
+- idata's canonical records (a build's `conversations.jsonl`): rendered with the template;
 - any other file the readers know (alpaca, messages, ...): rendered with the template.
 
 A question/answer benchmark row (`question`, `std_answer`, `class`) with an empty answer is
@@ -23,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
+from instruct_data.evaluation.heldout import build_folder, heldout_file
 from instruct_data.io import file_sha256
 from instruct_data.templates import Template, render_prompt
 from instruct_data.schema import Turn
@@ -49,6 +53,7 @@ class Benchmark:
     items: list[Item]
     rejected: list[dict] = field(default_factory=list)
     registry: dict | None = None  # the registry entry, when the benchmark is a named one
+    rerendered: dict | None = None  # held-out prompts rendered again with the model's template (evaluation.heldout)
 
     def template_warning(self, template: Template) -> str | None:
         """A context/target file rendered with another template than the one the model learned."""
@@ -67,6 +72,8 @@ class Benchmark:
         info = {"name": self.name, "path": self.path, "sha256": self.sha256, "format": self.format,
                 "items": len(self.items), "rejected": len(self.rejected),
                 "rejects": self.rejected[:20]}
+        if self.rerendered:
+            info["rerendered"] = self.rerendered
         if self.registry:
             info["registry"] = {k: v for k, v in self.registry.items() if k in ("url", "sha256", "file")}
             if self.registry.get("sha256"):
@@ -186,6 +193,8 @@ def load_benchmark(benchmark: str = DEFAULT_BENCHMARK, template: Template | None
 
     template = template or get_template(DEFAULT_TEMPLATE)
     name, path, entry = resolve(benchmark, from_path)
+    if path.is_dir() and build_folder(path):  # `-b build/mine`: its held-out rows
+        name, path = path.name, heldout_file(path)
     if path.is_dir():  # exists, but is not a C-Eval/CMMLU layout (those are read as multiple choice)
         raise InputError(str(path), "a folder, not a benchmark file, and it holds no multiple-choice tables "
                                     "(C-Eval/CMMLU CSVs): give -b a file (JSON lines, JSON, CSV, xlsx), a "
@@ -195,6 +204,8 @@ def load_benchmark(benchmark: str = DEFAULT_BENCHMARK, template: Template | None
     fmt = (entry or {}).get("format") or _detect(path)
     if fmt == "qa_benchmark":
         items, rejected = _read_mapped(path, name, template, question="question", reference="std_answer", rendered=False)
+    elif fmt == "conversations":
+        items, rejected = _read_conversations(path, name, template)
     elif fmt == "context_target":
         items, rejected = _read_mapped(path, name, template, question="context", reference="target", rendered=True)
     else:
@@ -221,7 +232,40 @@ def _detect(path: Path) -> str:
     from instruct_data.formats import DETECT_ROWS, detect_format
     from instruct_data.io import read_rows
 
-    return detect_format(list(itertools.islice(read_rows(path), DETECT_ROWS)), str(path))
+    rows = list(itertools.islice(read_rows(path), DETECT_ROWS))
+    first = next((row.data for row in rows if isinstance(row.data, dict)), None)
+    if first is not None and "turns" in first:  # idata's canonical records (a build's conversations.jsonl)
+        return "conversations"
+    return detect_format(rows, str(path))
+
+
+def _read_conversations(path: Path, name: str, template: Template) -> tuple[list[Item], list[dict]]:
+    """Canonical records: each dialogue's last reply is the reference, its earlier rounds the
+    history, rendered with the template as training renders them."""
+    from pydantic import ValidationError
+
+    from instruct_data.io import read_rows
+    from instruct_data.schema import Conversation, describe_validation_error
+    from instruct_data.templates import render
+
+    items, rejected = [], []
+    for row in read_rows(path):
+        where = str(row.origin)
+        if row.data is None:
+            rejected.append({"origin": where, "reason": "unparseable", "detail": row.error})
+            continue
+        try:
+            conversation = Conversation.model_validate(row.data)
+            context, reference = render(conversation, template)
+        except ValidationError as exc:
+            rejected.append({"origin": where, "reason": "not_a_record", "detail": describe_validation_error(exc)})
+            continue
+        except ValueError as exc:  # a chat template that cannot render it (tools it would drop)
+            rejected.append({"origin": where, "reason": "cannot_render", "detail": str(exc).splitlines()[0]})
+            continue
+        items.append(Item(id=conversation.id, prompt=context, reference=reference or None,
+                          category=display_category(conversation.category), question=conversation.prompt.full_text))
+    return items, rejected
 
 
 def _item_id(data: dict, name: str, position: int | None) -> str:

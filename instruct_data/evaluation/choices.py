@@ -283,10 +283,13 @@ def is_choice_benchmark(benchmark: str, from_path: str | None = None) -> bool:
     """A registry entry of format multiple_choice, or a file or folder in a multiple-choice layout."""
     from instruct_data.evaluation.benchmarks import registry
 
+    from instruct_data.evaluation.heldout import build_folder
+
     entry = registry().get(benchmark)
     if entry is not None:
         return entry.get("format") == "multiple_choice"
-    return is_multiple_choice(from_path or benchmark)
+    path = from_path or benchmark
+    return not (Path(path).is_dir() and build_folder(path)) and is_multiple_choice(path)
 
 
 def load_choice_benchmark(benchmark: str, from_path: str | None = None, *, split: str | None = None,

@@ -24,6 +24,7 @@ from instruct_data.evaluation.choices import is_choice_benchmark, load_choice_be
 from instruct_data.evaluation.judge import JudgeConfig, judge_rows, rubrics_for
 from instruct_data.evaluation.generation import (Decoding, adapter_base_model, end_token_ids, generate, load_model,
                                                  read_recorded_template)
+from instruct_data.evaluation.heldout import agree
 from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS
 from instruct_data.evaluation.report import CHART_NAME, write_chart, write_report
 from instruct_data.evaluation.toolcalls import reasoning_counts, scored, summarize_tool_calls
@@ -78,7 +79,22 @@ def resolve_template(name: str | None, adapter: str | None, model: str | None = 
     if recorded:
         data, path = recorded
         return template_from_dict(data), path
+    trained = _run_config_template(adapter)
+    if trained:  # an adapter folder whose template.json was lost: its run_config.json names the template
+        return (_native_template(adapter, model) if trained == NATIVE else get_template(trained)), \
+            f"{adapter}/run_config.json"
     return get_template(DEFAULT_TEMPLATE), "default"
+
+
+def _run_config_template(adapter: str | None) -> str | None:
+    path = Path(adapter) / "run_config.json" if adapter else None
+    if not path or not path.is_file():
+        return None
+    try:
+        name = (json.loads(path.read_text(encoding="utf-8")).get("resolved") or {}).get("template")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _native_template(adapter: str | None, model: str | None) -> NativeTemplate:
@@ -94,6 +110,15 @@ def _native_template(adapter: str | None, model: str | None) -> NativeTemplate:
         if found is not None:
             return found
     raise IdataError("--template native: the tokenizer has no chat_template; name another template")
+
+
+def _override_warning(config: EvalConfig, template: AnyTemplate) -> str | None:
+    """--template naming another template than the one the adapter was trained with: allowed, and said."""
+    recorded = read_recorded_template(config.adapter) if config.template and config.adapter else None
+    if recorded and recorded[0].get("name") != template.name:
+        return (f"asked with --template {template.name}, but the adapter was trained with {recorded[0].get('name')!r} "
+                f"({recorded[1]}): drop --template to ask it as it was trained")
+    return None
 
 
 def resolve_model(config: EvalConfig) -> str:
@@ -126,6 +151,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     if generated_name:
         bench = load_benchmark(generated_name, template, from_path=from_paths.get(generated_name), limit=config.limit,
                                per_category=config.per_category)
+        bench = agree(bench, template, config.adapter)  # held-out rows asked as the adapter was trained, or an error
     elif config.judge:
         raise IdataError("--judge-url needs a generated benchmark (the judge scores generated answers)")
     choice_sets = [load_choice_benchmark(name, from_paths.get(name), shots_from=config.shots_from,
@@ -155,7 +181,7 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
                                                config.compare_base, on_progress, prefix=prefix)
         rows = [_row(item, tuned[index], base[index] if base else None) for index, item in enumerate(bench.items)]
         meta.update({"benchmark": bench.describe(), "decoding": decoding.describe(), "throughput": timing,
-                     "warnings": [w for w in [bench.template_warning(template)] if w]})
+                     "warnings": [w for w in [_override_warning(config, template)] if w]})
     knowledge = _score_choices(model, tokenizer, template, prefix, choice_sets, config, on_progress)
     if config.judge and rows is not None:
         meta["judge"] = judge_rows(rows, config.judge, rubrics, resamples=config.resamples, seed=config.bootstrap_seed,

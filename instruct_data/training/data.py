@@ -221,8 +221,18 @@ def file_blocks(path: Path, block_bytes: int) -> list[tuple[int, int, int]] | No
 def rerender(record: TrainingRecord, template: AnyTemplate, rendered_with: Template | None) -> Pieces:
     """A context/target row as pieces; re-rendered with `template` when it was rendered with another."""
     if rendered_with is not None and rendered_with != template:
-        parsed = parse_prompt(rendered_with, record.context)
-        if parsed is not None:
-            history, question = parsed
-            return [(render_prompt(template, history, question), False), (record.target, True)]
+        context = rerendered_context(record.context, template, rendered_with)
+        if context is not None:
+            return [(context, False), (record.target, True)]
     return [(record.context, False), (record.target, True)]
+
+
+def rerendered_context(context: str, template: AnyTemplate, rendered_with: Template) -> str | None:
+    """A context rendered with `rendered_with`, read back and rendered with `template`; None when
+    it does not read back. `idata eval` asks a build's held-out rows through this same function,
+    so its prompts are the ones training's eval loss saw."""
+    parsed = parse_prompt(rendered_with, context)
+    if parsed is None:
+        return None
+    history, question = parsed
+    return render_prompt(template, history, question)
