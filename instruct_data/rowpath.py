@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.errors import InputError
-from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format
+from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format, unused_columns
 from instruct_data.formats import seed_tasks
 from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
@@ -101,6 +101,11 @@ class FileSpec:
     mapping: dict[str, str] = field(default_factory=dict)
     encoding: str = "utf-8"
     json_lines: bool = False  # JSON lines (cut into raw line chunks), else rows read whole
+    unused: list[str] = field(default_factory=list)  # non-empty columns no field reads (formats.unused_columns)
+
+    def column_info(self) -> dict[str, Any]:
+        """For the manifest's input entry: the columns left unused, when there are any."""
+        return {"unused_columns": list(self.unused)} if self.unused else {}
 
     @property
     def seekable(self) -> bool:
@@ -114,7 +119,8 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
     rows = read_rows(path, encoding=encoding, limit=DETECT_ROWS)
     head = list(rows)
     name, used = resolve_format(head, str(path), fmt, mapping)
-    return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding))
+    unused = unused_columns(head, row_format(name), used)
+    return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding), unused)
 
 
 def is_json_lines(path: Path, encoding: str) -> bool:
@@ -143,7 +149,7 @@ def read_conversations(path: str, *, fmt: str | None = None, source: str, mappin
     `info` to learn the format and the column mapping used (`info["map"]`)."""
     spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
     if info is not None:
-        info.update(format=spec.format, map=spec.mapping)
+        info.update(format=spec.format, map=spec.mapping, unused_columns=spec.unused)
     return spec.format, file_results(spec, source, limit=limit)
 
 

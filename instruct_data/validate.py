@@ -18,6 +18,7 @@ class FileReport:
     path: str
     format: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)  # the column mapping used (--map or aliases)
+    unused_columns: list[str] = field(default_factory=list)  # non-empty columns no field reads
     rows: int = 0
     valid: int = 0
     invalid_by_reason: Counter = field(default_factory=Counter)
@@ -34,7 +35,8 @@ class FileReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "format": self.format, "map": self.mapping, "rows": self.rows, "valid": self.valid,
+            "path": self.path, "format": self.format, "map": self.mapping, "unused_columns": self.unused_columns,
+            "rows": self.rows, "valid": self.valid,
             "invalid": self.invalid, "invalid_by_reason": dict(sorted(self.invalid_by_reason.items())),
             "errors": self.errors, "file_error": self.file_error, "ok": self.ok,
         }
@@ -48,6 +50,7 @@ def validate_file(path: str, *, fmt: str | None = None, mapping: dict[str, str] 
         report.format, stream = read_conversations(path, fmt=fmt, source="validate", mapping=mapping,
                                                    encoding=encoding, info=info)
         report.mapping = info["map"]
+        report.unused_columns = info["unused_columns"]
         for row, result in stream:
             report.rows += 1
             if isinstance(result, Rejected):

@@ -7,8 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from instruct_data.cli.common import console
 from instruct_data.report import median_bin
+
+
+def unused_column_lines(manifest: dict) -> list[str]:
+    """One line per input file with columns that hold data no field reads (the manifest's
+    inputs[].unused_columns): nothing is dropped in silence."""
+    lines = []
+    for entry in manifest.get("inputs", []):
+        unused = entry.get("unused_columns")
+        if unused:
+            names = ", ".join(unused)
+            lines.append(f"  [yellow]unused columns[/yellow] in {escape(str(entry['path']))}: {escape(names)} "
+                         f"(not in the records; --map FIELD=COLUMN to use one)")
+    return lines
 
 
 def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
@@ -27,6 +42,8 @@ def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
         table.add_row(source, f"{c['read']:,}", f"{c['rejected']:,}", f"{c['removed']:,}", f"{train:,}", f"{held:,}",
                       style="bold" if source == "total" else None)
     console.print(table)
+    for line in unused_column_lines(manifest):
+        console.print(line, soft_wrap=True)
     reasons = counts.get("rejects_by_reason", {})
     if reasons:
         why = Table(title="rejected, by reason", title_justify="left")

@@ -55,6 +55,9 @@ def _print_report(report) -> None:
     mapped = f", columns {', '.join(f'{k}={v}' for k, v in report.mapping.items())}" if report.mapping else ""
     console.print(f"{mark} {escape(report.path)} ({report.format}{escape(mapped)}): {report.rows:,} rows, "
                   f"{report.valid:,} valid, {report.invalid:,} invalid", soft_wrap=True)
+    if report.unused_columns:
+        console.print(f"    [yellow]unused columns[/yellow]: {escape(', '.join(report.unused_columns))} "
+                      "(not in the records; --map FIELD=COLUMN to use one)", soft_wrap=True)
     for reason, count in sorted(report.invalid_by_reason.items()):
         console.print(f"    {count:>6,}  {reason}")
     for error in report.errors:

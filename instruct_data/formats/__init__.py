@@ -36,11 +36,27 @@ FORMATS: dict[str, ModuleType] = {
 }
 DETECT_ROWS = 50
 
+# The keys each format's adapter reads (after --map): any other non-empty column is unused, and
+# says so (unused_columns), so no column is dropped in silence.
+_COMMON = {"id", "category", "class", "type"}
+FIELDS_READ: dict[str, set[str]] = {
+    "alpaca": {"instruction", "input", "output", "history", "system"} | _COMMON,
+    "belle": {"instruction", "input", "output", "target", "history", "system"} | _COMMON,
+    "belle_conversations": {"conversations", "system", "tools", "functions"} | _COMMON,
+    "sharegpt": {"conversations", "system", "tools", "functions"} | _COMMON,
+    "messages": {"messages", "tools", "functions"} | _COMMON,
+    "prompt_response": {"prompt", "response", "history"} | _COMMON,
+    "context_target": {"context", "target", "source", "rendered"} | _COMMON,
+    "qa_benchmark": {"question", "std_answer"} | _COMMON,
+    "belle_seed_tasks": {"instruction", "instances", "name", "is_classification"} | _COMMON,
+}
+
 # Column names home-made Chinese spreadsheets use for alpaca's fields. Tried only when the keys
 # match no known format and no --map was given; the mapping used is reported (manifest, validate).
+# A column none of them names (备注, 来源 ...) is not guessed at: it is reported as unused.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "instruction": ("指令", "问题", "提问", "题目", "任务"),
-    "input": ("输入", "补充输入", "上下文", "材料"),
+    "input": ("输入", "补充输入", "补充", "附加信息", "补充信息", "上下文", "材料", "背景"),
     "output": ("输出", "回答", "答案", "回复"),
     "system": ("系统提示", "系统"),
     "category": ("类别", "分类", "类型"),
@@ -151,6 +167,32 @@ def alias_mapping(keys) -> dict[str, str]:
         if found:
             mapping[field] = found
     return mapping
+
+
+def unused_columns(head: list[Row], fmt: str, mapping: dict[str, str] | None = None) -> list[str]:
+    """The columns of these rows that hold something and that the format does not read, in the
+    order first seen: `备注` in a `问题, 补充, 答案, 备注` sheet. (Judged on the file's first rows.)"""
+    known = FIELDS_READ.get(fmt)
+    if known is None:
+        return []
+    found: dict[str, None] = {}
+    for row in head:
+        if row.data is None:
+            continue
+        for key, value in apply_mapping(row.data, mapping or {}).items():
+            if key not in known and key not in found and _holds_something(value):
+                found[key] = None
+    return list(found)
+
+
+def _holds_something(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return True
 
 
 def resolve_format(head: list[Row], path: str, fmt: str | None = None,

@@ -77,7 +77,7 @@ def to_multiturn(
     try:
         for path, source in zip(files, source_names(files)):
             spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
-            ledger.add_input(path, format=spec.format, source=source, map=spec.mapping)
+            ledger.add_input(path, format=spec.format, source=source, map=spec.mapping, **spec.column_info())
             if workers > 1 and group_by is None and _worth_workers(spec):
                 pool = pool or _pool(workers, template, settings, system)  # workers read the lines themselves
                 batches = pool.map(expand_chunk, ((chunk, source) for chunk in file_chunks(spec, block_bytes=CHUNK_BYTES)))

@@ -72,7 +72,8 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                 ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
                                                                          plan.source.revision))
             for file in plan.files:
-                ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None)
+                ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None,
+                                 **file.column_info())
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
         if engine is not None:
