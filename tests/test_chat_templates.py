@@ -100,15 +100,16 @@ def tokenizers():
     return {name: family_tokenizer(spec) for name, spec in FAMILIES.items()}
 
 
-def family_tokenizer(spec: dict):
+def family_tokenizer(spec: dict, dialogues: list | None = None):
+    """A tiny tokenizer of the family, trained on `dialogues` ((messages, tools) pairs; default:
+    this file's cases) as its template renders them. benchmarks/check_template_tokens.py uses it too."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     chat_template = (FIXTURES / spec["file"]).read_text(encoding="utf-8")
-    texts = []
-    for make in CASES.values():
-        conversation, messages, tools = make()
-        texts.append(render(chat_template, messages, tools, spec))
+    if dialogues is None:
+        dialogues = [make()[1:] for make in CASES.values()]
+    texts = [render(chat_template, messages, tools, spec) for messages, tools in dialogues]
     model = Tokenizer(models.BPE())
     model.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
                                                    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
