@@ -181,3 +181,12 @@ def test_a_reply_of_weight_zero_is_history_only_when_training_reads_conversation
     trained = "".join(text for text, supervised in pieces if supervised)
     assert "答二" in trained and "答一" not in trained
     assert "答一" in "".join(text for text, _ in pieces)  # still the history of the second reply
+
+
+def test_in_last_turn_mode_conversations_train_only_the_last_reply_as_train_jsonl_does(tmp_path):
+    out, _ = build_dir(tmp_path, [FIXTURE], split={"heldout": 0}, multiturn={"mode": "last-turn"})
+    train = {r["id"]: r for r in lines(out / "train.jsonl")}
+    convs = {c["id"]: c for c in lines(out / "conversations.jsonl")}
+    assert len(convs["dialogues:1"]["turns"]) == 4
+    for conversation in convs.values():
+        assert trained_replies(conversation) == [train[conversation["id"]]["target"]]

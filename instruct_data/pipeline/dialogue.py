@@ -9,9 +9,11 @@ train the same replies and carry the same texts:
 - a record removed as contamination (its prompt is a held-out or benchmark question) cuts the
   dialogue before it: the later records go too, since their history holds the question and
   often the held-out answer; they are recorded as contamination of the same question;
-- the turns after the last record left are dropped; with no record left the row is removed.
+- the turns after the last record left are dropped; with no record left the row is removed;
+- in last-turn mode (one record, the last reply) the earlier replies are at weight 0 too.
 
-Both engines' pass 2 (pipeline.outputs and ray_engine.build) call follow_removals.
+The workers spool conversation_line; both engines' pass 2 (pipeline.outputs and
+ray_engine.build) call follow_removals.
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ def follow_removals(conv_line: bytes, records: int, removals: dict[int, Removal]
     trained = trained_turns(conversation, records, set(removals), left[-1])
     line = conversation.model_copy(update={"turns": trained}).model_dump_json(exclude_none=True) + "\n"
     return line.encode("utf-8"), left, removals
+
+
+def conversation_line(conversation: Conversation, records: int) -> bytes:
+    """The conversations.jsonl line of a dialogue that gives `records` train records (the
+    workers spool it): a reply that gives none (each but the last in last-turn mode) is at
+    weight 0, history only, as it is in train.jsonl."""
+    replies = [i for i, turn in enumerate(conversation.turns) if turn.role == "assistant"]
+    if records < len(replies):
+        turns = list(conversation.turns)
+        for at in replies[:len(replies) - records]:
+            turns[at] = turns[at].model_copy(update={"weight": 0})
+        conversation = conversation.model_copy(update={"turns": turns})
+    return (conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8")
 
 
 def with_cut(conversation_id: str, records: int, removals: dict[int, Removal]) -> dict[int, Removal]:

@@ -22,6 +22,7 @@ from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.dedupe.keys import record_texts
 from instruct_data.formats import Rejected
 from instruct_data.formats.base import position_id
+from instruct_data.pipeline.dialogue import conversation_line
 from instruct_data.rowpath import chunk_results
 from instruct_data.schema import Conversation
 from instruct_data.templates import training_record
@@ -179,7 +180,7 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     if isinstance(records, Rejected):
         result.reject("multiturn", records.reason, records.detail, origin, raw, conversation.id)
         return
-    spool.conv.append((conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
+    spool.conv.append(conversation_line(conversation, len(records)))  # replies with no record: weight 0
     for record in records:
         spool.train.append((_record_json(record) + "\n").encode("utf-8"))
     multi = _replies(conversation) > 1
