@@ -46,12 +46,12 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
 from instruct_data.faults import reached
-from instruct_data.report import PLOTS
+from instruct_data.report import PLOTS, TOKEN_PLOT
 
 # What each folder command writes besides the outputs its manifest lists.
 FOLDER_NAMES = {
     "build": {"train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-              "manifest.json", "report.md", *PLOTS},
+              "manifest.json", "report.md", *PLOTS, TOKEN_PLOT},
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "export": {"manifest.json"},  # and the outputs its manifest lists (one layout per --to)

@@ -15,6 +15,7 @@ from typing import Any
 from instruct_data.errors import InputError
 
 PLOTS = ("lengths.png", "rejects.png", "categories.png", "duplicates.png")
+TOKEN_PLOT = "token_lengths.png"  # written by `idata stats --tokenizer`, not by the build
 # CJK fonts matplotlib can use for Chinese labels, best first (Debian: fonts-noto-cjk,
 # fonts-wqy-microhei, fonts-wqy-zenhei; `make fonts` installs one).
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
@@ -233,4 +234,32 @@ def write_report(folder: str | Path, manifest: dict[str, Any]) -> Path:
     path = out / "report.md"
     text = render_markdown(manifest, plots, reject_examples(out), cjk_font() if plots else None)
     path.write_text(text, encoding="utf-8")
+    return path
+
+
+def plot_token_lengths(tokens: dict[str, Any], folder: str | Path) -> Path:
+    """token_lengths.png: the examples by whole length in the model's tokens, --max-len marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges, counts = tokens["histogram"]["edges"], tokens["histogram"]["counts"]
+    labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:])]
+    fig, axis = plt.subplots(figsize=(8, 3.8))
+    bars = axis.bar(range(len(counts)), counts, color="#4c72b0")
+    axis.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], padding=2, fontsize=8)
+    axis.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+    title = f"examples by length in tokens ({tokens['tokenizer']}, template {tokens['template']})"
+    over = tokens.get("max_len")
+    if over:
+        title += f"\n{over['over']:,} of {tokens['examples']:,} over --max-len {over['max_len']:,}"
+    axis.set_title(title, fontsize=9)
+    axis.set_ylabel("examples")
+    path = Path(folder) / TOKEN_PLOT
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
     return path
