@@ -304,8 +304,7 @@ def worker_first_step(args) -> dict:
                 phases[phase] += time.perf_counter() - begin
         setattr(module, name, wrapper)
 
-    timed(tok, "_raw_dataset", "reading")  # a small file: read in one stream, then tokenized
-    timed(tok, "_encode_stream", "tokenizing")
+    timed(tok, "_encode_stream", "tokenizing")  # a small file: read in one stream and tokenized
     timed(tok, "_encode_blocks", "tokenizing")  # a large one: read and tokenized in one pass, in parallel
     timed(tok, "_save", "tokenizing")
     timed(loop, "length_grouped_indices", "grouping")

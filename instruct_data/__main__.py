@@ -1,3 +1,3 @@
-from instruct_data.cli import main
+from instruct_data.entry import main
 
 main()

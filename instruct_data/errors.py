@@ -19,6 +19,9 @@ class InputError(IdataError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # pickled by a worker process: rebuilt from its own three arguments
+        return type(self), (self.path, self.message, self.line), self.__dict__
+
 
 class RejectRateError(IdataError):
     """Too many rows rejected: almost always a wrong --format or --map."""

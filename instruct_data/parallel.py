@@ -22,6 +22,12 @@ daemon threads that end when a pipe breaks: a dead worker can never hold the par
   i mod N; a worker's results are read as they come (a thread per worker), so a worker never
   waits for the main process to want its result.
 - With one worker nothing is started: the tasks run here, the same code path for tests.
+- `start_method="spawn"` for a parent that already runs threads (train: torch and tokenizers
+  start some): a fork copies the memory of every thread but only one of them, so a lock a
+  missing thread held stays locked in the child forever. A spawned worker is a fresh
+  interpreter that ignores Ctrl-C from its first instruction, and receives its initializer
+  through its pipe once it does (unpickling a tokenizer takes seconds: a Ctrl-C then would
+  print a KeyboardInterrupt traceback).
 """
 
 from __future__ import annotations
@@ -70,15 +76,26 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _worker_main(parent: int, initializer: Callable | None, initargs: tuple, tasks, results) -> None:
-    """A worker's life: (func, task) in, (ok, result or exception) out, until None or EOF."""
+def _worker_main(parent: int, initializer: Callable | None, initargs: tuple, tasks, results,
+                 init_by_pipe: bool = False) -> None:
+    """A worker's life: (func, task) in, (ok, result or exception) out, until None or EOF.
+
+    With `init_by_pipe` the first message is (initializer, initargs)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked worker inherits the CLI's SIGTERM handler (which raises in the main process to
     # run its clean-up); here the default is right: end at once, the parent cleans up.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
-    if initializer is not None:
-        initializer(*initargs)
+    failed = None  # an initializer's error, returned for every task (the parent raises it once)
+    try:
+        if init_by_pipe:
+            initializer, initargs = tasks.recv()
+        if initializer is not None:
+            initializer(*initargs)
+    except (EOFError, OSError):
+        return
+    except Exception as exc:
+        failed = exc
     while True:
         try:
             job = tasks.recv()
@@ -88,6 +105,8 @@ def _worker_main(parent: int, initializer: Callable | None, initargs: tuple, tas
             return
         func, task = job
         try:
+            if failed is not None:
+                raise failed
             reply = (True, func(task))
         except Exception as exc:  # raised again in the parent, at this task's place in the order
             reply = (False, exc)
@@ -104,9 +123,32 @@ def _dumps(reply: tuple) -> bytes:
         return pickle.dumps((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]} ({exc})")))
 
 
-def _context():
+def _context(start_method: str | None = None):
     # fork where there is one: workers start at once and inherit what the parent loaded.
-    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    if start_method is None:
+        start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(start_method)
+
+
+def _start_ignoring_interrupts(process) -> None:
+    """Start a spawned process with SIGINT ignored: an ignored signal stays ignored across exec
+    (a handler does not), so the new interpreter never raises KeyboardInterrupt while it starts.
+
+    Meanwhile the main thread blocks SIGINT and SIGTERM (Linux queues a blocked signal even while
+    it is ignored): one that arrives during the start (a millisecond) is delivered to its own
+    handler right after. (Another thread of the process may take it meanwhile and drop it: a
+    window of that millisecond, where a Ctrl-C is lost, not turned into a traceback.)"""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()  # signal handlers belong to the main thread
+        return
+    watched = {signal.SIGINT, signal.SIGTERM}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 _DEAD = object()  # what a worker's result reader queues when the worker's pipe ends
@@ -118,18 +160,34 @@ class _Worker:
     def __init__(self, context, initializer: Callable | None, initargs: tuple):
         task_reader, self._task_writer = context.Pipe(duplex=False)
         self._result_reader, result_writer = context.Pipe(duplex=False)
-        self.process = context.Process(target=_worker_main, daemon=True,
-                                       args=(os.getpid(), initializer, initargs, task_reader, result_writer))
-        self.process.start()
-        task_reader.close()  # the parent keeps only its own ends: a dead worker breaks the pipes
-        result_writer.close()
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        spawned = context.get_start_method() != "fork"
+        args = (os.getpid(), None, (), task_reader, result_writer, True) if spawned else (
+            os.getpid(), initializer, initargs, task_reader, result_writer)
+        self.process = context.Process(target=_worker_main, daemon=True, args=args)
+        if spawned:
+            _start_ignoring_interrupts(self.process)
+            self.outbox.put((initializer, initargs))  # sent by the feeding thread, once it starts
+        else:
+            self.process.start()
+        task_reader.close()  # the parent keeps only its own ends: a dead worker breaks the pipes
+        result_writer.close()
 
     def start_threads(self) -> None:
         """After every worker is forked: a fork copies no thread, but would copy their locks."""
-        threading.Thread(target=self._feed, daemon=True).start()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._threads = [threading.Thread(target=self._feed, daemon=True),
+                         threading.Thread(target=self._drain, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def join_threads(self, timeout: float) -> None:
+        """Wait for the feeding and draining threads (they end with the worker's pipes), so that
+        the parent has no thread of this pool left when it forks again."""
+        for thread in self._threads:
+            if thread.ident is not None:  # (started)
+                thread.join(timeout)
 
     def _feed(self) -> None:
         while True:
@@ -164,7 +222,7 @@ class WorkerPool:
     """`workers` processes (none for 1) that each ran `initializer(*initargs)` once."""
 
     def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = (), *,
-                 ahead: int = 2):
+                 ahead: int = 2, start_method: str | None = None):
         self.workers = max(1, workers)
         self.ahead = ahead  # tasks in flight per worker
         self._procs: list[_Worker] = []
@@ -172,7 +230,7 @@ class WorkerPool:
             if initializer is not None:
                 initializer(*initargs)
             return
-        context = _context()
+        context = _context(start_method)
         try:
             for _ in range(self.workers):
                 self._procs.append(_Worker(context, initializer, initargs))
@@ -204,6 +262,8 @@ class WorkerPool:
             worker.outbox.put(None)
         for worker in self._procs:
             worker.process.join()
+        for worker in self._procs:
+            worker.join_threads(timeout=5)
         self._procs = []
 
     def kill(self) -> None:
@@ -212,6 +272,9 @@ class WorkerPool:
             worker.process.kill()
         for worker in self._procs:
             worker.process.join(timeout=5)
+        for worker in self._procs:
+            worker.outbox.put(None)  # a feeding thread waiting for work ends too
+            worker.join_threads(timeout=1)
         self._procs = []
 
     def __enter__(self) -> "WorkerPool":

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from contextlib import contextmanager
 
 import click
@@ -29,6 +32,53 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+_said = threading.Event()  # set once the main thread has said "interrupted"
+
+
+def interrupt_watchdog(grace: float = 3.0) -> None:
+    """End the process `grace` seconds after SIGINT/SIGTERM if the main thread has not by then.
+
+    Python runs a signal handler only between bytecodes: a main thread inside one long C call
+    (a forward pass of a large model on the CPU, a wait in a library) would hold the exit up for
+    as long as the call lasts. The C-level handler writes the signal's number to the wakeup fd
+    at once, so this thread sees it even then. For commands that fork no workers (train, eval):
+    a fork after threads copies the memory of a thread but not the thread.
+    """
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while True:
+            data = os.read(reader, 1)
+            if not data or data[0] not in (signal.SIGINT, signal.SIGTERM):
+                continue
+            time.sleep(grace)  # the main thread normally cleans up and exits well before
+            if not _said.is_set():
+                name = signal.Signals(data[0]).name
+                os.write(2, f"interrupted ({name}): stopped (the step under way did not return within {grace:.0f} s); "
+                            "outputs are left as they were before the run\n".encode())
+            os._exit(128 + data[0])
+
+    threading.Thread(target=watch, daemon=True, name="idata-interrupt-watchdog").start()
+
+
+def exit_now(code: int) -> None:
+    """Exit after an interrupt without the interpreter's teardown: with torch and a tokenizer
+    loaded, freeing every module takes seconds on a busy machine, and a stopped command must end
+    at once. The atexit handlers still run (Ray's shutdown, temporary folders); the clean-up of
+    the command itself ran in its `finally` blocks before this."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def run_cli(group: click.Group, argv: list[str]) -> None:
     """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback.
     Exit codes: 0 done; 1 an output cannot be written; 2 a bad option or an unreadable input;
@@ -43,13 +93,16 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (Interrupted, click.exceptions.Abort) as exc:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the message short
+            signal.signal(signum, signal.SIG_IGN)
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
         from instruct_data import outputs_guard
 
         left = ("the outputs were already complete and in place" if outputs_guard.committed
                 else "outputs are left as they were before the run")
         console.print(f"[red]interrupted[/red] ({exc or 'SIGINT'}): stopped; {left}")
-        sys.exit(code)
+        _said.set()  # (the watchdog, if it must end the process, stays silent)
+        exit_now(code)
     except IdataError as exc:
         console.print(f"[red]error:[/red] {escape(only_existing_options(str(exc), group, argv))}")
         sys.exit(exc.exit_code)

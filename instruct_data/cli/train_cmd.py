@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from instruct_data.cli.common import console, print_json
+from instruct_data.cli.common import console, interrupt_watchdog, print_json
 from instruct_data.templates import TEMPLATES
 
 
@@ -91,6 +91,7 @@ def train_command(recipe, as_json, **options):
 
     from instruct_data.training import make_config, train
 
+    interrupt_watchdog()  # a signal ends train within seconds, even inside a long forward pass
     if options.get("modules_to_save"):
         options["modules_to_save"] = [m.strip() for m in options["modules_to_save"].split(",") if m.strip()]
     config = make_config(recipe, **options)

@@ -6,18 +6,18 @@
 The prompt is tokenized as one string, exactly as evaluation tokenizes it (see `Encoder`);
 over `max_len` an example is fitted as `truncate.py` says (earlier rounds, then the middle of
 the question, then the end of the reply, with no EOS after a cut reply). Tokenization is batched with the fast tokenizer,
-spread over the cores by `datasets.map`, and saved under a key made of the data's hash, the
-tokenizer, the template, the end token and the length, so a second run loads it at once.
+spread over the cores by idata's WorkerPool (spawned processes, see below), and saved under a key made of the
+data's hash, the tokenizer, the template, the end token and the length, so a second run loads it at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
+import itertools
 import json
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,6 @@ IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
 ENCODING_VERSION = 5  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated;
 # 5: an example is one string (prompt and reply together), replies are the template's own text, per-reply column
-ROWS_PER_PROCESS = 2000  # below this many rows per core, extra processes cost more than they save
 
 
 @dataclass(frozen=True)
@@ -259,34 +258,62 @@ def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, templa
     stats_file = path / "idata_stats.json"
     if stats_file.is_file():
         return _load(path, json.loads(stats_file.read_text(encoding="utf-8")), cached=True)
-    key = path.name
-    work = root / f".build-{key}-{os.getpid()}"  # Arrow files while building: rows stream to disk
+    remove_dead_entries(root)
     # Written beside, then renamed: a cache entry is complete or absent (another rank may be reading).
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{_host()}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "data").mkdir(parents=True)
     encoder = Encoder(tokenizer, eos, max_len, too_long, layout=prompt_layout(template),
                       native=isinstance(template, NativeTemplate))
     blocks = _blocks(data_path, block_reader, num_proc)
     try:
-        with _bad_row_as_itself():
-            if blocks:
-                encoded = _encode_blocks(blocks, block_reader, encoder, work, key, num_proc)
-            else:
-                encoded = _encode_stream(_raw_dataset(examples_loader, work, key), tmp, encoder, num_proc)
+        if blocks:
+            encoded = _encode_blocks(blocks, block_reader, encoder, tmp / "data", num_proc, data_path)
+        else:
+            encoded = _encode_stream(examples_loader, encoder, tmp / "data", num_proc, data_path)
         _save(encoded, data_path, path, tmp, encoder.max_len)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return _load(path, json.loads(stats_file.read_text(encoding="utf-8")), cached=False)
 
 
 BLOCK_BYTES = 4 * 2**20  # a block of a large file that one tokenizing process reads (~10k Belle rows)
+STREAM_TASK_ROWS = 10_000  # rows of a file read in one stream that one task tokenizes
+TMP_MARK = ".tmp-"  # KEY.tmp-HOST-PID: a cache entry being written
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "host"
+
+
+def remove_dead_entries(root: Path) -> None:
+    """Remove the half-written cache entries of runs on this machine that no longer run
+    (killed, or the machine lost power): their pid is gone. Another machine's entries, on a
+    shared cache, are left to it."""
+    host = _host()
+    for entry in root.glob(f"*{TMP_MARK}{host}-*"):
+        pid = entry.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+    for entry in root.glob(".build-*-*"):  # the datasets cache folders of versions before 0.1.1
+        pid = entry.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _blocks(data_path: Path, block_reader, num_proc: int | None) -> list | None:
     """The file's blocks when it is worth reading in parallel (two or more, more than one core)."""
-    if block_reader is None or (num_proc or os.cpu_count() or 1) < 2:
+    if block_reader is None or (num_proc or _cores()) < 2:
         return None
     from instruct_data.training.data import file_blocks
 
@@ -294,83 +321,102 @@ def _blocks(data_path: Path, block_reader, num_proc: int | None) -> list | None:
     return blocks if blocks and len(blocks) >= 2 else None
 
 
-@contextlib.contextmanager
-def _bad_row_as_itself():
-    """A bad row is reported as itself (file:line), not as datasets' wrapper around it."""
-    from datasets.exceptions import DatasetGenerationError
-
+def _cores() -> int:
     try:
-        yield
-    except DatasetGenerationError as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, IdataError):
-            raise cause from None
-        raise
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
-def _raw_dataset(examples_loader, work: Path, key: str):
-    """The pieces as an on-disk Arrow dataset, streamed: memory stays flat however large the file."""
-    import datasets
+# ------------------------------------------------------------------ the tokenizing processes
+#
+# idata's own WorkerPool, not datasets' multiprocess pool: the train process already runs
+# threads (torch, tokenizers), so its workers are spawned, not forked; they ignore Ctrl-C, die
+# on SIGTERM and with their parent (even one killed by SIGKILL), and are killed, not waited
+# for, when the parent is interrupted (a datasets worker inherited the CLI's SIGTERM handler and
+# the pool's terminate waited on it forever). Each task writes its rows to its own Arrow file in
+# the cache entry being built, in task order: the entry is those files, concatenated.
 
-    from instruct_data.training.data import per_reply
-
-    def rows():
-        for example in examples_loader():
-            yield {"texts": [t for t, _ in example], "supervised": [s for _, s in example], "per_reply": per_reply(example)}
-
-    features = datasets.Features({"texts": datasets.List(datasets.Value("string")),
-                                  "supervised": datasets.List(datasets.Value("bool")),
-                                  "per_reply": datasets.Value("int8")})
-    return datasets.Dataset.from_generator(rows, features=features, cache_dir=str(work), fingerprint=key)
+_WORKER: dict = {}
 
 
-def _encode_stream(raw, tmp: Path, encoder: Encoder, num_proc: int | None):
-    """Tokenize a raw dataset into the cache entry's own Arrow files (int32, written once)."""
-    if num_proc is None:
-        num_proc = max(1, min(os.cpu_count() or 1, len(raw) // ROWS_PER_PROCESS))
-    return raw.map(encoder, batched=True, batch_size=1000, num_proc=num_proc if num_proc > 1 else None,
-                   remove_columns=["texts", "supervised", "per_reply"], features=_encoded_features(), desc="tokenizing",
-                   cache_file_name=str(tmp / "data" / "part.arrow"), load_from_cache_file=False)
+def _init_worker(encoder: Encoder, reader, folder: Path) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per process: the processes are the parallelism
+    _WORKER.update(encoder=encoder, reader=reader, folder=folder)
 
 
-def _encoded_rows(blocks: list, reader, encoder: Encoder, errors: Path):
-    """Read and tokenize blocks, 1000 rows at a time (runs in each tokenizing process)."""
+def _encode_task(task: tuple) -> tuple[str, int]:
+    """(number, block or list of pieces) -> (its Arrow file's name, rows written)."""
+    from datasets.arrow_writer import ArrowWriter
+
     from instruct_data.io import chunked
     from instruct_data.training.data import per_reply
 
+    number, work = task
+    encoder, folder = _WORKER["encoder"], _WORKER["folder"]
+    pieces = _WORKER["reader"](work) if _WORKER["reader"] is not None else work
+    name = f"part-{number:05d}.arrow"
+    writer = ArrowWriter(features=_encoded_features(), path=str(folder / name))
     try:
-        for block in blocks:
-            for batch in chunked(reader(block), 1000):
-                out = encoder({"texts": [[t for t, _ in p] for p in batch],
-                               "supervised": [[s for _, s in p] for p in batch],
-                               "per_reply": [per_reply(p) for p in batch]})
-                for index in range(len(batch)):
-                    yield {name: values[index] for name, values in out.items()}
-    except IdataError as exc:  # a bad row: the worker pool passes on only a traceback's text, so say it here
-        errors.mkdir(parents=True, exist_ok=True)
-        (errors / f"{os.getpid()}.json").write_text(json.dumps({"message": str(exc), "exit_code": exc.exit_code}))
-        raise
+        for batch in chunked(pieces, 1000):
+            writer.write_batch(encoder({"texts": [[t for t, _ in p] for p in batch],
+                                        "supervised": [[s for _, s in p] for p in batch],
+                                        "per_reply": [per_reply(p) for p in batch]}))
+        rows, _ = writer.finalize()
+    finally:
+        writer.close()
+    return name, rows
 
 
-def _encode_blocks(blocks: list, reader, encoder: Encoder, work: Path, key: str, num_proc: int | None):
+def _run_tasks(tasks, workers: int, encoder: Encoder, reader, folder: Path, progress) -> list[str]:
+    """The tasks' Arrow files, in task order; `progress(task_result)` after each."""
+    from instruct_data.parallel import WorkerPool
+
+    names = []
+    with WorkerPool(workers, _init_worker, (encoder, reader, folder), start_method="spawn") as pool:
+        for name, rows in pool.map(_encode_task, enumerate(tasks)):
+            names.append(name)
+            progress(rows)
+    return names
+
+
+def _open(folder: Path, names: list[str]):
     import datasets
-    from datasets.exceptions import DatasetGenerationError
 
-    processes = min(num_proc or os.cpu_count() or 1, len(blocks))
-    errors = work / "errors"
-    try:
-        return datasets.Dataset.from_generator(
-            functools.partial(_encoded_rows, reader=reader, encoder=encoder, errors=errors),
-            features=_encoded_features(), gen_kwargs={"blocks": blocks}, num_proc=processes, cache_dir=str(work),
-            fingerprint=key)
-    except DatasetGenerationError:
-        reported = sorted(errors.glob("*.json")) if errors.is_dir() else []
-        if not reported:
-            raise
-        found = json.loads(reported[0].read_text())
-        error = IdataError(found["message"])
-        error.exit_code = found["exit_code"]
-        raise error from None
+    parts = [datasets.Dataset.from_file(str(folder / name)) for name in names]
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def _encode_blocks(blocks: list, reader, encoder: Encoder, folder: Path, num_proc: int | None, data_path: Path):
+    """Each process reads and tokenizes whole blocks of the file (no copy of the text between)."""
+    from instruct_data.progress import Progress
+
+    workers = min(num_proc or _cores(), len(blocks))
+    total = sum(size for _, _, size in blocks)
+    sizes = iter([size for _, _, size in blocks])
+    with Progress(f"tokenizing {data_path.name}", total=total, unit="bytes") as progress:
+        names = _run_tasks(blocks, workers, encoder, reader, folder,
+                           lambda rows: progress.advance(next(sizes), rows=rows))
+    return _open(folder, names)
+
+
+def _encode_stream(examples_loader, encoder: Encoder, folder: Path, num_proc: int | None, data_path: Path):
+    """A file read in one stream (gzip, a JSON array, a small file): tasks of STREAM_TASK_ROWS rows,
+    tokenized here when there is one, else by `num_proc` processes (default: the cores)."""
+    from instruct_data.io import chunked
+    from instruct_data.progress import Progress
+
+    tasks = chunked(examples_loader(), STREAM_TASK_ROWS)
+    first = next(tasks, None)
+    second = next(tasks, None) if first is not None else None
+    if first is None:
+        raise IdataError(f"{data_path}: no rows to train on")
+    workers = 1 if second is None else (num_proc or _cores())
+    pending = (chunk for chunk in (first, second) if chunk is not None)
+    with Progress(f"tokenizing {data_path.name}", unit="rows") as progress:
+        names = _run_tasks(itertools.chain(pending, tasks), workers, encoder, None, folder,
+                           lambda rows: progress.advance(rows, rows=rows))
+    return _open(folder, names)
 
 
 def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None:
@@ -411,4 +457,4 @@ def _encoded_features():
     ids = datasets.List(datasets.Value("int32"))
     return datasets.Features({"input_ids": ids, "labels": ids, "length": datasets.Value("int32"),
                               "truncated": datasets.Value("bool"), "skipped": datasets.Value("bool"),
-                              "per_reply": datasets.Value("int8")})
+                              "per_reply": datasets.Value("int8")})  # data.per_reply: 0 whole row, 1 first, 2 later
