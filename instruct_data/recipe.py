@@ -169,10 +169,24 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise RecipeError(f"{path}: a recipe is a mapping with a `sources:` list")
     recipe = parse_recipe(data, str(path))
     base = path.resolve().parent
-    recipe.against = [f if os.path.isabs(f) else str(base / f) for f in recipe.against]
-    for source in recipe.sources:
+
+    def local(value: str, key: str) -> str:
+        return value if os.path.isabs(value) else _inside(base, value, f"{path}: {key}")
+
+    recipe.against = [local(f, "against") for f in recipe.against]
+    for n, source in enumerate(recipe.sources):
         if source.files:
-            source.files = [f if os.path.isabs(f) else str(base / f) for f in source.files]
-        if source.from_ and not os.path.isabs(source.from_):
-            source.from_ = str(base / source.from_)
+            source.files = [local(f, f"sources.{n}.files") for f in source.files]
+        if source.from_:
+            source.from_ = local(source.from_, f"sources.{n}.from")
     return recipe
+
+
+def _inside(base: Path, relative: str, where: str) -> str:
+    """A relative path of a recipe, taken from the recipe's folder and kept inside it: a recipe
+    someone hands you reads its own files, not `../../` anything (an absolute path is explicit)."""
+    joined = os.path.normpath(os.path.join(base, relative))
+    if relative.startswith("~") or os.path.commonpath([str(base), joined]) != str(base):
+        raise RecipeError(f"{where}: {relative} is outside the recipe's folder {base}; move the file under it, "
+                          "or give its absolute path")
+    return joined
