@@ -57,7 +57,7 @@ def test_hf_export_round_trips_through_load_dataset(build, tmp_path):
         assert texts == [t.full_text if t.role == "user" else t.text for t in conversation.turns]
     agent = by_id["agent:1"]
     assert agent["messages"][0] == {"role": "system", "content": "你是一个出行助手。", "reasoning_content": None,
-                                    "tool_calls": None, "tool_call_id": None, "name": None}
+                                    "tool_calls": None, "tool_call_id": None, "name": None, "weight": None}
     call = agent["messages"][2]["tool_calls"][0]
     assert call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"]) == {"city": "北京", "date": "明天"}

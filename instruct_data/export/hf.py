@@ -26,12 +26,13 @@ def _schema():
     call = pa.struct([("id", pa.string()), ("type", pa.string()),
                       ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())]))])
     message = pa.struct([("role", pa.string()), ("content", pa.string()), ("reasoning_content", pa.string()),
-                         ("tool_calls", pa.list_(call)), ("tool_call_id", pa.string()), ("name", pa.string())])
+                         ("tool_calls", pa.list_(call)), ("tool_call_id", pa.string()), ("name", pa.string()),
+                         ("weight", pa.int8())])
     return pa.schema([("id", pa.string()), ("source", pa.string()), ("category", pa.string()),
                       ("messages", pa.list_(message)), ("tools", pa.string())])
 
 
-MESSAGE_FIELDS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name")
+MESSAGE_FIELDS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name", "weight")
 
 
 def hf_row(conversation: Conversation) -> dict[str, Any]:

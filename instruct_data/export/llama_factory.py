@@ -24,7 +24,7 @@ SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
 def write_llama_factory(data: BuildData, work: Path, name: str) -> dict[str, Any]:
     """Write the data files and dataset_info.json into `work`; return the counts per file."""
     info: dict[str, Any] = {}
-    counts: dict[str, Any] = {"text_beside_call": 0}
+    counts: dict[str, Any] = {"text_beside_call": 0, "untrained_replies": 0}
     for split, conversations in data.splits.items():
         alpaca = [alpaca_row(c) for c in conversations if is_single_turn(c)]
         sharegpt = []
@@ -33,6 +33,9 @@ def write_llama_factory(data: BuildData, work: Path, name: str) -> dict[str, Any
                 row, with_text = sharegpt_row(conversation)
                 sharegpt.append(row)
                 counts["text_beside_call"] += with_text
+                # LLaMA-Factory's sharegpt has no per-turn weight: a reply idata keeps as history
+                # only (a copy removed elsewhere) is trained there like the others. Counted.
+                counts["untrained_replies"] += sum(1 for turn in conversation.turns if turn.weight == 0)
         suffix = "" if split == "train" else f"_{split}"
         for kind, rows, entry in (("alpaca", alpaca, _alpaca_entry), ("sharegpt", sharegpt, _sharegpt_entry)):
             if not rows:

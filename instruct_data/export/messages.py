@@ -33,6 +33,8 @@ def openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
             messages.append({"role": "user", "content": turn.full_text})
         elif turn.role == "assistant":
             message: dict[str, Any] = {"role": "assistant", "content": turn.text}
+            if turn.weight is not None:
+                message["weight"] = turn.weight  # 0: history only, not trained (OpenAI's fine-tuning field)
             if turn.reasoning:
                 message["reasoning_content"] = turn.reasoning
             if turn.tool_calls:
