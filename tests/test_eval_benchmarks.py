@@ -154,3 +154,55 @@ def test_download_is_checked_against_the_pinned_sha256(monkeypatch, tmp_path):
     assert len(bench.items) == 9
     assert Path(bench.path) == tmp_path / "benchmarks" / "belle-eval" / "belle_eval_sample.json"
     assert bench.describe()["sha256_matches_registry"] is True
+
+
+def _record(i, turns, system=None):
+    found = {"id": f"mine:{i}", "source": "mine", "turns": [{"role": r, "text": t} for r, t in turns]}
+    return {**found, "system": system} if system else found
+
+
+def test_canonical_conversations_are_a_benchmark_rendered_with_the_template(tmp_path):
+    path = tmp_path / "conversations.jsonl"
+    rows = [_record(1, [("user", "长城有多长？"), ("assistant", "两万多公里。")]),
+            _record(2, [("user", "你好"), ("assistant", "你好！"), ("user", "今天星期几？"), ("assistant", "星期三。")]),
+            {"id": "x", "turns": [{"role": "user", "text": "没有回答"}]}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    bench = load_benchmark(str(path), get_template("chatml"))
+    assert bench.format == "conversations"  # was refused as "unknown format"
+    assert [i.reference for i in bench.items] == ["两万多公里。", "星期三。"]
+    assert bench.items[1].prompt == ("<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
+                                     "<|im_start|>user\n今天星期几？<|im_end|>\n<|im_start|>assistant\n")
+    assert [r["reason"] for r in bench.rejected] == ["not_a_record"]
+
+
+def _fake_build(folder: Path, contexts: list[str], template="seed") -> Path:
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"command": "build", "parameters": {"template": {"name": template}}}))
+    (folder / "heldout.jsonl").write_text("".join(
+        json.dumps({"context": c, "target": "答", "id": f"h{i}", "source": "s"}, ensure_ascii=False) + "\n"
+        for i, c in enumerate(contexts)), encoding="utf-8")
+    return folder
+
+
+def test_a_build_folder_is_asked_in_the_models_template_or_fails_naming_the_fix(tmp_path):
+    from instruct_data.errors import IdataError
+    from instruct_data.evaluation.heldout import agree
+    from instruct_data.schema import Turn
+    from instruct_data.templates import render_prompt
+
+    chatml, seed = get_template("chatml"), get_template("seed")
+    q1, a1, q2 = Turn(role="user", text="你好"), Turn(role="assistant", text="你好！"), Turn(role="user", text="几点了？")
+    build = _fake_build(tmp_path / "build", [render_prompt(seed, [], q2), render_prompt(seed, [(q1, a1)], q2)])
+    bench = agree(load_benchmark(str(build), chatml), chatml, "runs/x")
+    assert bench.format == "context_target" and bench.name == "build"
+    assert [i.prompt for i in bench.items] == [render_prompt(chatml, [], q2), render_prompt(chatml, [(q1, a1)], q2)]
+    assert bench.describe()["rerendered"] == {"from": "seed", "to": "chatml", "items": 2}
+    same = agree(load_benchmark(str(build / "heldout.jsonl"), seed), seed, None)  # the build's own template: as is
+    assert same.items[0].prompt == render_prompt(seed, [], q2) and same.rerendered is None
+
+    broken = _fake_build(tmp_path / "broken", ["这不是 seed 模板写的提示"])
+    with pytest.raises(IdataError, match=f"idata train --data {broken} --template seed"):
+        agree(load_benchmark(str(broken), chatml), chatml, "runs/x")
+    empty = _fake_build(tmp_path / "empty", [])
+    with pytest.raises(IdataError, match="no held-out rows"):
+        load_benchmark(str(empty), chatml)
