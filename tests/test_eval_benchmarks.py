@@ -206,3 +206,16 @@ def test_a_build_folder_is_asked_in_the_models_template_or_fails_naming_the_fix(
     empty = _fake_build(tmp_path / "empty", [])
     with pytest.raises(IdataError, match="no held-out rows"):
         load_benchmark(str(empty), chatml)
+
+
+def test_a_build_that_wrote_its_held_out_dialogues_is_rendered_from_them_system_included(tmp_path):
+    from instruct_data.evaluation.heldout import agree
+
+    build = _fake_build(tmp_path / "build", ["Instruction: 几点了？\nAnswer: "])
+    rows = [_record(7, [("user", "几点了？"), ("assistant", "三点。")], system="回答要简短。")]
+    (build / "heldout_conversations.jsonl").write_text(json.dumps(rows[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    chatml = get_template("chatml")
+    bench = agree(load_benchmark(str(build), chatml), chatml, None)
+    assert bench.format == "conversations" and [i.id for i in bench.items] == ["mine:7"]
+    assert bench.items[0].prompt == ("<|im_start|>system\n回答要简短。<|im_end|>\n"
+                                     "<|im_start|>user\n几点了？<|im_end|>\n<|im_start|>assistant\n")
