@@ -215,3 +215,74 @@ def test_validate_and_convert_name_unused_columns(tmp_path):
     mapped = CliRunner().invoke(cli, ["validate", str(COLUMNS), "--json", "--map",
                                       "instruction=问题,input=补充,output=答案,category=分类,system=备注"])
     assert json.loads(mapped.output)["files"][0]["unused_columns"] == []
+
+
+# ------------------------------------------------------------------ recall: non-answers, missing pictures, lost tools
+
+
+@pytest.mark.parametrize("instruction, reply, reason", [
+    ("如何在Excel中把数字转换成大写金额？", "不能", "bare_yes_no"),
+    ("请解释一下什么是复利。", "不知道。", "no_content"),
+    ("支票上的金额应该怎么写？", "大写金额的写法见财务书写规范。", "deflection"),
+    ("孩子发烧39度该怎么办？", "请咨询当地医院。", "deflection"),
+])
+def test_non_answers_and_deflections_are_caught(instruction, reply, reason):
+    from instruct_data.clean.filters import Deflection
+
+    assert Deflection().apply(conv(instruction, reply)).reason == reason
+
+
+@pytest.mark.parametrize("instruction, reply", [
+    ("小明能在3小时内走完15公里吗？", "不能"),  # a yes/no question
+    ("评估这篇博文。输出“好”或“坏”。", "好"),  # an answer the question offers
+    ("哪里可以查到财务书写规范？", "详见财政部发布的《会计基础工作规范》。"),  # asked where to look
+    ("写一句问候语。", "见到你真高兴！"),
+])
+def test_short_answers_that_answer_are_kept(instruction, reply):
+    from instruct_data.clean.filters import Deflection, NonAnswer
+
+    assert kept(Deflection(), conv(instruction, reply)) and kept(NonAnswer(), conv(instruction, reply))
+
+
+@pytest.mark.parametrize("instruction, input", [
+    ("看图写话，写一段50字的小短文。", None),
+    ("如图，长方形的长是8厘米，求阴影部分的面积。", None),
+    ("请根据附件中的表格计算总销售额。", None),
+])
+def test_references_to_a_picture_or_file_the_row_does_not_carry(instruction, input):
+    from instruct_data.clean.filters import UnseenAttachment
+
+    verdict = UnseenAttachment().apply(conv(instruction, "好的，答案如下：……", input=input))
+    assert verdict is not None and verdict.reason.startswith("refers_to_missing_")
+
+
+@pytest.mark.parametrize("instruction, input", [
+    ("看图写话：![公园](https://example.com/park.png)", None),  # the picture is linked
+    ("确定下图的表面积", "边长 2 厘米的立方体"),  # the figure is given as text
+    ("如下图所示：\n| 星期 | 公里 |\n|---|---|\n| 一 | 12 |", None),  # a table
+    ("介绍一下图书馆的历史。", None),
+    ("在地图中找到北京。", None),
+    ("描述一幅著名的画。", None),
+])
+def test_pictures_the_row_carries_or_never_meant(instruction, input):
+    from instruct_data.clean.filters import UnseenAttachment
+
+    assert kept(UnseenAttachment(), conv(instruction, "北京在华北平原。", input=input))
+
+
+def test_the_new_recall_rules_are_off_until_measured_on_the_test_split():
+    assert not {"deflection", "unseen_attachment", "lost_tools"} & set(Cleaner().enabled)
+    on = Cleaner(CleanSettings(deflection=True, unseen_attachment=True, lost_tools=True)).enabled
+    assert {"deflection", "unseen_attachment", "lost_tools"} <= set(on)
+
+
+def test_a_dialogue_that_lost_its_tools():
+    from instruct_data.clean.filters import LostTools
+
+    reply = "很抱歉，我无法帮您预订机票。我的功能仅限于根据收入和扣除额计算税款。"
+    assert LostTools().apply(conv("帮我订一张去北京的机票", reply)).reason == "refers_to_missing_tools"
+    with_tools = Conversation(id="t:1", source="t", tools=[{"name": "calculate_tax", "description": "计算税款",
+                                                          "parameters": {"type": "object", "properties": {}}}],
+                              turns=[Turn(role="user", text="帮我订一张去北京的机票"), Turn(role="assistant", text=reply)])
+    assert kept(LostTools(), with_tools)
+    assert kept(LostTools(), conv("介绍一下Python的函数", "函数是组织好的、可重复使用的代码块，我的建议是多练习。"))

@@ -11,7 +11,7 @@ from instruct_data.clean.arithmetic import first_wrong
 from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts,
                                      without_code)
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
-from instruct_data.clean.structure import last_prose_line, prose
+from instruct_data.clean.structure import last_prose_line, prose, prose_lines
 from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
                                      is_chinese)
 from instruct_data.schema import Conversation
@@ -525,6 +525,120 @@ class MissingAttachment(TurnFilter):
         return (Path(self.settings.base or ".") / target.split("#")[0].split("?")[0]).exists()
 
 
+# ------------------------------------------------------------------ unseen_attachment
+
+# A text that refers to a picture or an attached file as being there ("看图写话", "如图所示",
+# "根据附件"). 图 after a word that makes another word of it (地图, 意图, 试图) is not a picture,
+# nor 图 before 书/案/形/像 (图书馆, 图案). 图中 on its own must start a phrase.
+_NOT_PICTURE_AFTER = r"(?!书|案|形|像|纸|腾|谋|钉|强|存|文并茂)"
+PICTURE_REFERENCE = re.compile(
+    r"(?:(?<!好)看图|识图|读图|(?<![比例假譬正诸])如图|(?<![不可])见图|附图|据图|根据图|观察图|下图|上图|左图|右图|此图|该图|本图"
+    r"|这张图|这幅图|这个图|那张图|(?<![\u4e00-\u9fff])图(?:中|里|上)|图片(?:中|里|上)|所给图片|以下图片|下面的图片|上面的图片"
+    r"|这张照片|这幅照片|该照片|照片(?:中|里))" + _NOT_PICTURE_AFTER
+    + r"|\b(?:the|this) (?:image|picture|photo|figure|chart) (?:above|below|shows|attached)\b|\bsee (?:the )?(?:figure|image)\b"
+    r"|\battached (?:image|picture|photo)\b",
+    re.IGNORECASE)
+FILE_REFERENCE = re.compile(
+    r"(?:见|根据|参考|参照|按照|查看|打开|阅读|请看)(?:所附的?|附上的|上传的)?附件|附件(?:中|里|内)(?:的|所)|附件(?:是|为)"
+    r"|所附(?:的)?(?:文件|文档|表格|材料|图片)|附上的(?:文件|文档|表格|材料|图片)|(?:我|您)上传的(?:文件|文档|表格|图片|照片)"
+    r"|\battached (?:file|document|spreadsheet|pdf)\b|\b(?:the|this) (?:file|document) (?:attached|I uploaded)\b",
+    re.IGNORECASE)
+# Every match of the two patterns holds one of these (a substring test first is much cheaper).
+ATTACHMENT_WORDS = ("图", "照片", "画", "附", "上传", "image", "picture", "photo", "figure", "chart", "attached",
+                    "Image", "Picture", "Photo", "Figure", "Chart", "Attached", "file", "document", "File", "Document")
+# What carries a picture or a file in a text row: an image link or tag, a URL, a data URI, an
+# `<image>` placeholder (LLaVA-style rows).
+CARRIES_MEDIA = re.compile(r"!\[[^\]\n]*\]\(|<img\b|<image>|data:image/|https?://|www\.", re.IGNORECASE)
+
+
+class OffUntilMeasured(RuleSettings):
+    # Off until measured on the frozen test split (docs/cleaning.md).
+    enabled: bool = False
+
+
+class UnseenAttachment(Filter):
+    """An instruction that refers to a picture or an attached file the row does not carry:
+    "看图写话" or "如图，长方形的长是…" with no picture, "根据附件中的表格" with no file. Not judged
+    where the row carries an image link, a URL or an `<image>` placeholder, or gives the figure
+    in text (a table, ASCII art, code, or lines of data after the reference). Replies are not
+    judged: one that says "（见图示）" in a long answer usually answers all the same."""
+
+    name = "unseen_attachment"
+    reasons = ("refers_to_missing_picture", "refers_to_missing_file")
+    Settings = OffUntilMeasured
+
+    def filter(self, conversation: Conversation) -> Drop | None:
+        turns = conversation.turns
+        texts = [(turn.role, turn.full_text) for turn in turns]
+        candidates = [(i, role, text) for i, (role, text) in enumerate(texts)
+                      if role == "user" and any(word in text for word in ATTACHMENT_WORDS)]
+        if not candidates:
+            return None  # the usual case, decided by substring tests
+        if conversation.system and CARRIES_MEDIA.search(conversation.system) or any(
+                CARRIES_MEDIA.search(text) for _, text in texts):
+            return None
+        for index, role, text in candidates:
+            lines = prose_lines(text)
+            if len(lines) < sum(1 for line in text.split("\n") if line.strip()):
+                continue  # a table, ASCII art or code may be the figure itself
+            plain = "\n".join(lines)
+            for pattern, reason in ((PICTURE_REFERENCE, "refers_to_missing_picture"),
+                                    (FILE_REFERENCE, "refers_to_missing_file")):
+                match = pattern.search(plain)
+                if match and not _given_after(plain, match.end()):
+                    verdict = Drop(reason, f"the instruction refers to {match.group(0)!r}, which the row does not carry")
+                    return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
+        return None
+
+
+def _given_after(text: str, position: int) -> bool:
+    """Lines follow the reference: the figure's data is given as text ("如下图所示：\n星期一：12公里
+    …", or an input "边长 2 厘米的立方体" after "确定下图的表面积")."""
+    return any(line.strip() for line in text[position:].split("\n")[1:])
+
+
+# ------------------------------------------------------------------ lost_tools
+
+# A reply that speaks of a tool set: "我的功能仅限于计算税款", "为我提供的功能", "根据提供的函数",
+# "<functioncall>", "the functions I have been provided".
+TOOL_TALK = re.compile(
+    r"(?:我的|我目前的|目前我的|我现在的)(?:功能|能力)(?:仅限于|只限于|仅包括|局限于|只有|仅有)"
+    r"|(?:为我提供的|提供给我的|我可以使用的|我能使用的|我可用的|我所拥有的|我被赋予的)(?:功能|函数|工具|API)"
+    r"|(?:根据|使用|调用)(?:所?提供的|给定的|可用的)(?:函数|功能|工具|API)"
+    r"|<functioncall>|<function_call>|<tool_call>|\bfunction_call\b"
+    r"|\b(?:functions|tools) (?:I have been|I've been|I am|I'm) (?:provided|given)\b|\bmy (?:current )?capabilities are limited to\b"
+    r"|\bI (?:don't|do not) have (?:a|the|any) (?:function|tool)s? (?:to|for|that)\b",
+    re.IGNORECASE)
+TOOL_WORDS = ("功能", "能力", "函数", "工具", "API", "function", "tool", "Function", "Tool", "capabilit")
+
+
+class LostTools(Filter):
+    """A dialogue that lost its tools: a reply speaks of the functions it was given ("我的功能仅限于
+    计算税款", "<functioncall>") and the row declares no tools and calls none, so what it refers to
+    is not in the training record (a reader or a converter dropped them)."""
+
+    name = "lost_tools"
+    reasons = ("refers_to_missing_tools",)
+    Settings = OffUntilMeasured
+
+    def filter(self, conversation: Conversation) -> Drop | None:
+        if getattr(conversation, "tools", None) or tool_cleaning_has_calls(conversation):
+            return None
+        turns = conversation.turns
+        for index, turn in enumerate(turns):
+            if turn.role != "assistant" or not any(word in turn.text for word in TOOL_WORDS):
+                continue
+            match = TOOL_TALK.search(turn.text)
+            if match:
+                verdict = Drop("refers_to_missing_tools", f"the reply says {match.group(0)!r}, and the row carries no tools")
+                return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
+        return None
+
+
+def tool_cleaning_has_calls(conversation) -> bool:
+    return any(turn.role == "tool" or getattr(turn, "tool_calls", None) for turn in conversation.turns)
+
+
 # ------------------------------------------------------------------ arithmetic
 
 
@@ -567,17 +681,66 @@ ACKNOWLEDGEMENT = re.compile(r"^\W*(?:好的|好|好吧|嗯+|哦|收到|没问�
 SETS_UP = re.compile(r"[吗么][？?]?\s*$|从现在开始|接下来|以后|记住|扮演|明白|准备好|\?$|？$")
 
 
+# A bare yes or no: an answer only to a yes/no question.
+BARE_YES_NO = re.compile(r"^\W*(?:是|不是|是的|能|不能|可以|不可以|会|不会|有|没有|对|不对|行|不行|要|不要|否|Yes|No)\W*$",
+                         re.IGNORECASE)
+YES_NO_QUESTION = re.compile(r"[吗么嘛][？?。\s]*$|[吗么嘛][？?]|是否|能否|可否|会否|有无|是不是|能不能|可不可以|会不会|有没有|对不对|"
+                             r"行不行|要不要|该不该|判断|对错|正确|真假|是非|或否|还是|yes or no|true or false|\b(?:is|are|can|do|does|"
+                             r"will|should)\b[^?]*\?", re.IGNORECASE)
+# A reply that says nothing: "不知道", "无", "略", "同上".
+NO_CONTENT = re.compile(r"^\W*(?:我?不知道|我?不清楚|我?不确定|无|暂无|略|同上|见上|见下|N/?A|无可奉告|没有答案|不好说|说不清|"
+                        r"因人而异|看情况|随便|都行|我?无法回答(?:这个问题|您的问题|你的问题)?)\W*$", re.IGNORECASE)
+# A reply that only points elsewhere: "…见财务书写规范", "详见说明书", "请咨询当地医院".
+DEFLECTION = re.compile(r"(?:详见|参见|请见|请参考|请参阅|请查阅|请查看|请咨询|请自行(?:查询|搜索|查阅|百度)|可以?参考|可以?查阅|可以?咨询|"
+                        r"具体(?:请|可)?(?:见|看|参考|咨询)|(?<![再看遇碰会接召拜晋引意])见[^。！？\n，,]{0,15}?(?:规范|规定|标准|文件|手册|"
+                        r"说明书|附件|附录|官网|网站|链接|资料|文档|百科|教材|课本|第.{1,4}[章节条页]))")
+# The instruction asks where to find something: pointing there is the answer.
+ASKS_WHERE = re.compile(r"哪里|哪儿|在哪|出处|来源|参考|推荐|资料|文献|链接|网址|网站|书|找|查|咨询|渠道|途径")
+DEFLECTION_MAX = 60
+
+
+def _offered(text: str, question: str) -> bool:
+    """The reply is one of the answers the question offers in quotes (输出“好”或“坏”)."""
+    core = text.strip("。.!！？? ")
+    return bool(core) and re.search(rf"[“\"'「『‘]{re.escape(core)}[”\"'」』’]", question) is not None
+
+
 class NonAnswer(TurnFilter):
     """A reply that is only an acknowledgement or a question back ("好的", "Why?") to a request
-    that wanted content."""
+    that wanted content (not an answer the question offers: 输出“好”或“坏” -> 好)."""
 
     name = "non_answer"
     reasons = ("non_answer",)
 
     def judge(self, question: str, reply: str) -> Drop | None:
-        if len(reply) > 8 or not ACKNOWLEDGEMENT.match(reply) or SETS_UP.search(question):
+        text = reply.strip()
+        if len(text) > 8 or not ACKNOWLEDGEMENT.match(text) or SETS_UP.search(question) or _offered(text, question):
             return None
-        return Drop("non_answer", f"the reply is only {reply.strip()!r}")
+        return Drop("non_answer", f"the reply is only {text!r}")
+
+
+class Deflection(TurnFilter):
+    """A reply that does not answer and is not an acknowledgement: a bare yes or no ("不能") to a
+    question that is not a yes/no question; nothing ("不知道", "略"); or, in a short reply, only
+    a pointer elsewhere ("…见财务书写规范", "请咨询当地医院") when the instruction did not ask
+    where to look. An answer the question offers in quotes is an answer (输出“是”或“否”)."""
+
+    name = "deflection"
+    reasons = ("bare_yes_no", "no_content", "deflection")
+    Settings = OffUntilMeasured
+
+    def judge(self, question: str, reply: str) -> Drop | None:
+        text = reply.strip()
+        if len(text) > DEFLECTION_MAX or len(text) <= 16 and _offered(text, question):
+            return None  # the usual case; or 输出“好”或“坏” -> 好
+        if len(text) <= 8 and BARE_YES_NO.match(text) and not YES_NO_QUESTION.search(question):
+            return Drop("bare_yes_no", f"the reply is only {text!r}, and the question is not a yes/no question")
+        if len(text) <= 16 and NO_CONTENT.match(text):
+            return Drop("no_content", f"the reply is only {text!r}")
+        match = DEFLECTION.search(text)
+        if match and not ASKS_WHERE.search(question):
+            return Drop("deflection", f"the short reply only points elsewhere ({match.group(0)!r})")
+        return None
 
 
 # ------------------------------------------------------------------ wrong_script
@@ -633,4 +796,5 @@ class CopiedPage(TurnFilter):
 
 
 FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
-                                      Refusal, Truncated, Echo, MissingAttachment, CopiedPage, WrongScript, Arithmetic, NonAnswer, Pii)
+                                      Refusal, Truncated, Echo, MissingAttachment, UnseenAttachment, LostTools, CopiedPage,
+                                      WrongScript, Arithmetic, NonAnswer, Deflection, Pii)
