@@ -328,7 +328,28 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
 def _read_sheets(path: Path) -> Iterator[Row]:
     """Every sheet of a workbook with rows, in order. With more than one, each row's origin
     names its sheet (`answers.xlsx[Sheet2]:row 3`, rows counted per sheet), so none is
-    silently left out and no two rows share an id."""
+    silently left out and no two rows share an id. A row with a formula whose value was never
+    computed (a file written by a program that does not calculate) is a row that cannot be
+    read, with the reason, not an empty row silently dropped."""
+    if base_suffix(path) == ".xls":  # the old binary format: openpyxl cannot read it, pandas (xlrd) can
+        yield from _read_xls(path)
+        return
+    sheets = list(sheet_records(path))
+    filled = [sheet for sheet in sheets if sheet.rows]
+    for sheet in filled:
+        name = sheet.name if len(filled) > 1 else None
+        for row_no, values, missing in sheet.rows:
+            origin = Origin(file=str(path), row=row_no, sheet=name)
+            if missing:
+                yield Row(origin, None, error=f"formula with no computed value in column {', '.join(missing)} (the "
+                                              "workbook was saved by a program that does not calculate formulas: "
+                                              "open and save it in Excel or LibreOffice)",
+                          raw=json.dumps(dict(zip(sheet.columns, map(cell_text, values))), ensure_ascii=False))
+            else:
+                yield Row(origin, {k: cell_text(v) for k, v in zip(sheet.columns, values)})
+
+
+def _read_xls(path: Path) -> Iterator[Row]:
     import pandas as pd
 
     sheets = pd.read_excel(_binary_source(path), sheet_name=None, dtype=str, keep_default_na=False)
@@ -338,6 +359,89 @@ def _read_sheets(path: Path) -> Iterator[Row]:
         sheet = str(name) if len(filled) > 1 else None
         for row_no, record in enumerate(frame.to_dict(orient="records"), start=1):
             yield Row(Origin(file=str(path), row=row_no, sheet=sheet), {k: _cell(v) for k, v in record.items()})
+
+
+@dataclass
+class Sheet:
+    """One worksheet as read: its name, column names, and its data rows as
+    (row number among the data rows, typed cell values, columns whose formula has no value)."""
+
+    name: str
+    columns: list[str]
+    rows: list[tuple[int, tuple, list[str]]]
+
+
+def sheet_records(path: Path) -> Iterator[Sheet]:
+    """The sheets of a workbook with typed values (numbers stay numbers), read with openpyxl.
+
+    As pandas reads a sheet: the first non-blank row is the header (an empty name becomes
+    `Unnamed: N`, a repeated one `name.1`), blank rows are skipped and not counted. A cell whose
+    formula was never calculated has no cached value: openpyxl reads it as empty, so the formulas
+    are read too, to tell such a cell from an empty one."""
+    import openpyxl
+
+    source = _binary_source(path)
+    values = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    formulas = openpyxl.load_workbook(source, read_only=True, data_only=False)
+    try:
+        for sheet in values.worksheets:
+            rows = zip(sheet.iter_rows(values_only=True), formulas[sheet.title].iter_rows(values_only=True))
+            yield _sheet(sheet.title, rows)
+    finally:
+        values.close()
+        formulas.close()
+
+
+def _sheet(name: str, rows) -> Sheet:
+    header: list[str] | None = None
+    data: list[tuple[int, tuple, list[str]]] = []
+    for cells, raw in rows:
+        formula = [isinstance(r, str) and r.startswith("=") for r in raw]
+        if all(c is None or c == "" for c in cells) and not any(formula):
+            continue  # a blank row, as pandas skips it
+        if header is None:
+            header = _column_names(cells)
+            continue
+        cells = tuple(cells) + (None,) * (len(header) - len(cells))
+        missing = [header[i] for i, (c, f) in enumerate(zip(cells, formula)) if f and c is None and i < len(header)]
+        data.append((len(data) + 1, cells[:len(header)], missing))
+    header = header or []
+    # Columns with no name and no value anywhere (formatting past the table) are not columns.
+    keep = [i for i, col in enumerate(header)
+            if not col.startswith("Unnamed: ") or any(i < len(v) and v[i] not in (None, "") for _, v, _ in data)]
+    if len(keep) < len(header):
+        header = [header[i] for i in keep]
+        data = [(n, tuple(v[i] for i in keep), m) for n, v, m in data]
+    return Sheet(name, header, data)
+
+
+def _column_names(cells) -> list[str]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = "" if cell is None else str(cell).lstrip("\ufeff").strip()
+        name = name or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the readers give it (text, as pandas' dtype=str would): 3 -> "3", 2.5 -> "2.5",
+    a whole float -> its integer, a date -> "2024-01-02 00:00:00", empty -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _binary_source(path: Path):

@@ -197,15 +197,6 @@ def test_an_existing_folder_given_as_a_benchmark_says_what_is_wrong(setup, tmp_p
     assert "no such file" not in result.stderr and "folder" in result.stderr, result.stderr
 
 
-def test_merge_exits_1_where_the_readme_promises_1(setup, tmp_path):
-    out = tmp_path / "merged"
-    assert idata("merge", "--adapter", setup["run"], "--out", out).returncode == 0
-    assert json.loads((out / "manifest.json").read_text())["command"] == "merge"
-    error_line(idata("merge", "--adapter", setup["run"], "--out", out), 1, "--overwrite")
-    assert idata("merge", "--adapter", setup["run"], "--out", out, "--overwrite").returncode == 0
-    assert leftovers(tmp_path) == []
-
-
 def test_every_command_takes_the_same_lock_through_symlinks(setup, tmp_path):
     real = tmp_path / "real"
     link = tmp_path / "link"
@@ -255,72 +246,61 @@ def test_stats_on_a_damaged_manifest_is_one_line(tmp_path):
 # ---------------------------------------------------------------- signals on progress
 
 
-def test_train_stopped_anywhere_leaves_the_previous_run_and_its_checkpoints(setup, tmp_path):
+def test_train_stopped_anywhere_leaves_the_previous_run_and_resumes_from_its_checkpoints(setup, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "12",
-            "--cache-dir", setup["tok"], *TRAIN]
+    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "8",
+            "--save-steps", "2", "--cache-dir", setup["tok"], *TRAIN]
     assert idata(*args, timeout=300).returncode == 0
     previous = files(out)
     assert any(name.startswith("checkpoints/") and name.endswith("optimizer.pt") for name in previous)
-    for sig, hold in ((signal.SIGINT, "train:0.1"), (signal.SIGTERM, "train:0.35"), (signal.SIGKILL, "train:0.6"),
-                      (signal.SIGINT, "train:0.99"), (signal.SIGKILL, "swap")):
-        signal_at([*args, "--overwrite"], hold, sig, tmp_path)
-        assert files(out) == previous, f"train {sig.name} at {hold}: the previous run changed"
-    # SIGINT at the swap: the signal waits for the renames, the new run is whole.
-    result = signal_at([*args, "--overwrite"], "swap", signal.SIGINT, tmp_path)
-    assert "already complete" in result.stderr
-    assert files(out) != previous and (out / "manifest.json").is_file() and (out / "adapter_model.safetensors").is_file()
-    assert not (tmp_path / ".run.unfinished").exists() and leftovers(tmp_path) == []
-
-
-def test_an_interrupted_run_resumes_from_its_kept_checkpoints(setup, tmp_path):
-    out = tmp_path / "run"
-    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "12",
-            "--cache-dir", setup["tok"], *TRAIN]
-    result = signal_at(args, "train:0.7", signal.SIGTERM, tmp_path)
-    assert "--resume" in result.stderr and not out.exists()
+    unfinished = tmp_path / ".run.unfinished"
+    # Step 1 of 8, before any checkpoint: nothing of the new run is left.
+    signal_at([*args, "--overwrite"], "train:0.1", signal.SIGINT, tmp_path)
+    assert files(out) == previous and not unfinished.exists()
+    # Step 3: checkpoint-2 is kept for --resume, and said so; the previous run is whole.
+    result = signal_at([*args, "--overwrite"], "train:0.35", signal.SIGTERM, tmp_path)
+    assert "--resume" in result.stderr and files(out) == previous
+    assert (unfinished / "checkpoints" / "checkpoint-2").is_dir()
     error_line(idata(*args), 1, "unfinished run", "--resume")
-    result = idata(*args, "--resume", timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    signal_at([*args, "--resume"], "train:0.6", signal.SIGKILL, tmp_path)
+    assert files(out) == previous and (unfinished / "checkpoints" / "checkpoint-4").is_dir()
+    # Ctrl-C at the swap waits for the renames: the resumed run is in place, whole.
+    result = signal_at([*args, "--resume"], "swap", signal.SIGINT, tmp_path)
+    assert "already complete" in result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 12 and metrics["resumed_from"].endswith("checkpoint-8")
+    assert metrics["steps"] == 8 and metrics["resumed_from"].endswith("checkpoint-4")
+    assert json.loads((out / "manifest.json").read_text())["command"] == "train"
+    assert not unfinished.exists() and leftovers(tmp_path) == []
 
 
-@pytest.fixture(scope="module")
-def evaluated(setup):
-    out = setup["root"] / "eval-out"
-    result = idata("eval", "-m", setup["model"], "-a", setup["run"], "-b", HELDOUT, "--out", out,
-                   "--max-new-tokens", "4", "--batch-size", "1", timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
-
-
-def test_eval_score_and_merge_stopped_anywhere_leave_the_previous_outputs(setup, evaluated, tmp_path):
+def test_eval_score_and_merge_stopped_anywhere_leave_the_previous_outputs(setup, tmp_path):
     out = tmp_path / "e"
-    import shutil
-
-    shutil.copytree(evaluated, out)
-    previous = files(out)
     args = ["eval", "-m", setup["model"], "-a", setup["run"], "-b", HELDOUT, "--out", out, "--max-new-tokens", "4",
             "--batch-size", "1", "--compare-base"]
-    for sig, hold in ((signal.SIGINT, "eval:0.1"), (signal.SIGKILL, "eval:0.6"), (signal.SIGTERM, "eval:0.99"),
-                      (signal.SIGKILL, "swap")):
+    assert idata(*args, timeout=300).returncode == 0
+    previous = files(out)
+    for sig, hold in ((signal.SIGKILL, "eval:0.6"), (signal.SIGTERM, "eval:0.99"), (signal.SIGKILL, "swap")):
         signal_at(args, hold, sig, tmp_path)
         assert files(out) == previous, f"eval {sig.name} at {hold}: the previous outputs changed"
+    result = signal_at(args, "swap", signal.SIGINT, tmp_path)  # completes, and cleans up after the killed runs
+    assert "already complete" in result.stderr and (out / "results.json").is_file()
     scored = tmp_path / "scored"
-    assert idata("score", evaluated / "predictions.jsonl", "--out", scored).returncode == 0
+    assert idata("score", out / "predictions.jsonl", "--out", scored).returncode == 0
     before = files(scored)
     signal_at(["score", out / "predictions.jsonl", "--out", scored], "swap", signal.SIGKILL, tmp_path)
     assert files(scored) == before
     merged = tmp_path / "merged"
     assert idata("merge", "--adapter", setup["run"], "--out", merged).returncode == 0
+    assert json.loads((merged / "manifest.json").read_text())["command"] == "merge"
+    error_line(idata("merge", "--adapter", setup["run"], "--out", merged), 1, "--overwrite")  # 1, as the README says
     before = files(merged)
-    for sig, hold in ((signal.SIGTERM, "merge:0.35"), (signal.SIGKILL, "swap")):
-        signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], hold, sig, tmp_path)
-        assert files(merged) == before, f"merge {sig.name} at {hold}"
-    # The next runs clean up after the killed ones and succeed.
-    assert idata(*args, timeout=300).returncode == 0
-    assert idata("merge", "--adapter", setup["run"], "--out", merged, "--overwrite").returncode == 0
+    signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], "merge:0.35", signal.SIGKILL,
+              tmp_path)
+    assert files(merged) == before
+    result = signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], "swap", signal.SIGINT,
+                       tmp_path)
+    assert "already complete" in result.stderr and files(merged).keys() == before.keys()
+    assert idata("score", out / "predictions.jsonl", "--out", scored).returncode == 0
     assert leftovers(tmp_path) == []
 
 
@@ -441,3 +421,61 @@ def test_ctrl_c_abandons_a_judge_that_never_answers_within_5_s(setup, tmp_path):
         server.close()
         for conn in accepted:
             conn.close()
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def test_a_recipe_reads_only_inside_its_folder_unless_a_path_is_absolute(tmp_path):
+    from instruct_data.recipe import RecipeError, load_recipe
+
+    folder = tmp_path / "r"
+    (folder / "data").mkdir(parents=True)
+    outside = write_jsonl(tmp_path / "secret.jsonl", [{"instruction": "问", "output": "答"}])
+    recipe = folder / "recipe.yaml"
+    for line in ("files: [../secret.jsonl]", "files: [data/../../secret.jsonl]", "files: ['~/x.jsonl']"):
+        recipe.write_text(f"sources:\n  - name: a\n    {line}\n", encoding="utf-8")
+        with pytest.raises(RecipeError, match=r"sources\.0\.files: .* outside the recipe's folder"):
+            load_recipe(recipe)
+    recipe.write_text(f"sources:\n  - name: a\n    files: [data/*.jsonl, {outside}]\nagainst: [data/q.jsonl]\n",
+                      encoding="utf-8")
+    loaded = load_recipe(recipe)
+    assert loaded.sources[0].files == [str(folder.resolve() / "data" / "*.jsonl"), str(outside)]
+    recipe.write_text("sources:\n  - name: a\n    files: [a.jsonl]\nagainst: [../q.jsonl]\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="against: ../q.jsonl is outside"):
+        load_recipe(recipe)
+
+
+# ---------------------------------------------------------------- workbooks
+
+
+def test_dedupe_of_a_workbook_keeps_its_sheets_types_and_every_row(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "一"
+    first.append(["instruction", "output", "score"])
+    for i in range(4):
+        first.append([f"问题{i}是什么", f"这是回答{i}，足够长的内容。", i * 1.5])
+    first.append(["问题0是什么", "这是回答0，足够长的内容。", 7])  # a duplicate of row 1
+    first.append(["公式行的问题", "=CONCAT(A2,B2)", 3])  # a formula never calculated: no value
+    for name in ("二", "三", "四"):
+        sheet = book.create_sheet(name)
+        sheet.append(["instruction", "output", "n"])
+        for i in range(3):
+            sheet.append([f"{name}表问题{i}是什么", f"{name}表回答{i}，足够长的内容。", i])
+    book.save(tmp_path / "book.xlsx")
+    result = idata("dedupe", tmp_path / "book.xlsx", "--out", tmp_path / "out", "--no-near")
+    assert result.returncode == 0, result.stderr
+    written = openpyxl.load_workbook(tmp_path / "out" / "book.xlsx")
+    assert written.sheetnames == ["一", "二", "三", "四"]
+    rows = {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in written.worksheets}
+    assert rows["一"][0] == ("instruction", "output", "score") and len(rows["一"]) == 5
+    assert [r[2] for r in rows["一"][1:]] == [0, 1.5, 3, 4.5]  # numbers, not text
+    assert all(len(rows[name]) == 4 and rows[name][3][2] == 2 for name in ("二", "三", "四"))
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 1 and "formula with no computed value" in rejects[0]["detail"]
+    assert rejects[0]["id"] == "book:一!6"
+    totals = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]["totals"]
+    assert totals == {"read": 15, "written": 13, "rejected": 1, "removed": 1}

@@ -240,6 +240,8 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
 def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
                   encoding: str) -> int:
     """A JSON array or a table: kept rows are written again in the same format."""
+    if base_suffix(plan.path) == ".xlsx":
+        return _rewrite_workbook(plan, out, item, removed, ledger)
     rows, columns = [], {}
     for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
         if position in plan.rejected:
@@ -253,6 +255,39 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal]
         else:
             _record(ledger, plan, removal, row.origin, row.data)
     _write_table(rows, list(columns), out, _output_suffix(plan.path))
+    return item
+
+
+def _rewrite_workbook(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger) -> int:
+    """A workbook: every sheet, in order and by name, with its header and its kept rows, cell
+    values typed as they were (numbers stay numbers, dates dates; a formula keeps the value it
+    had, since rows it referred to may be gone). Rows are counted in the order read_rows gave."""
+    import openpyxl
+
+    from instruct_data.io import cell_text, sheet_records
+
+    sheets = list(sheet_records(plan.path))
+    several = sum(1 for sheet in sheets if sheet.rows) > 1
+    book = openpyxl.Workbook(write_only=True)
+    position = kept = 0
+    for sheet in sheets:
+        target = book.create_sheet(sheet.name)
+        if sheet.columns:
+            target.append(sheet.columns)
+        for row_no, values, _ in sheet.rows:
+            position += 1
+            if position - 1 in plan.rejected:  # formula rows with no value are among these, with their reason
+                continue
+            removal = removed.get(item)
+            item += 1
+            if removal is None:
+                target.append(list(values))
+                kept += 1
+            else:
+                origin = Origin(file=str(plan.path), row=row_no, sheet=sheet.name if several else None)
+                _record(ledger, plan, removal, origin, dict(zip(sheet.columns, map(cell_text, values))))
+    book.save(out)
+    ledger.outcome(plan.source, Written(kept))
     return item
 
 
