@@ -97,19 +97,24 @@ def swap_in(work: Path, out: Path) -> None:
     global committed
     if out.is_symlink():  # never move the link aside: replace the folder it names
         out = real_out(out)
-    with no_signals():
-        reached("swap")  # the fault tests signal here: the moment the first output is renamed
-        if out.is_dir() and _exchange(work, out):
-            old = work  # one atomic step: the old outputs are now at the work folder's name
-        else:
-            old = None
-            if out.exists():
+    old, swapped = None, False
+    try:
+        with no_signals():
+            reached("swap")  # the fault tests signal here: the moment the first output is renamed
+            if out.is_dir() and _exchange(work, out):
+                # One atomic step; the old outputs, now at the work folder's name, take the name
+                # a later run removes if this one dies before it does.
                 old = out.parent / old_name(out)
-                os.replace(out, old)  # a run killed here: the next run puts it back (_remove_stale)
-            os.replace(work, out)
-        committed = True
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+                os.replace(work, old)
+            else:
+                if out.exists():
+                    old = out.parent / old_name(out)
+                    os.replace(out, old)  # a run killed here: the next run puts it back (_remove_stale)
+                os.replace(work, out)
+            committed = swapped = True
+    finally:  # also when a signal held back during the renames is raised now
+        if old is not None and swapped:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 # True once this process has swapped its outputs in: an interrupt after that point must not
@@ -239,6 +244,17 @@ def guard_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *,
             raise
         if folder and not staged:
             _remove_unlisted(out, previous)
+
+
+def adapter_base(adapter: str | os.PathLike | None) -> str | None:
+    """The base model an adapter folder names (adapter_config.json), or None: a folder the
+    command loads, so --out may not be it."""
+    try:
+        data = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (TypeError, OSError, ValueError):
+        return None
+    base = data.get("base_model_name_or_path") if isinstance(data, dict) else None
+    return base if isinstance(base, str) else None
 
 
 def _refuse_models(out: Path, models: Iterable[str | os.PathLike | None]) -> None:

@@ -93,7 +93,7 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
     from instruct_data.evaluation import EvalConfig, evaluate
     from instruct_data.evaluation.judge import JudgeConfig
     from instruct_data.faults import reached
-    from instruct_data.outputs_guard import guard_output
+    from instruct_data.outputs_guard import adapter_base, guard_output
 
     judge = None
     if judge_url or judge_model:
@@ -108,7 +108,7 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     inputs = [p for p in (*benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
-    with guard_output(out, inputs, command="eval", models=[model, adapter]), _progress(columns) as on_progress:
+    with guard_output(out, inputs, command="eval", models=[model, adapter, adapter_base(adapter)]), _progress(columns) as on_progress:
         def progress(done: int, total: int) -> None:
             on_progress(done, total)
             reached("eval", done / total if total else None)  # for the fault tests (instruct_data.faults)
