@@ -605,11 +605,16 @@ TOOL_TALK = re.compile(
     r"(?:我的|我目前的|目前我的|我现在的)(?:功能|能力)(?:仅限于|只限于|仅包括|局限于|只有|仅有)"
     r"|(?:为我提供的|提供给我的|我可以使用的|我能使用的|我可用的|我所拥有的|我被赋予的)(?:功能|函数|工具|API)"
     r"|(?:根据|使用|调用)(?:所?提供的|给定的|可用的)(?:函数|功能|工具|API)"
+    r"|(?:与|在)我(?:所)?提供的功能|在我(?:的)?功能范围内|无法执行[^。！？\n]{0,12}外部任务|外部任务的功能"
     r"|<functioncall>|<function_call>|<tool_call>|\bfunction_call\b"
     r"|\b(?:functions|tools) (?:I have been|I've been|I am|I'm) (?:provided|given)\b|\bmy (?:current )?capabilities are limited to\b"
     r"|\bI (?:don't|do not) have (?:a|the|any) (?:function|tool)s? (?:to|for|that)\b",
     re.IGNORECASE)
 TOOL_WORDS = ("功能", "能力", "函数", "工具", "API", "function", "tool", "Function", "Tool", "capabilit")
+# After a refusal ("很抱歉，我目前无法预订机票。"), naming what it can do speaks of its tools too:
+# "我的功能是转换货币", "我没有预订机票的功能".
+DECLINES = re.compile(r"抱歉|无法|不能|没有办法")
+NAMES_ITS_FUNCTION = re.compile(r"我(?:目前|现在)?的(?:主要)?功能(?:目前)?(?:仅限于|只限于|是|主要是)|我(?:目前|并)?没有[^。！？\n，,]{0,16}的功能")
 
 
 class LostTools(Filter):
@@ -628,7 +633,7 @@ class LostTools(Filter):
         for index, turn in enumerate(turns):
             if turn.role != "assistant" or not any(word in turn.text for word in TOOL_WORDS):
                 continue
-            match = TOOL_TALK.search(turn.text)
+            match = TOOL_TALK.search(turn.text) or (DECLINES.search(turn.text) and NAMES_ITS_FUNCTION.search(turn.text))
             if match:
                 verdict = Drop("refers_to_missing_tools", f"the reply says {match.group(0)!r}, and the row carries no tools")
                 return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
