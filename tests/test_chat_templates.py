@@ -313,3 +313,17 @@ def test_train_counts_and_records_the_dialogues_trained_one_example_per_reply(tm
     assert run_config["supervision"]["one_example_per_reply"]["examples"] == 7
     metrics = json.loads((out / "metrics.json").read_text())["data"]["train"]
     assert metrics["rows"] == 5 and metrics["examples"] == 9
+
+
+def test_reasoning_mode_reaches_the_examples_read_from_a_file(tmp_path):
+    from instruct_data.training.data import per_reply, read_pieces
+
+    conversation, _, _ = CASES["think"]()
+    path = tmp_path / "conversations.jsonl"
+    path.write_text(conversation.model_dump_json(exclude_none=True) + "\n", encoding="utf-8")
+    chatml = get_template("chatml")
+    _, kept = read_pieces(path, chatml, reasoning="keep")
+    _, history = read_pieces(path, chatml, reasoning="drop-history")
+    assert [per_reply(p) for p in kept] == [0]  # one example, both traces trained
+    assert [per_reply(p) for p in history] == [1, 2]  # one per reply, counted as such
+    assert "先算1+1。" not in "".join(t for t, _ in history[1])
