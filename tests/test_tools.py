@@ -299,3 +299,24 @@ def test_personal_data_is_masked_in_calls_and_results_too():
     strict = Cleaner({"pii": {"mode": "reject"}})
     conv.turns[1].tool_calls[0].arguments["phone"] = phone
     assert strict.clean(conv)[0].detail == "a call's arguments hold a phone"
+
+
+def test_a_held_out_dialogue_that_calls_tools_gives_every_reply_to_the_benchmark(tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(TOOLS / "glaive.json"), "--out", str(out), "--heldout", "3",
+                                      "--max-reject-rate", "0.9", "--template", "chatml"])
+    assert result.exit_code == 0, result.output
+    held = [json.loads(line) for line in (out / "heldout.jsonl").read_text("utf-8").splitlines()]
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text("utf-8").splitlines()]
+    dialogues = {r["id"].split("#")[0] for r in held}
+    assert len(dialogues) == 3 and not dialogues & {r["id"].split("#")[0] for r in train}
+    # A dialogue with calls gives each of its replies (the calls, the answers); any other its last.
+    replies = {"glaive:1": 3, "glaive:2": 2, "glaive:3": 1, "glaive:9": 1}
+    for dialogue in dialogues:
+        assert sum(r["id"].split("#")[0] == dialogue for r in held) == replies[dialogue], dialogue
+    call_items = [r for r in held if r["target"].startswith("<tool_call>")]
+    assert call_items and all(json.loads(r["target"].split("\n")[1])["name"] for r in call_items)

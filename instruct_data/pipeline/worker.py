@@ -84,6 +84,10 @@ def _replies(conversation) -> int:
     return getattr(conversation, "n_replies", 1)
 
 
+def _calls_tools(conversation) -> bool:
+    return any(getattr(turn, "tool_calls", None) for turn in conversation.turns)
+
+
 class Spool:
     """The spool lines of one chunk (UTF-8, newline included), written to its files at the end:
     the conversations, the train records and the held-out records of dialogues."""
@@ -185,8 +189,10 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
         spool.train.append((_record_json(record) + "\n").encode("utf-8"))
     multi = _replies(conversation) > 1
     if multi:
-        record = training_record(conversation, state.template, state.system)
-        spool.held.append((_record_json(record) + "\n").encode("utf-8"))
+        # A held-out dialogue that calls tools keeps every reply as a benchmark item, so that its
+        # calls are scored (evaluation/toolcalls.py); any other, its last reply.
+        held = records if _calls_tools(conversation) else [training_record(conversation, state.template, state.system)]
+        spool.held.append("".join(_record_json(record) + "\n" for record in held).encode("utf-8"))
     texts = record_texts(conversation, state.multiturn.mode == "every-turn")
     if len(texts) != len(records):  # one text per record is what dedupe and pass 2 count on
         raise AssertionError(f"{conversation.id}: {len(records)} records but {len(texts)} dedupe texts")
