@@ -248,8 +248,8 @@ def test_stats_on_a_damaged_manifest_is_one_line(tmp_path):
 
 def test_train_stopped_anywhere_leaves_the_previous_run_and_resumes_from_its_checkpoints(setup, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--max-steps", "8",
-            "--save-steps", "2", "--cache-dir", setup["tok"], *TRAIN]
+    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", out, "--cache-dir", setup["tok"],
+            *TRAIN, "--max-steps", "8", "--save-steps", "2"]  # (the last of an option given twice counts)
     assert idata(*args, timeout=300).returncode == 0
     previous = files(out)
     assert any(name.startswith("checkpoints/") and name.endswith("optimizer.pt") for name in previous)
@@ -479,3 +479,53 @@ def test_dedupe_of_a_workbook_keeps_its_sheets_types_and_every_row(tmp_path):
     assert rejects[0]["id"] == "book:一!6"
     totals = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]["totals"]
     assert totals == {"read": 15, "written": 13, "rejected": 1, "removed": 1}
+
+
+# ---------------------------------------------------------------- the data commands' bad inputs
+
+
+def test_train_eval_score_and_stats_on_every_malformed_file(tmp_path):
+    """test_fuzz's files: score and stats through the entry point (one line, exit 2, or a
+    result); what train and eval read them with, in process (an IdataError naming the file, or
+    rows), since loading a model per file would cost minutes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_fuzz import FILES
+
+    from instruct_data.errors import IdataError
+    from instruct_data.evaluation.benchmarks import load_benchmark
+    from instruct_data.templates import get_template
+    from instruct_data.training.data import iter_pieces
+
+    paths = []
+    for name, make in FILES.items():
+        path = tmp_path / name
+        path.write_bytes(make())
+        paths.append(path)
+        for kind in ("context_target", "conversations"):
+            try:
+                list(iter_pieces(path, get_template("seed"), kind))
+            except IdataError as exc:
+                assert path.name in str(exc), (name, kind, str(exc))
+        try:
+            load_benchmark(str(path))
+        except IdataError as exc:
+            assert path.name in str(exc), (name, str(exc))
+        folder = tmp_path / f"stats-{name}"
+        folder.mkdir()
+        (folder / "manifest.json").write_bytes(make())
+
+    def run(path: Path):
+        return (idata("score", path, "--out", tmp_path / f"scored-{path.name}"),
+                idata("stats", tmp_path / f"stats-{path.name}"))
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(run, paths))
+    for path, (score, stats) in zip(paths, results):
+        for command, result, codes in (("score", score, {0, 2}), ("stats", stats, {2})):
+            where = f"idata {command} {path.name}"
+            assert result.returncode in codes, (where, result.returncode, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr + result.stdout, (where, result.stderr[-2000:])
+            if result.returncode == 2:
+                lines = [line for line in result.stderr.splitlines() if line.strip()]
+                assert len(lines) == 1, (where, result.stderr)
