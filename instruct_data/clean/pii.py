@@ -136,7 +136,8 @@ class Pii(Filter):
         self._kinds = [kind for kind in KINDS if getattr(self.settings, kind)]
         self.masked: Counter = Counter()  # kind -> masks made, over every row
         self.row_masked: Counter = Counter()  # kind -> masks made in the last row
-        self.protected: frozenset[str] = frozenset()  # digits of the row's numbers in arithmetic
+        self._row_texts: list[str | None] = []  # the row being judged, for `protected`
+        self._protected: frozenset[str] | None = None
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, kind) of each piece of personal data in the text, in order, not overlapping."""
@@ -168,6 +169,13 @@ class Pii(Filter):
                 found.append((start, end, kind))
         return sorted(found)
 
+    @property
+    def protected(self) -> frozenset[str]:
+        """The digits of the row's numbers in arithmetic, worked out only when a number might be masked."""
+        if self._protected is None:
+            self._protected = arithmetic_numbers(self._row_texts)
+        return self._protected
+
     def find(self, text: str) -> str | None:
         """The kind of the first personal data found in the text, or None."""
         spans = self.spans(text)
@@ -187,8 +195,8 @@ class Pii(Filter):
 
     def filter(self, conversation: Conversation) -> Drop | None:
         self.row_masked = Counter()
-        self.protected = arithmetic_numbers([conversation.system, *(t.text for t in conversation.turns),
-                                             *(t.input for t in conversation.turns)])
+        self._row_texts = [conversation.system, *(t.text for t in conversation.turns), *(t.input for t in conversation.turns)]
+        self._protected = None
         if self.settings.mode == "reject":
             texts = [("system", conversation.system)] if conversation.system else []
             texts += [(turn.role, turn.full_text) for turn in conversation.turns]
