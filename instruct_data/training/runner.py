@@ -56,6 +56,7 @@ def guarded_out(config: TrainConfig):
             if config.overwrite and not config.resume:
                 shutil.rmtree(work, ignore_errors=True)  # start over: the unfinished run goes, the finished stays
             work.mkdir(parents=True, exist_ok=True)
+            say(f"writing to {work} (checkpoints, logs); it becomes {config.out} when the run completes")
         try:
             yield out, work
         except BaseException:
