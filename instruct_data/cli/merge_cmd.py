@@ -15,7 +15,9 @@ from instruct_data.cli.common import console
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Precision of the merged weights.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the base model's own code (only for models you trust).")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier merge at --out (the new model is swapped in once complete; a folder "
+                   "idata did not write, the adapter or the base model is never replaced).")
 def merge_command(adapter, out, base, dtype, trust_remote_code, overwrite):
     """Merge a LoRA adapter into its base model: a normal model folder with its tokenizer.
 

@@ -60,7 +60,8 @@ def _flag(name: str, help: str):
 @click.option("--save-total-limit", type=int, help="Checkpoints kept (default 2).")
 @click.option("--logging-steps", type=int, help="Log every N steps (default 10).")
 @click.option("--resume", is_flag=True, default=None, help="Continue from the last checkpoint in OUT/checkpoints.")
-@click.option("--overwrite", is_flag=True, default=None, help="Start over in an OUT that already holds a run.")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Start over in an OUT that already holds a run (the old run stays whole until the new one completes).")
 @click.option("--seed", type=int, help="Random seed (default 42).")
 @click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model's own code (only for models you trust).")
 @click.option("--deepspeed", type=click.Path(exists=True, dir_okay=False), help="DeepSpeed JSON config (train/ds_zero2.json, train/ds_zero3.json).")
