@@ -1,7 +1,5 @@
 """What a user sees of an eval besides the numbers: the chart's Chinese labels, progress in a log."""
 
-import io
-import time
 import warnings
 
 import pytest
@@ -52,17 +50,19 @@ def test_without_a_cjk_font_labels_are_numbered_and_the_report_says_which(tmp_pa
     assert "[3] 头脑风暴, [4] 开放问答" in text and "make fonts" in text  # the chart's order: overall, then sorted
 
 
-def test_a_logged_run_prints_a_progress_line_at_least_every_interval():
-    from instruct_data.cli.logged_progress import LoggedProgress
+def test_a_logged_eval_prints_a_progress_line_at_least_every_interval(tmp_path, monkeypatch):
+    """Not on a terminal (a log, CI): plain lines from instruct_data.progress, every 30 s in a real run."""
+    from click.testing import CliRunner
 
-    stream = io.StringIO()
-    with LoggedProgress("eval", every=0.2, stream=stream) as progress:
-        progress.update(3, 12)
-        time.sleep(0.75)  # a slow batch that reports nothing: the ticker still prints
-        progress.update(12, 12)
-    lines = stream.getvalue().splitlines()
-    assert lines[0] == "eval: started"
-    ticks = [line for line in lines if line.startswith("eval: 3/12 (25%)")]
-    assert len(ticks) >= 2 and "left" in ticks[0]
-    assert lines[-1].startswith("eval: 12/12 (100%)") and lines[-1].endswith("done")
-    assert LoggedProgress("x").every == 30.0  # the interval a real run uses
+    from instruct_data.cli import cli, eval_cmd
+    from instruct_data.training.tiny import make_tiny_model
+
+    assert eval_cmd.PROGRESS_EVERY_S == 30.0
+    monkeypatch.setattr(eval_cmd, "PROGRESS_EVERY_S", 0.2)
+    model = make_tiny_model(tmp_path / "model", "llama")
+    result = CliRunner().invoke(cli, ["eval", "-m", str(model), "-b", "idata-zh-mini", "--per-category", "1",
+                                       "--max-new-tokens", "4", "--batch-size", "2", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("eval: ")]
+    assert len(lines) >= 2, result.output
+    assert any("%" in line for line in lines)

@@ -52,7 +52,6 @@ def test_readme_flow_eval_asks_the_held_out_questions_as_training_rendered_them(
     evaluated = idata("eval", "--model", model, "--adapter", "runs/mine", "--compare-base", "-b", "build/mine",
                       "--out", "eval/mine", "--max-new-tokens", "4", cwd=tmp_path, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "eval: started" in evaluated.stderr  # not a terminal: plain progress lines
 
     run_config = json.loads((tmp_path / "runs/mine/run_config.json").read_text(encoding="utf-8"))
     assert run_config["resolved"]["template"] == "native"

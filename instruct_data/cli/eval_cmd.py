@@ -86,8 +86,6 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
       idata eval -m Qwen/Qwen2.5-0.5B -b belle-eval --from eval_set.json -o eval-belle \\
           --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen2.5-72B-Instruct --judge-key-env JUDGE_KEY
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from pathlib import Path
 
     from instruct_data.evaluation import EvalConfig, evaluate
@@ -106,9 +104,8 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         judge=judge, out=out, template=template, compare_base=compare_base, max_new_tokens=max_new_tokens,
                         batch_size=batch_size, sample=sample, temperature=temperature, top_p=top_p, seed=seed,
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     inputs = [p for p in (*benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
-    with guard_output(out, inputs, command="eval", models=[model, adapter, adapter_base(adapter)]), _progress(columns) as on_progress:
+    with guard_output(out, inputs, command="eval", models=[model, adapter, adapter_base(adapter)]), _progress() as on_progress:
         def progress(done: int, total: int) -> None:
             on_progress(done, total)
             reached("eval", done / total if total else None)  # for the fault tests (instruct_data.faults)
@@ -117,20 +114,21 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
     report_results(results, out, as_json=as_json, fail_if_worse=fail_if_worse)
 
 
+PROGRESS_EVERY_S = 30.0  # a logged eval (stderr not a terminal) prints a line at least this often
+
+
 @contextmanager
-def _progress(columns):
-    """A bar on a terminal; in a log (not a terminal), a plain line at least every 30 s."""
-    from rich.progress import Progress
+def _progress():
+    """A bar on a terminal; in a log, a plain line at least every 30 s (instruct_data.progress).
+    Each stage (generation, knowledge, judge) reports its own done/total."""
+    from instruct_data.progress import Progress
 
-    from instruct_data.cli.logged_progress import LoggedProgress
+    with Progress("eval", unit="items", every=PROGRESS_EVERY_S) as progress:
+        def update(done: int, total: int) -> None:
+            progress.total = total
+            progress.advance(done - progress.done)
 
-    if not console.is_terminal:
-        with LoggedProgress("eval") as logged:
-            yield logged.update
-        return
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("generating", total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
+        yield update
 
 
 JUDGE_FAILED = 6  # exit code: a judge was asked for and scored no answer at all
