@@ -113,3 +113,17 @@ def test_eval_on_a_tiny_model_reports_tool_call_accuracy(tmp_path):
         mean = block["model"][name]["overall"]["mean"]
         assert mean == pytest.approx(sum(r["tool_scores"][name] for r in called) / 6, abs=1e-3)
     assert "## Tool calls" in (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_benchmark_of_tool_dialogues_has_an_item_per_reply_calls_included():
+    from instruct_data.evaluation.benchmarks import load_benchmark
+    from instruct_data.templates import get_template
+
+    bench = load_benchmark(str(Path(__file__).parent / "fixtures" / "tools" / "glaive.json"), get_template("chatml"))
+    items = {item.id: item for item in bench.items}
+    assert list(items) == ["glaive:1#t1", "glaive:1#t2", "glaive:1#t3", "glaive:2#t1", "glaive:2#t2", "glaive:3", "glaive:9"]
+    first = items["glaive:1#t1"]
+    assert read_calls(first.reference) == [{"name": "get_weather", "arguments": {"city": "北京"}}]
+    assert first.question == "北京今天天气怎么样？" and items["glaive:1#t3"].question == "谢谢！"
+    assert score_calls(first.reference, first.reference)["arguments_exact"] == 100.0
+    assert len(bench.rejected) == 5  # the rows the checks reject are counted, not items

@@ -312,6 +312,13 @@ def _read_any(path: Path, name: str, template: Template, fmt: str) -> tuple[list
         if isinstance(result, Rejected):
             rejected.append({"origin": str(row.origin), "reason": result.reason, "detail": result.detail})
             continue
+        if not result.rendered and any(getattr(turn, "tool_calls", None) for turn in result.turns):
+            # A dialogue that calls tools: every reply is an item, calls included (toolcalls.py).
+            from instruct_data.evaluation.toolcalls import dialogue_items
+
+            items += [Item(id=item_id, prompt=prompt, reference=reference, category=display_category(result.category),
+                           question=question) for item_id, prompt, reference, question in dialogue_items(result, template)]
+            continue
         context, target = render(result, template)
         if result.rendered:
             context = result.prompt.text

@@ -208,3 +208,15 @@ def scored(row: dict, prediction: str, reference: str | None, side: str = "") ->
     if any(flags.values()):
         row.setdefault("reasoning_stripped", {}).update({k: v for k, v in flags.items() if v})
     return row
+
+
+def dialogue_items(conversation, template) -> list[tuple[str, str, str, str]]:
+    """(id, prompt, reference, question) of every reply of a benchmark dialogue that calls tools,
+    as a build holds such a dialogue out (multiturn.expand, every turn): its calls are scored
+    too. The question is the user turn of the reply's round."""
+    from instruct_data.multiturn import MultiturnSettings, expand
+    from instruct_data.multiturn.tools import replies
+
+    records = expand(conversation, template, MultiturnSettings(mode="every-turn"))
+    questions = [conversation.turns[opened].full_text for _, opened in replies(conversation)]
+    return [(r["id"], r["context"], r["target"], q) for r, q in zip(records, questions)]
