@@ -56,12 +56,16 @@ class Expander:
 
     split: Callable[[Row], list[Row]]
     row_format: str
+    # keep(record, [indices of its rows kept]) -> the record holding only those rows, for the
+    # commands that write records back as they were read (dedupe); None: such files are not written back
+    keep: Callable[[dict, list[int]], dict] | None = None
 
 
 EXPANDERS: dict[str, Expander] = {}
 
 
-def register_expander(fmt: str, split: Callable[[Row], list[Row]], row_format: str) -> None:
+def register_expander(fmt: str, split: Callable[[Row], list[Row]], row_format: str,
+                      keep: Callable[[dict, list[int]], dict] | None = None) -> None:
     """Make format `fmt` a reader that expands each record into rows parsed as `row_format`.
 
     The format must also be in formats.FORMATS (for --format and detection); its adapter there
@@ -70,11 +74,11 @@ def register_expander(fmt: str, split: Callable[[Row], list[Row]], row_format: s
     """
     if row_format not in FORMATS:
         raise ValueError(f"unknown row format {row_format!r}")
-    EXPANDERS[fmt] = Expander(split, row_format)
+    EXPANDERS[fmt] = Expander(split, row_format, keep)
 
 
 # BELLE's seed tasks: one task line, one row per instance (formats/seed_tasks.py).
-register_expander(seed_tasks.FORMAT, seed_tasks.split_task, seed_tasks.ROW_FORMAT)
+register_expander(seed_tasks.FORMAT, seed_tasks.split_task, seed_tasks.ROW_FORMAT, seed_tasks.keep_instances)
 
 
 def expand_record(row: Row, fmt: str) -> list[Row]:

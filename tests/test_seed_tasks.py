@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from instruct_data.convert import convert
 from instruct_data.formats import Rejected
 from instruct_data.rowpath import read_conversations
@@ -49,3 +51,28 @@ def test_convert_accounts_for_every_instance(tmp_path):
     assert len(rejects) == 1 and rejects[0]["origin"].endswith("zh_seed_tasks.jsonl:3")
     # read = 3 instances + 1 task that could not be split: every instance accounted for
     assert manifest["counts"]["totals"] == {"read": 4, "written": 3, "rejected": 1, "removed": 0}
+
+
+@pytest.mark.parametrize("layout", ["lines", "array"])
+def test_dedupe_writes_each_task_back_with_its_kept_instances(tmp_path, layout):
+    """A task whose instance repeats another task's keeps its other instances; a rejected task
+    is not written back; every instance read is written, rejected or recorded as a duplicate."""
+    from instruct_data.dedupe.runner import dedupe_files
+
+    tasks = [*TASKS, {"id": "seed_task_11", "name": "synonym_again", "instruction": "给出下面词语的同义词",
+                      "instances": [{"input": "快乐", "output": "高兴，愉快"},
+                                    {"input": "美丽", "output": "漂亮，好看"}]}]
+    path = write(tmp_path, tasks)
+    if layout == "array":
+        path = path.with_suffix(".json")
+        path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    manifest = dedupe_files([path], tmp_path / "out", workers=1)
+    written = tmp_path / "out" / path.name
+    text = written.read_text(encoding="utf-8")
+    back = json.loads(text) if layout == "array" else [json.loads(line) for line in text.splitlines()]
+    assert [t["id"] for t in back] == ["seed_task_8", "seed_task_9", "seed_task_11"]
+    assert back[2]["instances"] == [{"input": "美丽", "output": "漂亮，好看"}]  # its first was a repeat
+    assert back[1] == tasks[1] and back[2]["name"] == "synonym_again"
+    duplicates = [json.loads(line) for line in (tmp_path / "out" / "duplicates.jsonl").read_text().splitlines()]
+    assert len(duplicates) == 1 and duplicates[0]["id"] == "zh_seed_tasks:4#1"
+    assert manifest["counts"]["totals"] == {"read": 6, "written": 4, "rejected": 1, "removed": 1}

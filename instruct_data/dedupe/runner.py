@@ -26,7 +26,8 @@ from instruct_data.errors import IdataError
 from instruct_data.formats import Rejected
 from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger, Reject, Removed, Written, source_names
-from instruct_data.rowpath import chunk_results, file_chunks, json_line_rows, open_file, read_conversations, read_reject
+from instruct_data.rowpath import (EXPANDERS, chunk_results, expand_record, file_chunks, json_line_rows, open_file,
+                                   read_conversations, read_reject)
 from instruct_data.schema import Conversation, Origin
 
 
@@ -198,7 +199,8 @@ def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledge
             fd, tmp = temp_beside(out_dir / name)
             os.close(fd)
             outputs.append((tmp, out_dir / name))
-            copy = _copy_json_lines if plan.json_lines else _rewrite_rows
+            copy = (_copy_expanded if plan.format in EXPANDERS else
+                    _copy_json_lines if plan.json_lines else _rewrite_rows)
             item = copy(plan, Path(tmp), item, removed, ledger, encoding)
     except BaseException:
         for tmp, _ in outputs:
@@ -234,6 +236,44 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
             sink.write(b"\n")
             kept += 1
     ledger.outcome(plan.source, Written(kept))
+    return item
+
+
+def _copy_expanded(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+                   encoding: str) -> int:
+    """A file whose records each hold several rows (BELLE's seed tasks: a task, its instances):
+    each record is written back holding only its kept rows, in the file's own layout (JSON lines
+    or one array); a record with none left (all removed, or the record rejected) is not written.
+    Rows are counted as pass 1 did."""
+    expander = EXPANDERS[plan.format]
+    if expander.keep is None:
+        raise IdataError(f"{plan.path}: dedupe cannot write {plan.format} records back; "
+                         "`idata convert` it to JSON lines first")
+    array = _output_suffix(plan.path) == ".json"
+    records = []
+    position = written = 0
+    with open(out, "w", encoding="utf-8") as sink:
+        for record in read_rows(plan.path, encoding=encoding):
+            kept = []
+            for index, row in enumerate(expand_record(record, plan.format)):
+                position += 1
+                if position - 1 in plan.rejected:
+                    continue
+                removal = removed.get(item)
+                item += 1
+                if removal is None:
+                    kept.append(index)
+                else:
+                    _record(ledger, plan, removal, row.origin, row.data)
+            if kept:
+                written += len(kept)
+                if array:
+                    records.append(expander.keep(record.data, kept))
+                else:
+                    sink.write(json.dumps(expander.keep(record.data, kept), ensure_ascii=False) + "\n")
+        if array:
+            json.dump(records, sink, ensure_ascii=False, indent=1)
+    ledger.outcome(plan.source, Written(written))
     return item
 
 

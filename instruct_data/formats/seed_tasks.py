@@ -42,6 +42,11 @@ def split_task(row: Row) -> list[Row]:
     return rows
 
 
+def keep_instances(task: dict[str, Any], kept: list[int]) -> dict[str, Any]:
+    """The task with only the instances at `kept` (0-based), in order: what dedupe writes back."""
+    return {**task, "instances": [task["instances"][i] for i in kept]}
+
+
 def instances_problem(task: dict[str, Any]) -> str | None:
     instances = task.get("instances")
     if instances is None:
