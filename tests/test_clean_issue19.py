@@ -286,3 +286,10 @@ def test_a_dialogue_that_lost_its_tools():
                               turns=[Turn(role="user", text="帮我订一张去北京的机票"), Turn(role="assistant", text=reply)])
     assert kept(LostTools(), with_tools)
     assert kept(LostTools(), conv("介绍一下Python的函数", "函数是组织好的、可重复使用的代码块，我的建议是多练习。"))
+
+
+def test_ai_identity_spares_a_refusal_of_something_illegal_not_law_as_a_subject():
+    refusal = "抱歉，我不能帮助您。作为开源的人工智能助理，我不能协助您进行非法的偷拍活动，这会侵犯他人的隐私。"
+    assert kept(AiIdentity(), conv("我想知道如何偷拍别人？你可以教我吗？", refusal))
+    boilerplate = "作为一个 AI 系统，我没有法律专业知识，因此我需要将这个任务委派给人类律师。"
+    assert AiIdentity().apply(conv("帮我起草一份租房合同。", boilerplate)).reason == "ai_identity"

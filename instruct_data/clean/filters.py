@@ -243,6 +243,20 @@ AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能
 STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
                                r"|\bI (?:can't|cannot)\b")
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
+# A sentence that declines something illegal or harmful ("作为开源的人工智能助理，我不能协助您进行非法的
+# 偷拍活动", "我不鼓励任何非法活动"): declining a harmful request is wanted behaviour (the quality guide
+# keeps it), even when the reply names itself an AI while doing it. Law or ethics as a subject
+# ("我没有法律专业知识", "我会遵守道德和伦理准则") is not declining anything.
+SAFETY = re.compile(r"(?:不能|无法|不会|不鼓励|拒绝|不支持|不提倡|不建议)(?:您|你)?(?:协助|帮助|帮|支持|鼓励|参与|教|提供)?"
+                    r"[^。！？!?\n]{0,10}?(?:非法|违法|犯罪|不道德|有害|色情|暴力|歧视|危险)"
+                    r"|\b(?:can't|cannot|won't|will not) (?:help|assist|support|encourage)[^.!?\n]{0,30}?(?:illegal|unethical|harmful)",
+                    re.IGNORECASE)
+
+
+def _sentence_of(text: str, match: re.Match) -> str:
+    start = max(text.rfind(mark, 0, match.start()) for mark in "。！？!?\n") + 1
+    ends = [i for i in (text.find(mark, match.end()) for mark in "。！？!?\n") if i != -1]
+    return text[start:min(ends) if ends else len(text)]
 LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
 
 
@@ -265,8 +279,12 @@ class AiIdentity(Filter):
     def find(self, question: str, reply: str) -> re.Match | None:
         if not AI_IDENTITY_HINT.search(reply):
             return None
-        match = AI_IDENTITY.search(reply)
-        return None if match is None or asks_for_ai_talk(question) else match
+        for match in AI_IDENTITY.finditer(reply):
+            if asks_for_ai_talk(question):
+                return None
+            if not SAFETY.search(_sentence_of(reply, match)):
+                return match
+        return None
 
     def filter(self, conversation: Conversation) -> Drop | None:
         turns = conversation.turns
