@@ -79,6 +79,10 @@ def test_arithmetic_finds_wrong_results_in_whole_expressions(text, wrong):
     "8:30-8:00=30分钟",
     "5除以2=2.5",  # the first operand is a word away: the side is not read
     "百分之20=0.2",
+    "2t + 3 = 13",  # t: a variable, not tonnes
+    "20 ÷ 100 × 100 = 20%",  # the percentage's number written with its sign
+    "3 + 4 = 8 吗？",  # asked, not claimed
+    "小明算成了3+4=8，正确的是7",
 ])
 def test_arithmetic_leaves_alone_what_it_cannot_read_whole(text):
     assert kept(ARITHMETIC, conv("计算", text))

@@ -80,8 +80,10 @@ _UNSAFE_AFTER = set("^√|[{<>≤≥±·•_\\!#@&~'\"") | {"比", "‰"}
 _WORD_BEFORE = re.compile(r"(?:加|减|乘|除|除以|乘以|加上|减去|的|倍|之|次方|平方|立方|比|差|积|商|和|与|又|第|个|负|正|零|点)$")
 _WORD_AFTER = re.compile(r"(?:加|减|乘|除|倍|的|次方|平方|立方|分之|之|比|点|万|千|百|亿|多|少|又)")
 # The text says the equation is wrong, or supposes it.
-_CALLED_WRONG = re.compile(r"^[^。\n]{0,6}?(?:错|不对|不正确|不成立|不相等|不等|有误|矛盾|不符合|wrong|incorrect|✗|❌)")
-_SUPPOSED = re.compile(r"(?:如果|假如|假设|若|要是|误以为|以为|错误地|错算|算错|而不是|不是)[^。\n，,]{0,8}$")
+_CALLED_WRONG = re.compile(r"^[^。\n]{0,6}?(?:错|不对|不正确|不成立|不相等|不等|有误|矛盾|不符合|wrong|incorrect|✗|❌)"
+                           r"|^[^。\n，,]{0,3}?(?:吗|是否|对吗|对不对|\?|？)")  # or asks whether it holds
+_SUPPOSED = re.compile(r"(?:如果|假如|假设|若|要是|误以为|以为|错误地|错算|算错|算成|写成|当成|误写|误算|错写|而不是|不是|错误|错解"
+                       r"|有人(?:说|认为|算)|(?:他|她|学生|同学|小明|小红)(?:写|算|认为|说))[^。\n，,]{0,8}$")
 # A remainder after the quotient (and its unit): `29÷5=5（个）……4（个）`, `5÷2=2（余1）`, `12/4=3......0`.
 _REMAINDER = re.compile(r"\s*(?:\(?[\u4e00-\u9fff]{0,2}\)?)?\s*\(?(?:…+|\.{3,}|余数?(?:为|是)?|remainder)\s*(\d+)")
 _REMAINDER_HINT = re.compile(r"[^。，,；;\n=]{0,6}?(?:…|\.\.\.|余|remainder)")
@@ -263,6 +265,8 @@ def _read_chain(chunk: str, first_open: bool, last_open: bool, ratio_before: boo
         return None
     if all(_single(side) is not None for side in sides):
         return None  # `0 = -5`, `20 = 6000`: numbers with no working between them
+    if _letter_unknown(sides):
+        return None  # `2t + 3 = 13`: t is time, an unknown, not tonnes
     values = []
     for side in sides:
         value = _evaluate(side)
@@ -284,6 +288,8 @@ def _read_chain(chunk: str, first_open: bool, last_open: bool, ratio_before: boo
             continue  # rounded as the text says
         if _running(values[i], sides[i + 1]):
             continue  # `5+3=8×2=16`: the next side starts from this result
+        if _percent_notation(values[i], sides[i + 1]):
+            continue  # `20 ÷ 100 × 100 = 20%`: the percentage's number, written with its sign
         wrong = (texts[i], texts[i + 1], values[i])
         break
     return Equation(_squash(chunk), texts, wrong)
@@ -403,6 +409,8 @@ def _evaluate(side) -> Fraction | None:
             names[name] = value.value
             source.append(name)
         elif kind == "op" and value in "²³":
+            if previous == "rp" and source and source[-1].startswith("**"):
+                return None  # 10²³: an exponent of two digits, not a power of a power
             name = f"n{len(names)}"
             names[name] = Fraction(2 if value == "²" else 3)
             source.append(f"**{name}")
@@ -510,6 +518,19 @@ def _names_things(left_side, right_side) -> bool:
         return any(kind == "num" and value.noun for kind, value in side)
 
     return named(left_side) and not units(right_side) or named(right_side) and not units(left_side)
+
+
+def _percent_notation(value: Fraction, right_side) -> bool:
+    number = _single(right_side)
+    return number is not None and number.percent and abs(value - number.value * 100) <= _ulp(number) * 100 / 2
+
+
+def _letter_unknown(sides) -> bool:
+    """A one-letter unit (m, s, t, h, g, L) that is not on every side: it is more likely a variable."""
+    letters = [{value.unit for kind, value in side if kind == "num" and value.unit and len(value.unit.rstrip("²³")) == 1
+                and value.unit.isascii()} for side in sides]
+    used = set().union(*letters)
+    return any(unit not in side_letters for unit in used for side_letters in letters)
 
 
 def _changes_unit(left_side, right_side) -> bool:
