@@ -42,7 +42,8 @@ from instruct_data.templates import TEMPLATES
               help="Retries on timeouts, 429 and 5xx, with exponential backoff.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for predictions, results and report.")
 @click.option("--template", "-t", default=None, type=click.Choice(["native", *sorted(TEMPLATES)]),
-              help="Prompt template [default: the adapter's template.json, else seed]; native: the tokenizer's chat template.")
+              help="Prompt template [default: the adapter's template.json, else seed]; native: the tokenizer's chat "
+                   "template. Multiple choice is asked as lm-eval asks a base model (no template) unless this is given.")
 @click.option("--compare-base", is_flag=True, help="Also score the base model (adapter switched off, one load) and report deltas.")
 @click.option("--max-new-tokens", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),

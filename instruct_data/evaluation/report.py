@@ -194,6 +194,13 @@ def _knowledge_section(name: str, block: dict) -> list[str]:
              f"rows that could not be items: {info['rejected']}. Accuracy (0–100; picking at random scores "
              f"{100 / len(LETTERS):.0f}) with bootstrap 95% intervals; "
              "accuracy_norm divides each option's log-likelihood by its length in characters (lm-eval's acc_norm).", ""]
+    if block.get("prompt") == "lm-eval":
+        lines += ["Prompts as lm-evaluation-harness's cmmlu/ceval-valid tasks write them for a base model (no chat "
+                  "template; subjects named in Chinese; each option scored as \" A\"), so accuracies compare with "
+                  "published C-Eval and CMMLU numbers.", ""]
+    elif block.get("prompt"):
+        lines += [f"Prompts in the `{block['prompt']}` template (--template): not comparable with published "
+                  "C-Eval and CMMLU numbers, which use no chat template.", ""]
     if block.get("subjects_short_of_shots"):
         lines += [f"**Note:** fewer than {block['shots']} dev examples in: {', '.join(block['subjects_short_of_shots'])}.", ""]
     subjects = list(model["accuracy"])
