@@ -10,6 +10,10 @@ intervals, paired deltas), `report` (report.md and the chart), `run` (the two en
 Heavy imports (torch, transformers, peft) happen inside functions.
 """
 
+from instruct_data.quiet import quiet_third_party
+
+quiet_third_party()  # before torch, transformers and peft load
+
 from instruct_data.evaluation.run import EvalConfig, evaluate, score
 
 __all__ = ["EvalConfig", "evaluate", "score"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -299,6 +300,76 @@ class JsonlLog(TrainerCallback):
         record = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def log_line(logs: dict, step: int, max_steps: int, elapsed: float) -> str | None:
+    """One readable line for a Trainer log dict (None for the end-of-run summary, said elsewhere)."""
+    where = f"step {step:,}/{max_steps:,}" if max_steps else f"step {step:,}"
+    if "eval_loss" in logs:
+        return f"{where}  held-out loss {logs['eval_loss']:.4f}"
+    if "loss" not in logs:
+        return None
+    parts = [where, f"loss {logs['loss']:.4f}"]
+    if logs.get("grad_norm") is not None:
+        parts.append(f"grad-norm {logs['grad_norm']:.3g}")
+    if logs.get("learning_rate") is not None:
+        parts.append(f"lr {logs['learning_rate']:.2e}")
+    if logs.get("tokens_per_s"):
+        parts.append(f"{logs['tokens_per_s']:,.0f} tokens/s")
+    parts.append(_timing(step, max_steps, elapsed))
+    return "  ".join(parts)
+
+
+def _timing(step: int, max_steps: int, elapsed: float) -> str:
+    def clock(seconds: float) -> str:
+        seconds = int(seconds)
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+    left = f", about {clock(elapsed * (max_steps - step) / step)} left" if step and max_steps > step else ""
+    return f"({clock(elapsed)}{left})"
+
+
+class LogLines(TrainerCallback):
+    """A formatted line per logging step on stderr (not the Trainer's raw dicts), and a line at
+    least every `every` seconds between them, so that a log file shows a slow run is alive."""
+
+    def __init__(self, every: float = 30.0, write=None):
+        self.every = every
+        self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._started = self._last = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = self._last = time.monotonic()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        line = log_line(logs, state.global_step, state.max_steps, time.monotonic() - self._started)
+        if line:
+            self.write(line)
+            self._last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and time.monotonic() - self._last >= self.every:
+            self.write(f"step {state.global_step:,}/{state.max_steps:,}  "
+                       f"{_timing(state.global_step, state.max_steps, time.monotonic() - self._started)}")
+            self._last = time.monotonic()
+
+
+def progress_callbacks(show_bar: bool) -> list:
+    """A bar whose log lines are formatted (on a terminal, unless --no-progress), else LogLines."""
+    if not show_bar:
+        return [LogLines()]
+    from transformers.trainer_callback import ProgressCallback
+
+    class BarWithLines(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                line = log_line(logs, state.global_step, state.max_steps, self.training_bar.format_dict["elapsed"])
+                if line:
+                    self.training_bar.write(line)
+
+    return [BarWithLines()]
 
 
 class ProgressMarker(TrainerCallback):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
 from instruct_data.io import write_json
+from instruct_data.model_path import check_model
 from instruct_data.redact import redact_argv
 from instruct_data.training.config import TrainConfig, check
 
@@ -204,6 +205,7 @@ def train(config: TrainConfig, callbacks: list | None = None) -> Path:
     or inject a NaN).
     """
     check(config)
+    check_model(config.model)  # a mistyped local folder is "no such folder", not a hub error
     with guarded_out(config) as (out, work):
         _train(config, callbacks, out, work)
     return out
@@ -336,11 +338,16 @@ def make_trainer(config: TrainConfig, args, precision, tokenizer, train_data, ev
         callbacks=[JsonlLog(out / "logs" / "train_log.jsonl"), *tensorboard(out, args), ProgressMarker(),
                    *(callbacks or [])],
     )
-    if not config.progress:
-        # Without a progress bar the Trainer prints every log dict instead; the JSONL log has them.
-        from transformers.trainer_callback import PrinterCallback
+    # The Trainer prints its raw log dicts (through its bar, or without one); idata prints one
+    # formatted line per logging step instead, and a line every 30 s when stderr is not a terminal.
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        trainer.remove_callback(PrinterCallback)
+    from instruct_data.training.loop import progress_callbacks
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    for callback in progress_callbacks(show_bar=config.progress and sys.stderr.isatty()):
+        trainer.add_callback(callback)
     return trainer, targets
 
 
