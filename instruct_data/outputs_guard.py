@@ -97,8 +97,10 @@ def swap_in(work: Path, out: Path) -> None:
     global committed
     if out.is_symlink():  # never move the link aside: replace the folder it names
         out = real_out(out)
+    global swapping
     old, swapped = None, False
     try:
+        swapping = True
         with no_signals():
             reached("swap")  # the fault tests signal here: the moment the first output is renamed
             if out.is_dir() and _exchange(work, out):
@@ -113,6 +115,7 @@ def swap_in(work: Path, out: Path) -> None:
                 os.replace(work, out)
             committed = swapped = True
     finally:  # also when a signal held back during the renames is raised now
+        swapping = False
         if old is not None and swapped:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -120,6 +123,7 @@ def swap_in(work: Path, out: Path) -> None:
 # True once this process has swapped its outputs in: an interrupt after that point must not
 # say that the outputs were left as before (cli.common reads it).
 committed = False
+swapping = False  # during the renames: cli.common's interrupt watchdog waits for them to end
 
 
 def _exchange(a: Path, b: Path) -> bool:
