@@ -54,10 +54,16 @@ def interrupt_watchdog(grace: float = 3.0) -> None:
             if not data or data[0] not in (signal.SIGINT, signal.SIGTERM):
                 continue
             time.sleep(grace)  # the main thread normally cleans up and exits well before
+            from instruct_data import outputs_guard
+
+            while outputs_guard.swapping:  # never between the renames of a swap: they take milliseconds
+                time.sleep(0.05)
             if not _said.is_set():
                 name = signal.Signals(data[0]).name
+                left = ("the outputs were already complete and in place" if outputs_guard.committed
+                        else "outputs are left as they were before the run")
                 os.write(2, f"interrupted ({name}): stopped (the step under way did not return within {grace:.0f} s); "
-                            "outputs are left as they were before the run\n".encode())
+                            f"{left}\n".encode())
             os._exit(128 + data[0])
 
     threading.Thread(target=watch, daemon=True, name="idata-interrupt-watchdog").start()
