@@ -487,6 +487,13 @@ def _native_renders(conversation: Conversation, template: NativeTemplate, system
             if not whole.startswith(prompt):
                 raise ValueError(f"the model's chat template does not render reply {k + 1} after its own "
                                  "generation prompt, so what to train on is undefined")
+            trace = found[k][1].reasoning
+            if traces[k] and trace and trace.strip() not in whole[len(prompt):]:
+                # DeepSeek-R1's template cuts the trace even from the reply it renders last: training
+                # that would teach the model to answer without the thinking it does at inference.
+                raise ValueError(f"the model's chat template drops the reasoning trace of reply {k + 1} itself "
+                                 "(DeepSeek-R1's does); train with --reasoning drop, or with a built-in template, "
+                                 "which writes <think>…</think> before the reply")
             out.append((prompt, whole))
     except jinja2.TemplateError as exc:
         raise ValueError(f"the model's chat template refused this dialogue: {exc}") from None

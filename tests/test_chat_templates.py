@@ -327,3 +327,12 @@ def test_reasoning_mode_reaches_the_examples_read_from_a_file(tmp_path):
     assert [per_reply(p) for p in kept] == [0]  # one example, both traces trained
     assert [per_reply(p) for p in history] == [1, 2]  # one per reply, counted as such
     assert "先算1+1。" not in "".join(t for t, _ in history[1])
+
+
+def test_a_template_that_drops_the_trace_of_the_reply_it_trains_is_an_error_with_keep():
+    r1 = NativeTemplate((FIXTURES / "deepseek-r1.jinja").read_text(encoding="utf-8"), (("bos_token", "<s>"),))
+    conversation, _, _ = CASES["think"]()
+    with pytest.raises(ValueError, match="drops the reasoning trace of reply 1"):
+        training_examples(conversation, r1)  # keep: the trace would silently not be trained
+    (dropped,) = training_examples(conversation, r1, reasoning="drop")  # answers only, as R1's template renders them
+    assert [t for t, s in dropped if s] == ["等于2。<｜end▁of▁sentence｜>", "等于3。<｜end▁of▁sentence｜>"]
