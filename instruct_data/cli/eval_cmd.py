@@ -185,6 +185,7 @@ def _versus(model: dict, base: dict | None, delta: dict | None) -> str:
 def _print_reference(results: dict) -> None:
     from instruct_data.evaluation.aggregate import OVERALL
     from instruct_data.evaluation.metrics import HEADLINE, METRIC_LABELS
+    from instruct_data.evaluation.toolcalls import TOOL_LABELS
 
     metrics = results["metrics"]
     counts = results["counts"]
@@ -193,6 +194,20 @@ def _print_reference(results: dict) -> None:
     base = (metrics.get("base") or {}).get(OVERALL, {}).get("metrics", {}).get(HEADLINE)
     delta = (metrics.get("delta") or {}).get(OVERALL, {}).get(HEADLINE)
     console.print(f"  {METRIC_LABELS[HEADLINE]}: {_versus(metrics['model'][OVERALL]['metrics'][HEADLINE], base, delta)}")
+    tools = results.get("tool_calls")  # items whose answer is a call (evaluation/toolcalls.py)
+    if tools:
+        for name in ("arguments_exact", "name_accuracy", "valid_json"):
+            model = tools["model"][name][OVERALL]
+            base_tools, delta_tools = ((tools.get(side) or {}).get(name, {}).get(OVERALL) for side in ("base", "delta"))
+            console.print(f"  tool calls, {TOOL_LABELS[name]} ({tools['items']} items): "
+                          f"{_versus(model, base_tools, delta_tools)}")
+        if tools.get("worse"):
+            console.print("  [red]tool calls worse than base beyond the interval:[/red] "
+                          + ", ".join(TOOL_LABELS[name] for name in tools["worse"]))
+    stripped = results.get("reasoning_stripped") or {}
+    if any(stripped.values()):
+        console.print(f"  reasoning traces taken off before scoring: {stripped['predictions']} predictions, "
+                      f"{stripped['references']} references")
     for warning in results.get("warnings") or []:
         console.print(f"  [yellow]warning:[/yellow] {warning}")
     worse = results.get("worse_categories")
