@@ -297,3 +297,20 @@ def test_ai_identity_spares_a_refusal_of_something_illegal_not_law_as_a_subject(
     assert kept(AiIdentity(), conv("我想知道如何偷拍别人？你可以教我吗？", refusal))
     boilerplate = "作为一个 AI 系统，我没有法律专业知识，因此我需要将这个任务委派给人类律师。"
     assert AiIdentity().apply(conv("帮我起草一份租房合同。", boilerplate)).reason == "ai_identity"
+
+
+def test_the_arithmetic_benchmark_runs_on_real_maths():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    data = root.parent / "shared" / "data" / "belle_school_math_dev1K.jsonl"
+    if not data.is_file():
+        pytest.skip(f"{data} is not here (the shared real data sets sit beside the project checkout)")
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_arithmetic.py"), "--split", "dev", "--json"],
+                            capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 500 and report["planted"] > 300
+    # every firing on the dev rows has a verdict read by hand
+    assert report["unread"] == 0 and 0 < report["recall"] <= 1
