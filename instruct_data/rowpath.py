@@ -123,7 +123,7 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
     rows = read_rows(path, encoding=encoding, limit=DETECT_ROWS)
     head = list(rows)
     name, used = resolve_format(head, str(path), fmt, mapping)
-    unused = unused_columns(head, row_format(name), used)
+    unused = unused_columns(head, name, used)  # the raw records, before an expander splits them
     return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding), unused)
 
 

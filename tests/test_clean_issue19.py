@@ -314,3 +314,14 @@ def test_the_arithmetic_benchmark_runs_on_real_maths():
     assert report["rows"] == 500 and report["planted"] > 300
     # every firing on the dev rows has a verdict read by hand
     assert report["unread"] == 0 and 0 < report["recall"] <= 1
+
+
+def test_a_seed_task_file_has_no_unused_columns(tmp_path):
+    from instruct_data.rowpath import open_file
+
+    task = {"id": "seed_task_1", "name": "breakfast_suggestion", "instruction": "早餐吃什么好？",
+            "instances": [{"input": "", "output": "燕麦粥配水果。"}], "is_classification": False}
+    path = tmp_path / "seed.jsonl"
+    path.write_text(json.dumps(task, ensure_ascii=False) + "\n", encoding="utf-8")
+    spec = open_file(path)
+    assert spec.format == "belle_seed_tasks" and spec.unused == []
