@@ -562,7 +562,7 @@ FILE_REFERENCE = re.compile(
     r"|\battached (?:file|document|spreadsheet|pdf)\b|\b(?:the|this) (?:file|document) (?:attached|I uploaded)\b",
     re.IGNORECASE)
 # Every match of the two patterns holds one of these (a substring test first is much cheaper).
-ATTACHMENT_WORDS = ("图", "照片", "画", "附", "上传", "image", "picture", "photo", "figure", "chart", "attached",
+ATTACHMENT_WORDS = ("图", "照片", "附", "上传", "image", "picture", "photo", "figure", "chart", "attached",
                     "Image", "Picture", "Photo", "Figure", "Chart", "Attached", "file", "document", "File", "Document")
 # What carries a picture or a file in a text row: an image link or tag, a URL, a data URI, an
 # `<image>` placeholder (LLaVA-style rows).
@@ -645,7 +645,7 @@ class LostTools(Filter):
     Settings = OffUntilMeasured
 
     def filter(self, conversation: Conversation) -> Drop | None:
-        if getattr(conversation, "tools", None) or tool_cleaning_has_calls(conversation):
+        if getattr(conversation, "tools", None) or _calls_tools(conversation):
             return None
         turns = conversation.turns
         for index, turn in enumerate(turns):
@@ -658,7 +658,8 @@ class LostTools(Filter):
         return None
 
 
-def tool_cleaning_has_calls(conversation) -> bool:
+def _calls_tools(conversation) -> bool:
+    """A tool turn or a call in the dialogue (a row read without its tool list still shows them)."""
     return any(turn.role == "tool" or getattr(turn, "tool_calls", None) for turn in conversation.turns)
 
 
