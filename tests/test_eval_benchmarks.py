@@ -219,3 +219,15 @@ def test_a_build_that_wrote_its_held_out_dialogues_is_rendered_from_them_system_
     assert bench.format == "conversations" and [i.id for i in bench.items] == ["mine:7"]
     assert bench.items[0].prompt == ("<|im_start|>system\n回答要简短。<|im_end|>\n"
                                      "<|im_start|>user\n几点了？<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_the_template_comes_from_the_adapters_run_config_when_template_json_is_missing(tmp_path):
+    from instruct_data.evaluation.run import resolve_template
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "run_config.json").write_text(json.dumps({"resolved": {"template": "chatml"}}))
+    template, source = resolve_template(None, str(adapter))
+    assert template.name == "chatml" and source.endswith("run_config.json")
+    (adapter / "template.json").write_text(json.dumps(get_template("belle").to_dict()))
+    assert resolve_template(None, str(adapter))[0].name == "belle"  # template.json, the full record, first
