@@ -115,9 +115,9 @@ def swap_in(work: Path, out: Path) -> None:
                 os.replace(work, out)
             committed = swapped = True
     finally:  # also when a signal held back during the renames is raised now
-        swapping = False
         if old is not None and swapped:
             shutil.rmtree(old, ignore_errors=True)
+        swapping = False
 
 
 # True once this process has swapped its outputs in: an interrupt after that point must not
