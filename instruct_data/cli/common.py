@@ -56,8 +56,12 @@ def interrupt_watchdog(grace: float = 3.0) -> None:
             time.sleep(grace)  # the main thread normally cleans up and exits well before
             from instruct_data import outputs_guard
 
-            while outputs_guard.swapping:  # never between the renames of a swap: they take milliseconds
+            waited = 0.0
+            # Never between the renames of a swap (milliseconds); once the outputs are in place, give
+            # the main thread's clean-up (the lock, the message) a little longer.
+            while outputs_guard.swapping or (outputs_guard.committed and not _said.is_set() and waited < 10):
                 time.sleep(0.05)
+                waited += 0.05
             if not _said.is_set():
                 name = signal.Signals(data[0]).name
                 left = ("the outputs were already complete and in place" if outputs_guard.committed
