@@ -94,9 +94,9 @@ def _descendants(pid: int) -> list[int]:
 def signal_at(args: list, hold: str, sig: signal.Signals, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run `idata ARGS`, wait until it holds at `hold` (a stage, or STAGE:FRACTION), send `sig`
     (SIGINT to the process group, as Ctrl-C does), and check that it ends within 20 s with every
-    process it started. At the swap, Ctrl-C and SIGTERM wait for the renames (a 0.2 s hold)."""
+    process it started. At the swap, Ctrl-C and SIGTERM wait for the renames (a 3 s hold)."""
     marks = tmp_path / f"progress-{time.monotonic_ns()}"
-    hold_s = "0.2" if hold == "swap" and sig != signal.SIGKILL else "60"
+    hold_s = "3" if hold == "swap" and sig != signal.SIGKILL else "60"
     env = run_env(tmp_path, IDATA_PROGRESS_FILE=str(marks), IDATA_HOLD_AT=hold, IDATA_HOLD_S=hold_s)
     proc = subprocess.Popen([str(IDATA), *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
