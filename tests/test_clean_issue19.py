@@ -260,6 +260,16 @@ def test_references_to_a_picture_or_file_the_row_does_not_carry(instruction, inp
     assert verdict is not None and verdict.reason.startswith("refers_to_missing_")
 
 
+def test_a_picture_the_reply_links_is_not_the_one_the_instruction_means():
+    from instruct_data.clean.filters import UnseenAttachment
+
+    reply = "剪开后如下图所示。\n![剪开后](https://i.imgur.com/f3DGLFn.png)\n所以正方形边长8厘米。"
+    verdict = UnseenAttachment().apply(conv("看图，一张长方形纸片长16厘米，宽8厘米，剩下的正方形边长多少？", reply))
+    assert verdict.reason == "refers_to_missing_picture"
+    table = "你能填补空白吗？此外，下面还有一个表格，显示了具体的温度目标。这两个数字至关重要。"
+    assert UnseenAttachment().apply(conv(table, "1.5 度和 2 度。")).reason == "refers_to_missing_table"
+
+
 @pytest.mark.parametrize("instruction, input", [
     ("看图写话：![公园](https://example.com/park.png)", None),  # the picture is linked
     ("确定下图的表面积", "边长 2 厘米的立方体"),  # the figure is given as text
@@ -267,6 +277,8 @@ def test_references_to_a_picture_or_file_the_row_does_not_carry(instruction, inp
     ("介绍一下图书馆的历史。", None),
     ("在地图中找到北京。", None),
     ("描述一幅著名的画。", None),
+    ("下表列出了三种水果的价格：\n苹果 5元\n香蕉 3元", None),  # the table follows
+    ("这种方法表示什么？", None),
 ])
 def test_pictures_the_row_carries_or_never_meant(instruction, input):
     from instruct_data.clean.filters import UnseenAttachment

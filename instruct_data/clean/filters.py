@@ -556,13 +556,17 @@ PICTURE_REFERENCE = re.compile(
     + r"|\b(?:the|this) (?:image|picture|photo|figure|chart) (?:above|below|shows|attached)\b|\bsee (?:the )?(?:figure|image)\b"
     r"|\battached (?:image|picture|photo)\b",
     re.IGNORECASE)
+TABLE_REFERENCE = re.compile(
+    r"(?:下表|上表|附表|此表|该表)(?![达示现演扬明白情态哥姐弟妹兄面层皮])"
+    r"|(?:下面|上面|以下|如下|所给|这个|这张|该|此)(?:还有)?(?:的)?(?:一个|一张)?表格|\bthe table (?:below|above)\b",
+    re.IGNORECASE)
 FILE_REFERENCE = re.compile(
     r"(?:见|根据|参考|参照|按照|查看|打开|阅读|请看)(?:所附的?|附上的|上传的)?附件|附件(?:中|里|内)(?:的|所)|附件(?:是|为)"
     r"|所附(?:的)?(?:文件|文档|表格|材料|图片)|附上的(?:文件|文档|表格|材料|图片)|(?:我|您)上传的(?:文件|文档|表格|图片|照片)"
     r"|\battached (?:file|document|spreadsheet|pdf)\b|\b(?:the|this) (?:file|document) (?:attached|I uploaded)\b",
     re.IGNORECASE)
 # Every match of the two patterns holds one of these (a substring test first is much cheaper).
-ATTACHMENT_WORDS = ("图", "照片", "附", "上传", "image", "picture", "photo", "figure", "chart", "attached",
+ATTACHMENT_WORDS = ("图", "照片", "附", "上传", "表", "table", "image", "picture", "photo", "figure", "chart", "attached",
                     "Image", "Picture", "Photo", "Figure", "Chart", "Attached", "file", "document", "File", "Document")
 # What carries a picture or a file in a text row: an image link or tag, a URL, a data URI, an
 # `<image>` placeholder (LLaVA-style rows).
@@ -575,14 +579,15 @@ class OffUntilMeasured(RuleSettings):
 
 
 class UnseenAttachment(Filter):
-    """An instruction that refers to a picture or an attached file the row does not carry:
-    "看图写话" or "如图，长方形的长是…" with no picture, "根据附件中的表格" with no file. Not judged
-    where the row carries an image link, a URL or an `<image>` placeholder, or gives the figure
-    in text (a table, ASCII art, code, or lines of data after the reference). Replies are not
-    judged: one that says "（见图示）" in a long answer usually answers all the same."""
+    """An instruction that refers to a picture, a table or an attached file the row does not carry:
+    "看图写话" or "如图，长方形的长是…" with no picture, "下面还有一个表格" with none, "根据附件中的表格"
+    with no file. Not judged where the user's side carries an image link, a URL or an `<image>`
+    placeholder (a link in the reply was invented by it), or gives the figure in text (a table,
+    ASCII art, code, or lines of data after the reference). Replies are not judged: one that
+    says "（见图示）" in a long answer usually answers all the same."""
 
     name = "unseen_attachment"
-    reasons = ("refers_to_missing_picture", "refers_to_missing_file")
+    reasons = ("refers_to_missing_picture", "refers_to_missing_table", "refers_to_missing_file")
     Settings = OffUntilMeasured
 
     def filter(self, conversation: Conversation) -> Drop | None:
@@ -592,8 +597,9 @@ class UnseenAttachment(Filter):
                       if role == "user" and any(word in text for word in ATTACHMENT_WORDS)]
         if not candidates:
             return None  # the usual case, decided by substring tests
+        # only the user's side can carry the picture: a reply that links one invented it
         if conversation.system and CARRIES_MEDIA.search(conversation.system) or any(
-                CARRIES_MEDIA.search(text) for _, text in texts):
+                CARRIES_MEDIA.search(text) for role, text in texts if role == "user"):
             return None
         for index, role, text in candidates:
             lines = prose_lines(text)
@@ -601,6 +607,7 @@ class UnseenAttachment(Filter):
                 continue  # a table, ASCII art or code may be the figure itself
             plain = "\n".join(lines)
             for pattern, reason in ((PICTURE_REFERENCE, "refers_to_missing_picture"),
+                                    (TABLE_REFERENCE, "refers_to_missing_table"),
                                     (FILE_REFERENCE, "refers_to_missing_file")):
                 match = pattern.search(plain)
                 if match and not _given_after(plain, match.end()):
