@@ -320,3 +320,35 @@ def test_a_held_out_dialogue_that_calls_tools_gives_every_reply_to_the_benchmark
         assert sum(r["id"].split("#")[0] == dialogue for r in held) == replies[dialogue], dialogue
     call_items = [r for r in held if r["target"].startswith("<tool_call>")]
     assert call_items and all(json.loads(r["target"].split("\n")[1])["name"] for r in call_items)
+
+
+# ------------------------------------------------------------------ any sequence of messages
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from instruct_data.formats import parse_row  # noqa: E402
+from instruct_data.io import Row  # noqa: E402
+from instruct_data.schema import Origin, role_order_problem  # noqa: E402
+
+_VALUES = st.sampled_from(["", "  ", "你好", '{"name": "get_weather", "arguments": {"city": "北京"}}',
+                           '{"name": "get_weather", "arguments": {}}', '{"name": "nope", "arguments": {}}',
+                           '[{"name": "get_weather", "arguments": {"city": "上海"}}]', "{broken", "<think>想</think>答",
+                           '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>',
+                           "<tool_response>\n晴\n</tool_response>"])
+_MESSAGES = st.lists(st.fixed_dictionaries({
+    "from": st.sampled_from(["human", "gpt", "function_call", "observation", "tool", "system", "ipython"]),
+    "value": _VALUES}), min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MESSAGES, st.sampled_from([None, "[]", json.dumps([WEATHER], ensure_ascii=False), "{broken"]))
+def test_any_message_sequence_is_a_checked_dialogue_or_a_named_reject(messages, tools):
+    row = {"conversations": messages} if tools is None else {"conversations": messages, "tools": tools}
+    result = parse_row(Row(Origin(file="f.json", row=1), row), "sharegpt", source="f")
+    if isinstance(result, Rejected):
+        assert result.reason and result.detail
+        return
+    assert role_order_problem(result.turns) is None
+    declared = {tool["name"] for tool in result.tools or []}
+    assert all(call.name in declared for turn in result.turns for call in turn.tool_calls or [])
+    assert Conversation.model_validate_json(result.model_dump_json(exclude_none=True)) == result
