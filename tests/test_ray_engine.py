@@ -100,6 +100,29 @@ def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, sm
     assert local["split"] == on_ray["split"]
 
 
+def test_dialogues_cut_and_weighted_on_ray_as_locally(ray_session, small_partitions, tmp_path):
+    """One truth per dialogue (pipeline.dialogue) on both engines: records removed as copies
+    stay as weight-0 history in conversations.jsonl, dialogues that ask a held-out question
+    are cut there, records of one dialogue are never compared, numbers must agree."""
+    from instruct_data.ray_engine.build import build_on_ray
+    from tests.test_dialogue_truth import FIXTURE, dialogues_with_heldout_rounds
+
+    singles, dialogues = dialogues_with_heldout_rounds(40)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for pair in zip(singles, dialogues)
+                             for r in pair), encoding="utf-8")
+    recipe = {"sources": [{"files": [str(FIXTURE), str(mixed)]}], "split": {"heldout": 0.25}, "seed": 3}
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert local["split"] == on_ray["split"]
+    conversations = (tmp_path / "ray" / "conversations.jsonl").read_text(encoding="utf-8")
+    removed = [json.loads(line) for line in (tmp_path / "ray" / "duplicates.jsonl").read_text().splitlines()]
+    assert '"weight":0' in conversations  # a copied reply kept as history
+    assert sum(d["method"] == "contamination" and d["id"].endswith("#t3") for d in removed) >= 2  # cut dialogues
+
+
 @pytest.fixture
 def rows_with_ids(rows, tmp_path) -> Path:
     """2,000 rows with their own `id` field: rows 1501-2000 repeat the ids of rows 1-500 (7 and
