@@ -26,12 +26,10 @@ WRONG_TYPE = "wrong_type"
 EMPTY_INSTRUCTION = "empty_instruction"
 EMPTY_REPLY = "empty_reply"
 BAD_ROLES = "bad_roles"
-UNSUPPORTED_ROLE = "unsupported_role"
 BAD_TRANSCRIPT = "bad_transcript"
 INVALID = "invalid"
 
-# Roles some dialogue sets use that a user/assistant conversation cannot hold.
-TOOL_ROLES = {"function", "function_call", "tool", "tool_call", "observation", "ipython"}
+# Tool dialogues (calls, results, traces) have their own reasons: formats/tools.py.
 
 
 def text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str:
