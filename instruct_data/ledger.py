@@ -217,9 +217,15 @@ class Ledger:
         lead = f"{first}; " if first else f"{source}: "
         reasons = sorted(((per.get(source, 0), reason) for reason, per in self.reasons.items()), reverse=True)
         top = ", ".join(f"{reason} {n:,}" for n, reason in reasons[:3] if n)
+        # A tool dialogue's checks (formats/tools.py) fail on the data, not on a wrong format.
+        from instruct_data.formats.tools import TOOL_REJECTS
+
+        tool_checks = reasons and reasons[0][1].rpartition("/")[2] in TOOL_REJECTS
+        advice = ("the rows were read; their tool calls fail the checks (docs/tools.md)" if tool_checks
+                  else "check --format and --map")
         raise RejectRateError(
             f"{lead}{counts['rejected']} of {counts['read']} rows of {source} rejected "
-            f"({rate:.0%} > {limit:.0%}); check --format and --map, or raise --max-reject-rate (most rejected: {top})"
+            f"({rate:.0%} > {limit:.0%}); {advice}, or raise --max-reject-rate (most rejected: {top})"
         )
 
     def read(self, source: str, n: int = 1) -> None:

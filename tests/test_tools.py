@@ -352,3 +352,15 @@ def test_any_message_sequence_is_a_checked_dialogue_or_a_named_reject(messages, 
     declared = {tool["name"] for tool in result.tools or []}
     assert all(call.name in declared for turn in result.turns for call in turn.tool_calls or [])
     assert Conversation.model_validate_json(result.model_dump_json(exclude_none=True)) == result
+
+
+def test_a_build_failing_on_tool_checks_does_not_blame_the_format(tmp_path):
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    result = CliRunner().invoke(cli, ["build", str(TOOLS / "glaive.json"), "--out", str(tmp_path / "out")])
+    message = result.output + str(result.exception or "")
+    assert result.exit_code != 0 and not (tmp_path / "out").exists()
+    assert "5 of 9 rows of glaive rejected" in message
+    assert "their tool calls fail the checks (docs/tools.md)" in message and "--format" not in message

@@ -40,6 +40,7 @@ BAD_ARGUMENTS = "bad_arguments"
 ORPHAN_OBSERVATION = "orphan_observation"
 CALL_WITHOUT_RESULT = "call_without_result"
 EMPTY_TOOL_RESULT = "empty_tool_result"
+TOOL_REJECTS = (ORPHAN_OBSERVATION, CALL_WITHOUT_RESULT, UNKNOWN_TOOL, BAD_ARGUMENTS, EMPTY_TOOL_RESULT)
 
 # Source role names (lower case) -> what the message is.
 CALL_ROLES = {"function_call", "tool_call"}
