@@ -30,11 +30,9 @@ REFERS_TO_TOOLS = re.compile(r"功能|能力|工具|函数|function|tool", re.IG
 
 
 def is_tool_dialogue(conversation) -> bool:
-    """True for a Conversation with tools, calls, results or traces (never a plain row)."""
-    if getattr(conversation, "tools", None):
-        return True
-    return any(turn.role == "tool" or getattr(turn, "tool_calls", None) or getattr(turn, "reasoning", None)
-               for turn in conversation.turns)
+    """True for a Conversation with tools, calls, results or traces; a plain row (the row path's
+    PlainConversation, the commonest by far) has no `has_tools` and never is one."""
+    return getattr(conversation, "has_tools", False)
 
 
 class ProseView:
