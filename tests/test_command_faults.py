@@ -279,7 +279,8 @@ def test_eval_score_and_merge_stopped_anywhere_leave_the_previous_outputs(setup,
             "--batch-size", "1", "--compare-base"]
     assert idata(*args, timeout=300).returncode == 0
     previous = files(out)
-    for sig, hold in ((signal.SIGKILL, "eval:0.6"), (signal.SIGTERM, "eval:0.99"), (signal.SIGKILL, "swap")):
+    # (SIGKILL at 60% is train's; here 99% of generation and the rename.)
+    for sig, hold in ((signal.SIGTERM, "eval:0.99"), (signal.SIGKILL, "swap")):
         signal_at(args, hold, sig, tmp_path)
         assert files(out) == previous, f"eval {sig.name} at {hold}: the previous outputs changed"
     result = signal_at(args, "swap", signal.SIGINT, tmp_path)  # completes, and cleans up after the killed runs
@@ -294,9 +295,6 @@ def test_eval_score_and_merge_stopped_anywhere_leave_the_previous_outputs(setup,
     assert json.loads((merged / "manifest.json").read_text())["command"] == "merge"
     error_line(idata("merge", "--adapter", setup["run"], "--out", merged), 1, "--overwrite")  # 1, as the README says
     before = files(merged)
-    signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], "merge:0.35", signal.SIGKILL,
-              tmp_path)
-    assert files(merged) == before
     result = signal_at(["merge", "--adapter", setup["run"], "--out", merged, "--overwrite"], "swap", signal.SIGINT,
                        tmp_path)
     assert "already complete" in result.stderr and files(merged).keys() == before.keys()
