@@ -1,12 +1,17 @@
 # Two commands matter (see README): `make demo` and `make test`. Both set up .venv first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch: an unpinned torch pulls a multi-GB CUDA build. Override for a GPU box:
-#   make setup TORCH_SPEC='torch>=2.2'
-TORCH_SPEC ?= torch==2.13.0
+# torch: the CPU build. On plain PyPI `torch==X` is the CUDA build for Linux (19 nvidia packages
+# and triton, several GB); the CPU build is `X+cpu`, taken from the configured indexes when they
+# carry it, else from PyTorch's CPU index. A GPU machine names its own build:
+#   make setup TORCH_SPEC='torch==2.13.0'
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_SPEC ?=
+EXTRAS ?= test,ray,lmeval
 OUT ?= demo-out
 
-.PHONY: setup fonts browser demo test bench clean gpu-prepare gpu-check gpu-check-smoke
+.PHONY: setup fonts browser demo test bench clean gpu-prepare gpu-check gpu-check-smoke install-dry-run
 
 setup: $(VENV)/.installed fonts browser
 
@@ -32,13 +37,23 @@ browser:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test,ray,lmeval]'
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q "$(TORCH_SPEC)"; \
+	elif ! $(PY) -m pip install -q "torch==$(TORCH_VERSION)+cpu" 2>/dev/null; then \
+	  echo "torch $(TORCH_VERSION)+cpu is not on the configured indexes: taking it from $(TORCH_CPU_INDEX)"; \
+	  $(PY) -m pip install -q --extra-index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)+cpu"; fi
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	# LLaMA-Factory's own data loader, for the test of `idata export --to llama-factory`. No deps:
 	# its pins (datasets<=4.0, peft<=0.18.1, transformers<=5.6) would downgrade ours, and its data
 	# code needs none of its extras beyond omegaconf (in the test extra).
 	$(PY) -m pip install -q --no-deps 'llamafactory==0.9.5'
 	touch $@
+
+# What setup installs into a fresh venv, resolved and not installed, as pip's JSON report
+# (tests/test_install.py: no nvidia, cuda or triton package in it). PY: any python with pip.
+REPORT ?= install-report.json
+install-dry-run:
+	$(PY) -m pip install -q --dry-run --ignore-installed --report $(REPORT) \
+	  "$(if $(TORCH_SPEC),$(TORCH_SPEC),torch==$(TORCH_VERSION)+cpu)" -e '.[$(EXTRAS)]'
 
 demo: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/idata demo --out $(OUT)

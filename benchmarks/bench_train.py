@@ -373,8 +373,8 @@ def time_to_first_step(args) -> None:
     print(f"device: {device_name()}; model: 2-layer Qwen2, Qwen vocabulary ({model.name}); "
           f"batch {args.batch_size}, --max-len {args.max_len or 1024}")
     print("\n".join(lines + [""] + verdicts))
-    print("reading: a raw text copy first (small files); tokenize: for a large JSON-lines file, reading and "
-          "tokenizing in one pass, each process reading its own blocks of the file")
+    print("reading: 0 since tokenizing reads as it goes; tokenize: reading and tokenizing in one pass, each worker "
+          "process (spawned) reading its own blocks of the file, worker start-up included")
     print("step 1 in: seconds from the process start to the first batch entering the model; step 1 out: to the end "
           "of step 1 (its own compute, a longest-first batch through a 151k-token output head on the CPU, included)")
     print(f"(models, builds and caches in {work})")

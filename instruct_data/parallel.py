@@ -89,7 +89,7 @@ def _worker_main(parent: int, initializer: Callable | None, initargs: tuple, tas
     failed = None  # an initializer's error, returned for every task (the parent raises it once)
     try:
         if init_by_pipe:
-            initializer, initargs = tasks.recv()
+            initializer, initargs = pickle.loads(tasks.recv_bytes())
         if initializer is not None:
             initializer(*initargs)
     except (EOFError, OSError):
@@ -154,10 +154,18 @@ def _start_ignoring_interrupts(process) -> None:
 _DEAD = object()  # what a worker's result reader queues when the worker's pipe ends
 
 
+class _Raw:
+    """Bytes pickled once for every worker (a spawned worker's initializer and its arguments: a
+    tokenizer pickles to megabytes, seconds of the parent's time on a busy machine)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
 class _Worker:
     """One process, its two pipes, and the parent's daemon threads that feed and drain them."""
 
-    def __init__(self, context, initializer: Callable | None, initargs: tuple):
+    def __init__(self, context, initializer: Callable | None, initargs: tuple, init_bytes: bytes | None = None):
         task_reader, self._task_writer = context.Pipe(duplex=False)
         self._result_reader, result_writer = context.Pipe(duplex=False)
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -169,7 +177,7 @@ class _Worker:
         self.process = context.Process(target=_worker_main, daemon=True, args=args)
         if spawned:
             _start_ignoring_interrupts(self.process)
-            self.outbox.put((initializer, initargs))  # sent by the feeding thread, once it starts
+            self.outbox.put(_Raw(init_bytes))  # sent by the feeding thread, once it starts
         else:
             self.process.start()
         task_reader.close()  # the parent keeps only its own ends: a dead worker breaks the pipes
@@ -193,7 +201,10 @@ class _Worker:
         while True:
             job = self.outbox.get()
             try:
-                self._task_writer.send(job)
+                if isinstance(job, _Raw):
+                    self._task_writer.send_bytes(job.data)
+                else:
+                    self._task_writer.send(job)
             except Exception:  # the worker died (its result reader reports it) or did not pickle
                 return
             if job is None:
@@ -231,9 +242,12 @@ class WorkerPool:
                 initializer(*initargs)
             return
         context = _context(start_method)
+        init_bytes = None
+        if context.get_start_method() != "fork":
+            init_bytes = pickle.dumps((initializer, initargs), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             for _ in range(self.workers):
-                self._procs.append(_Worker(context, initializer, initargs))
+                self._procs.append(_Worker(context, initializer, initargs, init_bytes))
             for worker in self._procs:
                 worker.start_threads()
         except BaseException:

@@ -35,7 +35,7 @@ def _interrupt(signum, frame) -> None:
 _said = threading.Event()  # set once the main thread has said "interrupted"
 
 
-def interrupt_watchdog(grace: float = 3.0) -> None:
+def interrupt_watchdog(grace: float = 2.0) -> None:
     """End the process `grace` seconds after SIGINT/SIGTERM if the main thread has not by then.
 
     Python runs a signal handler only between bytecodes: a main thread inside one long C call
@@ -192,7 +192,10 @@ def row_progress(description: str, total: int | None = None):
 
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
                RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+    # auto_refresh=False: no refresh thread. The commands that show this bar fork worker processes
+    # inside it, and a fork copies no thread but every lock one holds (the console's, stderr's).
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal,
+                  auto_refresh=False) as progress:
         task = progress.add_task(description, total=total)
         pending = 0
 
@@ -200,7 +203,7 @@ def row_progress(description: str, total: int | None = None):
             nonlocal pending
             pending += 1
             if pending == 1000:  # updating per row would cost more than the work
-                progress.update(task, advance=pending)
+                progress.update(task, advance=pending, refresh=True)
                 pending = 0
 
         yield advance
