@@ -190,3 +190,35 @@ def test_in_last_turn_mode_conversations_train_only_the_last_reply_as_train_json
     assert len(convs["dialogues:1"]["turns"]) == 4
     for conversation in convs.values():
         assert trained_replies(conversation) == [train[conversation["id"]]["target"]]
+
+
+def glaive_dialogue(city: str, temp: int) -> dict:
+    return {"conversations": [
+        {"from": "human", "value": f"{city}今天天气怎么样？"},
+        {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": city}},
+                                                      ensure_ascii=False)},
+        {"from": "observation", "value": json.dumps({"weather": "晴", "temp": temp})},
+        {"from": "gpt", "value": f"{city}今天晴，气温{temp}度，适合出门。"},
+        {"from": "human", "value": f"谢谢，{city}的天气我知道了！"},
+        {"from": "gpt", "value": f"不客气，祝你在{city}玩得开心！"}],
+        "tools": json.dumps([{"name": "get_weather", "description": "查询城市天气", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}], ensure_ascii=False)}
+
+
+def test_every_heldout_reply_of_a_tool_dialogue_is_kept_out_of_training(tmp_path):
+    # A held-out dialogue that calls tools gives the held-out set every reply (its calls are
+    # scored); a copy of it in training must lose every one of them, not only the last.
+    cities = "北京 上海 广州 深圳 杭州 南京 成都 重庆 武汉 西安 苏州 天津 长沙 郑州 青岛 大连 厦门 昆明 合肥 福州".split()
+    rows = [row for n, city in enumerate(cities) for row in (glaive_dialogue(city, 20 + n),) * 2]
+    path = tmp_path / "weather.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    out, manifest = build_dir(tmp_path, [path], split={"heldout": 0.3})
+    held, train = lines(out / "heldout.jsonl"), lines(out / "train.jsonl")
+    copies = [h for h in held if h["id"].endswith("#t1")]
+    assert len(copies) >= 3  # teeth: held-out dialogues giving several records, each with a copy in the file
+    train_pairs = {(r["context"], r["target"]) for r in train}
+    train_targets = "\n".join(r["target"] for r in train)
+    for h in held:
+        assert (h["context"], h["target"]) not in train_pairs and h["target"] not in train_targets, h["id"]
+    totals = manifest["counts"]["totals"]
+    assert totals["read"] == totals["written"] + totals["rejected"] + totals["removed"]

@@ -105,13 +105,17 @@ def test_dialogues_cut_and_weighted_on_ray_as_locally(ray_session, small_partiti
     stay as weight-0 history in conversations.jsonl, dialogues that ask a held-out question
     are cut there, records of one dialogue are never compared, numbers must agree."""
     from instruct_data.ray_engine.build import build_on_ray
-    from tests.test_dialogue_truth import FIXTURE, dialogues_with_heldout_rounds
+    from tests.test_dialogue_truth import FIXTURE, dialogues_with_heldout_rounds, glaive_dialogue
 
     singles, dialogues = dialogues_with_heldout_rounds(40)
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for pair in zip(singles, dialogues)
                              for r in pair), encoding="utf-8")
-    recipe = {"sources": [{"files": [str(FIXTURE), str(mixed)]}], "split": {"heldout": 0.25}, "seed": 3}
+    # Tool dialogues, each twice: a held-out one gives every reply, its copy loses them all.
+    weather = tmp_path / "weather.json"
+    weather.write_text(json.dumps([glaive_dialogue(city, 20 + n) for n, city in enumerate("北京 上海 广州 深圳 杭州 南京 成都 重庆".split())
+                                   for _ in range(2)], ensure_ascii=False), encoding="utf-8")
+    recipe = {"sources": [{"files": [str(FIXTURE), str(mixed), str(weather)]}], "split": {"heldout": 0.25}, "seed": 3}
     local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
     on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
     for name in BUILD_FILES:

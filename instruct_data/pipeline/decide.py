@@ -24,10 +24,40 @@ def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> byte
                           skip=kept.repeated_id)
 
 
+def held_records(entry: bytes, multi: bool) -> int:
+    """How many held-out records a held-out row gives: its last record, or every reply of a
+    dialogue that calls tools (pipeline.worker spools them all, so that its calls are scored)."""
+    return entry.count(b"\n") if multi else 1
+
+
+def held_record_counts(spool: str, kept: Kept, heldout: bytearray):
+    """held_records of every kept row (1 for a row not held out), read from the spooled
+    held-out lines of the chunks that hold a held-out dialogue."""
+    import numpy as np
+
+    counts = np.ones(len(kept), dtype=np.int64)
+    start = 0
+    for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
+        rows = range(start, start + used)
+        start += used
+        if not any(heldout[i] and kept.multi[i] for i in rows):
+            continue
+        with open(os.path.join(spool, f"{number}.held"), "rb") as fh:
+            data = fh.read()
+        at, dialogue = 0, 0
+        for i in rows:
+            if kept.multi[i]:
+                entry = data[at:at + lengths[2][dialogue]]
+                at, dialogue = at + lengths[2][dialogue], dialogue + 1
+                if heldout[i]:
+                    counts[i] = held_records(entry, True)
+    return counts
+
+
 class Layout:
     """The dedupe items of the kept rows: one per train record a row gives (one per reply of a
-    dialogue in every-turn mode), but only its held-out record for a held-out row, none for a
-    row whose id repeats. Dedupe runs on what is written, so a record of a training dialogue
+    dialogue in every-turn mode), but only its held-out records for a held-out row (its last,
+    or every reply of a dialogue that calls tools: `held`), none for a row whose id repeats. Dedupe runs on what is written, so a record of a training dialogue
     that repeats a held-out row is found (the first round of one dialogue can be another
     row whole). Arrays over the items, in input order:
 
@@ -35,29 +65,32 @@ class Layout:
     spooled[n]: its index among all the spooled records (the .items and exact keys order).
     """
 
-    def __init__(self, kept: Kept, heldout: bytearray):
+    def __init__(self, kept: Kept, heldout: bytearray, held=None):
         import numpy as np
 
         records = np.frombuffer(kept.records, dtype=np.uint32).astype(np.int64)
-        held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
+        held_n = np.ones(len(records), dtype=np.int64) if held is None else held
+        is_held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
         compared = np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0
-        counts = np.where(held, 1, records) * compared
+        counts = np.where(is_held, held_n, records) * compared
         self.row = np.repeat(np.arange(len(records)), counts)
         starts = np.cumsum(counts) - counts
         within = np.arange(len(self.row)) - np.repeat(starts, counts)
-        self.record = np.where(held[self.row], records[self.row] - 1, within)
+        # A held-out row's items are its last held_n records.
+        self.record = np.where(is_held[self.row], (records - held_n)[self.row] + within, within)
+        held = is_held
         first_record = np.cumsum(records) - records
         self.spooled = first_record[self.row] + self.record
         self.protected = held[self.row]
-        self._kept, self._records = kept, records
+        self._kept, self._records, self._held_n = kept, records, held_n
 
     def __len__(self) -> int:
         return len(self.row)
 
     def ids(self) -> list[str]:
         """Each item's id, as train.jsonl or heldout.jsonl names its record."""
-        ids, records = self._kept.ids, self._records
-        return [ids[row] if records[row] == 1 or held else f"{ids[row]}#t{record + 1}"
+        ids, records, held_n = self._kept.ids, self._records, self._held_n
+        return [ids[row] if records[row] == 1 or (held and held_n[row] == 1) else f"{ids[row]}#t{record + 1}"
                 for row, record, held in zip(self.row.tolist(), self.record.tolist(), self.protected.tolist())]
 
 
@@ -107,7 +140,7 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return {}
-    layout = Layout(kept, heldout)
+    layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout))
     if not settings.near:
         found = _exact_removals(kept, layout, settings, against)
     else:

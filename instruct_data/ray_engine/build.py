@@ -27,6 +27,7 @@ import numpy as np
 
 from instruct_data.dedupe.types import Removal
 from instruct_data.ledger import OwnIds, Reject, Removed, Written
+from instruct_data.pipeline.decide import held_records
 from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.run import _check_reject_rate
@@ -149,7 +150,6 @@ class _Job:
         return split.heldout_orders(candidates, quota)
 
     def _removals(self, kept, held: np.ndarray, repeated: np.ndarray, against: list[str], parts: int):
-        from instruct_data.dedupe import Item
         from instruct_data.dedupe.find import against_questions
         from instruct_data.dedupe.fingerprint import Against
         from instruct_data.ray_engine.decide import REMOVAL_FIELDS
@@ -157,10 +157,11 @@ class _Job:
         settings = self.recipe.dedupe
         if not (settings.exact or settings.near or against or len(held)) or not kept.count():
             return None
-        held_rows = where(kept, _in_orders, orders=held).select_columns(["order", "id", "texts"]).take_all()
-        # The held-out records' prompts, in input order: each held-out row's record (its last).
-        items = [Item(r["id"], pickle.loads(r["texts"])[-1][0], "", r["order"], True)
-                 for r in sorted(held_rows, key=lambda r: r["order"])]
+        held_rows = where(kept, _in_orders, orders=held).select_columns(["order", "id", "texts", "held", "multi"])
+        held_rows = sorted(held_rows.take_all(), key=lambda r: r["order"])
+        # The held-out records' prompts, in input order: each held-out row's held-out records.
+        items = record_items({name: np.asarray([r[name] for r in held_rows], dtype=object)
+                              for name in ("id", "order", "texts", "held", "multi")}, held)
         questions = against_questions([*against, *items])
         index = Against.build(questions, settings) if questions else None
         compared = where(kept, _in_orders, orders=repeated, keep=False)
@@ -363,18 +364,20 @@ RECORD_BITS = 20  # an item's number: its row's number, then which of the row's 
 
 def record_items(batch, held: np.ndarray):
     """The dedupe Items of a block of kept rows, as pipeline.decide.Layout lays them out: one
-    per train record (named `id#tN` when a row has several), only the last for a held-out row
-    (protected). Item.order = row number << RECORD_BITS | record: input order."""
+    per train record (named `id#tN` when a row has several), only its held-out records for a
+    held-out row (protected; decide.held_records). Item.order = row number << RECORD_BITS |
+    record: input order."""
     from instruct_data.dedupe import Item
 
     items = []
-    is_held = np.isin(batch["order"], held).tolist()
-    for row_id, order, blob, protected in zip(batch["id"].tolist(), batch["order"].tolist(), batch["texts"],
-                                              is_held):
+    is_held = np.isin(np.asarray(batch["order"], dtype=np.int64), held).tolist()
+    for row_id, order, blob, protected, entry, multi in zip(batch["id"].tolist(), batch["order"].tolist(),
+                                                            batch["texts"], is_held, batch["held"], batch["multi"]):
         texts = pickle.loads(blob)
-        numbered = [(len(texts) - 1, texts[-1])] if protected else list(enumerate(texts))
+        n_held = held_records(entry, bool(multi)) if protected else 0
+        numbered = list(enumerate(texts))[-n_held:] if protected else list(enumerate(texts))
         for record, (prompt, reply) in numbered:
-            item_id = row_id if len(texts) == 1 or protected else f"{row_id}#t{record + 1}"
+            item_id = row_id if len(texts) == 1 or n_held == 1 else f"{row_id}#t{record + 1}"
             items.append(Item(item_id, prompt, reply, order << RECORD_BITS | record, protected, row_id))
     return items
 
