@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from instruct_data.errors import InputError
 from instruct_data.schema import Origin
 
@@ -216,7 +218,47 @@ def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
             raise InputError(str(path), f"cannot read past this line: {exc}", line=line_no + 1) from None
 
 
+# orjson parses a line of UTF-8 about twice as fast as json.loads (which needs the bytes
+# decoded first): the largest single cost of reading. Where it accepts a line it gives the same
+# objects, but for two things: an integer of more than 64 bits becomes a float (json keeps it
+# exact), and it reads 1,024 levels of nesting where json stops at Python's recursion limit
+# (about 1,000: TOO_DEEP). A row holding a float that large or nesting that deep is read again
+# by json; so is every line orjson refuses (NaN, a lone surrogate, a BOM, invalid JSON or
+# UTF-8), so that json's own result or message is kept. Most rows are a flat object of strings,
+# for which the check is one pass over the values.
+_UTF8 = {"utf-8", "utf8", "UTF-8", "utf_8"}
+_BIG = float(2**63)
+
+
+def _as_json_reads(data: dict) -> bool:
+    """False where json.loads would not give this same object (see above)."""
+    values = data.values()
+    if all(type(value) is str for value in values):
+        return True
+    pending = [(values, 1)]  # a stack, not recursion: the nesting may be deep
+    while pending:
+        items, depth = pending.pop()
+        if depth > 900:
+            return False
+        for value in items:
+            kind = type(value)
+            if kind is float and not -_BIG < value < _BIG:
+                return False
+            if kind is dict:
+                pending.append((value.values(), depth + 1))
+            elif kind is list:
+                pending.append((value, depth + 1))
+    return True
+
+
 def json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row | None:
+    if encoding in _UTF8 and line_no != 1:
+        try:
+            data = orjson.loads(raw_bytes)
+        except orjson.JSONDecodeError:
+            data = None  # json below says why (or accepts what orjson does not)
+        if type(data) is dict and _as_json_reads(data):
+            return Row(Origin(file=str(path), line=line_no), data)
     origin = Origin(file=str(path), line=line_no)
     try:
         text = raw_bytes.decode(encoding)
