@@ -537,8 +537,8 @@ def _shows(template: NativeTemplate, messages: list[dict], tools: list[dict] | N
 def parse_prompt(template: AnyTemplate, context: str) -> tuple[list[tuple[Turn, Turn]], Turn] | None:
     """A rendered context read back into (earlier rounds, question), with the template that rendered it.
 
-    Used to re-render a build's held-out rows with another template. The system block is not
-    recovered; None when the context does not have the template's shape.
+    Used to re-render a build's held-out rows with another template. The system block is read
+    by `parse_system`; None when the context does not have the template's shape.
     """
     layout = prompt_layout(template)
     if not layout.lead or not context.endswith(layout.tail):
@@ -555,6 +555,30 @@ def parse_prompt(template: AnyTemplate, context: str) -> tuple[list[tuple[Turn, 
         reply = rest[:len(rest) - len(layout.close)] if layout.close and rest.endswith(layout.close) else rest
         history.append((_user_turn(template, user), Turn(role="assistant", text=reply or "…")))
     return history, _user_turn(template, blocks[-1])
+
+
+def parse_system(template: Template, context: str) -> str | None:
+    """The system text a built-in template wrote before the first round of `context`, or None.
+
+    With a system slot it is what fills the slot; without one (seed, chatglm, belle) the system
+    text leads the prompt on its own line (`Template.system_block`). Lets a held-out row be
+    re-rendered with its system prompt (`parse_prompt` reads the rounds only)."""
+    probe = _PROBE[0]
+    opening = template.user_block(1, Turn(role="user", text=probe)).split(probe)[0]  # "[Round 1]\n问：", "Instruction: "
+    if not opening or opening not in context:
+        return None
+    head = context.split(opening, 1)[0]
+    if not head.startswith(template.prefix):
+        return None
+    head = head[len(template.prefix):]
+    if not head:
+        return None
+    if template.system:
+        before, _, after = template.system.partition("{system}")
+        if head.startswith(before) and head.endswith(after) and len(head) > len(before) + len(after):
+            return head[len(before):len(head) - len(after)]
+        return None
+    return head[:-1] if head.endswith("\n") and len(head) > 1 else None
 
 
 def _user_turn(template: AnyTemplate, text: str) -> Turn:

@@ -231,3 +231,21 @@ def test_the_template_comes_from_the_adapters_run_config_when_template_json_is_m
     assert template.name == "chatml" and source.endswith("run_config.json")
     (adapter / "template.json").write_text(json.dumps(get_template("belle").to_dict()))
     assert resolve_template(None, str(adapter))[0].name == "belle"  # template.json, the full record, first
+
+
+@pytest.mark.parametrize("name", ["seed", "chatglm", "belle", "chatml", "llama3", "glm4"])
+def test_a_held_out_prompt_is_re_rendered_with_its_system_text(name):
+    from instruct_data.schema import Turn
+    from instruct_data.templates import parse_system, render_prompt
+    from instruct_data.training.data import rerendered_context
+
+    built = get_template(name)
+    history = [(Turn(role="user", text="你好"), Turn(role="assistant", text="你好！"))]
+    question = Turn(role="user", text="长城有多长？")
+    for system in ("回答要简短。", "第一行\n第二行"):
+        context = render_prompt(built, history, question, system)
+        assert parse_system(built, context) == system
+        for target in ("chatml", "seed"):
+            expected = render_prompt(get_template(target), history, question, system)
+            assert rerendered_context(context, get_template(target), built) == expected, (name, target)
+    assert parse_system(built, render_prompt(built, history, question)) is None

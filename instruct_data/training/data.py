@@ -22,7 +22,7 @@ from instruct_data.errors import InputError, IdataError
 from instruct_data.io import base_suffix, is_json_array, json_line, read_rows
 from instruct_data.schema import Conversation, TrainingRecord, describe_validation_error
 from instruct_data.templates import (AUTO, DEFAULT_TEMPLATE, NATIVE, TEMPLATES, AnyTemplate, NativeTemplate, Template,
-                                     get_template, parse_prompt, render_prompt, training_examples)
+                                     get_template, parse_prompt, parse_system, render_prompt, training_examples)
 from instruct_data.tool_format import DEFAULT_REASONING
 
 Pieces = list[tuple[str, bool]]
@@ -235,4 +235,4 @@ def rerendered_context(context: str, template: AnyTemplate, rendered_with: Templ
     if parsed is None:
         return None
     history, question = parsed
-    return render_prompt(template, history, question)
+    return render_prompt(template, history, question, parse_system(rendered_with, context))
