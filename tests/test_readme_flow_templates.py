@@ -23,12 +23,15 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['cont
 
 
 def _chat_file(path: Path) -> dict[str, list[dict]]:
-    """A chat-format (messages) file: the sample's dialogues and its single-turn rows as messages."""
+    """A chat-format (messages) file: the sample's dialogues and its single-turn rows as messages,
+    a third of them with a system prompt."""
     rows = [json.loads(line) for line in (SAMPLE / "dialogues.jsonl").read_text(encoding="utf-8").splitlines()]
-    for line in (SAMPLE / "collected.jsonl").read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate((SAMPLE / "collected.jsonl").read_text(encoding="utf-8").splitlines()):
         row = json.loads(line)
         question = row["instruction"] + (f"\n{row['input']}" if row.get("input") else "")
-        rows.append({"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": row["output"]}]})
+        system = [{"role": "system", "content": "请用简体中文回答。"}] if number % 3 == 0 else []
+        rows.append({"messages": system + [{"role": "user", "content": question},
+                                           {"role": "assistant", "content": row["output"]}]})
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return {f"mine:{line}": row["messages"] for line, row in enumerate(rows, start=1)}
 
@@ -75,3 +78,5 @@ def test_readme_flow_eval_asks_the_held_out_questions_as_training_rendered_them(
         messages = dialogues[item_id][:-1]
         assert prompt == tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), item_id
         assert prompt.endswith("<|im_start|>assistant\n") and "Instruction:" not in prompt
+    # some held-out rows had a system prompt: the build wrote it as their first line, eval asks it as the system message
+    assert any(prompt.startswith("<|im_start|>system\n请用简体中文回答。<|im_end|>") for prompt in sent.values())
