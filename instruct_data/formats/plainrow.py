@@ -86,12 +86,21 @@ class PlainConversation:
         parts.append("]")
         if self.category is not None:
             parts += [',"category":', _string(self.category)]
-        parts += [',"origin":', _COMPACT.encode(self.origin.as_dict()), ',"rendered":false}']
+        parts += [',"origin":', _origin_json(self.origin), ',"rendered":false}']
         return "".join(parts)
 
     def model_dump_json(self, *, exclude_none: bool = True) -> str:
         """Conversation's own name for to_json, so callers need not tell the two apart."""
         return self.to_json()
+
+
+def _origin_json(origin: Origin) -> str:
+    """_COMPACT.encode(origin.as_dict()), by hand for a line of a file (a third of the cost)."""
+    file, line = origin.file, origin.line
+    if (type(file) is str and type(line) is int and origin.dataset is None and origin.revision is None
+            and origin.row is None and origin.instance is None and origin.sheet is None):
+        return '{"file":' + _string(file) + ',"line":' + str(line) + "}"
+    return _COMPACT.encode(origin.as_dict())
 
 
 def plain_conversation(data: dict[str, Any], fmt: str, source: str, origin: Origin,
