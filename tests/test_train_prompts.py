@@ -258,3 +258,42 @@ def test_sampling_differs_from_greedy_and_repeats_with_its_seed(plain_model):
     assert run(do_sample=True, seed=7, temperature=1.5, top_p=1.0) == sampled
     assert run(do_sample=True, seed=8, temperature=1.5, top_p=1.0) != sampled
     assert run() == greedy
+
+
+def space_merging_tokenizer():
+    """A byte-level BPE with Qwen2's pre-tokenizer, where a space joins the word after it (`ĠX`),
+    as in the real Qwen and Llama-3 vocabularies: seed's `Answer: ` then ends in no token of its
+    own once a reply follows."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_chat_templates import FAMILIES, family_tokenizer
+
+    replies = [turn["text"] for c in (SINGLE, MULTI) for turn in c["turns"] if turn["role"] == "assistant"]
+    texts = [f"Instruction: 问题{i}\nAnswer: {reply}" for i in range(20) for reply in replies + ["答案"]]
+    return family_tokenizer(FAMILIES["qwen2.5"], [([{"role": "user", "content": text}], None) for text in texts])
+
+
+@pytest.mark.parametrize("conversation", [SINGLE, MULTI], ids=["single", "multi"])
+def test_a_prompt_ending_in_a_space_is_fed_as_training_saw_it(conversation):
+    """Training tokenizes `Answer: 答…` as one string, so the space goes with the reply's first
+    token; generation is fed the prompt without it (and the model writes it back), so the ids it
+    sees are the training example's, up to the reply."""
+    conv = Conversation.model_validate(conversation)
+    tok = space_merging_tokenizer()
+    for name in ("seed", "belle", "chatglm", "chatml"):
+        template = get_template(name)
+        context, _ = render(conv, template)
+        assert training_prompt_ids(tok, template, conv) == evaluation_prompt_ids(tok, template, conv), name
+    context, _ = render(conv, get_template("seed"))
+    assert context.endswith("Answer: ")
+    whole = tok(context + conv.turns[-1].text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(whole[len(evaluation_prompt_ids(tok, get_template("seed"), conv))]).startswith(" ")
+
+
+def test_the_spaces_taken_off_the_prompt_are_taken_off_the_answer():
+    from instruct_data.evaluation.generation import Generated, _without_moved
+
+    assert _without_moved(Generated(" 答案", 2, "eos"), " ").text == "答案"
+    assert _without_moved(Generated("答案", 1, "eos"), " ").text == "答案"
+    assert _without_moved(Generated(" 答案", 2, "eos"), "").text == " 答案"

@@ -116,7 +116,8 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
 
         set_seed(decoding.seed)
     prefix = prefix or PromptPrefix(tokenizer)
-    encoded = prefix.encode(tokenizer, prompts)
+    moved = [moved_spaces(tokenizer, prompt) for prompt in prompts]
+    encoded = prefix.encode(tokenizer, [prompt[:len(prompt) - len(m)] for prompt, m in zip(prompts, moved)])
     lengths = [len(ids) for ids in encoded]
     # Longest first: similar lengths share a batch (little padding), and a batch too big for
     # memory fails at once rather than after most of the run.
@@ -133,10 +134,41 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding,
                               f"try --batch-size {max(1, decoding.batch_size // 2)} "
                               f"or a smaller --max-new-tokens") from None
         for index, output in zip(batch, outputs):
-            results[index] = output
+            results[index] = _without_moved(output, moved[index])
         if on_batch:
             on_batch(len(batch))
     return results  # type: ignore[return-value]
+
+
+REPLY_PROBE = "答"  # a typical first character of a Chinese reply
+
+
+def moved_spaces(tokenizer, prompt: str) -> str:
+    """The spaces at the end of `prompt` that training gives to the reply's first token.
+
+    Training tokenizes prompt and reply as one string. In a byte-level BPE (Qwen, Llama 3) the
+    space of seed's `Answer: ` joins the reply's first word (`Answer:` then `Ġ答`), so the model
+    never saw a lone space token there: it is fed the prompt without those spaces and writes them
+    itself, as it learned to (lm-eval moves them the same way for multiple choice). A tokenizer
+    that keeps the space its own token keeps it in the prompt. Decided by tokenizing the prompt
+    with a probe reply after it."""
+    stripped = prompt.rstrip(" \t")
+    if stripped == prompt:
+        return ""
+    from instruct_data.tokens import encode_texts
+
+    encoded = encode_texts(tokenizer, [prompt + REPLY_PROBE])[0]
+    first = encoded.first_token_after(len(prompt))  # the token that holds the reply's first character
+    return prompt[len(stripped):] if encoded.offsets[first][0] < len(prompt) else ""
+
+
+def _without_moved(output: Generated, moved: str) -> Generated:
+    """The generated text less the prompt's trailing spaces, which the model wrote back first."""
+    if moved and output.text.startswith(moved):
+        output.text = output.text[len(moved):]
+    elif moved:
+        output.text = output.text.lstrip(" \t")
+    return output
 
 
 def generation_kwargs(tokenizer, decoding: Decoding) -> dict:
