@@ -68,7 +68,7 @@ class _Job:
                                      batch_rows=block_rows(estimate_rows(self.recipe), cpus)))
         if chunks is None:  # nothing to read: empty outputs, as the local engine writes them
             return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
-        pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state}, batch_size=1,
+        pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state, "cwd": os.getcwd()}, batch_size=1,
                                    batch_format="numpy").materialize()
         note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)

@@ -10,6 +10,7 @@ removed: the answer comes from the removals, sorted, streamed beside the items' 
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ from instruct_data.errors import IdataError
 from instruct_data.ledger import Reject
 from instruct_data.ray_engine.build import count_own_ids, has_own_id
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, ray_runtime, tasks_dataset
+from instruct_data.ray_engine.runtime import (block_bytes, error_from_payload, error_payload, in_driver_dir, ray_runtime,
+                                              tasks_dataset)
 
 ITEMS_PER_PARTITION = 200_000
 
@@ -88,7 +90,8 @@ class _RayPool:
         if chunks is None:
             return
         done = chunks.map_batches(
-            _run_chunks, fn_kwargs={"fn": fn, "settings": self.settings, "index": self.index}, batch_size=1,
+            _run_chunks, fn_kwargs={"fn": fn, "settings": self.settings, "index": self.index, "cwd": os.getcwd()},
+            batch_size=1,
             batch_format="numpy").materialize()
         self.engine.fingerprints.append(done.map_batches(_fingerprint_rows, batch_format="numpy").materialize())
         self.engine.own_ids.append(done.map_batches(_own_id_rows, batch_format="numpy"))
@@ -100,9 +103,9 @@ class _RayPool:
                 yield pickle.loads(blob), None
 
 
-def _run_chunks(batch, fn, settings, index):
+def _run_chunks(batch, fn, settings, index, cwd=None):
     """One chunk through the runner's own chunk function: its fingerprints as columns, and its
-    rows' outcomes (pickled) on the first row of the block."""
+    rows' outcomes (pickled) on the first row of the block (relative paths are the driver's, `cwd`)."""
     from instruct_data.dedupe.fingerprint import _init_worker, fingerprint
 
     from instruct_data.ray_engine.build import fingerprint_columns
@@ -110,7 +113,8 @@ def _run_chunks(batch, fn, settings, index):
     _init_worker(settings, index)
     (blob,) = batch["task"]
     try:
-        outcomes, fp = fn(pickle.loads(blob))
+        with in_driver_dir(cwd):
+            outcomes, fp = fn(pickle.loads(blob))
     except IdataError as exc:
         # A file that cannot be read travels back as data (Ray would wrap the exception and
         # lose it): pass 1 raises it where the local engine would, in chunk order.

@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 from instruct_data.errors import IdataError
-from instruct_data.ray_engine.runtime import error_payload
+from instruct_data.ray_engine.runtime import error_payload, in_driver_dir
 
 KEPT, REJECT, SUMMARY, ERROR = 0, 1, 2, 3
 CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
@@ -40,28 +40,33 @@ def schema():
     return pa.schema([(name, getattr(pa, kind)()) for name, kind in SCHEMA_FIELDS])
 
 
-def chunk_block(batch: dict[str, Any], state) -> Any:
-    """map_batches function: the pickled chunk tasks of `batch` -> one Arrow table of columns."""
+def chunk_block(batch: dict[str, Any], state, cwd: str | None = None) -> Any:
+    """map_batches function: the pickled chunk tasks of `batch` -> one Arrow table of columns
+    (relative input paths are the driver's, `cwd`)."""
     import pyarrow as pa
-
-    from instruct_data.pipeline.worker import init_worker
 
     columns: dict[str, list] = {name: [] for name, _ in SCHEMA_FIELDS}
     spool = tempfile.mkdtemp(prefix="idata-ray-spool-")
     try:
-        init_worker(_with_spool(state, spool))
-        for blob in batch["task"]:
-            task = pickle.loads(blob)
-            try:
-                _one_chunk(task, spool, columns)
-            except IdataError as exc:
-                # A file that cannot be read (file:line: what is wrong) travels back as data: Ray
-                # would wrap the exception and lose it. The driver raises it in chunk order.
-                _append(columns, kind=ERROR, seq=task[0], source=task[1],
-                        payload=error_payload(exc))
+        with in_driver_dir(cwd):
+            _chunks(batch, state, spool, columns)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     return pa.table(columns, schema=schema())
+
+
+def _chunks(batch: dict[str, Any], state, spool: str, columns: dict[str, list]) -> None:
+    from instruct_data.pipeline.worker import init_worker
+
+    init_worker(_with_spool(state, spool))
+    for blob in batch["task"]:
+        task = pickle.loads(blob)
+        try:
+            _one_chunk(task, spool, columns)
+        except IdataError as exc:
+            # A file that cannot be read (file:line: what is wrong) travels back as data: Ray
+            # would wrap the exception and lose it. The driver raises it in chunk order.
+            _append(columns, kind=ERROR, seq=task[0], source=task[1], payload=error_payload(exc))
 
 
 def _with_spool(state, spool: str):

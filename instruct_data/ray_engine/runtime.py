@@ -165,6 +165,24 @@ def tasks_dataset(tasks):
     return ray.data.from_arrow_refs(refs) if refs else None
 
 
+@contextmanager
+def in_driver_dir(cwd: str | None):
+    """Run a task in the driver's working directory: a relative input path (`idata build
+    rows.jsonl`) names the same file on every node (all see the inputs at the same paths), and
+    the task's messages keep the path as the user gave it. A Ray worker that joined a cluster
+    with `ray start` otherwise runs in that command's directory. Tasks run one at a time in a
+    worker process, so changing its directory for one task is safe."""
+    if not cwd or cwd == os.getcwd():
+        yield
+        return
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def _cluster(ray, address: str | None) -> Cluster:
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     return Cluster(address, len(nodes), int(ray.cluster_resources().get("CPU", 0)))
