@@ -9,7 +9,9 @@ from typing import Any
 from instruct_data.errors import InputError
 from instruct_data.formats import Rejected
 from instruct_data.io import JsonlWriter, expand_inputs
+from instruct_data import outputs_guard
 from instruct_data.ledger import Ledger, Written, source_name, source_names
+from instruct_data.outputs_guard import no_signals
 from instruct_data.rowpath import read_conversations, read_reject
 from instruct_data.templates import get_template, training_record
 
@@ -66,8 +68,13 @@ def convert(
                 ledger.outcome(source, Written())
                 ledger.note_own_id(result.own_id, result.id)
             ledger.check_reject_rate(source, max_reject_rate)
-        writer.commit()
-        return ledger.finish(outputs=[out])
+        # The output and its three ledger files are renamed one after another: Ctrl-C and
+        # SIGTERM wait for the last of them (a SIGKILL between them cannot be held back).
+        with no_signals():
+            writer.commit()
+            manifest = ledger.finish(outputs=[out])
+            outputs_guard.committed = True
+        return manifest
     except BaseException:
         writer.abort()
         ledger.abort()
