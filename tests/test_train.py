@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -309,8 +310,12 @@ def test_large_file_read_and_tokenized_in_parallel_blocks_equals_one_stream(mode
     rows = seed_rows(50)
     rows[250] = {"context": "问："}
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-    with pytest.raises(IdataError, match=r"bad.jsonl:251: not context/target"):
-        run(bad, block_reader=BlockReader(bad, template, "context_target"))
+    parallel = run(bad, block_reader=BlockReader(bad, template, "context_target"))  # the bad row alone is rejected
+    stream = run(bad, variant="one stream")
+    assert (parallel.rows, parallel.rejected, parallel.rejects) == (stream.rows, stream.rejected, stream.rejects)
+    assert parallel.rows == 300 and parallel.rejected == 1
+    assert re.match(r".*bad.jsonl:251: not context/target", parallel.rejects[0])
+    assert len(parallel.lengths) == 300 - 1 - parallel.skipped
 
 
 def test_packed_batch_gives_the_same_loss_as_padded(models, data):
@@ -392,16 +397,31 @@ def test_build_folder_with_empty_heldout_trains_without_eval(data, tmp_path):
 
 
 def test_bad_row_names_file_and_line(tmp_path):
+    from instruct_data.training.data import rejected
+
     path = write_jsonl(tmp_path / "bad.jsonl", [{"context": "问：", "target": "答"}, {"context": "问：", "target": " "}])
-    with pytest.raises(IdataError, match=r"bad.jsonl:2: .*target"):
-        read_pieces(path, get_template("seed"))
+    _, pieces = read_pieces(path, get_template("seed"))
+    assert not rejected(pieces[0]) and re.match(r".*bad.jsonl:2: .*target", rejected(pieces[1]))
 
 
-def test_bad_row_stops_training_with_file_and_line(models, tmp_path, workdir):
+def test_a_bad_row_is_rejected_and_the_rest_trained(models, tmp_path, workdir):
+    """As every other command does: a row that is not a record, or a truncated last line, is a
+    reject naming its file:line; the run trains the rest and says so."""
     rows = seed_rows(1)
     rows.insert(2, {"context": "问：", "answer": "答"})
     path = write_jsonl(tmp_path / "broken.jsonl", rows)
-    with pytest.raises(IdataError, match=r"broken.jsonl:3: not context/target: target"):
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"context": "问：今天', )  # a last line cut off mid-row
+    out = train(base_config(models["llama"], path, tmp_path / "run", workdir, cache_dir=str(tmp_path / "cache")))
+    data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["data"]["train"]
+    assert data["rejected"] == 2 and data["rows"] == len(rows) + 1
+    assert re.match(r".*broken.jsonl:3: not context/target: target", data["rejects"][0])
+    assert re.match(rf".*broken.jsonl:{len(rows) + 1}: ", data["rejects"][1])
+
+
+def test_a_file_of_mostly_bad_rows_stops_training(models, tmp_path, workdir):
+    path = write_jsonl(tmp_path / "wrong.jsonl", [{"question": "问", "answer": "答"}] * 5 + seed_rows(1)[:2])
+    with pytest.raises(IdataError, match=r"wrong.jsonl: 5 of 7 rows cannot be trained"):
         train(base_config(models["llama"], path, tmp_path / "run", workdir, cache_dir=str(tmp_path / "cache")))
     assert not [p for p in (tmp_path / "cache").iterdir()]  # nothing half-built left in the cache
 

@@ -37,6 +37,21 @@ class PerReply(list):
         self.first = first
 
 
+class RejectedRow(list):
+    """A row that cannot be trained (unparseable, or not a record): no pieces, and why, as
+    `file:line: what is wrong`. Counted and reported by the tokenizer, as every other command
+    rejects such a row; the run stops only when more than half the rows are rejected."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
+def rejected(pieces: Pieces) -> str:
+    """Why the row behind `pieces` was rejected, or ""."""
+    return pieces.reason if isinstance(pieces, RejectedRow) else ""
+
+
 def per_reply(pieces: Pieces) -> int:
     """0: a row trained as one example; 1: the first of a dialogue's per-reply examples; 2: a later one."""
     return 0 if not isinstance(pieces, PerReply) else 1 if pieces.first else 2
@@ -152,8 +167,8 @@ def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Tem
                 reasoning: str = DEFAULT_REASONING) -> Iterator[Pieces]:
     """The examples of the rows of `path` as pieces, streamed (a row gives one, or one per reply).
 
-    A row that is not valid is an error with file:line: training on a silently thinned file
-    is worse than stopping (run `idata validate` first).
+    A row that is not valid gives a RejectedRow naming its file:line: it is counted and shown,
+    never dropped in silence, and too many of them stop the run (tokenize.MAX_REJECT_RATE).
     """
     count = 0
     for row in read_rows(path):
@@ -165,14 +180,15 @@ def iter_pieces(path: Path, template: AnyTemplate, kind: str, rendered_with: Tem
 
 def pieces_of(row, path: Path, template: AnyTemplate, kind: str, rendered_with: Template | None,
               reasoning: str = DEFAULT_REASONING) -> list[Pieces]:
-    """One row read from `path` as its examples' pieces, or an InputError naming its line.
+    """One row read from `path` as its examples' pieces: a RejectedRow naming its line when the
+    row cannot be read or is not a record, an InputError when the template cannot render it.
 
     A conversation the template is not prefix-stable over gives one example per reply
     (`PerReply`); one with no reply to train (every reply of weight 0) gives none.
     """
     where = row.origin.line or row.origin.row
     if row.error:
-        raise InputError(str(path), row.error, line=where)
+        return [RejectedRow(str(InputError(str(path), row.error, line=where)))]
     try:
         if kind == "conversations":
             found = training_examples(Conversation.model_validate(row.data), template, reasoning=reasoning)
@@ -182,7 +198,8 @@ def pieces_of(row, path: Path, template: AnyTemplate, kind: str, rendered_with: 
         return [rerender(record, template, rendered_with)]
     except ValidationError as exc:
         expected = "a conversation (id, source, turns)" if kind == "conversations" else "context/target"
-        raise InputError(str(path), f"not {expected}: {describe_validation_error(exc)}", line=where) from None
+        return [RejectedRow(str(InputError(str(path), f"not {expected}: {describe_validation_error(exc)}",
+                                           line=where)))]
     except ValueError as exc:  # the template cannot render it (a chat template that drops tools, refuses calls)
         raise InputError(str(path), f"cannot render with the {template.name} template: {exc}", line=where) from None
 

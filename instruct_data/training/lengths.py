@@ -74,7 +74,7 @@ def _end_token(tokenizer, name: str, template, trust_remote_code: bool):
 def _examples(source) -> list[tuple[str | None, str | None, list]]:
     """(source, category, pieces) of every example of the training file, as the trainer reads it."""
     from instruct_data.io import read_rows
-    from instruct_data.training.data import data_kind, pieces_of
+    from instruct_data.training.data import data_kind, pieces_of, rejected
 
     path = source.train
     kind = data_kind(path)
@@ -82,7 +82,8 @@ def _examples(source) -> list[tuple[str | None, str | None, list]]:
     for row in read_rows(path):
         data = row.data or {}
         for pieces in pieces_of(row, path, source.template, kind, None):
-            found.append((data.get("source"), data.get("category"), pieces))
+            if not rejected(pieces):  # a row training would reject is not measured either
+                found.append((data.get("source"), data.get("category"), pieces))
     if not found:
         raise IdataError(f"{path}: no examples to measure")
     return found

@@ -189,6 +189,7 @@ def data_report(tokenized) -> dict:
     return {"rows": rows, "examples": int(len(lengths)), "truncated": tokenized.truncated,
             "skipped": tokenized.skipped, "tokens": int(lengths.sum()), "max_tokens": int(lengths.max()),
             "per_reply_rows": tokenized.per_reply_rows, "per_reply_examples": tokenized.per_reply_examples,
+            "rejected": tokenized.rejected, "rejects": tokenized.rejects,
             "cached": tokenized.cached, "cache": str(tokenized.path)}
 
 
@@ -236,6 +237,10 @@ def _train(config: TrainConfig, callbacks: list | None, final: Path, out: Path) 
     say(f"train: {report['train']['examples']:,} examples, {report['train']['truncated']:,} truncated, "
         f"{report['train']['skipped']:,} skipped (--max-len {config.max_len})"
         + (" [tokenized data from the cache]" if train_data.cached else ""))
+    for name, part in report.items():
+        if part and part["rejected"]:
+            say(f"{name}: {part['rejected']:,} rows rejected, not trained (first: {'; '.join(part['rejects'])}); "
+                "`idata validate` lists them all")
     if report["train"]["per_reply_rows"]:
         say(f"train: {report['train']['per_reply_rows']:,} of {report['train']['rows']:,} dialogues are trained one "
             f"example per reply ({report['train']['per_reply_examples']:,} examples): the {source.template.name} "

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from instruct_data.errors import IdataError
@@ -29,8 +29,11 @@ from instruct_data.training.truncate import Example, cut_question, drop_rounds, 
 
 IGNORE = -100
 # Bump when the encoding below changes: old caches then stop matching.
-ENCODING_VERSION = 5  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated;
-# 5: an example is one string (prompt and reply together), replies are the template's own text, per-reply column
+ENCODING_VERSION = 6  # 2: one tokenization, truncation that keeps meaning; 3: int32 files; 4: skipped is not truncated;
+# 5: an example is one string (prompt and reply together), replies are the template's own text, per-reply column;
+# 6: a bad row is a rejected example (its file:line reason in a column), not an error for the whole file
+MAX_REJECT_RATE = 0.5  # as `idata build`'s default: more rejected rows than this almost always means a wrong file
+REJECTS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,15 @@ class Encoder:
         self.prefix = PromptPrefix(tokenizer, native=native)
 
     def __call__(self, batch: dict) -> dict:
-        examples = [Example.from_pieces(t, f) for t, f in zip(batch["texts"], batch["supervised"])]
-        found = self._tokenize([e.prompt + e.reply for e in examples])  # one call, one string an example
+        reasons = list(batch.get("rejected") or [""] * len(batch["texts"]))
+        examples = [Example.from_pieces(t, f) if not why else None
+                    for t, f, why in zip(batch["texts"], batch["supervised"], reasons)]
+        found = iter(self._tokenize([e.prompt + e.reply for e in examples if e is not None]))  # one string an example
         out = {"input_ids": [], "labels": [], "length": [], "truncated": [], "skipped": [],
-               "per_reply": list(batch.get("per_reply") or [0] * len(examples))}
-        for example, encoded in zip(examples, found):
-            ids, labels, truncated, skipped = self.encode(example, encoded)
+               "per_reply": list(batch.get("per_reply") or [0] * len(examples)), "rejected": reasons}
+        for example in examples:
+            # A rejected row stays as an empty, skipped example: counted with its reason, never trained.
+            ids, labels, truncated, skipped = self.encode(example, next(found)) if example else ([], [], False, True)
             out["input_ids"].append(ids)
             out["labels"].append(labels)
             out["length"].append(len(ids))
@@ -217,6 +223,8 @@ class Tokenized:
     lengths: object  # numpy int array, one per example: read once, for length-grouped batches and the report
     per_reply_rows: int = 0  # dialogues trained one example per reply (a template not prefix-stable over them)
     per_reply_examples: int = 0  # the examples they gave
+    rejected: int = 0  # rows that could not be trained (unparseable, not a record)
+    rejects: list = field(default_factory=list)  # the first few, as file:line: what is wrong
 
     def select(self, count: int) -> None:
         """Keep the first `count` examples."""
@@ -240,7 +248,8 @@ def _load(path: Path, stats: dict, cached: bool) -> Tokenized:
     if (path / KEPT_FILE).is_file():
         dataset = dataset.select(np.load(path / KEPT_FILE))
     return Tokenized(dataset, stats["rows"], stats["truncated"], stats["skipped"], cached, path,
-                     np.load(path / LENGTHS_FILE), stats.get("per_reply_rows", 0), stats.get("per_reply_examples", 0))
+                     np.load(path / LENGTHS_FILE), stats.get("per_reply_rows", 0), stats.get("per_reply_examples", 0),
+                     stats.get("rejected", 0), stats.get("rejects", []))
 
 
 def tokenize_file(data_path: Path, kind: str, examples_loader, tokenizer, template: AnyTemplate, eos: EndToken,
@@ -350,7 +359,7 @@ def _encode_task(task: tuple) -> tuple[str, int]:
     from datasets.arrow_writer import ArrowWriter
 
     from instruct_data.io import chunked
-    from instruct_data.training.data import per_reply
+    from instruct_data.training.data import per_reply, rejected
 
     number, work = task
     encoder, folder = _WORKER["encoder"], _WORKER["folder"]
@@ -361,6 +370,7 @@ def _encode_task(task: tuple) -> tuple[str, int]:
         for batch in chunked(pieces, 1000):
             writer.write_batch(encoder({"texts": [[t for t, _ in p] for p in batch],
                                         "supervised": [[s for _, s in p] for p in batch],
+                                        "rejected": [rejected(p) for p in batch],
                                         "per_reply": [per_reply(p) for p in batch]}))
         rows, _ = writer.finalize()
     finally:
@@ -429,6 +439,12 @@ def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None
     truncated = int(pc.sum(table.column("truncated")).as_py() or 0)
     marks = table.column("per_reply").to_numpy()
     skipped_mask = table.column("skipped").to_numpy(zero_copy_only=False)
+    reasons = table.column("rejected")
+    rejected_at = np.flatnonzero(pc.not_equal(reasons, "").to_numpy(zero_copy_only=False))
+    rejects = [reasons[int(i)].as_py() for i in rejected_at[:REJECTS_SHOWN]]
+    if len(rejected_at) > MAX_REJECT_RATE * len(skipped_mask):
+        raise IdataError(f"{data_path}: {len(rejected_at):,} of {len(skipped_mask):,} rows cannot be trained "
+                         f"(first: {rejects[0]}); is it the right file? `idata validate {data_path}` lists them")
     kept = np.flatnonzero(~skipped_mask)
     if len(kept) == 0:
         raise IdataError(f"{data_path}: every row is longer than --max-len {max_len}; raise --max-len "
@@ -441,7 +457,9 @@ def _save(encoded, data_path: Path, path: Path, tmp: Path, max_len: int) -> None
     for file in files:
         if file.parent != tmp / "data":
             shutil.move(str(file), tmp / "data" / file.name)
-    stats = {"rows": len(skipped_mask), "truncated": truncated, "skipped": int(len(skipped_mask) - len(kept)),
+    stats = {"rows": len(skipped_mask), "truncated": truncated,
+             "skipped": int(len(skipped_mask) - len(kept) - len(rejected_at)),
+             "rejected": int(len(rejected_at)), "rejects": rejects,
              "per_reply_rows": int((marks == 1).sum()), "per_reply_examples": int((marks > 0).sum()),
              "data": str(data_path), "files": [f.name for f in files]}
     (tmp / "idata_stats.json").write_text(json.dumps(stats), encoding="utf-8")
@@ -457,4 +475,5 @@ def _encoded_features():
     ids = datasets.List(datasets.Value("int32"))
     return datasets.Features({"input_ids": ids, "labels": ids, "length": datasets.Value("int32"),
                               "truncated": datasets.Value("bool"), "skipped": datasets.Value("bool"),
-                              "per_reply": datasets.Value("int8")})  # data.per_reply: 0 whole row, 1 first, 2 later
+                              "per_reply": datasets.Value("int8"),  # data.per_reply: 0 whole row, 1 first, 2 later
+                              "rejected": datasets.Value("string")})  # why a bad row was not trained, or ""
