@@ -14,6 +14,7 @@ sessions on this machine), whether the test passed or not.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,14 +28,16 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray", reason="--engine ray needs Ray Data: pip install 'instruct-data[ray]'")
-psutil = pytest.importorskip("psutil")  # installed with Ray
+# Ray itself is not imported here (the nodes and the CLI are other processes): found is enough.
+if importlib.util.find_spec("ray") is None or importlib.util.find_spec("psutil") is None:
+    pytest.skip("--engine ray needs Ray Data: pip install 'instruct-data[ray]'", allow_module_level=True)
+import psutil  # noqa: E402  (installed with Ray)
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "benchmarks"))
 import corpus  # noqa: E402  (benchmarks/corpus.py: Belle-like rows with planted copies)
 
-RAY = Path(sys.executable).with_name("ray")
+RAY = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"  # the venv's first
 IDATA = [sys.executable, "-m", "instruct_data"]
 START_S = 180  # a node starts in seconds; a loaded machine stretches that
 RUN_S = 600
@@ -58,17 +61,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_node(args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    """`ray start --block ...` in its own session; returns once the node says it runs."""
+def _start_node(args: list[str], log: Path, env: dict, nodes: list[subprocess.Popen]) -> None:
+    """`ray start --block ...` in its own session, added to `nodes` at once (to be stopped even
+    if it never comes up); returns once the node says it runs."""
     with open(log, "wb") as fh:
         node = subprocess.Popen([str(RAY), "start", "--block", *args], stdout=fh, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
+    nodes.append(node)
     deadline = time.monotonic() + START_S
     while b"Ray runtime started" not in log.read_bytes():
         if node.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"ray start {' '.join(args)} did not start:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.5)
-    return node
 
 
 def _stop(nodes: list[subprocess.Popen], temp_dir: str) -> None:
@@ -104,12 +108,21 @@ def cluster():
     address = f"127.0.0.1:{port}"
     common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats",
               "--node-ip-address", "127.0.0.1"]
+
+    def own_ports() -> list[str]:
+        """Free ports for what Ray otherwise binds at fixed ones (a second cluster on the machine,
+        another engineer's test run, would collide there)."""
+        return [arg for option in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                                   "--runtime-env-agent-port", "--metrics-export-port")
+                for arg in (option, str(_free_port()))]
+
     nodes: list[subprocess.Popen] = []
     try:
-        nodes.append(_start_node(["--head", "--port", str(port), "--include-dashboard", "false",
-                                  "--temp-dir", temp_dir, *common], Path(temp_dir + ".head.log"), env))
-        nodes.append(_start_node(["--address", address, "--resources", '{"second": 1}', *common],
-                                 Path(temp_dir + ".second.log"), env))
+        _start_node(["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp_dir,
+                     "--dashboard-port", str(_free_port()), "--ray-client-server-port", str(_free_port()),
+                     *own_ports(), *common], Path(temp_dir + ".head.log"), env, nodes)
+        _start_node(["--address", address, "--resources", '{"second": 1}', *own_ports(), *common],
+                    Path(temp_dir + ".second.log"), env, nodes)
         yield address
     finally:
         _stop(nodes, temp_dir)
