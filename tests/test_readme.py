@@ -51,6 +51,14 @@ def test_the_marker_finds_blocks_and_refuses_a_misplaced_one():
 BLOCKS = marked_blocks(README.read_text(encoding="utf-8"))
 
 
+def _tracked_top_level() -> set[str]:
+    """The repository's top-level files and folders that git tracks (not a developer's out/)."""
+    found = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if found.returncode == 0 and found.stdout.strip():
+        return {line.split("/")[0] for line in found.stdout.splitlines() if not line.startswith(".")}
+    return {e.name for e in ROOT.iterdir() if not e.name.startswith(".") and e.name not in ("out", "demo-out")}
+
+
 def _valid_sample() -> str:
     """The bundled sample of collected instructions, less its rows with an empty reply: the
     README runs `idata validate mine.jsonl`, which exits 1 on a file with any bad row."""
@@ -68,9 +76,8 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.mark.skipif(not BLOCKS, reason="README.md marks no block as tested")
 @pytest.mark.parametrize("line,block", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_a_marked_readme_block_runs_as_written(tmp_path, tiny_model, line, block):
-    for entry in ROOT.iterdir():  # the repository's files, read-only in spirit: outputs land in tmp_path
-        if entry.name not in (".git", ".venv") and not entry.name.startswith("."):
-            (tmp_path / entry.name).symlink_to(entry)
+    for name in _tracked_top_level():  # the repository's own files; outputs (out/ ...) land in tmp_path
+        (tmp_path / name).symlink_to(ROOT / name)
     (tmp_path / "mine.jsonl").write_text(_valid_sample(), encoding="utf-8")
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                MODEL=str(tiny_model), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", NO_COLOR="1")
