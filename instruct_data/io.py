@@ -124,6 +124,14 @@ def _encoding_hint(encoding: str) -> str:
     return "; try --encoding gb18030" if encoding.lower().replace("-", "") in {"utf8", "utf8sig"} else ""
 
 
+def _decode_hint(exc: UnicodeDecodeError, data: bytes, encoding: str) -> str:
+    """What to try: bytes that stop inside a UTF-8 character at the very end were cut short (the
+    file is UTF-8, only truncated); anything else may be another encoding."""
+    if exc.reason == "unexpected end of data" and exc.end >= len(data):
+        return "; the text ends inside a character: was the file cut short?"
+    return _encoding_hint(encoding)
+
+
 def _first_char(path: Path, encoding: str) -> str:
     """First non-whitespace character of a text file, BOM skipped: `[` means a JSON array."""
     with open_binary(path) as fh:
@@ -201,9 +209,23 @@ def _checked(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
         raise InputError(str(path), "file holds no rows", line=1)
     if all(row.error for row in head):
         first = head[0]
+        if _one_json_object(path):
+            raise InputError(str(path), "holds one JSON object, not rows: write a JSON array of objects "
+                                        "([{...}, {...}]) or JSON lines (one object per line)", line=1)
         raise InputError(str(path), f"nothing in this file parses: {first.error}", line=first.origin.line or first.origin.row)
     yield from head
     yield from rows
+
+
+def _one_json_object(path: Path) -> bool:
+    """True for a (small) file that is one JSON object spread over lines: not a table of rows."""
+    if path.stat().st_size > 64 * 2**20 or base_suffix(path) not in JSON_SUFFIXES:
+        return False
+    try:
+        with open_binary(path) as fh:
+            return isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError, *GZIP_ERRORS):
+        return False
 
 
 def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
@@ -263,14 +285,15 @@ def json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row 
     try:
         text = raw_bytes.decode(encoding)
     except UnicodeDecodeError as exc:
-        return Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}"
-                   f"{_encoding_hint(encoding)}", raw=raw_bytes.decode(encoding, errors="replace").rstrip("\r\n"))
+        hint = _decode_hint(exc, raw_bytes.rstrip(b"\r\n"), encoding)
+        return Row(origin, None, f"undecodable bytes ({encoding}): {exc.reason} at byte {exc.start}{hint}",
+                   raw=raw_bytes.decode(encoding, errors="replace").rstrip("\r\n"))
     if line_no == 1:
         text = text.lstrip("\ufeff")
     if not text.strip():
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(text.rstrip("\r\n"))  # (with its newline, a line cut short errs at the next line's column 1)
     except json.JSONDecodeError as exc:
         return Row(origin, None, f"invalid JSON: {exc.msg} (column {exc.colno})", raw=text.rstrip("\r\n"))
     except RecursionError:
@@ -291,8 +314,8 @@ def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
         text = payload.decode(encoding).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         line = payload[: exc.start].count(b"\n") + 1
-        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}{_encoding_hint(encoding)}",
-                         line=line) from None
+        raise InputError(str(path), f"undecodable bytes ({encoding}): {exc.reason}"
+                                    f"{_decode_hint(exc, payload.rstrip(), encoding)}", line=line) from None
     decoder = json.JSONDecoder()
     pos = _skip_space(text, text.index("[") + 1)
     line, counted = 1, 0
@@ -337,7 +360,7 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
     try:
         if suffix in {".csv", ".tsv"}:
             # pandas decompresses `.csv.gz` itself (compression inferred from the name).
-            chunks = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False,
+            chunks = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False, index_col=False,
                                  encoding=encoding, chunksize=TABLE_CHUNK_ROWS, encoding_errors="strict")
         elif suffix == ".parquet":
             chunks = _parquet_chunks(path)
@@ -345,7 +368,7 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
             yield from _read_sheets(path)
             return
         row_no = 0
-        for frame in chunks:
+        for frame in _strict(chunks):
             frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
             for record in frame.to_dict(orient="records"):
                 row_no += 1
@@ -357,6 +380,12 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
         raise
     except Exception as exc:  # pandas raises many types for a malformed table
         message = " ".join(str(exc).split())
+        if "Length of header or names does not match length of data" in message:
+            # index_col=False: a row longer than the header would lose its last cells (pandas
+            # would otherwise take the first column as an index and shift every cell).
+            line, expected, saw = _first_long_row(path, "\t" if suffix == ".tsv" else ",", encoding)
+            raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
+                                        "needs quotes)", line=line) from None
         ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
         if ragged:
             # Cells shifted by an unquoted separator: every later column would be wrong, so the
@@ -365,6 +394,37 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
             raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
                                         "needs quotes)", line=int(line)) from None
         raise InputError(str(path), f"cannot read as {suffix[1:]}: {message}") from None
+
+
+def _strict(chunks) -> Iterator:
+    """The frames of a CSV reader, with pandas' warning that a row's extra cells are dropped
+    raised as an error instead (the file then fails, naming the row, as a ragged row does)."""
+    import warnings
+
+    import pandas as pd
+
+    iterator = iter(chunks)
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                frame = next(iterator)
+            except StopIteration:
+                return
+        yield frame
+
+
+def _first_long_row(path: Path, sep: str, encoding: str) -> tuple[int | None, int, int]:
+    """(line, header cells, cells) of the first row with more cells than the header."""
+    import csv
+
+    with open_binary(path) as raw, _io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        header = next(reader, [])
+        for row in reader:
+            if len(row) > len(header):
+                return reader.line_num, len(header), len(row)
+    return None, len(header), len(header) + 1
 
 
 def _read_sheets(path: Path) -> Iterator[Row]:

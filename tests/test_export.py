@@ -169,6 +169,16 @@ def test_export_refuses_a_folder_of_yours_and_replaces_its_own(build, tmp_path):
     assert not [p for p in fresh.parent.iterdir() if p.name.startswith(".")]  # no staged folder left
 
 
+def test_export_never_writes_into_the_build_it_reads(build, tmp_path):
+    copy = tmp_path / "b"
+    shutil.copytree(build, copy)
+    before = (copy / "conversations.jsonl").read_bytes()
+    for to, out in (("openai", copy / "conversations.jsonl"), ("hf", copy / "hf")):
+        result = idata("export", copy, "--to", to, "--out", out, "--overwrite")
+        assert_one_line_error(result, 1, "inside the build folder")
+    assert (copy / "conversations.jsonl").read_bytes() == before and not (copy / "hf").exists()
+
+
 def test_export_of_a_folder_that_is_not_a_build(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()

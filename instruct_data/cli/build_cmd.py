@@ -26,6 +26,14 @@ def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, map
             source["from"] = from_path
         return parse_recipe({"sources": [source]}, "idata build belle")
     sources = [{"files": [t], "limit": limit, "format": fmt, "map": parse_mapping(mapping) or None} for t in targets]
+    # Files of one name in different folders (a/mine.jsonl b/mine.jsonl) are two sources named
+    # by their folders too (a/mine, b/mine), as `idata convert` names them; other names stay.
+    from instruct_data.ledger import source_name, source_names
+
+    for source, derived, unique in zip(sources, [source_name(Path(t)) for t in targets],
+                                       source_names([Path(t).resolve() for t in targets])):
+        if unique != derived:
+            source["name"] = unique
     return parse_recipe({"sources": sources}, "idata build")
 
 

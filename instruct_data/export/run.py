@@ -10,6 +10,7 @@ from instruct_data import __version__
 from instruct_data.errors import IdataError
 from instruct_data.export.build import BuildData, read_build
 from instruct_data.io import file_sha256, write_json
+from instruct_data.outputs_guard import OutputError
 
 TARGETS = ("llama-factory", "hf", "openai")
 
@@ -24,6 +25,10 @@ def export(build: str | os.PathLike, to: str, out: str | os.PathLike, *, name: s
         raise IdataError(f"--to {to!r}: choose one of {', '.join(TARGETS)}")
     build = Path(build)
     folder = to != "openai"
+    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(build)):
+        # Inside the build folder an export would replace its files or leave a folder a later
+        # build into it refuses as not its own.
+        raise OutputError(f"--out {out} is inside the build folder {build}: give a path outside it")
     with guard_output(out, [build], command="export" if folder else "export-file", overwrite=overwrite,
                       staged=folder) as target:
         data = read_build(build)

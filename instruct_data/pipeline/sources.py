@@ -16,7 +16,7 @@ from typing import Any
 
 from instruct_data.errors import IdataError
 from instruct_data.io import Row, expand_inputs
-from instruct_data.ledger import source_name
+from instruct_data.ledger import source_name, source_names
 from instruct_data.recipe import Recipe, RecipeError, Source
 from instruct_data.rowpath import BATCH_ROWS, BLOCK_BYTES, FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
 
@@ -93,9 +93,11 @@ def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int) -> Iterator[tu
         return
     remaining = plan.limit
     several = len(plan.files) > 1
-    for spec in plan.files:
-        # Row ids are `source:line`; with several files in a source the file name keeps them apart.
-        id_prefix = f"{plan.label}/{source_name(Path(spec.path))}" if several else plan.label
+    # Row ids are `source:line`; with several files in a source the file name keeps them apart, and
+    # files of one name in different folders (raw/a/part.jsonl, raw/b/part.jsonl) their folder too.
+    names = source_names([Path(spec.path) for spec in plan.files]) if several else []
+    for index, spec in enumerate(plan.files):
+        id_prefix = f"{plan.label}/{names[index]}" if several else plan.label
         for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes, batch_rows=batch_rows):
             yield id_prefix, chunk
             if remaining is not None:
