@@ -45,7 +45,7 @@ def mixed_recipe(tmp_path):
             {"belle": "multiturn", "from": str(BELLE)},
         ],
         "split": {"heldout": 3, "by": "source"},
-        "clean": {"belle_blacklist": False},
+        "clean": {"belle_blacklist": False, "ai_identity": True},  # (off by default since the test split)
         "seed": 7,
     }
 

@@ -186,7 +186,7 @@ def test_pii_rejects_when_asked_and_keeps_ordinary_numbers():
 # ------------------------------------------------------------------ the chain and its settings
 
 def test_cleaner_runs_normalizers_then_filters_and_reports_changes():
-    cleaner = Cleaner(CleanSettings.model_validate({"fullwidth_to_halfwidth": True}))
+    cleaner = Cleaner(CleanSettings.model_validate({"fullwidth_to_halfwidth": True, "ai_identity": True}))
     row = conv("  请介绍一下Ｐｙｔｈｏｎ\u200b  ", "Ｐｙｔｈｏｎ是一种编程语言，简单易学，电话13812345678。")
     verdict, changed = cleaner.clean(row)
     assert verdict is None

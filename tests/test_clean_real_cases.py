@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from instruct_data.clean import CleanSettings, Cleaner
+
+# ai_identity is off by default (0.91 on the frozen test split); these cases test the rule itself.
+AI_ON = {"ai_identity": True}
 from instruct_data.clean.filters import (AiIdentity, Arithmetic, Echo, BelleBlacklist, ChineseShare, MissingAttachment,
                                          Repetition, Truncated, UnkTokens)
 from instruct_data.clean.normalizers import DoubledLabel
@@ -123,7 +126,7 @@ def test_ai_identity_strip_mode_keeps_the_answer():
 def test_a_bad_later_turn_cuts_the_dialogue_and_the_ledger_counts_it():
     row = conv("好的，谢谢你，从没想过AI会教我带孩子。", "不用客气。虽然作为一款人工智能程序，我无法替代亲身体验，但我会尽力帮助您。",
                history=[("如何在冲泡配方奶粉时减少泡沫？", "先加水再加奶粉，轻轻水平滚动奶瓶，不要上下猛摇。")])
-    verdict, changed = Cleaner().clean(row)
+    verdict, changed = Cleaner(AI_ON).clean(row)
     assert verdict is None
     assert [t.text[:4] for t in row.turns] == ["如何在冲", "先加水再"]
     assert changed.count("turns_cut.ai_identity") == 1
@@ -132,14 +135,14 @@ def test_a_bad_later_turn_cuts_the_dialogue_and_the_ledger_counts_it():
 def test_a_bad_first_turn_is_removed_when_the_next_question_stands_alone():
     row = conv("列举10个最有名的建筑", "1. 埃菲尔铁塔\n2. 长城\n3. 金字塔",
                history=[("你最喜欢的建筑是什么？", "作为一个人工智能，我没有感情和偏好，但我可以告诉你一些著名的建筑。")])
-    verdict, changed = Cleaner().clean(row)
+    verdict, changed = Cleaner(AI_ON).clean(row)
     assert verdict is None and len(row.turns) == 2 and row.turns[0].text == "列举10个最有名的建筑"
     dependent = conv("你最喜欢以上哪一首？", "我喜欢第一首。", history=[("有哪些关于雪的古诗？", "作为一个AI，我没有喜好。")])
-    assert Cleaner().clean(dependent)[0].reason == "ai_identity"
+    assert Cleaner(AI_ON).clean(dependent)[0].reason == "ai_identity"
 
 
 def test_drop_dialogue_mode_drops_the_whole_dialogue():
-    settings = CleanSettings.model_validate({"on_bad_turn": "drop-dialogue"})
+    settings = CleanSettings.model_validate({"on_bad_turn": "drop-dialogue", "ai_identity": True})
     row = conv("再讲一个", "作为一个AI语言模型，我不会讲笑话。", history=[("讲个笑话", "为什么小鸡要过马路？为了到另一边。")])
     verdict, _ = Cleaner(settings).clean(row)
     assert verdict.reason == "ai_identity" and verdict.turn == 2
@@ -222,7 +225,7 @@ def test_pii_catches_every_planted_kind():
 
 def test_pii_covers_the_system_field_and_every_turn():
     row = conv("还有吗", "没有了", history=[("我的电话", "记下了：13912345678")], system="客服：李四，电话13812345678")
-    verdict, changed = Cleaner().clean(row)
+    verdict, changed = Cleaner(AI_ON).clean(row)
     assert verdict is None and row.system == "客服：李四，电话[PHONE]" and row.turns[1].text == "记下了：[PHONE]"
     assert changed.count("pii.phone") == 2
     rejecting = Pii(Pii.Settings(mode="reject"))

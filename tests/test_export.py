@@ -79,7 +79,7 @@ def test_hf_dataset_card_says_what_the_data_is(build, tmp_path):
     assert f"Of {totals['read']:,} rows read, {totals['written']:,} were written" in card
     for reason, per_source in manifest["counts"]["rejects_by_reason"].items():
         assert f"| `{reason}` | {sum(per_source.values()):,} |" in card  # every reason, with its count
-    assert "## Deduplication and contamination" in card and "| `ai_identity` |" in card
+    assert "## Deduplication and contamination" in card and "| `truncated` |" in card
     assert json.loads((out / "idata_manifest.json").read_text()) == manifest
 
 

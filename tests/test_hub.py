@@ -65,7 +65,9 @@ def test_3_5m_conversations_keep_their_own_ids_and_reject_a_dialogue_without_rep
     assert "77772" in {c.get("own_id") for c in conversations}
     rejects = map(json.loads, (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines())
     reasons = {(r["raw"]["id"], r["reason"]) for r in rejects}
-    assert ("77775", "bad_roles") in reasons and ("77776", "ai_identity") in reasons
+    assert ("77775", "bad_roles") in reasons
+    # 77776's reply is AI boilerplate: kept, since ai_identity is off by default (0.91 on the test split)
+    assert "77776" in {c.get("own_id") for c in conversations}
 
 
 def test_limit_stops_reading_early(tmp_path, monkeypatch):

@@ -196,10 +196,10 @@ def test_a_reply_that_refers_to_its_tools_is_not_ai_boilerplate():
     refusal = "很抱歉，作为一个AI，我无法预订机票。我的功能仅限于查询天气。"
     with_tools = Conversation(id="r:1", source="r", tools=[WEATHER], turns=[
         Turn(role="user", text="帮我订机票"), Turn(role="assistant", text=refusal)])
-    assert Cleaner().clean(with_tools)[0] is None and with_tools.tools == [WEATHER]
+    assert Cleaner({"ai_identity": True}).clean(with_tools)[0] is None and with_tools.tools == [WEATHER]
     without = Conversation(id="r:2", source="r", turns=[Turn(role="user", text="帮我订机票"),
                                                         Turn(role="assistant", text=refusal)])
-    assert Cleaner().clean(without)[0].reason == "ai_identity"
+    assert Cleaner({"ai_identity": True}).clean(without)[0].reason == "ai_identity"  # (off by default)
 
 
 def test_a_bad_round_is_cut_whole_with_its_calls():
