@@ -165,6 +165,17 @@ def no_signals():
             signal.raise_signal(noted[0])  # now, through the handler the command had
 
 
+def fresh_work_folder(out: Path) -> Path:
+    """A new, empty folder beside `out` for a run to write its outputs into before the swap."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The pid in the name lets a later run remove the folder if this process dies (_remove_stale).
+    work = Path(tempfile.mkdtemp(prefix=building_prefix(out), dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
+    return work
+
+
 @contextmanager
 def staged_folder(out: str | os.PathLike, *, command: str | None = None, carry: Iterable[str] = ()) -> Iterator[Path]:
     """A fresh folder beside `out` to write a run's outputs into; swapped in at `out` when the
@@ -172,12 +183,7 @@ def staged_folder(out: str | os.PathLike, *, command: str | None = None, carry: 
     outputs when the run wrote none (how the guard recognises the folder next time). `carry`:
     names of the old folder to keep in the new one (hard-linked where possible)."""
     out = real_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the name lets a later run remove the folder if this process dies (_remove_stale).
-    work = Path(tempfile.mkdtemp(prefix=building_prefix(out), dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
+    work = fresh_work_folder(out)
     try:
         yield work
         for name in carry:

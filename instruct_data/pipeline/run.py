@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from instruct_data.clean import Cleaner
 from instruct_data.errors import IdataError
 from instruct_data.io import expand_inputs
 from instruct_data.ledger import Ledger
-from instruct_data.outputs_guard import building_prefix, swap_in
+from instruct_data.outputs_guard import fresh_work_folder, swap_in
 from instruct_data.pipeline.decide import benchmark_questions, find_removals, heldout_rows
 from instruct_data.pipeline.keys import clean_pass
 from instruct_data.pipeline.outputs import write_outputs
@@ -51,12 +50,9 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
     except IdataError as exc:
         raise RecipeError(f"against: {exc}") from None
     template = get_template(recipe.template)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the name lets a later run remove the folder if this process dies (outputs_guard).
-    work = Path(tempfile.mkdtemp(prefix=building_prefix(out), dir=out.parent))
-    umask = os.umask(0)
+    work = fresh_work_folder(out)
+    umask = os.umask(0)  # (read back at once: the outputs get the user's usual permissions)
     os.umask(umask)
-    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; the outputs are an ordinary folder
     try:
         spool = str(work / ".spool")
         os.mkdir(spool)
