@@ -61,3 +61,21 @@ def test_a_line_cut_short_names_its_own_column_and_a_cut_character_is_not_blamed
     said = result.stdout + result.stderr
     assert result.returncode == 1 and "mid.jsonl:2" in said
     assert "cut short" in said and "gb18030" not in said
+
+
+def test_row_progress_off_a_terminal_prints_a_line_every_so_often(monkeypatch, capsys):
+    """build, convert, dedupe and to-multiturn in a log (CI, nohup): a plain line at least every
+    30 s (here every 0 s), never a silent run."""
+    from instruct_data.cli import common
+
+    monkeypatch.setattr(common, "LOG_EVERY_S", 0.0)
+    with common.row_progress("reading", total=3000) as advance:
+        for _ in range(3000):
+            advance()
+    said = capsys.readouterr().err.splitlines()
+    assert said[0].startswith("reading: 1,000 of 3,000 rows") and said[-1].startswith("reading: 3,000 of 3,000 rows")
+    monkeypatch.setattr(common, "LOG_EVERY_S", 30.0)
+    with common.row_progress("reading") as advance:
+        for _ in range(3000):
+            advance()
+    assert capsys.readouterr().err == ""  # a step shorter than 30 s says nothing

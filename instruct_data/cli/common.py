@@ -180,9 +180,13 @@ def print_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+LOG_EVERY_S = 30.0
+
+
 @contextmanager
 def row_progress(description: str, total: int | None = None):
-    """Rows done, rows/s and time left on stderr (only on a terminal); yields a per-row callback."""
+    """Rows done, rows/s and time left on stderr: a bar on a terminal, else a line at least every
+    30 s while rows come in; yields a per-row callback."""
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -197,13 +201,23 @@ def row_progress(description: str, total: int | None = None):
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal,
                   auto_refresh=False) as progress:
         task = progress.add_task(description, total=total)
-        pending = 0
+        pending, done, started = 0, 0, time.monotonic()
+        said = started
 
         def advance() -> None:
-            nonlocal pending
+            nonlocal pending, done, said
             pending += 1
             if pending == 1000:  # updating per row would cost more than the work
                 progress.update(task, advance=pending, refresh=True)
+                done += pending
                 pending = 0
+                now = time.monotonic()
+                if not console.is_terminal and now - said >= LOG_EVERY_S:
+                    # A log (CI, nohup) gets a plain line at least every 30 s, so a quiet run is
+                    # never mistaken for a hung one; no thread, since workers fork inside this block.
+                    said = now
+                    of = f" of {total:,}" if total else ""
+                    print(f"{description}: {done:,}{of} rows, {done / (now - started):,.0f} rows/s "
+                          f"({int(now - started)}s)", file=sys.stderr, flush=True)
 
         yield advance
