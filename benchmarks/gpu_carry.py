@@ -68,6 +68,7 @@ zipp
 WHEELS: dict[str, str | None] = {
     "pydantic": None, "pydantic-core": None, "annotated-types": None, "typing-inspection": None,
     "datasets": None, "dill": None, "multiprocess": None, "liger-kernel": "0.8.5",
+    "orjson": None,  # instruct_data.io reads JSON lines with it (the build folder's files too)
 }
 # Characters per example (prompt + reply) in two real Chinese SFT files (alpaca_zh_demo.json
 # and oaast_sft_zh.json in shared/data, 1,689 rows pooled), as (percentile, characters).
