@@ -24,6 +24,11 @@ def _with_partition(batch, column: str, parts: int):
 
 def by_partition(ds, column: str, parts: int, fn, **fn_kwargs):
     """fn(all rows whose `column` hashes to one partition), for every partition."""
+    ds = ds.materialize()
+    if ds.count() == 0:
+        # Nothing to shuffle (no candidate pair, say, once near pairs must agree on their
+        # numbers): Ray Data's reduce fails on partitions whose blocks carry no columns.
+        return ds
     tagged = ds.map_batches(_with_partition, fn_kwargs={"column": column, "parts": parts}, batch_format="numpy")
     return tagged.groupby("_part", num_partitions=parts).map_groups(_dropping_partition, fn_args=(fn,), fn_kwargs=fn_kwargs,
                                                batch_format="numpy")
