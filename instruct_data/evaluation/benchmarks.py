@@ -239,21 +239,28 @@ def _detect(path: Path) -> str:
     return detect_format(rows, str(path))
 
 
+def _parsed_rows(path: Path, rejected: list[dict]):
+    """The rows of `path` that parse; each one that does not is added to `rejected`."""
+    from instruct_data.io import read_rows
+
+    for row in read_rows(path):
+        if row.data is None:
+            rejected.append({"origin": str(row.origin), "reason": "unparseable", "detail": row.error})
+        else:
+            yield row
+
+
 def _read_conversations(path: Path, name: str, template: Template) -> tuple[list[Item], list[dict]]:
     """Canonical records: each dialogue's last reply is the reference, its earlier rounds the
     history, rendered with the template as training renders them."""
     from pydantic import ValidationError
 
-    from instruct_data.io import read_rows
     from instruct_data.schema import Conversation, describe_validation_error
     from instruct_data.templates import render
 
     items, rejected = [], []
-    for row in read_rows(path):
+    for row in _parsed_rows(path, rejected):
         where = str(row.origin)
-        if row.data is None:
-            rejected.append({"origin": where, "reason": "unparseable", "detail": row.error})
-            continue
         try:
             conversation = Conversation.model_validate(row.data)
             context, reference = render(conversation, template)
@@ -278,14 +285,9 @@ def _item_id(data: dict, name: str, position: int | None) -> str:
 def _read_mapped(path: Path, name: str, template: Template, *, question: str, reference: str,
                  rendered: bool) -> tuple[list[Item], list[dict]]:
     """qa_benchmark and context/target rows, mapped here so that an empty answer stays an item."""
-    from instruct_data.io import read_rows
-
     items, rejected = [], []
-    for row in read_rows(path):
+    for row in _parsed_rows(path, rejected):
         where = str(row.origin)
-        if row.data is None:
-            rejected.append({"origin": where, "reason": "unparseable", "detail": row.error})
-            continue
         text = row.data.get(question)
         if not isinstance(text, (str, int, float)) or isinstance(text, bool) or not str(text).strip():
             rejected.append({"origin": where, "reason": "empty_instruction", "detail": f"no '{question}' text"})
