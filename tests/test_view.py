@@ -133,3 +133,19 @@ def test_a_build_folder_with_its_view_is_still_idatas(build, tmp_path):
 def test_view_of_a_folder_it_cannot_show(tmp_path):
     result = idata("view", tmp_path)
     assert_one_line_error(result, 2, "neither a build folder")
+
+
+def test_view_never_writes_over_a_file_it_did_not_write(build, tmp_path):
+    """`--out` names a page: not a build file (train.jsonl), not a page of the user's."""
+    train = build / "train.jsonl"
+    before = train.read_bytes()
+    assert_one_line_error(idata("view", build, "--out", train), 1, "give a .html path")
+    assert train.read_bytes() == before
+    mine = tmp_path / "notes.html"
+    mine.write_text("<html><title>my notes</title></html>", encoding="utf-8")
+    assert_one_line_error(idata("view", build, "--out", mine), 1, "was not written by idata view")
+    assert mine.read_text(encoding="utf-8") == "<html><title>my notes</title></html>"
+    page = tmp_path / "page.html"
+    assert idata("view", build, "--out", page).returncode == 0
+    again = idata("view", build, "--out", page)  # its own page is replaced
+    assert again.returncode == 0, again.stderr

@@ -16,14 +16,36 @@ FONT_STACK = ('"WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", 
 MAX_ITEMS = 20_000  # rejects, pairs or items embedded per page; the files hold the rest
 
 
+PAGE_MARK = "<title>idata view:"  # in the head of every page render() writes
+
+
 def write_view(folder: str | Path, out: str | Path | None = None, max_items: int = MAX_ITEMS) -> Path:
     """view.html for `folder` (beside its report.md unless `out`); returns its path."""
+    from instruct_data.outputs_guard import output_lock
+
     folder = Path(folder)
-    data = _page_data(folder, max_items)
     target = Path(out) if out else folder / "view.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(render(data), encoding="utf-8")
+    _refuse_foreign(target)
+    with output_lock(folder):  # the lock a build into FOLDER holds: never a page of a half-swapped build
+        data = _page_data(folder, max_items)
+        with atomic_path(target) as tmp:
+            tmp.write_text(render(data), encoding="utf-8")
     return target
+
+
+def _refuse_foreign(target: Path) -> None:
+    """--out names a page, never a file of the build (train.jsonl) or of the user."""
+    from instruct_data.outputs_guard import OutputError
+
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise OutputError(f"--out {target}: give a .html path for the page")
+    if target.is_dir():
+        raise OutputError(f"--out {target} is a folder, not a file")
+    if target.exists():
+        with open(target, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+        if PAGE_MARK not in head:
+            raise OutputError(f"--out {target} exists and was not written by idata view; give another path")
 
 
 def _page_data(folder: Path, max_items: int) -> dict:
