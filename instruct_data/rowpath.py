@@ -18,7 +18,8 @@ The steps, each in one place:
 - a row to a Conversation: `conversation_of`; the fast path for plain instruction rows
   (formats.plainrow) sits inside it, after every check formats.parse_row makes;
 - a row's id: `position_id` (formats.base), the file (its source name) and the position in
-  it, never the row's own `id` field (kept as `own_id`), so ids never collide.
+  it, never the row's own `id` field (kept as `own_id`), so ids never collide within a source
+  (across a recipe's sources they can: the build rejects the later row as `duplicate_id`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,30 @@ def test_files_of_one_name_in_two_folders_keep_every_row(tmp_path):
     assert sorted(sources) == [f"{tmp_path.name}/mine", "x/mine"] and all(s["read"] == 20 for s in sources.values())
 
 
+def test_a_recipe_whose_source_names_give_one_id_twice_rejects_the_later_rows_as_duplicate_id(tmp_path):
+    """Ids are positions, unique within a source; across a recipe's sources they can still meet:
+    a source named `a/b`, and a source `a` of two files whose first is b.jsonl (ids `a/b:LINE`).
+    The later rows are rejects (`read/duplicate_id`, naming the id), not rows lost silently."""
+    rows = [json.dumps({"instruction": f"问题{n}", "output": f"回答{n}"}, ensure_ascii=False) + "\n" for n in range(9)]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
+    (tmp_path / "d" / "c.jsonl").write_text("".join(rows[3:6]), encoding="utf-8")
+    (tmp_path / "one.jsonl").write_text("".join(rows[6:]), encoding="utf-8")
+    (tmp_path / "mix.yaml").write_text("sources:\n  - {name: a/b, files: [one.jsonl]}\n"
+                                       "  - {name: a, files: [d/b.jsonl, d/c.jsonl]}\n"
+                                       "split: {heldout: 0}\n", encoding="utf-8")
+    result = idata("build", "mix.yaml", "--no-near", "--out", "B", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "B" / "manifest.json").read_text())
+    assert manifest["counts"]["rejects_by_reason"] == {"read/duplicate_id": {"a": 3}}
+    rejects = [json.loads(line) for line in (tmp_path / "B" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["origin"].rsplit("/", 2)[-2:]) for r in rejects] == [
+        (f"a/b:{n}", ["d", f"b.jsonl:{n}"]) for n in (1, 2, 3)]
+    assert all("already used by an earlier row" in r["detail"] for r in rejects)
+    trained = [json.loads(line)["target"] for line in (tmp_path / "B" / "train.jsonl").read_text().splitlines()]
+    assert sorted(trained) == sorted(f"回答{n}" for n in (3, 4, 5, 6, 7, 8))
+
+
 def test_a_csv_row_with_an_extra_cell_fails_even_as_the_first_row(tmp_path):
     """pandas reads a first row longer than the header as an index and shifts every cell."""
     first = tmp_path / "first.csv"

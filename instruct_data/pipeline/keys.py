@@ -35,7 +35,9 @@ class Kept:
     prompt_len: array = field(default_factory=lambda: array("I"))
     reply_len: array = field(default_factory=lambda: array("I"))
     # 1 where a row's id was already used by an earlier row: rejected (`duplicate_id`) in pass 2,
-    # since dedupe and the ledger name rows by id.
+    # since dedupe and the ledger name rows by id. Ids are unique within a source, but a recipe's
+    # source names can make two sources' ids meet: a source named `a/b`, and a source `a` holding
+    # b.jsonl among other files (ids `a/b:LINE` both; tests/test_hostile_inputs.py).
     repeated_id: bytearray = field(default_factory=bytearray)
     strata: dict[str, int] = field(default_factory=dict)
     chunks: list[tuple[int, int, int]] = field(default_factory=list)  # (chunk number, rows used, rows spooled)
