@@ -115,11 +115,7 @@ class Cleaner:
             verdict = rule.filter(conversation)
             if verdict is not None:
                 return rule, verdict
-            if rule.changed != before:
-                changed.append(rule.name)
-                masked = getattr(rule, "row_masked", None)
-                if masked:
-                    changed += [f"{rule.name}.{kind}" for kind, n in sorted(masked.items()) for _ in range(n)]
+            changed += rule.edits_since(before)
         return None, None
 
     def counts(self) -> dict[str, dict[str, int]]:

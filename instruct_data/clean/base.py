@@ -147,6 +147,14 @@ class Filter:
             self.dropped += 1
         return verdict
 
+    def edits_since(self, before: int) -> list[str]:
+        """The change codes of the edits this rule made to the row since `changed` was `before`:
+        its name, then `name.kind` for each kind of text it masked (PII's `row_masked`)."""
+        if self.changed == before:
+            return []
+        masked = getattr(self, "row_masked", None) or {}
+        return [self.name] + [f"{self.name}.{kind}" for kind, n in sorted(masked.items()) for _ in range(n)]
+
 
 class TurnFilter(Filter):
     """A filter that judges each round (question, reply) on its own. In a dialogue its Drop

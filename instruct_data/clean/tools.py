@@ -96,11 +96,7 @@ def first_drop(filters, conversation: Conversation, changed: list[str]):
             verdict = personal_data_in_calls(rule, conversation, masked_prose=rule.changed != before)
             if verdict is not None:  # its `turn` is already the real round
                 return rule, verdict._replace(turn=verdict.turn if conversation.n_rounds > 1 else None)
-        if rule.changed != before:
-            changed.append(rule.name)
-            masked = getattr(rule, "row_masked", None)
-            if masked:
-                changed += [f"{rule.name}.{kind}" for kind, n in sorted(masked.items()) for _ in range(n)]
+        changed += rule.edits_since(before)
     return None, None
 
 
