@@ -131,7 +131,17 @@ def equations(text: str, question: str = "") -> Iterator[Equation]:
     """Every closed equation chain in the text (see the module docstring), checked."""
     if "=" not in text and "＝" not in text and "≈" not in text:
         return
-    plain = _join_lines(normalise(text))
+    for _start, _end, equation in located(plain_text(text), question):
+        yield equation
+
+
+def plain_text(text: str) -> str:
+    """The text as the reader reads it: normalised, steps one per line joined into chains."""
+    return _join_lines(normalise(text))
+
+
+def located(plain: str, question: str = "") -> Iterator[tuple[int, int, Equation]]:
+    """(start, end, equation) of every closed equation chain in a text `plain_text` made."""
     quoted = _squash(normalise(question)) if question else ""
     for match in CHAIN.finditer(plain):
         chunk = match.group(0)
@@ -146,7 +156,7 @@ def equations(text: str, question: str = "") -> Iterator[Equation]:
         equation = _read_chain(chunk, *edges, remainder=_remainder(plain[end:end + 24]),
                                rounded=bool(_ROUNDED_AFTER.match(plain[end:end + 16])))
         if equation is not None:
-            yield equation
+            yield start, end, equation
 
 
 def first_wrong(text: str, question: str = "") -> Equation | None:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from instruct_data.clean.arithmetic import first_wrong
+from instruct_data.clean.final_answer import mismatch as final_mismatch
 from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts,
                                      without_code)
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
@@ -682,6 +683,9 @@ class ArithmeticSettings(RuleSettings):
     # Off until it reaches 0.95 precision and 0.8 recall of wrong final results on real maths
     # (benchmarks/bench_arithmetic.py; the figures are in docs/cleaning.md).
     enabled: bool = False
+    # A final statement (答：…, 所以…) that contradicts the working's last result just above it
+    # (instruct_data/clean/final_answer.py): `wrong_final_answer`.
+    final_answer: bool = True
 
 
 class Arithmetic(TurnFilter):
@@ -691,17 +695,22 @@ class Arithmetic(TurnFilter):
     ratios and changes of unit are not checked (instruct_data/clean/arithmetic.py)."""
 
     name = "arithmetic"
-    reasons = ("wrong_arithmetic",)
+    reasons = ("wrong_arithmetic", "wrong_final_answer")
     Settings = ArithmeticSettings
 
     def judge(self, question: str, reply: str) -> Drop | None:
         if "=" not in reply and "＝" not in reply and "≈" not in reply:
             return None
-        wrong = first_wrong(without_code(reply), question)
-        if wrong is None:
-            return None
-        left, right, value = wrong.wrong
-        return Drop("wrong_arithmetic", f"{left} = {right} (it is {_shown(value)})")
+        prose = without_code(reply)
+        wrong = first_wrong(prose, question)
+        if wrong is not None:
+            left, right, value = wrong.wrong
+            return Drop("wrong_arithmetic", f"{left} = {right} (it is {_shown(value)})")
+        if self.settings.final_answer:
+            found = final_mismatch(prose, question)
+            if found is not None:
+                return Drop("wrong_final_answer", f"the working gives {found.result}, the answer says {found.stated}")
+        return None
 
 
 def _shown(value) -> str:

@@ -1,0 +1,141 @@
+"""A final answer that contradicts the working just above it.
+
+    mismatch("5 + 3 = 8（个）\\n答：小明一共有9个苹果。")   # Mismatch(result='8个', stated='9个')
+
+A worked solution ends in a statement of its answer (`答：…`, `所以…`, `因此…`, `答案是…`,
+`最终…`, `综上…`). When the last closed equation of the working (read by `arithmetic`) comes
+right before that statement and shows a result with a unit, the statement is about that
+result: it must state it. A statement that names a number of the same unit and no number
+equal to the result contradicts the working.
+
+Left alone, so that a reply is flagged only where the contradiction is plain:
+- anything said between the equation and the statement that holds a number (another quantity
+  may have been worked out in words);
+- a statement that holds an equation of its own (`arithmetic` checks that one), a fraction, a
+  remainder or a range;
+- a result the statement rounds (to its shown decimals, or to a whole number either way:
+  `13 ÷ 2 = 6.5`, `最多能买6个`), or gives as a percentage (`0.75` as `75%`);
+- a statement that speaks of rounding, sharing what does not divide, or of a remainder
+  (`取整`, `不能分`, `剩下`, `余`, `约`);
+- a statement whose numbers carry other units (`36平方米` then `准备90千克石子`), or no unit;
+- a result without a unit (`5 + 3 = 8` then `答：9个`): which quantity it is, the text does not say;
+- a result that is a number of the question (`3 × 5 = 15个`, 与题目相符): the working checks a given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from instruct_data.clean.arithmetic import _UNIT, located, normalise, plain_text
+
+# Words that open the statement of the answer.
+_ANSWER = re.compile(r"答[:：]|答案(?:是|为|[:：])|所以|因此|最终|最后|综上|故|总之|一共|总共")
+# Words after which a stated number may differ from the result on purpose.
+_HEDGED = re.compile(r"取整|舍|进一|保留|约|大概|左右|近似|不能|无法|不够|整数|整个|余数|多出|不到|超过|以上|以下"
+                     r"|或|~|～|\d\s*[到至]\s*\d|之间|分之|/|\d\s*比\s*\d|倍|%|％|百分|折|假设|如果|若|验|检查|核对")
+# A number in the statement, with its unit (`9个`, `2.5元`, `12 cm`).
+_STATED = re.compile(rf"(?<![\d.,])(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.,])")
+# After the last equation, more working: another sign between numbers, or a fraction.
+_MORE_WORK = re.compile(r"\d\s*[-+*/×÷=≈<>]\s*\d|[=≈]|除以|乘以|加上|减去|相加|相减|相乘|相除|一半|倍")
+# A remainder written after the quotient: `= 2 余 1`, `= 4（余1）`, `= 1 ... 3`, `= 0 （余数为 69）`.
+_REMAINDER_AFTER = re.compile(r"[ \t]*[（(]?[ \t]*(?:余数?(?:为|是)?|…+|\.{2,}|remainder)[ \t]*\d+(?:\.\d+)?[ \t]*[）)]?")
+_RESULT = re.compile(rf"^(\d+(?:\.\d+)?)({_UNIT})?$")
+# Sentences end at these; the statement of the answer is one sentence.
+_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    result: str  # the working's last result, as the text shows it (`8个`)
+    stated: str  # the number the statement gives for it (`9个`)
+    statement: str  # the statement, stripped
+
+
+def mismatch(reply: str, question: str = "") -> Mismatch | None:
+    """The final statement's contradiction of the working's last result, if the reply shows one."""
+    if "=" not in reply and "＝" not in reply:
+        return None
+    plain = plain_text(reply)
+    last = None
+    for eq_start, eq_end, equation in located(plain, question):
+        last = (eq_start, eq_end, equation)
+    if last is None:
+        return None
+    eq_start, eq_end, equation = last
+    result = _RESULT.match(equation.sides[-1])
+    if result is None or equation.wrong:
+        return None  # not one number, or already wrong (`wrong_arithmetic` says so)
+    value, unit = Fraction(result.group(1)), result.group(2)
+    conclusion = plain[eq_end:]
+    remainder = _REMAINDER_AFTER.match(conclusion)
+    if remainder:  # `5 ÷ 2 = 2 余 1`: the remainder is part of the result, stated beside it
+        conclusion = conclusion[remainder.end():]
+    if _MORE_WORK.search(conclusion):
+        return None  # more working after it: the statement may be about something else
+    # A number of the question or of the working is not a new answer: the statement may name a
+    # given or an earlier result (`10 - 7 = 3元`, 所以他花了7元) beside the answer.
+    given = _numbers(question)
+    if value in given:
+        return None  # a given of the question worked back (`3 × 5 = 15个`, 与题目相符): a check
+    before = given | _numbers(plain[:eq_start])
+    if not _numbers("".join(equation.sides[:-1])) & before:
+        return None  # `4-3=1` of a column subtraction: a step on digits, not on the problem's quantities
+    known = before | _numbers(plain[eq_start:eq_end]) | (_numbers(remainder.group(0)) if remainder else set())
+    for sentence in _statements(conclusion):
+        found = _contradiction(sentence, value, unit, known)
+        if found is not None:
+            return Mismatch(equation.sides[-1], found, sentence.strip())
+    return None
+
+
+def _statements(conclusion: str) -> list[str]:
+    """The sentences of the conclusion that state an answer: the rest of the equation's own
+    sentence (`= 7，答案是7`), and each later sentence with a marker (答：, 所以, 因此 …)."""
+    sentences = [m.group(0) for m in _SENTENCE.finditer(conclusion) if m.group(0).strip()]
+    if not sentences:
+        return []
+    return [sentences[0]] + [s for s in sentences[1:] if _ANSWER.search(s)]
+
+
+def _contradiction(sentence: str, value: Fraction, unit: str | None, known: set[Fraction]) -> str | None:
+    """The number this sentence states for the result when it is not the result, else None."""
+    if _HEDGED.search(sentence):
+        return None
+    stated = [(m.group(1), m.group(2)) for m in _STATED.finditer(sentence)]
+    if not stated or any(_agrees(value, number) for number, _ in stated):
+        return None
+    # the sentence's new numbers: of the result's unit, or, for a result without one, the only new number
+    new = [(number, u) for number, u in stated if Fraction(number) not in known]
+    if len(stated) == 1:
+        # the sentence's only number (`答案：12。`) is the answer, unless it is in another unit
+        # (`0.0033公里/秒` stated as `3.3米/秒`: a change of unit this reader does not compute)
+        new = [(number, u) for number, u in new if u is None or unit is None or u == unit]
+    elif unit is None:
+        return None  # several numbers and no unit to tell which is the result
+    else:
+        new = [(number, u) for number, u in new if u == unit]
+    if not new:
+        return None
+    number, u = new[0]
+    return number + (u or "")
+
+
+def _numbers(text: str) -> set[Fraction]:
+    return {Fraction(m.group(0).replace(",", "")) for m in re.finditer(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?",
+                                                                      normalise(text))}
+
+
+def _agrees(value: Fraction, shown: str) -> bool:
+    """The stated number is the result, rounded to its shown decimals or to a whole number."""
+    number = Fraction(shown)
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    unit = Fraction(1, 10 ** decimals)
+    if abs(number - value) <= unit / 2 or number in (math.floor(value), math.ceil(value)):
+        return True
+    return value * 100 == number  # 0.75 stated as 75 (per cent)
+
+
+__all__ = ["Mismatch", "mismatch", "normalise"]
