@@ -58,7 +58,8 @@ RULE_REASONS = {"ai_identity": "ai_identity", "refusal": "refusal", "truncated":
                 "missing_attachment": "missing_input", "copied_page": "copied_text", "repetition": "repetition",
                 "arithmetic": "wrong_answer", "non_answer": "unhelpful", "echo": "unhelpful",
                 "empty": "unhelpful", "belle_blacklist": "ai_identity", "lost_tools": "tools_missing",
-                "missing_tools": "tools_missing", "deflection": "unhelpful", "unseen_attachment": "missing_input"}
+                "missing_tools": "tools_missing", "deflection": "unhelpful", "unseen_attachment": "missing_input",
+                "garbled": "garbled"}
 MASKERS = {"pii"}  # filters that mask text instead of dropping: reported with the facts changed
 
 

@@ -11,6 +11,7 @@ from instruct_data.clean.arithmetic import first_wrong
 from instruct_data.clean.final_answer import mismatch as final_mismatch
 from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts,
                                      without_code)
+from instruct_data.clean.garbled import Garbled
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import last_prose_line, prose, prose_lines
 from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
@@ -842,4 +843,4 @@ class CopiedPage(TurnFilter):
 
 FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
                                       Refusal, Truncated, Echo, MissingAttachment, UnseenAttachment, LostTools, CopiedPage,
-                                      WrongScript, Arithmetic, NonAnswer, Deflection, Pii)
+                                      Garbled, WrongScript, Arithmetic, NonAnswer, Deflection, Pii)

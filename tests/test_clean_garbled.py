@@ -1,0 +1,78 @@
+"""The `garbled` rule (instruct_data/clean/garbled.py): Chinese prose that lost its punctuation.
+
+The garbled replies below were written for these tests in the manner of the defect seen in a
+public medical Q&A table: each comma was removed together with the character before it."""
+
+from __future__ import annotations
+
+from instruct_data.clean import Cleaner
+from instruct_data.clean.garbled import Garbled, longest_han_run
+from instruct_data.schema import Conversation, Turn
+
+RULE = Garbled(Garbled.Settings(enabled=True))
+
+
+def conv(instruction: str, *replies_and_questions: str) -> Conversation:
+    texts = [instruction, *replies_and_questions]
+    return Conversation(id="t:1", source="t", turns=[Turn(role="user" if i % 2 == 0 else "assistant", text=text)
+                                                     for i, text in enumerate(texts)])
+
+
+# A sound reply, then the same reply with every comma and the character before it dropped.
+SOUND = ("高血压患者平时要注意低盐低脂饮食，少吃腌制食品，多吃新鲜蔬菜和水果。每天保持适量运动，比如散步、慢跑或者打太极拳，"
+         "运动强度以不感到疲劳为宜。要按时服用降压药物，不要自行停药或者减量，定期测量血压并做好记录。如果出现头痛、头晕、胸闷等"
+         "不适症状，应及时到医院就诊。")
+COMMAS_DROPPED = ("高血压患者平时要注意低盐低脂饮少吃腌制食多吃新鲜蔬菜和水果。每天保持适量运比如散步、慢跑或者打太极运动强度以不感到疲劳"
+                  "为宜。要按时服用降压药不要自行停药或者减定期测量血压并做好记录。如果出现头痛、头晕、胸闷等不适症应及时到医院就诊。")
+# No punctuation at all for over 70 characters, in a reply that has commas elsewhere.
+RUN_ON = ("你好，这种情况首先要考虑是不是血糖控制得不好引起的症状建议你先去医院内分泌科做个空腹血糖和糖化血红蛋白检查看看最近三个月"
+          "的血糖控制情况然后再根据检查结果调整用药方案平时注意饮食清淡。")
+
+
+def test_a_reply_whose_commas_were_dropped_with_a_character_is_garbled():
+    verdict = RULE.apply(conv("高血压平时要注意什么？", COMMAS_DROPPED))
+    assert verdict is not None and verdict.reason == "no_commas"
+    assert RULE.apply(conv("高血压平时要注意什么？", SOUND)) is None
+
+
+def test_a_long_run_without_any_mark_is_garbled():
+    verdict = RULE.apply(conv("血糖高怎么办？", RUN_ON))
+    assert verdict is not None and verdict.reason == "run_on_text"
+    assert "7" in verdict.detail  # the run's length is named
+
+
+def test_sound_text_without_commas_is_kept():
+    # lists of short items, a table, a short paragraph of two sentences, an English reply, code
+    kept = [
+        "治疗方法：\n1. 按时服药\n2. 控制饮食\n3. 适量运动\n4. 定期复查血压和血糖\n5. 保持良好的作息习惯和愉快的心情",
+        "- 苹果\n- 香蕉\n- 橙子\n- 葡萄柚和火龙果是糖分较低的水果\n- 猕猴桃含有丰富的维生素C适合经常食用",
+        "| 药物 | 用法 |\n|---|---|\n| 二甲双胍 | 每日两次随餐服用效果最好也最不容易引起胃肠道不适 |",
+        "主要的科技公司正在考虑使用人工智能工具来帮助过滤网上的极端内容。这是在各国政府施加了更大压力之后出现的。",
+        "Regular exercise, a balanced diet and enough sleep help to keep blood pressure in a healthy range " * 3,
+        "```python\n# 读取数据文件并计算每一列的平均值然后把结果写入一个新的文件里面方便以后查看和比较各个月份的数据变化情况\nx = 1\n```",
+    ]
+    for reply in kept:
+        assert RULE.apply(conv("请回答。", reply)) is None, reply
+
+
+def test_the_rule_judges_each_round_of_a_dialogue():
+    row = conv("高血压要注意什么？", SOUND, "那糖尿病呢？", COMMAS_DROPPED)
+    verdict = RULE.apply(row)
+    assert verdict is not None and verdict.turn == 2
+
+
+def test_off_by_default_and_on_by_recipe():
+    assert "garbled" not in Cleaner().enabled
+    cleaner = Cleaner({"garbled": True})
+    row = conv("高血压要注意什么？", SOUND, "那糖尿病呢？", COMMAS_DROPPED)
+    verdict, changed = cleaner.clean(row)
+    # the bad second round is cut, the sound first round stays
+    assert verdict is None and changed == ["turns_cut.garbled"] and len(row.turns) == 2
+
+
+def test_longest_han_run_is_exact():
+    assert longest_han_run("一二三四五六七八九十" * 8, 70) == 80
+    assert longest_han_run("一二三四五，六七八九十" * 20, 70) == 0
+    text = "短句。" + "字" * 69 + "，" + "字" * 71 + "。"
+    assert longest_han_run(text, 70) == 71
+    assert longest_han_run("字" * 69 + "é" + "字" * 69, 70) == 0
