@@ -29,9 +29,10 @@ What is not checked (the chain is skipped whole):
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 # One character for one where possible, so the reader can cut at the same places.
@@ -208,7 +209,9 @@ def _edges(text: str, start: int, end: int) -> tuple[bool, bool] | None:
     first_open = bool(_WORD_BEFORE.search(before[-3:])) or _unknown_before(before, start)
     # `取整(41.67) = 42`, `f(3) = 5`: a bracket glued to a word is a function's argument
     first_open = first_open or (text[start:start + 1] == "(" and len(before) == start and bool(_FUNCTION.search(before)))
-    last_open = bool(_WORD_AFTER.match(after)) or _unknown_after(text, after, end)
+    # a word after an opened bracket is a note (`= 6.672（千米）`), not a multiplier (`= 5千`)
+    note_after = text[start:end].rstrip(" \t").endswith("(")
+    last_open = bool(_WORD_AFTER.match(after)) and not note_after or _unknown_after(text, after, end)
     return first_open, last_open, ratio_before, ratio_after
 
 
@@ -490,6 +493,11 @@ def _close(left: Fraction, right: Fraction, left_side, right_side, approx: bool 
         # rounded to nearest (within half a unit of its last decimal), or cut (2/3 = 0.66)
         if abs(left - right) <= _ulp(number) / 2 or _cut(other, number) == number.value:
             return True
+        # the other side computes from rounded numbers (`2×16.67 = 33.33`, 16.67 for 50/3): any
+        # result those numbers could round from holds
+        span = _rounding_span(left_side if side is right_side else right_side)
+        if span is not None and span[0] - _ulp(number) / 2 <= number.value <= span[1] + _ulp(number) / 2:
+            return True
     if shown:
         return False
     # a rounded number inside an expression (3.14 for π, 0.33 for 1/3): the result may be off by
@@ -497,6 +505,26 @@ def _close(left: Fraction, right: Fraction, left_side, right_side, approx: bool 
     if _max_decimals(left_side) >= 2 or _max_decimals(right_side) >= 2:
         return abs(left - right) <= abs(right) * Fraction(1, 200)
     return False
+
+
+def _rounding_span(side) -> tuple[Fraction, Fraction] | None:
+    """The least and greatest value of a side whose numbers of two or more decimals may each be
+    rounded by half a unit of their last decimal (every corner computed; the four arithmetic
+    operations are monotonic in each operand, so the corners bound it)."""
+    rounded = [i for i, (kind, value) in enumerate(side) if kind == "num" and value.decimals >= 2 and not value.percent]
+    if not rounded or len(rounded) > 4:
+        return None
+    values = []
+    for corner in itertools.product((-1, 1), repeat=len(rounded)):
+        moved = list(side)
+        for index, sign in zip(rounded, corner):
+            number = side[index][1]
+            moved[index] = ("num", replace(number, value=number.value + sign * _ulp(number) / 2))
+        value = _evaluate(moved)
+        if value is None:
+            return None
+        values.append(value)
+    return min(values), max(values)
 
 
 def _cut(value: Fraction, number: _Number) -> Fraction:

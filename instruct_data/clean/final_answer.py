@@ -114,7 +114,8 @@ def _contradiction(sentence: str, value: Fraction, unit: str | None, known: set[
         # (`0.0033公里/秒` stated as `3.3米/秒`: a change of unit this reader does not compute)
         new = [(number, u) for number, u in new if u is None or unit is None or u == unit]
     elif unit is None:
-        return None  # several numbers and no unit to tell which is the result
+        if len(new) != 1:
+            return None  # several new numbers and no unit to tell which one is the result
     else:
         new = [(number, u) for number, u in new if u == unit]
     if not new:

@@ -1,0 +1,127 @@
+"""The `arithmetic` rule on worked maths (issue 19 items 2 and 8d): every way of writing an
+expression it reads whole, what it leaves alone, and a final answer that contradicts the
+working. Each right text it keeps is a false drop it once made, or would make, on real rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from instruct_data.clean import CleanSettings, Cleaner
+from instruct_data.clean.arithmetic import equations
+from instruct_data.clean.filters import Arithmetic
+from instruct_data.schema import Conversation, Turn
+
+RULE = Arithmetic(Arithmetic.Settings(enabled=True))
+
+
+def conv(instruction: str, reply: str) -> Conversation:
+    return Conversation(id="t:1", source="t", turns=[Turn(role="user", text=instruction),
+                                                     Turn(role="assistant", text=reply)])
+
+
+def verdict(reply: str, instruction: str = "计算"):
+    return RULE.apply(conv(instruction, reply))
+
+
+# ------------------------------------------------------------------ reading expressions whole
+
+# (a right text, the same text made wrong): the right one is kept, the wrong one dropped.
+CASES = {
+    "a chain a = b = c": ("13×3-19=39-19=20", "13×3-19=39-19=21"),
+    "brackets": ("(75-15×4)÷2.5+4=10", "(75-15×4)÷2.5+4=11"),
+    "nested brackets": ("((2 + 1) + (1 + 1)) × 2 = 10", "((2 + 1) + (1 + 1)) × 2 = 12"),
+    "ASCII * and /": ("24 / 4 * 3 = 18", "24 / 4 * 3 = 2"),
+    "x between numbers": ("10 x 4 = 40", "10 x 4 = 44"),
+    "fractions": ("3/4 + 1/4 = 1", "3/4 + 1/4 = 2"),
+    "percentages": ("80 × 25% = 20", "80 × 25% = 25"),
+    "decimals": ("1.5 × 5 = 7.5", "1.5 × 5 = 7.6"),
+    "full-width characters": ("１２＋３＝１５", "１２＋３＝１６"),
+    "units": ("3元 + 5元 = 8元", "3元 + 5元 = 9元"),
+    "a unit in brackets after the result": ("d = 16 × 0.5 = 8（千米）", "d = 16 × 0.5 = 9（千米）"),
+    "a number glued to Chinese": ("计算得9×2-8=10", "计算得9×2-8=11"),
+    "LaTeX": ("$7 \\times 62 - 2 = 432$", "$7 \\times 62 - 2 = 126$"),
+    "a remainder": ("29 ÷ 5 = 5 … 4", "29 ÷ 5 = 5 … 3"),
+    "a remainder in words": ("40÷3=13（余1）", "40÷3=13（余2）"),
+    "steps one per line": ("总数 = 3 + 4\n     = 7", "总数 = 3 + 4\n     = 8"),
+    "rounded operands carried through": ("面积为2×16.67=33.33（平方米）", "面积为2×16.67=35.33（平方米）"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_way_of_writing_an_expression_is_read_whole(case):
+    right, wrong = CASES[case]
+    assert verdict(f"解：{right}。") is None
+    found = verdict(f"解：{wrong}。")
+    assert found is not None and found.reason == "wrong_arithmetic"
+
+
+@pytest.mark.parametrize("text", [
+    "1：5 = 58：x",  # a ratio is not an equation
+    "3:2 = 6:4",
+    "5 × 58 = 1 × x",  # an unknown
+    "X - 5 - 8 = 10",
+    "2x + 3 = 13",
+    "x = 60 - 7\nx = 53",
+    "8:30 - 8:00 = 30分钟",  # times
+    "1+2+...+100=5050",
+    "t=25分钟=0.417小时",  # a change of unit
+    "21.70 × 14.47 ≈ 314",  # ≈ to the shown decimals
+])
+def test_what_is_not_a_closed_equation_is_left_alone(text):
+    assert verdict(text) is None
+
+
+def test_rounded_operands_do_not_hide_a_real_error():
+    # 21.70 × 14.47 = 313.999: no rounding of the operands gives 313.71
+    assert verdict("总价 = 21.70 × 14.47 = 313.71").reason == "wrong_arithmetic"
+
+
+def test_the_reader_shows_the_whole_expression():
+    assert [eq.sides for eq in equations("计算得9×2-8=10，即(75-15×4)÷2.5+4=10")] == [
+        ["9*2-8", "10"], ["(75-15*4)/2.5+4", "10"]]
+
+
+# ------------------------------------------------------------------ a final answer against the working
+
+QUESTION = "小明有5个苹果，小红有3个苹果，他们一共有多少个苹果？"
+
+
+@pytest.mark.parametrize("reply", [
+    "5 + 3 = 8\n答：他们一共有9个苹果。",
+    "5 + 3 = 8（个）\n所以他们一共有10个苹果。",
+    "把两人的苹果加起来：5 + 3 = 8。因此，答案是18。",
+    "5个 + 3个 = 8个，所以他们一共有7个苹果。",
+])
+def test_a_final_answer_that_contradicts_the_working_is_caught(reply):
+    found = verdict(reply, QUESTION)
+    assert found is not None and found.reason == "wrong_final_answer"
+    assert "8" in found.detail
+
+
+@pytest.mark.parametrize("question, reply", [
+    (QUESTION, "5 + 3 = 8\n答：他们一共有8个苹果。"),
+    ("小明有5个橙子，平均分成两份，每份几个？", "5 ÷ 2 = 2 余 1\n所以每份有2个橙子，还剩1个。"),
+    ("15个苹果分成3份，每份几个？", "15 ÷ 3 = 5。验证：3 × 5 = 15个，与题目相符。因此，答案是每份苹果5个。"),
+    ("13元，每个2元，最多能买几个？", "13 ÷ 2 = 6.5\n所以最多能买6个。"),
+    ("一块地36平方米，每平方米要2.5千克石子，要准备多少？",
+     "面积 = 6 × 6 = 36平方米\n每平方米需要2.5千克，所以至少要准备90千克石子。"),
+    ("小明有50元，花了35元，还剩多少？", "50 - 35 = ?\n先算个位5-5=0，再算十位4-3=1，所以答案是15元。"),
+    ("速度是多少米每秒？", "速度 = 10 ÷ 3000 = 0.0033公里/秒\n答案：3.3米/秒。"),
+    ("小明有10元，买书花了7元，还剩多少？", "10元 - 7元 = 3元\n所以他花了7元，还剩3元。"),
+    ("3个人做了4道题，正确率是多少？", "3 ÷ 4 = 0.75\n答案是75%。"),
+    ("一共几个？", "5 + 3 = 8\n如果再加1个，就一共有9个。"),
+])
+def test_a_final_answer_that_agrees_or_speaks_of_something_else_is_kept(question, reply):
+    assert verdict(reply, question) is None
+
+
+def test_the_final_answer_check_can_be_switched_off():
+    off = Arithmetic(Arithmetic.Settings(enabled=True, final_answer=False))
+    assert off.apply(conv(QUESTION, "5 + 3 = 8\n答：他们一共有9个苹果。")) is None
+    cleaner = Cleaner(CleanSettings(arithmetic={"enabled": True, "final_answer": False}))
+    assert "arithmetic" in cleaner.enabled
+
+
+def test_arithmetic_stays_off_by_default():
+    # below the bar on real maths (docs/cleaning.md): opt in with `clean: {arithmetic: true}`
+    assert "arithmetic" not in Cleaner().enabled
