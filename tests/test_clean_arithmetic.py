@@ -125,3 +125,19 @@ def test_the_final_answer_check_can_be_switched_off():
 def test_arithmetic_stays_off_by_default():
     # below the bar on real maths (docs/cleaning.md): opt in with `clean: {arithmetic: true}`
     assert "arithmetic" not in Cleaner().enabled
+
+
+def test_a_solved_unknown_is_the_result_the_answer_must_state():
+    question = "用长120厘米的铁丝围成一个长方形，长是宽的1.5倍，求它的宽是多少厘米"
+    working = "设宽为x，则长为1.5x。\n120=2(1.5x+x)\n120=5x\nx=24\n"
+    found = verdict(working + "因此，长方形的宽为20厘米。", question)
+    assert found is not None and found.reason == "wrong_final_answer"
+    assert verdict(working + "因此，长方形的宽为24厘米。", question) is None
+    # `x = 60 - 7` is not solved yet: 60 is not its value
+    assert verdict("设及格线为x\nx = 60 - 7\n因此及格线是53分。", "60分，比及格线高7分") is None
+
+
+def test_a_column_calculation_step_is_not_the_answer_but_a_sum_of_halves_is():
+    assert verdict("先算个位5-5=0，再算十位4-3=1，所以答案是15元。", "小明有50元，花了35元，还剩多少？") is None
+    found = verdict("钱数为2元+0.5元=2.5元。\n答案：小明手里有6元。", "两枚一元硬币和一枚五角硬币，一共多少钱？")
+    assert found is not None and found.reason == "wrong_final_answer"

@@ -42,6 +42,9 @@ _STATED = re.compile(rf"(?<![\d.,])(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.,])")
 _MORE_WORK = re.compile(r"\d\s*[-+*/×÷=≈<>]\s*\d|[=≈]|除以|乘以|加上|减去|相加|相减|相乘|相除|一半|倍")
 # A remainder written after the quotient: `= 2 余 1`, `= 4（余1）`, `= 1 ... 3`, `= 0 （余数为 69）`.
 _REMAINDER_AFTER = re.compile(r"[ \t]*[（(]?[ \t]*(?:余数?(?:为|是)?|…+|\.{2,}|remainder)[ \t]*\d+(?:\.\d+)?[ \t]*[）)]?")
+# An unknown solved: `x = 23`, `X=15元` (a letter alone before `=`, one number after it).
+_SOLVED = re.compile(rf"(?<![A-Za-z0-9_])([A-Za-z])[ \t]*=[ \t]*(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.])"
+                     r"(?![ \t]*[-+*/^(%xX])")
 _RESULT = re.compile(rf"^(\d+(?:\.\d+)?)({_UNIT})?$")
 # Sentences end at these; the statement of the answer is one sentence.
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
@@ -55,40 +58,62 @@ class Mismatch:
 
 
 def mismatch(reply: str, question: str = "") -> Mismatch | None:
-    """The final statement's contradiction of the working's last result, if the reply shows one."""
+    """The final statement (答：…, 所以…) that contradicts the result of the working's last
+    equation, if the reply has one. Statements between equations are not checked: there the
+    prose goes on to other quantities (`0.67小时，那么他到学校的时间是7.67小时`)."""
     if "=" not in reply and "＝" not in reply:
         return None
     plain = plain_text(reply)
     last = None
-    for eq_start, eq_end, equation in located(plain, question):
-        last = (eq_start, eq_end, equation)
-    if last is None:
-        return None
-    eq_start, eq_end, equation = last
-    result = _RESULT.match(equation.sides[-1])
-    if result is None or equation.wrong:
-        return None  # not one number, or already wrong (`wrong_arithmetic` says so)
-    value, unit = Fraction(result.group(1)), result.group(2)
-    conclusion = plain[eq_end:]
-    remainder = _REMAINDER_AFTER.match(conclusion)
-    if remainder:  # `5 ÷ 2 = 2 余 1`: the remainder is part of the result, stated beside it
-        conclusion = conclusion[remainder.end():]
-    if _MORE_WORK.search(conclusion):
-        return None  # more working after it: the statement may be about something else
-    # A number of the question or of the working is not a new answer: the statement may name a
-    # given or an earlier result (`10 - 7 = 3元`, 所以他花了7元) beside the answer.
+    for last in located(plain, question):
+        pass
     given = _numbers(question)
+    solved = None
+    for solved in _SOLVED.finditer(plain):
+        pass
+    if solved is not None and "=" not in plain[solved.end():] and (last is None or solved.start() >= last[1]):
+        # the working ends on a solved unknown (`x = 23`): that is its result
+        shown = solved.group(2) + (solved.group(3) or "")
+        return _against(plain, given, solved.start(), solved.end(), shown, None, plain[solved.end():])
+    if last is None or last[2].wrong:
+        return None  # no equation, or a wrong one (`wrong_arithmetic` says so)
+    eq_start, eq_end, equation = last
+    return _against(plain, given, eq_start, eq_end, equation.sides[-1], "".join(equation.sides[:-1]),
+                    plain[eq_end:])
+
+
+def _against(plain: str, given: set[Fraction], start: int, end: int, shown: str, operands: str | None,
+             after: str) -> Mismatch | None:
+    """The statement in `after` (the text after the result) that contradicts the result `shown`,
+    which the working computes from `operands` (None: an unknown it solved)."""
+    result = _RESULT.match(shown)
+    if result is None:
+        return None  # not one number
+    value, unit = Fraction(result.group(1)), result.group(2)
+    remainder = _REMAINDER_AFTER.match(after)
+    if remainder:  # `5 ÷ 2 = 2 余 1`: the remainder is part of the result, stated beside it
+        after = after[remainder.end():]
+    if _MORE_WORK.search(after):
+        return None  # more working after it: the statement may be about something else
     if value in given:
         return None  # a given of the question worked back (`3 × 5 = 15个`, 与题目相符): a check
-    before = given | _numbers(plain[:eq_start])
-    if not _numbers("".join(equation.sides[:-1])) & before:
+    before = given | _numbers(plain[:start])
+    if operands is not None and _digit_step(_numbers(operands), before):
         return None  # `4-3=1` of a column subtraction: a step on digits, not on the problem's quantities
-    known = before | _numbers(plain[eq_start:eq_end]) | (_numbers(remainder.group(0)) if remainder else set())
-    for sentence in _statements(conclusion):
+    # A number of the question or of the working is not a new answer: the statement may name a
+    # given or an earlier result (`10 - 7 = 3元`, 所以他花了7元) beside the answer.
+    known = before | _numbers(plain[start:end]) | (_numbers(remainder.group(0)) if remainder else set())
+    for sentence in _statements(after):
         found = _contradiction(sentence, value, unit, known)
         if found is not None:
-            return Mismatch(equation.sides[-1], found, sentence.strip())
+            return Mismatch(shown, found, sentence.strip())
     return None
+
+
+def _digit_step(operands: set[Fraction], before: set[Fraction]) -> bool:
+    """Single digits that neither the question nor the working named before: a step of a column
+    calculation (`先算个位5-5=0，再算十位4-3=1`)."""
+    return not operands & before and all(n.denominator == 1 and 0 <= n <= 9 for n in operands)
 
 
 def _statements(conclusion: str) -> list[str]:
