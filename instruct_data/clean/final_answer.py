@@ -42,6 +42,7 @@ _STATED = re.compile(rf"(?<![\d.,])(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.,])")
 _MORE_WORK = re.compile(r"\d\s*[-+*/×÷=≈<>]\s*\d|[=≈]|除以|乘以|加上|减去|相加|相减|相乘|相除|一半|倍")
 # A remainder written after the quotient: `= 2 余 1`, `= 4（余1）`, `= 1 ... 3`, `= 0 （余数为 69）`.
 _REMAINDER_AFTER = re.compile(r"[ \t]*[（(]?[ \t]*(?:余数?(?:为|是)?|…+|\.{2,}|remainder)[ \t]*\d+(?:\.\d+)?[ \t]*[）)]?")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 # An unknown solved: `x = 23`, `X=15元` (a letter alone before `=`, one number after it).
 _SOLVED = re.compile(rf"(?<![A-Za-z0-9_])([A-Za-z])[ \t]*=[ \t]*(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.])"
                      r"(?![ \t]*[-+*/^(%xX])")
@@ -127,8 +128,8 @@ def _statements(conclusion: str) -> list[str]:
 
 def _contradiction(sentence: str, value: Fraction, unit: str | None, known: set[Fraction]) -> str | None:
     """The number this sentence states for the result when it is not the result, else None."""
-    if _HEDGED.search(sentence):
-        return None
+    if _HEDGED.search(sentence) or not _CJK.search(sentence):
+        return None  # hedged, or not a Chinese sentence (code, English: not what this reads)
     stated = [(m.group(1), m.group(2)) for m in _STATED.finditer(sentence)]
     if not stated or any(_agrees(value, number) for number, _ in stated):
         return None
