@@ -32,6 +32,36 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+_swallowed = 0  # the signal of an Interrupted that Python swallowed, raised again by _raise_swallowed
+
+
+def _send_again_if_swallowed(unraisable) -> None:
+    """sys.unraisablehook: an Interrupted raised where Python cannot pass an exception on (a
+    weakref callback or a __del__; importlib runs such callbacks while a command loads) is only
+    printed as "Exception ignored", and the command would run on as if never stopped. Raise it
+    again a moment later, from a timer: a signal sent from here would be handled inside this
+    hook (Python runs handlers after any call), where it would be swallowed once more."""
+    global _swallowed
+    if isinstance(unraisable.exc_value, Interrupted):
+        _swallowed = unraisable.exc_value.exit_code - 128
+        signal.signal(signal.SIGALRM, _raise_swallowed)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    _other_unraisablehook(unraisable)
+
+
+def _raise_swallowed(signum, frame) -> None:
+    while frame is not None:
+        if frame.f_code is _send_again_if_swallowed.__code__:  # the hook has not returned yet
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            return
+        frame = frame.f_back
+    raise Interrupted(_swallowed)
+
+
+_other_unraisablehook = sys.unraisablehook  # what was there before run_cli put its own
+
+
 _said = threading.Event()  # set once the main thread has said "interrupted"
 
 
@@ -93,6 +123,9 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
     """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback.
     Exit codes: 0 done; 1 an output cannot be written; 2 a bad option or an unreadable input;
     3 too many rejects or --strict; 130/143 interrupted by Ctrl-C/SIGTERM (after cleaning up)."""
+    global _other_unraisablehook
+    if sys.unraisablehook is not _send_again_if_swallowed:
+        _other_unraisablehook, sys.unraisablehook = sys.unraisablehook, _send_again_if_swallowed
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:

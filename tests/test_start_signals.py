@@ -1,0 +1,93 @@
+"""Ctrl-C or SIGTERM while `idata` starts: one line, exit 130/143, no traceback.
+
+Loading click, rich and a command takes a few hundred milliseconds (more on a busy machine)
+before the command line's own handlers are in place; the console script (instruct_data/entry.py)
+installs handlers first of all. The signal is sent at moments counted from when those are in
+place (seen in /proc/PID/status): 0 ms is the first moment idata's own code controls, 200 ms
+is inside a command's work. The moments before it are Python's own start-up (the interpreter and
+`site`), where no idata code runs: docs/guarantees.md says what a signal does there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from entrypoint import start
+from faultkit import signals_caught, wait_until
+
+MOMENTS_MS = (0, 20, 50, 100, 200)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """Enough rows that validate and build are still busy 200 ms after they start."""
+    path = tmp_path_factory.mktemp("start") / "rows.jsonl"
+    path.write_text("".join(json.dumps({"instruction": f"第{n}个问题是什么", "output": f"第{n}个回答"},
+                                       ensure_ascii=False) + "\n" for n in range(20000)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_a_signal_at_any_moment_of_start_up_ends_with_one_line(rows, tmp_path, command, sig):
+    for ms in MOMENTS_MS:
+        out = tmp_path / f"out-{ms}"
+        proc = start(command, rows, *(["--no-near", "--out", out] if command == "build" else []))
+        wait_until(lambda: signal.SIGTERM in signals_caught(proc.pid), proc, "idata's signal handlers", every=0.001)
+        time.sleep(ms / 1000)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole process group
+        else:
+            os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+        where = f"{command}, {sig.name} {ms} ms after idata's handlers"
+        assert proc.returncode == 128 + sig, (where, proc.returncode, err[-2000:])
+        assert "Traceback" not in err, (where, err[-3000:])
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "interrupted" in lines[0], (where, err[-2000:])
+        assert not out.exists() or not any(out.iterdir()), (where, "a half-written --out")
+
+
+SWALLOWED = r'''
+import os, signal, sys, time
+import click
+from instruct_data.cli.common import run_cli
+
+class Doomed:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIG)  # arrives while Python runs a __del__ ...
+        for _ in range(1000):  # ... whose bytecodes run the handler: its exception cannot leave __del__
+            pass
+
+@click.group()
+def group():
+    pass
+
+@group.command()
+def work():
+    Doomed()
+    time.sleep(0.1)
+    print("ran on as if never stopped")
+
+run_cli(group, ["work"])
+'''
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_whose_exception_python_would_swallow_still_stops_the_command(sig):
+    """Importlib's module-lock callbacks run while a command loads; an interrupt raised inside one
+    (or any __del__) was printed as "Exception ignored" and the command ran to the end, exit 0."""
+    script = SWALLOWED.replace("signal.SIG)", f"signal.{sig.name})")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+    assert result.returncode == 128 + sig, (result.returncode, result.stdout, result.stderr)
+    assert "ran on" not in result.stdout and "Exception ignored" not in result.stderr, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"interrupted ({sig.name}): stopped; outputs are left as they were before the run"]
