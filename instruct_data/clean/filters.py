@@ -12,6 +12,7 @@ from instruct_data.clean.final_answer import mismatch as final_mismatch
 from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, TurnFilter, reply_texts, user_texts,
                                      without_code)
 from instruct_data.clean.garbled import Garbled
+from instruct_data.clean.material import carries_material, only_asks_for_it, refers_to_text
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import last_prose_line, prose, prose_lines
 from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
@@ -508,6 +509,9 @@ NOT_GIVEN = re.compile(r"(?:您|你)(?:并|还|好像|似乎)?(?:没有|没|未|
                        r"|(?:请|麻烦)(?:您|你)?(?:先)?提供(?:具体|相应|相关)?的?(?:文章|段落|诗歌|诗|文本|图片|图像|链接|句子|评论|代码|陈述)")
 
 
+# A request about writing Markdown, HTML or a web page: image links in its reply are examples.
+MARKUP_TOPIC = re.compile(r"markdown|html|readme|网页|博客|<img|插入图片|图片链接|图床|\bmd\b", re.IGNORECASE)
+
 # Every NOT_GIVEN match holds one of these (a substring test is much cheaper than the pattern).
 NOT_GIVEN_WORDS = ("提供", "给出", "告诉", "指定", "上传", "附上", "发送", "看到", "看不到")
 
@@ -528,14 +532,28 @@ class MissingAttachment(TurnFilter):
     reasons = ("missing_attachment",)
     Settings = MissingAttachmentSettings
 
-    def judge(self, question: str, reply: str) -> Drop | None:
+    def filter(self, conversation: Conversation) -> Drop | None:
+        turns = conversation.turns
+        for index in range(0, len(turns) - 1, 2):
+            # a reply asking for the material, then the user going on: it was asked for and given
+            # ("把这句话翻译一下" / "请问你要翻译哪一句话呢？" / "Guten Morgen!…")
+            verdict = self.judge(turns[index].full_text, turns[index + 1].text, answered=index + 2 < len(turns))
+            if verdict is not None:
+                return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
+        return None
+
+    def judge(self, question: str, reply: str, answered: bool = False) -> Drop | None:
         short = len(reply) < self.settings.max_chars and any(word in reply for word in NOT_GIVEN_WORDS)
-        match = NOT_GIVEN.search(reply) if short else None
-        if match:
+        match = NOT_GIVEN.search(reply) if short and not answered else None
+        # Only a reply that does nothing but ask for material the row lacks: one that notes what
+        # is missing and answers anyway, or asks for more beside material the row carries, is not.
+        if match and only_asks_for_it(reply) and not carries_material(question):
             return Drop("missing_attachment", f"reply says {match.group(0)!r}")
         for text in (question, reply):
             if "](" not in text and "<img" not in text and "<IMG" not in text:
                 continue
+            if text is reply and MARKUP_TOPIC.search(question):
+                continue  # a reply teaching Markdown or HTML shows image links as examples
             for link in ATTACHMENT.finditer(CODE_SPAN.sub(" ", text)):
                 target = next(g for g in link.groups() if g)
                 if not self._exists(target):
@@ -573,8 +591,10 @@ FILE_REFERENCE = re.compile(
     r"|\battached (?:file|document|spreadsheet|pdf)\b|\b(?:the|this) (?:file|document) (?:attached|I uploaded)\b",
     re.IGNORECASE)
 # Every match of the two patterns holds one of these (a substring test first is much cheaper).
-ATTACHMENT_WORDS = ("图", "照片", "附", "上传", "表", "table", "image", "picture", "photo", "figure", "chart", "attached",
-                    "Image", "Picture", "Photo", "Figure", "Chart", "Attached", "file", "document", "File", "Document")
+ATTACHMENT_WORDS = ("图", "照片", "附", "上传", "表格", "下表", "上表", "此表", "该表", "table", "image", "picture", "photo",
+                    "figure", "chart", "attached", "Image", "Picture", "Photo", "Figure", "Chart", "Attached", "file",
+                    "document", "File", "Document")
+ATTACHMENT_HINT = re.compile("|".join(ATTACHMENT_WORDS))  # one search in C instead of a test per word
 # What carries a picture or a file in a text row: an image link or tag, a URL, a data URI, an
 # `<image>` placeholder (LLaVA-style rows).
 CARRIES_MEDIA = re.compile(r"!\[[^\]\n]*\]\(|<img\b|<image>|data:image/|https?://|www\.", re.IGNORECASE)
@@ -588,20 +608,29 @@ class OffUntilMeasured(RuleSettings):
 class UnseenAttachment(Filter):
     """An instruction that refers to a picture, a table or an attached file the row does not carry:
     "看图写话" or "如图，长方形的长是…" with no picture, "下面还有一个表格" with none, "根据附件中的表格"
-    with no file. Not judged where the user's side carries an image link, a URL or an `<image>`
+    with no file; or a single short request that refers to a text it does not hold ("确定这个陈述的
+    目的。", "总结以下新闻文章。": instruct_data/clean/material.py). Not judged where the user's side
+    carries an image link, a URL or an `<image>`
     placeholder (a link in the reply was invented by it), or gives the figure in text (a table,
     ASCII art, code, or lines of data after the reference). Replies are not judged: one that
     says "（见图示）" in a long answer usually answers all the same."""
 
     name = "unseen_attachment"
-    reasons = ("refers_to_missing_picture", "refers_to_missing_table", "refers_to_missing_file")
+    reasons = ("refers_to_missing_picture", "refers_to_missing_table", "refers_to_missing_file",
+               "refers_to_missing_text")
     Settings = OffUntilMeasured
 
     def filter(self, conversation: Conversation) -> Drop | None:
         turns = conversation.turns
+        # A single request that refers to a text it does not hold ("确定这个陈述的目的。", "总结以下文章。"):
+        # in a dialogue the text may be an earlier turn, and a system text may hold it.
+        if len(turns) == 2 and not (conversation.system or "").strip():
+            match = refers_to_text(turns[0].full_text)
+            if match:
+                return Drop("refers_to_missing_text", f"the instruction refers to {match.group(0)!r}, which the row does not carry")
         texts = [(turn.role, turn.full_text) for turn in turns]
         candidates = [(i, role, text) for i, (role, text) in enumerate(texts)
-                      if role == "user" and any(word in text for word in ATTACHMENT_WORDS)]
+                      if role == "user" and ATTACHMENT_HINT.search(text)]
         if not candidates:
             return None  # the usual case, decided by substring tests
         # only the user's side can carry the picture: a reply that links one invented it
@@ -617,10 +646,17 @@ class UnseenAttachment(Filter):
                                     (TABLE_REFERENCE, "refers_to_missing_table"),
                                     (FILE_REFERENCE, "refers_to_missing_file")):
                 match = pattern.search(plain)
-                if match and not _given_after(plain, match.end()):
+                if match and not _given_after(plain, match.end()) and not (
+                        pattern is not PICTURE_REFERENCE and _given_before(plain, match.start())):
                     verdict = Drop(reason, f"the instruction refers to {match.group(0)!r}, which the row does not carry")
                     return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
         return None
+
+
+def _given_before(text: str, position: int) -> bool:
+    """Two lines or more come before the reference: a table given as text, then asked about
+    ("地区,2018年人口,…\n亚洲,4584,…\n…\n总结一下这个表格")."""
+    return sum(1 for line in text[:position].split("\n")[:-1] if line.strip()) >= 2
 
 
 def _given_after(text: str, position: int) -> bool:
