@@ -15,7 +15,7 @@ from instruct_data.clean.garbled import Garbled
 from instruct_data.clean.material import carries_material, only_asks_for_it, refers_to_text
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import last_prose_line, prose, prose_lines
-from instruct_data.clean.task import (asks_for_ai_talk, asks_for_english, asks_for_repetition, asks_for_traditional,
+from instruct_data.clean.task import (asks_for_english, asks_for_repetition, asks_for_traditional,
                                      is_chinese)
 from instruct_data.schema import Conversation
 
@@ -210,114 +210,9 @@ class Repetition(TurnFilter):
 
 # ------------------------------------------------------------------ ai_identity
 
-# "作为一个 AI 助手，我…", "我只是一个开源的人工智能助理", "由于我是一台语言模型": a speaker, at most 16
-# characters, an AI word; not followed by 的/技术/领域 ("作为人工智能的重要方向" is about AI). 作为/身为 say
-# nothing of who speaks, so the clause must go on with 我. Programs and programmers are not AI
-# ("将程序作为主程序运行", "作为一个优秀的程序员"), nor is a plain 助手 (a person's assistant).
-_SPEAKER_I = r"(?:我是|我只是|我仅仅是|我就是|我不过是|我本身是|由于我是|因为我是|既然我是|我作为|我身为)"
-_SPEAKER_AS = r"(?:作为|身为)"
-_AI_WORD = (r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|(?:AI|ＡＩ|人工智能|智能|虚拟|语言|语音|聊天|数字|在线)\s*(?:助手|助理)"
-            r"|计算机程序|电脑程序)")
-_AFTER_AI_WORD = r"(?!的|技术|领域|研究|行业|方向|系统的|工程师|从业|专家|公司|企业|产品|开发者|开发人员|科学家|学者|爱好者|专业|课程|时代|伦理)"
-# 作为…AI…, then 我 in the same clause or opening the next one ("作为人工智能助手，如果您需要…，我会推荐").
-_SPEAKS_ON = r"(?=[^。！？!?\n]{0,8}?我(?!们)|[^。！？!?\n]{0,40}?[，,；;]\s*(?:但是?|所以|因此|那么|不过)?\s*我(?!们))"
-_ARTICLE = r"\s*(?:一个|一名|一款|一位|一台|一种|个|名|款|位|台)?\s*[^，。,.！!？?；;\n]{0,16}?"
-AI_IDENTITY = re.compile(
-    _SPEAKER_I + _ARTICLE + _AI_WORD + _AFTER_AI_WORD
-    + r"|" + _SPEAKER_AS + _ARTICLE + _AI_WORD + _AFTER_AI_WORD + _SPEAKS_ON
-    + r"|我(?:并)?不是(?:一个|一名)?(?:人类|真人|真正的人)"
-    r"|我(?:没有|不具备)(?:个人|自己的)?(?:观点|情感|意见|感情|偏好|喜好|经历|思想|意识|身体|实体)(?!到)"
-    r"|我(?:无法|不能)(?:访问|浏览|连接)(?:互联网|网络|实时)"
-    r"|我的(?:知识|训练数据)(?:截止|更新)"
-    r"|我是\s*(?:ChatGPT|GPT)"
-    r"|(?:来自|由)\s*(?:AI|人工智能)\s*(?:助手|助理)"
-    r"|我[^。！？\n]{0,8}(?:由|被)\s*OpenAI\s*(?:开发|训练|创建|打造|设计)"
-    r"|\bas an? (?:AI|language model|large language model)\b|\bI(?: am|'m) (?:ChatGPT|an AI|a language model)\b",
-    re.IGNORECASE,
-)
-
-# Every match of the pattern above holds one of these literals: searching for them first skips
-# the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
-# over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|我不是|我并不是|"
-                              "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
-# Left after stripping, these still speak as the assistant: its limits, or its "users" (an
-# invented experience). The reply does not stand alone then.
-STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
-                               r"|\bI (?:can't|cannot)\b")
-SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
-# A sentence that declines something illegal or harmful ("作为开源的人工智能助理，我不能协助您进行非法的
-# 偷拍活动", "我不鼓励任何非法活动"): declining a harmful request is wanted behaviour (the quality guide
-# keeps it), even when the reply names itself an AI while doing it. Law or ethics as a subject
-# ("我没有法律专业知识", "我会遵守道德和伦理准则") is not declining anything.
-SAFETY = re.compile(r"(?:不能|无法|不会|不鼓励|拒绝|不支持|不提倡|不建议)(?:您|你)?(?:协助|帮助|帮|支持|鼓励|参与|教|提供)?"
-                    r"[^。！？!?\n]{0,10}?(?:非法|违法|犯罪|不道德|有害|色情|暴力|歧视|危险)"
-                    r"|\b(?:can't|cannot|won't|will not) (?:help|assist|support|encourage)[^.!?\n]{0,30}?(?:illegal|unethical|harmful)",
-                    re.IGNORECASE)
-
-
-def _sentence_of(text: str, match: re.Match) -> str:
-    start = max(text.rfind(mark, 0, match.start()) for mark in "。！？!?\n") + 1
-    ends = [i for i in (text.find(mark, match.end()) for mark in "。！？!?\n") if i != -1]
-    return text[start:min(ends) if ends else len(text)]
-LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
-
-
-class AiIdentitySettings(RuleSettings):
-    # Off by default: 0.91 precision [0.78, 0.96] over 42 firings on the frozen test split, under
-    # the 0.95 a default-on rule needs (docs/cleaning.md). `clean: {ai_identity: true}` turns it on.
-    enabled: bool = False
-    mode: Literal["drop", "strip"] = Field(
-        "drop", description="drop the row, or strip the disclaimer sentences and keep the answer when enough is left")
-    min_left: int = Field(30, ge=1, description="strip mode: fewest characters of prose left for the row to stay")
-
-
-class AiIdentity(Filter):
-    """AI self-identity and disclaimer boilerplate in a reply (作为一个AI语言模型, 我只是一个开源的
-    人工智能助理, 我是ChatGPT, OpenAI ...). Not judged where the instruction asks for a script, a
-    dialogue or a role in which an AI speaks. `mode: strip` removes the sentences that hold it and
-    keeps the rest when at least `min_left` characters of prose remain."""
-
-    name = "ai_identity"
-    reasons = ("ai_identity",)
-    Settings = AiIdentitySettings
-
-    def find(self, question: str, reply: str) -> re.Match | None:
-        if not AI_IDENTITY_HINT.search(reply):
-            return None
-        for match in AI_IDENTITY.finditer(reply):
-            if asks_for_ai_talk(question):
-                return None
-            if not SAFETY.search(_sentence_of(reply, match)):
-                return match
-        return None
-
-    def filter(self, conversation: Conversation) -> Drop | None:
-        turns = conversation.turns
-        stripped = False
-        for index in range(0, len(turns) - 1, 2):
-            reply = turns[index + 1]
-            match = self.find(turns[index].full_text, reply.text)
-            if match is None:
-                continue
-            if self.settings.mode == "strip":
-                left = strip_disclaimer(reply.text)
-                # what is left must answer, not go on about what "I" cannot do
-                if len(prose(left)) >= self.settings.min_left and not STILL_DISCLAIMING.search(left):
-                    reply.text, stripped = left, True
-                    continue
-            verdict = Drop("ai_identity", f"reply says {match.group(0)!r}")
-            return verdict._replace(turn=index // 2 + 1) if len(turns) > 2 else verdict
-        if stripped:
-            self.changed += 1
-        return None
-
-
-def strip_disclaimer(text: str) -> str:
-    """The text without its sentences that hold AI boilerplate; a leading 但是/然而 tidied away."""
-    kept = [s for s in SENTENCE.findall(text) if s and not AI_IDENTITY.search(s)]
-    left = "".join(kept).strip()
-    return LEADING_BUT.sub("", left)
+# In its own module (it reads the request and the whole dialogue); imported here for the registry
+# and for code that imports it from filters.
+from instruct_data.clean.ai_identity import AI_IDENTITY, AiIdentity, AiIdentitySettings, strip_disclaimer  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------ belle_blacklist

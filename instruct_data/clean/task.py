@@ -3,6 +3,7 @@
     asks_for_english("把这句话翻译成英文")      # True: the reply should be English
     asks_for_repetition("把这句话重复3遍")      # True: repeated lines are the answer
     asks_for_ai_talk("写一个聊天机器人脚本")     # True: an AI character may speak as an AI
+    sets_ai_character("扮演一个虚构的语言模型")  # True, and for the turns that follow too
 """
 
 from __future__ import annotations
@@ -27,12 +28,23 @@ AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色扮演|聊天机器人|
 # The instruction's topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程", "以机器人
 #的口吻…"): the reply may speak as one. A question about the assistant itself (你是谁) is not such a
 # topic: self-identity data should come from the practitioner's own set.
-_AI = r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|智能助手|语音助手|虚拟助手|聊天助手|ChatGPT|GPT|chatbot|assistant|language model)"
+# (English words stand alone: the "ai" of "Mailer" is not AI)
+_AI = (r"(?:(?<![A-Za-z])AI(?![A-Za-z])|ＡＩ|人工智能|语言模型|大模型|机器人|智能助手|语音助手|虚拟助手|聊天助手|ChatGPT|GPT"
+       r"|(?<![A-Za-z])(?:chatbot|assistant|language model)(?![A-Za-z]))")
 AI_SELF = re.compile(
-    r"(?:作为|身为|当作|假如你是|假设你是|如果你是|想象你是|以|站在)[^。！？\n]{0,12}?" + _AI
-    + r"|" + _AI + r"[^。！？\n]{0,12}?(?:的|之)?(?:身份|角度|视角|口吻|第一人称|自述|日常|一天|工作流程|生活)"
+    r"(?:作为|身为|当作|假如你是|假设你是|如果你是|想象你是|扮演)[^。！？\n]{0,12}?" + _AI
+    + r"|" + _AI + r"[^。！？\n]{0,12}?(?:的|之)?(?:身份|角度|视角|口吻|第一人称|自述|日常|一天|工作流程|生活|自我介绍|简介|台词|独白)"
+    # text written for an AI to say: "为机器人创建推特简介", "给聊天机器人写一段开场白"
+    # (为 as "for": not 内容为, 成为, 认为, 因为 …)
+    + r"|(?:(?<![容成作认称因以行较更极最视])为|给|替)[^。！？\n，,]{0,8}?" + _AI + r"[^。！？\n]{0,12}?(?:写|创建|创作|编写|设计|起草|生成|制作|编)"
     r"|\b(?:as|imagine you are|pretend to be) an? (?:AI|robot|chatbot|assistant|language model)\b",
     re.IGNORECASE)
+# Fiction or a role in which a character is an AI ("用第一人称写本书的第一章，讲述一个名为Chatgpt的邪恶聊天
+# 机器人", "扮演一个名叫西蒙娜的虚构语言模型"): both words in one sentence of the request.
+FICTION = re.compile(r"故事|小说|童话|寓言|诗|第一人称|扮演|角色|假装|模仿|想象|假设你|虚构"
+                     r"|(?<![A-Za-z])(?:story|novel|poem|fiction|role-?play|pretend|imagine)(?![A-Za-z])", re.IGNORECASE)
+AI_CHARACTER = re.compile(_AI + r"|仿生人|电脑|计算机|(?<![A-Za-z])(?:robot|android)(?![A-Za-z])", re.IGNORECASE)
+SENTENCES = re.compile(r"[^。！？!?\n]+")
 TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")  # accented letters too (pinyin: dàilái)
@@ -52,6 +64,17 @@ def asks_for_ai_talk(instruction: str) -> bool:
     """The instruction asks for a script, a dialogue or a role in which an AI may speak as one, or
     its topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程")."""
     return bool(AI_TALK.search(instruction) or AI_SELF.search(instruction))
+
+
+def sets_ai_character(instruction: str) -> bool:
+    """The instruction sets up an AI that speaks: fiction or a role whose character is an AI, in
+    one sentence ("写一个机器人讲述自己一天的故事", "扮演一个虚构的语言模型"), or an AI's point of view
+    ("以机器人的口吻"). Unlike a plain "写一个对话" it holds for the rest of the dialogue ("继续")."""
+    if not AI_CHARACTER.search(instruction):
+        return False
+    if AI_SELF.search(instruction):
+        return True
+    return any(FICTION.search(s) and AI_CHARACTER.search(s) for s in SENTENCES.findall(instruction))
 
 
 def asks_for_traditional(instruction: str) -> bool:
