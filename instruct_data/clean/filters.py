@@ -13,6 +13,7 @@ from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, Tur
                                      without_code)
 from instruct_data.clean.garbled import Garbled
 from instruct_data.clean.material import carries_material, only_asks_for_it, refers_to_text
+from instruct_data.clean.terse import TerseReply
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import last_prose_line, prose, prose_lines
 from instruct_data.clean.task import (asks_for_english, asks_for_repetition, asks_for_traditional,
@@ -774,4 +775,4 @@ class CopiedPage(TurnFilter):
 
 FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
                                       Refusal, Truncated, Echo, MissingAttachment, UnseenAttachment, LostTools, CopiedPage,
-                                      Garbled, WrongScript, Arithmetic, NonAnswer, Deflection, Pii)
+                                      Garbled, WrongScript, Arithmetic, NonAnswer, Deflection, TerseReply, Pii)
