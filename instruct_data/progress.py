@@ -72,6 +72,8 @@ class Progress:
         if self.total:
             share = self.done / self.total
             parts.append(f"{share:.0%}")
+            if not self.rows and self.unit != "bytes":  # eval: '0%, 0 of 278 answers', never '0 items'
+                parts.append(f"{self.done:,.0f} of {self.total:,.0f} {self.unit}")
             if 0 < share < 1:
                 parts.append(f"about {_duration(elapsed * (1 - share) / share)} left")
         if self.rows:

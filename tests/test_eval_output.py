@@ -1,5 +1,6 @@
 """What a user sees of an eval besides the numbers: the chart's Chinese labels, progress in a log."""
 
+import re
 import warnings
 
 import pytest
@@ -66,3 +67,8 @@ def test_a_logged_eval_prints_a_progress_line_at_least_every_interval(tmp_path, 
     lines = [line for line in result.output.splitlines() if line.startswith("eval: ")]
     assert len(lines) >= 2, result.output
     assert any("%" in line for line in lines)
+    # Every line says how many answers of how many, from the first (while the model loads), never "0 items".
+    items = int(re.search(r"scored (\d+) items", result.output).group(1))
+    counts = [re.search(r"(\d+) of (\d+) answers", line) for line in lines]
+    assert all(counts) and {int(c.group(2)) for c in counts} == {items}, lines
+    assert "items" not in "\n".join(lines)

@@ -277,9 +277,16 @@ def test_build_takes_max_reject_rate(tmp_path):
     (("validate", "some_bad.jsonl"), 1),
     (("validate", "a.jsonl"), 0),
     (("convert", "a.jsonl", "--out", "a.jsonl"), 1),
+    # A refused --out is 1 for the folder commands too (it was click's usage error, 2).
+    (("dedupe", "a.jsonl", "--out", "a.jsonl"), 1),
+    (("to-multiturn", "a.jsonl", "--out", "a.jsonl"), 1),
+    (("build", "a.jsonl", "--out", "a.jsonl"), 1),
+    (("dedupe", "a.jsonl", "--out", "notes.txt"), 1),
+    (("build", "a.jsonl", "--out", "notes.txt"), 1),
 ])
 def test_exit_codes_of_the_installed_entry_point(tmp_path, args, code):
     write_jsonl(tmp_path / "a.jsonl", rows(10))
+    (tmp_path / "notes.txt").write_text("mine\n", encoding="utf-8")
     good = [json.dumps(r, ensure_ascii=False) for r in rows(10)]
     (tmp_path / "bad.jsonl").write_text("\n".join(good[:2] + ['{"instruction": "问", "output": ""}'] * 8) + "\n")
     (tmp_path / "some_bad.jsonl").write_text("\n".join(good + ['{"instruction": "问", "output": ""}']) + "\n")

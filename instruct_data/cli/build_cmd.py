@@ -79,7 +79,7 @@ def recipe_inputs(recipe) -> list[str]:
 
 @click.command("build")
 @click.argument("targets", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Output folder: new, empty, or an earlier build (replaced atomically; other files in it stop the build).")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output folder: new, empty, or an earlier build (replaced atomically; other files in it stop the build).")
 @click.option("--subset", default="0.5M", show_default=True,
               type=click.Choice(["0.5M", "1M", "2M", "3.5M", "multiturn", "math", "chat"]), help="Belle release, with `belle`.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Read at most N rows per source (streams: stops early).")

@@ -11,7 +11,7 @@ from instruct_data.outputs_guard import guard_output
 
 @click.command("dedupe")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the kept rows and the record: new, empty, or an earlier dedupe's (never one holding an input).")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Folder for the kept rows and the record: new, empty, or an earlier dedupe's (never one holding an input).")
 @click.option("--key", type=click.Choice(["prompt", "reply", "both"]), default="both", show_default=True,
               help="Compare rows by their prompt, their reply, or both together.")
 @click.option("--against", multiple=True, metavar="FILE",

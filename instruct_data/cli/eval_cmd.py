@@ -40,7 +40,7 @@ from instruct_data.templates import TEMPLATES
               help="Seconds to wait for one judge reply.")
 @click.option("--judge-retries", default=3, show_default=True, type=click.IntRange(0),
               help="Retries on timeouts, 429 and 5xx, with exponential backoff.")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for predictions, results and report.")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Folder for predictions, results and report.")
 @click.option("--template", "-t", default=None, type=click.Choice(["native", *sorted(TEMPLATES)]),
               help="Prompt template [default: the adapter's template.json, else seed]; native: the tokenizer's chat "
                    "template. Multiple choice is asked as lm-eval asks a base model (no template) unless this is given.")
@@ -107,8 +107,8 @@ def eval_command(model, adapter, benchmarks, from_paths, shots, shots_from, choi
                         limit=limit, per_category=per_category, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     inputs = [p for p in (*benchmarks, *from_paths, shots_from) if p and Path(p).exists()]
     with guard_output(out, inputs, command="eval", models=[model, adapter, adapter_base(adapter)]), _progress() as on_progress:
-        def progress(done: int, total: int) -> None:
-            on_progress(done, total)
+        def progress(done: int, total: int, unit: str) -> None:
+            on_progress(done, total, unit)
             reached("eval", done / total if total else None)  # for the fault tests (instruct_data.faults)
 
         results = evaluate(config, on_progress=progress)
@@ -125,8 +125,8 @@ def _progress():
     from instruct_data.progress import Progress
 
     with Progress("eval", unit="items", every=PROGRESS_EVERY_S) as progress:
-        def update(done: int, total: int) -> None:
-            progress.total = total
+        def update(done: int, total: int, unit: str) -> None:
+            progress.total, progress.unit = total, unit
             progress.advance(done - progress.done)
 
         yield update

@@ -10,7 +10,7 @@ from instruct_data.cli.common import console
 @click.command("merge")
 @click.option("--adapter", required=True, type=click.Path(exists=True, file_okay=False),
               help="The output folder of `idata train` (adapter + tokenizer + template).")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Folder for the merged model.")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Folder for the merged model.")
 @click.option("--base", default=None, help="Base model (default: the one named in adapter_config.json).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Precision of the merged weights.")

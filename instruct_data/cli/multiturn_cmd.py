@@ -15,7 +15,7 @@ from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 @click.command("to-multiturn")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "-o", required=True, type=click.Path(),
               help="Folder to write train.jsonl, conversations.jsonl, rejects.jsonl and manifest.json to.")
 @click.option("--template", "-t", default=DEFAULT_TEMPLATE, show_default=True, type=click.Choice(sorted(TEMPLATES)),
               help="How a dialogue and its history become context/target (the same as at build and eval).")

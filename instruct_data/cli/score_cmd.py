@@ -7,7 +7,7 @@ import click
 
 @click.command("score")
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "-o", default=None, type=click.Path(file_okay=False),
+@click.option("--out", "-o", default=None, type=click.Path(),
               help="Folder for the rescored predictions, results.json, report.md and the chart "
                    "[default: PREDICTIONS-STEM-scored beside PREDICTIONS].")
 @click.option("--fail-if-worse", is_flag=True,

@@ -160,6 +160,8 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     rubrics = rubrics_for(_judge_benchmark_name(bench), config.judge.prompt_file) if config.judge else None
     if config.judge:
         config.judge.api_key()  # a missing key fails now, not after the generation
+    if on_progress:  # the count is known before the model loads (which can take minutes): say it at once
+        on_progress(0, *_first_stage(bench, choice_sets, config))
     model, tokenizer = load_model(model_name, config.adapter, dtype=config.dtype, device=config.device,
                                   trust_remote_code=config.trust_remote_code)
     meta = {
@@ -185,7 +187,8 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     knowledge = _score_choices(model, tokenizer, template, prefix, choice_sets, config, on_progress)
     if config.judge and rows is not None:
         meta["judge"] = judge_rows(rows, config.judge, rubrics, resamples=config.resamples, seed=config.bootstrap_seed,
-                                   on_done=_counter(on_progress, len(rows) * (2 if config.compare_base else 1)))
+                                   on_done=_counter(on_progress, len(rows) * (2 if config.compare_base else 1),
+                                                    "answers judged"))
     return write_outputs(rows, Path(config.out), meta, resamples=config.resamples, seed=config.bootstrap_seed,
                          knowledge=knowledge)
 
@@ -265,7 +268,8 @@ def _score_choices(model, tokenizer, template, prefix, choice_sets, config: Eval
         started = time.perf_counter()
         passes = 2 if config.compare_base else 1
         rows, summary = evaluate_choices(model, tokenizer, data, run,
-                                         on_batch=_counter(on_progress, passes * len(data.items) * len(LETTERS)))
+                                         on_batch=_counter(on_progress, passes * len(data.items) * len(LETTERS),
+                                                           "answer options"))
         without_shots = sorted({i.subject for i in data.items if len(data.dev.get(i.subject) or []) < config.shots})
         blocks.append({"benchmark": info, "prompt": prompt, "choice_format": config.choice_format, "shots": config.shots,
                        "subjects_short_of_shots": without_shots, "seconds": round(time.perf_counter() - started, 3),
@@ -273,8 +277,8 @@ def _score_choices(model, tokenizer, template, prefix, choice_sets, config: Eval
     return blocks
 
 
-def _counter(on_progress, total: int):
-    """A progress callback that counts `done` up to `total` for one stage."""
+def _counter(on_progress, total: int, unit: str):
+    """A progress callback that counts `done` up to `total` `unit` for one stage."""
     if on_progress is None:
         return None
     done = 0
@@ -282,9 +286,20 @@ def _counter(on_progress, total: int):
     def advance(n: int) -> None:
         nonlocal done
         done += n
-        on_progress(done, total)
+        on_progress(done, total, unit)
 
     return advance
+
+
+def _first_stage(bench, choice_sets, config: EvalConfig) -> tuple[int, str]:
+    """(total, unit) of the first stage that reports progress: generation, else the first
+    multiple-choice benchmark (every answer option of every item is scored)."""
+    from instruct_data.evaluation.choices import LETTERS
+
+    passes = 2 if config.compare_base else 1
+    if bench:
+        return passes * len(bench.items), "answers"
+    return passes * len(choice_sets[0][1].items) * len(LETTERS), "answer options"
 
 
 def check_out(out: Path) -> None:
@@ -301,7 +316,7 @@ def _generate_passes(model, tokenizer, prompts, decoding, compare_base, on_progr
         nonlocal done
         done += n
         if on_progress:
-            on_progress(done, passes * len(prompts))
+            on_progress(done, passes * len(prompts), "answers")
 
     timing = {}
     started = time.perf_counter()
