@@ -59,7 +59,8 @@ RULE_REASONS = {"ai_identity": "ai_identity", "refusal": "refusal", "truncated":
                 "arithmetic": "wrong_answer", "non_answer": "unhelpful", "echo": "unhelpful",
                 "empty": "unhelpful", "belle_blacklist": "ai_identity", "lost_tools": "tools_missing",
                 "missing_tools": "tools_missing", "deflection": "unhelpful", "unseen_attachment": "missing_input",
-                "garbled": "garbled", "terse_reply": "unhelpful"}
+                "garbled": "garbled", "terse_reply": "unhelpful",
+                "stray_first_turn": "garbled"}
 MASKERS = {"pii"}  # filters that mask text instead of dropping: reported with the facts changed
 
 

@@ -13,6 +13,7 @@ from instruct_data.clean.base import (CODE_SPAN, Drop, Filter, RuleSettings, Tur
                                      without_code)
 from instruct_data.clean.garbled import Garbled
 from instruct_data.clean.material import carries_material, only_asks_for_it, refers_to_text
+from instruct_data.clean.stray_turn import StrayFirstTurn
 from instruct_data.clean.terse import TerseReply
 from instruct_data.clean.pii import Pii, valid_id_card  # noqa: F401 (valid_id_card: re-exported)
 from instruct_data.clean.structure import last_prose_line, prose, prose_lines
@@ -775,4 +776,4 @@ class CopiedPage(TurnFilter):
 
 FILTERS: tuple[type[Filter], ...] = (Empty, Length, UnkTokens, ChineseShare, Repetition, AiIdentity, BelleBlacklist,
                                       Refusal, Truncated, Echo, MissingAttachment, UnseenAttachment, LostTools, CopiedPage,
-                                      Garbled, WrongScript, Arithmetic, NonAnswer, Deflection, TerseReply, Pii)
+                                      Garbled, StrayFirstTurn, WrongScript, Arithmetic, NonAnswer, Deflection, TerseReply, Pii)
