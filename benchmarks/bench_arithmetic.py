@@ -16,7 +16,10 @@ result just above it). Data, all real:
   figure; the rule's held-out figure is its line in bench_clean_quality.py on the test split.
 * the replies with a worked `=` in the quality set's other sources (alpaca_zh_demo, oaast,
   the seed tasks, BELLE's eval set, the DPO and alpaca-chinese files), less their test rows,
-  where they are on this machine (see benchmarks/clean_quality/GUIDE.md).
+  where they are on this machine (see benchmarks/clean_quality/GUIDE.md);
+* 2,612 GPT-written worked solutions with LaTeX and Markdown (`\\frac`, `\\boxed`, `- ` list
+  items) from percent4/llm_math_solver @ a9dd6f79 (clone it under the mirrors folder, as for
+  the quality set's fetched sources), mostly right: where the checks first met that style.
 
 Figures:
 - precision: the rule runs on every row. Each firing was read by hand and its verdict written
@@ -49,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "clean_quality"))
 
-from instruct_data.clean.filters import Arithmetic  # noqa: E402
+from instruct_data.clean.filters import Arithmetic, without_code  # noqa: E402
 from instruct_data.schema import Conversation, Turn  # noqa: E402
 
 MATH = "belle_school_math_dev1K.jsonl"
@@ -108,6 +111,35 @@ def other_maths(held_out: set[tuple[str, int]]) -> tuple[list[tuple[str, int, st
             for question, reply in _rounds(sources, source, record):
                 if isinstance(reply, str) and re.search(r"\d\s*[=＝]|[=＝]\s*\d", reply):
                     rows.append((name, position, question, reply))
+    return rows, skipped
+
+
+# A source the quality set does not hold, added when the checks first met LaTeX and Markdown:
+# GPT-written Chinese worked solutions (ape210k, GSM8K and TAL-SCQ5K problems) of
+# percent4/llm_math_solver (Apache-2.0), read from a clone like the quality set's fetched sources.
+SOLVER = ("percent4/llm_math_solver", "a9dd6f79b06fe0a9e4f2eaa621ad31f1d85cc3e6",
+          ("data_systhesis/data/ape210k_sample_data.json", "data_systhesis/data/gsm8k_train_data.json",
+           "data_systhesis/data/tal_scq5k_train_data.json"))
+
+
+def solver_maths() -> tuple[list[tuple[str, int, str, str]], list[str]]:
+    """(file, position, question, reply) of every round of the solver's conversations with an `=`."""
+    import sources
+
+    repo, commit, paths = SOLVER
+    rows, skipped = [], []
+    for path in paths:
+        try:
+            records = json.loads(sources._git_show(repo, commit, path, sources.MIRRORS))
+        except sources.Absent as error:
+            skipped.append(f"{repo}: {error}")
+            continue
+        name = path.rsplit("/", 1)[-1]
+        for position, record in enumerate(records, start=1):
+            turns = record["conversations"]
+            for i in range(0, len(turns) - 1, 2):
+                if "=" in turns[i + 1]["value"]:
+                    rows.append((name, position, turns[i]["value"], turns[i + 1]["value"]))
     return rows, skipped
 
 
@@ -209,15 +241,17 @@ def verdicts() -> dict[tuple[str, int], dict]:
     return {(item.get("source", MATH), item.get("position", item.get("line"))): item for item in _read(VERDICTS)}
 
 
-def run(seed: int) -> dict:
+def run(seed: int, quick: bool = False) -> dict:
     rule = Arithmetic(Arithmetic.Settings(enabled=True))
     held_out = test_positions()
     maths = school_maths(held_out)
-    others, skipped = other_maths(held_out)
+    others, skipped = other_maths(held_out) if not quick else ([], ["other sources (--quick)"])
+    solver, solver_skipped = solver_maths() if not quick else ([], [f"{SOLVER[0]} (--quick)"])
+    skipped += solver_skipped
     read = verdicts()
     started = time.perf_counter()
     firings = []
-    for source, position, question, reply in maths + others:
+    for source, position, question, reply in maths + others + solver:
         verdict = rule.judge(question, reply)
         if verdict is not None:
             item = read.get((source, position), {})
@@ -232,10 +266,14 @@ def run(seed: int) -> dict:
             for label in ("wrong_final", "wrong_step", "correct")}
     correct_rows = [(line, *by_position[line]) for line, v in judged.items() if v == "correct"]
     unflagged = [(line, question, reply) for _, line, question, reply in maths if line not in fired_maths]
-    planted = {"judged_correct": _planted(rule, correct_rows, seed), "all_unflagged": _planted(rule, unflagged, seed)}
+    fired_solver = {(f["source"], f["position"]) for f in firings}
+    solver_unflagged = [(f"{name}:{position}", question, reply) for name, position, question, reply in solver
+                        if (name, position) not in fired_solver]
+    planted = {"judged_correct": _planted(rule, correct_rows, seed), "all_unflagged": _planted(rule, unflagged, seed),
+               "solver_unflagged": _planted(rule, solver_unflagged, seed)}
     correct = sum(f["verdict"] == "wrong" for f in firings)
     return {
-        "rows": {"school_maths": len(maths), "other_sources": len(others),
+        "rows": {"school_maths": len(maths), "other_sources": len(others), "solver": len(solver),
                  "test_rows_left_out": sum(source == MATH for source, _ in held_out)},
         "skipped": skipped, "seconds": round(seconds, 3),
         "precision": share(correct, len(firings)),
@@ -256,6 +294,7 @@ def _planted(rule, rows, seed: int) -> dict:
         reasons: dict[str, int] = {}
         missed = []
         for line, question, reply in rows:
+            reply = without_code(reply)  # errors are planted in the prose the rule reads, not in code
             wrong = plant(kind, question, reply, rng)
             if wrong is None or wrong == reply:
                 continue
@@ -278,15 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-firings", action="store_true", help="print every firing with its verdict")
     parser.add_argument("--show-missed", type=int, default=0, metavar="N",
                         help="print N judged-correct rows per kind where the planted error was missed")
+    parser.add_argument("--quick", action="store_true", help="school maths only (a smoke run: about a tenth of the time)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.seed)
+    result = run(args.seed, args.quick)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0
     rows = result["rows"]
     print(f"{rows['school_maths']} school-maths rows ({rows['test_rows_left_out']} test rows of the quality set left out) "
-          f"and {rows['other_sources']} replies with a worked '=' from other sources; rule ran in {result['seconds']} s")
+          f"and {rows['other_sources']} replies with a worked '=' from other sources, {rows['solver']} from "
+          f"{SOLVER[0]}; rule ran in {result['seconds']} s")
     for line in result["skipped"]:
         print(f"  skipped {line}")
     p = result["precision"]

@@ -141,3 +141,66 @@ def test_a_column_calculation_step_is_not_the_answer_but_a_sum_of_halves_is():
     assert verdict("先算个位5-5=0，再算十位4-3=1，所以答案是15元。", "小明有50元，花了35元，还剩多少？") is None
     found = verdict("钱数为2元+0.5元=2.5元。\n答案：小明手里有6元。", "两枚一元硬币和一枚五角硬币，一共多少钱？")
     assert found is not None and found.reason == "wrong_final_answer"
+
+
+# ------------------------------------------------------------------ LaTeX and Markdown (false drops on GPT-written maths)
+
+@pytest.mark.parametrize("text", [
+    "1. **已知条件**:\n   - 4 * 8 = 32\n   - 400 = 4 * 100",  # a list item's dash is not a minus sign
+    "   - 63天 - 25天 - 31天 = 7天",
+    "小花的笔的数量 = 小丽和小红的总数 - 5 = 21 - 5 = 16 枝",  # a minus after a word: its operand is the word
+    "\\[ 3200 \\times \\frac{1}{8} = 400 \\text{元} \\]",
+    "\\( 176 \\div \\frac{4}{7} = 308 \\)",  # a fraction is one operand
+    "\\[ 10000 \\text{ 厘米} = \\frac{10000}{100} \\text{ 米} = 100 \\text{ 米} \\]",  # the unit after the bracket
+    "\\[ \\frac{x}{4} - 1 - 2 = 10 \\]",  # after a LaTeX group: part of an expression
+    "\\[ 480 \\text{ dm}^3 - 360 \\text{ dm}^3 = 120 \\text{ dm}^3 \\]",  # a unit's power
+    "\\[ \\frac{6}{6} : \\frac{30}{6} = 1 : 5 \\]",  # a ratio of fractions
+    "\\[ \\frac{9}{11} = 0.\\overline{81} \\]",  # a repeating decimal
+    "\\[ 25000 + 3375 = 28375 \\text{元} \\]",
+    "\\( v_{\\text{avg}} = \\frac{96}{5} = 19.2 \\) 千米/小时",
+])
+def test_latex_and_markdown_are_read_as_the_arithmetic_they_show(text):
+    assert verdict(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "\\[ 3200 \\times \\frac{1}{8} = 500 \\text{元} \\]",
+    "\\[ V = 1300 \\times 5 = 6501 \\text{ 立方厘米} \\]",  # the unit spaced off by \\text
+    "\\[ I = P \\times r \\times t = 25000 \\times 0.045 \\times 3 = 3376 \\text{元} \\]",  # a formula, not a new operation
+    "   - 4 * 8 = 33",
+    "\\[ A = 65 \\times 20 = 1300 \\text{ 平方厘米} \\] \\[ x \\approx 22 \\div 7 \\approx 3.16 \\]",
+])
+def test_wrong_results_in_latex_are_still_caught(text):
+    # 0.045 is the question's rate (4.5%): exact, so 3376 is not 3375 carried through a rounding
+    found = verdict(text, "年利率是4.5%，25000元存3年，利息多少元？")
+    assert found is not None and found.reason == "wrong_arithmetic"
+
+
+@pytest.mark.parametrize("question, text", [
+    ("规定 a*b = 13×a - b÷8，求 17*24", "根据运算规则，17 * 24 = 13 × 17 - 24 ÷ 8 = 218"),  # the text's own operation
+    ("计算 5※4 ÷ 4※4", "5※4 = 5 × 6 × 7 × 8"),
+    ("解方程", "400t = 300t + 300"),  # t, m, L: unknowns beside a bare number, not units
+    ("解方程", "35m = 24m + 231"),
+    ("2006年有几个星期", "365天 = 52个星期 + 1天。"),  # counted in weeks: a change of unit
+    ("解方程", "17 + x - 34 + 1 = x\n17 - 34 + 1 = 0\n-16 = 0\n显然，这个方程有误，我们需要重新考虑。"),
+])
+def test_what_is_not_the_texts_own_arithmetic_is_left_alone(question, text):
+    assert verdict(text, question) is None
+
+
+@pytest.mark.parametrize("question, reply", [
+    ("百位是十位的2倍，是个位的4倍，这个三位数最小是多少",
+     "选择 c = 1，则 a = 4 × 1 = 4。\n- a = 4, b = 2, c = 1，组成的三位数是 421。"),  # several unknowns set on one line
+    ("10×20×30×40=24×几", "240000 ÷ 24 = 10000\n因此，等式右边的数是 \\(\\boxed{10^{4}}\\)。"),  # a power
+    ("两个数的 z 分数", "z = \\frac{75 - 72}{6} = \\frac{3}{6} = 0.5\n\n### 步骤2：查找累积分布函数值"),  # a heading's number
+    ("至少摸出几个球", "7 + 8 + 8 + 8 = 31\n\n4. 再摸出1个球。\n\n因此，至少需要摸出 32 个球。"),  # a step said in words
+    ("个位数字是几", "99 × 2 = 198\n198 的个位数字是 8。\n因此，结果的个位数字是 8。"),
+])
+def test_final_answers_reached_in_words_are_left_alone(question, reply):
+    assert verdict(reply, question) is None
+
+
+def test_a_latex_final_answer_that_contradicts_the_working_is_caught():
+    reply = "\\[ \\text{只有一对情侣站在一起的排列方式} = 48 - 0 = 48 \\]\n\n因此，只有一对情侣站在一起的排列方式是 \\(\\boxed{288}\\)。"
+    found = verdict(reply, "三对情侣站成一排，只有一对情侣相邻的排法有多少种？")
+    assert found is not None and found.reason == "wrong_final_answer"

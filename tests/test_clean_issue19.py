@@ -319,7 +319,7 @@ def test_the_arithmetic_benchmark_runs_on_real_maths():
     data = root.parent / "shared" / "data" / "belle_school_math_dev1K.jsonl"
     if not data.is_file():
         pytest.skip(f"{data} is not here (the shared real data sets sit beside the project checkout)")
-    result = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_arithmetic.py"), "--json"],
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_arithmetic.py"), "--quick", "--json"],
                             capture_output=True, text=True, timeout=300, cwd=root)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -44,7 +44,12 @@ _NORMAL = str.maketrans({
 # `x` or `X` between two numbers is a times sign (`10 x 4`, `15元 x 80%`); elsewhere it is an unknown.
 _TIMES_X = re.compile(r"(?<=[\d)%])([ \t]*)[xX]([ \t]*)(?=[\d(])|(?<=[\u4e00-\u9fff])([ \t]+)[xX]([ \t]+)(?=\d)")
 # LaTeX operators and calculator notes (`10-5=<<10-5=5>>5`, GSM8K's style) read as plain text.
-_LATEX = re.compile(r"\\(?:times|cdot|div)(?![A-Za-z])")
+_LATEX = re.compile(r"\\(?:times|cdot|div|approx)(?![A-Za-z])")
+_UNIT_POWER = re.compile(r"(?<=[A-Za-z])\^\{?([23])\}?(?![\d.])")
+_LATEX_SIGNS = {"\\times": "*", "\\cdot": "*", "\\div": "/", "\\approx": "≈"}
+_LATEX_WRAP = re.compile(r"\\(?:text|mathrm|textbf|mathbf|boxed|operatorname)\s*\{([^{}]*)\}")  # `\\boxed{3150}`: 3150
+_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_LATEX_DELIMITER = re.compile(r"\\[()\[\]]|\\left(?=[(\[|])|\\right(?=[)\]|])|\\[,;:!]|\\quad|\\qquad|\$\$")
 _CALCULATOR_NOTE = re.compile(r"<<[^<>\n]{0,80}>>")
 
 # Units a number may carry inside an equation (`5元 + 3元 = 8元`, `6 cm × 4 cm`). Longer first.
@@ -53,7 +58,9 @@ _UNITS = sorted("""元 角 分 厘 米 厘米 毫米 分米 千米 公里 里 �
 头 箱 盒 袋 包 瓶 杯 碗 份 组 道 题 篇 双 对 套 台 架 朵 枝 颗 粒 根 间 层 排 行 把 匹 岁 度 元/千克 元/斤 元/个
 千米/时 千米/小时 米/秒 米/分 米/分钟 公里/小时 km/h m/s
 km cm mm dm m kg g mg t L ml mL h min s""".split(), key=len, reverse=True)
+_UNIT_WORDS = frozenset(_UNITS)
 _UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")[²³]?(?:/[\u4e00-\u9fff](?![\u4e00-\u9fff]))?"
+_UNIT_START = re.compile(rf"{_UNIT}(?![A-Za-z])")
 # Units of one kind: two of them in one equation mean a change of unit (`6000分钟 ÷ 60 = 100小时`).
 _UNIT_KINDS = [set(kind.split()) for kind in (
     "毫米 厘米 分米 米 千米 公里 里 mm cm dm m km", "毫克 克 千克 公斤 斤 两 吨 mg g kg t",
@@ -74,13 +81,23 @@ TOKEN = re.compile(rf"(?P<num>{_NUMBER})(?:[ \t]?(?P<unit>{_UNIT})(?![A-Za-z])(?
                    r"|(?P<rp>\))|(?P<eq>[=≈])|[ \t]+")
 
 # Next to a chain, these mean the chain is part of something the reader does not compute.
-_UNSAFE_BEFORE = set(",.^√|'\"‘’[{<>≤≥±·•_\\#@&~!?") | {"比"}
-_UNSAFE_AFTER = set("^√|[{<>≤≥±·•_\\!#@&~'\"") | {"比", "‰"}
+# Signs a text defines an operation with (`a※b = 13a - b/8`, `5※4 = 5×6×7×8`): not arithmetic.
+_CUSTOM_SIGNS = "※◆◇△▲▽☆★⊕⊗⊙○●□■◎♦♥♠♣⊿"
+# A definition of such an operation on letters, `a * b = …` too: the text's signs then mean something else.
+# (`*` only where the text says it defines an operation: `I = P * r * t = …` is a formula, not one).
+_CUSTOM_DEFINITION = re.compile(rf"(?<![A-Za-z])[A-Za-z][ \t]*[{_CUSTOM_SIGNS}][ \t]*[A-Za-z](?![A-Za-z])[ \t]*="
+                                r"|(?:规定|定义|新运算|运算规则|运算法则)[^。\n]{0,20}?(?<![A-Za-z])[A-Za-z][ \t]*[*#@&][ \t]*[A-Za-z]"
+                                r"(?![A-Za-z])[ \t]*=")
+_UNSAFE_BEFORE = set(_CUSTOM_SIGNS) | set(",.^√|'\"‘’[{}<>≤≥±·•_\\#@&~!?") | {"比"}  # `}`: the end of a LaTeX group (`\\frac{x}{4} - 1`)
+_SPACED_MINUS = re.compile(r"[ \t]*-[ \t]+")
+_UNSAFE_AFTER = set("^√|[{<>≤≥±·•_\\!#@&~'\"") | {"比", "‰"} | set(_CUSTOM_SIGNS)
 # Words that join a number to the chain's outer side: that side is then not all of its
 # expression (`5除以2=2.5`, `百分之20=0.2`, `3的2倍+1=7`, `3又1/2`, `=5万`), so it is left out.
 _WORD_BEFORE = re.compile(r"(?:加|减|乘|除|除以|乘以|加上|减去|的|倍|之|次方|平方|立方|比|差|积|商|和|与|又|第|个|负|正|零|点)$")
 _WORD_AFTER = re.compile(r"(?:加|减|乘|除|倍|的|次方|平方|立方|分之|之|比|点|万|千|百|亿|多|少|又)")
 # The text says the equation is wrong, or supposes it.
+# A derivation the text then finds false (`17 - 34 + 1 = 0` / `-16 = 0` / 显然，这个方程有误).
+_FOUND_WRONG = re.compile(r"有误|矛盾|不成立|不可能|出错|错误|不对")
 _CALLED_WRONG = re.compile(r"^[^。\n]{0,6}?(?:错|不对|不正确|不成立|不相等|不等|有误|矛盾|不符合|wrong|incorrect|✗|❌)"
                            r"|^[^。\n，,]{0,3}?(?:吗|是否|对吗|对不对|\?|？)")  # or asks whether it holds
 _SUPPOSED = re.compile(r"(?:如果|假如|假设|若|要是|误以为|以为|错误地|错算|算错|算成|写成|当成|误写|误算|错写|而不是|不是|错误|错解"
@@ -115,6 +132,7 @@ class _Number:
     percent: bool
     unit: str | None
     noun: str | None = None  # `7支笔`: 笔
+    given: bool = False  # a number of the question: exact, whatever decimals it shows
 
 
 def normalise(text: str) -> str:
@@ -122,10 +140,21 @@ def normalise(text: str) -> str:
     if "<<" in text:
         text = _CALCULATOR_NOTE.sub("", text)
     if "\\" in text:
-        text = _LATEX.sub(lambda m: "/" if m.group(0) == "\\div" else "*", text)
+        text = _latex(text)
+    if "^" in text:
+        text = _UNIT_POWER.sub(lambda m: "²" if m.group(1) == "2" else "³", text)  # `dm^3`: dm³
     if "x" in text or "X" in text:
         text = _TIMES_X.sub(r"\1*\2", text)
     return text
+
+
+def _latex(text: str) -> str:
+    """LaTeX maths as plain arithmetic: `\\(3 \\times \\frac{1}{8} = 0.375 \\text{元}\\)` reads as
+    `3 * (1)/(8) = 0.375 元`. Groups that hold other groups are left as they are (and then stop a chain)."""
+    text = _LATEX_WRAP.sub(lambda m: m.group(1).strip(), text)  # `29.4 \\text{ 吨}`: 29.4 吨
+    text = _LATEX_FRAC.sub(r"((\1)/(\2))", text)
+    text = _LATEX_DELIMITER.sub(" ", text)
+    return _LATEX.sub(lambda m: _LATEX_SIGNS[m.group(0)], text)
 
 
 def equations(text: str, question: str = "") -> Iterator[Equation]:
@@ -144,18 +173,30 @@ def plain_text(text: str) -> str:
 def located(plain: str, question: str = "") -> Iterator[tuple[int, int, Equation]]:
     """(start, end, equation) of every closed equation chain in a text `plain_text` made."""
     quoted = _squash(normalise(question)) if question else ""
+    given = _given_values(normalise(question)) if question else frozenset()
+    if _CUSTOM_DEFINITION.search(plain) or question and _CUSTOM_DEFINITION.search(normalise(question)):
+        return  # `a * b = 13a - b/8`: the text defines its own operation, `17 * 24` is not a product
     for match in CHAIN.finditer(plain):
         chunk = match.group(0)
         if "=" not in chunk and "≈" not in chunk or not any(c.isdigit() for c in chunk):
             continue
         start, end = match.start(), match.end()
+        # `- 4 × 8 = 32`: a minus and a space open a list item at the start of a line, and
+        # join a word to the chain elsewhere (`总数 - 5 = 21 - 5 = 16`): not a negative number
+        lead = _SPACED_MINUS.match(chunk)
+        word_before = False
+        if lead:
+            word_before = bool(plain[:start].rsplit("\n", 1)[-1].strip())
+            start, chunk = start + lead.end(), chunk[lead.end():]
         edges = _edges(plain, start, end)
         if edges is None or _called_wrong(plain, start, end):
             continue
+        if word_before:
+            edges = (True, *edges[1:])
         if quoted and _squash(chunk) in quoted:
             continue
         equation = _read_chain(chunk, *edges, remainder=_remainder(plain[end:end + 24]),
-                               rounded=bool(_ROUNDED_AFTER.match(plain[end:end + 16])))
+                               rounded=bool(_ROUNDED_AFTER.match(plain[end:end + 16])), given=given)
         if equation is not None:
             yield start, end, equation
 
@@ -198,20 +239,28 @@ def _edges(text: str, start: int, end: int) -> tuple[bool, bool] | None:
     before = text[:start].rstrip(" \t")
     after = text[end:].lstrip(" \t")
     prev, nxt = before[-1:], after[:1]
-    if prev in _UNSAFE_BEFORE or nxt in _UNSAFE_AFTER:
+    # a chain that opens on `=` has no first side for what precedes it to belong to (`v_{avg} = 96/5`)
+    opens_on_equals = text[start:end].lstrip(" \t")[:1] == "="
+    if prev in _UNSAFE_BEFORE and not opens_on_equals or nxt in _UNSAFE_AFTER:
         return None
+    if after[:1] == "." and after[1:2].strip() and not after[1:2].isdigit() and not after.startswith(".."):
+        return None  # `0.\\overline{81}`: the number goes on in a notation the reader does not compute
     if after.startswith("..") and not _REMAINDER.match(text, end):
         return None  # 1+2+...+100
     # A colon between numbers is a ratio or a time (1：5 = 58：x, 8:30) unless the chain's side
     # next to it computes something (`除以5：25÷5=5`, where it ends a label).
-    ratio_before = prev == ":" and before[-2:-1].isdigit()
-    ratio_after = nxt == ":" and after[1:2].isdigit()
+    ratio_before = prev == ":" and (before[:-1].rstrip(" \t")[-1:].isdigit() or before[:-1].rstrip(" \t")[-1:] == ")")
+    ratio_after = nxt == ":" and after[1:].lstrip(" \t")[:1].isdigit()
     first_open = bool(_WORD_BEFORE.search(before[-3:])) or _unknown_before(before, start)
     # `取整(41.67) = 42`, `f(3) = 5`: a bracket glued to a word is a function's argument
     first_open = first_open or (text[start:start + 1] == "(" and len(before) == start and bool(_FUNCTION.search(before)))
     # a word after an opened bracket is a note (`= 6.672（千米）`), not a multiplier (`= 5千`)
     note_after = text[start:end].rstrip(" \t").endswith("(")
-    last_open = bool(_WORD_AFTER.match(after)) and not note_after or _unknown_after(text, after, end)
+    # `= ((10000)/(100)) 米`: the side's unit stands after its bracket, outside the chain
+    unit_after = text[start:end].rstrip(" \t").endswith(")") and bool(_UNIT_START.match(after))
+    # `= 5千` multiplies; `= 47  千米/小时` (spaced off by LaTeX) is a unit
+    multiplied = bool(_WORD_AFTER.match(after)) and not _UNIT_START.match(after)
+    last_open = multiplied and not note_after or unit_after or _unknown_after(text, after, end)
     return first_open, last_open, ratio_before, ratio_after
 
 
@@ -231,7 +280,8 @@ def _unknown_after(text: str, after: str, end: int) -> bool:
 
 
 def _called_wrong(text: str, start: int, end: int) -> bool:
-    return bool(_CALLED_WRONG.search(text[end:end + 12]) or _SUPPOSED.search(text[max(0, start - 16):start]))
+    return bool(_CALLED_WRONG.search(text[end:end + 12]) or _SUPPOSED.search(text[max(0, start - 16):start])
+                or _FOUND_WRONG.search(text[end:end + 40]))
 
 
 def _remainder(after: str) -> int | None | bool:
@@ -244,12 +294,15 @@ def _remainder(after: str) -> int | None | bool:
 
 
 def _read_chain(chunk: str, first_open: bool, last_open: bool, ratio_before: bool, ratio_after: bool, remainder,
-                rounded: bool) -> Equation | None:
+                rounded: bool, given: frozenset = frozenset()) -> Equation | None:
     if len(chunk) > _MAX_CHARS:
         return None  # not worked arithmetic a reader checks by hand
     tokens = _tokens(chunk)
     if tokens is None or len(tokens) > _MAX_TOKENS:
         return None
+    for kind, value in tokens:
+        if kind == "num":
+            value.given = value.value in given
     sides: list[list[tuple[str, object]]] = [[]]
     approx = []  # approx[i]: the sign between side i and side i + 1 is ≈
     for token in tokens:
@@ -341,6 +394,8 @@ def _tokens(chunk: str) -> list[tuple[str, object]] | None:
                 return None
             number = _number(match.group("num"), match.group("unit"))
             number.noun = match.group("noun")
+            if number.noun in _UNIT_WORDS:
+                number.unit = number.noun  # `52个星期`: counted in weeks, a unit of time
             tokens.append(("num", number))
         else:
             tokens.append((kind, match.group(0)))
@@ -511,7 +566,8 @@ def _rounding_span(side) -> tuple[Fraction, Fraction] | None:
     """The least and greatest value of a side whose numbers of two or more decimals may each be
     rounded by half a unit of their last decimal (every corner computed; the four arithmetic
     operations are monotonic in each operand, so the corners bound it)."""
-    rounded = [i for i, (kind, value) in enumerate(side) if kind == "num" and value.decimals >= 2 and not value.percent]
+    rounded = [i for i, (kind, value) in enumerate(side)
+               if kind == "num" and value.decimals >= 2 and not value.percent and not value.given]
     if not rounded or len(rounded) > 4:
         return None
     values = []
@@ -535,7 +591,20 @@ def _cut(value: Fraction, number: _Number) -> Fraction:
 
 
 def _max_decimals(side) -> int:
-    return max((value.decimals for kind, value in side if kind == "num"), default=0)
+    """The most decimals a number of the side shows, numbers of the question left out (exact)."""
+    return max((value.decimals for kind, value in side if kind == "num" and not value.given), default=0)
+
+
+def _given_values(question: str) -> frozenset:
+    """The values of the question's numbers with decimals (`4.5%` is 0.045): given, so exact."""
+    values = set()
+    for match in re.finditer(r"\d+\.\d+%?", question):
+        text = match.group(0)
+        value = Fraction(text.rstrip("%"))
+        values.add(value / 100 if text.endswith("%") else value)
+        if text.endswith("%"):
+            values.add(value)
+    return frozenset(values)
 
 
 def _running(value: Fraction, next_side) -> bool:
@@ -564,10 +633,13 @@ def _percent_notation(value: Fraction, right_side) -> bool:
 
 
 def _letter_unknown(sides) -> bool:
-    """A one-letter unit (m, s, t, h, g, L) that is not on every side: it is more likely a variable."""
+    """A one-letter unit (m, s, t, h, g, L) that is not on every side, or beside a number without
+    a unit (`400t = 300t + 300`, `5×2L - 15×104`): it is more likely a variable."""
     letters = [{value.unit for kind, value in side if kind == "num" and value.unit and len(value.unit.rstrip("²³")) == 1
                 and value.unit.isascii()} for side in sides]
     used = set().union(*letters)
+    if used and any(kind == "num" and not value.unit for side in sides for kind, value in side):
+        return True
     return any(unit not in side_letters for unit in used for side_letters in letters)
 
 

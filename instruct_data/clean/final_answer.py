@@ -35,17 +35,20 @@ from instruct_data.clean.arithmetic import _UNIT, located, normalise, plain_text
 _ANSWER = re.compile(r"答[:：]|答案(?:是|为|[:：])|所以|因此|最终|最后|综上|故|总之|一共|总共")
 # Words after which a stated number may differ from the result on purpose.
 _HEDGED = re.compile(r"取整|舍|进一|保留|约|大概|左右|近似|不能|无法|不够|整数|整个|余数|多出|不到|超过|以上|以下"
-                     r"|或|~|～|\d\s*[到至]\s*\d|之间|分之|/|\d\s*比\s*\d|倍|%|％|百分|折|假设|如果|若|验|检查|核对")
+                     r"|或|~|～|\d\s*[到至]\s*\d|之间|分之|/|\d\s*比\s*\d|倍|%|％|百分|折|假设|如果|若|验|检查|核对"
+                     r"|\^|\{|\\")  # a power, or LaTeX the reader left as it is (`\\boxed{10^{4}}`)
 # A number in the statement, with its unit (`9个`, `2.5元`, `12 cm`).
 _STATED = re.compile(rf"(?<![\d.,])(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.,])")
 # After the last equation, more working: another sign between numbers, or a fraction.
 _MORE_WORK = re.compile(r"\d\s*[-+*/×÷=≈<>]\s*\d|[=≈]|除以|乘以|加上|减去|相加|相减|相乘|相除|一半|倍")
 # A remainder written after the quotient: `= 2 余 1`, `= 4（余1）`, `= 1 ... 3`, `= 0 （余数为 69）`.
 _REMAINDER_AFTER = re.compile(r"[ \t]*[（(]?[ \t]*(?:余数?(?:为|是)?|…+|\.{2,}|remainder)[ \t]*\d+(?:\.\d+)?[ \t]*[）)]?")
+# A list item's number (`4. `, `2、`, `(3)`) or bold marks: not a number the text states.
+_LIST_MARK = re.compile(r"^\s*(?:\d{1,2}[.、)）]|[(（]\d{1,2}[)）]|[-*•])?\s*|\*\*|#+|步骤\s*\d+|第\s*\d+\s*步|[Ss]tep\s*\d+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # An unknown solved: `x = 23`, `X=15元` (a letter alone before `=`, one number after it).
 _SOLVED = re.compile(rf"(?<![A-Za-z0-9_])([A-Za-z])[ \t]*=[ \t]*(\d+(?:\.\d+)?)[ \t]?({_UNIT})?(?![\d.])"
-                     r"(?![ \t]*[-+*/^(%xX])")
+                     r"(?![ \t]*[-+*/^(%A-Za-z])")
 _RESULT = re.compile(rf"^(\d+(?:\.\d+)?)({_UNIT})?$")
 # Sentences end at these; the statement of the answer is one sentence.
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
@@ -72,7 +75,8 @@ def mismatch(reply: str, question: str = "") -> Mismatch | None:
     solved = None
     for solved in _SOLVED.finditer(plain):
         pass
-    if solved is not None and "=" not in plain[solved.end():] and (last is None or solved.start() >= last[1]):
+    if solved is not None and "=" not in plain[solved.end():] and (last is None or solved.start() >= last[1]) \
+            and _alone(plain, solved.start()):
         # the working ends on a solved unknown (`x = 23`): that is its result
         shown = solved.group(2) + (solved.group(3) or "")
         return _against(plain, given, solved.start(), solved.end(), shown, None, plain[solved.end():])
@@ -104,11 +108,28 @@ def _against(plain: str, given: set[Fraction], start: int, end: int, shown: str,
     # A number of the question or of the working is not a new answer: the statement may name a
     # given or an earlier result (`10 - 7 = 3元`, 所以他花了7元) beside the answer.
     known = before | _numbers(plain[start:end]) | (_numbers(remainder.group(0)) if remainder else set())
+    if any(any(c.isdigit() for c in _LIST_MARK.sub("", other)) for other in _others(after)):
+        return None  # a number said on the way (`再摸出1个球`, `198 的个位数字是 8`): working in words
     for sentence in _statements(after):
         found = _contradiction(sentence, value, unit, known)
         if found is not None:
             return Mismatch(shown, found, sentence.strip())
     return None
+
+
+def _alone(plain: str, start: int) -> bool:
+    """The solved unknown is the only one set on its line (`a = 4, b = 2, c = 1` names three)."""
+    line_start = plain.rfind("\n", 0, start) + 1
+    line_end = plain.find("\n", start)
+    line = plain[line_start:line_end if line_end >= 0 else len(plain)]
+    return len(re.findall(r"(?<![A-Za-z])[A-Za-z][ \t]*=", line)) == 1
+
+
+def _others(conclusion: str) -> list[str]:
+    """The sentences of the conclusion that `_statements` does not read as statements."""
+    sentences = [m.group(0) for m in _SENTENCE.finditer(conclusion) if m.group(0).strip()]
+    own = not conclusion.lstrip(" \t").startswith("\n")
+    return [s for s in sentences[own:] if not _ANSWER.search(s)]
 
 
 def _digit_step(operands: set[Fraction], before: set[Fraction]) -> bool:
@@ -123,14 +144,16 @@ def _statements(conclusion: str) -> list[str]:
     sentences = [m.group(0) for m in _SENTENCE.finditer(conclusion) if m.group(0).strip()]
     if not sentences:
         return []
-    return [sentences[0]] + [s for s in sentences[1:] if _ANSWER.search(s)]
+    # the first sentence is the equation's own only when no line break comes first
+    own = not conclusion.lstrip(" \t").startswith("\n")
+    return sentences[:own] + [s for s in sentences[own:] if _ANSWER.search(s)]
 
 
 def _contradiction(sentence: str, value: Fraction, unit: str | None, known: set[Fraction]) -> str | None:
     """The number this sentence states for the result when it is not the result, else None."""
     if _HEDGED.search(sentence) or not _CJK.search(sentence):
         return None  # hedged, or not a Chinese sentence (code, English: not what this reads)
-    stated = [(m.group(1), m.group(2)) for m in _STATED.finditer(sentence)]
+    stated = [(m.group(1), m.group(2)) for m in _STATED.finditer(_LIST_MARK.sub("", sentence))]
     if not stated or any(_agrees(value, number) for number, _ in stated):
         return None
     # the sentence's new numbers: of the result's unit, or, for a result without one, the only new number
