@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import Field
 
 from instruct_data.clean.base import CODE_SPAN, Drop, Filter, RuleSettings
+from instruct_data.clean.safety import judges_harm
 from instruct_data.clean.structure import prose
 from instruct_data.clean.task import asks_for_ai_talk, sets_ai_character
 from instruct_data.schema import Conversation
@@ -68,34 +69,9 @@ AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能
 STILL_DISCLAIMING = re.compile(r"我(?:并)?(?:无法|不能|没有办法|没有能力|不具备)|这因为|(?:我的|一位|响应)用户|用户的指令|我的“工作”"
                                r"|\bI (?:can't|cannot)\b")
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+|\n|$)")
-# A safety answer: the reply declines or warns against something harmful, hateful, illegal or
-# private ("作为开源的人工智能助理，我不能协助您进行非法的偷拍活动", "I'm sorry, but as an AI language
-# model, I cannot provide instructions on how to harm other people", "As an AI language model, I
-# don't have personal feelings. However, using any racist term is harmful and offensive"). That is
-# wanted behaviour (the quality guide keeps refusals of harmful requests and safety warnings), even
-# when the reply names itself an AI while doing it. Judged on the sentence that names the AI and two
-# sentences either side (the refusal and its reason may stand apart). The harm must be a judgement
-# (非法, 有害, 不恰当, offensive, privacy), not a topic: "我无法为您提供犯罪率上升的原因" judges nothing.
-# A disclaimer of what it cannot do (实时数据, 个人观点, 医疗建议) names no harm, nor does a statement of
-# its own rules ("我不会输出任何违反法律的内容", to "你的回答有什么限制").
-HARM = re.compile(r"非法|违法|不道德|有害|伤害|危害|危险|恶意|侵犯|侮辱|贬低|冒犯|隐私|不当|不适当|不恰当|不可接受|不被接受"
-                  r"|\b(?:illegal|unethical|not ethical|harmful|harm|injure|offensive|inappropriate|not appropriate"
-                  r"|derogatory|dangerous|hateful|privacy|disrespectful|unacceptable|morally wrong)\b", re.IGNORECASE)
-SAFETY_WINDOW = (2, 2)  # sentences before and after the one that names the AI
-# Sentences for that window: Chinese ends, and an English full stop before a space.
-CLAUSE_END = re.compile(r"[^。！？!?\n]*?(?:[。！？!?]+|\.\s+|\n|$)")
 # Quoted words are someone else's: a character's line in a story, an example of boilerplate.
 QUOTED = re.compile(r"“[^”\n]{1,400}”|「[^」\n]{1,400}」|『[^』\n]{1,400}』|\"[^\"\n]{1,400}\"")
 LEADING_BUT = re.compile(r"^\s*(?:但是|然而|不过|但|可是|尽管如此)[，,]?\s*")
-
-
-def _safety_answer(text: str, match: re.Match) -> bool:
-    """The sentence naming the AI, or one of its neighbours, judges something harmful."""
-    sentences = [(m.start(), m.end()) for m in CLAUSE_END.finditer(text) if m.end() > m.start()]
-    here = next((i for i, (start, end) in enumerate(sentences) if start <= match.start() < end), 0)
-    before, after = SAFETY_WINDOW
-    window = text[sentences[max(0, here - before)][0]:sentences[min(len(sentences) - 1, here + after)][1]]
-    return HARM.search(window) is not None
 
 
 def _quoted(text: str, match: re.Match) -> bool:
@@ -132,7 +108,7 @@ class AiIdentity(Filter):
         for match in AI_IDENTITY.finditer(text):
             if self._asked(question, earlier):
                 return None
-            if not _quoted(text, match) and not _safety_answer(text, match):
+            if not _quoted(text, match) and not judges_harm(text, match.start()):
                 return match
         return None
 

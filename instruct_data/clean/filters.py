@@ -261,29 +261,8 @@ class BelleBlacklist(Filter):
 
 # ------------------------------------------------------------------ refusal
 
-REFUSAL = re.compile(
-    r"^\W{0,3}(?:(?:很|非常|十分)?抱歉|对不起|不好意思)[，,。！!\s]*(?:但是?|，)?\s*(?:作为[^，,。]{0,12}[，,]\s*)?"
-    r"(?:我|本助手)?(?:无法|不能|没有办法|没办法|不可以|不会)"
-    r"|^\W{0,3}我(?:无法|不能)(?:回答|提供|完成|满足|帮助|协助|执行)"
-    r"|^\W{0,3}(?:I'm sorry|Sorry|I apologize)[,.]?\s*(?:but\s+)?I (?:can't|cannot|am unable)",
-    re.IGNORECASE,
-)
-
-
-class RefusalSettings(RuleSettings):
-    enabled: bool = False
-
-
-class Refusal(TurnFilter):
-    """A reply that opens by refusing (抱歉，我无法 ...) (off unless asked)."""
-
-    name = "refusal"
-    reasons = ("refusal",)
-    Settings = RefusalSettings
-
-    def judge(self, question: str, reply: str) -> Drop | None:
-        match = REFUSAL.search(reply)
-        return Drop("refusal", f"reply opens with {match.group(0)!r}") if match else None
+# In its own module (it reads the dialogue: tools, roles, safety answers).
+from instruct_data.clean.refusal import REFUSAL, Refusal, RefusalSettings  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------ truncated
