@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
 from instruct_data.dedupe.near import Chunks, across_dialogues, candidate_pairs, verified_pairs
 from instruct_data.dedupe.select import Clusters, exact_groups, exact_survivors, method_for, ranks, resolve_near
+from instruct_data.dedupe.spill import SpilledFingerprints
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 
 
@@ -61,26 +62,47 @@ def find_duplicate_positions(
     *,
     workers: int = 1,
     on_batch: Callable[[int], None] | None = None,
+    spill: str | None = None,
+    ids: Sequence[str] | None = None,
 ) -> dict[int, Removal]:
     """As find_duplicates, keyed by each removed item's position in `items` (0-based): for
-    callers that stream rows and need no id lookup to find them again."""
+    callers that stream rows and need no id lookup to find them again.
+
+    `spill`: a folder to hold the signatures and band keys on disk (dedupe.spill) instead of
+    in memory, where memory must not grow with the rows (a build); removed at the end.
+    `ids`: each item's id, looked up where a removal names one, so that the items' ids are
+    not held here (they must be the items' own)."""
     settings = settings or DedupeSettings()
     questions = against_questions(against)
     index = Against.build(questions, settings) if questions else None
-    batches = []
-    for batch in fingerprint_all(items, settings, index, workers=workers):
-        batches.append(batch)
-        if on_batch:
-            on_batch(len(batch.ids))
-    return decide(batches, settings, questions)
+    spilled = SpilledFingerprints(spill, settings.num_perm, settings.bands) if spill and settings.near else None
+    try:
+        batches = []
+        for batch in fingerprint_all(items, settings, index, workers=workers):
+            if on_batch:
+                on_batch(len(batch.ids))
+            if ids is not None:
+                batch.ids = []
+            batches.append(spilled.add(batch) if spilled else batch)
+        return decide(batches, settings, questions, spilled, ids)
+    finally:
+        if spilled:
+            spilled.remove()
 
 
-def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple[str, str]]) -> dict[int, Removal]:
-    """The removals from fingerprints computed elsewhere (batches in input order)."""
+def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple[str, str]],
+           spilled: SpilledFingerprints | None = None, ids: Sequence[str] | None = None) -> dict[int, Removal]:
+    """The removals from fingerprints computed elsewhere (batches in input order); with
+    `spilled`, their signatures and band keys are read from its files; with `ids`, the
+    items' ids are looked up there (the batches' own are empty)."""
     if not batches:
         return {}
     fp = _concat(batches)
     batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
+    if spilled:
+        fp.sig, fp.bands = spilled.finish()
+    if ids is not None:
+        fp.ids = ids
     return _decide(fp, settings, questions)
 
 

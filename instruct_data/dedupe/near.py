@@ -23,6 +23,9 @@ from instruct_data.dedupe.shingles import shingle_hashes
 
 _BAND_MULT = np.uint64(0x100000001B3)  # FNV's 64-bit prime: band values folded into one key
 _MAX_ALL_PAIRS = 32  # a bucket larger than this is checked star-wise and neighbour-wise
+# Candidate pairs verified per step: two gathered blocks of 8 MiB with the default 128
+# permutations (a bigger step was the peak of a build's memory, for no measurable speed).
+_VERIFY_SLICE = 16384
 
 
 class Chunks:
@@ -106,10 +109,12 @@ def candidate_pairs(keys: np.ndarray, rank: np.ndarray, rows: np.ndarray | None 
     if rows is None:
         rows = np.arange(keys.shape[0])
     rank = rank[rows]
-    found = []
+    codes = np.zeros(0, dtype=np.int64)  # the pairs found so far, one int64 each, unique and sorted
     n = len(rows)
     for b in range(keys.shape[1]):
-        column = (keys.column(b) if isinstance(keys, Chunks) else keys[:, b])[rows]
+        # Blocks (Chunks) or files (spill.BandColumns) give one band's column at a time.
+        column = (keys.column(b) if hasattr(keys, "column") else keys[:, b])[rows]
+        found = []
         order = np.argsort(column)
         sorted_keys = column[order]
         same = sorted_keys[1:] == sorted_keys[:-1]
@@ -140,13 +145,23 @@ def candidate_pairs(keys: np.ndarray, rank: np.ndarray, rows: np.ndarray | None 
             i, j = np.triu_indices(k, 1)
             starts = run_start[run_len == k][:, None]
             found.append(np.stack([order[starts + i].ravel(), order[starts + j].ravel()], axis=1))
-    if not found:
+        # Merged band by band: a near copy shares most of its bands, and keeping every band's
+        # copies of its pair until the end held tens of times more pairs than there are.
+        codes = np.union1d(codes, _pair_codes(found, n))
+    if not len(codes):
         return np.zeros((0, 2), dtype=np.int64)
+    return rows[np.stack([codes // n, codes % n], axis=1)]
+
+
+def _pair_codes(found: list[np.ndarray], n: int) -> np.ndarray:
+    """The distinct pairs (i < j) of `found` as sorted codes i * n + j: one int64 per pair,
+    faster to make unique than rows of two."""
+    if not found:
+        return np.zeros(0, dtype=np.int64)
     pairs = np.concatenate(found).astype(np.int64)
     pairs.sort(axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    code = np.unique(pairs[:, 0] * n + pairs[:, 1])  # one int64 per pair: faster than unique(axis=0)
-    return rows[np.stack([code // n, code % n], axis=1)]
+    return np.unique(pairs[:, 0] * n + pairs[:, 1])
 
 
 def across_dialogues(pairs: np.ndarray, dialogue: np.ndarray) -> np.ndarray:
@@ -171,9 +186,10 @@ def verified_pairs(sig: np.ndarray, pairs: np.ndarray, threshold: float) -> tupl
     if len(pairs) == 0:
         return pairs, np.zeros(0, dtype=np.float32)
     sim = np.empty(len(pairs), dtype=np.float32)
-    for start in range(0, len(pairs), 65536):  # in slices: two gathered signature blocks at a time
-        part = pairs[start:start + 65536]
-        sim[start:start + 65536] = estimated_jaccard(sig[part[:, 0]], sig[part[:, 1]])
+    step = _VERIFY_SLICE
+    for start in range(0, len(pairs), step):  # in slices: two gathered signature blocks at a time
+        part = pairs[start:start + step]
+        sim[start:start + step] = estimated_jaccard(sig[part[:, 0]], sig[part[:, 1]])
     ok = sim >= threshold - 1e-6
     return pairs[ok], sim[ok]
 

@@ -87,11 +87,35 @@ class Layout:
     def __len__(self) -> int:
         return len(self.row)
 
-    def ids(self) -> list[str]:
-        """Each item's id, as train.jsonl or heldout.jsonl names its record."""
-        ids, records, held_n = self._kept.ids, self._records, self._held_n
-        return [ids[row] if records[row] == 1 or (held and held_n[row] == 1) else f"{ids[row]}#t{record + 1}"
-                for row, record, held in zip(self.row.tolist(), self.record.tolist(), self.protected.tolist())]
+    def ids(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The id of items start..stop-1 (default: all), as train.jsonl or heldout.jsonl names its record."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        if stop <= start:
+            return []
+        rows = self.row[start:stop]
+        first = int(rows[0])
+        ids, records, held_n = self._kept.ids.read(first, int(rows[-1]) + 1), self._records, self._held_n
+        return [ids[row - first] if records[row] == 1 or (held and held_n[row] == 1)
+                else f"{ids[row - first]}#t{record + 1}"
+                for row, record, held in zip(rows.tolist(), self.record[start:stop].tolist(),
+                                             self.protected[start:stop].tolist())]
+
+
+class ItemIds:
+    """Layout.ids as a sequence, read item by item where asked (dedupe names only the items it
+    removes, their survivors and clusters): no string per item held in memory."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+    def __getitem__(self, n: int) -> str:
+        return self.layout.ids(n, n + 1)[0]
+
+
+ITEM_BLOCK = 65536  # items read back together (ids, row numbers), so no list spans all of them
 
 
 def spooled_items(spool: str, kept: Kept, layout: Layout, only_heldout: bool = False):
@@ -100,13 +124,19 @@ def spooled_items(spool: str, kept: Kept, layout: Layout, only_heldout: bool = F
 
     texts = _spooled_texts(spool, kept)
     at, text = -1, None
-    for n, (row_id, row, spooled, protected) in enumerate(zip(layout.ids(), layout.row.tolist(),
-                                                              layout.spooled.tolist(), layout.protected.tolist())):
-        while at < spooled:
-            text, at = next(texts), at + 1
-        if protected or not only_heldout:
-            # The row's id names the dialogue: its records are never compared with each other.
-            yield Item(row_id, text[0], text[1], n, protected, kept.ids[row])
+    for start in range(0, len(layout), ITEM_BLOCK):
+        rows = layout.row[start:start + ITEM_BLOCK]
+        first = int(rows[0])
+        dialogues = kept.ids.read(first, int(rows[-1]) + 1)
+        for n, (row_id, row, spooled, protected) in enumerate(zip(
+                layout.ids(start, start + ITEM_BLOCK), rows.tolist(),
+                layout.spooled[start:start + ITEM_BLOCK].tolist(),
+                layout.protected[start:start + ITEM_BLOCK].tolist()), start=start):
+            while at < spooled:
+                text, at = next(texts), at + 1
+            if protected or not only_heldout:
+                # The row's id names the dialogue: its records are never compared with each other.
+                yield Item(row_id, text[0], text[1], n, protected, dialogues[row - first])
 
 
 def _spooled_texts(spool: str, kept: Kept):
@@ -152,7 +182,8 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
         # Fingerprints over processes pay off once there are enough rows to cover the start-up.
         dedupe_workers = workers if len(layout) >= 20_000 else 1
         found = find_duplicate_positions(spooled_items(spool, kept, layout), settings, against=questions,
-                                         workers=dedupe_workers)
+                                         workers=dedupe_workers, spill=os.path.join(spool, "fingerprints"),
+                                         ids=ItemIds(layout))
     removed: dict[int, dict[int, Any]] = {}
     for n, removal in found.items():
         removed.setdefault(int(layout.row[n]), {})[int(layout.record[n])] = removal
@@ -170,12 +201,12 @@ def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) ->
     kept.dedupe_keys.clear()
     if len(layout) != len(keys):  # else every spooled record is an item, in order: no copy
         keys = keys.take(layout.spooled)
-    ids = layout.ids()
+    ids = ItemIds(layout)
     held = np.flatnonzero(layout.protected).tolist()
     # The questions as find_duplicates numbers them: `against:N` texts, then the held-out records.
     questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
     questions += [(ids[i], "") for i in held]
     question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
-    batch = exact_batch(keys, ids, np.arange(len(layout)), layout.protected, question_keys, settings,
+    batch = exact_batch(keys, [], np.arange(len(layout)), layout.protected, question_keys, settings,
                         dialogue=layout.row)
-    return decide([batch], settings, questions)
+    return decide([batch], settings, questions, ids=ids)

@@ -7,6 +7,7 @@ read ahead for it are dropped, so the result does not depend on how many workers
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -21,11 +22,53 @@ from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker,
 PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
 
 
+class Ids:
+    """The kept rows' ids, in a file of the spool, found by their byte offsets: a Python string
+    per row cost about 75 bytes of memory, and the ids are read back only where a row is
+    named (a removal, a repeated id) or in order, a block at a time (dedupe's items)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.ends = array("Q")  # byte offset after each id
+        self._out = open(path, "wb", buffering=0)
+        self._in = None
+
+    def extend(self, ids: list[str]) -> None:
+        parts = [row_id.encode("utf-8") for row_id in ids]
+        self._out.write(b"".join(parts))
+        end = self.ends[-1] if self.ends else 0
+        for n in map(len, parts):
+            end += n
+            self.ends.append(end)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> str:
+        return self.read(i, i + 1)[0]
+
+    def read(self, start: int, stop: int) -> list[str]:
+        """The ids of rows start..stop-1, in one read."""
+        if stop <= start:
+            return []
+        first = self.ends[start - 1] if start else 0
+        if self._in is None:
+            self._in = open(self.path, "rb")
+        data = os.pread(self._in.fileno(), self.ends[stop - 1] - first, first)
+        at = [0, *(end - first for end in self.ends[start:stop])]
+        return [data[a:b].decode("utf-8") for a, b in zip(at, at[1:])]
+
+    def close(self) -> None:
+        self._out.close()
+        if self._in is not None:
+            self._in.close()
+
+
 @dataclass
 class Kept:
-    """What the main process keeps per kept row: small keys, no text."""
+    """What the main process keeps per kept row: small keys, no text (the ids in a file)."""
 
-    ids: list[str] = field(default_factory=list)
+    ids: Ids
     source: array = field(default_factory=lambda: array("H"))
     rank: array = field(default_factory=lambda: array("Q"))
     prompt_key: array = field(default_factory=lambda: array("Q"))
@@ -72,8 +115,7 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
 
 def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger: Ledger, strict: bool,
                  on_row: Callable[[], None] | None) -> Kept:
-    kept = Kept()
-    seen_ids: set[str] = set()
+    kept = Kept(Ids(os.path.join(state.spool, "ids")))
     for number, source_index, result in run_chunks(plans, pool):
         plan = plans[source_index]
         if plan.stopped:
@@ -101,7 +143,7 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
         ledger.read(plan.label, rows)
         plan.read += rows
         plan.kept += take
-        _extend(kept, result, take, plan, seen_ids)
+        _extend(kept, result, take, plan)
         kept.chunks.append((number, take, len(result.ids)))
         kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
         if result.dedupe_keys is not None:
@@ -109,22 +151,39 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
         if on_row:
             for _ in range(rows):
                 on_row()
+    kept.repeated_id = repeated_ids(kept)
     return kept
 
 
-def _extend(kept: Kept, result: ChunkResult, take: int, plan: Plan, seen_ids: set[str]) -> None:
+def repeated_ids(kept: Kept) -> bytearray:
+    """1 for each row whose id an earlier row already has (set once pass 1 is over). Equal
+    ids have equal ranks (a hash of the id), so only rows sharing a rank are compared, by
+    their ids read back: no set of every id in memory."""
+    import numpy as np
+
+    repeated = bytearray(len(kept))
+    rank = np.frombuffer(kept.rank, dtype=np.uint64)
+    order = np.argsort(rank, kind="stable")  # equal ranks stay in row order
+    ranked = rank[order]
+    same = ranked[1:] == ranked[:-1]
+    if not same.any():
+        return repeated
+    shared = np.zeros(len(rank), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    rows, ranked = order[shared], ranked[shared]
+    for group in np.split(rows, np.flatnonzero(ranked[1:] != ranked[:-1]) + 1):
+        seen: set[str] = set()
+        for i in group.tolist():
+            row_id = kept.ids[i]
+            repeated[i] = row_id in seen
+            seen.add(row_id)
+    return repeated
+
+
+def _extend(kept: Kept, result: ChunkResult, take: int, plan: Plan) -> None:
     """Append the first `take` kept rows of a chunk to the keys."""
-    ids = result.ids[:take]
-    if seen_ids.isdisjoint(ids) and len(set(ids)) == len(ids):
-        repeated = bytes(take)  # the usual case, decided in C
-        seen_ids.update(ids)
-    else:
-        repeated = bytearray(take)
-        for i, row_id in enumerate(ids):
-            repeated[i] = row_id in seen_ids
-            seen_ids.add(row_id)
-    kept.ids.extend(ids)
-    kept.repeated_id.extend(repeated)
+    kept.ids.extend(result.ids[:take])
     kept.source.extend(array("H", [plan.index]) * take)
     numbers = [kept.strata.setdefault(name or f"source:{plan.label}", len(kept.strata)) for name in result.strata]
     kept.stratum.extend(array("I", map(numbers.__getitem__, result.stratum[:take])))

@@ -81,6 +81,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
             heldout = heldout_rows(kept, plans, recipe.split)
             removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
             summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
+            kept.ids.close()
         shutil.rmtree(spool)
         ledger.extra.update({
             "template": template.name,

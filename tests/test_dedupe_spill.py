@@ -1,0 +1,57 @@
+"""Dedupe with its fingerprints spilled to disk (a build's way) decides as it does in memory."""
+
+import random
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from instruct_data.dedupe import DedupeSettings, Item, find_duplicate_positions
+from instruct_data.dedupe.near import candidate_pairs
+from instruct_data.dedupe.spill import SpilledFingerprints
+from tests.test_dedupe import OTHER, STUDY, edited
+from tests.test_dedupe_properties import item_sets
+
+
+def test_spilled_fingerprints_read_back_as_written(tmp_path):
+    from instruct_data.dedupe.fingerprint import fingerprint
+
+    items = [Item(f"r{i}", "问题", text, order=i) for i, text in enumerate(STUDY + OTHER)]
+    config = DedupeSettings()
+    batch = fingerprint(items, config)
+    sig, bands = batch.sig.copy(), batch.bands.copy()
+    spilled = SpilledFingerprints(str(tmp_path / "fp"), config.num_perm, config.bands)
+    kept = spilled.add(batch)
+    assert kept.sig.shape == (len(items), 0)  # the caller no longer holds them
+    on_disk_sig, on_disk_bands = spilled.finish()
+    rows = np.array([3, 0, 3, len(items) - 1])
+    assert (on_disk_sig[rows] == sig[rows]).all()
+    for b in range(config.bands):
+        assert (on_disk_bands.column(b) == bands[:, b]).all()
+    rank = np.arange(len(items))
+    assert (candidate_pairs(on_disk_bands, rank) == candidate_pairs(bands, rank)).all()
+    spilled.remove()
+    assert not (tmp_path / "fp").exists()
+
+
+@settings(max_examples=25, deadline=None)
+@given(item_sets(), st.sampled_from(["first", "longest-reply"]))
+def test_spilled_decision_is_the_in_memory_one(tmp_path_factory, items, policy):
+    folder = tmp_path_factory.mktemp("spill") / "fp"
+    config = DedupeSettings(policy=policy)
+    against = [items[0].prompt + "?"]
+    expected = find_duplicate_positions(items, config, against=against)
+    assert find_duplicate_positions(items, config, against=against, spill=str(folder)) == expected
+    assert not folder.exists()  # removed once decided
+
+
+def test_many_near_copies_spilled_give_the_same_removals(tmp_path):
+    rng = random.Random(3)
+    items = []
+    for i in range(300):
+        base = STUDY[i % len(STUDY)] + OTHER[i % len(OTHER)]
+        items.append(Item(f"r{i}", "问题", edited(base, seed=rng.randrange(50)), order=i))
+    config = DedupeSettings()
+    expected = find_duplicate_positions(items, config)
+    assert any(r.method == "near" for r in expected.values())  # the case the spill must get right
+    assert find_duplicate_positions(items, config, spill=str(tmp_path / "fp")) == expected
