@@ -109,3 +109,11 @@ def test_helpers():
 
 def test_both_rules_off_by_default():
     assert not {"missing_attachment", "unseen_attachment"} & set(Cleaner().enabled)
+
+
+def test_photos_in_general_and_tables_an_earlier_reply_made_are_not_missing():
+    # false firings read on unlabeled ShareGPT-zh rows, rewritten here
+    assert UNSEEN.apply(conv("婚礼照片中有多少使用了绿幕技术？", "很难估计。")) is None
+    dialogue = conv("把三种水果的价格做成表格。", "| 水果 | 价格 |\n|---|---|\n| 苹果 | 5 |", "我该如何导出这个表格？", "可以复制到 Excel。")
+    assert UNSEEN.apply(dialogue) is None
+    assert UNSEEN.apply(conv("照片中的人是谁？", "无法判断。")).reason == "refers_to_missing_picture"

@@ -1,5 +1,5 @@
 """`stray_first_turn` (instruct_data/clean/stray_turn.py): a Chinese dialogue whose first user
-turn is an English passage or code that asks nothing. Rows written for these tests, in the
+turn is an English passage that asks nothing. Rows written for these tests, in the
 manner of the translated tool-call dialogues they stand for."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ ENGLISH_ANSWER = "The sentence can be made into an exclamation by adding an excl
 LATER = ("你能解释一下熵的概念吗？", "熵是衡量系统无序程度的物理量。")
 
 
-@pytest.mark.parametrize("first", [ENGLISH_ANSWER, "```python\narea = 4 * math.pi * 5 ** 2\nprint(area)\n```"])
-def test_an_english_passage_or_code_that_asks_nothing_opens_a_chinese_dialogue(first):
+@pytest.mark.parametrize("first", [ENGLISH_ANSWER, "Spaghetti or penne with tomato sauce is a classic choice for dinner"])
+def test_an_english_passage_that_asks_nothing_opens_a_chinese_dialogue(first):
     verdict = RULE.apply(conv(first, "哇，雨下得好大啊！", *LATER))
     assert verdict is not None and verdict.reason == "first_turn_not_a_request" and verdict.turn == 1
 
@@ -34,6 +34,10 @@ def test_an_english_passage_or_code_that_asks_nothing_opens_a_chinese_dialogue(f
     ("Hello there", "你好！", *LATER),  # too short to judge
     ("请把这句话改成感叹句：The rain is coming down hard.", "雨下得好大啊！", *LATER),  # Chinese in it
     (ENGLISH_ANSWER, "Yes.", "What about entropy?", "It measures disorder."),  # not a Chinese dialogue
+    # pasted code with no words: a common way to ask what it does (read on a ShareGPT-zh row)
+    ("#ifndef DATA_HPP\n#define DATA_HPP\n#include <QObject>\nclass Data : public QObject {\n};\n#endif",
+     "这段代码定义了一个名为 Data 的类。", *LATER),
+    ("```python\narea = 4 * math.pi * 5 ** 2\nprint(area)\n```", "这段代码计算球的表面积。", *LATER),
 ])
 def test_requests_and_other_dialogues_are_kept(texts):
     assert RULE.apply(conv(*texts)) is None

@@ -22,7 +22,7 @@ def conv(*texts: str, input: str | None = None) -> Conversation:
     ("长城为什么能保存这么久？", "因为修得好。"),
     ("如何提高英语口语？", "多练"),
     ("请阐述一名合格的数据分析师需要掌握哪些技能。", "多学习"),
-    ("2022年新能源汽车在哪些方面有进展？", "电池"),
+    ("请详细介绍新能源汽车近年的进展。", "电池"),
 ])
 def test_a_few_words_to_an_open_question_are_dropped(request_text, reply):
     verdict = RULE.apply(conv(request_text, reply))
@@ -48,3 +48,16 @@ def test_a_terse_later_round_is_cut_and_the_rule_is_off_by_default():
     row = conv("你好", "你好！有什么可以帮你？", "如何快速学会游泳？", "多练")
     verdict, changed = Cleaner({"terse_reply": True}).clean(row)
     assert verdict is None and changed == ["turns_cut.terse_reply"] and len(row.turns) == 2
+
+
+@pytest.mark.parametrize("request_text, reply", [
+    ("一名年轻女性出现皮疹和嗜酸性粒细胞增多，诊断为什么疾病？", "变应性肉芽肿。"),  # 为什么 = "as what", a name is the answer
+    ("我会问你问题，不要写解释，像上帝一样回答。你是谁？", "我是神。"),  # what it must not do is not what it asks
+    ("你的任务是先只回复“好的”，然后再介绍博客写作的步骤。", "好的。"),  # the reply it asked for
+    ("患者被确诊为何种疾病？", "创伤性气胸。"),  # 为何种 = "as which kind"
+    ("这种肿瘤的预后如何？", "预后不良。"),  # how it is, not how to do it
+    ("骨折后需要进行哪些检查？", "X线和CT检查。"),  # a short list answers "which"
+])
+def test_requests_that_want_a_short_reply_after_all(request_text, reply):
+    # false firings read on unlabeled public rows (a medical QA set, ShareGPT-zh), rewritten here
+    assert RULE.apply(conv(request_text, reply)) is None

@@ -453,8 +453,8 @@ class MissingAttachment(TurnFilter):
 _NOT_PICTURE_AFTER = r"(?!书|案|形|像|纸|腾|谋|钉|强|存|文并茂)"
 PICTURE_REFERENCE = re.compile(
     r"(?:(?<!好)看图|识图|读图|(?<![比例假譬正诸])如图|(?<![不可])见图|附图|据图|根据图|观察图|下图|上图|左图|右图|此图|该图|本图"
-    r"|这张图|这幅图|这个图|那张图|(?<![\u4e00-\u9fff])图(?:中|里|上)|图片(?:中|里|上)|所给图片|以下图片|下面的图片|上面的图片"
-    r"|这张照片|这幅照片|该照片|照片(?:中|里))" + _NOT_PICTURE_AFTER
+    r"|这张图|这幅图|这个图|那张图|(?<![\u4e00-\u9fff])图(?:中|里|上)|(?<![\u4e00-\u9fff])图片(?:中|里|上)|所给图片|以下图片"
+    r"|下面的图片|上面的图片|这张照片|这幅照片|该照片|(?<![\u4e00-\u9fff])照片(?:中|里))" + _NOT_PICTURE_AFTER
     + r"|\b(?:the|this) (?:image|picture|photo|figure|chart) (?:above|below|shows|attached)\b|\bsee (?:the )?(?:figure|image)\b"
     r"|\battached (?:image|picture|photo)\b",
     re.IGNORECASE)
@@ -522,6 +522,8 @@ class UnseenAttachment(Filter):
             for pattern, reason in ((PICTURE_REFERENCE, "refers_to_missing_picture"),
                                     (TABLE_REFERENCE, "refers_to_missing_table"),
                                     (FILE_REFERENCE, "refers_to_missing_file")):
+                if pattern is TABLE_REFERENCE and index > 0:
+                    continue  # "我该如何导出这个表格" may mean a table an earlier reply made
                 match = pattern.search(plain)
                 if match and not _given_after(plain, match.end()) and not (
                         pattern is not PICTURE_REFERENCE and _given_before(plain, match.start())):

@@ -1,16 +1,18 @@
 """Garbled text that a cheap statistic shows: Chinese prose whose punctuation was stripped.
 
-Chinese prose puts a clause mark (，、；：) every 10 to 20 characters; a generated, translated or
-hand-written reply of a hundred characters with no comma at all, or a run of 70 characters with
-no mark of any kind, is almost never seen (on the labeled set's sources outside the medical
-table: none of about 4,300 replies; the longest unpunctuated run there is 53 characters). It is
-the trace of a processing step that lost the punctuation, often with the character beside each
-mark: Toyhom's medical dialogue table ("根据你叙述的情有癫目前没正式救感觉症状越来越严重。",
-where "情况，" and "癫痫，" lost their last character with the comma) or text whose marks were
-removed before it was scraped. Such a reply reads as broken Chinese and trains broken Chinese.
+Chinese prose puts a clause mark (，、；：) every 10 to 20 characters. A reply of a hundred
+characters in two sentences or more with no comma at all and long merged clauses, or a run of 80
+characters with no mark of any kind, is the trace of a processing step that lost the
+punctuation, often with the character beside each mark: Toyhom's medical dialogue table
+("根据你叙述的情有癫目前没正式救感觉症状越来越严重。", where "情况，" and "癫痫，" lost their last
+character with the comma). Such a reply reads as broken Chinese and trains broken Chinese.
 
-The test reads the reply's prose only (code, tables and list items are not prose), and costs
-about a microsecond on most replies: `str.count` and `in` decide in C unless the reply is long.
+Sound text does this too, rarely: Chinese translated from English can go a long way without a
+comma (a BELLE seed paragraph of 103 characters, a ShareGPT-zh reply of questions, a 75-character
+ShareGPT-zh clause), which is why the rule is off by default (docs/cleaning.md, "Garbled text").
+
+Lists, tables and layouts are not judged. It costs a few microseconds a row: `in` tests, then one
+UTF-8 encode and `bytes.translate` searched in C for a run.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 # of short items needs no commas.
 LAYOUT = re.compile(r"(?:^|\n|\s)(?:\d+[.、)）]|[-•*·]|[a-zA-Z][.)])\s*|[ \t\u3000]{2,}|[:：]\s*\n|\|")
 SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
+CLAUSE_MARK = re.compile(r"[，、；：。！？!?;:\n]+")
 
 
 class GarbledSettings(RuleSettings):
     # Off: 4 of 5 right on dev, 7 of 7 on the frozen test split, under the 20 firings a default rule
     # needs (docs/cleaning.md, "Garbled text").
     enabled: bool = False
-    max_run: int = Field(70, ge=20, description="longest run of Chinese characters with no punctuation or space")
+    # 80: a sentence translated from English can run 75 characters without a mark (ShareGPT-zh)
+    max_run: int = Field(80, ge=20, description="longest run of Chinese characters with no punctuation or space")
     min_commaless: int = Field(100, ge=20, description="a reply of at least this many Chinese characters, in "
                                                        "two sentences or more, with no comma at all is garbled")
     min_sentence: float = Field(20, ge=0, description="...when its sentences average at least this many characters")
@@ -41,7 +45,8 @@ class GarbledSettings(RuleSettings):
 class Garbled(TurnFilter):
     """A reply whose punctuation was stripped: a run of `max_run` Chinese characters with no mark
     or space at all, or `min_commaless` Chinese characters of prose in two sentences or more
-    without a single comma (lists and layouts aside)."""
+    without a single comma and with two clauses of 20 characters or more (lists, layouts and
+    enumerations aside)."""
 
     name = "garbled"
     reasons = ("run_on_text", "no_commas")
@@ -59,9 +64,13 @@ class Garbled(TurnFilter):
             return None
         sentences = [piece for piece in SENTENCE_END.split(reply) if HAN.search(piece)]
         han = sum(len(HAN.findall(piece)) for piece in sentences)
-        if han >= s.min_commaless and len(sentences) >= 2 and han / len(sentences) >= s.min_sentence:
-            return Drop("no_commas", f"{han} Chinese characters in {len(sentences)} sentences and not one comma")
-        return None
+        if han < s.min_commaless or len(sentences) < 2 or han / len(sentences) < s.min_sentence:
+            return None
+        # Stripped commas merge clauses: two clauses of 20 characters or more between any marks.
+        # An enumeration (药物包括组胺、阿托品、…；…) has no commas and short clauses.
+        if sum(1 for clause in CLAUSE_MARK.split(reply) if len(HAN.findall(clause)) >= 20) < 2:
+            return None
+        return Drop("no_commas", f"{han} Chinese characters in {len(sentences)} sentences and not one comma")
 
 
 # In UTF-8 a character of U+4000-U+9FFF (the unified ideographs and most of extension A) starts

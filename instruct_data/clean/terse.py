@@ -1,6 +1,6 @@
 """A terse reply to an open question: a few words where the request asks why, how, or for an
 account ("武汉火神山医院为什么能十天建成?" -> "因为中国速度。", "请阐述一个合格的Go语言工程师需要掌握哪些
-技能。" -> "多看多学", "2021年深度学习在哪些应用上有实质进展？" -> "自动驾驶"). The quality guide calls
+技能。" -> "多看多学", "如何快速脱单" -> "去相亲"). The quality guide calls
 such a reply `unhelpful` ("a two-word answer to an open question"): it teaches a model to brush
 a question off.
 
@@ -20,7 +20,14 @@ from instruct_data.clean.base import Drop, RuleSettings, TurnFilter
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 # The request asks for reasons, a way, an account or several things.
-OPEN_QUESTION = re.compile(r"为什么|为何|如何|怎么|怎样|阐述|解释|介绍|描述|详细|分析|讨论|论述|探讨|谈谈|哪些|步骤|方法|建议")
+# 为什么/为何 before a noun is "as what" (诊断为什么疾病, 确诊为何种病), not "why"; 如何/怎么/怎样 ending a
+# clause asks how something is (预后如何？ -> 预后不良), not how to do it; 哪些 asks for items, and a
+# short list is an answer (需要做哪些检查？ -> B超、X线检查): all three read on a public medical QA set.
+# 分析/介绍/描述… count as the request's own verb only (请分析…, 详细介绍…): 血气分析 is a noun.
+OPEN_QUESTION = re.compile(r"为什么(?!病|疾病|症|病症|类型|样的|东西|名字)|为何(?!种)|(?:如何|怎么|怎样)(?=[\u4e00-\u9fff])(?!样)"
+                           r"|(?:^|请|你|您|帮我|能否|可以|详细|[，,。；;])\s*(?:详细)?(?:阐述|解释|介绍|描述|分析|讨论|论述|探讨|谈谈|说明)")
+# What the request says not to do ("不要写解释") is not what it asks for.
+NEGATED = re.compile(r"(?:不要|不用|无需|不必|别|请勿|不需要)[^，。,.！？!?；;\n]*")
 # ... unless it asks for something short, or for a class, a label, a choice or a yes/no.
 ASKS_SHORT = re.compile(
     r"[一二两三四五六七八九十几\d]+\s*个?(?:字|词|单词|句话)|一句|一个词|短语|简短|简要|简洁|简单回答|只回答|只需|仅回答|只用|"
@@ -56,6 +63,15 @@ class TerseReply(TurnFilter):
         # the first line, less a leading label ("详细说明：", "问题："), up to the passage after a colon
         request = LABEL.sub("", question.strip().split("\n", 1)[0])
         request = re.split(r"[:：]", request, maxsplit=1)[0]
-        if not OPEN_QUESTION.search(request) or ASKS_SHORT.search(request):
+        request = NEGATED.sub("", request)
+        # what it asks is read in its first line; anything in the row that asks for something short
+        # (可选项, 一个字 …, even after a passage) spares the reply
+        if not OPEN_QUESTION.search(request) or ASKS_SHORT.search(question) or _quoted_in(text, question):
             return None
         return Drop("terse_reply", f"the reply is only {text!r} to a request that asks for an account")
+
+
+def _quoted_in(reply: str, question: str) -> bool:
+    """The request quotes the reply it wants (你的任务是只回复“好的”)."""
+    core = reply.strip("。.!！？? ")
+    return bool(core) and re.search(rf"[“\"'「『‘]{re.escape(core)}[。.!！]?[”\"'」』’]", question) is not None
