@@ -487,10 +487,10 @@ class UnseenAttachment(Filter):
     "看图写话" or "如图，长方形的长是…" with no picture, "下面还有一个表格" with none, "根据附件中的表格"
     with no file; or a single short request that refers to a text it does not hold ("确定这个陈述的
     目的。", "总结以下新闻文章。": instruct_data/clean/material.py). Not judged where the user's side
-    carries an image link, a URL or an `<image>`
-    placeholder (a link in the reply was invented by it), or gives the figure in text (a table,
-    ASCII art, code, or lines of data after the reference). Replies are not judged: one that
-    says "（见图示）" in a long answer usually answers all the same."""
+    carries an image link, a URL or an `<image>` placeholder (a link in the reply was invented by
+    it), or gives the figure in text (a table, ASCII art, code, or lines of data after the
+    reference). Replies are not judged: one that says "（见图示）" in a long answer usually
+    answers all the same."""
 
     name = "unseen_attachment"
     reasons = ("refers_to_missing_picture", "refers_to_missing_table", "refers_to_missing_file",
@@ -506,10 +506,12 @@ class UnseenAttachment(Filter):
             if match:
                 return Drop("refers_to_missing_text", f"the instruction refers to {match.group(0)!r}, which the row does not carry")
         texts = [(turn.role, turn.full_text) for turn in turns]
+        # a hint word first (one search in C), then a reference at all, before reading the layout
         candidates = [(i, role, text) for i, (role, text) in enumerate(texts)
-                      if role == "user" and ATTACHMENT_HINT.search(text)]
+                      if role == "user" and ATTACHMENT_HINT.search(text)
+                      and any(p.search(text) for p in (PICTURE_REFERENCE, TABLE_REFERENCE, FILE_REFERENCE))]
         if not candidates:
-            return None  # the usual case, decided by substring tests
+            return None  # the usual case
         # only the user's side can carry the picture: a reply that links one invented it
         if conversation.system and CARRIES_MEDIA.search(conversation.system) or any(
                 CARRIES_MEDIA.search(text) for role, text in texts if role == "user"):
