@@ -40,7 +40,8 @@ LABEL = re.compile(r"^[^:：\n]{1,8}[:：]\s*")
 
 
 class TerseSettings(RuleSettings):
-    # Off: 2 of 2 right on dev, 0 of 1 on the frozen test split (docs/cleaning.md, "Terse replies").
+    # Off: 1 of 1 right on dev, no firing on the frozen test split (0 of 1 before the fixes that
+    # public rows nobody labeled called for): too rare to judge (docs/cleaning.md, "Terse replies").
     enabled: bool = False
     max_han: int = Field(6, ge=1, description="a reply with at most this many Chinese characters (and 12 characters in all) is terse")
 
