@@ -19,7 +19,9 @@ result just above it). Data, all real:
   where they are on this machine (see benchmarks/clean_quality/GUIDE.md);
 * 2,612 GPT-written worked solutions with LaTeX and Markdown (`\\frac`, `\\boxed`, `- ` list
   items) from percent4/llm_math_solver @ a9dd6f79 (clone it under the mirrors folder, as for
-  the quality set's fetched sources), mostly right: where the checks first met that style.
+  the quality set's fetched sources), mostly right: where the checks first met that style;
+* GSM8K's 7,473 English training solutions (openai/grade-school-math @ 3101c7d5), for precision
+  on a style none of the checks was written for.
 
 Figures:
 - precision: the rule runs on every row. Each firing was read by hand and its verdict written
@@ -143,6 +145,23 @@ def solver_maths() -> tuple[list[tuple[str, int, str, str]], list[str]]:
     return rows, skipped
 
 
+# GSM8K's training set (openai/grade-school-math, MIT): English worked solutions with calculator notes,
+# nearly all right: a style none of the checks was written for.
+GSM8K = ("openai/grade-school-math", "3101c7d5072418e28b9008a6636bde82a006892c", "grade_school_math/data/train.jsonl")
+
+
+def gsm8k_maths() -> tuple[list[tuple[str, int, str, str]], list[str]]:
+    import sources
+
+    repo, commit, path = GSM8K
+    try:
+        text = sources._git_show(repo, commit, path, sources.MIRRORS).decode("utf-8")
+    except sources.Absent as error:
+        return [], [f"{repo}: {error}"]
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [("gsm8k_train.jsonl", i, row["question"], row["answer"]) for i, row in enumerate(rows, start=1)], []
+
+
 def _rounds(sources, source, record) -> list[tuple[str, str]]:
     if source.name == "belle_zh_seed_tasks.jsonl":
         return [(record["instruction"] + "\n" + (i.get("input") or ""), i["output"]) for i in record["instances"]]
@@ -247,11 +266,12 @@ def run(seed: int, quick: bool = False) -> dict:
     maths = school_maths(held_out)
     others, skipped = other_maths(held_out) if not quick else ([], ["other sources (--quick)"])
     solver, solver_skipped = solver_maths() if not quick else ([], [f"{SOLVER[0]} (--quick)"])
-    skipped += solver_skipped
+    gsm8k, gsm8k_skipped = gsm8k_maths() if not quick else ([], [f"{GSM8K[0]} (--quick)"])
+    skipped += solver_skipped + gsm8k_skipped
     read = verdicts()
     started = time.perf_counter()
     firings = []
-    for source, position, question, reply in maths + others + solver:
+    for source, position, question, reply in maths + others + solver + gsm8k:
         verdict = rule.judge(question, reply)
         if verdict is not None:
             item = read.get((source, position), {})
@@ -273,7 +293,7 @@ def run(seed: int, quick: bool = False) -> dict:
                "solver_unflagged": _planted(rule, solver_unflagged, seed)}
     correct = sum(f["verdict"] == "wrong" for f in firings)
     return {
-        "rows": {"school_maths": len(maths), "other_sources": len(others), "solver": len(solver),
+        "rows": {"school_maths": len(maths), "other_sources": len(others), "solver": len(solver), "gsm8k": len(gsm8k),
                  "test_rows_left_out": sum(source == MATH for source, _ in held_out)},
         "skipped": skipped, "seconds": round(seconds, 3),
         "precision": share(correct, len(firings)),
@@ -327,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = result["rows"]
     print(f"{rows['school_maths']} school-maths rows ({rows['test_rows_left_out']} test rows of the quality set left out) "
           f"and {rows['other_sources']} replies with a worked '=' from other sources, {rows['solver']} from "
-          f"{SOLVER[0]}; rule ran in {result['seconds']} s")
+          f"{SOLVER[0]}, {rows['gsm8k']} from GSM8K; rule ran in {result['seconds']} s")
     for line in result["skipped"]:
         print(f"  skipped {line}")
     p = result["precision"]

@@ -204,3 +204,23 @@ def test_a_latex_final_answer_that_contradicts_the_working_is_caught():
     reply = "\\[ \\text{只有一对情侣站在一起的排列方式} = 48 - 0 = 48 \\]\n\n因此，只有一对情侣站在一起的排列方式是 \\(\\boxed{288}\\)。"
     found = verdict(reply, "三对情侣站成一排，只有一对情侣相邻的排法有多少种？")
     assert found is not None and found.reason == "wrong_final_answer"
+
+
+# ------------------------------------------------------------------ English worked maths (GSM8K's style)
+
+@pytest.mark.parametrize("text", [
+    "Her percent increase is $15/$10 x 100% = <<15/10*100=150>>150%.",  # a currency sign is not a break
+    "Then divide by the share he keeps: $2000 / 2/3 = $3000",  # a glued fraction after a spaced sign
+    "The profit is $8.50/$50 x 100% = 17%.",
+])
+def test_english_worked_maths_with_dollars_and_fractions_is_read_right(text):
+    assert verdict(text) is None
+
+
+def test_english_worked_maths_still_shows_its_wrong_steps():
+    assert verdict("In all she spent: $20 + $5 = $<<20+5=25>>26.").reason == "wrong_arithmetic"
+    # an English word beside the chain may belong to the expression: that side is left out
+    assert verdict("She spent $20 + $5 = $26 in all.") is None
+    # the same quantity on two lines, with the same relation: 2250 - 2146 is 104
+    found = verdict("Thus, x >= 2250 - 2146\nThus, x >= 94\n#### 94")
+    assert found is not None and found.detail.startswith("2250-2146 = 94")

@@ -45,6 +45,10 @@ _NORMAL = str.maketrans({
 _TIMES_X = re.compile(r"(?<=[\d)%])([ \t]*)[xX]([ \t]*)(?=[\d(])|(?<=[\u4e00-\u9fff])([ \t]+)[xX]([ \t]+)(?=\d)")
 # LaTeX operators and calculator notes (`10-5=<<10-5=5>>5`, GSM8K's style) read as plain text.
 _LATEX = re.compile(r"\\(?:times|cdot|div|approx)(?![A-Za-z])")
+# A fraction written glued after a spaced sign is one number: `2000 / 2/3` is 2000 ÷ ⅔, not 2000 ÷ 2 ÷ 3.
+_GLUED_FRACTION = re.compile(r"(?<=[ \t]/[ \t])(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?![\d./])")
+# A currency sign before a number (GSM8K's `$15/$10`), and LaTeX's `$…$` delimiters: not part of the value.
+_CURRENCY = re.compile(r"[$¥€£](?=[ \t]?-?\d)|(?<=[\d)])[ \t]*\$")
 _UNIT_POWER = re.compile(r"(?<=[A-Za-z])\^\{?([23])\}?(?![\d.])")
 _LATEX_SIGNS = {"\\times": "*", "\\cdot": "*", "\\div": "/", "\\approx": "≈"}
 _LATEX_WRAP = re.compile(r"\\(?:text|mathrm|textbf|mathbf|boxed|operatorname)\s*\{([^{}]*)\}")  # `\\boxed{3150}`: 3150
@@ -139,12 +143,16 @@ def normalise(text: str) -> str:
     text = text.translate(_NORMAL)
     if "<<" in text:
         text = _CALCULATOR_NOTE.sub("", text)
+    if "$" in text or "¥" in text or "€" in text or "£" in text:
+        text = _CURRENCY.sub("", text)  # `$15/$10 x 100%`: 15/10 x 100%
     if "\\" in text:
         text = _latex(text)
     if "^" in text:
         text = _UNIT_POWER.sub(lambda m: "²" if m.group(1) == "2" else "³", text)  # `dm^3`: dm³
     if "x" in text or "X" in text:
         text = _TIMES_X.sub(r"\1*\2", text)
+    if "/" in text:
+        text = _GLUED_FRACTION.sub(r"(\1/\2)", text)
     return text
 
 
