@@ -644,24 +644,6 @@ ACKNOWLEDGEMENT = re.compile(r"^\W*(?:好的|好|好吧|嗯+|哦|收到|没问�
 SETS_UP = re.compile(r"[吗么][？?]?\s*$|从现在开始|接下来|以后|记住|扮演|明白|准备好|\?$|？$")
 
 
-# A bare yes or no: an answer only to a yes/no question.
-BARE_YES_NO = re.compile(r"^\W*(?:是|不是|是的|能|不能|可以|不可以|会|不会|有|没有|对|不对|行|不行|要|不要|否|Yes|No)\W*$",
-                         re.IGNORECASE)
-YES_NO_QUESTION = re.compile(r"[吗么嘛][？?。\s]*$|[吗么嘛][？?]|是否|能否|可否|会否|有无|是不是|能不能|可不可以|会不会|有没有|对不对|"
-                             r"行不行|要不要|该不该|判断|对错|正确|真假|是非|或否|还是|yes or no|true or false|\b(?:is|are|can|do|does|"
-                             r"will|should)\b[^?]*\?", re.IGNORECASE)
-# A reply that says nothing: "不知道", "无", "略", "同上".
-NO_CONTENT = re.compile(r"^\W*(?:我?不知道|我?不清楚|我?不确定|无|暂无|略|同上|见上|见下|N/?A|无可奉告|没有答案|不好说|说不清|"
-                        r"因人而异|看情况|随便|都行|我?无法回答(?:这个问题|您的问题|你的问题)?)\W*$", re.IGNORECASE)
-# A reply that only points elsewhere: "…见财务书写规范", "详见说明书", "请咨询当地医院".
-DEFLECTION = re.compile(r"(?:详见|参见|请见|请参考|请参阅|请查阅|请查看|请咨询|请自行(?:查询|搜索|查阅|百度)|可以?参考|可以?查阅|可以?咨询|"
-                        r"具体(?:请|可)?(?:见|看|参考|咨询)|(?<![再看遇碰会接召拜晋引意])见[^。！？\n，,]{0,15}?(?:规范|规定|标准|文件|手册|"
-                        r"说明书|附件|附录|官网|网站|链接|资料|文档|百科|教材|课本|第.{1,4}[章节条页]))")
-# The instruction asks where to find something: pointing there is the answer.
-ASKS_WHERE = re.compile(r"哪里|哪儿|在哪|出处|来源|参考|推荐|资料|文献|链接|网址|网站|书|找|查|咨询|渠道|途径")
-DEFLECTION_MAX = 60
-
-
 def _offered(text: str, question: str) -> bool:
     """The reply is one of the answers the question offers in quotes (输出“好”或“坏”)."""
     core = text.strip("。.!！？? ")
@@ -682,28 +664,10 @@ class NonAnswer(TurnFilter):
         return Drop("non_answer", f"the reply is only {text!r}")
 
 
-class Deflection(TurnFilter):
-    """A reply that does not answer and is not an acknowledgement: a bare yes or no ("不能") to a
-    question that is not a yes/no question; nothing ("不知道", "略"); or, in a short reply, only
-    a pointer elsewhere ("…见财务书写规范", "请咨询当地医院") when the instruction did not ask
-    where to look. An answer the question offers in quotes is an answer (输出“是”或“否”)."""
+# ------------------------------------------------------------------ deflection
 
-    name = "deflection"
-    reasons = ("bare_yes_no", "no_content", "deflection")
-    Settings = OffUntilMeasured
-
-    def judge(self, question: str, reply: str) -> Drop | None:
-        text = reply.strip()
-        if len(text) > DEFLECTION_MAX or len(text) <= 16 and _offered(text, question):
-            return None  # the usual case; or 输出“好”或“坏” -> 好
-        if len(text) <= 8 and BARE_YES_NO.match(text) and not YES_NO_QUESTION.search(question):
-            return Drop("bare_yes_no", f"the reply is only {text!r}, and the question is not a yes/no question")
-        if len(text) <= 16 and NO_CONTENT.match(text):
-            return Drop("no_content", f"the reply is only {text!r}")
-        match = DEFLECTION.search(text)
-        if match and not ASKS_WHERE.search(question):
-            return Drop("deflection", f"the short reply only points elsewhere ({match.group(0)!r})")
-        return None
+# In its own module (it reads which answers the instruction offers).
+from instruct_data.clean.deflection import Deflection, DeflectionSettings  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------ wrong_script
