@@ -117,3 +117,9 @@ def test_photos_in_general_and_tables_an_earlier_reply_made_are_not_missing():
     dialogue = conv("把三种水果的价格做成表格。", "| 水果 | 价格 |\n|---|---|\n| 苹果 | 5 |", "我该如何导出这个表格？", "可以复制到 Excel。")
     assert UNSEEN.apply(dialogue) is None
     assert UNSEEN.apply(conv("照片中的人是谁？", "无法判断。")).reason == "refers_to_missing_picture"
+
+
+def test_a_distance_on_a_map_is_not_a_picture():
+    # a false firing read on an unlabeled public maths row (ape210k sample), rewritten here
+    assert UNSEEN.apply(conv("图上距离5厘米的地图上，比例尺是1：2000，实际距离是多少米？", "100米。")) is None
+    assert UNSEEN.apply(conv("图上画的是什么动物？", "无法看到图片。")).reason == "refers_to_missing_picture"

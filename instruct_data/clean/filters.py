@@ -450,7 +450,7 @@ class MissingAttachment(TurnFilter):
 # A text that refers to a picture or an attached file as being there ("看图写话", "如图所示",
 # "根据附件"). 图 after a word that makes another word of it (地图, 意图, 试图) is not a picture,
 # nor 图 before 书/案/形/像 (图书馆, 图案). 图中 on its own must start a phrase.
-_NOT_PICTURE_AFTER = r"(?!书|案|形|像|纸|腾|谋|钉|强|存|文并茂)"
+_NOT_PICTURE_AFTER = r"(?!书|案|形|像|纸|腾|谋|钉|强|存|文并茂|距离)"  # 图上距离: a distance on a map (比例尺)
 PICTURE_REFERENCE = re.compile(
     r"(?:(?<!好)看图|识图|读图|(?<![比例假譬正诸])如图|(?<![不可])见图|附图|据图|根据图|观察图|下图|上图|左图|右图|此图|该图|本图"
     r"|这张图|这幅图|这个图|那张图|(?<![\u4e00-\u9fff])图(?:中|里|上)|(?<![\u4e00-\u9fff])图片(?:中|里|上)|所给图片|以下图片"
