@@ -6,7 +6,10 @@
 
 How a chain is read:
 - the text is normalised first: full-width digits and signs, × ÷ − ＝ （） ％ and an `x`
-  between two numbers become ASCII (`9×2` -> `9*2`);
+  between two numbers become ASCII (`9×2` -> `9*2`); LaTeX becomes arithmetic (`\\frac{1}{8}` ->
+  `((1)/(8))`, `\\text{元}`, `\\boxed{…}`, `\\times`, `\\div`, `\\approx`, `\\( \\)` dropped); a currency
+  sign before a number is dropped (`$15/$10`); a fraction glued after a spaced division is one
+  number (`2000 / 2/3`); `dm^3` is a unit's power;
 - a chain is a maximal run of numbers (decimals, `1,000`, `25%`, a unit after a number:
   `5元`, `3 cm`), + - * / ^ ² ³, brackets, spaces and `=`; a number glued to Chinese text
   (`即5+7+10=22`) starts the chain, since Chinese is not part of it;
@@ -23,7 +26,12 @@ What is not checked (the chain is skipped whole):
 - remainders (`29 ÷ 5 = 5 … 4`, `余4`), ratios (`1：5 = 58：x`), times (`8:30`), ellipses
   (`1+2+...+100`), roots, `≈`, and anything else next to the chain the reader does not know;
 - a number change between units (`2千米=2000米`): sides whose units differ;
-- an equation the text itself calls wrong (`3+5=9 是错误的`) or quotes from the question.
+- an equation the text itself calls wrong (`3+5=9 是错误的`), finds wrong a line later
+  (`-16 = 0` / 这个方程有误), or quotes from the question;
+- a text that defines its own operation (`5※4`, `规定 a*b = 13a - b/8`).
+A list item's `- ` is not a minus sign; a minus after a word (`总数 - 5 = 21 - 5`) leaves its side
+out. Numbers with two or more decimals that are not the question's may be rounded: a result
+some rounding of them gives holds (`2×16.67 = 33.33`).
 """
 
 from __future__ import annotations
