@@ -1,25 +1,28 @@
 """A final answer that contradicts the working just above it.
 
-    mismatch("5 + 3 = 8（个）\\n答：小明一共有9个苹果。")   # Mismatch(result='8个', stated='9个')
+    mismatch("5 + 3 = 8\n答：小明一共有9个苹果。", "小明有5个苹果…")   # Mismatch(result='8', stated='9个', …)
 
-A worked solution ends in a statement of its answer (`答：…`, `所以…`, `因此…`, `答案是…`,
-`最终…`, `综上…`). When the last closed equation of the working (read by `arithmetic`) comes
-right before that statement and shows a result with a unit, the statement is about that
-result: it must state it. A statement that names a number of the same unit and no number
-equal to the result contradicts the working.
+A worked solution ends on a result, the last closed equation `arithmetic` reads (or an unknown
+it solved, `x = 24`), and then states its answer: the rest of that equation's sentence and each
+later sentence with 答：, 所以, 因此, 答案是, 最终, 综上 … A statement that gives a *new* number
+for the result (one the question and the working never named) that is not the result, in the
+result's unit (or with no unit, or as the sentence's only new number), contradicts the working:
+`5 + 3 = 8` then `答：一共有9个`; `120 = 5x`, `x = 24` then `宽为20厘米`.
 
 Left alone, so that a reply is flagged only where the contradiction is plain:
-- anything said between the equation and the statement that holds a number (another quantity
-  may have been worked out in words);
-- a statement that holds an equation of its own (`arithmetic` checks that one), a fraction, a
-  remainder or a range;
+- more working after the result (another sign between numbers, 除以, 倍 …), or a number said on
+  the way in a sentence that is not a statement (`再摸出1个球`, `198 的个位数字是 8`);
+- a remainder beside the quotient (`5 ÷ 2 = 2 余 1`, 每份2个，还剩1个);
 - a result the statement rounds (to its shown decimals, or to a whole number either way:
-  `13 ÷ 2 = 6.5`, `最多能买6个`), or gives as a percentage (`0.75` as `75%`);
-- a statement that speaks of rounding, sharing what does not divide, or of a remainder
-  (`取整`, `不能分`, `剩下`, `余`, `约`);
-- a statement whose numbers carry other units (`36平方米` then `准备90千克石子`), or no unit;
-- a result without a unit (`5 + 3 = 8` then `答：9个`): which quantity it is, the text does not say;
-- a result that is a number of the question (`3 × 5 = 15个`, 与题目相符): the working checks a given.
+  `13 ÷ 2 = 6.5`, `最多能买6个`), or gives as a percentage (`0.75`, 答案是75%);
+- a statement that hedges or leaves the reader's ground (约, 取整, 不能, 或, 如果, 验, 倍, `/`, `%`,
+  a power, LaTeX), or that is not Chinese (code, English);
+- a number in another unit (`0.0033公里/秒`, 答案3.3米/秒), several new numbers where the result has
+  no unit, a heading's or list item's number;
+- a result that is a number of the question (`3 × 5 = 15个`, 与题目相符): the working checks a given;
+- a step of a column calculation (`5-5=0，4-3=1`, then 答案是15元): single digits nobody named;
+- several unknowns set on one line (`a = 4, b = 2, c = 1`);
+- statements between two equations: there the prose goes on to other quantities.
 """
 
 from __future__ import annotations
