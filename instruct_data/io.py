@@ -354,20 +354,25 @@ def _skip_space(text: str, pos: int) -> int:
     return pos
 
 
-def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
+def _read_table(path: Path, suffix: str, encoding: str, *, source: Any = None, first_row: int = 1,
+                line_shift: int = 0) -> Iterator[Row]:
+    """The rows of a table. A piece of one (ranges.py) passes `source`: its CSV bytes behind the
+    header, or its parquet frames; its rows are numbered from `first_row`, and a parser's line
+    numbers are the piece's, so `line_shift` makes them the file's."""
     import pandas as pd  # heavy: only when a table is read
 
     try:
         if suffix in {".csv", ".tsv"}:
             # pandas decompresses `.csv.gz` itself (compression inferred from the name).
-            chunks = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False, index_col=False,
+            chunks = pd.read_csv(path if source is None else source, sep="\t" if suffix == ".tsv" else ",", dtype=str,
+                                 keep_default_na=False, index_col=False,
                                  encoding=encoding, chunksize=TABLE_CHUNK_ROWS, encoding_errors="strict")
         elif suffix == ".parquet":
-            chunks = _parquet_chunks(path)
+            chunks = _parquet_chunks(path) if source is None else source
         else:
             yield from _read_sheets(path)
             return
-        row_no = 0
+        row_no = first_row - 1
         for frame in _strict(chunks):
             frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
             for record in frame.to_dict(orient="records"):
@@ -392,7 +397,7 @@ def _read_table(path: Path, suffix: str, encoding: str) -> Iterator[Row]:
             # file fails rather than rows being guessed at.
             expected, line, saw = ragged.groups()
             raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
-                                        "needs quotes)", line=int(line)) from None
+                                        "needs quotes)", line=int(line) + line_shift) from None
         raise InputError(str(path), f"cannot read as {suffix[1:]}: {message}") from None
 
 

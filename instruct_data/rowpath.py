@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instruct_data import ranges
 from instruct_data.errors import InputError
 from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format, unused_columns
 from instruct_data.formats import seed_tasks
@@ -39,6 +40,7 @@ from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
                               open_binary, read_rows)
 from instruct_data.ledger import Reject
+from instruct_data.ranges import Piece
 from instruct_data.schema import Conversation
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file (about 1,600 Belle rows)
@@ -185,8 +187,9 @@ def conversation_of(row: Row, spec: FileSpec | str, source: str, *, mapping: dic
 @dataclass
 class Chunk:
     """A piece of one file for a worker: a byte range of a plain JSON-lines file (the worker
-    reads it itself), raw lines (a .gz, or a range cut short by a limit), or rows read here
-    (arrays, tables, the hub)."""
+    reads it itself), raw lines (a .gz, or a range cut short by a limit), rows read here
+    (arrays, tables, the hub), or, with `in_pieces`, a piece of an array or a table that the
+    worker reads itself (ranges.Piece), or a whole workbook."""
 
     spec: FileSpec
     first_line: int = 1
@@ -194,12 +197,24 @@ class Chunk:
     lines: list[bytes] | None = None
     rows: list[Row] | None = None
     count: int = 0  # rows in the chunk, where known before it is parsed (lines with a limit, rows)
+    piece: Piece | None = None  # a piece of a JSON array, a CSV/TSV or a parquet file
+    whole: bool = False  # the whole file (a workbook, which cannot be cut)
 
 
 def file_chunks(spec: FileSpec, *, limit: int | None = None, block_bytes: int = BLOCK_BYTES,
-                batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
-    """The chunks of one file, in order; with `limit`, exactly its first `limit` rows."""
+                batch_rows: int = BATCH_ROWS, in_pieces: bool = False) -> Iterator[Chunk]:
+    """The chunks of one file, in order; with `limit`, exactly its first `limit` rows.
+
+    Arrays and tables are read here and sent as rows, unless `in_pieces` (and no limit): then
+    each chunk says which piece of the file its worker reads (ranges.py: a JSON array or a
+    CSV/TSV in byte ranges of about `block_bytes`, a parquet file in row ranges of about as
+    many bytes, a workbook whole), and this process reads no row. A table whose quoting the
+    scan cannot prove, and any .gz, are still read here."""
     if not spec.json_lines:
+        pieces = _pieces(spec, block_bytes, batch_rows) if in_pieces and limit is None else None
+        if pieces is not None:
+            yield from pieces
+            return
         for batch in chunked(file_rows(spec, limit), batch_rows):
             yield Chunk(spec, rows=batch, count=len(batch))
     elif spec.seekable and limit is None:
@@ -208,6 +223,38 @@ def file_chunks(spec: FileSpec, *, limit: int | None = None, block_bytes: int = 
     else:
         for first_line, lines, count in _line_chunks(spec, limit, block_bytes):
             yield Chunk(spec, first_line, lines=lines, count=count)
+
+
+def _pieces(spec: FileSpec, block_bytes: int, batch_rows: int) -> list[Chunk] | None:
+    """The chunks of an array or a table its workers read themselves; None: read it here."""
+    path = Path(spec.path)
+    suffix = base_suffix(path)
+    if suffix in {".xlsx", ".xls"}:
+        return [Chunk(spec, whole=True)]
+    if suffix in JSON_SUFFIXES:
+        pieces = ranges.array_pieces(path, spec.encoding, block_bytes)
+    elif suffix in {".csv", ".tsv"}:
+        pieces = ranges.table_pieces(path, suffix, spec.encoding, block_bytes)
+    elif suffix == ".parquet":
+        pieces = ranges.parquet_pieces(path, max(batch_rows, ranges.parquet_rows_in(path, block_bytes)))
+    else:
+        pieces = None
+    return None if pieces is None else [Chunk(spec, piece=piece) for piece in pieces]
+
+
+def _piece_rows(chunk: Chunk) -> Iterator[Row]:
+    """The rows of a piece (or of a whole workbook), read here, records expanded."""
+    spec, piece = chunk.spec, chunk.piece
+    if chunk.whole:
+        return file_rows(spec)
+    suffix = base_suffix(Path(spec.path))
+    if suffix in JSON_SUFFIXES:
+        rows = ranges.array_piece_rows(spec.path, spec.encoding, piece)
+    elif suffix == ".parquet":
+        rows = ranges.parquet_piece_rows(spec.path, piece)
+    else:
+        rows = ranges.table_piece_rows(spec.path, suffix, spec.encoding, piece)
+    return (expanded for row in rows for expanded in expand_record(row, spec.format))
 
 
 def rows_chunks(spec: FileSpec, rows: Iterable[Row], batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
@@ -221,6 +268,8 @@ def chunk_rows(chunk: Chunk) -> Iterator[Row]:
     a Row with `error` set, never an exception."""
     if chunk.rows is not None:
         return iter(chunk.rows)
+    if chunk.piece is not None or chunk.whole:
+        return _piece_rows(chunk)
     spec = chunk.spec
     lines = chunk.lines if chunk.lines is not None else read_span(spec.path, *chunk.span)
     return _decoded(spec, chunk.first_line, lines)

@@ -276,3 +276,60 @@ def test_connected_components_match_a_union_find(ray_session):
     dataset = ray.data.from_items([{"a": int(a), "b": int(b)} for a, b in edges])
     labels = {row["node"]: row["root"] for row in components(dataset, parts=3).take_all()}
     assert labels == {node: find(node) for node in parent}
+
+
+@pytest.fixture(scope="module")
+def tables(rows, tmp_path_factory) -> dict[str, Path]:
+    """The generated rows as a JSON array, a CSV whose cells hold newlines, quotes and commas, a
+    parquet file of several row groups and a small workbook."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("tables")
+    records = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()[:2500]]
+    for n, record in enumerate(records):
+        if n % 3 == 0:  # cells a CSV must quote, and a newline right where a cut might fall
+            record["output"] += f'\n第二段，"引号"{n}\n'
+    paths = {"array": folder / "rows.json", "csv": folder / "rows.csv", "parquet": folder / "rows.parquet",
+             "xlsx": folder / "rows.xlsx"}
+    paths["array"].write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    frame = pd.DataFrame(records)
+    frame.to_csv(paths["csv"], index=False)
+    pq.write_table(pa.Table.from_pandas(frame.iloc[:1800], preserve_index=False), paths["parquet"],
+                   row_group_size=300)
+    frame.iloc[:200].to_excel(paths["xlsx"], index=False)
+    return paths
+
+
+def test_arrays_and_tables_are_read_in_ray_tasks_not_on_the_driver(tables, small_partitions):
+    """With --engine ray the driver sends pieces (a byte range, a row range, a whole workbook),
+    never rows: it parses no array or table."""
+    from instruct_data.pipeline.sources import plan_sources, tasks
+
+    recipe = parse_recipe({"sources": [{"files": [str(path) for path in tables.values()]}]}, "test")
+    chunks = [task[3] for task in tasks(plan_sources(recipe), block_bytes=64 << 10, batch_rows=500, in_pieces=True)]
+    assert all(chunk.rows is None for chunk in chunks)
+    kinds = [Path(chunk.spec.path).suffix for chunk in chunks]
+    assert kinds.count(".json") > 5 and kinds.count(".csv") > 5 and kinds.count(".parquet") == 3
+    assert [chunk.whole for chunk in chunks if chunk.spec.path.endswith(".xlsx")] == [True]
+
+
+def test_arrays_and_tables_read_in_pieces_build_as_locally(ray_session, tables, small_partitions, tmp_path):
+    from instruct_data.ray_engine.build import build_on_ray
+
+    recipe = {"sources": [{"name": "array", "files": [str(tables["array"])]},
+                          {"name": "csv", "files": [str(tables["csv"])]},
+                          {"name": "tables", "files": [str(tables["parquet"]), str(tables["xlsx"])]}],
+              "split": {"heldout": 100}, "seed": 2}
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    read = {source["name"]: source["read"] for source in on_ray["sources"]}
+    assert read == {"array": 2500, "csv": 2500, "tables": 2000}
+    conversations = (tmp_path / "ray" / "conversations.jsonl").read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(line)["id"] for line in conversations]
+    assert max(int(i.split(":")[1]) for i in ids if i.startswith("csv:")) > 2400  # numbered across pieces
+    assert max(int(i.split(":")[1]) for i in ids if i.startswith("array:")) > 2400

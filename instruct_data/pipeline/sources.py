@@ -63,13 +63,16 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
     return plans
 
 
-def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES, batch_rows: int = BATCH_ROWS) -> Iterator[tuple]:
+def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES, batch_rows: int = BATCH_ROWS,
+          in_pieces: bool = False) -> Iterator[tuple]:
     """(chunk number, source index, id prefix, rowpath.Chunk) for every source in order; a
     source stops being read once its cap is reached. A chunk holds `block_bytes` of a JSON-lines
-    file, or `batch_rows` rows read here (an array, a table, a Belle release)."""
+    file, or `batch_rows` rows read here (an array, a table, a Belle release); with `in_pieces`,
+    an array or a table is cut into pieces its workers read (rowpath.file_chunks), so that this
+    process reads no row of it."""
     number = 0
     for plan in plans:
-        for id_prefix, chunk in _source_chunks(plan, block_bytes, batch_rows):
+        for id_prefix, chunk in _source_chunks(plan, block_bytes, batch_rows, in_pieces):
             if plan.stopped:
                 break
             yield (number, plan.index, id_prefix, chunk)
@@ -81,7 +84,7 @@ def input_bytes(plans: list[Plan]) -> int:
     return sum(Path(spec.path).stat().st_size for plan in plans for spec in plan.files)
 
 
-def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int) -> Iterator[tuple[str, object]]:
+def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int, in_pieces: bool) -> Iterator[tuple[str, object]]:
     if plan.subset is not None:
         from instruct_data import hub
 
@@ -98,7 +101,8 @@ def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int) -> Iterator[tu
     names = source_names([Path(spec.path) for spec in plan.files]) if several else []
     for index, spec in enumerate(plan.files):
         id_prefix = f"{plan.label}/{names[index]}" if several else plan.label
-        for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes, batch_rows=batch_rows):
+        for chunk in file_chunks(spec, limit=remaining, block_bytes=block_bytes, batch_rows=batch_rows,
+                                 in_pieces=in_pieces):
             yield id_prefix, chunk
             if remaining is not None:
                 remaining -= chunk.count

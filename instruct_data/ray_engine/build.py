@@ -64,8 +64,9 @@ class _Job:
 
     def run(self, work: Path, against: list[str]) -> dict[str, Any]:
         cpus = self.cluster.cpus
+        # Arrays and tables go as pieces each task reads itself: the driver reads no row of them.
         chunks = tasks_dataset(tasks(self.plans, block_bytes=block_bytes(input_bytes(self.plans), cpus),
-                                     batch_rows=block_rows(estimate_rows(self.recipe), cpus)))
+                                     batch_rows=block_rows(estimate_rows(self.recipe), cpus), in_pieces=True))
         if chunks is None:  # nothing to read: empty outputs, as the local engine writes them
             return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
         pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state, "cwd": os.getcwd()}, batch_size=1,
