@@ -224,3 +224,11 @@ def test_english_worked_maths_still_shows_its_wrong_steps():
     # the same quantity on two lines, with the same relation: 2250 - 2146 is 104
     found = verdict("Thus, x >= 2250 - 2146\nThus, x >= 94\n#### 94")
     assert found is not None and found.detail.startswith("2250-2146 = 94")
+
+
+def test_compound_units_are_read_and_a_change_of_unit_through_them_is_left_alone():
+    assert verdict("需要的石子 = 36平方米 × 2.5千克/平方米 = 91千克。").reason == "wrong_arithmetic"
+    assert verdict("需要的石子 = 36平方米 × 2.5千克/平方米 = 90千克。") is None
+    assert verdict("小华的速度 = 0.8公里 ÷ 8分钟 = 1.0公里/分钟").reason == "wrong_arithmetic"
+    assert verdict("路程 = 2千米/小时 × 3小时 = 6000米") is None  # 千米 into 米
+    assert verdict("\\[ \\frac{4710 \\text{kg}}{750 \\text{kg/m}^3} = 6.28 \\text{m}^3 \\]") is None  # per cubic metre

@@ -71,7 +71,9 @@ _UNITS = sorted("""元 角 分 厘 米 厘米 毫米 分米 千米 公里 里 �
 千米/时 千米/小时 米/秒 米/分 米/分钟 公里/小时 km/h m/s
 km cm mm dm m kg g mg t L ml mL h min s""".split(), key=len, reverse=True)
 _UNIT_WORDS = frozenset(_UNITS)
-_UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")[²³]?(?:/[\u4e00-\u9fff](?![\u4e00-\u9fff]))?"
+_UNIT_NAMES = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
+# a unit, squared or cubed, and per another unit (`千克/平方米`, `m/min`) or per one character (`元/斤`)
+_UNIT = rf"{_UNIT_NAMES}[²³]?(?:/(?:{_UNIT_NAMES}(?![A-Za-z])[²³]?|[\u4e00-\u9fff](?![\u4e00-\u9fff])))?"
 _UNIT_START = re.compile(rf"{_UNIT}(?![A-Za-z])")
 # Units of one kind: two of them in one equation mean a change of unit (`6000分钟 ÷ 60 = 100小时`).
 _UNIT_KINDS = [set(kind.split()) for kind in (
@@ -267,6 +269,7 @@ def _edges(text: str, start: int, end: int) -> tuple[bool, bool] | None:
     # next to it computes something (`除以5：25÷5=5`, where it ends a label).
     ratio_before = prev == ":" and (before[:-1].rstrip(" \t")[-1:].isdigit() or before[:-1].rstrip(" \t")[-1:] == ")")
     ratio_after = nxt == ":" and after[1:].lstrip(" \t")[:1].isdigit()
+    # (spaced off, `剩下的 30-27=3` could start there, but `80的 \\frac{3}{4}` shows it need not)
     first_open = bool(_WORD_BEFORE.search(before[-3:])) or _unknown_before(before, start)
     # `取整(41.67) = 42`, `f(3) = 5`: a bracket glued to a word is a function's argument
     first_open = first_open or (text[start:start + 1] == "(" and len(before) == start and bool(_FUNCTION.search(before)))
@@ -661,6 +664,7 @@ def _letter_unknown(sides) -> bool:
 
 def _changes_unit(left_side, right_side) -> bool:
     """The two sides hold two units of one kind (`10角 = 1元`, `6000分钟 ÷ 60 = 100小时`)."""
-    units = {value.unit.rstrip("²³") for side in (left_side, right_side) for kind, value in side
-             if kind == "num" and value.unit}
+    # a compound unit counts by its parts: `2千米/小时 × 3小时 = 6000米` changes 千米 into 米
+    units = {part.rstrip("²³") for side in (left_side, right_side) for kind, value in side
+             if kind == "num" and value.unit for part in value.unit.split("/")}
     return len(units) > 1 and any(len(units & kind) > 1 for kind in _UNIT_KINDS)
