@@ -2,6 +2,8 @@
 
     python benchmarks/bench_ray.py --rows 1000000 5000000
     python benchmarks/bench_ray.py --rows 200000 --engines ray      # a quick look
+    python benchmarks/bench_ray.py --rows 1000000 --format json csv --driver-read   # the driver's reading alone
+    python benchmarks/bench_ray.py --rows 200000 --format csv --engines ray --code /tmp/old  # an older checkout
 
 For each row count: generates a Belle-like corpus (benchmarks/corpus.py: 5% planted exact
 and 5% near copies), then runs `idata build CORPUS --heldout 1000 --engine E` as a child
@@ -10,7 +12,12 @@ wall time, CPU time of the tree (user + sys, per row), the peak memory of the dr
 idata process itself) and of the largest worker, each its own (private pages, not counting
 the pages of Ray's shared object store it maps) and RSS, Ray's own processes (raylet, GCS,
 the spill workers that move object-store pages to disk), and whether train.jsonl, heldout.jsonl and duplicates.jsonl are
-byte-identical between the engines. With Ray, the rows and bytes of each stage's output
+byte-identical between the engines, and the driver's own CPU time. `--format json` or `csv` writes
+the corpus as a JSON array or a CSV first (arrays and tables: read in pieces by the tasks on Ray,
+instruct_data/ranges.py); `--driver-read` times only what the driver does to read them: planning
+the sources and making every task (rowpath chunks, pickled), in a child process, no Ray.
+`--code DIR` runs the builds with DIR first on PYTHONPATH (a checkout to compare with: `git
+archive COMMIT instruct_data | tar -x -C DIR`). With Ray, the rows and bytes of each stage's output
 (and of what went into the band shuffle) are printed too: the per-row costs docs/ray.md's
 100M-row cluster estimate is made from. The driver's peak should not grow with the rows.
 """
@@ -66,10 +73,11 @@ def own_memory(process: psutil.Process) -> tuple[int, int]:
     return own, rss
 
 
-def run(command: list[str], env: dict[str, str]) -> dict:
-    """Wall time, CPU seconds and peak RSS per role of the process tree of one build."""
+def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> dict:
+    """Wall time, CPU seconds and peak RSS per role of the process tree of one build (run from
+    `cwd`: `python -m` puts its working directory first on sys.path, before --code's)."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True, cwd=cwd)
     root = psutil.Process(child.pid)
     peak: dict[str, int] = {}
     cpu: dict[int, float] = {}  # last seen user + sys of each process
@@ -93,7 +101,7 @@ def run(command: list[str], env: dict[str, str]) -> dict:
     _, errors = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"build failed ({child.returncode}): {' '.join(command)}\n{errors[-3000:]}")
-    return {"wall": wall, "cpu": sum(cpu.values()), "peak": peak}
+    return {"wall": wall, "cpu": sum(cpu.values()), "driver_cpu": cpu.get(child.pid, 0.0), "peak": peak}
 
 
 def digest(path: Path) -> str:
@@ -105,56 +113,119 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--engines", nargs="+", choices=("local", "ray"), default=["local", "ray"])
     parser.add_argument("--scratch", default=None, help="folder for the corpora and outputs (default: a temp dir)")
+    parser.add_argument("--format", nargs="+", choices=("jsonl", "json", "csv"), default=["jsonl"],
+                        help="the corpus as JSON lines, a JSON array or a CSV (default: jsonl)")
+    parser.add_argument("--driver-read", action="store_true",
+                        help="time only the driver's reading (planning and making the tasks), no build")
+    parser.add_argument("--code", default=None, help="run the builds with this folder first on PYTHONPATH")
     parser.add_argument("--stages", action="store_true",
                         help="also measure each Ray stage's rows and bytes (runs the band shuffle twice: slower)")
     args = parser.parse_args()
 
     from corpus import generate  # benchmarks/corpus.py
 
-    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="bench_ray-"))
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="bench_ray-")).resolve()
     scratch.mkdir(parents=True, exist_ok=True)
-    for rows in args.rows:
+    base_env = dict(os.environ)
+    if args.code:
+        base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.code, os.environ.get("PYTHONPATH")]))
+    for rows, fmt in ((rows, fmt) for rows in args.rows for fmt in args.format):
         corpus = scratch / f"corpus-{rows}.jsonl"
         if not corpus.exists():
             started = time.perf_counter()
             generate(rows, corpus, near_dups=0.05, exact_dups=0.05, seed=0)
             print(f"generated {rows:,} rows in {time.perf_counter() - started:.0f} s: {corpus}", file=sys.stderr)
+        corpus = as_format(corpus, fmt)
+        if args.driver_read:
+            print(f"{corpus.name}: the driver's reading, {driver_read(corpus, base_env)}  "
+                  f"(load {os.getloadavg()[0]:.1f})")
+            continue
         results = {}
         for engine in args.engines:
             out = scratch / f"build-{engine}-{rows}"
             stages = scratch / f"stages-{engine}-{rows}.jsonl"
             stages.unlink(missing_ok=True)
             measure_stages = engine == "ray" and args.stages
-            env = {**os.environ, "IDATA_RAY_STAGES": str(stages)} if measure_stages else dict(os.environ)
+            env = {**base_env, "IDATA_RAY_STAGES": str(stages)} if measure_stages else dict(base_env)
             command = [sys.executable, "-m", "instruct_data", "build", str(corpus), "--out", str(out),
                        "--heldout", "1000", "--engine", engine, "--json"]
             print(f"running: {' '.join(command[1:])}  (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
-            results[engine] = run(command, env)
+            results[engine] = run(command, env, cwd=scratch)
             results[engine]["load"] = os.getloadavg()[0]
             results[engine]["manifest"] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
             results[engine]["digests"] = {name: digest(out / name) for name in COMPARED}
             results[engine]["stages"] = [json.loads(line) for line in stages.read_text().splitlines()] \
                 if stages.exists() else []
             shutil.rmtree(out)
-        report(rows, results)
+        report(rows, results, fmt)
     if not args.scratch:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def report(rows: int, results: dict) -> None:
-    print(f"\nidata build, {rows:,} generated rows (5% exact + 5% near copies planted), near dedupe on, "
+def as_format(corpus: Path, fmt: str) -> Path:
+    """The corpus as a JSON array or a CSV (written once, beside it)."""
+    if fmt == "jsonl":
+        return corpus
+    out = corpus.with_suffix(".json" if fmt == "json" else ".csv")
+    if not out.exists():
+        import pandas as pd
+
+        with open(corpus, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh]
+        if fmt == "json":
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write("[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n]\n")
+        else:
+            pd.DataFrame(rows).to_csv(out, index=False)
+    return out
+
+
+DRIVER_READ = """
+import inspect, pickle, resource, sys, time
+from instruct_data.pipeline.sources import estimate_rows, input_bytes, plan_sources, tasks
+from instruct_data.ray_engine.runtime import block_bytes, block_rows
+from instruct_data.recipe import parse_recipe
+started = time.perf_counter()
+recipe = parse_recipe({"sources": [{"files": [sys.argv[1]]}]}, "bench")
+plans = plan_sources(recipe)
+options = {"in_pieces": True} if "in_pieces" in inspect.signature(tasks).parameters else {}
+count = size = 0
+for task in tasks(plans, block_bytes=block_bytes(input_bytes(plans), 2), batch_rows=block_rows(estimate_rows(recipe), 2),
+                  **options):
+    count += 1
+    size += len(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(f"CPU {usage.ru_utime + usage.ru_stime:.2f} s, wall {time.perf_counter() - started:.2f} s, "
+      f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB, {count} tasks, {size / 2**20:.1f} MiB pickled")
+"""
+
+
+def driver_read(corpus: Path, env: dict[str, str]) -> str:
+    """What the driver of a Ray build spends to read `corpus`: planning the source and making
+    (and pickling) every task, as build_on_ray does on 2 CPUs, in a child process."""
+    # (run from the corpus' folder: `python -c` puts its working directory first on sys.path)
+    done = subprocess.run([sys.executable, "-c", DRIVER_READ, str(corpus)], env=env, capture_output=True, text=True,
+                          check=False, cwd=corpus.parent)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return done.stdout.strip()
+
+
+def report(rows: int, results: dict, fmt: str = "jsonl") -> None:
+    print(f"\nidata build, {rows:,} generated rows as {fmt} (5% exact + 5% near copies planted), near dedupe on, "
           f"{os.cpu_count()} CPUs")
     print("peak memory per process: its own (private pages, less the object store's), and RSS (with the "
           "shared object-store pages it mapped)")
-    header = f"{'engine':<7} {'wall s':>8} {'CPU us/row':>10} {'driver MiB':>16} {'worker MiB':>16} " \
-             f"{'ray sys MiB':>11} {'load':>5}  removed"
+    header = f"{'engine':<7} {'wall s':>8} {'CPU us/row':>10} {'driver CPU s':>12} {'driver MiB':>16} " \
+             f"{'worker MiB':>16} {'ray sys MiB':>11} {'load':>5}  removed"
     print(header)
     print("-" * len(header))
     for engine, r in results.items():
         peak = r["peak"]
         counts = r["manifest"]["counts"]
         mib = lambda kind: f"{peak.get(kind, 0) / 2**20:,.0f} ({peak.get(kind + ' rss', 0) / 2**20:,.0f})"  # noqa: E731
-        print(f"{engine:<7} {r['wall']:>8.1f} {r['cpu'] / rows * 1e6:>10.0f} {mib('driver'):>16} {mib('worker'):>16} "
+        print(f"{engine:<7} {r['wall']:>8.1f} {r['cpu'] / rows * 1e6:>10.0f} {r['driver_cpu']:>12.1f} "
+              f"{mib('driver'):>16} {mib('worker'):>16} "
               f"{peak.get('ray system', 0) / 2**20:>11,.0f} {r['load']:>5.1f}  {counts['duplicates_by_method']}")
     if len(results) == 2:
         same = results["local"]["digests"] == results["ray"]["digests"]

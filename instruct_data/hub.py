@@ -12,6 +12,7 @@ file names and schemas come from ../shared/BELLE.md.
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 from collections.abc import Iterator
@@ -62,16 +63,69 @@ def get_subset(name: str) -> Subset:
 
 
 def local_file(subset: Subset, from_path: str | os.PathLike) -> Path:
-    """The subset's file in a local copy: PATH itself, PATH/FILE, or PATH/<dataset id>/FILE."""
+    """The subset's file in a local copy (its first shard, for a copy in shards: local_files)."""
+    return local_files(subset, from_path)[0]
+
+
+def local_files(subset: Subset, from_path: str | os.PathLike) -> list[Path]:
+    """The subset's file in a local copy: PATH itself, PATH/FILE, or PATH/<dataset id>/FILE; or,
+    in those folders, the file in shards named as the hub names them (FILE's stem, then
+    `-00000-of-00004` and its suffix), in order."""
     path = Path(from_path).expanduser()
-    candidates = [path] if path.is_file() else [path / subset.file, path / subset.dataset / subset.file,
-                                                 path / subset.dataset.split("/")[1] / subset.file]
+    folders = [path, path / subset.dataset, path / subset.dataset.split("/")[1]]
+    candidates = [path] if path.is_file() else [folder / subset.file for folder in folders]
     for candidate in candidates:
         if candidate.is_file():
-            return candidate
+            return [candidate]
+    stem, suffix = os.path.splitext(subset.file)
+    for folder in folders if not path.is_file() else []:
+        shards = sorted(folder.glob(f"{glob.escape(stem)}-*-of-*{glob.escape(suffix)}"))
+        if shards:
+            return shards
     if not path.exists():
         raise InputError(str(path), "no such file or folder")
     raise InputError(str(path), f"no {subset.file} here (looked for {', '.join(str(c) for c in candidates)})")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard file of a local copy, with the number of its first row in the whole dataset."""
+
+    dataset: str
+    revision: str | None
+    path: str
+    first_row: int
+    rows: int  # rows it holds: its lines with text (datasets skips blank ones)
+
+
+def shards(subset: Subset, from_path: str | os.PathLike, revision: str | None = None) -> list[Shard]:
+    """The shard files of a local copy, each numbered from where the one before ends, so that a
+    task per shard gives every row the id a stream of the whole dataset gives it."""
+    found, first = [], 1
+    for path in local_files(subset, from_path):
+        with open(path, "rb") as fh:
+            rows = sum(1 for line in fh if line.strip())
+        found.append(Shard(subset.dataset, revision, str(path), first, rows))
+        first += rows
+    return found
+
+
+def shard_rows(shard: Shard) -> Iterator[tuple[Origin, dict[str, Any]]]:
+    """(origin, row) pairs of one shard, read by `datasets` as stream_rows reads the whole copy."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    count = 0
+    try:
+        stream = datasets.load_dataset("json", data_files=shard.path, split="train", streaming=True)
+        for count, data in enumerate(stream, start=1):
+            yield Origin(dataset=shard.dataset, revision=shard.revision, row=shard.first_row + count - 1), _plain(data)
+    except IdataError:
+        raise
+    except Exception as exc:  # as stream_rows
+        raise InputError(shard.path, f"cannot read {shard.dataset} ({type(exc).__name__}): {_first_line(exc)}") from None
+    if count != shard.rows:
+        raise InputError(shard.path, f"datasets read {count} rows from this shard, which has {shard.rows} lines of text")
 
 
 def describe(subset: Subset, from_path: str | None = None, revision: str | None = None) -> dict[str, Any]:
@@ -81,8 +135,9 @@ def describe(subset: Subset, from_path: str | None = None, revision: str | None 
     if from_path is not None:
         from instruct_data.io import file_sha256
 
-        path = local_file(subset, from_path)
-        info.update(path=str(path), sha256=file_sha256(path), bytes=path.stat().st_size)
+        paths = local_files(subset, from_path)
+        files = [{"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size} for path in paths]
+        info.update(files[0] if len(files) == 1 else {"shards": files})
     return info
 
 
@@ -92,8 +147,9 @@ def open_stream(subset: Subset, from_path: str | None = None, revision: str | No
 
     datasets.disable_progress_bars()
     if from_path is not None:
-        data_files = str(local_file(subset, from_path))
-        return datasets.load_dataset("json", data_files=data_files, split="train", streaming=True)
+        files = [str(path) for path in local_files(subset, from_path)]
+        return datasets.load_dataset("json", data_files=files[0] if len(files) == 1 else files, split="train",
+                                     streaming=True)
     return datasets.load_dataset(subset.dataset, data_files=subset.file, revision=revision, split="train",
                                  streaming=True)
 

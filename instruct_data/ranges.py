@@ -453,3 +453,60 @@ def parquet_rows_in(path: str | Path, size: int) -> int:
     except Exception:
         return 0
     return rows * size // max(Path(path).stat().st_size, 1)
+
+
+def array_head(path: str | Path, encoding: str, limit: int) -> list[Row] | None:
+    """The first `limit` rows of a UTF-8 JSON array read from its start alone (a format is
+    detected on them: the whole file need not be decoded for that), as io.read_rows gives them;
+    None where the start holds anything unusual (then read it as io.read_rows does)."""
+    path = Path(path)
+    if path.suffix.lower() == ".gz" or _codec(encoding) not in {"utf-8", "utf-8-sig"}:
+        return None
+    size, total = 1 << 20, path.stat().st_size
+    with open(path, "rb") as fh:
+        while True:
+            fh.seek(0)
+            data = fh.read(size)
+            rows = _head_of(data, str(path), limit, whole=len(data) == total)
+            if rows is not _MORE:
+                return rows or None
+            size *= 4
+
+
+_MORE = object()  # the start read holds fewer than the rows asked for
+
+
+def _head_of(data: bytes, name: str, limit: int, whole: bool):
+    start = data.find(b"[")
+    if start < 0:
+        return None
+    scan = _JsonScan()
+    marks, depth = scan.block(np.frombuffer(data, np.uint8)[start:])
+    marks = marks + start
+    closing = np.flatnonzero(depth == 0)
+    if closing.size:
+        stop, last = int(marks[closing[0]]) + 1, True
+        depth, marks = depth[:closing[0]], marks[:closing[0]]
+    else:
+        commas = marks[(depth == 1) & (np.frombuffer(data, np.uint8)[marks] == COMMA)]
+        if commas.size < limit or not commas.size:
+            return None if whole else _MORE
+        stop, last = int(commas[limit - 1]) + 1, False
+    body = data[start + 1:stop]
+    spans = _item_spans(body, last)
+    if spans is None:
+        return None
+    line, counted, rows = data[:start + 1].count(b"\n") + 1, 0, []
+    for index, (begin, end) in enumerate(spans[:limit], start=1):
+        line += body.count(b"\n", counted, begin)
+        counted = begin
+        item = _item(body[begin:end])
+        if item is _BROKEN:
+            return None
+        origin = Origin(file=name, line=line, row=index)
+        if isinstance(item, dict):
+            rows.append(Row(origin, item))
+        else:
+            rows.append(Row(origin, None, f"expected a JSON object, got {type(item).__name__}",
+                            raw=json.dumps(item, ensure_ascii=False)))
+    return rows

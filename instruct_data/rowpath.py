@@ -39,6 +39,7 @@ from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
                               open_binary, read_rows)
+from instruct_data.io import _checked as checked
 from instruct_data.ledger import Reject
 from instruct_data.ranges import Piece
 from instruct_data.schema import Conversation
@@ -123,11 +124,21 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
               encoding: str = "utf-8") -> FileSpec:
     """Resolve a file's format and mapping from its head. Fails (InputError: file:line: what
     is wrong) when the file cannot be read, none of its first rows parse, or no format fits."""
-    rows = read_rows(path, encoding=encoding, limit=DETECT_ROWS)
-    head = list(rows)
+    head = _head_rows(Path(path), encoding)
     name, used = resolve_format(head, str(path), fmt, mapping)
     unused = unused_columns(head, name, used)  # the raw records, before an expander splits them
     return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding), unused)
+
+
+def _head_rows(path: Path, encoding: str) -> list[Row]:
+    """The first rows, to detect the format on. A JSON array's are read from its start alone
+    (ranges.array_head): io.read_rows decodes the whole file first, which for a large array
+    cost the main process more than cutting it into pieces does."""
+    if path.is_file() and base_suffix(path) in JSON_SUFFIXES and is_json_array(path, encoding):
+        head = ranges.array_head(path, encoding, DETECT_ROWS)
+        if head is not None:
+            return list(checked(path, iter(head)))
+    return list(read_rows(path, encoding=encoding, limit=DETECT_ROWS))
 
 
 def is_json_lines(path: Path, encoding: str) -> bool:
@@ -199,6 +210,8 @@ class Chunk:
     count: int = 0  # rows in the chunk, where known before it is parsed (lines with a limit, rows)
     piece: Piece | None = None  # a piece of a JSON array, a CSV/TSV or a parquet file
     whole: bool = False  # the whole file (a workbook, which cannot be cut)
+    shard: Any = None  # a hub.Shard: one shard file of a Belle copy, read through `datasets`
+    part_rows: int = BATCH_ROWS  # a shard's rows processed at once (one block each, on Ray)
 
 
 def file_chunks(spec: FileSpec, *, limit: int | None = None, block_bytes: int = BLOCK_BYTES,
@@ -270,6 +283,10 @@ def chunk_rows(chunk: Chunk) -> Iterator[Row]:
         return iter(chunk.rows)
     if chunk.piece is not None or chunk.whole:
         return _piece_rows(chunk)
+    if chunk.shard is not None:
+        from instruct_data import hub
+
+        return (Row(origin, data) for origin, data in hub.shard_rows(chunk.shard))
     spec = chunk.spec
     lines = chunk.lines if chunk.lines is not None else read_span(spec.path, *chunk.span)
     return _decoded(spec, chunk.first_line, lines)

@@ -116,3 +116,25 @@ def test_an_unreachable_hub_is_one_clear_error():
     # HF_DATASETS_OFFLINE=1: datasets refuses to go online, which stands in for no network.
     with pytest.raises(InputError, match="BelleGroup/train_1M_CN"):
         list(hub.stream_rows(hub.SUBSETS["1M"], limit=1))
+
+
+def test_a_local_copy_in_shards_reads_as_one_dataset(tmp_path):
+    """A copy whose file is in shards named as the hub names them (STEM-00000-of-00002.json) is
+    read in order, rows numbered across the shards; hub.shards says where each one starts."""
+    subset = hub.SUBSETS["0.5M"]
+    lines = (BELLE / subset.dataset / subset.file).read_text(encoding="utf-8").splitlines()
+    folder = tmp_path / subset.dataset
+    folder.mkdir(parents=True)
+    (folder / "Belle_open_source_0.5M-00000-of-00002.json").write_text("\n".join(lines[:5]) + "\n\n", encoding="utf-8")
+    (folder / "Belle_open_source_0.5M-00001-of-00002.json").write_text("\n".join(lines[5:]) + "\n", encoding="utf-8")
+    assert [p.name for p in hub.local_files(subset, tmp_path)] == ["Belle_open_source_0.5M-00000-of-00002.json",
+                                                                   "Belle_open_source_0.5M-00001-of-00002.json"]
+    assert [(s.first_row, s.rows) for s in hub.shards(subset, tmp_path)] == [(1, 5), (6, len(lines) - 5)]
+    whole = [(str(o), row) for o, row in hub.stream_rows(subset, from_path=str(BELLE))]
+    assert [(str(o), row) for o, row in hub.stream_rows(subset, from_path=str(tmp_path))] == whole
+    by_shard = [(str(o), row) for s in hub.shards(subset, tmp_path) for o, row in hub.shard_rows(s)]
+    assert by_shard == whole
+    out = tmp_path / "out"
+    run_build("belle", "--subset", "0.5M", "--from", str(tmp_path), "--out", str(out), "--workers", "1")
+    shards = manifest(out)["inputs"][0]["shards"]
+    assert [Path(s["path"]).name for s in shards] == [p.name for p in hub.local_files(subset, tmp_path)]

@@ -159,3 +159,19 @@ def test_parquet_pieces_follow_row_groups(tmp_path):
     pieces = ranges.parquet_pieces(path, 100)
     assert len(pieces) == 5
     _same(path, [row for piece in pieces for row in ranges.parquet_piece_rows(str(path), piece)])
+
+
+def test_an_arrays_first_rows_are_read_from_its_start_alone(tmp_path):
+    """The format is detected on the first rows: for an array, read without decoding the rest."""
+    rows = _rows(3000, seed=4)
+    rows[3] = 5
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    want = [(r.origin, r.data, r.error, r.raw) for r in read_rows(path, limit=200)]
+    assert [(r.origin, r.data, r.error, r.raw) for r in ranges.array_head(path, "utf-8", 200)] == want
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(rows[:20], ensure_ascii=False), encoding="utf-8")
+    assert [r.data for r in ranges.array_head(small, "utf-8", 200)] == [r.data for r in read_rows(small)]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(rows[:20], ensure_ascii=False, indent=1).replace("},", "}", 1), encoding="utf-8")
+    assert ranges.array_head(broken, "utf-8", 200) is None  # read whole, which says what is wrong

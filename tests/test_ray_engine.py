@@ -333,3 +333,38 @@ def test_arrays_and_tables_read_in_pieces_build_as_locally(ray_session, tables, 
     ids = [json.loads(line)["id"] for line in conversations]
     assert max(int(i.split(":")[1]) for i in ids if i.startswith("csv:")) > 2400  # numbered across pieces
     assert max(int(i.split(":")[1]) for i in ids if i.startswith("array:")) > 2400
+
+
+@pytest.fixture(scope="module")
+def belle_shards(rows, tmp_path_factory) -> Path:
+    """A local copy of a Belle release in three shard files, as the hub names them (a blank
+    line in the second: datasets skips it, and so must the row numbers)."""
+    folder = tmp_path_factory.mktemp("hub")
+    shard_dir = folder / "BelleGroup" / "train_1M_CN"
+    shard_dir.mkdir(parents=True)
+    lines = rows.read_text(encoding="utf-8").splitlines()[:2400]
+    for k in range(3):
+        part = lines[k * 800:(k + 1) * 800]
+        if k == 1:
+            part.insert(100, "")
+        (shard_dir / f"Belle_open_source_1M-{k:05d}-of-00003.json").write_text("\n".join(part) + "\n",
+                                                                               encoding="utf-8")
+    return folder
+
+
+def test_a_belle_copy_in_shards_is_read_a_task_per_shard_as_locally(ray_session, belle_shards, small_partitions,
+                                                                     tmp_path):
+    from instruct_data.pipeline.sources import plan_sources, tasks
+    from instruct_data.ray_engine.build import build_on_ray
+
+    recipe = {"sources": [{"belle": "1M", "from": str(belle_shards)}], "split": {"heldout": 50}, "seed": 4}
+    chunks = [task[3] for task in tasks(plan_sources(parse_recipe(recipe, "test")), in_pieces=True)]
+    assert [(chunk.shard.first_row, chunk.shard.rows) for chunk in chunks] == [(1, 800), (801, 800), (1601, 800)]
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    assert on_ray["counts"]["totals"]["read"] == 2400 and len(on_ray["inputs"][0]["shards"]) == 3
+    ids = {json.loads(line)["id"] for line in (tmp_path / "ray" / "conversations.jsonl").read_text().splitlines()}
+    assert {"belle-1M:2399", "belle-1M:2400"} & ids  # numbered across the shards

@@ -18,7 +18,8 @@ from instruct_data.errors import IdataError
 from instruct_data.io import Row, expand_inputs
 from instruct_data.ledger import source_name, source_names
 from instruct_data.recipe import Recipe, RecipeError, Source
-from instruct_data.rowpath import BATCH_ROWS, BLOCK_BYTES, FileSpec, file_chunks, is_json_lines, open_file, rows_chunks
+from instruct_data.rowpath import (BATCH_ROWS, BLOCK_BYTES, Chunk, FileSpec, file_chunks, is_json_lines, open_file,
+                                   rows_chunks)
 
 
 @dataclass
@@ -88,9 +89,15 @@ def _source_chunks(plan: Plan, block_bytes: int, batch_rows: int, in_pieces: boo
     if plan.subset is not None:
         from instruct_data import hub
 
+        spec = FileSpec(plan.subset.name, plan.subset.format)
+        if in_pieces and plan.limit is None and plan.source.from_ is not None \
+                and len(hub.local_files(plan.subset, plan.source.from_)) > 1:
+            # A local copy in shards: a task per shard reads it (rows numbered across shards).
+            for shard in hub.shards(plan.subset, plan.source.from_, plan.source.revision):
+                yield plan.label, Chunk(spec, shard=shard, part_rows=batch_rows)
+            return
         rows = hub.stream_rows(plan.subset, from_path=plan.source.from_, revision=plan.source.revision,
                                limit=plan.limit)
-        spec = FileSpec(plan.subset.name, plan.subset.format)
         for chunk in rows_chunks(spec, (Row(origin, data) for origin, data in rows), batch_rows):
             yield plan.label, chunk
         return

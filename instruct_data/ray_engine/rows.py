@@ -17,6 +17,7 @@ import pickle
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from instruct_data.errors import IdataError
@@ -40,33 +41,69 @@ def schema():
     return pa.schema([(name, getattr(pa, kind)()) for name, kind in SCHEMA_FIELDS])
 
 
-def chunk_block(batch: dict[str, Any], state, cwd: str | None = None) -> Any:
-    """map_batches function: the pickled chunk tasks of `batch` -> one Arrow table of columns
+SUB_CHUNKS = 1 << 24  # a chunk's `seq` is its number times this, plus its part (a shard's batches)
+
+
+def chunk_block(batch: dict[str, Any], state, cwd: str | None = None) -> Iterator[Any]:
+    """map_batches function: the pickled chunk tasks of `batch` -> Arrow tables of columns, one
+    per chunk, or one per `part_rows` rows of a hub shard this task reads itself
     (relative input paths are the driver's, `cwd`)."""
     import pyarrow as pa
 
-    columns: dict[str, list] = {name: [] for name, _ in SCHEMA_FIELDS}
+    from instruct_data.pipeline.worker import init_worker
+
     spool = tempfile.mkdtemp(prefix="idata-ray-spool-")
     try:
         with in_driver_dir(cwd):
-            _chunks(batch, state, spool, columns)
+            init_worker(_with_spool(state, spool))
+            for blob in batch["task"]:
+                for task in _parts(pickle.loads(blob)):
+                    columns: dict[str, list] = {name: [] for name, _ in SCHEMA_FIELDS}
+                    _one_task(task, spool, columns)
+                    yield pa.table(columns, schema=schema())
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-    return pa.table(columns, schema=schema())
 
 
-def _chunks(batch: dict[str, Any], state, spool: str, columns: dict[str, list]) -> None:
-    from instruct_data.pipeline.worker import init_worker
+def _parts(task: tuple) -> Iterator[tuple]:
+    """The task, numbered `seq` (its number x SUB_CHUNKS); for a hub shard, one task per batch of
+    its rows, read here through `datasets` (seq + 0, 1, ...), then its read error if any."""
+    number, source_index, id_prefix, chunk = task
+    if chunk.shard is None:
+        yield (number * SUB_CHUNKS, source_index, id_prefix, chunk)
+        return
+    from instruct_data.rowpath import chunk_rows, rows_chunks
 
-    init_worker(_with_spool(state, spool))
-    for blob in batch["task"]:
-        task = pickle.loads(blob)
+    rows = _Rows(chunk_rows(chunk))
+    part = 0
+    for part, rows_chunk in enumerate(rows_chunks(chunk.spec, rows, chunk.part_rows), start=1):
+        yield (number * SUB_CHUNKS + part - 1, source_index, id_prefix, rows_chunk)
+    if rows.error is not None:
+        yield (number * SUB_CHUNKS + part, source_index, id_prefix, rows.error)
+
+
+class _Rows:
+    """A shard's rows; a read that fails ends them, its error kept (raised by the driver in order)."""
+
+    def __init__(self, rows: Iterator):
+        self._rows, self.error = rows, None
+
+    def __iter__(self):
         try:
-            _one_chunk(task, spool, columns)
+            yield from self._rows
         except IdataError as exc:
-            # A file that cannot be read (file:line: what is wrong) travels back as data: Ray
-            # would wrap the exception and lose it. The driver raises it in chunk order.
-            _append(columns, kind=ERROR, seq=task[0], source=task[1], payload=error_payload(exc))
+            self.error = exc
+
+
+def _one_task(task: tuple, spool: str, columns: dict[str, list]) -> None:
+    try:
+        if isinstance(task[3], IdataError):
+            raise task[3]
+        _one_chunk(task, spool, columns)
+    except IdataError as exc:
+        # A file that cannot be read (file:line: what is wrong) travels back as data: Ray
+        # would wrap the exception and lose it. The driver raises it in chunk order.
+        _append(columns, kind=ERROR, seq=task[0], source=task[1], payload=error_payload(exc))
 
 
 def _with_spool(state, spool: str):
