@@ -161,11 +161,13 @@ def is_json_array(path: Path, encoding: str) -> bool:
         try:
             lines = (line for line in fh if line.lstrip(b"\xef\xbb\xbf").strip())
             first = next(lines, b"")
+            if next(lines, None) is None:
+                return True  # one line: an array whether it parses or not (an array on one line is not parsed here)
             try:
                 json.loads(first.decode(encoding).lstrip("\ufeff"))
             except (ValueError, RecursionError):  # also UnicodeDecodeError: a pretty-printed or broken array
                 return True
-            return next(lines, None) is None
+            return False
         except GZIP_ERRORS as exc:
             raise InputError(str(path), f"cannot read: {exc}", line=1) from None
 
