@@ -1,10 +1,11 @@
 """Build sources, resolved before anything is written, and read in chunks for the workers.
 
 Files are cut into chunks by rowpath.file_chunks (JSON lines: byte ranges or raw lines the
-workers decode; arrays and tables: batches of rows), a Belle release streamed by `datasets`
-into batches of rows; the workers turn each row into a Conversation through the same
-rowpath as every other command. Chunks are numbered in input order; a source stops being
-read once its cap is reached.
+workers decode; arrays and tables: batches of rows read here, or with `in_pieces` (the Ray
+engine) pieces the workers read themselves), a Belle release streamed by `datasets` into
+batches of rows (with `in_pieces`, a local copy in shards: a chunk per shard); the workers
+turn each row into a Conversation through the same rowpath as every other command. Chunks
+are numbered in input order; a source stops being read once its cap is reached.
 """
 
 from __future__ import annotations
