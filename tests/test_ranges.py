@@ -106,7 +106,7 @@ def test_table_pieces_with_quoted_newlines_read_as_the_whole_file(tmp_path, suff
     frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False, lineterminator="\r\n")
     text = path.read_text(encoding="utf-8")
     assert '\n第二行' in text  # quoted newlines, quotes and separators in cells
-    path.write_text("\n\ufeff" * 0 + text.replace("\r\n", "\r\n\r\n", 3), encoding="utf-8")  # blank lines
+    path.write_text("\ufeff" + text.replace("\r\n", "\r\n\r\n", 3), encoding="utf-8")  # a BOM, blank lines
     for target in (64, 1000):
         _same(path, _table_rows(path, suffix, target))
 
