@@ -21,7 +21,9 @@ result just above it). Data, all real:
   items) from percent4/llm_math_solver @ a9dd6f79 (clone it under the mirrors folder, as for
   the quality set's fetched sources), mostly right: where the checks first met that style;
 * GSM8K's 7,473 English training solutions (openai/grade-school-math @ 3101c7d5), for precision
-  on a style none of the checks was written for.
+  on a style none of the checks was written for;
+* the 421 replies with an `=` in a thousand Chinese ShareGPT dialogues (shibing624/MedicalGPT @
+  2f1008cf, data/sft/sharegpt_zh_1K_format.jsonl): arithmetic people ask a chat model for.
 
 Figures:
 - precision: the rule runs on every row. Each firing was read by hand and its verdict written
@@ -124,18 +126,25 @@ SOLVER = ("percent4/llm_math_solver", "a9dd6f79b06fe0a9e4f2eaa621ad31f1d85cc3e6"
            "data_systhesis/data/tal_scq5k_train_data.json"))
 
 
-def solver_maths() -> tuple[list[tuple[str, int, str, str]], list[str]]:
-    """(file, position, question, reply) of every round of the solver's conversations with an `=`."""
+# General Chinese chat, ShareGPT-style, a thousand dialogues (shibing624/MedicalGPT, Apache-2.0):
+# the replies with an `=` are whatever arithmetic people ask a chat model for, sycophancy included.
+SHAREGPT = ("shibing624/MedicalGPT", "2f1008cfa49cbba69ff6f138c3b5e2fb0646bdc7", ("data/sft/sharegpt_zh_1K_format.jsonl",))
+
+
+def solver_maths(source: tuple = SOLVER) -> tuple[list[tuple[str, int, str, str]], list[str]]:
+    """(file, position, question, reply) of every round with an `=` of a conversations file."""
     import sources
 
-    repo, commit, paths = SOLVER
+    repo, commit, paths = source
     rows, skipped = [], []
     for path in paths:
         try:
-            records = json.loads(sources._git_show(repo, commit, path, sources.MIRRORS))
+            raw = sources._git_show(repo, commit, path, sources.MIRRORS).decode("utf-8")
         except sources.Absent as error:
             skipped.append(f"{repo}: {error}")
             continue
+        records = [json.loads(line) for line in raw.splitlines() if line.strip()] if path.endswith(".jsonl") \
+            else json.loads(raw)
         name = path.rsplit("/", 1)[-1]
         for position, record in enumerate(records, start=1):
             turns = record["conversations"]
@@ -267,11 +276,12 @@ def run(seed: int, quick: bool = False) -> dict:
     others, skipped = other_maths(held_out) if not quick else ([], ["other sources (--quick)"])
     solver, solver_skipped = solver_maths() if not quick else ([], [f"{SOLVER[0]} (--quick)"])
     gsm8k, gsm8k_skipped = gsm8k_maths() if not quick else ([], [f"{GSM8K[0]} (--quick)"])
-    skipped += solver_skipped + gsm8k_skipped
+    chat, chat_skipped = solver_maths(SHAREGPT) if not quick else ([], [f"{SHAREGPT[0]} (--quick)"])
+    skipped += solver_skipped + gsm8k_skipped + chat_skipped
     read = verdicts()
     started = time.perf_counter()
     firings = []
-    for source, position, question, reply in maths + others + solver + gsm8k:
+    for source, position, question, reply in maths + others + solver + gsm8k + chat:
         verdict = rule.judge(question, reply)
         if verdict is not None:
             item = read.get((source, position), {})
@@ -293,7 +303,7 @@ def run(seed: int, quick: bool = False) -> dict:
                "solver_unflagged": _planted(rule, solver_unflagged, seed)}
     correct = sum(f["verdict"] == "wrong" for f in firings)
     return {
-        "rows": {"school_maths": len(maths), "other_sources": len(others), "solver": len(solver), "gsm8k": len(gsm8k),
+        "rows": {"school_maths": len(maths), "other_sources": len(others), "solver": len(solver), "gsm8k": len(gsm8k), "sharegpt_zh": len(chat),
                  "test_rows_left_out": sum(source == MATH for source, _ in held_out)},
         "skipped": skipped, "seconds": round(seconds, 3),
         "precision": share(correct, len(firings)),
@@ -347,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = result["rows"]
     print(f"{rows['school_maths']} school-maths rows ({rows['test_rows_left_out']} test rows of the quality set left out) "
           f"and {rows['other_sources']} replies with a worked '=' from other sources, {rows['solver']} from "
-          f"{SOLVER[0]}, {rows['gsm8k']} from GSM8K; rule ran in {result['seconds']} s")
+          f"{SOLVER[0]}, {rows['gsm8k']} from GSM8K, {rows['sharegpt_zh']} from {SHAREGPT[0]}'s Chinese chat; "
+          f"rule ran in {result['seconds']} s")
     for line in result["skipped"]:
         print(f"  skipped {line}")
     p = result["precision"]

@@ -232,3 +232,10 @@ def test_compound_units_are_read_and_a_change_of_unit_through_them_is_left_alone
     assert verdict("小华的速度 = 0.8公里 ÷ 8分钟 = 1.0公里/分钟").reason == "wrong_arithmetic"
     assert verdict("路程 = 2千米/小时 × 3小时 = 6000米") is None  # 千米 into 米
     assert verdict("\\[ \\frac{4710 \\text{kg}}{750 \\text{kg/m}^3} = 6.28 \\text{m}^3 \\]") is None  # per cubic metre
+
+
+def test_a_value_put_in_rounded_holds_but_a_wrong_sum_does_not():
+    # 100/3 written as 33.3 and then 123.33: rounding, not an error (a false drop on a chat reply)
+    assert verdict("哥哥的年龄=100-10+(100/3)=100-10+33.3=123.33岁") is None
+    assert verdict("总时间：20 + 20 + 14 + 14 + 9 = 70分钟").reason == "wrong_arithmetic"
+    assert verdict("平均分 = 605.4 / 7 = 86.34").reason == "wrong_arithmetic"

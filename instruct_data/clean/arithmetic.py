@@ -569,11 +569,19 @@ def _close(left: Fraction, right: Fraction, left_side, right_side, approx: bool 
             return True
         # the other side computes from rounded numbers (`2×16.67 = 33.33`, 16.67 for 50/3): any
         # result those numbers could round from holds
-        span = _rounding_span(left_side if side is right_side else right_side)
+        # (numbers shown with fewer decimals than this result count as rounded too: `… + 33.3 = 123.33`)
+        span = _rounding_span(left_side if side is right_side else right_side, fewer_than=number.decimals)
         if span is not None and span[0] - _ulp(number) / 2 <= number.value <= span[1] + _ulp(number) / 2:
             return True
     if shown:
         return False
+    # two expressions, one with a value put in rounded (`100-10+(100/3) = 100-10+33.3`): it holds
+    # when some rounding of that side's own decimals gives the other side
+    if _single(left_side) is None and _single(right_side) is None:
+        for side, other in ((right_side, left), (left_side, right)):
+            span = _rounding_span(side, min_decimals=1)
+            if span is not None and span[0] <= other <= span[1]:
+                return True
     # a rounded number inside an expression (3.14 for π, 0.33 for 1/3): the result may be off by
     # the rounding carried through, which a relative bound covers
     if _max_decimals(left_side) >= 2 or _max_decimals(right_side) >= 2:
@@ -581,12 +589,13 @@ def _close(left: Fraction, right: Fraction, left_side, right_side, approx: bool 
     return False
 
 
-def _rounding_span(side) -> tuple[Fraction, Fraction] | None:
+def _rounding_span(side, min_decimals: int = 2, fewer_than: int = 0) -> tuple[Fraction, Fraction] | None:
     """The least and greatest value of a side whose numbers of two or more decimals may each be
     rounded by half a unit of their last decimal (every corner computed; the four arithmetic
     operations are monotonic in each operand, so the corners bound it)."""
     rounded = [i for i, (kind, value) in enumerate(side)
-               if kind == "num" and value.decimals >= 2 and not value.percent and not value.given]
+               if kind == "num" and (value.decimals >= min_decimals or 0 < value.decimals < fewer_than)
+               and not value.percent and not value.given]
     if not rounded or len(rounded) > 4:
         return None
     values = []
