@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint import IDATA, idata
+from faultkit import assert_gone, descendants, finish, send, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HELDOUT = FIXTURES / "eval" / "heldout.jsonl"
@@ -67,30 +68,6 @@ def run_env(tmp_path: Path, **extra: str) -> dict:
     return dict(os.environ, COLUMNS="200", NO_COLOR="1", IDATA_CACHE=str(tmp_path / "cache"), **extra)
 
 
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def signal_at(args: list, hold: str, sig: signal.Signals, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run `idata ARGS`, wait until it holds at `hold` (a stage, or STAGE:FRACTION), send `sig`
     (SIGINT to the process group, as Ctrl-C does), and check that it ends within 20 s with every
@@ -100,35 +77,18 @@ def signal_at(args: list, hold: str, sig: signal.Signals, tmp_path: Path, timeou
     env = run_env(tmp_path, IDATA_PROGRESS_FILE=str(marks), IDATA_HOLD_AT=hold, IDATA_HOLD_S=hold_s)
     proc = subprocess.Popen([str(IDATA), *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while not (marks.is_file() and "hold " in marks.read_text()):
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"{args[0]} ended before it reached {hold}: {err[-2000:]}")
-        assert time.monotonic() < deadline, f"{args[0]} never reached {hold}"
-        time.sleep(0.05)
-    workers = _descendants(proc.pid)
-    if sig == signal.SIGINT:
-        os.killpg(proc.pid, sig)
-    else:
-        os.kill(proc.pid, sig)
-    try:
-        out, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"{args[0]} hung after {sig.name} at {hold}")
+    wait_until(lambda: marks.is_file() and "hold " in marks.read_text(), proc, f"it reached {hold}", timeout=timeout)
+    workers = descendants(proc.pid)
+    send(proc, sig)
     where = f"{args[0]} {sig.name} at {hold}"
+    out, err = finish(proc, 20, where)
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL, (where, err[-2000:])
     else:
         assert proc.returncode == 128 + sig, (where, proc.returncode, err[-3000:])
         assert "Traceback" not in err, (where, err[-3000:])
         assert "interrupted" in err.splitlines()[-1], (where, err[-2000:])
-    end = time.monotonic() + 10
-    while any(map(_running, workers)) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert not any(map(_running, workers)), f"{where}: a worker outlived its parent"
+    assert_gone(workers, 10, f"{where}: a worker outlived its parent")
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
@@ -400,19 +360,11 @@ def test_ctrl_c_abandons_a_judge_that_never_answers_within_5_s(setup, tmp_path):
                              "--judge-model", "j", "--judge-timeout", "120"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while not accepted:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
+        wait_until(lambda: bool(accepted), proc, "the judge's first request", timeout=240)
         time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)
+        send(proc, signal.SIGINT)
         started = time.monotonic()
-        try:
-            _, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            pytest.fail("eval did not stop within 5 s of Ctrl-C while the judge stalled")
+        _, err = finish(proc, 5, "eval did not stop within 5 s of Ctrl-C while the judge stalled")
         assert proc.returncode == 130 and time.monotonic() - started < 5, err[-2000:]
         assert "Traceback" not in err and not (tmp_path / "e").exists()
         # The main thread got out by itself, not the interrupt watchdog's os._exit 2 s later.

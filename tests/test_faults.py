@@ -12,7 +12,6 @@ took the lock on --out (by then its signal handlers are in place and its work ha
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint import start
+from faultkit import assert_gone, children, finish, send, wait_until
 from test_guarantees import leftovers, tree
 
 ROWS = 100_000
@@ -58,33 +58,10 @@ def corpus(tmp_path_factory) -> Path:
     return path
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _started(args: list, lock: Path) -> tuple[subprocess.Popen, float]:
     """Start a run; return it and when it took the lock on --out."""
     proc = start(*args)
-    deadline = time.monotonic() + 60
-    while not lock.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
+    wait_until(lock.exists, proc, "the lock on --out", timeout=60, every=0.01)
     return proc, time.monotonic()
 
 
@@ -116,17 +93,10 @@ def test_killed_runs_end_at_once_and_leave_the_previous_outputs(tmp_path, corpus
 
     for sig, at in KILLS:
         proc, work = _running_at(args, lock, at, work)
-        workers = _children(proc.pid)
-        if sig == signal.SIGINT:
-            os.killpg(proc.pid, sig)  # what Ctrl-C in a terminal does
-        else:
-            os.kill(proc.pid, sig)
-        try:
-            _, stderr = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"{command} hung after {sig.name} at {at:.0%} of the run")
+        workers = children(proc.pid)
+        send(proc, sig)  # SIGINT to the group, what Ctrl-C in a terminal does
         where = f"{command}, {sig.name} at {at:.0%}"
+        _, stderr = finish(proc, 20, where)
         assert "Traceback" not in stderr and "Error" not in stderr, (where, stderr)
         if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL, (where, stderr)
@@ -134,10 +104,7 @@ def test_killed_runs_end_at_once_and_leave_the_previous_outputs(tmp_path, corpus
             assert proc.returncode == 128 + sig, (where, proc.returncode, stderr)
             lines = [line for line in stderr.splitlines() if line.strip()]
             assert len(lines) == 1 and "interrupted" in lines[0], (where, stderr)
-        deadline = time.monotonic() + 10
-        while any(map(_running, workers)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(map(_running, workers)), f"{where}: workers outlived their parent"
+        assert_gone(workers, 10, f"{where}: workers outlived their parent")
         assert tree(out) == previous, f"{where}: the previous outputs changed"
 
     proc, _ = _started(args, lock)

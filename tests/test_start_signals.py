@@ -20,7 +20,7 @@ import time
 import pytest
 
 from entrypoint import start
-from faultkit import signals_caught, wait_until
+from faultkit import finish, send, signals_caught, wait_until
 
 MOMENTS_MS = (0, 20, 50, 100, 200)
 
@@ -42,12 +42,9 @@ def test_a_signal_at_any_moment_of_start_up_ends_with_one_line(rows, tmp_path, c
         proc = start(command, rows, *(["--no-near", "--out", out] if command == "build" else []))
         wait_until(lambda: signal.SIGTERM in signals_caught(proc.pid), proc, "idata's signal handlers", every=0.001)
         time.sleep(ms / 1000)
-        if sig == signal.SIGINT:
-            os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole process group
-        else:
-            os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=60)
+        send(proc, sig)  # SIGINT to the whole process group, as Ctrl-C does
         where = f"{command}, {sig.name} {ms} ms after idata's handlers"
+        _, err = finish(proc, 60, where)
         assert proc.returncode == 128 + sig, (where, proc.returncode, err[-2000:])
         assert "Traceback" not in err, (where, err[-3000:])
         lines = [line for line in err.splitlines() if line.strip()]

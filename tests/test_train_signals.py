@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from entrypoint import start
+from faultkit import assert_gone, descendants, send, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = int(os.environ.get("TRAIN_SIGNAL_ROWS", "30000"))
@@ -62,20 +63,13 @@ class Run:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for(self, ready, what: str, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert self.proc.poll() is None, f"train ended before {what}: " + "\n".join(self.lines[-20:])
-            assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-            time.sleep(0.02)
+        wait_until(ready, self.proc, what, timeout=timeout, every=0.02, said=lambda: "\n".join(self.lines[-20:]))
 
     def interrupt(self, sig: signal.Signals, where: str) -> None:
         """Send `sig` as a terminal (SIGINT, to the group) or `kill` (SIGTERM) does; check how it ends."""
         workers = descendants(self.proc.pid)
         sent = time.monotonic()
-        if sig == signal.SIGINT:
-            os.killpg(self.proc.pid, sig)
-        else:
-            os.kill(self.proc.pid, sig)
+        send(self.proc, sig)
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -92,35 +86,7 @@ class Run:
             said = [line for line in self.lines if "interrupted" in line]
             assert len(said) == 1 and said[0] == self.lines[-1], (where, text[-3000:])
         assert took < DEADLINE_S, f"{where}: {sig.name} took {took:.1f} s to end train"
-        gone_by = time.monotonic() + DEADLINE_S
-        while any(map(running, workers)) and time.monotonic() < gone_by:
-            time.sleep(0.05)
-        assert not any(map(running, workers)), f"{where}: processes outlived train: {workers}"
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (tokenizing workers, multiprocessing's resource tracker)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found += children
-        todo += children
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        assert_gone(workers, DEADLINE_S, f"{where}: processes outlived train: {workers}")
 
 
 def _spawned(pid: int) -> list[int]:
