@@ -102,7 +102,8 @@ _CUSTOM_SIGNS = "※◆◇△▲▽☆★⊕⊗⊙○●□■◎♦♥♠♣⊿
 _CUSTOM_DEFINITION = re.compile(rf"(?<![A-Za-z])[A-Za-z][ \t]*[{_CUSTOM_SIGNS}][ \t]*[A-Za-z](?![A-Za-z])[ \t]*="
                                 r"|(?:规定|定义|新运算|运算规则|运算法则)[^。\n]{0,20}?(?<![A-Za-z])[A-Za-z][ \t]*[*#@&][ \t]*[A-Za-z]"
                                 r"(?![A-Za-z])[ \t]*=")
-_UNSAFE_BEFORE = set(_CUSTOM_SIGNS) | set(",.^√|'\"‘’[{}<>≤≥±·•_\\#@&~!?") | {"比"}  # `}`: the end of a LaTeX group (`\\frac{x}{4} - 1`)
+# (`}` ends a LaTeX group the reader left as it is: `\\frac{x}{4} - 1` is part of an expression)
+_UNSAFE_BEFORE = set(_CUSTOM_SIGNS) | set(",.^√|'\"‘’[{}<>≤≥±·•_\\#@&~!?") | {"比"}
 _SPACED_MINUS = re.compile(r"[ \t]*-[ \t]+")
 _UNSAFE_AFTER = set("^√|[{<>≤≥±·•_\\!#@&~'\"") | {"比", "‰"} | set(_CUSTOM_SIGNS)
 # Words that join a number to the chain's outer side: that side is then not all of its
@@ -168,7 +169,7 @@ def normalise(text: str) -> str:
 
 def _latex(text: str) -> str:
     """LaTeX maths as plain arithmetic: `\\(3 \\times \\frac{1}{8} = 0.375 \\text{元}\\)` reads as
-    `3 * (1)/(8) = 0.375 元`. Groups that hold other groups are left as they are (and then stop a chain)."""
+    `3 * ((1)/(8)) = 0.375 元`. Groups that hold other groups are left as they are (and then stop a chain)."""
     text = _LATEX_WRAP.sub(lambda m: m.group(1).strip(), text)  # `29.4 \\text{ 吨}`: 29.4 吨
     text = _LATEX_FRAC.sub(r"((\1)/(\2))", text)
     text = _LATEX_DELIMITER.sub(" ", text)
