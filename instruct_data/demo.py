@@ -52,7 +52,11 @@ def run_demo(out: str | Path, say: Callable[[str], None] = lambda _: None) -> De
     """Build, train and evaluate under `out`; `say` hears one line per stage."""
     from instruct_data.training.demo import demo_train
 
+    from instruct_data.outputs_guard import OutputError
+
     out = Path(out)
+    if out.exists() and not out.is_dir():  # a refused --out is exit 1, as for every command
+        raise OutputError(f"--out {out} is a file, not a folder")
     say("1/3 build: cleaning, deduplicating and splitting the bundled sample")
     manifest = demo_build(out / "build")
     say("2/3 train: LoRA on a tiny local Llama, a few CPU steps")

@@ -283,6 +283,7 @@ def test_build_takes_max_reject_rate(tmp_path):
     (("build", "a.jsonl", "--out", "a.jsonl"), 1),
     (("dedupe", "a.jsonl", "--out", "notes.txt"), 1),
     (("build", "a.jsonl", "--out", "notes.txt"), 1),
+    (("demo", "--out", "notes.txt"), 1),
 ])
 def test_exit_codes_of_the_installed_entry_point(tmp_path, args, code):
     write_jsonl(tmp_path / "a.jsonl", rows(10))

@@ -23,7 +23,7 @@ def quiet_libraries() -> None:
 
 
 @click.command("demo")
-@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "-o", default="demo-out", show_default=True, type=click.Path(),
               help="Folder for everything the demo writes.")
 def demo_command(out):
     """Run the whole flow on the sample bundled with the package, offline, on a CPU.
