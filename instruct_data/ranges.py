@@ -164,7 +164,6 @@ def _array_pieces(view, target: int) -> list[Piece] | None:
             end = offset + int(marks[closing[0]]) + 1
             marks, depth = marks[:closing[0]], depth[:closing[0]]
         commas = offset + marks[(depth == 1) & (data[marks] == COMMA)]
-        at = 0
         while True:  # cut after the first top-level comma at or past each target
             at = int(np.searchsorted(commas, begin + target - 1, side="left"))
             if at >= commas.size:
