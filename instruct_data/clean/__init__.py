@@ -27,7 +27,7 @@ import re
 from instruct_data.clean import tools as tool_cleaning
 from instruct_data.clean.base import KEEP, Drop, Filter, Normalizer, RuleSettings
 from instruct_data.clean.filters import FILTERS
-from instruct_data.clean.normalizers import NORMALIZERS
+from instruct_data.clean.normalizers import NORMALIZERS, leaves_alone, leaves_alone_text
 from instruct_data.schema import Conversation
 
 # A question that points back at the round before it (这/那/它/上面/刚才/继续/再…): the round it
@@ -48,6 +48,16 @@ CleanSettings = create_model(
     on_bad_turn=(Literal["cut", "drop-dialogue"], "cut"),
     **{rule.name: (rule.Settings, rule.Settings()) for rule in RULES},
 )
+
+
+def _texts(conversation: Conversation):
+    """Every text Normalizer.apply normalizes (a turn's input and the system text where not empty)."""
+    for turn in conversation.turns:
+        yield turn.text
+        if turn.input:
+            yield turn.input
+    if conversation.system:
+        yield conversation.system
 
 
 def reason_codes() -> dict[str, tuple[str, ...]]:
@@ -72,6 +82,7 @@ class Cleaner:
                 continue
             instance = rule(rule_settings)
             (self.normalizers if isinstance(instance, Normalizer) else self.filters).append(instance)
+        self._quick = leaves_alone(n.name for n in self.normalizers)
 
     @property
     def enabled(self) -> list[str]:
@@ -85,7 +96,7 @@ class Cleaner:
         # A dialogue with tool calls: the rules read its prose only (clean/tools.py).
         tools = tool_cleaning.is_tool_dialogue(conversation)
         changed = (tool_cleaning.normalize(self.normalizers, conversation) if tools
-                   else [n.name for n in self.normalizers if n.apply(conversation)])
+                   else self._normalize(conversation))
         cut = self.settings.on_bad_turn == "cut"
         while True:
             rule, verdict = (tool_cleaning.first_drop(self.filters, conversation, changed) if tools
@@ -108,6 +119,13 @@ class Cleaner:
                 return verdict, changed
             rule.turns_cut += removed
             changed += [f"turns_cut.{rule.name}"] * removed
+
+    def _normalize(self, conversation: Conversation) -> list[str]:
+        """Names of the normalizers that changed the conversation. A conversation whose every
+        text passes the normalizers' joint first test is left as it is without calling them."""
+        if self._quick and all(leaves_alone_text(text) for text in _texts(conversation)):
+            return []
+        return [n.name for n in self.normalizers if n.apply(conversation)]
 
     def _first_drop(self, conversation: Conversation, changed: list[str]) -> tuple[Filter | None, Drop | None]:
         for rule in self.filters:
