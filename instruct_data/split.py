@@ -50,33 +50,45 @@ def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dic
     groups[i]: the group number of row i, named by `names`; ranks[i]: its seeded hash;
     prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen.
     """
+    import numpy as np
+
     chosen = bytearray(len(groups))
     heldout = settings.heldout
     if heldout is None:
         heldout = min(AUTO_MAX, round(AUTO_FRACTION * len(groups)))
     if not heldout or not len(groups):
         return chosen
-    members: dict[int, list[int]] = {}
-    for i, group in enumerate(groups):
-        if skip is None or not skip[i]:
-            members.setdefault(group, []).append(i)
-    wanted = shares(heldout, {names[g]: len(rows) for g, rows in members.items()})
-    for group, rows in members.items():
-        quota = wanted[names[group]]
+    # Columns, not a list of rows per group: a Python int per row cost more memory than the
+    # build's every other per-row key together, at millions of rows.
+    group = np.asarray(groups, dtype=np.int64)
+    rows = np.arange(len(group)) if skip is None else np.flatnonzero(np.asarray(skip, dtype=np.uint8) == 0)
+    group = group[rows]
+    present, first, size = np.unique(group, return_index=True, return_counts=True)
+    by_appearance = np.argsort(first, kind="stable")  # the groups in the order their rows come
+    wanted = shares(heldout, {names[int(present[k])]: int(size[k]) for k in by_appearance.tolist()})
+    # Each group's rows by rank (ties in row order: a stable sort), the groups one after another.
+    rows = rows[np.lexsort((np.asarray(ranks, dtype=np.uint64)[rows], group))]
+    ends = np.cumsum(size)
+    for k in by_appearance.tolist():
+        quota = wanted[names[int(present[k])]]
         if settings.max_per_group is not None:
             quota = min(quota, settings.max_per_group)
-        taken: set[int] = set()
-        # Ranks are 64-bit hashes of distinct ids: ties are too rare to matter.
-        for i in sorted(rows, key=ranks.__getitem__):
+        _take(rows[ends[k] - size[k]:ends[k]], quota, prompt_keys, chosen)
+    return chosen
+
+
+def _take(ranked, quota: int, prompt_keys: Sequence[int], chosen: bytearray) -> None:
+    """Mark the first `quota` rows of `ranked` whose prompt no row taken before has."""
+    taken: set[int] = set()
+    for start in range(0, len(ranked), 4096):  # a block at a time: the quota is usually met early
+        for i in ranked[start:start + 4096].tolist():
             if quota <= 0:
-                break
+                return
             if prompt_keys[i] in taken:
                 continue
             taken.add(prompt_keys[i])
             chosen[i] = 1
             quota -= 1
-    return chosen
-
 
 def shares(heldout: float, sizes: dict[str, int]) -> dict[str, int]:
     """Held-out rows per group name: a fraction of each, or a count shared by largest remainders."""
