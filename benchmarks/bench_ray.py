@@ -98,9 +98,9 @@ def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> dic
             peak[kind] = max(peak.get(kind, 0), own)
             peak[kind + " rss"] = max(peak.get(kind + " rss", 0), rss)
             tree, tree_rss = tree + own, tree_rss + rss
+            cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
         peak["tree"] = max(peak.get("tree", 0), tree)
         peak["tree rss"] = max(peak.get("tree rss", 0), tree_rss)
-            cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
         time.sleep(0.2)
     wall = time.perf_counter() - start
     _, errors = child.communicate()
