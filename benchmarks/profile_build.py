@@ -68,7 +68,7 @@ def instrument() -> None:
     rowpath.conversation_of = timed("parse: dict to a Conversation (conversation_of)", rowpath.conversation_of)
     worker._records = timed("render: train records (templates)", worker._records)
     worker.conversation_line = timed("spool: conversations.jsonl line", worker.conversation_line)
-    worker._record_json = timed("spool: train record to JSON", worker._record_json)
+    worker.record_line = timed("spool: train record to JSON", worker.record_line)
     worker.record_texts = timed("dedupe: texts of each record", worker.record_texts)
     worker._text_keys = timed("keys: ids and prompt hashes (per chunk)", worker._text_keys)
     worker.Spool.finish_dedupe = timed("dedupe: exact keys (per chunk)", worker.Spool.finish_dedupe)

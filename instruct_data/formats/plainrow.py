@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from instruct_data.formats.base import category_of, own_id
 from instruct_data.schema import Origin
 from instruct_data.formats.transcript import looks_like_transcript
@@ -88,6 +90,32 @@ class PlainConversation:
             parts += [',"category":', _string(self.category)]
         parts += [',"origin":', _origin_json(self.origin), ',"rendered":false}']
         return "".join(parts)
+
+    def json_line(self) -> bytes:
+        """(self.to_json() + "\n").encode("utf-8"), each string encoded by orjson straight to
+        UTF-8 (the same bytes as json's encoder: tests/test_spool_json.py); a text orjson
+        refuses (a lone surrogate) goes the old way, which fails as it did."""
+        quoted = orjson.dumps
+        try:
+            parts = [b'{"id":', quoted(self.id)]
+            if self.own_id is not None:
+                parts += [b',"own_id":', quoted(self.own_id)]
+            parts += [b',"source":', quoted(self.source)]
+            if self.system is not None:
+                parts += [b',"system":', quoted(self.system)]
+            parts.append(b',"turns":[')
+            for n, turn in enumerate(self.turns):
+                parts += [b'{"role":' if n == 0 else b',{"role":', quoted(turn.role), b',"text":', quoted(turn.text)]
+                if turn.input is not None:
+                    parts += [b',"input":', quoted(turn.input)]
+                parts.append(b"}")
+            parts.append(b"]")
+            if self.category is not None:
+                parts += [b',"category":', quoted(self.category)]
+            parts += [b',"origin":', _origin_json(self.origin).encode("utf-8"), b',"rendered":false}\n']
+        except orjson.JSONEncodeError:
+            return (self.to_json() + "\n").encode("utf-8")
+        return b"".join(parts)
 
     def model_dump_json(self, *, exclude_none: bool = True) -> str:
         """Conversation's own name for to_json, so callers need not tell the two apart."""

@@ -18,6 +18,7 @@ ray_engine.build) call follow_removals.
 
 from __future__ import annotations
 
+from instruct_data.formats.plainrow import PlainConversation
 from instruct_data.dedupe.types import Removal
 from instruct_data.schema import Conversation
 
@@ -41,6 +42,8 @@ def conversation_line(conversation: Conversation, records: int) -> bytes:
     """The conversations.jsonl line of a dialogue that gives `records` train records (the
     workers spool it): a reply that gives none (each but the last in last-turn mode) is at
     weight 0, history only, as it is in train.jsonl."""
+    if type(conversation) is PlainConversation and records >= 1:  # one reply, given its record
+        return conversation.json_line()
     replies = [i for i, turn in enumerate(conversation.turns) if turn.role == "assistant"]
     if records < len(replies):
         turns = list(conversation.turns)

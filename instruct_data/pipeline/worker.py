@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import xxhash
 
 from instruct_data.clean import Cleaner
@@ -64,6 +65,26 @@ def _record_json(record: dict) -> str:
             return _dumps(record)
         parts.append(_string(key) + ": " + _string(value))
     return "{" + ", ".join(parts) + "}"
+
+
+_quoted = orjson.dumps  # for a str: _string(text).encode("utf-8"), byte for byte (tests/test_spool_json.py)
+
+
+def record_line(record: dict) -> bytes:
+    """(_record_json(record) + "\n").encode("utf-8"): for the usual flat dict of strings, each
+    string encoded by orjson straight to UTF-8 bytes (no str built and encoded again); anything
+    else, and a text orjson refuses (a lone surrogate), the old way, which fails as before."""
+    parts = []
+    try:
+        for key, value in record.items():
+            if type(value) is not str or type(key) is not str:
+                break
+            parts.append(_quoted(key) + b": " + _quoted(value))
+        else:
+            return b"{" + b", ".join(parts) + b"}\n"
+    except orjson.JSONEncodeError:
+        pass
+    return (_record_json(record) + "\n").encode("utf-8")
 
 
 def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
@@ -186,13 +207,13 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
         return
     spool.conv.append(conversation_line(conversation, len(records)))  # replies with no record: weight 0
     for record in records:
-        spool.train.append((_record_json(record) + "\n").encode("utf-8"))
+        spool.train.append(record_line(record))
     multi = _replies(conversation) > 1
     if multi:
         # A held-out dialogue that calls tools keeps every reply as a benchmark item, so that its
         # calls are scored (evaluation/toolcalls.py); any other, its last reply.
         held = records if _calls_tools(conversation) else [training_record(conversation, state.template, state.system)]
-        spool.held.append("".join(_record_json(record) + "\n" for record in held).encode("utf-8"))
+        spool.held.append(b"".join(map(record_line, held)))
     texts = record_texts(conversation, state.multiturn.mode == "every-turn")
     if len(texts) != len(records):  # one text per record is what dedupe and pass 2 count on
         raise AssertionError(f"{conversation.id}: {len(records)} records but {len(texts)} dedupe texts")
