@@ -165,6 +165,8 @@ class TurnFilter(Filter):
 
     def filter(self, conversation: Conversation) -> Drop | None:
         turns = conversation.turns
+        if len(turns) == 2:  # single-turn, the usual case: its verdict names no turn
+            return self.judge(turns[0].full_text, turns[1].text)
         for index in range(0, len(turns) - 1, 2):
             verdict = self.judge(turns[index].full_text, turns[index + 1].text)
             if verdict is not None:

@@ -83,6 +83,11 @@ _NOT_HAN = bytes(b for b in _ALL_BYTES if b not in _HAN_LEADS)
 _NOT_LATIN = bytes(b for b in _ALL_BYTES if b not in _LATIN_BYTES)
 
 
+def count_han(text: str) -> int:
+    """count_han_latin(text)[0], without counting the Latin letters."""
+    return len(text.encode("utf-8").translate(None, _NOT_HAN))
+
+
 def count_han_latin(text: str) -> tuple[int, int]:
     """(Chinese characters, Latin letters) in the text."""
     raw = text.encode("utf-8")
@@ -127,7 +132,7 @@ class ChineseShare(TurnFilter):
             share = self._share(prose(question))
             if share is not None and share < s.min_share:
                 return Drop("low_chinese_share", f"instruction: Chinese share {share:.2f} < {s.min_share}")
-        if s.field == "instruction" or count_han_latin(reply)[0] >= s.max_han:
+        if s.field == "instruction" or count_han(reply) >= s.max_han:
             return None  # (prose holds no more Chinese than the whole reply: the usual case, decided in C)
         if not is_chinese(question) or asks_for_english(question):
             return None
@@ -137,7 +142,7 @@ class ChineseShare(TurnFilter):
             return None
         # A Chinese reply listing English names (songs, books, characters) is still Chinese:
         # only a reply with few Chinese characters and English sentences of its own is judged.
-        if count_han_latin(text)[0] >= s.max_han or not ENGLISH_SENTENCE.search(text):
+        if count_han(text) >= s.max_han or not ENGLISH_SENTENCE.search(text):
             return None
         return Drop("low_chinese_share", f"a Chinese instruction answered with Chinese share {share:.2f} < {s.min_share}")
 
