@@ -8,8 +8,7 @@ and the decision reads them back a little at a time:
 - the band keys one band at a time (`BandColumns.column`), from one file per band, so that
   finding the candidate pairs (near.candidate_pairs) holds one column of 8 bytes per item;
 - the signatures of the few rows a slice of candidate pairs needs (`SignatureFile[rows]`),
-  through a mapping that is dropped after each read, so the pages read do not stay counted
-  against the process.
+  read row by row.
 
 The decision itself does not change: these objects answer the same questions as the
 in-memory matrices (`near.Chunks`) they replace.
@@ -93,14 +92,11 @@ class SignatureFile:
 
     def __getitem__(self, rows) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        if not len(rows) or not self.shape[0]:
-            return np.zeros((len(rows), self.shape[1]), dtype=np.uint32)
-        matrix = np.memmap(self.path, dtype=np.uint32, mode="r", shape=self.shape)
-        try:
-            # Read in row order (sequential pages), then put back in the order asked.
-            order = np.argsort(rows, kind="stable")
-            out = np.empty((len(rows), self.shape[1]), dtype=np.uint32)
-            out[order] = matrix[rows[order]]
-            return out
-        finally:
-            del matrix  # unmapped: the pages read stay in the page cache, not in this process
+        width = self.shape[1] * 4
+        wanted, where = np.unique(rows, return_inverse=True)
+        # One read per row, not a mapping of the file: the kernel maps the pages around each
+        # page touched (fault-around), so a slice of scattered rows mapped most of the file.
+        with open(self.path, "rb") as fh:
+            fd = fh.fileno()
+            data = b"".join([os.pread(fd, width, row * width) for row in wanted.tolist()])
+        return np.frombuffer(data, dtype=np.uint32).reshape(len(wanted), self.shape[1])[where.reshape(-1)]
