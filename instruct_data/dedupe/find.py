@@ -30,7 +30,11 @@ SMALL_FIELDS = ("order", "protected", "reply_len", "content", "exact", "has_sig"
 def _concat(batches: list[Batch]) -> Batch:
     """One Batch from many: the small per-row fields joined, the signatures and band keys
     (most of the memory) left in their blocks and read through Chunks."""
-    joined = {field: np.concatenate([getattr(b, field) for b in batches]) for field in SMALL_FIELDS}
+    joined = {}
+    for field in SMALL_FIELDS:  # field by field, each batch's copy let go once joined: not all held twice
+        joined[field] = np.concatenate([getattr(b, field) for b in batches])
+        for b in batches:
+            setattr(b, field, None)
     return Batch(ids=[i for b in batches for i in b.ids], sig=Chunks([b.sig for b in batches]),
                  bands=Chunks([b.bands for b in batches]), **joined)
 
@@ -138,9 +142,14 @@ def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]
                 clusters.union(removed, kept, rank)
 
     removals = {}
+    survivors: dict[int, str] = {}  # one string per survivor, however many copies name it
     for i, kept, method, sim in decided:
         if isinstance(kept, str):  # a benchmark question: its own cluster
             removals[i] = Removal(fp.ids[i], kept, kept, "contamination", round(sim, 4))
         else:
-            removals[i] = Removal(fp.ids[i], fp.ids[kept], fp.ids[clusters.find(i)], method, round(sim, 4))
+            root = clusters.find(i)
+            for k in (kept, root):
+                if k not in survivors:
+                    survivors[k] = fp.ids[k]
+            removals[i] = Removal(fp.ids[i], survivors[kept], survivors[root], method, round(sim, 4))
     return removals

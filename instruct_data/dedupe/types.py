@@ -60,7 +60,7 @@ class Item:
     dialogue: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: a build holds one per removed record until it writes
 class Removal:
     """One removed item: which kept item it duplicates, its cluster, how it was found."""
 
