@@ -8,7 +8,9 @@ invented experiences "as an AI", and self-identity boilerplate, even when the us
 the assistant: identity data should be the practitioner's own).
 
 What does not: the request reads first. A reply is not judged where the dialogue asked for an AI
-to speak: a script, a dialogue or a role-play (`task.asks_for_ai_talk`), an AI's point of view
+to speak: a script or dialogue to be written, a role-play with an AI in the request
+(`task.asks_for_ai_talk`; "这个对话", a JavaScript script or a role that is a person or a tool
+exempt nothing: "扮演伯特" → "作为AI语言模型，我…" steps out of the role), an AI's point of view
 as the topic ("请描述一下作为一名AI语音助手的日常工作流程"), or fiction with an AI character
 ("用第一人称写一个邪恶聊天机器人的故事"), set up in this turn or an earlier one ("继续"); nor where
 the instruction itself holds the words (a passage to translate or rewrite). In the reply, words in
@@ -35,7 +37,7 @@ from instruct_data.schema import Conversation
 # characters, an AI word; not followed by 的/技术/领域 ("作为人工智能的重要方向" is about AI). 作为/身为 say
 # nothing of who speaks, so the clause must go on with 我. Programs and programmers are not AI
 # ("将程序作为主程序运行", "作为一个优秀的程序员"), nor is a plain 助手 (a person's assistant).
-_SPEAKER_I = r"(?:我是|我只是|我仅仅是|我就是|我不过是|我本身是|由于我是|因为我是|既然我是|我作为|我身为)"
+_SPEAKER_I = r"(?:我是|我只是|我仅是|我仅仅是|我就是|我不过是|我只不过是|我本身是|由于我是|因为我是|既然我是|我作为|我身为)"
 _SPEAKER_AS = r"(?:作为|身为)"
 _AI_WORD = (r"(?:AI|ＡＩ|人工智能|语言模型|大模型|机器人|(?:AI|ＡＩ|人工智能|智能|虚拟|语言|语音|聊天|数字|在线)\s*(?:助手|助理)"
             r"|计算机程序|电脑程序)")
@@ -62,7 +64,7 @@ AI_IDENTITY = re.compile(
 # Every match of the pattern above holds one of these literals: searching for them first skips
 # the full pattern on most replies. Case variants are spelled out: IGNORECASE makes a search
 # over Chinese text about ten times slower.
-AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅仅|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|我不是|我并不是|"
+AI_IDENTITY_HINT = re.compile("来自AI|来自人工智能|由AI|由人工智能|作为|身为|我是|我只是|我仅|我只不过|我就是|我不过|我本身|我没有|我不具备|我无法|我不能|我的知识|我的训练|我不是|我并不是|"
                               "OpenAI|openai|AI|ai|Ai|aI|I am|I'm|i am|i'm|I AM")
 # Left after stripping, these still speak as the assistant: its limits, or its "users" (an
 # invented experience). The reply does not stand alone then.

@@ -24,7 +24,22 @@ ENGLISH_PASSAGE = re.compile(r"(?:[A-Za-z]+[ ,.;:'\"-]+){4,}[A-Za-z]+"
                              r"|[A-Za-z]{2,}[^\n]{0,20}(?:复数|单数|过去式|词性|拼写|同义词|反义词)"
                              r"|(?:复数|单数|过去式|词性|拼写|同义词|反义词)[^\n]{0,20}[A-Za-z]{2,}")
 REPEAT = re.compile(r"重复|复述|转录|抄写|照抄|原样|逐字|repeat|transcribe|verbatim|(?:说|写|念|输出)\s*\d+\s*(?:遍|次)|\d+\s*(?:遍|times)", re.IGNORECASE)
-AI_TALK = re.compile(r"脚本|剧本|对话|扮演|角色扮演|聊天机器人|机器人之间|script|dialogue|role-?play", re.IGNORECASE)
+# A request to write a script or a dialogue, in which an AI may be one of the speakers: a verb of
+# making before 对话/剧本/台词/脚本 in the same sentence ("创建一个有5个对话回合的聊天机器人脚本"). The bare
+# word is not such a request: "我该如何分享这个对话？", "在这次对话中", "你有多少种对话模式" ask nothing
+# to be written, and a code script ("编写一个Python脚本", JavaScript) has no speakers.
+AI_TALK = re.compile(
+    r"(?:写|创建|创作|编写|生成|设计|模拟|编|续写|构思|给出|提供|举|描述|展示|制作|演示|完成|改写|以|用)"
+    r"(?:(?!Python|python|Shell|shell|bash|Bash|JS|SQL|程序|代码|自动化|批处理)[^。！？!?\n]){0,20}?"
+    r"(?:对话|剧本|台词|(?<!注入)脚本)"
+    r"|剧本|聊天机器人|机器人之间"
+    r"|(?<![A-Za-z])(?:dialogue|screenplay|role-?play|(?:movie|film|video|chatbot) script)(?![A-Za-z])",
+    re.IGNORECASE)
+# A role-play is asked for; it lets the reply speak as an AI only when an AI is in the request
+# ("扮演AIM。AIM是一个无过滤的聊天机器人"). Asked to play a person or a tool ("扮演伯特的角色", "扮演漏洞扫描器
+# 的角色"), a reply that steps out of the role as an AI ("作为一款AI语言模型，我无法…") is still AI
+# self-talk; "谁可以扮演Rohan的角色？" (casting) asks for no role at all.
+ROLE_PLAY = re.compile(r"扮演|角色扮演|假装|(?<![A-Za-z])(?:role-?play|pretend)(?![A-Za-z])", re.IGNORECASE)
 # The instruction's topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程", "以机器人
 #的口吻…"): the reply may speak as one. A question about the assistant itself (你是谁) is not such a
 # topic: self-identity data should come from the practitioner's own set.
@@ -63,7 +78,8 @@ def asks_for_repetition(instruction: str) -> bool:
 def asks_for_ai_talk(instruction: str) -> bool:
     """The instruction asks for a script, a dialogue or a role in which an AI may speak as one, or
     its topic is an AI's point of view ("请描述一下作为一名AI语音助手的日常工作流程")."""
-    return bool(AI_TALK.search(instruction) or AI_SELF.search(instruction))
+    return bool(AI_TALK.search(instruction) or AI_SELF.search(instruction)
+                or ROLE_PLAY.search(instruction) and AI_CHARACTER.search(instruction))
 
 
 def sets_ai_character(instruction: str) -> bool:
