@@ -207,7 +207,8 @@ print(f"CPU {usage.ru_utime + usage.ru_stime:.2f} s, wall {time.perf_counter() -
 
 def driver_read(corpus: Path, env: dict[str, str]) -> str:
     """What the driver of a Ray build spends to read `corpus`: planning the source and making
-    (and pickling) every task, as build_on_ray does on 2 CPUs, in a child process."""
+    (and pickling) every task, as the Ray executor's build (ray_engine.build.RayBuild) does on
+    2 CPUs, in a child process."""
     # (run from the corpus' folder: `python -c` puts its working directory first on sys.path)
     done = subprocess.run([sys.executable, "-c", DRIVER_READ, str(corpus)], env=env, capture_output=True, text=True,
                           check=False, cwd=corpus.parent)

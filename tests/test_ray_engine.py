@@ -67,6 +67,21 @@ def small_partitions(monkeypatch):
     monkeypatch.setattr(runtime, "MIN_BLOCK_BYTES", 64 << 10)  # a dozen blocks, not one or two
 
 
+def build_on_ray(recipe, out: Path) -> dict:
+    """pipeline.build with the Ray executor (the test session's Ray runtime)."""
+    from instruct_data.executors import RayExecutor
+
+    return build(recipe, out, executor=RayExecutor())
+
+
+def dedupe_on_ray(inputs, out: Path, settings=None) -> dict:
+    """dedupe_files with the Ray executor's engine, as `idata dedupe --engine ray` runs it."""
+    from instruct_data.executors import RayExecutor
+
+    with RayExecutor() as executor:
+        return dedupe_files(inputs, out, settings, engine=executor.dedupe_engine())
+
+
 def _manifest_without_engine(folder: Path) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     engine = manifest.pop("engine")
@@ -75,7 +90,6 @@ def _manifest_without_engine(folder: Path) -> dict:
 
 
 def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, small_partitions, tmp_path):
-    from instruct_data.ray_engine.build import build_on_ray
 
     recipe = {
         "sources": [{"name": "gen", "files": [str(rows)]},
@@ -104,7 +118,6 @@ def test_dialogues_cut_and_weighted_on_ray_as_locally(ray_session, small_partiti
     """One truth per dialogue (pipeline.dialogue) on both engines: records removed as copies
     stay as weight-0 history in conversations.jsonl, dialogues that ask a held-out question
     are cut there, records of one dialogue are never compared, numbers must agree."""
-    from instruct_data.ray_engine.build import build_on_ray
     from tests.test_dialogue_truth import FIXTURE, dialogues_with_heldout_rounds, glaive_dialogue
 
     singles, dialogues = dialogues_with_heldout_rounds(40)
@@ -147,8 +160,6 @@ def _check_own_ids(own: dict) -> None:
 def test_rows_own_ids_are_counted_on_ray_as_locally(ray_session, rows_with_ids, small_partitions, tmp_path):
     """The manifest's own_ids (counts, and the first repeats in input order) come from a
     shuffle on Ray, the same as the local engine's set gives."""
-    from instruct_data.ray_engine.build import build_on_ray
-    from instruct_data.ray_engine.dedupe import dedupe_on_ray
 
     recipe = {"sources": [{"name": "ids", "files": [str(rows_with_ids)]}], "split": {"heldout": 20}, "seed": 1}
     local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
@@ -178,7 +189,6 @@ def test_blocks_grow_with_the_input_so_their_number_stays_bounded():
 def test_dedupe_on_ray_is_byte_identical_to_local_dedupe(ray_session, rows, small_partitions, tmp_path):
     import pandas as pd
 
-    from instruct_data.ray_engine.dedupe import dedupe_on_ray
 
     table = tmp_path / "more.csv"
     pd.read_json(rows, lines=True, nrows=600).to_csv(table, index=False)  # every row an exact copy
@@ -237,7 +247,7 @@ def test_cli_engine_ray_and_its_one_line_errors(ray_session, tmp_path, monkeypat
 
 def test_a_chunk_that_fails_on_ray_fails_with_file_and_line(ray_session):
     from instruct_data.errors import InputError
-    from instruct_data.ray_engine.dedupe import _RayDedupe, _RayPool
+    from instruct_data.ray_engine.dedupe import RayDedupe, _RayPool
     from instruct_data.ray_engine.runtime import Cluster
 
     def chunk(task):  # a chunk function that meets a file it cannot read, on a Ray worker
@@ -246,7 +256,7 @@ def test_a_chunk_that_fails_on_ray_fails_with_file_and_line(ray_session):
         return [None], __import__("instruct_data.dedupe.fingerprint", fromlist=["x"]).fingerprint([], settings)
 
     settings = DedupeSettings()
-    pool = _RayPool(_RayDedupe(Cluster(None, 1, 2)), settings, None)
+    pool = _RayPool(RayDedupe(Cluster(None, 1, 2)), settings, None)
     outcomes = pool.map(chunk, [0, 1, 2, 3])
     assert next(outcomes) == ([None], None) and next(outcomes) == ([None], None)
     with pytest.raises(InputError, match=r"^data/big.jsonl:1234: cannot read past this line$"):
@@ -337,7 +347,6 @@ def test_arrays_tables_and_shards_read_in_tasks_build_as_locally(ray_session, ta
     """One Ray build (they take long) of every kind of piece: an array, a CSV with quoted
     newlines, parquet row groups, a workbook, a Belle copy in three shards."""
     from instruct_data.pipeline.sources import plan_sources, tasks
-    from instruct_data.ray_engine.build import build_on_ray
 
     recipe = {"sources": [{"name": "array", "files": [str(tables["array"])]},
                           {"name": "csv", "files": [str(tables["csv"])]},

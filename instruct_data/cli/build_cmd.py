@@ -119,21 +119,20 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
       idata build belle --subset 2M --limit 50000 --against belle_eval.jsonl --out build/clean
       idata build big.jsonl --engine ray --ray-address head-node:6379 --out build/big
     """
-    from instruct_data.pipeline import build, estimate_rows
     from instruct_data.cli.summary import print_summary
+    from instruct_data.executors import executor_for
+    from instruct_data.pipeline import build, estimate_rows
 
     recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
                            max_reject_rate=max_reject_rate)
+    executor = executor_for(engine, workers=workers, address=ray_address)
     # The build swaps its folder in itself (pipeline.run); `target` is --out with links resolved.
-    with guard_output(out, recipe_inputs(recipe), command="build") as target, \
-            (nullcontext() if engine == "ray" else row_progress("building", total=estimate_rows(recipe))) as advance:
-        if engine == "ray":  # Ray Data draws its own progress bars, one per stage
-            from instruct_data.ray_engine.build import build_on_ray
-
-            manifest = build_on_ray(recipe, target, address=ray_address)
-        else:
-            manifest = build(recipe, target, workers=workers, on_row=advance)
+    # Ray Data draws its own progress bars, one per stage.
+    progress = nullcontext() if executor.draws_own_progress else row_progress("building",
+                                                                              total=estimate_rows(recipe))
+    with guard_output(out, recipe_inputs(recipe), command="build") as target, progress as advance:
+        manifest = build(recipe, target, executor=executor, on_row=advance)
     if as_json:
         print_json(manifest)
         return

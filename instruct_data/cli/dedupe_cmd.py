@@ -50,6 +50,7 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
     """
     from instruct_data.dedupe import DedupeSettings
     from instruct_data.dedupe.runner import dedupe_files
+    from instruct_data.executors import executor_for
     from instruct_data.formats import parse_mapping
 
     overrides = {k: v for k, v in {"threshold": threshold, "ngram": ngram}.items() if v is not None}
@@ -59,16 +60,12 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
             console.print(f"[dim]{name}…[/dim]")
 
     # Written into a fresh folder, swapped in at --out once complete (never a mix of runs).
+    executor = executor_for(engine, workers=workers, address=ray_address)
     with guard_output(out, [*inputs, *against], command="dedupe", staged=True) as work, \
-            row_progress("reading") as advance:
-        options = dict(against=against, fmt=fmt, mapping=parse_mapping(mapping), encoding=encoding, strict=strict,
-                       max_reject_rate=max_reject_rate, on_row=advance)
-        if engine == "ray":
-            from instruct_data.ray_engine.dedupe import dedupe_on_ray
-
-            manifest = dedupe_on_ray(inputs, work, settings, address=ray_address, **options)
-        else:
-            manifest = dedupe_files(inputs, work, settings, workers=workers, on_phase=phase, **options)
+            row_progress("reading") as advance, executor:
+        manifest = dedupe_files(inputs, work, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
+                                encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, on_row=advance,
+                                workers=workers, on_phase=phase, engine=executor.dedupe_engine())
     if as_json:
         print_json(manifest)
         return

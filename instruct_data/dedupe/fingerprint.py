@@ -249,7 +249,9 @@ def _exact_matches(prompt: np.ndarray, question_keys: list[bytes]) -> np.ndarray
 _WORKER_STATE: tuple[DedupeSettings, Against | None] | None = None
 
 
-def _init_worker(settings: DedupeSettings, against: Against | None) -> None:
+def init_worker(settings: DedupeSettings, against: Against | None) -> None:
+    """Set the settings and benchmark index worker_fingerprint uses in this process (a worker
+    process of worker_pool, or a Ray task: ray_engine.dedupe)."""
     global _WORKER_STATE
     _WORKER_STATE = (settings, against)
 
@@ -267,7 +269,7 @@ def _work(rows: list[tuple]) -> Batch:
 def worker_pool(workers: int, settings: DedupeSettings, against: Against | None = None) -> WorkerPool:
     """A pool whose processes know the settings and benchmark index (set once, not per task);
     with one worker, this process."""
-    return WorkerPool(workers, _init_worker, (settings, against))
+    return WorkerPool(workers, init_worker, (settings, against))
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[list[tuple]]:

@@ -1,4 +1,8 @@
-"""The build: plan, pass 1, split, dedupe, pass 2, ledger, report, swap the folder in."""
+"""The build's flow: plan, record the inputs, the executor's passes, ledger, report, swap the folder in.
+
+The flow is the same whatever runs the passes; the executor (instruct_data.executors: the
+local worker processes by default, or Ray) runs pass 1, the cross-row steps and pass 2.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ from typing import Any
 
 from instruct_data.clean import Cleaner
 from instruct_data.errors import IdataError
+from instruct_data.executors import BuildJob, Executor, LocalExecutor
 from instruct_data.io import expand_inputs
 from instruct_data.ledger import Ledger
 from instruct_data.outputs_guard import fresh_work_folder, swap_in
-from instruct_data.pipeline.decide import benchmark_questions, find_removals, heldout_rows
-from instruct_data.pipeline.keys import clean_pass
-from instruct_data.pipeline.outputs import write_outputs
+from instruct_data.pipeline.decide import benchmark_questions
 from instruct_data.pipeline.sources import Plan, plan_sources
 from instruct_data.pipeline.worker import WorkerState
 from instruct_data.recipe import Recipe, RecipeError
@@ -26,16 +29,13 @@ class BuildError(IdataError):
     pass
 
 
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = None,
-          on_row: Callable[[], None] | None = None, engine: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | None = None,
+          workers: int | None = None, on_row: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run a recipe into `out_dir`; returns the manifest. Nothing changes at `out_dir` unless it all succeeds.
 
-    `engine(plans, state, ledger, work, against)` runs pass 1, the split, dedupe and pass 2
-    elsewhere (ray_engine) and returns what write_outputs returns; by default they run here."""
+    `executor` runs the passes (instruct_data.executors); the build enters it once the inputs
+    are planned and recorded. By default a LocalExecutor with `workers` processes (`workers`
+    is its shorthand: give one or the other)."""
     from instruct_data import hub
 
     out = Path(out_dir)
@@ -43,7 +43,9 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
         raise BuildError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
         raise BuildError(f"{out}: folder holds other files and no manifest.json; give an empty or new folder")
-    workers = default_workers() if workers is None else max(1, workers)
+    if executor is not None and workers is not None:
+        raise TypeError("build: give `executor` or `workers`, not both (workers= is LocalExecutor(workers))")
+    executor = executor if executor is not None else LocalExecutor(workers)
     plans = plan_sources(recipe)  # fails before anything is written
     try:
         against = benchmark_questions(recipe.against) if recipe.against else []
@@ -72,16 +74,12 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
                                  **file.column_info())
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
-        if engine is not None:
-            summary = engine(plans, state, ledger, work, against)
-        else:
-            kept = clean_pass(plans, state, ledger, workers=workers, strict=recipe.strict, on_row=on_row)
-            for plan in plans:
-                _check_reject_rate(ledger, plan)
-            heldout = heldout_rows(kept, plans, recipe.split)
-            removed = find_removals(spool, kept, heldout, recipe.dedupe, workers, against)
-            summary = write_outputs(work, spool, kept, heldout, removed, plans, ledger)
-            kept.ids.close()
+        job = BuildJob(recipe, plans, state, ledger, work, spool, against, on_row)
+        with executor:
+            engine = executor.manifest_entry()
+            if engine is not None:
+                ledger.extra["engine"] = engine
+            summary = executor.run_build(job)
         shutil.rmtree(spool)
         ledger.extra.update({
             "template": template.name,
@@ -100,12 +98,6 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, workers: int | None = N
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-
-
-def _check_reject_rate(ledger: Ledger, plan: Plan) -> None:
-    """The rejects are not written when the build fails, so the error names the commonest reasons
-    (Ledger.check_reject_rate does)."""
-    ledger.check_reject_rate(plan.label, plan.max_reject_rate)
 
 
 def _source_summary(plan: Plan) -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""`--engine ray`: the build and dedupe, executed on Ray Data, byte-identical to the local engine.
+"""`--engine ray`: the build's and dedupe's passes on Ray Data, byte-identical to the local engine.
 
     idata build mine.jsonl --engine ray --out build/           # a local Ray runtime, all cores
     idata build recipe.yaml --engine ray --ray-address HOST:6379 --out build/   # join a cluster
+
+    from instruct_data.executors import RayExecutor            # the same from Python
+    build(recipe, "build/", executor=RayExecutor("HOST:6379"))
+
+This package is what executors.RayExecutor runs: it is handed a build's passes
+(build.RayBuild) or dedupe's hooks (dedupe.RayDedupe) inside the runtime the executor
+entered, and never calls pipeline.build or dedupe.runner itself.
 
 The row path, the rules, the templates, the split and the ledger are the local engine's own
 functions (pipeline.worker.process_chunk, split.shares, dedupe's ranks / exact_groups /
@@ -11,9 +18,10 @@ blocks and joins their results with shuffles instead of in one process's memory.
 Modules: runtime (start or join Ray, the one-line errors), rows (pass 1: chunks to column
 blocks), heldout (the split as a tree of per-block reductions), shuffle (hash partitions),
 components (connected components by large-star / small-star rounds), decide (dedupe:
-contamination, exact groups, LSH bands, verification, clusters), build (`idata build`),
-dedupe (`idata dedupe`), stats (the manifest's counts, taken while the outputs stream past).
-`import ray` happens only in here, and only when the engine runs.
+contamination, exact groups, LSH bands, verification, clusters), build (`idata build`'s
+passes: RayBuild), dedupe (`idata dedupe`'s pool and decision: RayDedupe), stats (the
+manifest's counts, taken while the outputs stream past). `import ray` happens only in here,
+and only when the engine runs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""`idata build --engine ray`: the local build's steps, each run on Ray Data.
+"""`idata build --engine ray`: the local build's passes, each run on Ray Data (RayBuild).
+
+executors.RayExecutor.run_build runs a RayBuild inside the runtime it entered; the flow
+around it (plan, ledger inputs, finish, report, swap) is pipeline.run.build's, as for the
+local executor. The steps:
 
 1. pass 1: the chunks of every source (pipeline.sources.tasks) through the local row path
    (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk summaries;
@@ -19,50 +23,41 @@ import json
 import os
 import pickle
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from instruct_data.dedupe.types import Removal
+from instruct_data.executors import BuildJob
 from instruct_data.ledger import OwnIds, Reject, Removed, Written
 from instruct_data.pipeline.decide import held_records
 from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.outputs import origin_text
-from instruct_data.pipeline.run import _check_reject_rate
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
-from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage, ray_runtime,
+from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage,
                                               tasks_dataset)
 from instruct_data.ray_engine.stats import SplitStats
-from instruct_data.recipe import Recipe
 
 ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
 
 
-def build_on_ray(recipe: Recipe, out_dir: str | os.PathLike, *, address: str | None = None,
-                 num_cpus: int | None = None, on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """pipeline.build on Ray: the same outputs, byte for byte; the manifest adds `engine`."""
-    from instruct_data.pipeline import build
+class RayBuild:
+    """One build's passes on the Ray cluster `cluster` (ray_engine.runtime.Cluster), which the
+    executor has started or joined; run() returns the manifest's counts of the outputs."""
 
-    with ray_runtime(address, num_cpus=num_cpus) as cluster:
-        def engine(plans, state, ledger, work, against):
-            ledger.extra["engine"] = cluster.to_dict()
-            return _Job(recipe, plans, state, ledger, cluster, on_row).run(work, against)
+    def __init__(self, job: BuildJob, cluster):
+        self.job = job
+        self.recipe, self.plans, self.state, self.ledger = job.recipe, job.plans, job.state, job.ledger
+        self.cluster, self.on_row = cluster, job.on_row
 
-        return build(recipe, out_dir, engine=engine)
-
-
-class _Job:
-    def __init__(self, recipe, plans, state, ledger, cluster, on_row):
-        self.recipe, self.plans, self.state, self.ledger = recipe, plans, state, ledger
-        self.cluster, self.on_row = cluster, on_row
-
-    def run(self, work: Path, against: list[str]) -> dict[str, Any]:
+    def run(self) -> dict[str, Any]:
+        work, against = self.job.work, self.job.against
         cpus = self.cluster.cpus
         # Arrays and tables go as pieces each task reads itself: the driver reads no row of them.
         chunks = tasks_dataset(tasks(self.plans, block_bytes=block_bytes(input_bytes(self.plans), cpus),
@@ -74,8 +69,7 @@ class _Job:
         note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
-        for plan in self.plans:
-            _check_reject_rate(self.ledger, plan)
+        self.job.check_reject_rates()
         kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": cuts}, batch_format="numpy").materialize()
         rows = kept.count()
         parts = max(self.cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
@@ -404,4 +398,4 @@ def fingerprint_columns(fp) -> dict[str, np.ndarray]:
             np.zeros(0, dtype=object)}
 
 
-__all__ = ["build_on_ray"]
+__all__ = ["RayBuild"]

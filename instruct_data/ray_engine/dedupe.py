@@ -1,5 +1,8 @@
 """`idata dedupe --engine ray`: dedupe.runner's passes, with the work of each on Ray Data.
 
+executors.RayExecutor.dedupe_engine() gives the runner a RayDedupe (dedupe_files(engine=...)),
+inside the runtime the executor entered; nothing here calls the runner.
+
 The runner's own pass 1 (`_read_file`: the ledger, rejects and `--strict` in input order)
 runs against a pool whose map() executes the runner's chunk function on Ray: each chunk's
 fingerprints stay in Ray's object store as a block, only the per-row outcomes (None, or a
@@ -12,9 +15,8 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,26 +24,14 @@ from instruct_data.errors import IdataError
 from instruct_data.ledger import Reject
 from instruct_data.ray_engine.build import count_own_ids, has_own_id
 from instruct_data.ray_engine.decide import REMOVAL_FIELDS, removals as decide_removals
-from instruct_data.ray_engine.runtime import (block_bytes, error_from_payload, error_payload, in_driver_dir, ray_runtime,
-                                              tasks_dataset)
+from instruct_data.ray_engine.runtime import block_bytes, error_from_payload, error_payload, in_driver_dir, tasks_dataset
 
 ITEMS_PER_PARTITION = 200_000
 
 
-def dedupe_on_ray(inputs: Iterable[str], out_dir: str | Path, settings=None, *, against: Iterable[str] = (),
-                  fmt: str | None = None, mapping: dict[str, str] | None = None, encoding: str = "utf-8",
-                  strict: bool = False, max_reject_rate: float = 0.5, address: str | None = None,
-                  num_cpus: int | None = None, on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """dedupe.runner.dedupe_files on Ray: the same outputs; the manifest adds `engine`."""
-    from instruct_data.dedupe.runner import dedupe_files
-
-    with ray_runtime(address, num_cpus=num_cpus) as cluster:
-        return dedupe_files(inputs, out_dir, settings, against=against, fmt=fmt, mapping=mapping, encoding=encoding,
-                            strict=strict, max_reject_rate=max_reject_rate, on_row=on_row, engine=_RayDedupe(cluster))
-
-
-class _RayDedupe:
-    """The engine hook of dedupe_files: a pool for pass 1, then the decision."""
+class RayDedupe:
+    """The engine hook of dedupe_files on the Ray cluster `cluster` (runtime.Cluster): a pool
+    for pass 1, then the decision; the manifest adds `engine`."""
 
     def __init__(self, cluster):
         self.cluster = cluster
@@ -76,7 +66,7 @@ class _RayPool:
     """map(fn, tasks) as the runner's pass 1 calls it: fn runs on Ray, chunk by chunk; the
     fingerprints stay there, the outcomes come back in task order."""
 
-    def __init__(self, engine: _RayDedupe, settings, index):
+    def __init__(self, engine: RayDedupe, settings, index):
         self.engine, self.settings, self.index = engine, settings, index
 
     def __enter__(self):
@@ -106,11 +96,11 @@ class _RayPool:
 def _run_chunks(batch, fn, settings, index, cwd=None):
     """One chunk through the runner's own chunk function: its fingerprints as columns, and its
     rows' outcomes (pickled) on the first row of the block (relative paths are the driver's, `cwd`)."""
-    from instruct_data.dedupe.fingerprint import _init_worker, fingerprint
+    from instruct_data.dedupe.fingerprint import fingerprint, init_worker
 
     from instruct_data.ray_engine.build import fingerprint_columns
 
-    _init_worker(settings, index)
+    init_worker(settings, index)
     (blob,) = batch["task"]
     try:
         with in_driver_dir(cwd):

@@ -1,0 +1,122 @@
+"""The build owns its flow; an executor (instruct_data.executors) only runs the passes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from instruct_data.executors import LocalExecutor, RayExecutor, executor_for
+from instruct_data.pipeline import build
+from instruct_data.recipe import parse_recipe
+
+ROWS = [{"instruction": f"第{n}个问题：请写一句关于春天的话。", "input": "", "output": f"春天来了，花开了，这是第{n}句。"}
+        for n in range(40)]
+OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl")
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    lines = [json.dumps(row, ensure_ascii=False) for row in ROWS]
+    rows.write_text("\n".join([*lines, lines[3], "{not json"]) + "\n", encoding="utf-8")  # a copy and a bad line
+    return parse_recipe({"sources": [{"files": [str(rows)]}], "split": {"heldout": 5}})
+
+
+class Watched(LocalExecutor):
+    """The local executor, noting what the build asks of it and when."""
+
+    def __init__(self):
+        super().__init__(workers=1)
+        self.calls: list[str] = []
+
+    def __enter__(self):
+        self.calls.append("enter")
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        self.calls.append("exit")
+        return super().__exit__(*exc)
+
+    def manifest_entry(self):
+        self.calls.append("manifest_entry")
+        return {"name": "watched"}
+
+    def run_build(self, job):
+        self.calls.append("run_build")
+        assert not (job.work / "manifest.json").exists()  # the build finishes the ledger after the passes
+        return super().run_build(job)
+
+
+def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, tmp_path):
+    executor = Watched()
+    manifest = build(recipe, tmp_path / "watched", executor=executor)
+    assert executor.calls == ["enter", "manifest_entry", "run_build", "exit"]
+    assert manifest["engine"] == {"name": "watched"}
+    plain = build(recipe, tmp_path / "plain", workers=1)
+    assert "engine" not in plain  # the local executor records none: its manifest is as it was
+    for name in OUTPUTS:
+        assert (tmp_path / "watched" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
+    assert plain["counts"]["totals"]["read"] == 42 and plain["counts"]["balanced"]
+
+
+def test_an_executor_that_fails_leaves_no_output_and_is_exited(recipe, tmp_path):
+    class Failing(Watched):
+        def run_build(self, job):
+            self.calls.append("run_build")
+            raise KeyboardInterrupt
+
+    executor = Failing()
+    with pytest.raises(KeyboardInterrupt):
+        build(recipe, tmp_path / "out", executor=executor)
+    assert executor.calls[-1] == "exit" and not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
+def test_workers_is_the_local_executors_shorthand(recipe, tmp_path):
+    build(recipe, tmp_path / "a", executor=LocalExecutor(workers=2))
+    build(recipe, tmp_path / "b", workers=2)
+    for name in OUTPUTS:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with pytest.raises(TypeError, match="not both"):
+        build(recipe, tmp_path / "c", executor=LocalExecutor(), workers=2)
+
+
+def test_the_engine_option_names_an_executor_in_one_place():
+    local = executor_for("local", workers=3, address="ignored:1")
+    assert isinstance(local, LocalExecutor) and local.workers == 3 and not local.draws_own_progress
+    ray = executor_for("ray", workers=3, address="head:6379")
+    assert isinstance(ray, RayExecutor) and ray.address == "head:6379" and ray.draws_own_progress
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        executor_for("spark")
+
+
+def test_the_ray_executor_starts_nothing_until_entered(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    executor = RayExecutor()  # made by the command line before any work: must not need Ray
+    with pytest.raises(RuntimeError, match="outside"):
+        executor.manifest_entry()
+    from instruct_data.ray_engine import EngineError
+
+    with pytest.raises(EngineError, match=r"pip install 'instruct-data\[ray\]'"):
+        with executor:
+            pass
+
+
+def test_nothing_below_the_build_calls_back_up_into_it():
+    """The Ray side runs the passes it is given: it imports neither the build nor dedupe's
+    runner, and no private name of the local side."""
+    import ast
+
+    package = Path(__file__).parent.parent / "instruct_data"
+    for path in sorted((package / "ray_engine").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("instruct_data"):
+                continue
+            names = [alias.name for alias in node.names]
+            assert node.module not in ("instruct_data.pipeline.run", "instruct_data.dedupe.runner"), path.name
+            assert not (node.module == "instruct_data.pipeline" and "build" in names), path.name
+            if not node.module.startswith("instruct_data.ray_engine"):
+                assert not [name for name in names if name.startswith("_")], (path.name, node.module, names)
