@@ -24,16 +24,18 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
       in input order, rule counts                                             reads one summary per chunk)
     the reject-rate check                BuildJob.check_reject_rates        the same
     repeated ids (duplicate_id)          pipeline.keys.repeated_ids         ray_engine.build (hash partitions)
-    the held-out split                   pipeline.decide.heldout_rows       ray_engine.heldout (per-block
-                                           (split.py)                         reductions)
+    the held-out split (split.py:        split.candidates over one          split.candidates per block, then
+      quotas, candidates, merge)           partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
     the dedupe decision                  pipeline.decide.find_removals      ray_engine.decide (shuffles)
                                            (dedupe.find)
-    pass 2: outputs and their counts     pipeline.outputs.write_outputs     ray_engine.build + ray_engine.stats
+    pass 2: the outputs                  pipeline.outputs.write_outputs     ray_engine.build
+    the split counts and stats           pipeline.stats.SplitStats over     pipeline.stats.SplitStats per
+                                           all the kept rows at once          batch, as they stream past
 
-Shared by both today: the row path, the rules, the templates, the split's shares and ranks,
-dedupe's fingerprints, ranks and verification, the removal of some of a dialogue's records
-(pipeline.dialogue) and the ledger. Still written once per executor: the rows of the table
-above from "caps" down. Issue 22's goal is each of them written once as a function over one
+Shared by both today: the row path, the rules, the templates, the held-out choice (split.py's
+per-partition steps), the manifest's counts (pipeline.stats), dedupe's fingerprints, ranks and
+verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
+Still written once per executor: the other rows of the table above from "caps" down. Issue 22's goal is each of them written once as a function over one
 partition plus a merge, so that an executor needs only three operations: map blocks,
 partition by key, iterate in order. Until those steps move, the interface is one method per
 command and no more.
@@ -50,7 +52,13 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # (the build imports this module: no import of the pipeline at run time)
+    from instruct_data.ledger import Ledger
+    from instruct_data.pipeline.sources import Plan
+    from instruct_data.pipeline.worker import WorkerState
+    from instruct_data.recipe import Recipe
 
 
 @dataclass
@@ -62,10 +70,10 @@ class BuildJob:
     go to (train, heldout, conversations; the build writes the rest), `spool` a scratch folder
     inside it; `against` the benchmark questions; `on_row` is called per row read, if given."""
 
-    recipe: Any
-    plans: list
-    state: Any  # pipeline.worker.WorkerState: what every chunk's worker needs
-    ledger: Any
+    recipe: Recipe
+    plans: list[Plan]
+    state: WorkerState  # what every chunk's worker needs: the cleaner, template, spool folder...
+    ledger: Ledger
     work: Path
     spool: str
     against: list[str]
