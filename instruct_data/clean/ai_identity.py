@@ -82,7 +82,7 @@ def _quoted(text: str, match: re.Match) -> bool:
 
 class AiIdentitySettings(RuleSettings):
     # Off by default: 0.90 precision [0.78, 0.96] over 41 firings on the frozen test split (commit
-    # b01620a; 0.91 over 42 before it read the dialogue), under the 0.95 a default-on rule needs
+    # b01620a, and again at 141948e; 0.91 over 42 before it read the dialogue), under the 0.95 a default-on rule needs
     # (docs/cleaning.md). `clean: {ai_identity: true}` turns it on.
     enabled: bool = False
     mode: Literal["drop", "strip"] = Field(
