@@ -77,6 +77,7 @@ def test_only_a_request_to_write_a_dialogue_or_an_ai_role_exempts():
     assert asks_for_ai_talk("Write a dialogue between a robot and a child")
     # the word alone asks for nothing to be written
     assert not asks_for_ai_talk("我该如何分享这个对话？")
+    assert not asks_for_ai_talk("你可以和我对话吗？")  # 以 inside 可以 makes nothing
     assert not asks_for_ai_talk("您是否容易受到脚本注入攻击？")
     assert not asks_for_ai_talk("编写一个Python脚本来下载文件")
     assert not asks_for_ai_talk("用 HTML、CSS 和 JavaScript 文件创建一个登录页")

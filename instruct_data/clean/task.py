@@ -29,7 +29,7 @@ REPEAT = re.compile(r"重复|复述|转录|抄写|照抄|原样|逐字|repeat|tr
 # word is not such a request: "我该如何分享这个对话？", "在这次对话中", "你有多少种对话模式" ask nothing
 # to be written, and a code script ("编写一个Python脚本", JavaScript) has no speakers.
 AI_TALK = re.compile(
-    r"(?:写|创建|创作|编写|生成|设计|模拟|编|续写|构思|给出|提供|举|描述|展示|制作|演示|完成|改写|以|用)"
+    r"(?:写|创建|创作|编写|生成|设计|模拟|编|续写|构思|给出|提供|举|描述|展示|制作|演示|完成|改写|(?<![可所得足予难加借])以|(?<![使利采应作])用)"
     r"(?:(?!Python|python|Shell|shell|bash|Bash|JS|SQL|程序|代码|自动化|批处理)[^。！？!?\n]){0,20}?"
     r"(?:对话|剧本|台词|(?<!注入)脚本)"
     r"|剧本|聊天机器人|机器人之间"
