@@ -45,7 +45,7 @@ from sources import DATA, MIRRORS, to_conversation  # noqa: E402
 
 from instruct_data.clean import NORMALIZERS, CleanSettings, Cleaner  # noqa: E402
 from instruct_data.clean.filters import FILTERS  # noqa: E402
-from instruct_data.formats import Rejected  # noqa: E402
+from instruct_data.table import Reject  # noqa: E402
 from instruct_data.schema import Conversation  # noqa: E402
 
 BAR = 0.95  # issue 19: every default-on rule reaches this precision ...
@@ -94,7 +94,7 @@ def score(fired: list[bool], drop: list[bool], relevant: list[bool], caught: lis
 # ------------------------------------------------------------------ rows to conversations
 def conversation_of(row: LabeledRow) -> Conversation | None:
     parsed = to_conversation(row.where, row.source, row.position, row.record, row.fmt)
-    return None if isinstance(parsed, Rejected) else parsed
+    return None if isinstance(parsed, Reject) else parsed
 
 
 def normalized(conversation: Conversation) -> Conversation:

@@ -49,10 +49,11 @@ def school_maths(rows: int) -> list:
 
 def glaive(rows: int) -> list:
     """glaive_toolcall_zh_demo read by idata's own reader (tools, calls, results)."""
-    from instruct_data.formats import Rejected, read_conversations
+    from instruct_data.formats import read_conversations
+    from instruct_data.table import Reject
 
     _, stream = read_conversations(str(SHARED / "glaive_toolcall_zh_demo.json"), source="glaive")
-    return [c for _, c in stream if not isinstance(c, Rejected)][:rows]
+    return [c for _, c in stream if not isinstance(c, Reject)][:rows]
 
 
 def messages_of(conversation) -> list[dict]:

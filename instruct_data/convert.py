@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.errors import InputError
-from instruct_data.formats import Rejected
 from instruct_data.io import JsonlWriter, expand_inputs
 from instruct_data import outputs_guard
-from instruct_data.ledger import Ledger, Written, source_name, source_names
+from instruct_data.ledger import Ledger, Reject, Written, source_name, source_names
 from instruct_data.outputs_guard import no_signals
-from instruct_data.rowpath import read_conversations, read_reject
+from instruct_data.rowpath import read_conversations
 from instruct_data.templates import get_template, training_record
 
 
@@ -61,8 +60,8 @@ def convert(
                 ledger.read(source)
                 if on_row:
                     on_row()
-                if isinstance(result, Rejected):
-                    ledger.outcome(source, read_reject(row, result, source), strict=strict)
+                if isinstance(result, Reject):
+                    ledger.outcome(source, result, strict=strict)
                     continue
                 writer.write(training_record(result, chosen, system))
                 ledger.outcome(source, Written())

@@ -29,6 +29,7 @@ from instruct_data.errors import RejectRateError, StrictModeError
 from instruct_data.io import SUPPORTED_SUFFIXES, JsonlWriter, file_sha256, write_json
 from instruct_data.redact import redact_argv
 from instruct_data.schema import Origin
+from instruct_data.table import Reject  # the one reject type (table.py), also imported from here
 
 REPORTED_PACKAGES = ("pydantic", "pandas", "datasets", "opencc-python-reimplemented", "rensa", "datasketch",
                      "transformers", "peft", "torch", "accelerate", "tokenizers")
@@ -56,21 +57,6 @@ class Written:
     """n rows written."""
 
     n: int = 1
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row rejected at `stage` (read, group, clean, multiturn) for `reason`."""
-
-    stage: str
-    reason: str
-    detail: str
-    origin: Any  # an Origin, or its text
-    raw: Any
-    row_id: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.origin}: {self.reason}: {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ the same id whatever the command:
     spec = open_file(path, fmt=None, mapping=None, encoding="utf-8")   # format and mapping, from the head
     for chunk in file_chunks(spec, limit=None):      # small descriptors, cheap to send to a worker
         for row in chunk_rows(chunk):                # in the worker: the lines decoded, as io.read_rows does
-            result = conversation_of(row, spec, source="mine")   # Conversation | PlainConversation | Rejected
+            result = conversation_of(row, spec, source="mine")   # Conversation | PlainConversation | Reject
 
 The steps, each in one place:
 - bytes to rows: `io.read_rows` (whole files) and `chunk_rows` (a chunk), both through
@@ -33,21 +33,21 @@ from typing import Any
 
 from instruct_data import ranges
 from instruct_data.errors import InputError
-from instruct_data.formats import DETECT_ROWS, FORMATS, Rejected, parse_row, resolve_format, unused_columns
+from instruct_data.formats import DETECT_ROWS, FORMATS, parse_row, resolve_format, unused_columns
 from instruct_data.formats import seed_tasks
 from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
                               open_binary, read_rows)
 from instruct_data.io import _checked as checked
-from instruct_data.ledger import Reject
 from instruct_data.ranges import Piece
 from instruct_data.schema import Conversation
+from instruct_data.table import Reject
 
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file (about 1,600 Belle rows)
 BATCH_ROWS = 1000  # one chunk of rows already read (an array, a table, the hub)
 
-Result = Conversation | PlainConversation | Rejected
+Result = Conversation | PlainConversation | Reject  # a Reject goes to the ledger as it is
 
 
 # ------------------------------------------------------------------ one record, several rows
@@ -154,7 +154,7 @@ def file_rows(spec: FileSpec, limit: int | None = None) -> Iterator[Row]:
 
 def file_results(spec: FileSpec, source: str, *, label: str | None = None,
                  limit: int | None = None) -> Iterator[tuple[Row, Result]]:
-    """(row, Conversation or Rejected) for every row of a file, in this process: the chunks a
+    """(row, Conversation or Reject) for every row of a file, in this process: the chunks a
     worker would get, read here one after the other."""
     for chunk in file_chunks(spec, limit=limit):
         yield from chunk_results(chunk, source, label)
@@ -163,7 +163,7 @@ def file_results(spec: FileSpec, source: str, *, label: str | None = None,
 def read_conversations(path: str, *, fmt: str | None = None, source: str, mapping: dict[str, str] | None = None,
                        encoding: str = "utf-8", limit: int | None = None,
                        info: dict[str, Any] | None = None) -> tuple[str, Iterator[tuple[Row, Result]]]:
-    """(format used, stream of (row, Conversation or Rejected)) for one file. Pass a dict as
+    """(format used, stream of (row, Conversation or Reject)) for one file. Pass a dict as
     `info` to learn the format and the column mapping used (`info["map"]`)."""
     spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
     if info is not None:
@@ -298,12 +298,6 @@ def _decoded(spec: FileSpec, first_line: int, lines: list[bytes]) -> Iterator[Ro
         row = json_line(path, line_no, raw, encoding)
         if row is not None:
             yield from expand_record(row, spec.format)
-
-
-def read_reject(row: Row, rejected: Rejected, source: str) -> Reject:
-    """The ledger's Reject for a row that could not become a Conversation (stage "read")."""
-    raw = row.data if row.data is not None else row.raw
-    return Reject("read", rejected.reason, rejected.detail, row.origin, raw, position_id(source, row.origin))
 
 
 def chunk_results(chunk: Chunk, source: str, label: str | None = None) -> Iterator[tuple[Row, Result]]:

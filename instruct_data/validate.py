@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from instruct_data.errors import InputError
-from instruct_data.formats import Rejected, read_conversations
+from instruct_data.formats import read_conversations
 from instruct_data.io import expand_inputs
+from instruct_data.table import Reject
 
 MAX_LISTED_ERRORS = 20
 
@@ -53,7 +54,7 @@ def validate_file(path: str, *, fmt: str | None = None, mapping: dict[str, str] 
         report.unused_columns = info["unused_columns"]
         for row, result in stream:
             report.rows += 1
-            if isinstance(result, Rejected):
+            if isinstance(result, Reject):
                 report.invalid_by_reason[result.reason] += 1
                 if len(report.errors) < max_errors:
                     report.errors.append({"where": str(row.origin), "line": row.origin.line, "row": row.origin.row,

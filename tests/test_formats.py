@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 
 from instruct_data.errors import InputError
-from instruct_data.formats import (Rejected, alias_mapping, format_name, parse_mapping, read_conversations,
+from instruct_data.formats import (alias_mapping, format_name, parse_mapping, read_conversations,
                                    resolve_format)
 from instruct_data.io import read_rows
 from instruct_data.schema import Conversation
+from instruct_data.table import Reject
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 
@@ -24,7 +25,7 @@ def turns(conv: Conversation):
 
 
 def rejects(results):
-    return {where: (r.reason, r.detail) for where, r in results if isinstance(r, Rejected)}
+    return {where: (r.reason, r.detail) for where, r in results if isinstance(r, Reject)}
 
 
 def test_alpaca_input_system_history_category_and_rejects():
@@ -121,7 +122,7 @@ def test_tool_result_that_follows_no_call_is_a_reject():
         {"role": "user", "content": "几点了"}, {"role": "tool", "content": "10:00"},
         {"role": "assistant", "content": "十点"}]})
     result = parse_row(row, "messages", source="x")
-    assert isinstance(result, Rejected) and result.reason == "orphan_observation"
+    assert isinstance(result, Reject) and result.reason == "orphan_observation"
     assert result.detail == "turn 2 (messages[2]) is a tool result that follows no call"
 
 

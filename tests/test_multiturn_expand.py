@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from instruct_data.formats import Rejected
+from instruct_data.table import Reject
 from instruct_data.multiturn import OVER_BUDGET, MultiturnSettings, expand
 from instruct_data.schema import Conversation, Turn
 
@@ -55,7 +55,7 @@ def test_char_budget_drops_oldest_whole_rounds_and_counts_the_target():
 
 def test_question_and_reply_alone_over_budget_is_a_reject_with_the_reason():
     result = expand(THREE, "seed", MultiturnSettings(mode="every-turn", max_context_chars=20))
-    assert isinstance(result, Rejected)
+    assert isinstance(result, Reject)
     assert result.reason == OVER_BUDGET
     assert "round 1" in result.detail and "over the budget of 20" in result.detail
 
@@ -96,7 +96,7 @@ def test_an_already_rendered_context_passes_through_and_still_meets_the_budget()
         {"context": "Instruction: 你好\nAnswer: ", "target": "你好！", "id": "ct:1#t1", "source": "ct"}]
     assert expand(conv, "chatglm", MultiturnSettings(mode="last-turn"))[0]["id"] == "ct:1"
     rejected = expand(conv, "seed", MultiturnSettings(max_context_chars=5))
-    assert isinstance(rejected, Rejected) and rejected.reason == OVER_BUDGET
+    assert isinstance(rejected, Reject) and rejected.reason == OVER_BUDGET
 
 
 def test_stats_count_rounds_dropped_by_the_limit_and_by_the_budget():
@@ -116,5 +116,5 @@ def test_a_rejected_conversation_adds_nothing_to_the_drop_stats():
     stats = Counter()
     long_last = dialogue("问一", "答一", "问二", "答二" * 40)
     assert isinstance(expand(long_last, "seed", MultiturnSettings(max_history_turns=0, max_context_chars=60),
-                             stats=stats), Rejected)
+                             stats=stats), Reject)
     assert stats == {}

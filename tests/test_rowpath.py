@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from instruct_data import rowpath
 from instruct_data.cli import cli
 from instruct_data.convert import convert
-from instruct_data.formats import Rejected, parse_row
+from instruct_data.formats import parse_row
+from instruct_data.table import Reject
 from instruct_data.formats.base import position_id
 from instruct_data.formats.plainrow import PlainConversation
 from instruct_data.io import Row
@@ -120,7 +121,7 @@ def test_the_fast_path_gives_the_validated_record_or_reject(row, fmt, at):
     got = rowpath.conversation_of(Row(at, row), fmt, "src")
     # A reader that expands records (seed tasks) parses the rows it makes in its row format.
     want = parse_row(Row(at, row), rowpath.row_format(fmt), source="src", row_id=position_id("src", at))
-    if isinstance(want, Rejected):
+    if isinstance(want, Reject):
         assert got == want
         return
     assert got.model_dump_json(exclude_none=True) == want.model_dump_json(exclude_none=True)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from instruct_data.convert import convert
-from instruct_data.formats import Rejected
+from instruct_data.table import Reject
 from instruct_data.rowpath import read_conversations
 
 TASKS = [
@@ -32,12 +32,12 @@ def test_each_instance_is_a_row_with_the_task_name_as_category(tmp_path):
     results = list(stream)
     assert fmt == "belle_seed_tasks"
     rows = [(str(row.origin).rsplit("/", 1)[-1], parsed) for row, parsed in results]
-    good = [(where, c) for where, c in rows if not isinstance(c, Rejected)]
+    good = [(where, c) for where, c in rows if not isinstance(c, Reject)]
     assert [where for where, _ in good] == ["zh_seed_tasks.jsonl:1#1", "zh_seed_tasks.jsonl:2#1", "zh_seed_tasks.jsonl:2#2"]
     assert [c.category for _, c in good] == ["poem", "synonym_generation", "synonym_generation"]
     assert good[2][1].prompt.text == "给出下面词语的同义词" and good[2][1].prompt.input == "快乐"
     assert good[2][1].id == "seed:2#2"
-    (where, bad), = [(w, c) for w, c in rows if isinstance(c, Rejected)]
+    (where, bad), = [(w, c) for w, c in rows if isinstance(c, Reject)]
     assert where == "zh_seed_tasks.jsonl:3" and "'instances' is empty" in bad.detail
 
 

@@ -68,7 +68,7 @@ def test_fields_fit_their_role():
 # ------------------------------------------------------------------ readers
 from pathlib import Path  # noqa: E402
 
-from instruct_data.formats import Rejected  # noqa: E402
+from instruct_data.table import Reject  # noqa: E402
 from instruct_data.rowpath import read_conversations  # noqa: E402
 
 TOOLS = Path(__file__).parent / "fixtures" / "tools"
@@ -77,8 +77,8 @@ TOOLS = Path(__file__).parent / "fixtures" / "tools"
 def read(name: str):
     fmt, stream = read_conversations(str(TOOLS / name), source=name.split(".")[0])
     results = [result for _, result in stream]
-    return fmt, [r for r in results if not isinstance(r, Rejected)], {
-        n: (r.reason, r.detail) for n, r in enumerate(results, start=1) if isinstance(r, Rejected)}
+    return fmt, [r for r in results if not isinstance(r, Reject)], {
+        n: (r.reason, r.detail) for n, r in enumerate(results, start=1) if isinstance(r, Reject)}
 
 
 def shape(conv) -> list[tuple]:
@@ -164,7 +164,7 @@ def test_a_call_to_a_tool_when_none_is_declared_is_unknown():
         {"from": "human", "value": "查天气"}, {"from": "function_call", "value": '{"name": "w", "arguments": {}}'},
         {"from": "observation", "value": "晴"}, {"from": "gpt", "value": "晴"}]})
     result = parse_row(row, "sharegpt", source="x")
-    assert isinstance(result, Rejected) and result.reason == "unknown_tool" and "declared: none" in result.detail
+    assert isinstance(result, Reject) and result.reason == "unknown_tool" and "declared: none" in result.detail
 
 
 # ------------------------------------------------------------------ cleaning and dedupe keys
@@ -345,7 +345,7 @@ _MESSAGES = st.lists(st.fixed_dictionaries({
 def test_any_message_sequence_is_a_checked_dialogue_or_a_named_reject(messages, tools):
     row = {"conversations": messages} if tools is None else {"conversations": messages, "tools": tools}
     result = parse_row(Row(Origin(file="f.json", row=1), row), "sharegpt", source="f")
-    if isinstance(result, Rejected):
+    if isinstance(result, Reject):
         assert result.reason and result.detail
         return
     assert role_order_problem(result.turns) is None

@@ -93,7 +93,8 @@ def test_bundled_sample_is_detectable_varied_and_noisy_as_documented():
     from collections import Counter
 
     from instruct_data.demo import sample_dir
-    from instruct_data.formats import Rejected, read_conversations
+    from instruct_data.formats import read_conversations
+    from instruct_data.table import Reject
 
     folder = sample_dir()
     assert sum(p.stat().st_size for p in folder.iterdir()) < 300_000
@@ -103,7 +104,7 @@ def test_bundled_sample_is_detectable_varied_and_noisy_as_documented():
             continue
         formats[path.name], stream = read_conversations(str(path), source=path.stem)  # auto-detected
         for _, result in stream:
-            if isinstance(result, Rejected):
+            if isinstance(result, Reject):
                 reasons[result.reason] += 1
                 continue
             categories[result.category] += 1

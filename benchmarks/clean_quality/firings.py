@@ -153,14 +153,14 @@ def firings(rule: str, data: Path, mirrors: Path, extra_alpaca: int = 0,
     from bench_clean_quality import alone, replies
 
     from instruct_data.clean import Cleaner
-    from instruct_data.formats import Rejected
+    from instruct_data.table import Reject
 
     dev = {row.where: row for row in load(data, "dev", mirrors).rows}
     cleaner = Cleaner(alone(rule))
     out, seen = [], 0
     for where, source, position, record, fmt in rows(data, mirrors, extra_alpaca, extra_medicalgpt, extra_moss):
         conversation = to_conversation(where, source, position, record, fmt)
-        if isinstance(conversation, Rejected):
+        if isinstance(conversation, Reject):
             continue
         seen += 1
         before = copy.deepcopy(conversation)

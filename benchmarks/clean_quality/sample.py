@@ -71,12 +71,12 @@ def pool(data_dir: Path, mirrors: Path, exclude: tuple[str, ...]):
 def draw(data_dir: Path, mirrors: Path, batch: dict) -> dict[tuple[str, int], str]:
     from instruct_data.clean import CleanSettings, Cleaner
     from instruct_data.clean.filters import FILTERS
-    from instruct_data.formats import Rejected
+    from instruct_data.table import Reject
 
     rng = random.Random(batch["seed"])
     rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors, batch["exclude"])
             if not isinstance(to_conversation("", name, position, flattened(SOURCES[name], raw), SOURCES[name].fmt),
-                              Rejected)]
+                              Reject)]
     by_source = defaultdict(list)
     for name, position, raw in rows:
         by_source[name].append((name, position, raw))
@@ -89,7 +89,7 @@ def draw(data_dir: Path, mirrors: Path, batch: dict) -> dict[tuple[str, int], st
     for name, position, raw in rows:
         conversation = to_conversation(f"{name}:{position}", name, position, flattened(SOURCES[name], raw),
                                        SOURCES[name].fmt)
-        if isinstance(conversation, Rejected):
+        if isinstance(conversation, Reject):
             continue  # cleaning never sees it
         for normalizer in normalizers:
             normalizer.apply(conversation)

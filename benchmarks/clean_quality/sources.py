@@ -144,7 +144,7 @@ def flattened(source: Source, record: dict[str, Any], instance: int | None = Non
 
 def to_conversation(where: str, source: str, position: int, record: dict[str, Any], fmt: str):
     """The project's Conversation for a flattened record, read the way `idata` reads a file of
-    that format (a table through its column aliases), or the reader's `Rejected`: cleaning
+    that format (a table through its column aliases), or the reader's `Reject`: cleaning
     never sees such a row (glaive's rows with function calls, for one)."""
     from instruct_data.formats import parse_row, resolve_format
     from instruct_data.io import Row

@@ -23,11 +23,10 @@ from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError
-from instruct_data.formats import Rejected
 from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
 from instruct_data.ledger import Ledger, Reject, Removed, Written, source_names
 from instruct_data.rowpath import (EXPANDERS, chunk_results, expand_record, file_chunks, json_line_rows, open_file,
-                                   read_conversations, read_reject)
+                                   read_conversations)
 from instruct_data.schema import Conversation, Origin
 
 
@@ -173,8 +172,8 @@ def _parse_chunk(task) -> tuple[list, Batch]:
     outcomes: list = []
     items: list[Item] = []
     for row, result in chunk_results(chunk, source):
-        if isinstance(result, Rejected):
-            outcomes.append(read_reject(row, result, source))
+        if isinstance(result, Reject):
+            outcomes.append(result)
             continue
         outcomes.append((result.own_id, result.id) if result.own_id is not None else None)
         where = row.origin.row if row.origin.row is not None else row.origin.line

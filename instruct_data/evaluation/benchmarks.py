@@ -305,13 +305,14 @@ def _read_mapped(path: Path, name: str, template: Template, *, question: str, re
 
 def _read_any(path: Path, name: str, template: Template, fmt: str) -> tuple[list[Item], list[dict]]:
     """Any other format the readers know: their Conversation, rendered with the template."""
-    from instruct_data.formats import Rejected, read_conversations
+    from instruct_data.formats import read_conversations
+    from instruct_data.table import Reject
     from instruct_data.templates import render
 
     items, rejected = [], []
     _, stream = read_conversations(str(path), fmt=fmt, source=name)
     for row, result in stream:
-        if isinstance(result, Rejected):
+        if isinstance(result, Reject):
             rejected.append({"origin": str(row.origin), "reason": result.reason, "detail": result.detail})
             continue
         if not result.rendered and any(getattr(turn, "tool_calls", None) for turn in result.turns):

@@ -1,7 +1,7 @@
 """Input formats: one adapter per format *into* the canonical Conversation, plus detection.
 
     result = parse_row(row, fmt, source=..., mapping=...)
-    # -> a Conversation, or a Rejected(reason, detail) to write to rejects.jsonl
+    # -> a Conversation, or a Reject (table.py: stage "read", reason, detail, origin, raw, id)
 
 Commands do not call parse_row themselves: instruct_data.rowpath reads files into rows and
 rows into Conversations (with the fast path for plain rows), the same way for all of them.
@@ -10,7 +10,6 @@ rows into Conversations (with the fast path for plain rows), the same way for al
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +20,7 @@ from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_
 from instruct_data.formats.transcript import looks_like_transcript
 from instruct_data.io import Row
 from instruct_data.schema import Conversation
+from instruct_data.table import Reject
 
 # Format name -> adapter module (each has to_conversation(data, row_id=, source=, origin=)).
 FORMATS: dict[str, ModuleType] = {
@@ -62,14 +62,6 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "category": ("类别", "分类", "类型"),
     "history": ("历史", "对话历史"),
 }
-
-
-@dataclass
-class Rejected:
-    """A row that could not become a Conversation."""
-
-    reason: str
-    detail: str
 
 
 def format_name(name: str) -> str:
@@ -221,27 +213,28 @@ def _aliases_if_needed(head: list[Row]) -> dict[str, str]:
 
 
 def read_conversations(path: str, **options: Any):
-    """rowpath.read_conversations: (format used, stream of (row, Conversation or Rejected))."""
+    """rowpath.read_conversations: (format used, stream of (row, Conversation or Reject))."""
     from instruct_data.rowpath import read_conversations as read
 
     return read(path, **options)
 
 
 def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None = None,
-              row_id: str | None = None) -> Conversation | Rejected:
+              row_id: str | None = None) -> Conversation | Reject:
     """The validated path from a row to a Conversation (rowpath.conversation_of is the way in:
-    it tries the fast path for plain rows first). `row_id` defaults to `source:position`."""
+    it tries the fast path for plain rows first), or the row's Reject (stage "read"), which
+    goes to rejects.jsonl as it is. `row_id` defaults to `source:position`."""
+    row_id = row_id or position_id(source, row.origin)
     if row.data is None:
-        return Rejected(UNPARSEABLE, row.error or "unreadable row")
+        return Reject("read", UNPARSEABLE, row.error or "unreadable row", str(row.origin), row.raw, row_id)
     data = apply_mapping(row.data, mapping or {})
     adapter = FORMATS[fmt]
     if fmt == "alpaca" and isinstance(data.get("instruction"), str) and looks_like_transcript(data["instruction"]):
         # A Belle transcript past the rows detection looked at: read it as the dialogue it is.
         adapter = belle
     try:
-        conversation = adapter.to_conversation(data, row_id=row_id or position_id(source, row.origin),
-                                               source=source, origin=row.origin)
-    except RowReject as exc:
-        return Rejected(exc.reason, exc.detail)
+        conversation = adapter.to_conversation(data, row_id=row_id, source=source, origin=row.origin)
+    except RowReject as exc:  # the adapters' signal, raised deep inside them: made a Reject here, once
+        return Reject("read", exc.reason, exc.detail, str(row.origin), row.data, row_id)
     conversation.own_id = own_id(data)
     return conversation

@@ -5,7 +5,7 @@ Library use (what `idata build` calls for dialogue sources):
 
     from instruct_data.multiturn import MultiturnSettings, expand
     records = expand(conversation, "seed", MultiturnSettings(mode="every-turn", max_context_chars=2048))
-    # a list of train.jsonl records, or a Rejected(reason, detail) for rejects.jsonl (stage "multiturn")
+    # a list of train.jsonl records, or a Reject (stage "multiturn") for rejects.jsonl
 
 The `idata to-multiturn` command is `run.to_multiturn`.
 """

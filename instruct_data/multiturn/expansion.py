@@ -2,7 +2,7 @@
 
     settings = MultiturnSettings(mode="every-turn", max_context_chars=2048)
     result = expand(conversation, "chatglm", settings)
-    # -> [{"context", "target", "id", "source", "category"?}, ...], or Rejected(reason, detail)
+    # -> [{"context", "target", "id", "source", "category"?}, ...], or Reject("multiturn", reason, detail)
 
 Modes:
 - `every-turn`: one record per assistant reply, each with every round before it as history
@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from instruct_data.errors import InputError
-from instruct_data.formats import Rejected
+from instruct_data.table import Reject
 from instruct_data.schema import Conversation
 from instruct_data.multiturn.tools import expand_tools
 from instruct_data.templates import Template, get_template, render_prompt, rounds
@@ -97,7 +97,7 @@ def length_function(settings: MultiturnSettings) -> Callable[[str], int] | None:
 
 
 def expand(conversation: Conversation, template: Template | str, settings: MultiturnSettings | None = None, *,
-           system: str | None = None, stats: Counter | None = None) -> list[dict[str, Any]] | Rejected:
+           system: str | None = None, stats: Counter | None = None) -> list[dict[str, Any]] | Reject:
     """The training records of one conversation, or why it cannot give any.
 
     `system` overrides the conversation's own system text. `stats`, when given, counts the
@@ -113,7 +113,7 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
     if getattr(conversation, "has_tools", False):  # calls, results or traces: multiturn/tools.py
         records = expand_tools(conversation, template, settings, system=system, measure=measure, record=_record,
                                dropped=dropped)
-        if stats is not None and not isinstance(records, Rejected):
+        if stats is not None and not isinstance(records, Reject):
             stats.update(+dropped)
         return records
     pairs = rounds(conversation)
@@ -127,7 +127,7 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
             context = render_prompt(template, pairs[first:k], pairs[k][0], system)
         else:
             fitted = _fit(template, pairs, k, first, system, measure, settings)
-            if isinstance(fitted, Rejected):
+            if isinstance(fitted, Reject):
                 return fitted
             dropped["history_rounds_dropped_by_budget"] += fitted[0] - first
             context = fitted[1]
@@ -140,7 +140,7 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
 
 
 def _fit(template: Template, pairs, k: int, first: int, system: str | None, measure: Callable[[str], int],
-         settings: MultiturnSettings) -> tuple[int, str] | Rejected:
+         settings: MultiturnSettings) -> tuple[int, str] | Reject:
     """(first kept round, context) for the longest recent history that fits, or a reject.
 
     Dropping rounds only shortens the context, so the first round to keep is found by bisection
@@ -159,8 +159,8 @@ def _fit(template: Template, pairs, k: int, first: int, system: str | None, meas
     alone = context_at(k)
     alone_length = measure(alone) + reply_length
     if alone_length > budget:
-        return Rejected(OVER_BUDGET, f"round {k + 1}: the question and its reply alone are {alone_length:,} "
-                                     f"{settings.budget_unit}, over the budget of {budget:,}")
+        return Reject("multiturn", OVER_BUDGET, f"round {k + 1}: the question and its reply alone are {alone_length:,} "
+                                                f"{settings.budget_unit}, over the budget of {budget:,}")
     low, high = first + 1, k  # context_at(high) fits, context_at(low - 1) does not
     while low < high:
         middle = (low + high) // 2
@@ -172,13 +172,13 @@ def _fit(template: Template, pairs, k: int, first: int, system: str | None, meas
 
 
 def _rendered_record(conversation: Conversation, settings: MultiturnSettings,
-                     measure: Callable[[str], int] | None) -> list[dict[str, Any]] | Rejected:
+                     measure: Callable[[str], int] | None) -> list[dict[str, Any]] | Reject:
     context, target = conversation.turns[0].text, conversation.reply
     if measure is not None:
         length = measure(context) + measure(target)
         if length > settings.budget:
-            return Rejected(OVER_BUDGET, f"the context and target are {length:,} {settings.budget_unit}, "
-                                         f"over the budget of {settings.budget:,}")
+            return Reject("multiturn", OVER_BUDGET, f"the context and target are {length:,} {settings.budget_unit}, "
+                                                    f"over the budget of {settings.budget:,}")
     record_id = conversation.id if settings.mode == "last-turn" else f"{conversation.id}#t1"
     return [_record(conversation, context, target, record_id)]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instruct_data.formats import Rejected
+from instruct_data.table import Reject
 from instruct_data.io import Row
 from instruct_data.schema import Conversation
 
@@ -34,9 +34,9 @@ class Dialogue:
     """One unit of the ledger: the rows it came from and what they became."""
 
     rows: list[Row]
-    result: Conversation | Rejected
+    result: Conversation | Reject
     group_id: str | None = None  # `source:FIELD=value` for a grouped dialogue
-    stage: str = "read"  # where a Rejected result came from: "read" (a row) or "group"
+    stage: str = "read"  # the stage of a Reject result: "read" when any of its rows was rejected, else "group"
 
     @property
     def raw(self) -> Any:
@@ -45,7 +45,7 @@ class Dialogue:
         return raws if self.group_id is not None else raws[0]
 
 
-def dialogues(stream: Iterable[tuple[Row, Conversation | Rejected]], *, source: str, group_by: str | None = None,
+def dialogues(stream: Iterable[tuple[Row, Conversation | Reject]], *, source: str, group_by: str | None = None,
               order_by: str | None = None) -> Iterator[Dialogue]:
     """One Dialogue per row, or per group of rows sharing `group_by`."""
     if group_by is None:
@@ -62,7 +62,7 @@ def dialogues(stream: Iterable[tuple[Row, Conversation | Rejected]], *, source: 
         for key, members in store.groups():
             group_id = f"{source}:{group_by}={key}"
             result = merge(members, group_id=group_id, order_by=order_by)
-            bad_row = any(isinstance(member, Rejected) for _, member in members)
+            bad_row = any(isinstance(member, Reject) for _, member in members)
             yield Dialogue([row for row, _ in members], result, group_id=group_id,
                            stage="read" if bad_row else "group")
 
@@ -82,7 +82,7 @@ class GroupStore:
         self._seq = 0
         return self
 
-    def add(self, key: str, row: Row, result: Conversation | Rejected) -> None:
+    def add(self, key: str, row: Row, result: Conversation | Reject) -> None:
         number = self._keys.setdefault(key, len(self._keys))
         self._seq += 1
         self._pending.append((number, self._seq, pickle.dumps((row, result), pickle.HIGHEST_PROTOCOL)))
@@ -93,7 +93,7 @@ class GroupStore:
         self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", self._pending)
         self._pending = []
 
-    def groups(self) -> Iterator[tuple[str, list[tuple[Row, Conversation | Rejected]]]]:
+    def groups(self) -> Iterator[tuple[str, list[tuple[Row, Conversation | Reject]]]]:
         """(key, its rows in file order), groups in order of their first row."""
         self._flush()
         keys = list(self._keys)
@@ -125,22 +125,23 @@ def _order_key(value: Any) -> tuple[int, float | str]:
         return (1, text)
 
 
-def merge(members: list[tuple[Row, Conversation | Rejected]], *, group_id: str,
-          order_by: str | None) -> Conversation | Rejected:
+def merge(members: list[tuple[Row, Conversation | Reject]], *, group_id: str,
+          order_by: str | None) -> Conversation | Reject:
     """The group's rows as one Conversation, rounds in order; or why they cannot be one."""
     for row, result in members:
-        if isinstance(result, Rejected):
-            return Rejected(result.reason, f"{row.origin}: {result.detail} (the whole dialogue is rejected)")
+        if isinstance(result, Reject):
+            return Reject("read", result.reason, f"{row.origin}: {result.detail} (the whole dialogue is rejected)")
         if result.rendered:
-            return Rejected(BAD_GROUP, f"{row.origin}: an already-rendered context/target row cannot join a dialogue")
+            return Reject("group", BAD_GROUP,
+                          f"{row.origin}: an already-rendered context/target row cannot join a dialogue")
     if order_by is not None:
         members = _ordered(members, order_by)
-        if isinstance(members, Rejected):
+        if isinstance(members, Reject):
             return members
     conversations = [conv for _, conv in members]
     systems = {conv.system for conv in conversations if conv.system}
     if len(systems) > 1:
-        return Rejected(BAD_GROUP, f"the rows of {group_id} disagree on the system text")
+        return Reject("group", BAD_GROUP, f"the rows of {group_id} disagree on the system text")
     first = conversations[0]
     return Conversation(
         id=group_id,
@@ -157,10 +158,10 @@ def _ordered(members, order_by: str):
     for row, _ in members:
         value = row.data.get(order_by)
         if value is None or (isinstance(value, str) and not value.strip()):
-            return Rejected(BAD_GROUP, f"{row.origin}: no '{order_by}' value to order the dialogue by")
+            return Reject("group", BAD_GROUP, f"{row.origin}: no '{order_by}' value to order the dialogue by")
         place = _order_key(value)
         if place in seen:
-            return Rejected(BAD_GROUP, f"{seen[place].origin} and {row.origin} both have {order_by}={value}")
+            return Reject("group", BAD_GROUP, f"{seen[place].origin} and {row.origin} both have {order_by}={value}")
         seen[place] = row
     # Text and numbers never compare equal here, so the sort is total.
     return sorted(members, key=lambda member: _order_key(member[0].data.get(order_by)))

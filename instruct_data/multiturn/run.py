@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from instruct_data.io import JsonlWriter, chunked, expand_inputs
-from instruct_data.ledger import Ledger, Reject, Written, source_names
+from instruct_data.ledger import Ledger, Written, source_names
 from instruct_data.rowpath import FileSpec, file_chunks, file_results, open_file
 from instruct_data.parallel import WorkerPool
 from instruct_data.multiturn.expansion import MultiturnSettings, length_function
@@ -136,8 +136,7 @@ class Run:
                 self.records_written += outcome.records
                 self.per_dialogue[outcome.records] += 1
                 continue
-            stage, why, origin, raw, the_id = outcome.reject
-            self.ledger.outcome(source, Reject(stage, why.reason, why.detail, origin, raw, the_id), strict=self.strict)
+            self.ledger.outcome(source, outcome.reject, strict=self.strict)
         self.train.write_encoded(batch.train)
         self.conversations.write_encoded(batch.conversations)
         self.rows_read += batch.rows

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from instruct_data.formats import Rejected
+from instruct_data.table import Reject
 from instruct_data.schema import Conversation
 
 
@@ -42,7 +42,7 @@ def replies(conversation: Conversation) -> list[tuple[int, int]]:
 
 def expand_tools(conversation: Conversation, template, settings, *, system: str | None,
                  measure: Callable[[str], int] | None, record: Callable[..., dict[str, Any]],
-                 dropped: Counter) -> list[dict[str, Any]] | Rejected:
+                 dropped: Counter) -> list[dict[str, Any]] | Reject:
     """The records of a tool dialogue (see the module's docstring), or why it cannot give any.
 
     `record(conversation, context, target, record_id)` builds one record, as multiturn.expand does."""
@@ -62,8 +62,9 @@ def expand_tools(conversation: Conversation, template, settings, *, system: str 
             while measure(context) + measure(target) > settings.budget:
                 if first == current:
                     length = measure(context) + measure(target)
-                    return Rejected(OVER_BUDGET, f"reply {k + 1}: its round alone is {length:,} {settings.budget_unit}, "
-                                                 f"over the budget of {settings.budget:,}")
+                    return Reject("multiturn", OVER_BUDGET, f"reply {k + 1}: its round alone is {length:,} "
+                                                            f"{settings.budget_unit}, over the budget of "
+                                                            f"{settings.budget:,}")
                 first += 1
                 dropped["history_rounds_dropped_by_budget"] += 1
                 context, target = _render(conversation, template, system, settings.reasoning, starts[first], end)

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import pydantic_core
 
-from instruct_data.formats import Rejected
 from instruct_data.formats.base import position_id
 from instruct_data.multiturn.expansion import MultiturnSettings, expand
 from instruct_data.multiturn.grouping import Dialogue
 from instruct_data.rowpath import chunk_results
-from instruct_data.schema import Origin
+from instruct_data.table import Reject
 from instruct_data.templates import get_template
 
 # pydantic-core's JSON writer (compact separators, UTF-8 kept readable): serializing is a large
@@ -33,7 +31,7 @@ class Outcome:
     """What one dialogue gave: a number of records, or a reject for the ledger."""
 
     records: int = 0
-    reject: tuple[str, Rejected, Origin, Any, str] | None = None  # (stage, why, origin, raw, id)
+    reject: Reject | None = None  # for the ledger, as it is
     own_id: tuple[str, str] | None = None  # (the row's own `id` field, the dialogue's id), when it has one
 
 
@@ -71,10 +69,10 @@ class Expander:
     def _one(self, dialogue: Dialogue, source: str, dropped: Counter, train: list[bytes],
              conversations: list[bytes]) -> Outcome:
         conversation = dialogue.result
-        if isinstance(conversation, Rejected):
+        if isinstance(conversation, Reject):
             return _rejected(dialogue, conversation, dialogue.stage, source)
         records = expand(conversation, self.template, self.settings, system=self.system, stats=dropped)
-        if isinstance(records, Rejected):
+        if isinstance(records, Reject):
             return _rejected(dialogue, records, "multiturn", source)
         train.extend(encode(record) for record in records)
         conversations.append(conversation.model_dump_json(exclude_none=True).encode("utf-8"))
@@ -86,13 +84,14 @@ def _lines(lines: list[bytes]) -> bytes:
     return b"\n".join(lines) + b"\n" if lines else b""
 
 
-def _rejected(dialogue: Dialogue, why: Rejected, stage: str, source: str) -> Outcome:
+def _rejected(dialogue: Dialogue, why: Reject, stage: str, source: str) -> Outcome:
+    """The reject named after the dialogue: its first row's origin, the raw rows of a group."""
     first = dialogue.rows[0]
-    if not isinstance(dialogue.result, Rejected):
+    if not isinstance(dialogue.result, Reject):
         the_id = dialogue.result.id
     else:
         the_id = dialogue.group_id or position_id(source, first.origin)
-    return Outcome(reject=(stage, why, first.origin, dialogue.raw, the_id))
+    return Outcome(reject=replace(why, stage=stage, origin=first.origin, raw=dialogue.raw, row_id=the_id))
 
 
 # ------------------------------------------------------------------ worker processes

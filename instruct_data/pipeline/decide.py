@@ -7,11 +7,12 @@ import pickle
 from typing import Any
 
 from instruct_data.dedupe.keys import record_prompt
-from instruct_data.formats import Rejected, read_conversations
+from instruct_data.formats import read_conversations
 from instruct_data.io import expand_inputs
 from instruct_data.pipeline.keys import Kept
 from instruct_data.pipeline.sources import Plan
 from instruct_data.split import SplitSettings, choose_heldout
+from instruct_data.table import Reject
 
 
 def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> bytearray:
@@ -154,7 +155,7 @@ def benchmark_questions(paths: list[str]) -> list[str]:
     questions = []
     for path in expand_inputs(paths):
         _, stream = read_conversations(str(path), source="against")
-        questions += [record_prompt(result) for _, result in stream if not isinstance(result, Rejected)]
+        questions += [record_prompt(result) for _, result in stream if not isinstance(result, Reject)]
     return questions
 
 

@@ -1,8 +1,9 @@
 """Pass 1 in the main process: chunks out to the workers, outcomes back, in input order.
 
 The main process writes the rejects to the ledger and keeps, per kept row, only small keys
-(`Kept`): no text. A source with a cap stops once that many rows were kept; chunks already
-read ahead for it are dropped, so the result does not depend on how many workers ran.
+(`Kept`: table.KEY_COLUMNS, the id and the category): no text. A source with a cap stops once
+that many rows were kept; chunks already read ahead for it are dropped, so the result does not
+depend on how many workers ran.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instruct_data.ledger import Ledger, Reject
+from instruct_data.ledger import Ledger
 from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
 from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
+from instruct_data.table import KEY_NAMES, add_key_columns
 
 PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
 
@@ -66,17 +68,13 @@ class Ids:
 
 @dataclass
 class Kept:
-    """What the main process keeps per kept row: small keys, no text (the ids in a file)."""
+    """What the main process keeps per kept row: small keys, no text (the ids in a file). The
+    key columns (rank, prompt_key, records, multi, prompt_len, reply_len) are table.KEY_COLUMNS,
+    added as attributes by __post_init__, as the worker's ChunkResult has them."""
 
     ids: Ids
     source: array = field(default_factory=lambda: array("H"))
-    rank: array = field(default_factory=lambda: array("Q"))
-    prompt_key: array = field(default_factory=lambda: array("Q"))
     stratum: array = field(default_factory=lambda: array("I"))
-    records: array = field(default_factory=lambda: array("I"))
-    multi: bytearray = field(default_factory=bytearray)
-    prompt_len: array = field(default_factory=lambda: array("I"))
-    reply_len: array = field(default_factory=lambda: array("I"))
     # 1 where a row's id was already used by an earlier row: rejected (`duplicate_id`) in pass 2,
     # since dedupe and the ledger name rows by id. Ids are unique within a source, but a recipe's
     # source names can make two sources' ids meet: a source named `a/b`, and a source `a` holding
@@ -87,6 +85,9 @@ class Kept:
     dedupe_keys: list = field(default_factory=list)  # per chunk, dedupe's ExactKeys of the rows used (no near)
     # Per chunk, the byte length of each spooled line of its .conv, .train and .held files.
     line_lengths: list[tuple[array, array, array]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        add_key_columns(self)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -126,11 +127,10 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
             take = plan.cap - plan.kept  # the rest of the chunk, after the cap-th kept row, is not taken
             rows = result.position[take - 1] + 1 if take else 0
             plan.stopped = True
-        for index, stage, reason, detail, origin, raw, reject_id in result.rejects:
+        for index, reject in zip(result.reject_at, result.rejects):
             if index >= rows:
                 break
-            # The worker sends the origin as text; the ledger writes str(origin) either way.
-            ledger.outcome(plan.label, Reject(stage, reason, detail, origin, raw, reject_id), strict=strict)
+            ledger.outcome(plan.label, reject, strict=strict)
         for index, own in result.own_ids:
             if index >= take:
                 break
@@ -187,7 +187,7 @@ def _extend(kept: Kept, result: ChunkResult, take: int, plan: Plan) -> None:
     kept.source.extend(array("H", [plan.index]) * take)
     numbers = [kept.strata.setdefault(name or f"source:{plan.label}", len(kept.strata)) for name in result.strata]
     kept.stratum.extend(array("I", map(numbers.__getitem__, result.stratum[:take])))
-    for column in ("rank", "prompt_key", "records", "multi", "prompt_len", "reply_len"):
+    for column in KEY_NAMES:
         getattr(kept, column).extend(getattr(result, column)[:take])
 
 

@@ -2,8 +2,9 @@
 
 Kept rows go to the chunk's own spool files (conversation, train records, held-out record;
 the dedupe texts too when near detection is on); the main process gets back a ChunkResult:
-the rejects with their reasons, and the small keys of the kept rows as columns (with the
-byte length of each spooled line, and dedupe's exact keys when near detection is off).
+the rejects (table.Reject, as they go to rejects.jsonl), and the small keys of the kept rows as
+columns (table.KEY_COLUMNS; with the byte length of each spooled line, and dedupe's exact keys
+when near detection is off).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import pickle
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -21,11 +22,10 @@ import xxhash
 from instruct_data.clean import Cleaner
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.dedupe.keys import record_texts
-from instruct_data.formats import Rejected
-from instruct_data.formats.base import position_id
 from instruct_data.pipeline.dialogue import conversation_line
 from instruct_data.rowpath import chunk_results
 from instruct_data.schema import Conversation
+from instruct_data.table import Reject, add_key_columns
 from instruct_data.templates import training_record
 
 
@@ -87,13 +87,13 @@ def record_line(record: dict) -> bytes:
     return (_record_json(record) + "\n").encode("utf-8")
 
 
-def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rejected:
+def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Reject:
     """train.jsonl records: one per reply for a dialogue (multiturn settings), else one."""
     if _replies(conversation) > 1 or state.multiturn.budget is not None:
         from instruct_data.multiturn import expand
 
         records = expand(conversation, state.template, state.multiturn, system=state.system)
-        if not isinstance(records, Rejected) and _replies(conversation) == 1:
+        if not isinstance(records, Reject) and _replies(conversation) == 1:
             records[0]["id"] = conversation.id  # a single-turn row keeps its own id
         return records
     return [training_record(conversation, state.template, state.system)]
@@ -146,29 +146,31 @@ class Spool:
 @dataclass
 class ChunkResult:
     """What a worker sends back for one chunk: its rejects in full, its kept rows as columns of
-    small keys (arrays pickle as plain bytes: far cheaper than a tuple per row)."""
+    small keys (arrays pickle as plain bytes: far cheaper than a tuple per row). The key columns
+    (rank, prompt_key, records, multi, prompt_len, reply_len) are table.KEY_COLUMNS, added as
+    attributes by __post_init__."""
 
     rows: int = 0  # rows read from the chunk
-    rejects: list[tuple] = field(default_factory=list)  # (row index, stage, reason, detail, origin, raw, id)
+    rejects: list[Reject] = field(default_factory=list)
+    reject_at: array = field(default_factory=lambda: array("I"))  # row index of each reject (the caps cut by it)
     position: array = field(default_factory=lambda: array("I"))  # row index of each kept row
     ids: list[str] = field(default_factory=list)
     changed: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (kept index, rules that edited it)
     own_ids: list[tuple[int, str]] = field(default_factory=list)  # (kept index, the row's own `id` field)
-    rank: array = field(default_factory=lambda: array("Q"))  # seeded hash of the id: the split's order
-    prompt_key: array = field(default_factory=lambda: array("Q"))
     strata: list[str] = field(default_factory=list)  # the chunk's distinct categories ("" for none)
     stratum: array = field(default_factory=lambda: array("H"))  # index into `strata`
-    records: array = field(default_factory=lambda: array("I"))
-    multi: bytearray = field(default_factory=bytearray)
-    prompt_len: array = field(default_factory=lambda: array("I"))
-    reply_len: array = field(default_factory=lambda: array("I"))
     dedupe_keys: ExactKeys | None = None  # without near detection: the kept rows' exact keys
     conv_len: array = field(default_factory=lambda: array("I"))  # bytes of each spooled line, per file
     train_len: array = field(default_factory=lambda: array("I"))
     held_len: array = field(default_factory=lambda: array("I"))
 
-    def reject(self, stage: str, reason: str, detail: str, origin: str, raw: Any, row_id: str) -> None:
-        self.rejects.append((self.rows, stage, reason, detail, origin, raw, row_id))
+    def __post_init__(self) -> None:
+        add_key_columns(self)
+
+    def reject(self, reject: Reject) -> None:
+        """A reject of the row being read (the `rows`-th of the chunk)."""
+        self.rejects.append(reject)
+        self.reject_at.append(self.rows)
 
 
 def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
@@ -180,12 +182,10 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
     result = ChunkResult()
     try:
         for row, parsed in chunk_results(chunk, id_prefix, label):
-            raw = row.data if row.data is not None else row.raw
-            if isinstance(parsed, Rejected):
-                result.reject("read", parsed.reason, parsed.detail, str(row.origin), raw,
-                              position_id(id_prefix, row.origin))
+            if isinstance(parsed, Reject):
+                result.reject(parsed)
             else:
-                _clean_and_spool(parsed, raw, str(row.origin), state, spool, result)
+                _clean_and_spool(parsed, row, state, spool, result)
             result.rows += 1
         _text_keys(result, spool, state.seed)
         result.dedupe_keys = spool.finish_dedupe(state.dedupe)
@@ -194,16 +194,15 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
     return number, result
 
 
-def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, spool: Spool,
-                     result: ChunkResult) -> None:
+def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result: ChunkResult) -> None:
     """Clean and render one conversation; spool it and add its keys if kept, else add the reject."""
     verdict, changed = state.cleaner.clean(conversation)
     if verdict is not None:
-        result.reject("clean", verdict.reason, verdict.detail, origin, raw, conversation.id)
+        result.reject(Reject("clean", verdict.reason, verdict.detail, str(row.origin), _raw(row), conversation.id))
         return
     records = _records(conversation, state)
-    if isinstance(records, Rejected):
-        result.reject("multiturn", records.reason, records.detail, origin, raw, conversation.id)
+    if isinstance(records, Reject):  # multiturn's budget: the row it names is known here
+        result.reject(replace(records, origin=str(row.origin), raw=_raw(row), row_id=conversation.id))
         return
     spool.conv.append(conversation_line(conversation, len(records)))  # replies with no record: weight 0
     for record in records:
@@ -238,12 +237,17 @@ def _clean_and_spool(conversation, raw: Any, origin: str, state: WorkerState, sp
     result.multi.append(multi)
 
 
+def _raw(row) -> Any:
+    """What rejects.jsonl keeps of a row: as read, or its text when it did not parse."""
+    return row.data if row.data is not None else row.raw
+
+
 def _text_keys(result: ChunkResult, spool: Spool, seed: int) -> None:
     """The keys computed from the kept rows' ids and texts, for the whole chunk at once
     (a comprehension per column costs less than a few statements per row)."""
     seed &= 0xFFFFFFFFFFFFFFFF
     hash64 = xxhash.xxh64_intdigest
-    result.rank = array("Q", [hash64(row_id.encode("utf-8"), seed=seed) for row_id in result.ids])
-    result.prompt_key = array("Q", [hash64(prompt.strip().encode("utf-8")) for prompt in spool.last_prompts])
-    result.prompt_len = array("I", map(len, spool.last_prompts))
-    result.reply_len = array("I", map(len, spool.last_replies))
+    result.rank.extend([hash64(row_id.encode("utf-8"), seed=seed) for row_id in result.ids])
+    result.prompt_key.extend([hash64(prompt.strip().encode("utf-8")) for prompt in spool.last_prompts])
+    result.prompt_len.extend(map(len, spool.last_prompts))
+    result.reply_len.extend(map(len, spool.last_replies))

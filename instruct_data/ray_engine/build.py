@@ -125,7 +125,8 @@ class RayBuild:
                                                    batch["index"].tolist(), batch["payload"]):
                 if seq not in cuts or index >= cuts[seq][1]:
                     continue
-                self.ledger.outcome(self.plans[source].label, Reject(*pickle.loads(payload)),
+                # The row path's table.Reject, as the worker made it.
+                self.ledger.outcome(self.plans[source].label, pickle.loads(payload),
                                     strict=self.recipe.strict)
 
     def _note_own_ids(self, kept, parts: int) -> None:

@@ -4,7 +4,8 @@ A chunk (pipeline.sources.tasks: a byte range of a JSON-lines file, or a batch o
 array, a table or a Belle release) goes through the local engine's own row path,
 pipeline.worker.process_chunk, in a Ray task. Its spool files are read back at once into
 columns, so the kept rows (their conversation, train and held-out lines, the dedupe texts of
-each train record, the split keys), the rejects and a one-row summary flow on as one Arrow block: nothing is
+each train record, the split keys: table.KEY_COLUMNS), the rejects (table.Reject, pickled as it
+is) and a one-row summary flow on as one Arrow block: nothing is
 written to a disk the driver must share, and nothing comes back to the driver but the
 summaries (one small row per chunk).
 """
@@ -22,23 +23,23 @@ from typing import Any
 
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.runtime import error_payload, in_driver_dir
+from instruct_data.table import arrow_key_fields, key_row
 
 KEPT, REJECT, SUMMARY, ERROR = 0, 1, 2, 3
 CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
 
-SCHEMA_FIELDS = (
+# A block's own columns; a kept row's key columns (table.KEY_COLUMNS) follow them.
+BLOCK_FIELDS = (
     ("kind", "int8"), ("seq", "int64"), ("source", "int32"), ("index", "int64"), ("position", "int64"),
     ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("texts", "binary"),
-    ("rank", "uint64"), ("prompt_key", "uint64"), ("category", "string"),
-    ("records", "int64"), ("multi", "bool_"), ("prompt_len", "int64"), ("reply_len", "int64"),
-    ("changed", "string"), ("own_id", "string"), ("payload", "binary"),
+    ("category", "string"), ("changed", "string"), ("own_id", "string"), ("payload", "binary"),
 )
 
 
 def schema():
     import pyarrow as pa
 
-    return pa.schema([(name, getattr(pa, kind)()) for name, kind in SCHEMA_FIELDS])
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in BLOCK_FIELDS] + arrow_key_fields())
 
 
 SUB_CHUNKS = 1 << 24  # a chunk's `seq` is its number times this, plus its part (a shard's batches)
@@ -56,11 +57,12 @@ def chunk_block(batch: dict[str, Any], state, cwd: str | None = None) -> Iterato
     try:
         with in_driver_dir(cwd):
             init_worker(_with_spool(state, spool))
+            block_schema = schema()
             for blob in batch["task"]:
                 for task in _parts(pickle.loads(blob)):
-                    columns: dict[str, list] = {name: [] for name, _ in SCHEMA_FIELDS}
+                    columns: dict[str, list] = {name: [] for name in block_schema.names}
                     _one_task(task, spool, columns)
-                    yield pa.table(columns, schema=schema())
+                    yield pa.table(columns, schema=block_schema)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 
@@ -137,20 +139,19 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
     record = 0
     dialogue = 0
     for k, row_id in enumerate(result.ids):
-        records = result.records[k]
-        multi = bool(result.multi[k])
+        keys = key_row(result, k)
+        records, multi = keys["records"], keys["multi"]
         _append(columns, kind=KEPT, seq=number, source=source_index, index=k, position=result.position[k],
                 id=row_id, conv=conv[k], train=b"".join(train[record:record + records]),
                 held=held[dialogue] if multi else b"",
                 texts=pickle.dumps(texts[record:record + records], protocol=pickle.HIGHEST_PROTOCOL),
-                rank=result.rank[k], prompt_key=result.prompt_key[k], category=strata[result.stratum[k]],
-                records=records, multi=multi, prompt_len=result.prompt_len[k], reply_len=result.reply_len[k],
-                changed=CHANGED_SEP.join(changed.get(k, ())), own_id=own_ids.get(k))
+                category=strata[result.stratum[k]], changed=CHANGED_SEP.join(changed.get(k, ())),
+                own_id=own_ids.get(k), **keys)
         record += records
         dialogue += multi
-    for reject in result.rejects:
-        _append(columns, kind=REJECT, seq=number, source=source_index, index=reject[0],
-                payload=pickle.dumps(reject[1:], protocol=pickle.HIGHEST_PROTOCOL))
+    for index, reject in zip(result.reject_at, result.rejects):
+        _append(columns, kind=REJECT, seq=number, source=source_index, index=index,
+                payload=pickle.dumps(reject, protocol=pickle.HIGHEST_PROTOCOL))
     rules = Counter(rule for rules in changed.values() for rule in rules)
     _append(columns, kind=SUMMARY, seq=number, source=source_index, index=result.rows, position=len(result.ids),
             payload=pickle.dumps(rules))
