@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,20 +80,52 @@ def find_duplicate_positions(
     not held here (they must be the items' own)."""
     settings = settings or DedupeSettings()
     questions = against_questions(against)
-    index = Against.build(questions, settings) if questions else None
     spilled = SpilledFingerprints(spill, settings.num_perm, settings.bands) if spill and settings.near else None
     try:
-        batches = []
-        for batch in fingerprint_all(items, settings, index, workers=workers):
-            if on_batch:
-                on_batch(len(batch.ids))
-            if ids is not None:
-                batch.ids = []
-            batches.append(spilled.add(batch) if spilled else batch)
+        batches = _fingerprints(items, settings, questions, workers, on_batch, spilled, keep_ids=ids is None)
         return decide(batches, settings, questions, spilled, ids)
     finally:
         if spilled:
             spilled.remove()
+
+
+def find_removal_table(
+    items: Iterable[Item],
+    settings: DedupeSettings,
+    against: Iterable[str | Item] = (),
+    *,
+    ids: Sequence[str],
+    workers: int = 1,
+    spill: str | None = None,
+) -> tuple["RemovalTable", list[str]]:
+    """As find_duplicate_positions, but the removals as columns of item positions
+    (RemovalTable), with the ids of the benchmark questions they may name: for a build, which
+    holds them from the decision to its pass 2 and names each one only as it writes it.
+    `ids` as find_duplicate_positions' (read only where items tie in rank)."""
+    questions = against_questions(against)
+    spilled = SpilledFingerprints(spill, settings.num_perm, settings.bands) if spill and settings.near else None
+    try:
+        batches = _fingerprints(items, settings, questions, workers, None, spilled, keep_ids=False)
+        return decide_table(batches, settings, spilled, ids), [qid for qid, _ in questions]
+    finally:
+        if spilled:
+            spilled.remove()
+
+
+def _fingerprints(items: Iterable[Item], settings: DedupeSettings, questions: list[tuple[str, str]],
+                  workers: int, on_batch: Callable[[int], None] | None, spilled: SpilledFingerprints | None,
+                  keep_ids: bool) -> list[Batch]:
+    """The items' fingerprint batches, in input order; with `spilled`, their signatures and
+    band keys written there (the batches keep the small columns); without `keep_ids`, no ids."""
+    index = Against.build(questions, settings) if questions else None
+    batches = []
+    for batch in fingerprint_all(items, settings, index, workers=workers):
+        if on_batch:
+            on_batch(len(batch.ids))
+        if not keep_ids:
+            batch.ids = []
+        batches.append(spilled.add(batch) if spilled else batch)
+    return batches
 
 
 def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple[str, str]],
@@ -101,55 +135,117 @@ def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple
     items' ids are looked up there (the batches' own are empty)."""
     if not batches:
         return {}
+    fp = _joined(batches, spilled, ids)
+    return _decide(fp, settings).as_dict(fp.ids, [qid for qid, _ in questions])
+
+
+def decide_table(batches: list[Batch], settings: DedupeSettings, spilled: SpilledFingerprints | None = None,
+                 ids: Sequence[str] | None = None) -> "RemovalTable":
+    """As decide, the removals as columns (RemovalTable) rather than Removal objects."""
+    if not batches:
+        return RemovalTable.empty()
+    return _decide(_joined(batches, spilled, ids), settings)
+
+
+def _joined(batches: list[Batch], spilled: SpilledFingerprints | None, ids: Sequence[str] | None) -> Batch:
     fp = _concat(batches)
     batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
     if spilled:
         fp.sig, fp.bands = spilled.finish()
     if ids is not None:
         fp.ids = ids
-    return _decide(fp, settings, questions)
+    return fp
 
 
-def _decide(fp: Batch, settings: DedupeSettings, questions: list[tuple[str, str]]) -> dict[int, Removal]:
+METHODS: tuple[str, ...] = ("exact", "near", "contamination")  # RemovalTable.method indexes this
+_METHOD = {name: code for code, name in enumerate(METHODS)}
+
+
+@dataclass
+class RemovalTable:
+    """The removals of one decision as columns, one entry per removed item, in the order they
+    were decided: about 33 bytes each, where a Removal with its strings and the dicts that
+    held it took about 0.8 KB (a build holds them from the decision to its pass 2). A
+    benchmark question q is named -1 - q in `kept` and `cluster`."""
+
+    item: np.ndarray  # int64: the removed item
+    kept: np.ndarray  # int64: the item it duplicates (or -1 - q)
+    cluster: np.ndarray  # int64: its cluster's best-ranked item (or -1 - q)
+    method: np.ndarray  # uint8: index into METHODS
+    similarity: np.ndarray  # float64, as found (rounded where a Removal is made)
+
+    @classmethod
+    def empty(cls) -> "RemovalTable":
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none, none, np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def as_dict(self, ids: Sequence[str], question_ids: list[str]) -> dict[int, Removal]:
+        """{removed item: Removal}, in the order decided."""
+        def name(k: int) -> str:
+            return question_ids[-1 - k] if k < 0 else ids[k]
+
+        survivors: dict[int, str] = {}  # one string per survivor, however many copies name it
+        removals = {}
+        for i, kept, root, method, sim in zip(self.item.tolist(), self.kept.tolist(), self.cluster.tolist(),
+                                              self.method.tolist(), self.similarity.tolist()):
+            for k in (kept, root):
+                if k not in survivors:
+                    survivors[k] = name(k)
+            removals[i] = Removal(ids[i], survivors[kept], survivors[root], METHODS[method], round(sim, 4))
+        return removals
+
+
+def _decide(fp: Batch, settings: DedupeSettings) -> RemovalTable:
     rank = ranks(settings.policy, protected=fp.protected, order=fp.order, reply_len=fp.reply_len,
                  content=fp.content, ids=fp.ids)
+    # Each column is let go once its step is over: the near step's band columns and pairs are
+    # the peak of a build's memory, and these were about 60 bytes per item beside them.
+    fp.order = fp.reply_len = fp.content = None
     clusters = Clusters()
-    decided: list[tuple[int, int | str, str, float]] = []  # (removed, kept index or question id, method, sim)
+    # The exact and near removals as they are decided: (removed, kept), method, similarity.
+    pairs, methods, sims = array("q"), array("B"), array("d")
     alive = np.ones(len(fp.ids), dtype=bool)
 
     # 1. Contamination by a benchmark question: removed before anything else is decided.
     contaminated = np.flatnonzero((fp.against >= 0) & ~fp.protected)
-    for i in contaminated.tolist():
-        decided.append((i, questions[fp.against[i]][0], "contamination", float(fp.against_sim[i])))
     alive[contaminated] = False
+    question = -1 - fp.against[contaminated].astype(np.int64)
+    question_sim = fp.against_sim[contaminated].astype(np.float64)
+    fp.against = fp.against_sim = None
 
     # 2. Exact: equal normalized keys; the best-ranked copy of another dialogue survives.
     if settings.exact:
         for group in exact_groups(fp.exact, alive, rank):
             for other, keep in exact_survivors(group, fp.dialogue, fp.protected):
-                decided.append((other, keep, method_for(bool(fp.protected[keep]), "exact"), 1.0))
+                pairs.extend((other, keep))
+                methods.append(_METHOD[method_for(bool(fp.protected[keep]), "exact")])
+                sims.append(1.0)
                 clusters.union(other, keep, rank)
                 alive[other] = False
+    fp.exact = None
 
     # 3. Near: LSH candidates among the rest, each checked against the threshold.
     if settings.near:
         eligible = np.flatnonzero(alive & fp.has_sig)
         if len(eligible) > 1:
-            pairs = across_dialogues(candidate_pairs(fp.bands, rank, eligible), fp.dialogue)
-            pairs, sims = verified_pairs(fp.sig, pairs, settings.threshold)
-            for removed, kept, sim in resolve_near(pairs, sims, rank, fp.protected):
-                decided.append((removed, kept, method_for(bool(fp.protected[kept]), "near"), sim))
+            pairs_found = across_dialogues(candidate_pairs(fp.bands, rank, eligible), fp.dialogue)
+            pairs_found, found_sims = verified_pairs(fp.sig, pairs_found, settings.threshold)
+            for removed, kept, sim in resolve_near(pairs_found, found_sims, rank, fp.protected):
+                pairs.extend((removed, kept))
+                methods.append(_METHOD[method_for(bool(fp.protected[kept]), "near")])
+                sims.append(sim)
                 clusters.union(removed, kept, rank)
 
-    removals = {}
-    survivors: dict[int, str] = {}  # one string per survivor, however many copies name it
-    for i, kept, method, sim in decided:
-        if isinstance(kept, str):  # a benchmark question: its own cluster
-            removals[i] = Removal(fp.ids[i], kept, kept, "contamination", round(sim, 4))
-        else:
-            root = clusters.find(i)
-            for k in (kept, root):
-                if k not in survivors:
-                    survivors[k] = fp.ids[k]
-            removals[i] = Removal(fp.ids[i], survivors[kept], survivors[root], method, round(sim, 4))
-    return removals
+    decided = np.frombuffer(pairs, dtype=np.int64).reshape(-1, 2)
+    roots = np.fromiter((clusters.find(i) for i in decided[:, 0].tolist()), dtype=np.int64, count=len(decided))
+    return RemovalTable(
+        item=np.concatenate([contaminated, decided[:, 0]]),
+        kept=np.concatenate([question, decided[:, 1]]),
+        cluster=np.concatenate([question, roots]),
+        method=np.concatenate([np.full(len(contaminated), _METHOD["contamination"], dtype=np.uint8),
+                               np.frombuffer(methods, dtype=np.uint8)]),
+        similarity=np.concatenate([question_sim, np.frombuffer(sims)]),
+    )

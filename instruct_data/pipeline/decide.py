@@ -74,16 +74,22 @@ class Layout:
         is_held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
         compared = np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0
         counts = np.where(is_held, held_n, records) * compared
-        self.row = np.repeat(np.arange(len(records)), counts)
+        # Row and record numbers in 32 bits where they fit (always, short of 2**31 rows): the
+        # layout is held through dedupe, one entry per item.
+        narrow = np.int32 if len(records) < 2**31 and (not len(records) or records.max() < 2**31) else np.int64
+        self.row = np.repeat(np.arange(len(records), dtype=narrow), counts)
         starts = np.cumsum(counts) - counts
         within = np.arange(len(self.row)) - np.repeat(starts, counts)
         # A held-out row's items are its last held_n records.
-        self.record = np.where(is_held[self.row], (records - held_n)[self.row] + within, within)
-        held = is_held
+        self.record = np.where(is_held[self.row], (records - held_n)[self.row] + within, within).astype(narrow)
+        del starts, within, counts
         first_record = np.cumsum(records) - records
         self.spooled = first_record[self.row] + self.record
-        self.protected = held[self.row]
-        self._kept, self._records, self._held_n = kept, records, held_n
+        del first_record
+        self.protected = is_held[self.row]
+        # The row columns `ids` reads, narrow: records per row, held-out records per row.
+        self._kept, self._records = kept, np.frombuffer(kept.records, dtype=np.uint32)
+        self._held_n = held_n.astype(np.uint32)
 
     def __len__(self) -> int:
         return len(self.row)
@@ -100,6 +106,15 @@ class Layout:
                 else f"{ids[row - first]}#t{record + 1}"
                 for row, record, held in zip(rows.tolist(), self.record[start:stop].tolist(),
                                              self.protected[start:stop].tolist())]
+
+    def name_parts(self, items):
+        """(kept row, suffix) of each of `items`, as `ids` names them: the row's id, followed
+        by `#t{suffix}` where the suffix (record number + 1) is not 0."""
+        import numpy as np
+
+        rows = self.row[items]
+        plain = (self._records[rows] == 1) | (self.protected[items] & (self._held_n[rows] == 1))
+        return rows, np.where(plain, 0, self.record[items] + 1)
 
 
 class ItemIds:
@@ -159,9 +174,77 @@ def benchmark_questions(paths: list[str]) -> list[str]:
     return questions
 
 
+class RowRemovals:
+    """What find_removals found, for pass 2: `removed[row]` is {record number: Removal} for a
+    kept row that loses records, `rows` the rows that do. Held as columns sorted by row, about
+    70 bytes per removed record (Removal objects in dicts took about 0.8 KB: most of what a
+    build's memory grew by per row); a row's Removals are made, their ids read back from the
+    spool, only when pass 2 writes that row.
+
+    Each removal names three items (the removed one, the one it duplicates, its cluster's
+    best): `name_row` holds their kept rows (or -1 - q for benchmark question q) and
+    `name_suffix` their `#t` suffixes (0: none), as Layout.name_parts gives them."""
+
+    def __init__(self, ids, question_ids: list[str], row, record, name_row, name_suffix, method, similarity):
+        import numpy as np
+
+        self.ids, self.question_ids = ids, question_ids
+        self.row, self.record = row, record
+        self.name_row, self.name_suffix = name_row, name_suffix
+        self.method, self.similarity = method, similarity
+        self.rows = np.unique(row)
+
+    @classmethod
+    def none(cls) -> "RowRemovals":
+        import numpy as np
+
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(None, [], empty, empty, empty.reshape(0, 3), empty.reshape(0, 3), empty, empty)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, row: int) -> dict[int, Any]:
+        import numpy as np
+
+        from instruct_data.dedupe import Removal
+        from instruct_data.dedupe.find import METHODS
+
+        lo, hi = np.searchsorted(self.row, [row, row + 1]).tolist()
+        return {int(self.record[k]): Removal(self._name(k, 0), self._name(k, 1), self._name(k, 2),
+                                             METHODS[self.method[k]], round(float(self.similarity[k]), 4))
+                for k in range(lo, hi)}
+
+    def _name(self, k: int, which: int) -> str:
+        row, suffix = int(self.name_row[k, which]), int(self.name_suffix[k, which])
+        if row < 0:
+            return self.question_ids[-1 - row]
+        row_id = self.ids[row]
+        return f"{row_id}#t{suffix}" if suffix else row_id
+
+
+def row_removals(table, question_ids: list[str], kept: Kept, layout: Layout) -> RowRemovals:
+    """A dedupe RemovalTable over the layout's items as RowRemovals: sorted by item (so by
+    row), each named item as its row and suffix; the layout is not needed after this."""
+    import numpy as np
+
+    order = np.argsort(table.item, kind="stable")
+    named = [table.item[order], table.kept[order], table.cluster[order]]
+    name_row = np.empty((len(order), 3), dtype=np.int64)
+    name_suffix = np.zeros((len(order), 3), dtype=np.int64)
+    for which, items in enumerate(named):
+        item = items >= 0  # else -1 - q: benchmark question q, kept as it is
+        name_row[~item, which] = items[~item]
+        name_row[item, which], name_suffix[item, which] = layout.name_parts(items[item])
+    removed = named[0]
+    return RowRemovals(kept.ids, question_ids, layout.row[removed], layout.record[removed], name_row,
+                       name_suffix, table.method[order], table.similarity[order])
+
+
 def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers: int,
-                  against: list[str] = ()) -> dict[int, dict[int, Any]]:
-    """Kept row index -> {record number: Removal} for every train record dedupe removes.
+                  against: list[str] = ()) -> RowRemovals:
+    """Kept row index -> {record number: Removal} for every train record dedupe removes
+    (RowRemovals: made row by row as pass 2 asks).
 
     Dedupe compares the records that are written (Layout). Held-out records are protected
     (never removed), and their prompts join the benchmark questions of `against`: a training
@@ -170,33 +253,31 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     duplicates a held-out record under the dedupe key.
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
-        return {}
+        return RowRemovals.none()
     layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout))
     if not settings.near:
-        found = _exact_removals(kept, layout, settings, against)
+        table, question_ids = _exact_removals(kept, layout, settings, against)
     else:
         questions = list(against)
         if any(heldout):
             questions += list(spooled_items(spool, kept, layout, only_heldout=True))
-        from instruct_data.dedupe import find_duplicate_positions
+        from instruct_data.dedupe.find import find_removal_table
 
         # Fingerprints over processes pay off once there are enough rows to cover the start-up.
         dedupe_workers = workers if len(layout) >= 20_000 else 1
-        found = find_duplicate_positions(spooled_items(spool, kept, layout), settings, against=questions,
-                                         workers=dedupe_workers, spill=os.path.join(spool, "fingerprints"),
-                                         ids=ItemIds(layout))
-    removed: dict[int, dict[int, Any]] = {}
-    for n, removal in found.items():
-        removed.setdefault(int(layout.row[n]), {})[int(layout.record[n])] = removal
-    return removed
+        table, question_ids = find_removal_table(spooled_items(spool, kept, layout), settings, questions,
+                                                 ids=ItemIds(layout), workers=dedupe_workers,
+                                                 spill=os.path.join(spool, "fingerprints"))
+    return row_removals(table, question_ids, kept, layout)
 
 
-def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) -> dict[int, Any]:
+def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]):
     """find_duplicate_positions without near detection, on the exact keys the workers computed:
     the same items, order, protection and questions as the spooled Items would give it."""
     import numpy as np
 
-    from instruct_data.dedupe import ExactKeys, decide, exact_batch, exact_key
+    from instruct_data.dedupe import ExactKeys, exact_batch, exact_key
+    from instruct_data.dedupe.find import decide_table
 
     keys = ExactKeys.join(kept.dedupe_keys)
     kept.dedupe_keys.clear()
@@ -210,4 +291,4 @@ def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]) ->
     question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
     batch = exact_batch(keys, [], np.arange(len(layout)), layout.protected, question_keys, settings,
                         dialogue=layout.row)
-    return decide([batch], settings, questions, ids=ids)
+    return decide_table([batch], settings, ids=ids), [qid for qid, _ in questions]

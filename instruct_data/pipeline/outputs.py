@@ -87,15 +87,15 @@ def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, remove
                   ledger: Ledger) -> dict[str, Any]:
     """Pass 2: copy the spooled lines of every kept row to train, heldout or the duplicates, in order.
 
-    `removed`: kept row index -> {record number: Removal}. Rows that go to train whole are
-    copied as byte ranges, run by run; only the few other rows (held out, with a record
-    removed, repeated id) are looked at.
+    `removed`: kept row index -> {record number: Removal} (decide.RowRemovals). Rows that
+    go to train whole are copied as byte ranges, run by run; only the few other rows (held
+    out, with a record removed, repeated id) are looked at.
     """
     import numpy as np
 
     out = Outputs(work, kept, plans, ledger)
     special = np.frombuffer(bytes(heldout), dtype=np.uint8) | np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8)
-    special[list(removed)] = 1
+    special[removed.rows] = 1
     try:
         start = 0
         for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
