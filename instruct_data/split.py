@@ -10,6 +10,20 @@ the smallest `rank` (a seeded hash of the row id) are taken, so the same seed pi
 rows whatever the order of the input; a row whose prompt equals one already taken is passed
 over, so the benchmark holds no question twice. The choice is made before dedupe decides:
 dedupe then protects the held-out rows and removes training rows that duplicate them.
+
+The choice is written once for every engine, as steps over partitions of the rows' keys
+(columns `group`, `rank`, `prompt_key`, `order`, numpy arrays):
+
+    sizes = merge_sizes(group_sizes(part["group"]) for part in parts)   # rows per group
+    quota = quotas(settings, sizes, kept_rows)                          # held-out rows per group
+    chosen = merge([candidates(part, quota) for part in parts], quota)  # any tree of merges
+
+`candidates` keeps, per group, the first (smallest-ranked) row of each prompt key, and of those
+the `quota` smallest-ranked (ties by `order`). The rows the whole choice takes are exactly
+those, so the same function over any part, then over the union of the parts' answers, gives
+the same answer: at most `quota` rows per group leave a partition. choose_heldout runs it over
+one partition (the local engine's keys, in memory); ray_engine.heldout over Ray's blocks,
+merged in rounds.
 """
 
 from __future__ import annotations
@@ -45,50 +59,131 @@ class SplitSettings(BaseModel):
 
 def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dict[int, str], ranks: Sequence[int],
                    prompt_keys: Sequence[int], skip: Sequence[int] | None = None) -> bytearray:
-    """1 for each row taken into the held-out set.
+    """1 for each row taken into the held-out set: the steps above over one partition.
 
     groups[i]: the group number of row i, named by `names`; ranks[i]: its seeded hash;
-    prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen.
+    prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen (it still
+    counts towards the automatic share, which is taken of every row).
     """
     import numpy as np
 
     chosen = bytearray(len(groups))
-    heldout = settings.heldout
-    if heldout is None:
-        heldout = min(AUTO_MAX, round(AUTO_FRACTION * len(groups)))
-    if not heldout or not len(groups):
-        return chosen
     # Columns, not a list of rows per group: a Python int per row cost more memory than the
-    # build's every other per-row key together, at millions of rows.
-    group = np.asarray(groups, dtype=np.int64)
-    rows = np.arange(len(group)) if skip is None else np.flatnonzero(np.asarray(skip, dtype=np.uint8) == 0)
-    group = group[rows]
-    present, first, size = np.unique(group, return_index=True, return_counts=True)
-    by_appearance = np.argsort(first, kind="stable")  # the groups in the order their rows come
-    wanted = shares(heldout, {names[int(present[k])]: int(size[k]) for k in by_appearance.tolist()})
-    # Each group's rows by rank (ties in row order: a stable sort), the groups one after another.
-    rows = rows[np.lexsort((np.asarray(ranks, dtype=np.uint64)[rows], group))]
-    ends = np.cumsum(size)
-    for k in by_appearance.tolist():
-        quota = wanted[names[int(present[k])]]
-        if settings.max_per_group is not None:
-            quota = min(quota, settings.max_per_group)
-        _take(rows[ends[k] - size[k]:ends[k]], quota, prompt_keys, chosen)
+    # build's every other per-row key together, at millions of rows. The keys are read in
+    # place; only the group column is copied, for the rows that may not be chosen to join a
+    # group of their own that no quota names.
+    group = np.array(groups)
+    if group.dtype.kind not in "iu":
+        group = group.astype(np.int64)
+    skipped = np.iinfo(group.dtype).max
+    if skip is not None:
+        group[np.asarray(skip, dtype=np.uint8) != 0] = skipped
+    sizes = group_sizes(group)
+    sizes.pop(skipped, None)
+    wanted = quotas(settings, {names[number]: n for number, n in sizes.items()}, len(groups))
+    quota = {number: wanted[names[number]] for number in sizes if names[number] in wanted}
+    part = {"group": group, "rank": np.asarray(ranks, dtype=np.uint64),
+            "prompt_key": np.asarray(prompt_keys, dtype=np.uint64)}
+    np.frombuffer(chosen, dtype=np.uint8)[candidates(part, quota)["order"]] = 1
     return chosen
 
 
-def _take(ranked, quota: int, prompt_keys: Sequence[int], chosen: bytearray) -> None:
-    """Mark the first `quota` rows of `ranked` whose prompt no row taken before has."""
-    taken: set[int] = set()
-    for start in range(0, len(ranked), 4096):  # a block at a time: the quota is usually met early
-        for i in ranked[start:start + 4096].tolist():
-            if quota <= 0:
-                return
-            if prompt_keys[i] in taken:
-                continue
-            taken.add(prompt_keys[i])
-            chosen[i] = 1
-            quota -= 1
+def quotas(settings: SplitSettings, sizes: dict[str, int], kept_rows: int) -> dict[str, int]:
+    """Held-out rows per group name (groups that give none left out). `sizes`: the rows of each
+    group that may be held out; `kept_rows`: every kept row, those that may not be too (the
+    automatic share is taken of them all)."""
+    heldout = settings.heldout
+    if heldout is None:
+        heldout = min(AUTO_MAX, round(AUTO_FRACTION * kept_rows))
+    if not heldout or not sizes:
+        return {}
+    wanted = shares(heldout, sizes)
+    if settings.max_per_group is not None:
+        wanted = {name: min(n, settings.max_per_group) for name, n in wanted.items()}
+    return {name: n for name, n in wanted.items() if n > 0}
+
+
+def group_sizes(groups) -> dict:
+    """Rows per group value in one partition's `group` column."""
+    import numpy as np
+
+    values, counts = np.unique(np.asarray(groups), return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
+
+
+def merge_sizes(parts) -> dict:
+    """The group_sizes of the partitions, added up."""
+    total: dict = {}
+    for sizes in parts:
+        for group, n in sizes.items():
+            total[group] = total.get(group, 0) + n
+    return total
+
+
+def candidates(part: dict, quota: dict) -> dict:
+    """The rows of one partition that could be held out: per group, the first row of each
+    prompt key, the quota[group] smallest-ranked (ties by `order`). `part`: equal-length numpy
+    columns group, rank, prompt_key and order (each row's place in the input; absent: its place
+    in `part`), and any others, carried along; `quota`: keyed by the values of `group`.
+    Returns the same columns (with `order`), for those rows only."""
+    import numpy as np
+
+    group = np.asarray(part["group"])
+    if group.dtype.kind not in "iu":  # names (on Ray): compared as Python strings, never cut to a width
+        group = group.astype(object)
+    rows = np.flatnonzero(np.isin(group, np.asarray(list(quota), dtype=group.dtype)))
+    in_group = group[rows]
+    if in_group.dtype.kind not in "iu":  # names (on Ray): numbered, to sort on
+        group_names, in_group = np.unique(in_group, return_inverse=True)
+    else:
+        group_names = None
+    # Each group's rows by rank, ties by order, the groups one after another. Rows already in
+    # order need no third key: lexsort is stable.
+    keys = [np.asarray(part["rank"])[rows], in_group]
+    if "order" in part:
+        order = np.asarray(part["order"])[rows]
+        if not np.all(order[1:] > order[:-1]):
+            keys.insert(0, order)
+        del order
+    by_rank = np.lexsort(keys)
+    del keys
+    rows, in_group = rows[by_rank], in_group[by_rank]
+    del by_rank
+    starts = np.flatnonzero(np.r_[True, in_group[1:] != in_group[:-1]]) if len(rows) else np.zeros(0, np.int64)
+    values = (in_group[starts] if group_names is None else group_names[in_group[starts]]).tolist()
+    prompt_key = np.asarray(part["prompt_key"])
+    taken = [_first_prompts(rows[start:end], quota[value], prompt_key)
+             for value, start, end in zip(values, starts.tolist(), [*starts[1:].tolist(), len(rows)])]
+    taken = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+    chosen = {name: np.asarray(column)[taken] for name, column in part.items()}
+    if "order" not in part:
+        chosen["order"] = taken
+    return chosen
+
+
+def merge(parts, quota: dict) -> dict:
+    """candidates over the union of partitions' candidates (or of any partitions)."""
+    import numpy as np
+
+    parts = list(parts)
+    if not parts:
+        return {}
+    return candidates({name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in parts[0]}, quota)
+
+
+def _first_prompts(ranked, quota: int, prompt_key):
+    """The first `quota` rows of `ranked` whose prompt key no row before them has. Looked for
+    in a growing head of the ranked rows: the quota is usually met within a little more than
+    `quota` rows, and a row first with its key in a head of the list is first in all of it."""
+    import numpy as np
+
+    head = max(2 * quota, 64)
+    while True:
+        _, first = np.unique(prompt_key[ranked[:head]], return_index=True)
+        if len(first) >= quota or head >= len(ranked):
+            return ranked[np.sort(first)[:quota]]
+        head *= 4
+
 
 def shares(heldout: float, sizes: dict[str, int]) -> dict[str, int]:
     """Held-out rows per group name: a fraction of each, or a count shared by largest remainders."""

@@ -75,3 +75,31 @@ def test_unset_heldout_takes_five_percent_at_most_five_hundred():
     assert len(picked(ROWS, SplitSettings())) == round(0.05 * len(ROWS))
     many = [(f"r:{i}", None, "s", f"问题{i}") for i in range(20_000)]
     assert len(picked(many, SplitSettings())) == 500
+
+
+def test_the_choice_over_partitions_merged_in_any_tree_is_the_choice_over_all_rows():
+    """What lets every engine run the same steps: candidates per partition, then merges in any
+    grouping, give the rows choose_heldout gives over all the rows at once."""
+    import numpy as np
+
+    from instruct_data.split import candidates, group_sizes, merge, merge_sizes, quotas
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    groups = rng.integers(0, 5, n)
+    ranks = rng.integers(0, 50, n, dtype=np.uint64)  # many ties in rank: broken by row order
+    prompts = rng.integers(0, 400, n, dtype=np.uint64)  # many repeated prompts
+    skip = (rng.random(n) < 0.05).astype(np.uint8)
+    names = {g: f"类{g}" for g in range(5)}
+    for settings in (SplitSettings(heldout=300), SplitSettings(heldout=0.2, max_per_group=40), SplitSettings()):
+        whole = choose_heldout(settings, groups=groups.tolist(), names=names, ranks=ranks.tolist(),
+                               prompt_keys=prompts.tolist(), skip=skip.tolist())
+        assert 0 < sum(whole) <= 400
+        rows = np.flatnonzero(skip == 0)
+        shuffled = rng.permutation(rows)  # partitions hold rows in any order
+        parts = [{"group": np.array([names[g] for g in groups[cut]], dtype=object), "rank": ranks[cut],
+                  "prompt_key": prompts[cut], "order": cut} for cut in np.array_split(shuffled, 7)]
+        quota = quotas(settings, merge_sizes(group_sizes(part["group"]) for part in parts), n)
+        found = [candidates(part, quota) for part in parts]
+        chosen = merge([merge(found[:3], quota), merge(found[3:5], quota), *found[5:]], quota)
+        assert sorted(chosen["order"].tolist()) == [i for i in range(n) if whole[i]]

@@ -2,14 +2,13 @@
 
 Lines are copied as UTF-8 bytes, in input order: the workers sent back the byte length of
 every spooled line, so a run of rows that all go to train is one byte range of each file.
-Counts, length histograms and categories are taken at the end with numpy.
+Counts, length histograms and categories are taken at the end (pipeline.stats).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from instruct_data.ledger import Ledger, Reject, Removed, Written
 from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.keys import Kept
 from instruct_data.pipeline.sources import Plan
+from instruct_data.pipeline.stats import SplitStats
 from instruct_data.schema import Origin
 
-LENGTH_BINS = (0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 TRAIN, HELDOUT = 1, 2
 
 
@@ -42,45 +41,21 @@ class Outputs:
 
     def finish(self) -> dict[str, Any]:
         """Tell the ledger how many rows each source wrote; return the split counts and the
-        statistics of the training rows (length histograms, categories), taken with numpy."""
+        statistics of the training rows (pipeline.stats, over all the kept rows at once)."""
         import numpy as np
 
         kept = self.kept
         dest = np.frombuffer(bytes(self.dest), dtype=np.uint8)
-        train = dest == TRAIN
-        source = np.frombuffer(kept.source, dtype=np.uint16)
-        per_source = {}
-        for where, mask in (("train", train), ("heldout", dest == HELDOUT)):
-            counts = np.bincount(source[mask], minlength=len(self.plans))
-            per_source[where] = {self.plans[i].label: int(n) for i, n in enumerate(counts) if n}
-        for plan in self.plans:
-            written = per_source["train"].get(plan.label, 0) + per_source["heldout"].get(plan.label, 0)
-            if written:
-                self.ledger.outcome(plan.label, Written(written))
-        edges = np.array(LENGTH_BINS[1:])
-        lengths = {}
-        for name, values in (("instruction_length", kept.prompt_len), ("reply_length", kept.reply_len)):
-            bins = np.searchsorted(edges, np.frombuffer(values, dtype=np.uint32)[train], side="right")
-            lengths[name] = [int(n) for n in np.bincount(bins, minlength=len(LENGTH_BINS))]
-        strata = {index: name for name, index in kept.strata.items()}
-        categories: Counter = Counter()
-        by_stratum = np.bincount(np.frombuffer(kept.stratum, dtype=np.uint32)[train], minlength=len(strata))
-        for index, n in enumerate(by_stratum):
-            if n:
-                categories["(none)" if strata[index].startswith("source:") else strata[index]] += int(n)
-        records = int(np.frombuffer(kept.records, dtype=np.uint32)[train].sum()) - self.records_removed
-        return {
-            "split": {
-                "train": dict(sorted(per_source["train"].items())),
-                "heldout": dict(sorted(per_source["heldout"].items())),
-                "train_records": records,
-            },
-            "stats": {
-                "length_bins": list(LENGTH_BINS),
-                **lengths,
-                "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
-            },
-        }
+        rows = {name: np.frombuffer(getattr(kept, name), dtype=np.uint32) for name in ("prompt_len", "reply_len", "records")}
+        rows["category"] = np.frombuffer(kept.stratum, dtype=np.uint32)
+        rows["source"] = np.frombuffer(kept.source, dtype=np.uint16)
+        stats = SplitStats([plan.label for plan in self.plans])
+        stats.add(rows, train=dest == TRAIN, heldout=dest == HELDOUT,
+                  names={index: name for name, index in kept.strata.items()})
+        stats.records_removed = self.records_removed
+        for label, written in stats.written():
+            self.ledger.outcome(label, Written(written))
+        return stats.summary()
 
 
 def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed: dict, plans: list[Plan],

@@ -10,18 +10,18 @@ This package is what executors.RayExecutor runs: it is handed a build's passes
 (build.RayBuild) or dedupe's hooks (dedupe.RayDedupe) inside the runtime the executor
 entered, and never calls pipeline.build or dedupe.runner itself.
 
-The row path, the rules, the templates, the split and the ledger are the local engine's own
-functions (pipeline.worker.process_chunk, split.shares, dedupe's ranks / exact_groups /
+The row path, the rules, the templates, the split, the manifest's counts and the ledger are
+the local engine's own functions (pipeline.worker.process_chunk, split.candidates and
+split.quotas, pipeline.stats.SplitStats, dedupe's ranks / exact_groups /
 candidate_pairs / verified_pairs / resolve_near); this package only runs them on Ray Data
 blocks and joins their results with shuffles instead of in one process's memory.
 
 Modules: runtime (start or join Ray, the one-line errors), rows (pass 1: chunks to column
-blocks), heldout (the split as a tree of per-block reductions), shuffle (hash partitions),
+blocks), heldout (split.py's steps as a tree of per-block reductions), shuffle (hash partitions),
 components (connected components by large-star / small-star rounds), decide (dedupe:
 contamination, exact groups, LSH bands, verification, clusters), build (`idata build`'s
-passes: RayBuild), dedupe (`idata dedupe`'s pool and decision: RayDedupe), stats (the
-manifest's counts, taken while the outputs stream past). `import ray` happens only in here,
-and only when the engine runs.
+passes: RayBuild), dedupe (`idata dedupe`'s pool and decision: RayDedupe). `import ray`
+happens only in here, and only when the engine runs.
 """
 
 from __future__ import annotations

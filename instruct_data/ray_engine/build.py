@@ -8,10 +8,11 @@ local executor. The steps:
    (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk summaries;
 2. the driver reads only the summaries (one row per chunk) to apply the caps and count the
    ledger's reads, then streams the rejects into rejects.jsonl in input order;
-3. repeated ids (a groupby on id), the held-out split (ray_engine.heldout), fingerprints per
-   block, the dedupe decision (ray_engine.decide);
+3. repeated ids (a groupby on id), the held-out split (split.py's steps per block:
+   ray_engine.heldout), fingerprints per block, the dedupe decision (ray_engine.decide);
 4. pass 2: the kept rows stream to the driver in input order beside the removals (sorted by
-   row), and are written to train, heldout and conversations exactly as pipeline.outputs does.
+   row), and are written to train, heldout and conversations exactly as pipeline.outputs does;
+   pipeline.stats counts them batch by batch.
 
 The driver holds per chunk one summary, and per held-out row its number: its memory does not
 grow with the rows.
@@ -36,13 +37,13 @@ from instruct_data.pipeline.decide import held_records
 from instruct_data.pipeline.dialogue import follow_removals
 from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
+from instruct_data.pipeline.stats import SplitStats
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
 from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage,
                                               tasks_dataset)
-from instruct_data.ray_engine.stats import SplitStats
 
 ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
 
@@ -139,11 +140,9 @@ class RayBuild:
         return {"labels": [p.label for p in self.plans], "by": self.recipe.split.by}
 
     def _heldout(self, kept, rows: int, repeated: np.ndarray) -> np.ndarray:
-        candidates = kept.map_batches(_split_keys, fn_kwargs={**self._group_names(), "repeated": repeated},
-                                      batch_format="numpy").materialize()
-        sizes = {row["group"]: row["count()"] for row in candidates.groupby("group").count().take_all()}
-        quota = split.quotas(self.recipe.split, sizes, rows)
-        return split.heldout_orders(candidates, quota)
+        keys = kept.map_batches(_split_keys, fn_kwargs={**self._group_names(), "repeated": repeated},
+                                batch_format="numpy").materialize()
+        return split.heldout_orders(keys, self.recipe.split, rows)
 
     def _removals(self, kept, held: np.ndarray, repeated: np.ndarray, against: list[str], parts: int):
         from instruct_data.dedupe.find import against_questions
@@ -198,11 +197,9 @@ class RayBuild:
                     is_train[k] = bool(left)
                     if left:
                         stats.records_removed += len(batch["train"][k].splitlines()) - len(left)
-                stats.add(batch, is_train, is_held)
-        for i, plan in enumerate(self.plans):
-            written = int(stats.train[i] + stats.heldout[i])
-            if written:
-                self.ledger.outcome(plan.label, Written(written))
+                stats.add(batch, train=is_train, heldout=is_held)
+        for label, written in stats.written():
+            self.ledger.outcome(label, Written(written))
         return stats.summary()
 
     def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> list[int]:
