@@ -35,9 +35,10 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
 Shared by both today: the row path, the rules, the templates, the held-out choice (split.py's
 per-partition steps), the manifest's counts (pipeline.stats), dedupe's fingerprints, ranks and
 verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
-Still written once per executor: the other rows of the table above from "caps" down. Issue 22's goal is each of them written once as a function over one
-partition plus a merge, so that an executor needs only three operations: map blocks,
-partition by key, iterate in order. Until those steps move, the interface is one method per
+Still written once per executor: the other rows of the table above from "caps" down.
+Issue 22's goal is each of them written once as a function over one partition plus a merge,
+so that an executor needs only three operations: map blocks, partition by key, iterate in
+order. Until those steps move, the interface is one method per
 command and no more.
 
 `idata dedupe` takes an executor too: the command line enters it and hands the runner its
