@@ -206,7 +206,8 @@ def executor_for(engine: str = "local", *, workers: int | None = None, address: 
     if engine == "local":
         return LocalExecutor(workers)
     if engine == "ray":
-        return RayExecutor(address, num_cpus=num_cpus)
+        # --workers sizes a Ray runtime this process starts; a cluster at `address` has its own CPUs.
+        return RayExecutor(address, num_cpus=num_cpus if num_cpus is not None else (None if address else workers))
     raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 

@@ -87,6 +87,9 @@ def test_the_engine_option_names_an_executor_in_one_place():
     assert isinstance(local, LocalExecutor) and local.workers == 3 and not local.draws_own_progress
     ray = executor_for("ray", workers=3, address="head:6379")
     assert isinstance(ray, RayExecutor) and ray.address == "head:6379" and ray.draws_own_progress
+    assert ray.num_cpus is None  # a cluster's CPUs are its own
+    assert executor_for("ray", workers=1).num_cpus == 1  # a local Ray runtime takes --workers
+    assert executor_for("ray").num_cpus is None  # (all cores)
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
         executor_for("spark")
 

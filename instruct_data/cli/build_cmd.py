@@ -98,7 +98,7 @@ def recipe_inputs(recipe) -> list[str]:
 @click.option("--max-reject-rate", type=float, default=None,
               help="Fail when a larger share of a source's rows is rejected (default: the recipe's, else 0.5); "
                    "a high rate usually means a wrong --format or --map.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count); with --engine ray and no --ray-address, the CPUs of the local Ray runtime.")
 @engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, fmt, mapping,
