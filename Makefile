@@ -59,10 +59,11 @@ demo: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/idata demo --out $(OUT)
 
 # Test files run on TEST_PROCESSES pytest processes (pytest-xdist), a whole file per process so
-# that its module fixtures are built once; Ray's file goes last (tests/conftest.py).
+# that its module fixtures are built once; Ray's test files run alongside, in a pytest process of
+# their own (tools/run_tests.sh says why).
 TEST_PROCESSES ?= 2
 test: setup
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 bash tools/run_tests.sh $(PY) $(TEST_PROCESSES)
 
 # Speed and memory benchmarks (scripts, not tests): each prints its table. Minutes each, at full size.
 bench: setup

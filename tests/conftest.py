@@ -16,7 +16,8 @@ def pytest_collection_modifyitems(config, items):
     Ray leaves a dozen threads in the pytest process, even after `ray.shutdown()`; a test that
     forks worker processes after that (build, dedupe, to-multiturn) copies their locks but not
     the threads, and can hang on one. Run after every other test, Ray has nothing left to
-    disturb. `make gpu-check` runs the gpu tests on a GPU machine (`pytest -m gpu tests/test_gpu.py`).
+    disturb. (`make test` runs Ray's files in a pytest process of their own, alongside the
+    rest: tools/run_tests.sh.) `make gpu-check` runs the gpu tests on a GPU machine (`pytest -m gpu tests/test_gpu.py`).
     """
     items.sort(key=lambda item: item.path.name in RAY_MODULES)  # stable: the order is otherwise kept
     gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
