@@ -12,8 +12,8 @@ train the same replies and carry the same texts:
 - the turns after the last record left are dropped; with no record left the row is removed;
 - in last-turn mode (one record, the last reply) the earlier replies are at weight 0 too.
 
-The workers spool conversation_line; both engines' pass 2 (pipeline.outputs and
-ray_engine.build) call follow_removals.
+The workers spool conversation_line; pass 2 (steps.place, for both executors) calls
+follow_removals.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@
     stats.merge(other)                          # two partitions' counts together
     stats.summary()                             # the manifest's `split` and `stats` entries
 
-The local engine adds all its kept rows at once (pipeline.outputs, numpy views of its
-arrays); Ray adds each batch as it streams past the driver (ray_engine.build). Counts only
-add up, so the order of the batches and of the rows in them does not change the summary.
+Pass 2 (steps.place) adds each block of kept rows it writes, and both executors merge the
+blocks' stats (the local executor per chunk of the spool, Ray per batch). Counts only add up,
+so the order of the blocks and of the rows in them does not change the summary.
 """
 
 from __future__ import annotations
