@@ -15,7 +15,7 @@ import numpy as np
 import xxhash
 
 from instruct_data.dedupe.keys import (_JOIN, content_hash, dialogue_key, hash_text, near_key_text, normalize,
-                                       normalized_key_text, numbers_key, own_question)
+                                       normalize_many, numbers_key, own_question)
 from instruct_data.dedupe.near import BandIndex, band_keys, signatures
 from instruct_data.dedupe.types import DedupeSettings, Item
 from instruct_data.parallel import WorkerPool
@@ -85,7 +85,7 @@ def _halves(digests: list[bytes]) -> np.ndarray:
 
 
 def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | None = None) -> Batch:
-    keys = [normalized_key_text(item, settings) for item in items]
+    keys = _normalized_keys(items, settings)
     exact = _halves([hash_text(k) for k in keys])
     near_keys = [near_key_text(item, settings, key) for item, key in zip(items, keys)]
     if settings.near:
@@ -108,6 +108,19 @@ def fingerprint(items: list[Item], settings: DedupeSettings, against: Against | 
         exact=exact, sig=sig, bands=bands, has_sig=has, against=match, against_sim=match_sim,
         dialogue=np.fromiter(map(dialogue_key, items), dtype=np.uint64, count=len(items)),
     )
+
+
+def _normalized_keys(items: list[Item], settings: DedupeSettings) -> list[str]:
+    """[keys.normalized_key_text(item, settings) for item in items], normalized in one batch."""
+    t2s = settings.traditional_to_simplified
+    if settings.key == "prompt":
+        return normalize_many([item.prompt for item in items], t2s)
+    if settings.key == "reply":
+        return normalize_many([item.reply for item in items], t2s)
+    # "both": the parts normalized apart, so the joiner survives (as normalized_key_text does)
+    prompts = normalize_many([item.prompt for item in items], t2s)
+    replies = normalize_many([item.reply for item in items], t2s)
+    return [f"{p}{_JOIN}{r}" for p, r in zip(prompts, replies)]
 
 
 def _match_against(items, settings, against, keys, signed):
@@ -186,12 +199,12 @@ def exact_keys(prompts: list[str], replies: list[str], settings: DedupeSettings)
     """ExactKeys of rows given as parallel lists of prompts and replies (the Items' texts):
     the same hashes as fingerprint() computes for Items with these texts."""
     t2s = settings.traditional_to_simplified
-    norm_prompts = [normalize(p, t2s) for p in prompts]
+    norm_prompts = normalize_many(prompts, t2s)
     prompt_hashes = _halves([hash_text(p) for p in norm_prompts])
     if settings.key == "prompt":
         exact = prompt_hashes
     else:
-        norm_replies = [normalize(r, t2s) for r in replies]
+        norm_replies = normalize_many(replies, t2s)
         # The same key text as normalized_key_text(), from the prompts normalized once.
         keys = norm_replies if settings.key == "reply" else \
             [f"{p}{_JOIN}{r}" for p, r in zip(norm_prompts, norm_replies)]

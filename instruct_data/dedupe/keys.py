@@ -11,6 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import numpy as np
 import xxhash
 
 from instruct_data.dedupe.types import DedupeSettings, Item
@@ -41,15 +42,72 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _word_table() -> np.ndarray:
+    r"""True for each code point of the Basic Multilingual Plane that \w matches, `_` aside
+    (str.isalnum: the test re's \w makes, tests/test_dedupe_keys_batch.py checks every one)."""
+    return np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool)
+
+
+def strip_non_word_many(texts: list[str]) -> list[str]:
+    """[strip_non_word(t) for t in texts], about five times faster on Chinese rows: the texts
+    are joined into one array of code points and the word characters looked up in a table, in
+    numpy, where the regex tests each character in turn (the slowest step of a worker's exact
+    keys). A text holding a character beyond the BMP (an emoji, a rare ideograph) is stripped
+    the old way; so are batches too small to be worth the arrays."""
+    if len(texts) < 16:
+        return [strip_non_word(t) for t in texts]
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    kept = np.flatnonzero(np.take(_word_table(), np.minimum(codes, 0xFFFF)))  # positions of word characters
+    bounds = np.searchsorted(kept, np.concatenate(([0], ends))).tolist()  # word characters before each text's end
+    words = codes[kept].tobytes().decode("utf-32-le")
+    stripped = [words[a:b] for a, b in zip(bounds, bounds[1:])]
+    beyond = np.flatnonzero(codes > 0xFFFF)
+    for i in np.unique(np.searchsorted(ends, beyond, side="right")).tolist():
+        stripped[i] = strip_non_word(texts[i])
+    return stripped
+
+
+def normalize_many(texts: list[str], traditional_to_simplified: bool = False) -> list[str]:
+    """[normalize(t, traditional_to_simplified) for t in texts], the word characters found and
+    the case folded for all of them at once."""
+    stripped = [_nfkc_words(s) for s in strip_non_word_many(texts)]
+    return [_normalized(text, folded, traditional_to_simplified) for text, folded in zip(texts, _casefold_many(stripped))]
+
+
+def _casefold_many(texts: list[str]) -> list[str]:
+    """[t.casefold() for t in texts]: casefold maps each character on its own, so the texts are
+    folded joined and cut again where no character grew (ß -> ss); else one by one."""
+    joined = "".join(texts)
+    folded = joined.casefold()
+    if len(folded) != len(joined):
+        return [t.casefold() for t in texts]
+    pieces, start = [], 0
+    for text in texts:
+        end = start + len(text)
+        pieces.append(folded[start:end])
+        start = end
+    return pieces
+
+
 def normalize(text: str, traditional_to_simplified: bool = False) -> str:
     """The comparison form of a text."""
+    return _normalized(text, _nfkc_words(strip_non_word(text)).casefold(), traditional_to_simplified)
+
+
+def _nfkc_words(stripped: str) -> str:
+    """The word characters of a text (strip_non_word), NFKC-normalized."""
     # Dropping punctuation first is the same as dropping it after NFKC (NFKC maps punctuation
     # to punctuation: ，→ , and ？→ ?), and the rest of a Chinese text is usually already NFKC,
     # which the quick check sees at once: NFKC on the raw text was the slowest step.
-    stripped = strip_non_word(text)
     if not unicodedata.is_normalized("NFKC", stripped):
         stripped = strip_non_word(unicodedata.normalize("NFKC", stripped))
-    stripped = stripped.casefold()
+    return stripped
+
+
+def _normalized(text: str, stripped: str, traditional_to_simplified: bool) -> str:
+    """normalize(text), given its word characters NFKC-normalized and case-folded."""
     if traditional_to_simplified:
         stripped = _t2s().convert(stripped)
     if not stripped:
