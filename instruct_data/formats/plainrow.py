@@ -92,9 +92,30 @@ class PlainConversation:
         return "".join(parts)
 
     def json_line(self) -> bytes:
-        """(self.to_json() + "\n").encode("utf-8"), each string encoded by orjson straight to
-        UTF-8 (the same bytes as json's encoder: tests/test_spool_json.py); a text orjson
-        refuses (a lone surrogate) goes the old way, which fails as it did."""
+        """(self.to_json() + "\n").encode("utf-8"): for a line of a file (the usual origin), one
+        orjson call over the fields as a dict, which writes pydantic's compact layout and each
+        string as json's encoder does (tests/test_spool_json.py); else each string encoded by
+        orjson. A text orjson refuses (a lone surrogate) goes the old way, which fails as it did."""
+        origin = self.origin
+        if (type(origin.file) is str and type(origin.line) is int and origin.dataset is None
+                and origin.revision is None and origin.row is None and origin.instance is None
+                and origin.sheet is None):
+            fields = {"id": self.id}
+            if self.own_id is not None:
+                fields["own_id"] = self.own_id
+            fields["source"] = self.source
+            if self.system is not None:
+                fields["system"] = self.system
+            fields["turns"] = [{"role": turn.role, "text": turn.text} if turn.input is None else
+                               {"role": turn.role, "text": turn.text, "input": turn.input} for turn in self.turns]
+            if self.category is not None:
+                fields["category"] = self.category
+            fields["origin"] = {"file": origin.file, "line": origin.line}
+            fields["rendered"] = False
+            try:
+                return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+            except orjson.JSONEncodeError:
+                return (self.to_json() + "\n").encode("utf-8")
         quoted = orjson.dumps
         try:
             parts = [b'{"id":', quoted(self.id)]
