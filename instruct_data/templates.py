@@ -363,6 +363,11 @@ def render(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEM
         return conversation.turns[0].text, conversation.reply
     if isinstance(template, str):
         template = get_template(template)
+    turns = conversation.turns
+    if len(turns) == 2 and type(template) is Template and not _has_tools(conversation):
+        # One round (most rows): render_prompt with no history, without building the rounds.
+        return template.prefix + template.system_block(system or conversation.system) + template.user_block(1, turns[0]), \
+            turns[1].text
     if not _has_tools(conversation):
         *history, (question, answer) = rounds(conversation)
         return render_prompt(template, history, question, system or conversation.system), answer.text
