@@ -13,7 +13,8 @@ from instruct_data.evaluation.judge import (JudgeConfig, JudgeError, Task, judge
 
 SLOW_S = 0.3
 HANG_S = 1.5  # longer than the tests' timeout; the handler ends anyway, so no thread is left behind
-TIMEOUT_S = 0.8
+TIMEOUT_S = 0.8  # the timeout test's; the others wait as long as a loaded CI machine may need
+PATIENT_S = 30.0
 
 
 class FakeJudge(BaseHTTPRequestHandler):
@@ -72,9 +73,9 @@ def server():
     thread.join(timeout=5)
 
 
-def _config(url, tmp_path, **kw):
+def _config(url, tmp_path, timeout_s=PATIENT_S, **kw):
     return JudgeConfig(url=url, model="judge-7b", cache_path=str(tmp_path / "cache.sqlite"), concurrency=4,
-                       timeout_s=TIMEOUT_S, retries=1, backoff_s=0.01, **kw)
+                       timeout_s=timeout_s, retries=1, backoff_s=0.01, **kw)
 
 
 def test_faults_are_retried_counted_and_never_guessed(server, tmp_path, monkeypatch):
@@ -85,7 +86,7 @@ def test_faults_are_retried_counted_and_never_guessed(server, tmp_path, monkeypa
              Task("问题七", "参考", "HANG 回答"), Task("问题八", "参考", "   "),
              Task("问题一", "参考", "好的回答 SCORE9")]  # the same question and answer: asked once
     started = time.monotonic()
-    verdicts, stats = judge(tasks, _config(server, tmp_path, key_env="JUDGE_TEST_KEY"), rubrics_for(None))
+    verdicts, stats = judge(tasks, _config(server, tmp_path, TIMEOUT_S, key_env="JUDGE_TEST_KEY"), rubrics_for(None))
     elapsed = time.monotonic() - started
     status = [v.status for v in verdicts]
     assert status == ["ok", "ok", "ok", "failed", "unparsed", "failed", "failed", "empty", "ok"]
@@ -106,7 +107,7 @@ def test_faults_are_retried_counted_and_never_guessed(server, tmp_path, monkeypa
 
     # A rerun asks again what failed or was unreadable; only readable scores come from the cache.
     FakeJudge.requests.clear()
-    again, stats = judge(tasks, _config(server, tmp_path, key_env="JUDGE_TEST_KEY"), rubrics_for(None))
+    again, stats = judge(tasks, _config(server, tmp_path, TIMEOUT_S, key_env="JUDGE_TEST_KEY"), rubrics_for(None))
     assert [v.status for v in again] == status and again[0].cached
     assert stats["cached"] == 4 and stats["asked"] == 4
     assert all(any(m in r["prompt"] for m in ("ALWAYS500", "NOTJSON", "HANG", "MALFORMED")) for r in FakeJudge.requests)

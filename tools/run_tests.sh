@@ -22,7 +22,8 @@ ray_pid=$!
 
 ignore=()
 for file in "${RAY_TESTS[@]}"; do ignore+=(--ignore "$file"); done
-"$PY" -m pytest -q --durations=25 -n "$PROCESSES" --dist loadfile "${ignore[@]}"
+# --no-loadscope-reorder: files in tests/conftest.py's order, the longest first.
+"$PY" -m pytest -q --durations=25 -n "$PROCESSES" --dist loadfile --no-loadscope-reorder "${ignore[@]}"
 rest=$?
 
 wait "$ray_pid"
