@@ -19,11 +19,14 @@ def test_spilled_fingerprints_read_back_as_written(tmp_path):
     items = [Item(f"r{i}", "问题", text, order=i) for i, text in enumerate(STUDY + OTHER)]
     config = DedupeSettings()
     batch = fingerprint(items, config)
-    sig, bands = batch.sig.copy(), batch.bands.copy()
+    sig, bands, exact = batch.sig.copy(), batch.bands.copy(), batch.exact.copy()
     spilled = SpilledFingerprints(str(tmp_path / "fp"), config.num_perm, config.bands)
     kept = spilled.add(batch)
-    assert kept.sig.shape == (len(items), 0)  # the caller no longer holds them
-    on_disk_sig, on_disk_bands = spilled.finish()
+    assert kept.sig.shape == kept.exact.shape == (len(items), 0)  # the caller no longer holds them
+    on_disk_sig, on_disk_bands, on_disk_exact = spilled.finish()
+    assert (on_disk_exact.read(0, len(items)) == exact).all()
+    assert (on_disk_exact.read(2, 5) == exact[2:5]).all()
+    assert (on_disk_bands.read(1, 2, 5) == bands[2:5, 1]).all()
     rows = np.array([3, 0, 3, len(items) - 1])
     assert (on_disk_sig[rows] == sig[rows]).all()
     for b in range(config.bands):

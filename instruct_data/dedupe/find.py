@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from array import array
+import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
-from instruct_data.dedupe.near import Chunks, across_dialogues, candidate_pairs, verified_pairs
-from instruct_data.dedupe.select import Clusters, exact_groups, exact_survivors, method_for, ranks, resolve_near
-from instruct_data.dedupe.spill import SpilledFingerprints
+from instruct_data.dedupe.near import Chunks
+from instruct_data.dedupe.select import ranks
+from instruct_data.dedupe.spill import HashPartitions, SpilledFingerprints
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
+from instruct_data.steps import dedupe as steps  # (a module reference: steps.dedupe imports dedupe's modules)
+
+
+def __getattr__(name: str):
+    """METHODS and RemovalTable, which moved to steps.dedupe, under their old address."""
+    if name in ("METHODS", "RemovalTable"):
+        return getattr(steps, name)
+    raise AttributeError(name)
 
 
 def against_questions(against: Iterable[str | Item]) -> list[tuple[str, str]]:
@@ -97,7 +104,7 @@ def find_removal_table(
     ids: Sequence[str],
     workers: int = 1,
     spill: str | None = None,
-) -> tuple["RemovalTable", list[str]]:
+) -> tuple["steps.RemovalTable", list[str]]:
     """As find_duplicate_positions, but the removals as columns of item positions
     (RemovalTable), with the ids of the benchmark questions they may name: for a build, which
     holds them from the decision to its pass 2 and names each one only as it writes it.
@@ -136,116 +143,176 @@ def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple
     if not batches:
         return {}
     fp = _joined(batches, spilled, ids)
-    return _decide(fp, settings).as_dict(fp.ids, [qid for qid, _ in questions])
+    return _decide(fp, settings, _folder(spilled)).as_dict(fp.ids, [qid for qid, _ in questions])
+
+
+def decide_items(batches: list[Batch], settings: DedupeSettings,
+                 questions: list[tuple[str, str]]) -> steps.ItemRemovals:
+    """As decide, the removals as `idata dedupe`'s pass 2 reads them: get(item), one at a time,
+    from the columns (steps.dedupe.ItemRemovals) rather than a dict of Removal objects."""
+    if not batches:
+        return steps.ItemRemovals(steps.RemovalTable.empty(), [], [])
+    fp = _joined(batches, None, None)
+    return steps.ItemRemovals(_decide(fp, settings), fp.ids, [qid for qid, _ in questions])
 
 
 def decide_table(batches: list[Batch], settings: DedupeSettings, spilled: SpilledFingerprints | None = None,
-                 ids: Sequence[str] | None = None) -> "RemovalTable":
+                 ids: Sequence[str] | None = None) -> "steps.RemovalTable":
     """As decide, the removals as columns (RemovalTable) rather than Removal objects."""
     if not batches:
-        return RemovalTable.empty()
-    return _decide(_joined(batches, spilled, ids), settings)
+        return steps.RemovalTable.empty()
+    return _decide(_joined(batches, spilled, ids), settings, _folder(spilled))
+
+
+def _folder(spilled: SpilledFingerprints | None) -> str | None:
+    """Where the decision's hash partitions go: beside the spilled fingerprints, if any."""
+    return os.path.join(spilled.folder, "partitions") if spilled else None
 
 
 def _joined(batches: list[Batch], spilled: SpilledFingerprints | None, ids: Sequence[str] | None) -> Batch:
     fp = _concat(batches)
     batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
     if spilled:
-        fp.sig, fp.bands = spilled.finish()
+        fp.sig, fp.bands, fp.exact = spilled.finish()
     if ids is not None:
         fp.ids = ids
     return fp
 
 
-METHODS: tuple[str, ...] = ("exact", "near", "contamination")  # RemovalTable.method indexes this
-_METHOD = {name: code for code, name in enumerate(METHODS)}
+# Entries (exact keys, one band's keys, candidate pairs) per hash partition on disk: a step of
+# the decision holds one partition of them (a few MB), never all the items'.
+PARTITION_ROWS = 1 << 18
 
 
-@dataclass
-class RemovalTable:
-    """The removals of one decision as columns, one entry per removed item, in the order they
-    were decided: about 33 bytes each, where a Removal with its strings and the dicts that
-    held it took about 0.8 KB (a build holds them from the decision to its pass 2). A
-    benchmark question q is named -1 - q in `kept` and `cluster`."""
-
-    item: np.ndarray  # int64: the removed item
-    kept: np.ndarray  # int64: the item it duplicates (or -1 - q)
-    cluster: np.ndarray  # int64: its cluster's best-ranked item (or -1 - q)
-    method: np.ndarray  # uint8: index into METHODS
-    similarity: np.ndarray  # float64, as found (rounded where a Removal is made)
-
-    @classmethod
-    def empty(cls) -> "RemovalTable":
-        none = np.zeros(0, dtype=np.int64)
-        return cls(none, none, none, np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.float64))
-
-    def __len__(self) -> int:
-        return len(self.item)
-
-    def as_dict(self, ids: Sequence[str], question_ids: list[str]) -> dict[int, Removal]:
-        """{removed item: Removal}, in the order decided."""
-        def name(k: int) -> str:
-            return question_ids[-1 - k] if k < 0 else ids[k]
-
-        survivors: dict[int, str] = {}  # one string per survivor, however many copies name it
-        removals = {}
-        for i, kept, root, method, sim in zip(self.item.tolist(), self.kept.tolist(), self.cluster.tolist(),
-                                              self.method.tolist(), self.similarity.tolist()):
-            for k in (kept, root):
-                if k not in survivors:
-                    survivors[k] = name(k)
-            removals[i] = Removal(ids[i], survivors[kept], survivors[root], METHODS[method], round(sim, 4))
-        return removals
-
-
-def _decide(fp: Batch, settings: DedupeSettings) -> RemovalTable:
+def _decide(fp: Batch, settings: DedupeSettings, folder: str | None = None) -> steps.RemovalTable:
+    """The decision of steps.dedupe: with `folder`, over hash partitions of the exact keys,
+    band keys and candidate pairs written there (fp.exact, fp.bands and fp.sig are then
+    spill's readers); without, over all the items as one partition in memory."""
+    partition_rows = PARTITION_ROWS
     rank = ranks(settings.policy, protected=fp.protected, order=fp.order, reply_len=fp.reply_len,
                  content=fp.content, ids=fp.ids)
     # Each column is let go once its step is over: the near step's band columns and pairs are
     # the peak of a build's memory, and these were about 60 bytes per item beside them.
     fp.order = fp.reply_len = fp.content = None
-    clusters = Clusters()
-    # The exact and near removals as they are decided: (removed, kept), method, similarity.
-    pairs, methods, sims = array("q"), array("B"), array("d")
     alive = np.ones(len(fp.ids), dtype=bool)
 
     # 1. Contamination by a benchmark question: removed before anything else is decided.
-    contaminated = np.flatnonzero((fp.against >= 0) & ~fp.protected)
+    contaminated = np.flatnonzero(steps.contaminated(fp.against, fp.protected))
     alive[contaminated] = False
     question = -1 - fp.against[contaminated].astype(np.int64)
-    question_sim = fp.against_sim[contaminated].astype(np.float64)
+    tables = [steps.RemovalTable(contaminated, question, question,
+                           np.full(len(contaminated), steps.CONTAMINATION, dtype=np.uint8),
+                           fp.against_sim[contaminated].astype(np.float64))]
     fp.against = fp.against_sim = None
 
     # 2. Exact: equal normalized keys; the best-ranked copy of another dialogue survives.
+    exact = None
     if settings.exact:
-        for group in exact_groups(fp.exact, alive, rank):
-            for other, keep in exact_survivors(group, fp.dialogue, fp.protected):
-                pairs.extend((other, keep))
-                methods.append(_METHOD[method_for(bool(fp.protected[keep]), "exact")])
-                sims.append(1.0)
-                clusters.union(other, keep, rank)
-                alive[other] = False
+        exact = _exact(fp, rank, alive, folder, partition_rows)
+        alive[exact[0]] = False
     fp.exact = None
 
     # 3. Near: LSH candidates among the rest, each checked against the threshold.
+    nodes, node_cluster = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if settings.near:
-        eligible = np.flatnonzero(alive & fp.has_sig)
-        if len(eligible) > 1:
-            pairs_found = across_dialogues(candidate_pairs(fp.bands, rank, eligible), fp.dialogue)
-            pairs_found, found_sims = verified_pairs(fp.sig, pairs_found, settings.threshold)
-            for removed, kept, sim in resolve_near(pairs_found, found_sims, rank, fp.protected):
-                pairs.extend((removed, kept))
-                methods.append(_METHOD[method_for(bool(fp.protected[kept]), "near")])
-                sims.append(sim)
-                clusters.union(removed, kept, rank)
+        eligible = alive & fp.has_sig
+        if np.count_nonzero(eligible) > 1:
+            if folder is None:
+                pairs = _candidate_pairs(fp.bands, np.flatnonzero(eligible), rank, fp.dialogue)
+                pairs, sims = steps.check_pairs(fp.sig, pairs, settings.threshold)
+            else:
+                pairs, sims = _verified_by_partition(fp, eligible, rank, settings.threshold, folder, partition_rows)
+            nodes = np.unique(pairs)
+            resolved = steps.resolve(np.searchsorted(nodes, pairs), sims, rank[nodes], fp.protected[nodes])
+            node_cluster = nodes[resolved.cluster_of(np.arange(len(nodes)))]
+            tables.append(steps.RemovalTable(nodes[resolved.removed], nodes[resolved.kept],
+                                       node_cluster[resolved.removed], resolved.method, resolved.similarity))
 
-    decided = np.frombuffer(pairs, dtype=np.int64).reshape(-1, 2)
-    roots = np.fromiter((clusters.find(i) for i in decided[:, 0].tolist()), dtype=np.int64, count=len(decided))
-    return RemovalTable(
-        item=np.concatenate([contaminated, decided[:, 0]]),
-        kept=np.concatenate([question, decided[:, 1]]),
-        cluster=np.concatenate([question, roots]),
-        method=np.concatenate([np.full(len(contaminated), _METHOD["contamination"], dtype=np.uint8),
-                               np.frombuffer(methods, dtype=np.uint8)]),
-        similarity=np.concatenate([question_sim, np.frombuffer(sims)]),
-    )
+    # 4. An exact copy's cluster is its survivor's near cluster, where it has one.
+    if exact is not None:
+        removed, kept, method = exact
+        tables.append(steps.RemovalTable(removed, kept, steps.survivor_clusters(kept, nodes, node_cluster), method,
+                                   np.ones(len(removed))))
+    return steps.RemovalTable.join(tables)
+
+
+_EXACT_ENTRY = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("item", "<i8")])
+_BAND_ENTRY = np.dtype([("key", "<u8"), ("item", "<i8")])
+_PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
+
+
+def _parts(entries: int, partition_rows: int) -> int:
+    return max(1, -(-entries // partition_rows))
+
+
+def _slices(n: int, step: int):
+    for start in range(0, n, step):
+        yield start, min(n, start + step)
+
+
+def _exact(fp: Batch, rank: np.ndarray, alive: np.ndarray, folder: str | None,
+           partition_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(removed, kept, method) items: steps.dedupe.exact_partition over the alive items, as
+    one partition in memory, or (with `folder`) over hash partitions of their exact keys."""
+    if folder is None:
+        rows = np.flatnonzero(alive)
+        removed, kept, method = steps.exact_partition(fp.exact[rows], rank[rows], fp.dialogue[rows],
+                                                      fp.protected[rows])
+        return rows[removed], rows[kept], method
+    parts = HashPartitions(folder, "exact", _parts(int(np.count_nonzero(alive)), partition_rows), _EXACT_ENTRY)
+    for start, stop in _slices(len(alive), partition_rows):
+        rows = start + np.flatnonzero(alive[start:stop])
+        keys = fp.exact.read(start, stop)[rows - start]
+        entries = np.empty(len(rows), dtype=_EXACT_ENTRY)
+        entries["k0"], entries["k1"], entries["item"] = keys[:, 0], keys[:, 1], rows
+        parts.add(entries, keys[:, 0])
+    found = [(np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0, dtype=np.uint8),)]
+    for part in parts:
+        items = part["item"]
+        keys = np.stack([part["k0"], part["k1"]], axis=1)
+        removed, kept, method = steps.exact_partition(keys, rank[items], fp.dialogue[items], fp.protected[items])
+        found.append((items[removed], items[kept], method))
+    return tuple(np.concatenate(column) for column in zip(*found))
+
+
+def _verified_by_partition(fp: Batch, eligible: np.ndarray, rank: np.ndarray, threshold: float, folder: str,
+                           partition_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The verified near pairs (items) and their similarity: band by band, the eligible items'
+    (key, item) entries hash-partitioned by key, steps.dedupe.band_pairs per partition; the
+    candidate pairs hash-partitioned by their first item, steps.dedupe.check_pairs per
+    partition (a pair found in several bands is checked once)."""
+    parts = _parts(int(np.count_nonzero(eligible)), partition_rows)
+    candidates = HashPartitions(folder, "pairs", parts, _PAIR)
+    for band in range(fp.bands.shape[1]):
+        entries = HashPartitions(folder, f"band{band}", parts, _BAND_ENTRY)
+        for start, stop in _slices(len(eligible), partition_rows):
+            rows = start + np.flatnonzero(eligible[start:stop])
+            found = np.empty(len(rows), dtype=_BAND_ENTRY)
+            found["key"], found["item"] = fp.bands.read(band, start, stop)[rows - start], rows
+            entries.add(found, found["key"])
+        for part in entries:
+            items = part["item"]  # ascending: added in order, scattered stably
+            pairs = items[steps.band_pairs(np.zeros(len(items), dtype=np.int8), part["key"], rank[items],
+                                           fp.dialogue[items])]
+            candidates.add(np.ascontiguousarray(pairs).view(_PAIR).reshape(-1), pairs[:, 0])
+    verified, sims = [np.zeros((0, 2), dtype=np.int64)], [np.zeros(0, dtype=np.float32)]
+    for part in candidates:
+        pairs = steps.unique_pairs(np.stack([part["a"], part["b"]], axis=1))
+        pairs, sim = steps.check_pairs(fp.sig, pairs, threshold)
+        verified.append(pairs)
+        sims.append(sim)
+    return np.concatenate(verified), np.concatenate(sims)
+
+
+def _candidate_pairs(bands, eligible: np.ndarray, rank: np.ndarray, dialogue: np.ndarray) -> np.ndarray:
+    """steps.band_pairs over each band's keys of the eligible items, as one partition; the
+    pairs (item numbers) merged band by band: a near copy shares most of its bands, and
+    keeping every band's copies of a pair until the end held tens of times more pairs."""
+    rank, dialogue = rank[eligible], dialogue[eligible]
+    no_band = np.zeros(len(eligible), dtype=np.int16)
+    found = np.zeros((0, 2), dtype=np.int64)
+    for b in range(bands.shape[1]):
+        # Blocks (Chunks) or files (spill.BandColumns) give one band's column at a time.
+        column = (bands.column(b) if hasattr(bands, "column") else bands[:, b])[eligible]
+        found = steps.unique_pairs(np.concatenate([found, steps.band_pairs(no_band, column, rank, dialogue)]))
+    return eligible[found]

@@ -16,9 +16,9 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from instruct_data.dedupe.find import against_questions, decide
+from instruct_data.dedupe.find import against_questions, decide_items
 from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
@@ -121,12 +121,9 @@ def dedupe_files(
                                       strict=strict, on_row=on_row, range_bytes=range_bytes)
                 ledger.check_reject_rate(plan.source, max_reject_rate)
         on_phase("deciding")
-        if engine:
-            removals = engine.decide(settings, questions, ledger)
-            clusters = removals.clusters
-        else:
-            removals = decide(batches, settings, questions)
-            clusters = len({r.cluster for r in removals.values()})
+        # Either way, the removals are read item by item: get(item), and `clusters` counted.
+        removals = engine.decide(settings, questions, ledger) if engine else decide_items(batches, settings, questions)
+        clusters = removals.clusters
         on_phase("writing")
         outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
         ledger.extra["dedupe"] = {"against_questions": len(questions), "clusters": clusters}
@@ -181,7 +178,16 @@ def _parse_chunk(task) -> tuple[list, Batch]:
     return outcomes, worker_fingerprint(items)
 
 
-def _write_kept(plans, out_dir: Path, removed: dict[int, Removal], ledger: Ledger, encoding: str) -> list[Path]:
+class Removals(Protocol):
+    """What pass 2 asks of the decision: the Removal of an item (by its number), or None
+    (steps.dedupe.ItemRemovals here, ray_engine.dedupe's stream on Ray)."""
+
+    clusters: int
+
+    def get(self, item: int) -> Removal | None: ...
+
+
+def _write_kept(plans, out_dir: Path, removed: Removals, ledger: Ledger, encoding: str) -> list[Path]:
     """Pass 2: every row again, in the same order as pass 1; kept rows are written unchanged,
     removed ones go to duplicates.jsonl (rejected ones are there already)."""
     outputs: list[tuple[Path, Path]] = []  # (temporary, final): renamed only when all are written
@@ -214,7 +220,7 @@ def _record(ledger: Ledger, plan: _Plan, removal: Removal, origin: Origin, raw: 
     ledger.outcome(plan.source, Removed(removal, origin, raw))
 
 
-def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: Removals, ledger: Ledger,
                      encoding: str) -> int:
     """A JSON-lines file: each kept line is copied as it is (as UTF-8), with no parse."""
     utf8 = codecs.lookup(encoding).name in {"utf-8", "utf-8-sig", "ascii"}
@@ -238,7 +244,7 @@ def _copy_json_lines(plan: _Plan, out: Path, item: int, removed: dict[int, Remov
     return item
 
 
-def _copy_expanded(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+def _copy_expanded(plan: _Plan, out: Path, item: int, removed: Removals, ledger: Ledger,
                    encoding: str) -> int:
     """A file whose records each hold several rows (BELLE's seed tasks: a task, its instances):
     each record is written back holding only its kept rows, in the file's own layout (JSON lines
@@ -276,7 +282,7 @@ def _copy_expanded(plan: _Plan, out: Path, item: int, removed: dict[int, Removal
     return item
 
 
-def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger,
+def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: Removals, ledger: Ledger,
                   encoding: str) -> int:
     """A JSON array or a table: kept rows are written again in the same format."""
     if base_suffix(plan.path) == ".xlsx":
@@ -297,7 +303,7 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: dict[int, Removal]
     return item
 
 
-def _rewrite_workbook(plan: _Plan, out: Path, item: int, removed: dict[int, Removal], ledger: Ledger) -> int:
+def _rewrite_workbook(plan: _Plan, out: Path, item: int, removed: Removals, ledger: Ledger) -> int:
     """A workbook: every sheet, in order and by name, with its header and its kept rows, cell
     values typed as they were (numbers stay numbers, dates dates; a formula keeps the value it
     had, since rows it referred to may be gone). Rows are counted in the order read_rows gave."""

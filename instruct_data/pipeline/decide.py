@@ -175,8 +175,9 @@ def benchmark_questions(paths: list[str]) -> list[str]:
 
 
 class RowRemovals:
-    """What find_removals found, for pass 2: `removed[row]` is {record number: Removal} for a
-    kept row that loses records, `rows` the rows that do. Held as columns sorted by row, about
+    """What find_removals found, for pass 2: `of_row(row)` is {record number: Removal} for a
+    kept row that loses records, `rows` the rows that do: the RemovalTable of dedupe's
+    decision (steps.dedupe) with its items as kept rows and record numbers. Held as columns sorted by row, about
     70 bytes per removed record (Removal objects in dicts took about 0.8 KB: most of what a
     build's memory grew by per row); a row's Removals are made, their ids read back from the
     spool, only when pass 2 writes that row.
@@ -204,16 +205,20 @@ class RowRemovals:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, row: int) -> dict[int, Any]:
+    def of_row(self, row: int) -> dict[int, Any]:
+        """{record number: Removal} of kept row `row` ({} when it loses none): pass 2's one
+        accessor, with `rows` (the rows that lose some records, sorted)."""
         import numpy as np
 
         from instruct_data.dedupe import Removal
-        from instruct_data.dedupe.find import METHODS
+        from instruct_data.steps.dedupe import METHODS
 
         lo, hi = np.searchsorted(self.row, [row, row + 1]).tolist()
         return {int(self.record[k]): Removal(self._name(k, 0), self._name(k, 1), self._name(k, 2),
                                              METHODS[self.method[k]], round(float(self.similarity[k]), 4))
                 for k in range(lo, hi)}
+
+    __getitem__ = of_row  # the older spelling
 
     def _name(self, k: int, which: int) -> str:
         row, suffix = int(self.name_row[k, which]), int(self.name_suffix[k, which])

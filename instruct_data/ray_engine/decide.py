@@ -2,18 +2,19 @@
 
 Input: a dataset of fingerprints, one row per compared item (dedupe.fingerprint's per-row
 fields; `order` is the item's number). Output: a dataset of removals (order, id,
-duplicate_of, cluster, method, similarity). The steps are decide's, each on the rows that
-can meet in it:
+duplicate_of, cluster, method, similarity). The steps are
+instruct_data.steps.dedupe's, the same functions the local executor calls; this module only
+moves the rows each step needs into one partition (by_partition, a shuffle) and back:
 
-1. contamination: each row on its own (its benchmark match was found while fingerprinting);
-2. exact: rows partitioned by exact key; in each partition dedupe.select.exact_groups;
-3. near, as the large-scale tools do it: per (band, key) bucket, rows partitioned by the key,
-   dedupe.near.candidate_pairs emits the candidate pairs; each pair meets the two signatures
-   (two shuffles) and dedupe.near.verified_pairs keeps those at the threshold; connected
-   components of the verified pairs (ray_engine.components); per component,
-   dedupe.select.resolve_near walks the items best-first and removes;
-4. clusters: a removal's cluster is the best-ranked member of its tree of removals, as
-   dedupe.select.Clusters names it; an exact copy takes its survivor's near cluster.
+1. contamination: each row on its own (steps.dedupe.contaminated);
+2. exact: rows partitioned by exact key; steps.dedupe.exact_partition per partition;
+3. near, as the large-scale tools do it: (band, key) entries partitioned by the key,
+   steps.dedupe.band_pairs emits the candidate pairs; each pair meets the two signatures
+   (two shuffles) and steps.dedupe.check_pairs keeps those at the threshold; connected
+   components of the verified pairs (ray_engine.components); steps.dedupe.resolve per
+   partition of whole components;
+4. clusters: resolve names a removal's cluster; an exact copy takes its survivor's near
+   cluster (a join, then steps.dedupe.survivor_clusters).
 
 Ranks are computed inside each partition with dedupe.select.ranks on the partition's own
 rows: they sort by the same keys as the global rank, so every comparison agrees with it.
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from instruct_data.dedupe.near import across_dialogues, candidate_pairs, verified_pairs
-from instruct_data.dedupe.select import Clusters, exact_groups, exact_survivors, method_for, ranks, resolve_near
+from instruct_data.dedupe.select import ranks
+from instruct_data.steps import dedupe as steps
 from instruct_data.ray_engine.components import components
 from instruct_data.ray_engine.runtime import note_stage
 from instruct_data.ray_engine.shuffle import by_partition
@@ -65,7 +66,7 @@ def _where(batch, test, keep: bool, **test_kwargs):
 
 
 def _not_contaminated(batch):
-    return ~((batch["against"] >= 0) & ~batch["protected"].astype(bool))
+    return ~steps.contaminated(batch["against"], batch["protected"])
 
 
 def _exact_copy(batch):
@@ -107,7 +108,7 @@ def _removal_columns(order, ids, duplicate_of, cluster, method, similarity) -> d
 
 
 def _contaminated(batch, question_ids: list[str]):
-    hit = np.flatnonzero((batch["against"] >= 0) & ~batch["protected"].astype(bool))
+    hit = np.flatnonzero(steps.contaminated(batch["against"], batch["protected"]))
     questions = [question_ids[q] for q in batch["against"][hit].tolist()]
     sims = [round(float(s), 4) for s in batch["against_sim"][hit]]
     return _removal_columns(batch["order"][hit], batch["id"][hit], questions, questions,
@@ -128,11 +129,10 @@ def _exact_partition(batch, policy: str):
         rank = _local_ranks(batch, policy)
         protected = batch["protected"].astype(bool)
         dialogue = batch["dialogue"].astype(np.uint64)
-        for group in exact_groups(keys, np.ones(n, dtype=bool), rank):
-            for other, keep in exact_survivors(group, dialogue, protected):
-                keep_order[other] = batch["order"][keep]
-                keep_id[other] = batch["id"][keep]
-                method[other] = method_for(bool(protected[keep]), "exact")
+        removed, kept, code = steps.exact_partition(keys, rank, dialogue, protected)
+        keep_order[removed] = np.asarray(batch["order"])[kept]
+        keep_id[removed] = np.asarray(batch["id"], dtype=object)[kept]
+        method[removed] = [steps.METHODS[c] for c in code.tolist()]
     return {**batch, "keep_order": keep_order, "keep_id": keep_id, "method": method}
 
 
@@ -168,10 +168,12 @@ def _cluster_for_join(batch):
 
 def _join_clusters(batch):
     is_cluster = batch["is_cluster"].astype(bool)
-    named = dict(zip(batch["key"][is_cluster].tolist(), batch["id"][is_cluster].tolist()))
+    node, named = np.asarray(batch["key"])[is_cluster], np.asarray(batch["id"], dtype=object)[is_cluster]
+    order = np.argsort(node, kind="stable")
+    node, named = node[order].astype(np.int64), named[order]
     rows = {name: np.asarray(values)[~is_cluster] for name, values in batch.items()}
-    cluster = [named.get(key, keep) for key, keep in zip(rows["key"].tolist(), rows["keep_id"].tolist())]
-    return _exact_as_removals(rows, np.asarray(cluster, dtype=object))
+    names = steps.survivor_clusters(rows["key"], node, named, own=rows["keep_id"])
+    return _exact_as_removals(rows, np.asarray(names, dtype=object))
 
 
 # ------------------------------------------------------------------ 3. near
@@ -225,18 +227,15 @@ def _band_entries(batch, bands: int, keep_ids: bool):
 
 
 def _bucket_pairs(batch, policy: str):
-    """dedupe.near.candidate_pairs on each band's entries of the partition: (a, b) orders, a < b."""
+    """steps.dedupe.band_pairs on the partition's entries: (a, b) orders, a < b."""
     band = np.asarray(batch["band"])
-    found = []
+    # Ranked band by band: an item has one entry per band, and only a band's entries meet.
+    rank = np.empty(len(band), dtype=np.int64)
     for b in np.unique(band).tolist():
         rows = np.flatnonzero(band == b)
-        part = {name: np.asarray(values)[rows] for name, values in batch.items()}
-        rank = _local_ranks(part, policy)
-        pairs = across_dialogues(candidate_pairs(part["key"].astype(np.uint64)[:, None], rank),
-                                 part["dialogue"].astype(np.uint64))
-        found.append(part["order"][pairs])
-    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
-    pairs = np.unique(np.sort(pairs.astype(np.int64), axis=1), axis=0)
+        rank[rows] = _local_ranks({name: np.asarray(values)[rows] for name, values in batch.items()}, policy)
+    pairs = steps.band_pairs(band, batch["key"], rank, np.asarray(batch["dialogue"]).astype(np.uint64))
+    pairs = steps.unique_pairs(np.sort(np.asarray(batch["order"], dtype=np.int64)[pairs], axis=1))
     return {"a": pairs[:, 0], "b": pairs[:, 1]}
 
 
@@ -279,14 +278,14 @@ def _attach_signature(batch):
 
 
 def _check_pairs(batch, threshold: float):
-    """dedupe.near.verified_pairs on the pairs of the partition (both ends of each are here)."""
+    """steps.dedupe.check_pairs on the pairs of the partition (both ends of each are here)."""
     nodes, first = np.unique(np.asarray(batch["node"], dtype=np.int64), return_index=True)
     if not len(nodes):
         return _pair_columns(np.zeros((0, 2), np.int64), np.zeros(0, np.float32), {}, nodes)
     sig = np.frombuffer(b"".join(np.asarray(batch["sig"])[first]), dtype=np.uint32).reshape(len(nodes), -1)
     pairs = np.unique(np.stack([np.asarray(batch["a"]), np.asarray(batch["b"])], axis=1).astype(np.int64), axis=0)
     local = np.searchsorted(nodes, pairs)
-    local, sims = verified_pairs(sig, local, threshold)
+    local, sims = steps.check_pairs(sig, local, threshold)
     fields = {name: np.asarray(batch[name])[first] for name in _SIDE_FIELDS}
     return _pair_columns(nodes[local], sims, fields, local)
 
@@ -328,8 +327,8 @@ def _attach_roots(batch):
 
 
 def _resolve(batch, policy: str):
-    """dedupe.select.resolve_near on the components of the partition; per node, its removal
-    (method "" when kept) and its cluster (the best-ranked member of its tree of removals)."""
+    """steps.dedupe.resolve on the components of the partition; per node, its removal (method
+    "" when kept) and its cluster (the best-ranked member of its tree of removals)."""
     a, b = np.asarray(batch["a"], dtype=np.int64), np.asarray(batch["b"], dtype=np.int64)
     nodes, first = np.unique(np.concatenate([a, b]), return_index=True)
     members = {"order": nodes}
@@ -339,16 +338,14 @@ def _resolve(batch, policy: str):
     rank = _local_ranks(members, policy)
     protected = members["protected"].astype(bool)
     pairs = np.stack([np.searchsorted(nodes, a), np.searchsorted(nodes, b)], axis=1)
-    clusters = Clusters()
     n = len(nodes)
     duplicate_of, method, sim = np.full(n, "", dtype=object), np.full(n, "", dtype=object), np.zeros(n)
-    ids = members["id"]
-    for removed, kept, similarity in resolve_near(pairs, np.asarray(batch["sim"], dtype=np.float32), rank, protected):
-        duplicate_of[removed] = ids[kept]
-        method[removed] = method_for(bool(protected[kept]), "near")
-        sim[removed] = round(similarity, 4)
-        clusters.union(removed, kept, rank)
-    cluster = np.asarray([ids[clusters.find(i)] for i in range(n)], dtype=object)
+    ids = np.asarray(members["id"], dtype=object)
+    resolved = steps.resolve(pairs, np.asarray(batch["sim"], dtype=np.float32), rank, protected)
+    duplicate_of[resolved.removed] = ids[resolved.kept]
+    method[resolved.removed] = [steps.METHODS[c] for c in resolved.method.tolist()]
+    sim[resolved.removed] = [round(s, 4) for s in resolved.similarity.tolist()]
+    cluster = ids[resolved.cluster_of(np.arange(n))]
     return {"order": nodes, "id": ids, "duplicate_of": duplicate_of, "cluster": cluster, "method": method,
             "similarity": sim}
 
