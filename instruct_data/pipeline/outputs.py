@@ -81,7 +81,7 @@ def _removal_rows(removed):
 
 def _removals_of(removed, row: int) -> dict:
     """{record number: Removal} of kept row `row` (decide.RowRemovals)."""
-    return removed[row]
+    return removed.of_row(row)
 
 
 def _offsets(lengths) -> list[int]:
