@@ -1,9 +1,10 @@
 """Pass 1 in the main process: chunks out to the workers, outcomes back, in input order.
 
 The main process writes the rejects to the ledger and keeps, per kept row, only small keys
-(`Kept`: table.KEY_COLUMNS, the id and the category): no text. A source with a cap stops once
-that many rows were kept; chunks already read ahead for it are dropped, so the result does not
-depend on how many workers ran.
+(`Kept`: table.KEY_COLUMNS, the id and the category): no text. What it takes of each chunk is
+steps.caps' decision (a source with a cap stops once that many rows were kept; chunks already
+read ahead for it are dropped), and the repeated ids and own ids are steps.ids' over partitions
+of the rows by hash: the same steps as the Ray executor's.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instruct_data.ledger import Ledger
+from instruct_data.ledger import Ledger, OwnIds
 from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
 from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
+from instruct_data.steps import ids as id_steps
+from instruct_data.steps.caps import Caps, Summary, note
 from instruct_data.table import KEY_NAMES, add_key_columns
 
 PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
@@ -47,7 +50,28 @@ class Ids:
         return len(self.ends)
 
     def __getitem__(self, i: int) -> str:
-        return self.read(i, i + 1)[0]
+        first = self.ends[i - 1] if i else 0
+        if self._in is None:
+            self._in = open(self.path, "rb")
+        return os.pread(self._in.fileno(), self.ends[i] - first, first).decode("utf-8")
+
+    def pick(self, rows) -> list[str]:
+        """The ids of `rows` (numpy, any order), read in spans of nearby rows: where the rows
+        are dense (a file read twice), far fewer reads than one per row."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ranked = rows[order]
+        picked: list[str] = [""] * len(rows)
+        for span in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(ranked) > 64) + 1):
+            if not len(span):
+                continue
+            first = int(ranked[span[0]])
+            ids = self.read(first, int(ranked[span[-1]]) + 1)
+            for at, row in zip(order[span].tolist(), ranked[span].tolist()):
+                picked[at] = ids[row - first]
+        return picked
 
     def read(self, start: int, stop: int) -> list[str]:
         """The ids of rows start..stop-1, in one read."""
@@ -117,68 +141,78 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
 def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger: Ledger, strict: bool,
                  on_row: Callable[[], None] | None) -> Kept:
     kept = Kept(Ids(os.path.join(state.spool, "ids")))
+    own_ids = OwnIdKeys(os.path.join(state.spool, "own_ids"))
+    caps = Caps(plans)
     for number, source_index, result in run_chunks(plans, pool):
-        plan = plans[source_index]
-        if plan.stopped:
+        cut = caps.take(Summary.of(number, source_index, result))
+        if cut is None:
             drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
             continue
-        take, rows = len(result.ids), result.rows
-        if plan.cap is not None and plan.kept + take >= plan.cap:
-            take = plan.cap - plan.kept  # the rest of the chunk, after the cap-th kept row, is not taken
-            rows = result.position[take - 1] + 1 if take else 0
-            plan.stopped = True
-        for index, reject in zip(result.reject_at, result.rejects):
-            if index >= rows:
-                break
+        plan = plans[source_index]
+        for reject in result.rejects[:cut.rejects]:
             ledger.outcome(plan.label, reject, strict=strict)
-        for index, own in result.own_ids:
-            if index >= take:
-                break
-            ledger.note_own_id(own, result.ids[index])
-        for index, rules in result.changed:
-            if index >= take:
-                break
-            for rule in rules:
-                ledger.note_changed(rule)
-        ledger.read(plan.label, rows)
-        plan.read += rows
-        plan.kept += take
-        _extend(kept, result, take, plan)
-        kept.chunks.append((number, take, len(result.ids)))
+        note(cut, plan.label, ledger)
+        own_ids.add(result.own_ids, cut.take, cut.start)
+        _extend(kept, result, cut.take, plan)
+        kept.chunks.append((number, cut.take, len(result.ids)))
         kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
         if result.dedupe_keys is not None:
-            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, sum(result.records[:take]))))  # per record
+            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, sum(result.records[:cut.take]))))  # per record
         if on_row:
-            for _ in range(rows):
+            for _ in range(cut.rows):
                 on_row()
     kept.repeated_id = repeated_ids(kept)
+    own_ids.count(kept.ids, ledger)
     return kept
 
 
 def repeated_ids(kept: Kept) -> bytearray:
-    """1 for each row whose id an earlier row already has (set once pass 1 is over). Equal
-    ids have equal ranks (a hash of the id), so only rows sharing a rank are compared, by
-    their ids read back: no set of every id in memory."""
+    """1 for each row whose id an earlier row already has (set once pass 1 is over): steps.ids
+    over partitions of the rows by `rank` (a seeded hash of the id), with only the ids of rows
+    sharing a rank read back: no set of every id in memory."""
     import numpy as np
 
     repeated = bytearray(len(kept))
     rank = np.frombuffer(kept.rank, dtype=np.uint64)
-    order = np.argsort(rank, kind="stable")  # equal ranks stay in row order
-    ranked = rank[order]
-    same = ranked[1:] == ranked[:-1]
-    if not same.any():
-        return repeated
-    shared = np.zeros(len(rank), dtype=bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    rows, ranked = order[shared], ranked[shared]
-    for group in np.split(rows, np.flatnonzero(ranked[1:] != ranked[:-1]) + 1):
-        seen: set[str] = set()
-        for i in group.tolist():
-            row_id = kept.ids[i]
-            repeated[i] = row_id in seen
-            seen.add(row_id)
+    later = id_steps.merge(rows[id_steps.later_uses(kept.ids.pick(rows), rows)]
+                           for rows in id_steps.hash_partitions(rank))
+    for row in later.tolist():
+        repeated[row] = 1
     return repeated
+
+
+class OwnIdKeys:
+    """The taken rows' own `id` fields (of the rows that have one), for the manifest's count of
+    repeats (ledger.OwnIds): a hash and the row's number in memory, the text in a spool file."""
+
+    def __init__(self, path: str):
+        self.text = Ids(path)
+        self.hash = array("Q")
+        self.order = array("Q")  # the row's number among the kept rows (ascending)
+
+    def add(self, own_ids: list[tuple[int, str]], take: int, start: int) -> None:
+        """A chunk's (kept index, own id) pairs, of its first `take` kept rows, numbered from `start`."""
+        import xxhash
+
+        own_ids = [(index, own) for index, own in own_ids if index < take]
+        self.text.extend([own for _, own in own_ids])
+        self.hash.extend([xxhash.xxh64_intdigest(own.encode("utf-8")) for _, own in own_ids])
+        self.order.extend([start + index for index, _ in own_ids])
+
+    def count(self, row_ids: Ids, ledger: Ledger) -> None:
+        """steps.ids over partitions of these rows by the hash of their own id; the counts and the
+        first repeats, in input order, to the ledger."""
+        import numpy as np
+
+        order = np.frombuffer(self.order, dtype=np.uint64).astype(np.int64)
+        later = id_steps.merge(order[rows[id_steps.later_uses(self.text.pick(rows), order[rows])]]
+                               for rows in id_steps.hash_partitions(np.frombuffer(self.hash, dtype=np.uint64)))
+        examples = []
+        for row in later[:OwnIds.EXAMPLES].tolist():
+            own = self.text[int(np.searchsorted(order, row))]
+            examples.append({"own_id": own, "row": row_ids[row]})
+        ledger.own_ids.add_counted(len(self.order), len(later), examples)
+        self.text.close()
 
 
 def _extend(kept: Kept, result: ChunkResult, take: int, plan: Plan) -> None:
