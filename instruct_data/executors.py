@@ -20,10 +20,13 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
     step                                 LocalExecutor                      RayExecutor
     pass 1: chunks through the row path  pipeline.keys.clean_pass on       ray_engine.rows.chunk_block on
       (pipeline.worker.process_chunk)      parallel.WorkerPool                Ray Data blocks
-    caps per source, reads, rejects      pipeline.keys (in chunk order)     ray_engine.build (the driver
-      in input order, rule counts                                             reads one summary per chunk)
+    caps per source, reads, rejects      steps.caps.Caps over each chunk's  the same, over the chunks'
+      in input order, rule counts          Summary as it comes back           summaries in chunk order
+      (steps.caps)                         (pipeline.keys)                    (ray_engine.build)
     the reject-rate check                BuildJob.check_reject_rates        the same
-    repeated ids (duplicate_id)          pipeline.keys.repeated_ids         ray_engine.build (hash partitions)
+    repeated ids (duplicate_id) and      steps.ids per partition of the     steps.ids per partition of a
+      own ids (steps.ids)                  rows sharing a hash                hash shuffle (ray_engine.build)
+                                           (pipeline.keys)
     the held-out split (split.py:        split.candidates over one          split.candidates per block, then
       quotas, candidates, merge)           partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
     the dedupe decision                  pipeline.decide.find_removals      ray_engine.decide (shuffles)

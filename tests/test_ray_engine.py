@@ -368,3 +368,34 @@ def test_arrays_tables_and_shards_read_in_tasks_build_as_locally(ray_session, ta
     ids = [json.loads(line)["id"] for line in conversations]
     for source in ("array", "csv", "belle-1M"):  # rows numbered across pieces and shards
         assert max(int(i.split(":")[1]) for i in ids if i.startswith(source + ":")) > 550, source
+
+
+def test_caps_inside_a_chunk_and_repeated_ids_on_ray_as_locally(ray_session, small_partitions, tmp_path):
+    """steps.caps and steps.ids on both executors, whose chunks differ in size (1 MiB locally,
+    64 KiB blocks here): a cap reached inside a chunk (its rows and rejects after the cap-th kept
+    row not counted, the chunks read ahead dropped), ids that two sources' names make meet
+    (read/duplicate_id), own ids repeated across chunks."""
+    rows = [json.dumps({"id": f"q{n % 400}", "instruction": f"第{n}个问题：请解释这个词语的意思。",
+                        "output": f"第{n}个回答：这个词语的意思是这样的。"}, ensure_ascii=False)
+            if n % 7 != 3 else '{"instruction": "坏行", ' for n in range(3000)]
+    (tmp_path / "big.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    same = [json.dumps({"instruction": f"同名{n}", "output": f"回答{n}"}, ensure_ascii=False) + "\n" for n in range(9)]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.jsonl").write_text("".join(same[:3]), encoding="utf-8")
+    (tmp_path / "d" / "c.jsonl").write_text("".join(same[3:6]), encoding="utf-8")
+    (tmp_path / "one.jsonl").write_text("".join(same[6:]), encoding="utf-8")
+    recipe = {"sources": [{"name": "big", "files": [str(tmp_path / "big.jsonl")], "cap": 1234},
+                          {"name": "a/b", "files": [str(tmp_path / "one.jsonl")]},
+                          {"name": "a", "files": [str(tmp_path / "d" / "b.jsonl"), str(tmp_path / "d" / "c.jsonl")]}],
+              "split": {"heldout": 20}, "dedupe": {"near": False}, "seed": 3}
+    local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
+    on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
+    for name in BUILD_FILES:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    big = next(source for source in on_ray["sources"] if source["name"] == "big")
+    # every 7th row from the 4th is bad: the 1,234th good row is the 1,440th read
+    assert big["kept_after_cleaning"] == 1234 and big["stopped_at_cap"] and big["read"] == 1440
+    counts = on_ray["counts"]
+    assert counts["rejects_by_reason"]["read/duplicate_id"] == {"a": 3}
+    assert counts["own_ids"]["rows_with_own_id"] == 1234 and counts["own_ids"]["rows_repeating_an_earlier_own_id"] > 800

@@ -6,16 +6,18 @@ local executor. The steps:
 
 1. pass 1: the chunks of every source (pipeline.sources.tasks) through the local row path
    (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk summaries;
-2. the driver reads only the summaries (one row per chunk) to apply the caps and count the
-   ledger's reads, then streams the rejects into rejects.jsonl in input order;
-3. repeated ids (a groupby on id), the held-out split (split.py's steps per block:
-   ray_engine.heldout), fingerprints per block, the dedupe decision (ray_engine.decide);
+2. the driver reads only the summaries (one row per chunk: steps.caps.Summary) to apply the
+   caps and count the ledger's reads (steps.caps), then streams the rejects into rejects.jsonl
+   in input order;
+3. repeated ids and own ids (steps.ids per partition of a hash shuffle), the held-out split
+   (split.py's steps per block: ray_engine.heldout), fingerprints per block, the dedupe
+   decision (ray_engine.decide);
 4. pass 2: the kept rows stream to the driver in input order beside the removals (sorted by
    row), and are written to train, heldout and conversations exactly as pipeline.outputs does;
    pipeline.stats counts them batch by batch.
 
-The driver holds per chunk one summary, and per held-out row its number: its memory does not
-grow with the rows.
+The driver holds per chunk one summary (4 bytes per reject, and the rules of each row a rule
+edited), and per held-out row its number: its memory grows with no other rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
 from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage,
                                               tasks_dataset)
+from instruct_data.steps import ids as id_steps
+from instruct_data.steps.caps import Caps, Cut, note
 
 ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
 
@@ -71,7 +74,8 @@ class RayBuild:
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
         self.job.check_reject_rates()
-        kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": cuts}, batch_format="numpy").materialize()
+        taken = {seq: (cut.take, cut.start) for seq, cut in cuts.items()}
+        kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": taken}, batch_format="numpy").materialize()
         rows = kept.count()
         parts = max(self.cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
         self._note_own_ids(kept, parts)
@@ -82,49 +86,31 @@ class RayBuild:
 
     # ------------------------------------------------------------------ pass 1 on the driver: summaries
 
-    def _take_chunks(self, pass1) -> dict[int, tuple[int, int, int]]:
-        """seq -> (kept rows taken, rows read, number of its first kept row): the caps applied in
-        chunk order, as pipeline.keys does; the ledger's reads and rule counts."""
-        summaries = where(pass1, _is_summary).select_columns(["kind", "seq", "source", "index", "position",
-                                                             "payload"])
-        cuts: dict[int, tuple[int, int, int]] = {}
-        start = 0
+    def _take_chunks(self, pass1) -> dict[int, Cut]:
+        """seq -> what the build takes of the chunk: steps.caps over the chunks' summaries in
+        chunk order, as the local executor; the ledger's reads and rule counts."""
+        summaries = where(pass1, _is_summary).select_columns(["kind", "seq", "payload"])
+        caps = Caps(self.plans)
+        cuts: dict[int, Cut] = {}
         for row in sorted(summaries.take_all(), key=lambda r: r["seq"]):
             if row["kind"] == ERROR:
                 raise error_from_payload(row["payload"])  # the first unreadable chunk, as locally
-            plan = self.plans[row["source"]]
-            if plan.stopped:
-                continue  # read ahead of the cap: not taken
-            take, rows = int(row["position"]), int(row["index"])
-            rules = pickle.loads(row["payload"])
-            if plan.cap is not None and plan.kept + take >= plan.cap:
-                take, rows, rules = self._cut(pass1, row["seq"], plan.cap - plan.kept)
-                plan.stopped = True
-            for rule, n in rules.items():
-                self.ledger.note_changed(rule, n)
-            self.ledger.read(plan.label, rows)
-            plan.read += rows
-            plan.kept += take
-            cuts[row["seq"]] = (take, rows, start)
-            start += take
+            cut = caps.take(pickle.loads(row["payload"]))  # None: read ahead of the cap, not taken
+            if cut is None:
+                continue
+            note(cut, self.plans[cut.source].label, self.ledger)
+            cuts[row["seq"]] = cut
             if self.on_row:
-                for _ in range(rows):
+                for _ in range(cut.rows):
                     self.on_row()
         return cuts
 
-    def _cut(self, pass1, seq: int, take: int) -> tuple[int, int, Counter]:
-        """The first `take` kept rows of chunk `seq`: the rows read up to them, their rule counts."""
-        rows = where(pass1, _is_chunk_kept, seq=seq).select_columns(["index", "position", "changed"]).take_all()
-        rows = sorted(rows, key=lambda r: r["index"])[:take]
-        rules = Counter(rule for r in rows for rule in r["changed"].split("\x1f") if rule)
-        return take, (int(rows[-1]["position"]) + 1 if rows else 0), rules
-
-    def _write_rejects(self, pass1, cuts) -> None:
+    def _write_rejects(self, pass1, cuts: dict[int, Cut]) -> None:
         rejects = where(pass1, _is_kind, kind=REJECT).select_columns(["seq", "source", "index", "payload"])
         for batch in rejects.iter_batches(batch_size=4096, batch_format="numpy"):
             for seq, source, index, payload in zip(batch["seq"].tolist(), batch["source"].tolist(),
                                                    batch["index"].tolist(), batch["payload"]):
-                if seq not in cuts or index >= cuts[seq][1]:
+                if seq not in cuts or index >= cuts[seq].rows:
                     continue
                 # The row path's table.Reject, as the worker made it.
                 self.ledger.outcome(self.plans[source].label, pickle.loads(payload),
@@ -274,19 +260,16 @@ def has_own_id(batch):
     return np.asarray([isinstance(own, str) for own in batch["own_id"]], dtype=bool)
 
 
-def _is_chunk_kept(batch, seq: int):
-    return (batch["kind"] == KEPT) & (batch["seq"] == seq)
-
-
 def _in_orders(batch, orders: np.ndarray):
     return np.isin(batch["order"], orders)
 
 
-def _kept_rows(batch, cuts: dict[int, tuple[int, int, int]]):
-    """The kept rows the caps take, numbered in input order (`order`)."""
+def _kept_rows(batch, cuts: dict[int, tuple[int, int]]):
+    """The kept rows the caps take, numbered in input order (`order`); cuts: seq -> (rows taken,
+    the number of its first)."""
     seq, index = batch["seq"], batch["index"]
-    take = np.asarray([cuts.get(s, (0, 0, 0))[0] for s in seq.tolist()], dtype=np.int64)
-    start = np.asarray([cuts.get(s, (0, 0, 0))[2] for s in seq.tolist()], dtype=np.int64)
+    take = np.asarray([cuts.get(s, (0, 0))[0] for s in seq.tolist()], dtype=np.int64)
+    start = np.asarray([cuts.get(s, (0, 0))[1] for s in seq.tolist()], dtype=np.int64)
     keep = (batch["kind"] == KEPT) & (index < take)
     out = {name: np.asarray(values)[keep] for name, values in batch.items() if name not in ("kind", "payload")}
     out["order"] = start[keep] + index[keep]
@@ -315,8 +298,8 @@ def _repeated_ids(kept, parts: int) -> np.ndarray:
 
     hashed = kept.select_columns(["id", "order"]).map_batches(_id_hash, fn_kwargs={"column": "id"},
                                                               batch_format="numpy")
-    repeats = by_partition(hashed, "hash", parts, _later_uses, key="id").take_all()
-    return np.sort(np.asarray([r["order"] for r in repeats], dtype=np.int64))
+    repeats = by_partition(hashed, "hash", parts, _later_uses, key="id").select_columns(["order"])
+    return id_steps.merge(batch["order"] for batch in repeats.iter_batches(batch_format="numpy"))
 
 
 def _id_hash(batch, column: str):
@@ -327,16 +310,8 @@ def _id_hash(batch, column: str):
 
 
 def _later_uses(batch, key: str):
-    """The rows of the partition whose `key` an earlier row (by `order`) already has."""
-    first: set[str] = set()
-    later = []
-    by_order = np.argsort(batch["order"], kind="stable")
-    for row, value in zip(by_order.tolist(), batch[key][by_order].tolist()):
-        if value in first:
-            later.append(row)
-        else:
-            first.add(value)
-    rows = np.asarray(later, dtype=np.int64)
+    """The rows of the partition whose `key` an earlier row (by `order`) already has (steps.ids)."""
+    rows = id_steps.later_uses(batch[key], batch["order"])
     return {name: np.asarray(values)[rows] for name, values in batch.items() if name != "hash"}
 
 

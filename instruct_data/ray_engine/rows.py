@@ -5,9 +5,9 @@ array, a table or a Belle release) goes through the local engine's own row path,
 pipeline.worker.process_chunk, in a Ray task. Its spool files are read back at once into
 columns, so the kept rows (their conversation, train and held-out lines, the dedupe texts of
 each train record, the split keys: table.KEY_COLUMNS), the rejects (table.Reject, pickled as it
-is) and a one-row summary flow on as one Arrow block: nothing is
-written to a disk the driver must share, and nothing comes back to the driver but the
-summaries (one small row per chunk).
+is) and a one-row summary (steps.caps.Summary, pickled: what the caps need of the chunk) flow
+on as one Arrow block: nothing is written to a disk the driver must share, and nothing comes
+back to the driver but the summaries (one small row per chunk).
 """
 
 from __future__ import annotations
@@ -17,22 +17,21 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.runtime import error_payload, in_driver_dir
+from instruct_data.steps.caps import Summary
 from instruct_data.table import arrow_key_fields, key_row
 
 KEPT, REJECT, SUMMARY, ERROR = 0, 1, 2, 3
-CHANGED_SEP = "\x1f"  # joins the names of the rules that edited a row
 
 # A block's own columns; a kept row's key columns (table.KEY_COLUMNS) follow them.
 BLOCK_FIELDS = (
     ("kind", "int8"), ("seq", "int64"), ("source", "int32"), ("index", "int64"), ("position", "int64"),
     ("id", "string"), ("conv", "binary"), ("train", "binary"), ("held", "binary"), ("texts", "binary"),
-    ("category", "string"), ("changed", "string"), ("own_id", "string"), ("payload", "binary"),
+    ("category", "string"), ("own_id", "string"), ("payload", "binary"),
 )
 
 
@@ -133,7 +132,6 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
         texts = pickle.load(fh)
     for path in glob.glob(glob.escape(base) + ".*"):
         os.unlink(path)
-    changed = dict(result.changed)
     own_ids = dict(result.own_ids)  # a row's own `id` field, where it has one
     strata = result.strata
     record = 0
@@ -145,16 +143,14 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
                 id=row_id, conv=conv[k], train=b"".join(train[record:record + records]),
                 held=held[dialogue] if multi else b"",
                 texts=pickle.dumps(texts[record:record + records], protocol=pickle.HIGHEST_PROTOCOL),
-                category=strata[result.stratum[k]], changed=CHANGED_SEP.join(changed.get(k, ())),
-                own_id=own_ids.get(k), **keys)
+                category=strata[result.stratum[k]], own_id=own_ids.get(k), **keys)
         record += records
         dialogue += multi
     for index, reject in zip(result.reject_at, result.rejects):
         _append(columns, kind=REJECT, seq=number, source=source_index, index=index,
                 payload=pickle.dumps(reject, protocol=pickle.HIGHEST_PROTOCOL))
-    rules = Counter(rule for rules in changed.values() for rule in rules)
     _append(columns, kind=SUMMARY, seq=number, source=source_index, index=result.rows, position=len(result.ids),
-            payload=pickle.dumps(rules))
+            payload=pickle.dumps(Summary.of(number, source_index, result), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _append(columns: dict[str, list], **values) -> None:
