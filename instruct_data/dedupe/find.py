@@ -236,6 +236,8 @@ def _decide(fp: Batch, settings: DedupeSettings, folder: str | None = None) -> s
     return steps.RemovalTable.join(tables)
 
 
+_MAX_PAIR_PARTS = 256  # files open at once for the candidate pairs
+
 _EXACT_ENTRY = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("item", "<i8")])
 _BAND_ENTRY = np.dtype([("key", "<u8"), ("item", "<i8")])
 _PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
@@ -281,8 +283,12 @@ def _verified_by_partition(fp: Batch, eligible: np.ndarray, rank: np.ndarray, th
     (key, item) entries hash-partitioned by key, steps.dedupe.band_pairs per partition; the
     candidate pairs hash-partitioned by their first item, steps.dedupe.check_pairs per
     partition (a pair found in several bands is checked once)."""
-    parts = _parts(int(np.count_nonzero(eligible)), partition_rows)
-    candidates = HashPartitions(folder, "pairs", parts, _PAIR)
+    items = int(np.count_nonzero(eligible))
+    parts = _parts(items, partition_rows)
+    # A pair is written once per band it shares (most of them, for a near copy) until its
+    # partition is read and made unique: sized for up to one pair per item and band.
+    candidates = HashPartitions(folder, "pairs", min(_MAX_PAIR_PARTS, _parts(items * fp.bands.shape[1],
+                                                                               partition_rows)), _PAIR)
     for band in range(fp.bands.shape[1]):
         entries = HashPartitions(folder, f"band{band}", parts, _BAND_ENTRY)
         for start, stop in _slices(len(eligible), partition_rows):

@@ -96,7 +96,12 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """The distinct rows of an (n, 2) int64 array of pairs (i < j), sorted."""
     if len(pairs) < 2:
         return pairs
-    return np.unique(pairs, axis=0)
+    top = int(pairs.max()) + 1
+    if top > 1 << 31:  # (Ray's item numbers carry their file in the high bits)
+        return np.unique(pairs, axis=0)
+    # One int64 per pair: far faster and smaller to make unique than rows of two.
+    codes = np.unique(pairs[:, 0] * top + pairs[:, 1])
+    return np.stack([codes // top, codes % top], axis=1)
 
 
 def check_pairs(sig, pairs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
