@@ -31,13 +31,17 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
       quotas, candidates, merge)           partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
     the dedupe decision                  pipeline.decide.find_removals      ray_engine.decide (shuffles)
                                            (dedupe.find)
-    pass 2: the outputs                  pipeline.outputs.write_outputs     ray_engine.build
-    the split counts and stats           pipeline.stats.SplitStats over     pipeline.stats.SplitStats per
-                                           all the kept rows at once          batch, as they stream past
+    pass 2: where each kept row goes     steps.place per chunk of the       steps.place per batch of kept
+      and what is written for it           spool (pipeline.outputs: runs      rows streamed to the driver
+      (steps.place)                        of train rows copied as byte       (ray_engine.build), removals
+                                           ranges), RowRemovals                read alongside
+    the split counts and stats           pipeline.stats.SplitStats per      the same, per batch
+                                           chunk, merged (SplitStats.merge)
 
 Shared by both today: the row path, the rules, the templates, the held-out choice (split.py's
 per-partition steps), the manifest's counts (pipeline.stats), dedupe's fingerprints, ranks and
-verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
+verification, pass 2's decision and writing of each row (steps.place, with the removal of some
+of a dialogue's records: pipeline.dialogue) and the ledger.
 Still written once per executor: the other rows of the table above from "caps" down.
 Issue 22's goal is each of them written once as a function over one partition plus a merge,
 so that an executor needs only three operations: map blocks, partition by key, iterate in

@@ -17,7 +17,6 @@ from instruct_data.pipeline.keys import Kept
 from instruct_data.pipeline.sources import Plan
 from instruct_data.pipeline.stats import SplitStats
 from instruct_data.steps import place
-from instruct_data.steps.place import origin_text  # noqa: F401  (ray_engine.build's import, until it moves)
 
 
 def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed, plans: list[Plan],

@@ -12,7 +12,7 @@ entered, and never calls pipeline.build or dedupe.runner itself.
 
 The row path, the rules, the templates, the split, the manifest's counts and the ledger are
 the local engine's own functions (pipeline.worker.process_chunk, split.candidates and
-split.quotas, pipeline.stats.SplitStats, dedupe's ranks / exact_groups /
+split.quotas, steps.place (pass 2), pipeline.stats.SplitStats, dedupe's ranks / exact_groups /
 candidate_pairs / verified_pairs / resolve_near); this package only runs them on Ray Data
 blocks and joins their results with shuffles instead of in one process's memory.
 

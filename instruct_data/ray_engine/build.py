@@ -13,8 +13,8 @@ local executor. The steps:
    (split.py's steps per block: ray_engine.heldout), fingerprints per block, the dedupe
    decision (ray_engine.decide);
 4. pass 2: the kept rows stream to the driver in input order beside the removals (sorted by
-   row), and are written to train, heldout and conversations exactly as pipeline.outputs does;
-   pipeline.stats counts them batch by batch.
+   row); steps.place writes each batch to train, heldout and conversations and gives its
+   ledger outcomes and stats (pipeline.stats.SplitStats, merged batch by batch), as locally.
 
 The driver holds per chunk one summary (4 bytes per reject, and the rules of each row a rule
 edited), and per held-out row its number: its memory grows with no other rows.
@@ -22,7 +22,6 @@ edited), and per held-out row its number: its memory grows with no other rows.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from collections.abc import Iterator
@@ -33,10 +32,8 @@ import numpy as np
 
 from instruct_data.dedupe.types import Removal
 from instruct_data.executors import BuildJob
-from instruct_data.ledger import OwnIds, Reject, Removed, Written
+from instruct_data.ledger import OwnIds
 from instruct_data.pipeline.decide import held_records
-from instruct_data.pipeline.dialogue import follow_removals
-from instruct_data.pipeline.outputs import origin_text
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
 from instruct_data.pipeline.stats import SplitStats
 from instruct_data.ray_engine import heldout as split
@@ -46,6 +43,7 @@ from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_bl
 from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage,
                                               tasks_dataset)
 from instruct_data.steps import ids as id_steps
+from instruct_data.steps import place
 from instruct_data.steps.caps import Caps, Cut, note
 
 ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
@@ -155,62 +153,50 @@ class RayBuild:
     # ------------------------------------------------------------------ pass 2
 
     def _write(self, work: Path, kept, held: np.ndarray, repeated: np.ndarray, removals) -> dict[str, Any]:
-        stats = SplitStats([p.label for p in self.plans])
+        """Pass 2: steps.place over each batch of kept rows in input order, the batches' stats merged."""
+        labels = [p.label for p in self.plans]
+        total = SplitStats(labels)
         removed = _RemovalStream(removals)
         columns = ["order", "source", "id", "conv", "train", "held", "multi", "records", "prompt_len", "reply_len",
                    "category"]
         with open(work / "train.jsonl", "wb") as train, open(work / "heldout.jsonl", "wb") as heldout, \
                 open(work / "conversations.jsonl", "wb") as convs:
+            out = place.Outputs(train, heldout, convs)
             batches = () if kept is None else kept.select_columns(columns).iter_batches(batch_size=8192,
                                                                                           batch_format="numpy")
             for batch in batches:
                 order = batch["order"]
-                is_held = np.isin(order, held) & ~np.isin(order, repeated)  # never removed
-                is_train = ~is_held & ~np.isin(order, repeated)
-                for k, row in enumerate(order.tolist()):
-                    if is_held[k]:
-                        heldout.write(batch["held"][k] if batch["multi"][k] else _last_line(batch["train"][k]))
-                        continue
-                    if not is_train[k]:
-                        self._reject_repeated_id(batch, k)
-                        continue
-                    removals = removed.of_row(row)
-                    if not removals:
-                        convs.write(batch["conv"][k])
-                        train.write(batch["train"][k])
-                        continue
-                    left = self._write_some_records(batch, k, removals, convs, train)
-                    is_train[k] = bool(left)
-                    if left:
-                        stats.records_removed += len(batch["train"][k].splitlines()) - len(left)
-                stats.add(batch, train=is_train, heldout=is_held)
-        for label, written in stats.written():
-            self.ledger.outcome(label, Written(written))
-        return stats.summary()
+                found = removed.of_rows(order)
+                fate = place.fates(np.isin(order, held), np.isin(order, repeated),
+                                   np.isin(order, np.fromiter(found, dtype=np.int64, count=len(found))))
+                placed = place.place(batch, fate, _BatchLines(batch), lambda k: found[int(order[k])], out, labels,
+                                     row_id=lambda k: batch["id"][k])
+                for label, outcome in placed.outcomes:
+                    self.ledger.outcome(label, outcome)
+                total.merge(placed.stats)
+        for label, outcome in place.written(total):
+            self.ledger.outcome(label, outcome)
+        return total.summary()
 
-    def _write_some_records(self, batch, k: int, removals: dict[int, dict], convs, train) -> list[int]:
-        """A row some of whose train records dedupe removed (pipeline.outputs._write_some_records):
-        the others go to train, its conversation as they leave it; the records left."""
-        label = self.plans[int(batch["source"][k])].label
-        conversation = json.loads(batch["conv"][k])
-        lines = batch["train"][k].splitlines(keepends=True)
-        removals = {record: Removal(row["id"], row["duplicate_of"], row["cluster"], row["method"], row["similarity"])
-                    for record, row in removals.items()}
-        trained, left, removals = follow_removals(batch["conv"][k], len(lines), removals)
-        if left:
-            convs.write(trained)
-            train.write(b"".join(lines[record] for record in left))
-        for number, (_, removal) in enumerate(sorted(removals.items())):
-            self.ledger.outcome(label, Removed(removal, origin_text(conversation), conversation,
-                                               whole_row=not left and number == 0))
-        return left
 
-    def _reject_repeated_id(self, batch, k: int) -> None:
-        label = self.plans[int(batch["source"][k])].label
-        conversation = json.loads(batch["conv"][k])
-        row_id = batch["id"][k]
-        self.ledger.outcome(label, Reject("read", "duplicate_id", f"id {row_id!r} is already used by an earlier row",
-                                          origin_text(conversation), conversation, row_id))
+class _BatchLines:
+    """A batch of kept rows (numpy columns conv, train, held) as steps.place.Lines."""
+
+    def __init__(self, batch):
+        self.conv, self.train, self.held_lines = batch["conv"], batch["train"], batch["held"]
+
+    def conversation(self, k: int) -> bytes:
+        return self.conv[k]
+
+    def records(self, k: int) -> list[bytes]:
+        return self.train[k].splitlines(keepends=True)
+
+    def held(self, k: int) -> bytes:
+        return self.held_lines[k]
+
+    def write_plain(self, begin: int, end: int, out: place.Outputs) -> None:
+        out.conversations.write(b"".join(self.conv[begin:end]))
+        out.train.write(b"".join(self.train[begin:end]))
 
 
 class _RemovalStream:
@@ -228,20 +214,19 @@ class _RemovalStream:
             for values in zip(*(batch[name].tolist() for name in names)):
                 yield dict(zip(names, values))
 
-    def of_row(self, order: int) -> dict[int, dict]:
-        """{record number: removal} of the row numbered `order` (rows asked for in order)."""
-        while self._head is not None and self._head["order"] >> RECORD_BITS < order:
-            self._head = next(self._next, None)
-        found = {}
-        while self._head is not None and self._head["order"] >> RECORD_BITS == order:
-            found[self._head["order"] & ((1 << RECORD_BITS) - 1)] = self._head
+    def of_rows(self, orders: np.ndarray) -> dict[int, dict[int, Removal]]:
+        """{row number: {record number: Removal}} of the rows numbered `orders` (increasing;
+        asked for in order, batch after batch) that lose records."""
+        found: dict[int, dict[int, Removal]] = {}
+        wanted = set(orders.tolist())
+        last = int(orders[-1]) if len(orders) else -1
+        while self._head is not None and self._head["order"] >> RECORD_BITS <= last:
+            row, head = self._head["order"] >> RECORD_BITS, self._head
+            if row in wanted:
+                found.setdefault(row, {})[head["order"] & ((1 << RECORD_BITS) - 1)] = Removal(
+                    head["id"], head["duplicate_of"], head["cluster"], head["method"], head["similarity"])
             self._head = next(self._next, None)
         return found
-
-
-def _last_line(lines: bytes) -> bytes:
-    """The last of a row's train records (a held-out single-turn row's record)."""
-    return lines[lines.rstrip(b"\n").rfind(b"\n") + 1:]
 
 
 # ------------------------------------------------------------------ block functions
