@@ -29,8 +29,11 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
                                            (pipeline.keys)
     the held-out split (split.py:        split.candidates over one          split.candidates per block, then
       quotas, candidates, merge)           partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
-    the dedupe decision                  pipeline.decide.find_removals      ray_engine.decide (shuffles)
-                                           (dedupe.find)
+    the dedupe decision: contamination,  steps.dedupe over hash partitions  steps.dedupe per partition of
+      exact, band pairs, verification,     spilled to the spool                Ray shuffles (ray_engine.decide,
+      resolve, clusters (steps.dedupe)     (dedupe.find, via                   components.py); removals as a
+                                           decide.find_removals); removals     dataset sorted by row
+                                           as a RemovalTable (RowRemovals)
     pass 2: where each kept row goes     steps.place per chunk of the       steps.place per batch of kept
       and what is written for it           spool (pipeline.outputs: runs      rows streamed to the driver
       (steps.place)                        of train rows copied as byte       (ray_engine.build), removals
