@@ -302,7 +302,25 @@ def json_line(path: Path, line_no: int, raw_bytes: bytes, encoding: str) -> Row 
         return Row(origin, None, TOO_DEEP, raw=text.rstrip("\r\n"))
     if not isinstance(data, dict):
         return Row(origin, None, f"expected a JSON object, got {type(data).__name__}", raw=text.rstrip("\r\n"))
+    lone = lone_surrogate(text, data)
+    if lone:
+        return Row(origin, None, lone, raw=text.rstrip("\r\n"))
     return Row(origin, data)
+
+
+def lone_surrogate(text: str, data: Any) -> str | None:
+    """Why a JSON row cannot be kept, where it escapes half of a UTF-16 pair (`"\\ud800"` with no
+    partner): json reads it as a code point that is no character, which no UTF-8 output can hold.
+    orjson refuses such a line, so only json's reading (the rare path) needs the check."""
+    if "\\ud" not in text and "\\uD" not in text:
+        return None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(exc.object[exc.start])
+        return (f"a lone surrogate (\\u{code:04x}) in a string: half of a UTF-16 pair, not a character, "
+                "so the row cannot be written as UTF-8")
+    return None
 
 
 def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
@@ -334,8 +352,11 @@ def _read_json_array(path: Path, encoding: str) -> Iterator[Row]:
             raise InputError(str(path), TOO_DEEP, line=line + text.count("\n", counted, pos)) from None
         index += 1
         origin = Origin(file=str(path), line=line, row=index)
-        if isinstance(item, dict):
+        lone = lone_surrogate(text[counted:pos], item) if isinstance(item, dict) else None
+        if isinstance(item, dict) and not lone:
             yield Row(origin, item)
+        elif lone:
+            yield Row(origin, None, lone, raw=text[counted:pos])
         else:
             yield Row(origin, None, f"expected a JSON object, got {type(item).__name__}",
                       raw=json.dumps(item, ensure_ascii=False))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from instruct_data.io import TOO_DEEP, json_line
+from instruct_data.io import TOO_DEEP, json_line, lone_surrogate
 
 PATH = Path("rows.jsonl")
 
@@ -26,6 +26,8 @@ def by_json(raw: bytes, line_no: int = 2):
         return None, f"invalid JSON: {exc.msg} (column {exc.colno})"
     except RecursionError:
         return None, TOO_DEEP
+    if isinstance(data, dict) and lone_surrogate(text, data):  # read, but no UTF-8 output could hold it
+        return None, lone_surrogate(text, data)
     return data, None
 
 
@@ -113,3 +115,25 @@ def test_any_object_reads_as_json_reads_it(obj, ascii_only):
     data, error = by_json(raw)
     assert row.error == error
     assert same(row.data, data)
+
+
+def test_a_lone_surrogate_is_rejected_with_its_line_and_the_rest_is_built(tmp_path):
+    """`"\\ud800"` with no partner is valid JSON text but no character: the row is a read reject
+    naming its line (the build used to stop with a UTF-8 error and no file:line); a proper pair
+    (an emoji) is kept. Both for JSON lines and a JSON array."""
+    from instruct_data.pipeline import build
+    from instruct_data.recipe import parse_recipe
+
+    rows = ['{"instruction": "你好\\ud800呀", "output": "这是一个回答，内容足够长。"}',
+            '{"instruction": "第二个问题是什么", "output": "第二个回答，内容足够长。"}',
+            '{"instruction": "笑脸\\ud83d\\ude00是什么意思", "output": "一个表情符号，内容足够长。"}']
+    (tmp_path / "lines.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "array.json").write_text("[" + ",\n".join(rows) + "]\n", encoding="utf-8")
+    for name in ("lines.jsonl", "array.json"):
+        out = tmp_path / f"out-{name}"
+        build(parse_recipe({"sources": [{"name": "s", "files": [str(tmp_path / name)]}]}), out, workers=1)
+        rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["origin"], r["reason"]) for r in rejects] == [(f"{tmp_path / name}:1", "unparseable")], rejects
+        assert "lone surrogate (\\ud800)" in rejects[0]["detail"] and "\\ud800" in rejects[0]["raw"]
+        train = (out / "train.jsonl").read_text(encoding="utf-8")
+        assert len(train.splitlines()) == 2 and "😀" in train
