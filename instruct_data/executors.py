@@ -14,8 +14,11 @@ finish, the report and the swap of the folder into place. An executor never call
 the build. `executor_for(name, ...)` is the one place the command line's `--engine` becomes an
 executor.
 
-What run_build runs, step by step, on each executor (the outputs are byte-identical, which
-tests/test_ray_engine.py checks; they are not yet identical by construction):
+What run_build runs, step by step, on each executor. Every decision that looks across rows is
+a function of instruct_data/steps/ (or split.py) over one partition plus a merge, called by
+both executors. An executor only forms and moves partitions and calls them; the steps' tests
+(tests/test_steps_*.py) show that any partitioning gives the answer over all rows, and
+tests/test_ray_engine.py still compares the two engines' outputs byte for byte:
 
     step                                 LocalExecutor                      RayExecutor
     pass 1: chunks through the row path  pipeline.keys.clean_pass on       ray_engine.rows.chunk_block on
@@ -41,15 +44,11 @@ tests/test_ray_engine.py checks; they are not yet identical by construction):
     the split counts and stats           pipeline.stats.SplitStats per      the same, per batch
                                            chunk, merged (SplitStats.merge)
 
-Shared by both today: the row path, the rules, the templates, the held-out choice (split.py's
-per-partition steps), the manifest's counts (pipeline.stats), dedupe's fingerprints, ranks and
-verification, pass 2's decision and writing of each row (steps.place, with the removal of some
-of a dialogue's records: pipeline.dialogue) and the ledger.
-Still written once per executor: the other rows of the table above from "caps" down.
-Issue 22's goal is each of them written once as a function over one partition plus a merge,
-so that an executor needs only three operations: map blocks, partition by key, iterate in
-order. Until those steps move, the interface is one method per
-command and no more.
+Also shared: the row path, the rules, the templates, dedupe's fingerprints, ranks and
+verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
+Not yet: an executor's interface is still one method per command (run_build), not issue 22's
+three operations (map blocks, partition by key, iterate in order), and on Ray the driver still
+runs pass 2's steps.place over batches streamed to it in order.
 
 `idata dedupe` takes an executor too: the command line enters it and hands the runner its
 `dedupe_engine()` (dedupe.runner.dedupe_files(engine=...); None runs the runner's own worker
