@@ -192,11 +192,9 @@ class OwnIdKeys:
 
     def add(self, own_ids: list[tuple[int, str]], take: int, start: int) -> None:
         """A chunk's (kept index, own id) pairs, of its first `take` kept rows, numbered from `start`."""
-        import xxhash
-
         own_ids = [(index, own) for index, own in own_ids if index < take]
         self.text.extend([own for _, own in own_ids])
-        self.hash.extend([xxhash.xxh64_intdigest(own.encode("utf-8")) for _, own in own_ids])
+        self.hash.extend(id_steps.value_hashes(own for _, own in own_ids).tolist())
         self.order.extend([start + index for index, _ in own_ids])
 
     def count(self, row_ids: Ids, ledger: Ledger) -> None:

@@ -288,10 +288,7 @@ def _repeated_ids(kept, parts: int) -> np.ndarray:
 
 
 def _id_hash(batch, column: str):
-    import xxhash
-
-    hashes = [xxhash.xxh64_intdigest(value.encode("utf-8")) for value in batch[column]]
-    return {**batch, "hash": np.asarray(hashes, dtype=np.uint64).view(np.int64)}
+    return {**batch, "hash": id_steps.value_hashes(batch[column]).view(np.int64)}
 
 
 def _later_uses(batch, key: str):

@@ -21,6 +21,13 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 
+def value_hashes(values: Iterable[str]) -> np.ndarray:
+    """The partition key of each value (uint64, xxh64 of its UTF-8): equal values, equal keys."""
+    import xxhash
+
+    return np.fromiter((xxhash.xxh64_intdigest(value.encode("utf-8")) for value in values), dtype=np.uint64)
+
+
 def later_uses(values: Sequence[str], orders: Sequence[int]) -> np.ndarray:
     """Indices into the partition of the rows whose value a row of smaller `order` already has,
     by `order` (`orders`: the rows' numbers in input order, distinct)."""
