@@ -34,9 +34,10 @@ def ray_session(tmp_path_factory):
     import ray
     import ray.data
 
+    from instruct_data.ray_engine.runtime import configure_data, local_system_config
+
     ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, configure_logging=False,
-             log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    from instruct_data.ray_engine.runtime import configure_data
+             log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray")), _system_config=local_system_config(2))
 
     configure_data()
     ray.data.DataContext.get_current().enable_progress_bars = False
