@@ -252,12 +252,13 @@ def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:
 # for which the check is one pass over the values.
 _UTF8 = {"utf-8", "utf8", "UTF-8", "utf_8"}
 _BIG = float(2**63)
+_ONLY_STR = frozenset({str})
 
 
 def _as_json_reads(data: dict) -> bool:
     """False where json.loads would not give this same object (see above)."""
     values = data.values()
-    if all(type(value) is str for value in values):
+    if _ONLY_STR.issuperset(map(type, values)):  # all(type(v) is str ...), the loop in C
         return True
     pending = [(values, 1)]  # a stack, not recursion: the nesting may be deep
     while pending:

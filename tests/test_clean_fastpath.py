@@ -53,3 +53,35 @@ def test_cleaner_results_match_the_normalizers_called_one_by_one():
         assert fast.clean(a) == slow.clean(b)
         assert a == b
     assert fast.counts() == slow.counts()
+
+
+def test_the_joint_scan_finds_what_the_hint_class_and_the_spacing_tests_find():
+    """_ANY_HINT_OR_SPACING (one scan) answers as _ANY_HINT plus tidy_whitespace's substring
+    tests did, on texts of every hint character, spaces and newlines."""
+    from instruct_data.clean.normalizers import _ANY_HINT, _ANY_HINT_OR_SPACING, CONTROL_TABLE
+
+    hints = [chr(c) for c in CONTROL_TABLE] + ["\x80", "\xa0", "\xe9", "\xff", "\u2026", "\u20ac", "\ufffd", "\t", "\r"]
+    alphabet = hints + [" ", " ", "\n", "\n", "你", "a", "。"]
+    rng = random.Random(2)
+    found = 0
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        old = bool(_ANY_HINT.search(text)) or "  " in text or " \n" in text or "\n\n\n" in text
+        assert bool(_ANY_HINT_OR_SPACING.search(text)) == old, repr(text)
+        found += old
+    assert 1_000 < found < 49_000  # both answers are reached
+
+
+def test_repetition_splits_sentences_as_before():
+    """SENTENCE_END and PUNCT_SPACE open with a class now (`[x][x]*` for `[x]+`): same pieces."""
+    import re
+
+    from instruct_data.clean.filters import PUNCT_SPACE, SENTENCE_END
+
+    old_end, old_punct = re.compile(r"[。！？!?；;\n]+\s*"), re.compile(r"[\s\W_]+")
+    alphabet = ["。", "！", "？", "!", "?", "；", ";", "\n", " ", "\t", "\u3000", "好", "a", "_", ",", "1"]
+    rng = random.Random(3)
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        assert SENTENCE_END.split(text) == old_end.split(text), repr(text)
+        assert PUNCT_SPACE.sub("", text) == old_punct.sub("", text), repr(text)

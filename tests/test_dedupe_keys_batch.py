@@ -44,3 +44,13 @@ def test_empty_and_punctuation_only_texts_keep_their_fallback_key():
     texts = ["", "，。！", " ", "😀😀", "好"] * 5
     assert normalize_many(texts) == [normalize(t) for t in texts]
     assert normalize_many(texts)[2] == ""  # nothing to keep at all: an empty key, as before
+
+
+def test_every_code_point_is_case_folded_as_casefold_does():
+    """_casefold_many folds only the texts holding a character casefold changes (a table over
+    the BMP; beyond it, text by text): the same texts as str.casefold on each."""
+    from instruct_data.dedupe.keys import _casefold_many
+
+    points = [chr(c) for c in range(0x110000)]
+    texts = ["中" + "".join(points[i:i + 64]) for i in range(0, len(points), 64)] + ["中文", "", "ǅ", "𐐀"] * 8
+    assert _casefold_many(texts) == [t.casefold() for t in texts]

@@ -238,6 +238,11 @@ class DoubledLabel(Normalizer):
 # Every character fix_unicode and strip_control look for, and tidy_whitespace's tab, carriage
 # return and no-break space, in one class: one scan of a text instead of one per rule.
 _ANY_HINT = re.compile(MOJIBAKE_HINT.pattern[:-1] + CONTROL_CHARS.pattern[1:-1] + "\t\r\xa0]")
+# _ANY_HINT, or tidy_whitespace's "  ", " \n" and "\n\n\n", in one scan: the pattern opens with a
+# class (the hints, space and newline), so re skips in C to the next such character and only
+# there looks at what follows (space and newline are not hints: the lookbehinds tell them apart).
+_ANY_HINT_OR_SPACING = re.compile(_ANY_HINT.pattern[:-1] + " \n](?:(?<= )[ \n]|(?<=\n)\n\n|(?<="
+                                  + _ANY_HINT.pattern + "))")
 _QUICK = frozenset({"fix_unicode", "strip_control", "tidy_whitespace", "doubled_label"})
 
 
@@ -249,9 +254,10 @@ def leaves_alone(names) -> bool:
 def leaves_alone_text(text: str) -> bool:
     """True only for a text that fix_unicode, strip_control, tidy_whitespace and doubled_label
     would all return unchanged (each one's own first test, joined): most texts."""
-    # TidyWhitespace._untidy's tests, less the characters _ANY_HINT has looked for already.
-    untidy = (text[:1].isspace() or text[-1:].isspace() or "  " in text or " \n" in text or "\n\n\n" in text)
-    return not (untidy or _ANY_HINT.search(text) or DoubledLabel.may_change(text))
+    # TidyWhitespace._untidy's tests, less the characters _ANY_HINT looks for; its substring tests
+    # are in _ANY_HINT_OR_SPACING (one scan instead of four: tests/test_clean_fastpath.py).
+    return not (text[:1].isspace() or text[-1:].isspace() or _ANY_HINT_OR_SPACING.search(text)
+                or DoubledLabel.may_change(text))
 
 
 NORMALIZERS: tuple[type[Normalizer], ...] = (FixUnicode, StripControl, TidyWhitespace, DoubledLabel, ToSimplified,
