@@ -211,8 +211,7 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
     if multi:
         # A held-out dialogue that calls tools keeps every reply as a benchmark item, so that its
         # calls are scored (evaluation/toolcalls.py); any other, its last reply.
-        held = records if _calls_tools(conversation) else [training_record(conversation, state.template, state.system)]
-        spool.held.append(b"".join(map(record_line, held)))
+        spool.held.append(b"".join(map(record_line, _held_records(conversation, records, state))))
     texts = record_texts(conversation, state.multiturn.mode == "every-turn")
     if len(texts) != len(records):  # one text per record is what dedupe and pass 2 count on
         raise AssertionError(f"{conversation.id}: {len(records)} records but {len(texts)} dedupe texts")
@@ -235,6 +234,20 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
         result.strata.append(category)
     result.records.append(len(records))
     result.multi.append(multi)
+
+
+def _held_records(conversation, records: list[dict], state: WorkerState) -> list[dict]:
+    """A dialogue's held-out records: every reply's when it calls tools, else its last reply's
+    (templates.training_record). Without a budget, a history limit or tools, multiturn.expand
+    rendered that record last, with the same arguments (render_prompt over every earlier round):
+    it is taken under the dialogue's own id instead of being rendered again."""
+    if _calls_tools(conversation):
+        return records
+    settings = state.multiturn
+    if (settings.budget is None and settings.max_history_turns is None and not conversation.rendered
+            and not getattr(conversation, "has_tools", False)):
+        return [{**records[-1], "id": conversation.id}]  # (the same keys in the same order)
+    return [training_record(conversation, state.template, state.system)]
 
 
 def _raw(row) -> Any:
