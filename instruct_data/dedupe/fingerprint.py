@@ -129,15 +129,15 @@ def _match_against(items, settings, against, keys, signed):
     if settings.key == "prompt" and signed is not None:
         prompts, (psig, phas) = keys, signed
     else:
-        prompts = [normalize(item.prompt, settings.traditional_to_simplified) for item in items]
+        prompts = normalize_many([item.prompt for item in items], settings.traditional_to_simplified)
         psig, phas = signatures(prompts, settings.ngram, settings.num_perm, settings.seed) if settings.near \
             else (None, np.zeros(len(items), dtype=bool))
     match, sim = _match_texts(prompts, psig, phas, settings, against)
     # A record's own question, after rounds of its dialogue's own (keys.own_question).
     asked = [(i, own_question(item.prompt)) for i, item in enumerate(items) if match[i] < 0]
-    asked = [(i, normalize(q, settings.traditional_to_simplified)) for i, q in asked if q is not None]
+    asked = [(i, q) for i, q in asked if q is not None]
     if asked:
-        texts = [q for _, q in asked]
+        texts = normalize_many([q for _, q in asked], settings.traditional_to_simplified)
         qsig, qhas = signatures(texts, settings.ngram, settings.num_perm, settings.seed) if settings.near \
             else (None, np.zeros(len(texts), dtype=bool))
         qmatch, qsim = _match_texts(texts, qsig, qhas, settings, against)
@@ -213,9 +213,9 @@ def exact_keys(prompts: list[str], replies: list[str], settings: DedupeSettings)
     reply_len = np.fromiter(map(len, replies), dtype=np.int64, count=len(replies))
     questions = [own_question(p) for p in prompts]
     question_hashes = prompt_hashes.copy()
-    for i, question in enumerate(questions):
-        if question is not None:
-            question_hashes[i] = _halves([hash_text(normalize(question, t2s))])[0]
+    asked = [i for i, question in enumerate(questions) if question is not None]
+    if asked:  # normalized together, as the prompts are (a dialogue's records after its first)
+        question_hashes[asked] = _halves([hash_text(q) for q in normalize_many([questions[i] for i in asked], t2s)])
     return ExactKeys(exact, content, reply_len, prompt_hashes, question_hashes)
 
 
