@@ -8,22 +8,28 @@ from hypothesis import strategies as st
 
 from instruct_data.dedupe import DedupeSettings, Item, find_duplicate_positions
 from instruct_data.dedupe.near import candidate_pairs
-from instruct_data.dedupe.spill import SpilledFingerprints
+from instruct_data.dedupe.spill import COLUMNS, SpilledFingerprints
 from tests.test_dedupe import OTHER, STUDY, edited
 from tests.test_dedupe_properties import item_sets
 
 
 def test_spilled_fingerprints_read_back_as_written(tmp_path):
-    from instruct_data.dedupe.fingerprint import fingerprint
+    from instruct_data.dedupe.fingerprint import Batch, fingerprint
 
     items = [Item(f"r{i}", "问题", text, order=i) for i, text in enumerate(STUDY + OTHER)]
     config = DedupeSettings()
     batch = fingerprint(items, config)
     sig, bands, exact = batch.sig.copy(), batch.bands.copy(), batch.exact.copy()
     spilled = SpilledFingerprints(str(tmp_path / "fp"), config.num_perm, config.bands)
-    kept = spilled.add(batch)
-    assert kept.sig.shape == kept.exact.shape == (len(items), 0)  # the caller no longer holds them
-    on_disk_sig, on_disk_bands, on_disk_exact = spilled.finish()
+    half = len(items) // 2  # two batches, written one after the other
+    for rows in (slice(0, half), slice(half, None)):
+        spilled.add(Batch(**{name: value[rows] for name, value in vars(batch).items()}))
+    on_disk_sig, on_disk_bands, on_disk_exact, columns = spilled.finish()
+    assert spilled.ids == batch.ids
+    for name in COLUMNS:  # every other column, with its dtype and row shape
+        column = columns[name].load()
+        assert column.dtype == getattr(batch, name).dtype and (column == getattr(batch, name)).all(), name
+    assert columns["content"].load().shape == (len(items), 2)
     assert (on_disk_exact.read(0, len(items)) == exact).all()
     assert (on_disk_exact.read(2, 5) == exact[2:5]).all()
     assert (on_disk_bands.read(1, 2, 5) == bands[2:5, 1]).all()

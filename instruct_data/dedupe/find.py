@@ -10,7 +10,7 @@ import numpy as np
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
 from instruct_data.dedupe.near import Chunks
 from instruct_data.dedupe.select import ranks
-from instruct_data.dedupe.spill import HashPartitions, SpilledFingerprints
+from instruct_data.dedupe.spill import ColumnFile, HashPartitions, SpilledFingerprints
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.steps import dedupe as steps  # (a module reference: steps.dedupe imports dedupe's modules)
 
@@ -81,13 +81,13 @@ def find_duplicate_positions(
     """As find_duplicates, keyed by each removed item's position in `items` (0-based): for
     callers that stream rows and need no id lookup to find them again.
 
-    `spill`: a folder to hold the signatures and band keys on disk (dedupe.spill) instead of
-    in memory, where memory must not grow with the rows (a build); removed at the end.
+    `spill`: a folder to hold the fingerprints on disk (dedupe.spill) instead of in memory,
+    where memory must not grow with the rows (a build); removed at the end.
     `ids`: each item's id, looked up where a removal names one, so that the items' ids are
     not held here (they must be the items' own)."""
     settings = settings or DedupeSettings()
     questions = against_questions(against)
-    spilled = SpilledFingerprints(spill, settings.num_perm, settings.bands) if spill and settings.near else None
+    spilled = _spill(spill, settings, keep_ids=ids is None)
     try:
         batches = _fingerprints(items, settings, questions, workers, on_batch, spilled, keep_ids=ids is None)
         return decide(batches, settings, questions, spilled, ids)
@@ -110,7 +110,7 @@ def find_removal_table(
     holds them from the decision to its pass 2 and names each one only as it writes it.
     `ids` as find_duplicate_positions' (read only where items tie in rank)."""
     questions = against_questions(against)
-    spilled = SpilledFingerprints(spill, settings.num_perm, settings.bands) if spill and settings.near else None
+    spilled = _spill(spill, settings, keep_ids=False)
     try:
         batches = _fingerprints(items, settings, questions, workers, None, spilled, keep_ids=False)
         return decide_table(batches, settings, spilled, ids), [qid for qid, _ in questions]
@@ -119,11 +119,18 @@ def find_removal_table(
             spilled.remove()
 
 
+def _spill(folder: str | None, settings: DedupeSettings, keep_ids: bool) -> SpilledFingerprints | None:
+    """Where the fingerprints go on disk: a build's near dedupe (exact only keeps no signatures)."""
+    if not (folder and settings.near):
+        return None
+    return SpilledFingerprints(folder, settings.num_perm, settings.bands, keep_ids=keep_ids)
+
+
 def _fingerprints(items: Iterable[Item], settings: DedupeSettings, questions: list[tuple[str, str]],
                   workers: int, on_batch: Callable[[int], None] | None, spilled: SpilledFingerprints | None,
                   keep_ids: bool) -> list[Batch]:
-    """The items' fingerprint batches, in input order; with `spilled`, their signatures and
-    band keys written there (the batches keep the small columns); without `keep_ids`, no ids."""
+    """The items' fingerprint batches, in input order; with `spilled`, none: each batch is
+    written there as it comes (the decision reads it back); without `keep_ids`, no ids."""
     index = Against.build(questions, settings) if questions else None
     batches = []
     for batch in fingerprint_all(items, settings, index, workers=workers):
@@ -131,7 +138,10 @@ def _fingerprints(items: Iterable[Item], settings: DedupeSettings, questions: li
             on_batch(len(batch.ids))
         if not keep_ids:
             batch.ids = []
-        batches.append(spilled.add(batch) if spilled else batch)
+        if spilled:
+            spilled.add(batch)
+        else:
+            batches.append(batch)
     return batches
 
 
@@ -140,7 +150,7 @@ def decide(batches: list[Batch], settings: DedupeSettings, questions: list[tuple
     """The removals from fingerprints computed elsewhere (batches in input order); with
     `spilled`, their signatures and band keys are read from its files; with `ids`, the
     items' ids are looked up there (the batches' own are empty)."""
-    if not batches:
+    if not (batches or spilled and spilled.rows):
         return {}
     fp = _joined(batches, spilled, ids)
     return _decide(fp, settings, _folder(spilled)).as_dict(fp.ids, [qid for qid, _ in questions])
@@ -159,7 +169,7 @@ def decide_items(batches: list[Batch], settings: DedupeSettings,
 def decide_table(batches: list[Batch], settings: DedupeSettings, spilled: SpilledFingerprints | None = None,
                  ids: Sequence[str] | None = None) -> "steps.RemovalTable":
     """As decide, the removals as columns (RemovalTable) rather than Removal objects."""
-    if not batches:
+    if not (batches or spilled and spilled.rows):
         return steps.RemovalTable.empty()
     return _decide(_joined(batches, spilled, ids), settings, _folder(spilled))
 
@@ -170,13 +180,34 @@ def _folder(spilled: SpilledFingerprints | None) -> str | None:
 
 
 def _joined(batches: list[Batch], spilled: SpilledFingerprints | None, ids: Sequence[str] | None) -> Batch:
-    fp = _concat(batches)
-    batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
+    """The batches as one: joined in memory, or (`spilled`) as readers of its files, each
+    column read by the step of the decision that needs it (_column)."""
     if spilled:
-        fp.sig, fp.bands, fp.exact = spilled.finish()
+        sig, bands, exact, columns = spilled.finish()
+        fp = Batch(ids=spilled.ids or [], sig=sig, bands=bands, exact=exact, **columns)
+    else:
+        fp = _concat(batches)
+        batches.clear()  # the joined fields replace theirs; the big blocks live on in Chunks
     if ids is not None:
         fp.ids = ids
     return fp
+
+
+def _column(fp: Batch, name: str):
+    """A per-item column of `fp` as an array: held in memory, or read whole from its file."""
+    value = getattr(fp, name)
+    return value.load() if isinstance(value, ColumnFile) else value
+
+
+def _ranks(fp: Batch, policy: str) -> np.ndarray:
+    """select.ranks over the items. Policy "first" over items in their order (a build's) is
+    select.ranks' fast path, ranked by order and protection alone: the text hashes (16 bytes
+    per item) are then not read from disk."""
+    order = _column(fp, "order")
+    first_in_order = policy == "first" and len(order) > 1 and bool(np.all(order[1:] > order[:-1]))
+    return ranks(policy, protected=fp.protected, order=order,
+                 reply_len=None if policy == "first" else _column(fp, "reply_len"),
+                 content=None if first_in_order else _column(fp, "content"), ids=fp.ids)
 
 
 # Entries (exact keys, one band's keys, candidate pairs) per hash partition on disk: a step of
@@ -189,20 +220,22 @@ def _decide(fp: Batch, settings: DedupeSettings, folder: str | None = None) -> s
     band keys and candidate pairs written there (fp.exact, fp.bands and fp.sig are then
     spill's readers); without, over all the items as one partition in memory."""
     partition_rows = PARTITION_ROWS
-    rank = ranks(settings.policy, protected=fp.protected, order=fp.order, reply_len=fp.reply_len,
-                 content=fp.content, ids=fp.ids)
-    # Each column is let go once its step is over: the near step's band columns and pairs are
-    # the peak of a build's memory, and these were about 60 bytes per item beside them.
+    # Read by every step: the protection flags and dialogue keys (9 bytes per item) are held
+    # through the decision; every other column is read for its step and let go after it.
+    fp.protected, fp.dialogue = _column(fp, "protected"), _column(fp, "dialogue")
+    rank = _ranks(fp, settings.policy)
     fp.order = fp.reply_len = fp.content = None
     alive = np.ones(len(fp.ids), dtype=bool)
 
     # 1. Contamination by a benchmark question: removed before anything else is decided.
-    contaminated = np.flatnonzero(steps.contaminated(fp.against, fp.protected))
+    against = _column(fp, "against")
+    contaminated = np.flatnonzero(steps.contaminated(against, fp.protected))
     alive[contaminated] = False
-    question = -1 - fp.against[contaminated].astype(np.int64)
+    question = -1 - against[contaminated].astype(np.int64)
+    del against
     tables = [steps.RemovalTable(contaminated, question, question,
                            np.full(len(contaminated), steps.CONTAMINATION, dtype=np.uint8),
-                           fp.against_sim[contaminated].astype(np.float64))]
+                           _column(fp, "against_sim")[contaminated].astype(np.float64))]
     fp.against = fp.against_sim = None
 
     # 2. Exact: equal normalized keys; the best-ranked copy of another dialogue survives.
@@ -215,7 +248,8 @@ def _decide(fp: Batch, settings: DedupeSettings, folder: str | None = None) -> s
     # 3. Near: LSH candidates among the rest, each checked against the threshold.
     nodes, node_cluster = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if settings.near:
-        eligible = alive & fp.has_sig
+        eligible = alive & _column(fp, "has_sig")
+        fp.has_sig = None
         if np.count_nonzero(eligible) > 1:
             if folder is None:
                 pairs = _candidate_pairs(fp.bands, np.flatnonzero(eligible), rank, fp.dialogue)

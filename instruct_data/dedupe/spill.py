@@ -10,7 +10,12 @@ and the decision reads them back a little at a time:
 - the signatures of the few rows a slice of candidate pairs needs (`SignatureFile[rows]`),
   read row by row.
 
-- the exact keys likewise (`KeyFile`), a slice at a time.
+- the exact keys likewise (`KeyFile`), a slice at a time;
+- every other per-item column (order, protection, reply length, text hash, dialogue, the
+  benchmark match...) in a file of its own (`ColumnFile`), read whole by the one step of the
+  decision that needs it: the main process holds no batch of fingerprints while the workers
+  compute them (their small columns, about 55 bytes per item in thousands of small arrays,
+  were most of what a build's main process grew by per row).
 
 The decision itself does not change: these objects answer the same questions as the
 in-memory matrices (`near.Chunks`) they replace. `HashPartitions` is the local executor's
@@ -26,17 +31,24 @@ import shutil
 import numpy as np
 
 
-class SpilledFingerprints:
-    """Writes each batch's signatures and band keys to files under `folder`; `add` returns the
-    batch without them (zero-width matrices), so the caller keeps only its small columns."""
+# A batch's per-item columns besides the signatures, band keys and exact keys (fingerprint.Batch).
+COLUMNS = ("order", "protected", "reply_len", "content", "dialogue", "has_sig", "against", "against_sim")
 
-    def __init__(self, folder: str, num_perm: int, bands: int):
+
+class SpilledFingerprints:
+    """Writes each batch's fingerprints to files under `folder`: `add` keeps nothing of the
+    batch but its ids, when asked (`keep_ids`); `finish` gives the readers of every column."""
+
+    def __init__(self, folder: str, num_perm: int, bands: int, keep_ids: bool = True):
         os.makedirs(folder, exist_ok=True)
         self.folder, self.num_perm, self.bands = folder, num_perm, bands
         self.rows = 0
+        self.ids: list[str] | None = [] if keep_ids else None
         self._sig = open(self.signature_path, "wb")
         self._bands = [open(self.band_path(b), "wb") for b in range(bands)]
         self._exact = open(self.exact_path, "wb")
+        self._columns = {name: open(self.column_path(name), "wb") for name in COLUMNS}
+        self._shapes: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}  # each column's dtype and row shape
 
     @property
     def signature_path(self) -> str:
@@ -49,36 +61,51 @@ class SpilledFingerprints:
     def band_path(self, band: int) -> str:
         return os.path.join(self.folder, f"band{band}.u64")
 
-    def add(self, batch):
-        """Write `batch.sig`, `batch.bands` and `batch.exact` out; return the batch with empty
-        ones in their place."""
-        n = len(batch.order)
+    def column_path(self, name: str) -> str:
+        return os.path.join(self.folder, f"{name}.col")
+
+    def add(self, batch) -> None:
+        """Write every column of `batch` (a fingerprint.Batch) out; keep its ids if asked."""
         np.ascontiguousarray(batch.sig, dtype=np.uint32).tofile(self._sig)
         for b, fh in enumerate(self._bands):
             np.ascontiguousarray(batch.bands[:, b], dtype=np.uint64).tofile(fh)
         np.ascontiguousarray(batch.exact, dtype=np.uint64).tofile(self._exact)
-        self.rows += n
-        batch.sig = np.zeros((n, 0), dtype=np.uint32)
-        batch.bands = np.zeros((n, 0), dtype=np.uint64)
-        batch.exact = np.zeros((n, 0), dtype=np.uint64)
-        return batch
+        for name, fh in self._columns.items():
+            column = np.ascontiguousarray(getattr(batch, name))
+            self._shapes.setdefault(name, (column.dtype, column.shape[1:]))
+            column.tofile(fh)
+        if self.ids is not None:
+            self.ids.extend(batch.ids)
+        self.rows += len(batch.order)
 
-    def finish(self) -> tuple["SignatureFile", "BandColumns", "KeyFile"]:
-        """Close the files; the readers of what was written."""
+    def finish(self) -> tuple["SignatureFile", "BandColumns", "KeyFile", dict[str, "ColumnFile"]]:
+        """Close the files; the readers of what was written (the other columns by name)."""
         self._close()
+        columns = {name: ColumnFile(self.column_path(name), *self._shapes[name]) for name in self._shapes}
         return (SignatureFile(self.signature_path, self.rows, self.num_perm),
                 BandColumns([self.band_path(b) for b in range(self.bands)], self.rows),
-                KeyFile(self.exact_path, self.rows))
+                KeyFile(self.exact_path, self.rows), columns)
 
     def _close(self) -> None:
         self._sig.close()
         self._exact.close()
-        for fh in self._bands:
+        for fh in (*self._bands, *self._columns.values()):
             fh.close()
 
     def remove(self) -> None:
         self._close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ColumnFile:
+    """One per-item column on disk (any dtype; a row may be a vector, as the text hash's two
+    halves); `load()` reads it whole, for the step of the decision that needs it."""
+
+    def __init__(self, path: str, dtype, row_shape: tuple[int, ...] = ()):
+        self.path, self.dtype, self.row_shape = path, np.dtype(dtype), tuple(row_shape)
+
+    def load(self) -> np.ndarray:
+        return np.fromfile(self.path, dtype=self.dtype).reshape((-1, *self.row_shape))
 
 
 class BandColumns:

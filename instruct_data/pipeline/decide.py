@@ -6,6 +6,7 @@ import os
 import pickle
 from typing import Any
 
+from instruct_data.allocator import return_large_blocks
 from instruct_data.dedupe.keys import record_prompt
 from instruct_data.formats import read_conversations
 from instruct_data.io import expand_inputs
@@ -84,7 +85,9 @@ class Layout:
         self.record = np.where(is_held[self.row], (records - held_n)[self.row] + within, within).astype(narrow)
         del starts, within, counts
         first_record = np.cumsum(records) - records
-        self.spooled = first_record[self.row] + self.record
+        # Spool positions in 32 bits too, where every spooled record's fits.
+        spool_dtype = np.int32 if not len(records) or int(first_record[-1] + records[-1]) < 2**31 else np.int64
+        self.spooled = (first_record[self.row] + self.record).astype(spool_dtype)
         del first_record
         self.protected = is_held[self.row]
         # The row columns `ids` reads, narrow: records per row, held-out records per row.
@@ -213,7 +216,9 @@ class RowRemovals:
         from instruct_data.dedupe import Removal
         from instruct_data.steps.dedupe import METHODS
 
-        lo, hi = np.searchsorted(self.row, [row, row + 1]).tolist()
+        # The bounds in the column's own dtype: Python ints would make numpy search a copy of
+        # the column (int32 widened to int64), made once per row asked.
+        lo, hi = np.searchsorted(self.row, np.array([row, row + 1], dtype=self.row.dtype)).tolist()
         return {int(self.record[k]): Removal(self._name(k, 0), self._name(k, 1), self._name(k, 2),
                                              METHODS[self.method[k]], round(float(self.similarity[k]), 4))
                 for k in range(lo, hi)}
@@ -259,6 +264,9 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return RowRemovals.none()
+    # The decision makes and frees columns of millions of items: their pages go back to the
+    # system when freed, not to a heap that keeps them (instruct_data.allocator).
+    return_large_blocks()
     layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout))
     if not settings.near:
         table, question_ids = _exact_removals(kept, layout, settings, against)
