@@ -85,3 +85,14 @@ def test_repetition_splits_sentences_as_before():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
         assert SENTENCE_END.split(text) == old_end.split(text), repr(text)
         assert PUNCT_SPACE.sub("", text) == old_punct.sub("", text), repr(text)
+
+
+def test_pii_reads_full_width_forms_as_translate_does():
+    """pii._plain skips str.translate on a text holding no character it maps: the same text."""
+    from instruct_data.clean.pii import _FULLWIDTH, _plain
+
+    for code in range(0x110000):
+        if not 0xD800 <= code < 0xE000:
+            text = "电话" + chr(code) + "1"
+            assert _plain(text) == text.translate(_FULLWIDTH), hex(code)
+    assert _plain("１３８＠ｘ") == "138@x"

@@ -35,6 +35,16 @@ KINDS = ("phone", "landline", "service_number", "id_card", "email")
 _FULLWIDTH = {c: c - 0xFEE0 for c in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B),
                                       0xFF20, 0xFF0B, 0xFF0D, 0xFF0E, 0xFF3F]}
 
+# One scan for any character _FULLWIDTH maps: str.translate with a dict costs ~40 ns a character
+# even where it changes nothing, most texts hold none of them, and the text is then its own plain form.
+_ANY_FULLWIDTH = re.compile("[" + "".join(map(chr, sorted(_FULLWIDTH))) + "]")
+
+
+def _plain(text: str) -> str:
+    """text.translate(_FULLWIDTH): full-width digits, letters and ＠ + - . _ as ASCII."""
+    return text.translate(_FULLWIDTH) if _ANY_FULLWIDTH.search(text) else text
+
+
 MOBILE = re.compile(r"(?<![\d.])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![\d.])")
 LANDLINE = re.compile(r"(?<![\d.])(?:[(（]0\d{2,3}[)）][- ]?|0\d{2,3}-)[2-9]\d{6,7}(?![\d.])")
 SERVICE = re.compile(r"(?<![\d.])[48]00[- ]?\d{3}[- ]?\d{4}(?![\d.])")
@@ -84,7 +94,7 @@ def arithmetic_numbers(texts) -> frozenset[str]:
     for text in texts:
         if not text or not ARITHMETIC_SIGN.search(text):
             continue
-        plain = text.translate(_FULLWIDTH)
+        plain = _plain(text)
         for match in LONG_NUMBER.finditer(plain):
             start, end = match.span()
             if OPERAND_BEFORE.search(plain[max(0, start - 8):start]) or OPERAND_AFTER.search(plain[end:end + 6]):
@@ -143,7 +153,7 @@ class Pii(Filter):
         # \d is any decimal digit, full-width ones (０-９) included: one scan finds both.
         if "@" not in text and "＠" not in text and NUMBER_RUN.search(text) is None:
             return []
-        plain = text.translate(_FULLWIDTH)
+        plain = _plain(text)
         found: list[tuple[int, int, str]] = []
         code = None
         has_at, has_number = "@" in plain, NUMBER_RUN.search(plain) is not None
