@@ -96,3 +96,31 @@ def test_pii_reads_full_width_forms_as_translate_does():
             text = "电话" + chr(code) + "1"
             assert _plain(text) == text.translate(_FULLWIDTH), hex(code)
     assert _plain("１３８＠ｘ") == "138@x"
+
+
+def test_repetition_counts_ngrams_a_block_at_a_time_with_the_same_verdicts():
+    """Repetition._ngrams stops counting once the reply is surely kept: the same verdicts and
+    details as counting every n-gram, on replies around the threshold."""
+    from instruct_data.clean.base import Drop
+    from instruct_data.clean.filters import Repetition
+
+    rule = Repetition(Repetition.Settings(probes=0))  # every reply counted, none decided by the probes
+
+    def counted(text):
+        s, n = rule.settings, rule.settings.ngram
+        total = len(text) - n + 1
+        share = 1 - len({text[i:i + n] for i in range(total)}) / total
+        return Drop("repeated_ngrams", f"{share:.0%} of {n}-character n-grams repeat earlier ones") \
+            if share > s.max_duplicate_ngrams else None
+
+    rng = random.Random(6)
+    drops = 0
+    for _ in range(3_000):
+        unit = "".join(rng.choice("春眠不觉晓处处闻啼鸟夜来风雨声花落知多少") for _ in range(rng.randint(5, 40)))
+        fresh = "".join(rng.choice("白日依山尽黄河入海流欲穷千里目更上一层楼") for _ in range(rng.randint(0, 1500)))
+        text = fresh[:len(fresh) // 2] + unit * rng.randint(1, 60) + fresh[len(fresh) // 2:]
+        if len(text) < 61:
+            continue
+        assert rule._ngrams(text) == counted(text)
+        drops += counted(text) is not None
+    assert 300 < drops < 2_700

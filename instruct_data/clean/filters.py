@@ -211,10 +211,15 @@ class Repetition(TurnFilter):
             step = max(1, total // s.probes)
             if not any(text.count(text[i:i + n]) > 1 for i in range(0, total, step)):
                 return None
-        share = 1 - len({text[i:i + n] for i in range(total)}) / total
-        if share > s.max_duplicate_ngrams:
-            return Drop("repeated_ngrams", f"{share:.0%} of {n}-character n-grams repeat earlier ones")
-        return None
+        # Counted a block at a time: once enough distinct n-grams are seen the reply is kept
+        # whatever the rest holds (the share only falls as the count grows), without the rest.
+        seen: set[str] = set()
+        for start in range(0, total, 256):
+            seen.update([text[i:i + n] for i in range(start, min(start + 256, total))])
+            if 1 - len(seen) / total <= s.max_duplicate_ngrams:
+                return None
+        share = 1 - len(seen) / total
+        return Drop("repeated_ngrams", f"{share:.0%} of {n}-character n-grams repeat earlier ones")
 
 
 # ------------------------------------------------------------------ ai_identity
