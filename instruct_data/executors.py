@@ -8,57 +8,68 @@
     build(recipe, "out/", executor=RayExecutor("head-node:6379"))   # Ray Data, on a cluster
 
 `pipeline.run.build` runs the same flow whatever the executor: plan the sources, record the
-inputs in the ledger, then `with executor:` (start or join its runtime) `executor.run_build(job)`
-(pass 1, the cross-row steps, pass 2; returns the manifest's counts), then the ledger's
-finish, the report and the swap of the folder into place. An executor never calls back into
-the build. `executor_for(name, ...)` is the one place the command line's `--engine` becomes an
-executor.
+inputs in the ledger, then `with executor:` (start or join its runtime) the passes, then the
+ledger's finish, the report and the swap of the folder into place. The passes are written once,
+in pipeline/flow.py (run_passes: pass 1 -> the reject-rate check -> own ids and repeated ids ->
+the split -> the dedupe decision -> pass 2 and the stats), as calls on the executor. An
+executor never calls back into the build. `executor_for(name, ...)` is the one place the
+command line's `--engine` becomes an executor.
 
-What run_build runs, step by step, on each executor. Every decision that looks across rows is
-a function of instruct_data/steps/ (or split.py) over one partition plus a merge, called by
-both executors. An executor only forms and moves partitions and calls them; the steps' tests
-(tests/test_steps_*.py) show that any partitioning gives the answer over all rows, and
-tests/test_ray_engine.py still compares the two engines' outputs byte for byte:
+The executor's interface (Executor): two operations over its tables, which the flow's steps
+are written in, and, for the steps not yet written in them, the step itself:
 
-    step                                 LocalExecutor                      RayExecutor
-    pass 1: chunks through the row path  pipeline.keys.clean_pass on       ray_engine.rows.chunk_block on
-      (pipeline.worker.process_chunk)      parallel.WorkerPool                Ray Data blocks
-    caps per source, reads, rejects      steps.caps.Caps over each chunk's  the same, over the chunks'
-      in input order, rule counts          Summary as it comes back           summaries in chunk order
-      (steps.caps)                         (pipeline.keys)                    (ray_engine.build)
-    the reject-rate check                BuildJob.check_reject_rates        the same
-    repeated ids (duplicate_id) and      steps.ids per partition of the     steps.ids per partition of a
-      own ids (steps.ids)                  rows sharing a hash                hash shuffle (ray_engine.build)
-                                           (pipeline.keys)
-    the held-out split (split.py:        split.candidates over one          split.candidates per block, then
-      quotas, candidates, merge)           partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
-    the dedupe decision: contamination,  steps.dedupe over hash partitions  steps.dedupe per partition of
-      exact, band pairs, verification,     spilled to the spool                Ray shuffles (ray_engine.decide,
-      resolve, clusters (steps.dedupe)     (dedupe.find, via                   components.py); removals as a
-                                           decide.find_removals); removals     dataset sorted by row
-                                           as a RemovalTable (RowRemovals)
-    pass 2: where each kept row goes     steps.place per chunk of the       steps.place per batch of kept
-      and what is written for it           spool (pipeline.outputs: runs      rows streamed to the driver
-      (steps.place)                        of train rows copied as byte       (ray_engine.build), removals
-                                           ranges), RowRemovals                read alongside
-    the split counts and stats           pipeline.stats.SplitStats per      the same, per batch
-                                           chunk, merged (SplitStats.merge)
+    partition_by_key(table, key, fn, columns)  fn over partitions of the rows, every row of a key
+                                               value in one partition; results in any order
+    iterate_in_order(kept)                     the kept rows, a Batch at a time, in input order
+    first_pass(job) -> FirstPass               pass 1 and the caps: the kept rows' table, the own ids'
+    heldout(job, first, repeated)              the held-out rows' numbers
+    removals(job, first, held, repeated)       dedupe's removals, asked block by block (of_rows)
+
+Every decision that looks across rows is a function of instruct_data/steps/ (or split.py)
+over one partition plus a merge. The steps' tests (tests/test_steps_*.py) show that any
+partitioning gives the answer over all rows; tests/test_executors.py that a build's outputs do
+not depend on how an executor partitions by key; tests/test_ray_engine.py still compares the
+two engines' outputs byte for byte. Step by step:
+
+    step                                 written                       LocalExecutor                      RayExecutor
+    pass 1: chunks through the row path  each executor's first_pass    pipeline.keys.clean_pass on        ray_engine.rows.chunk_block on
+      (pipeline.worker.process_chunk)                                    parallel.WorkerPool                Ray Data blocks
+    caps per source, reads, rejects      each executor's first_pass    steps.caps.Caps over each chunk's  the same, over the chunks'
+      in input order, rule counts          (steps.caps in both)          Summary as it comes back           summaries in chunk order
+                                                                         (pipeline.keys)                    (ray_engine.build)
+    the reject-rate check                pipeline.flow                 BuildJob.check_reject_rates        the same
+    own ids and repeated ids             pipeline.flow: steps.ids      partition_by_key: hash_partitions  partition_by_key: a hash
+      (duplicate_id)                       per partition_by_key          of a hash in memory, ids read      shuffle (shuffle.by_partition)
+                                           (own id's hash; rank)         from the spool (pipeline.local)    (ray_engine.build)
+    the held-out split (split.py:        each executor's heldout       split.candidates over one          split.candidates per block, then
+      quotas, candidates, merge)                                         partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
+    the dedupe decision: contamination,  each executor's removals      steps.dedupe over hash partitions  steps.dedupe per partition of
+      exact, band pairs, verification,     (steps.dedupe in both)        spilled to the spool               Ray shuffles (ray_engine.decide,
+      resolve, clusters                                                  (dedupe.find, via                  components.py); removals as a
+                                                                         decide.find_removals);             dataset sorted by row, streamed
+                                                                         RowRemovals                        (_RemovalStream)
+    pass 2: where each kept row goes,    pipeline.flow: steps.place    iterate_in_order: the spool, chunk iterate_in_order: batches of kept
+      what is written for it; the          per Batch, SplitStats         by chunk (pipeline.outputs: runs   rows streamed to the driver
+      split counts and stats               merged                        of train rows copied as byte       (ray_engine.build)
+                                                                         ranges)
 
 Also shared: the row path, the rules, the templates, dedupe's fingerprints, ranks and
 verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
-Not yet: an executor's interface is still one method per command (run_build), not issue 22's
-three operations (map blocks, partition by key, iterate in order), and on Ray the driver still
-runs pass 2's steps.place over batches streamed to it in order.
+Not yet: pass 1, the split and the dedupe decision are still each executor's own sequence of
+the shared steps (first_pass, heldout, removals), not written in the operations: pass 1 needs
+a third operation (map blocks) and one table type for kept rows and rejects (the local worker
+returns a ChunkResult, Ray's a block of kinds); on Ray the driver runs pass 2's steps.place
+over batches streamed to it in order.
 
-`idata dedupe` takes an executor too: the command line enters it and hands the runner its
-`dedupe_engine()` (dedupe.runner.dedupe_files(engine=...); None runs the runner's own worker
-pool).
+`idata dedupe` takes an executor too: dedupe.runner.dedupe_files(executor=...) enters it and
+runs its passes on the executor's `dedupe_engine()` (the runner's LocalDedupe: its worker pool;
+ray_engine.dedupe.RayDedupe), the same calls whichever it is. Not yet in the operations above.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +108,43 @@ class BuildJob:
             self.ledger.check_reject_rate(plan.label, plan.max_reject_rate)
 
 
+@dataclass
+class Batch:
+    """A block of kept rows as iterate_in_order gives it, in input order: `rows` their numbers
+    among the kept rows (numpy int64, increasing), `columns` their key columns (numpy arrays:
+    source, records, multi, prompt_len, reply_len, category), `lines` their spooled lines
+    (steps.place.Lines), `row_id(k)` the id of its row k, `names` the category numbers' names
+    (None where `category` holds the names themselves)."""
+
+    rows: Any
+    columns: dict[str, Any]
+    lines: Any
+    row_id: Callable[[int], str]
+    names: dict | None = None
+
+
+@dataclass
+class FirstPass:
+    """What pass 1 leaves, as the executor holds it: `kept`, a table of the rows the caps
+    took (columns as table.KEY_COLUMNS, with `id` and `order`, the row's number in input
+    order), `own_ids`, a table of those of them with an own `id` field (columns `order`,
+    `id`, `own_id`, and `hash` of the own id), and `own_id_rows`, how many rows that is.
+    `close()` releases what the tables hold once the build is done with them."""
+
+    kept: Any
+    own_ids: Any
+    own_id_rows: int
+    close: Callable[[], None] = lambda: None
+
+
 class Executor(Protocol):
     """Where a build's passes run. Entered by the build (or, for dedupe, its caller) around the
-    passes: __enter__ starts or joins its runtime, __exit__ stops what it started."""
+    passes: __enter__ starts or joins its runtime, __exit__ stops what it started.
+
+    The build's flow (pipeline.flow.run_passes) is written once, over the operations every
+    executor has: partition_by_key and iterate_in_order over its tables (pass 1's FirstPass).
+    The steps not yet written in them are each executor's own (first_pass, heldout, removals;
+    the table in this module's docstring)."""
 
     draws_own_progress: bool  # True: the command line shows no row progress of its own
 
@@ -110,12 +155,33 @@ class Executor(Protocol):
     def manifest_entry(self) -> dict[str, Any] | None:
         """The manifest's `engine` entry, or None for none (the local executor)."""
 
-    def run_build(self, job: BuildJob) -> dict[str, Any]:
-        """Pass 1, the cross-row steps and pass 2 of a build (the table above); returns the
-        manifest's counts of the outputs (what pipeline.outputs.write_outputs returns)."""
+    def partition_by_key(self, table: Any, key: str, fn: Callable[[dict], dict],
+                         columns: tuple[str, ...]) -> Iterator[dict]:
+        """fn over partitions of the rows of `table` (one of this executor's: FirstPass's),
+        every row of one `key` value in the same partition (`key`: an integer column, a hash);
+        each call gets a partition's `columns` (arrays or lists, its rows in any order) and
+        returns columns (numpy arrays of one length); its results, in no particular order. A row whose key no other row has may be
+        left out: partition_by_key is for steps that compare rows sharing a key (steps.ids)."""
+
+    def iterate_in_order(self, table: Any) -> Iterator[Batch]:
+        """The rows of the `kept` table, a block at a time, in input order (pass 2)."""
+
+    def first_pass(self, job: BuildJob) -> FirstPass:
+        """Pass 1: every chunk through the row path, steps.caps in chunk order (the ledger gets
+        the reads, rule counts and rejects, in input order)."""
+
+    def heldout(self, job: BuildJob, first: FirstPass, repeated: Any) -> Any:
+        """The numbers of the held-out rows (numpy int64, increasing): split.py's steps over
+        the kept rows but those numbered in `repeated` (their ids repeat)."""
+
+    def removals(self, job: BuildJob, first: FirstPass, held: Any, repeated: Any) -> Any:
+        """Dedupe's decision (steps.dedupe) over the kept rows' records, held-out rows
+        protected: an object whose of_rows(rows) (increasing, asked block after block) gives
+        {row: {record number: Removal}} of those of `rows` that lose records."""
 
     def dedupe_engine(self) -> Any:
-        """dedupe.runner.dedupe_files' `engine` hook, or None for the runner's own pool."""
+        """What dedupe.runner.dedupe_files runs its passes on (pool, block_bytes, decide): the
+        runner's LocalDedupe, or ray_engine.dedupe.RayDedupe."""
 
 
 def default_workers() -> int:
@@ -141,23 +207,35 @@ class LocalExecutor:
     def manifest_entry(self) -> None:
         return None
 
-    def run_build(self, job: BuildJob) -> dict[str, Any]:
-        from instruct_data.pipeline.decide import find_removals, heldout_rows
-        from instruct_data.pipeline.keys import clean_pass
-        from instruct_data.pipeline.outputs import write_outputs
+    def partition_by_key(self, table, key: str, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+        from instruct_data.pipeline.local import partition_by_key
 
-        workers = default_workers() if self.workers is None else max(1, self.workers)
-        kept = clean_pass(job.plans, job.state, job.ledger, workers=workers, strict=job.recipe.strict,
-                          on_row=job.on_row)
-        job.check_reject_rates()
-        heldout = heldout_rows(kept, job.plans, job.recipe.split)
-        removed = find_removals(job.spool, kept, heldout, job.recipe.dedupe, workers, job.against)
-        summary = write_outputs(job.work, job.spool, kept, heldout, removed, job.plans, job.ledger)
-        kept.ids.close()
-        return summary
+        return partition_by_key(table, key, fn, columns)
 
-    def dedupe_engine(self) -> None:
-        return None
+    def iterate_in_order(self, table) -> Iterator[Batch]:
+        from instruct_data.pipeline.local import iterate_in_order
+
+        return iterate_in_order(table)
+
+    def first_pass(self, job: BuildJob) -> FirstPass:
+        from instruct_data.pipeline.local import first_pass
+
+        return first_pass(job, default_workers() if self.workers is None else max(1, self.workers))
+
+    def heldout(self, job: BuildJob, first: FirstPass, repeated):
+        from instruct_data.pipeline.local import heldout
+
+        return heldout(job, first, repeated)
+
+    def removals(self, job: BuildJob, first: FirstPass, held, repeated):
+        from instruct_data.pipeline.local import removals
+
+        return removals(job, first, held, default_workers() if self.workers is None else max(1, self.workers))
+
+    def dedupe_engine(self):
+        from instruct_data.dedupe.runner import LocalDedupe
+
+        return LocalDedupe(self.workers)
 
 
 class RayExecutor:
@@ -194,10 +272,30 @@ class RayExecutor:
     def manifest_entry(self) -> dict[str, Any]:
         return self._entered().to_dict()
 
-    def run_build(self, job: BuildJob) -> dict[str, Any]:
+    def partition_by_key(self, table, key: str, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+        from instruct_data.ray_engine.build import partition_by_key
+
+        return partition_by_key(self._entered(), table, key, fn, columns)
+
+    def iterate_in_order(self, table) -> Iterator[Batch]:
+        from instruct_data.ray_engine.build import iterate_in_order
+
+        return iterate_in_order(table)
+
+    def first_pass(self, job: BuildJob) -> FirstPass:
         from instruct_data.ray_engine.build import RayBuild
 
-        return RayBuild(job, self._entered()).run()
+        return RayBuild(job, self._entered()).first_pass()
+
+    def heldout(self, job: BuildJob, first: FirstPass, repeated):
+        from instruct_data.ray_engine.build import RayBuild
+
+        return RayBuild(job, self._entered()).heldout(first, repeated)
+
+    def removals(self, job: BuildJob, first: FirstPass, held, repeated):
+        from instruct_data.ray_engine.build import RayBuild
+
+        return RayBuild(job, self._entered()).removals(first, held, repeated)
 
     def dedupe_engine(self):
         from instruct_data.ray_engine.dedupe import RayDedupe
@@ -220,4 +318,4 @@ def executor_for(engine: str = "local", *, workers: int | None = None, address: 
     raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["BuildJob", "ENGINES", "Executor", "LocalExecutor", "RayExecutor", "default_workers", "executor_for"]
+__all__ = ["Batch", "BuildJob", "ENGINES", "Executor", "FirstPass", "LocalExecutor", "RayExecutor", "default_workers", "executor_for"]

@@ -215,12 +215,12 @@ def test_the_progress_estimate_is_close_for_json_lines_and_bounded_by_limits(tmp
 
 
 def test_an_interrupted_build_leaves_no_half_written_output(tmp_path, mixed_recipe, monkeypatch):
-    from instruct_data.pipeline import outputs
+    from instruct_data.pipeline import flow
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs, "write_outputs", interrupted)  # the local executor's pass 2
+    monkeypatch.setattr(flow, "write_outputs", interrupted)  # pass 2
     with pytest.raises(KeyboardInterrupt):
         build(parse_recipe(mixed_recipe), tmp_path / "out", workers=2)
     assert list(tmp_path.iterdir()) == [tmp_path / "mine.jsonl"]

@@ -42,16 +42,34 @@ class Watched(LocalExecutor):
         self.calls.append("manifest_entry")
         return {"name": "watched"}
 
-    def run_build(self, job):
-        self.calls.append("run_build")
+    def first_pass(self, job):
+        self.calls.append("first_pass")
         assert not (job.work / "manifest.json").exists()  # the build finishes the ledger after the passes
-        return super().run_build(job)
+        return super().first_pass(job)
+
+    def partition_by_key(self, table, key, fn, columns):
+        self.calls.append(f"partition_by_key {key}")
+        return super().partition_by_key(table, key, fn, columns)
+
+    def heldout(self, job, first, repeated):
+        self.calls.append("heldout")
+        return super().heldout(job, first, repeated)
+
+    def removals(self, job, first, held, repeated):
+        self.calls.append("removals")
+        return super().removals(job, first, held, repeated)
+
+    def iterate_in_order(self, table):
+        self.calls.append("iterate_in_order")
+        return super().iterate_in_order(table)
 
 
 def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, tmp_path):
     executor = Watched()
     manifest = build(recipe, tmp_path / "watched", executor=executor)
-    assert executor.calls == ["enter", "manifest_entry", "run_build", "exit"]
+    # The flow (pipeline.flow) asks for each step in turn: own ids by their hash, ids by rank.
+    assert executor.calls == ["enter", "manifest_entry", "first_pass", "partition_by_key hash", "partition_by_key rank",
+                              "heldout", "removals", "iterate_in_order", "exit"]
     assert manifest["engine"] == {"name": "watched"}
     plain = build(recipe, tmp_path / "plain", workers=1)
     assert "engine" not in plain  # the local executor records none: its manifest is as it was
@@ -62,8 +80,8 @@ def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, 
 
 def test_an_executor_that_fails_leaves_no_output_and_is_exited(recipe, tmp_path):
     class Failing(Watched):
-        def run_build(self, job):
-            self.calls.append("run_build")
+        def first_pass(self, job):
+            self.calls.append("first_pass")
             raise KeyboardInterrupt
 
     executor = Failing()
@@ -123,3 +141,80 @@ def test_nothing_below_the_build_calls_back_up_into_it():
             assert not (node.module == "instruct_data.pipeline" and "build" in names), path.name
             if not node.module.startswith("instruct_data.ray_engine"):
                 assert not [name for name in names if name.startswith("_")], (path.name, node.module, names)
+
+
+class Repartitioned(LocalExecutor):
+    """The local executor, but partitioning by key its own way: every row (alone with its key or
+    not) in `parts` partitions by the key modulo `parts`, the partitions in reverse."""
+
+    def __init__(self, parts: int):
+        super().__init__(workers=2)
+        self.parts = parts
+
+    def partition_by_key(self, table, key, fn, columns):
+        import numpy as np
+
+        keys = table.key(key)
+        for part in reversed(range(self.parts)):
+            rows = np.flatnonzero(keys % np.uint64(self.parts) == part)
+            yield fn(table.take(rows, columns))
+
+
+def test_any_partitioning_by_key_gives_the_same_outputs(tmp_path):
+    """The build's ids steps are the flow's, over whatever partitions the executor forms: one
+    partition of every row, or several in any order, give the bytes the local executor's give.
+    Rows here repeat an id (two sources whose ids meet) and an own id."""
+    rows = [{"id": f"own{n % 7}", "instruction": f"问题{n}：介绍一种水果。", "output": f"第{n}种水果很好吃，富含维生素。"}
+            for n in range(60)]
+    for name, part in (("b.jsonl", rows[:20]), ("c.jsonl", rows[20:40]), ("one.jsonl", rows[40:])):
+        (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "b.jsonl").rename(tmp_path / "d" / "b.jsonl")
+    (tmp_path / "c.jsonl").rename(tmp_path / "d" / "c.jsonl")
+    recipe = parse_recipe({"sources": [{"name": "a/b", "files": [str(tmp_path / "one.jsonl")]},
+                                       {"name": "a", "files": [str(tmp_path / "d" / "b.jsonl"),
+                                                               str(tmp_path / "d" / "c.jsonl")]}],
+                           "split": {"heldout": 4}})
+    plain = build(recipe, tmp_path / "plain", workers=2)
+    assert plain["counts"]["rejects_by_reason"] == {"read/duplicate_id": {"a": 20}}
+    assert plain["counts"]["own_ids"]["rows_repeating_an_earlier_own_id"] > 0
+    for parts in (1, 3):
+        other = build(recipe, tmp_path / f"parts{parts}", executor=Repartitioned(parts))
+        for name in OUTPUTS:
+            assert (tmp_path / f"parts{parts}" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
+        assert other["counts"] == plain["counts"]
+
+
+def test_dedupe_runs_on_the_executor_it_is_given(tmp_path):
+    """dedupe_files enters the executor it is given and runs on its engine; workers= is the
+    local executor's shorthand, as for the build."""
+    from instruct_data.dedupe.runner import dedupe_files
+
+    rows = tmp_path / "rows.jsonl"
+    lines = [json.dumps(row, ensure_ascii=False) for row in ROWS]
+    rows.write_text("\n".join([*lines, lines[3], lines[7]]) + "\n", encoding="utf-8")
+
+    class WatchedDedupe(LocalExecutor):
+        calls: list[str] = []
+
+        def __enter__(self):
+            self.calls.append("enter")
+            return super().__enter__()
+
+        def __exit__(self, *exc):
+            self.calls.append("exit")
+            return super().__exit__(*exc)
+
+        def dedupe_engine(self):
+            self.calls.append("dedupe_engine")
+            return super().dedupe_engine()
+
+    executor = WatchedDedupe(workers=2)
+    watched = dedupe_files([str(rows)], tmp_path / "a", executor=executor)
+    assert executor.calls == ["enter", "dedupe_engine", "exit"]
+    plain = dedupe_files([str(rows)], tmp_path / "b", workers=2)
+    assert watched["counts"] == plain["counts"] and plain["counts"]["totals"]["removed"] == 2
+    for name in ("rows.jsonl", "duplicates.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    with pytest.raises(TypeError, match="not both"):
+        dedupe_files([str(rows)], tmp_path / "c", executor=LocalExecutor(), workers=2)

@@ -76,11 +76,10 @@ def build_on_ray(recipe, out: Path) -> dict:
 
 
 def dedupe_on_ray(inputs, out: Path, settings=None) -> dict:
-    """dedupe_files with the Ray executor's engine, as `idata dedupe --engine ray` runs it."""
+    """dedupe_files with the Ray executor, as `idata dedupe --engine ray` runs it."""
     from instruct_data.executors import RayExecutor
 
-    with RayExecutor() as executor:
-        return dedupe_files(inputs, out, settings, engine=executor.dedupe_engine())
+    return dedupe_files(inputs, out, settings, executor=RayExecutor())
 
 
 def _manifest_without_engine(folder: Path) -> dict:

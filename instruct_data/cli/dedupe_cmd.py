@@ -62,10 +62,10 @@ def dedupe_command(inputs, out, key, against, threshold, ngram, no_near, policy,
     # Written into a fresh folder, swapped in at --out once complete (never a mix of runs).
     executor = executor_for(engine, workers=workers, address=ray_address)
     with guard_output(out, [*inputs, *against], command="dedupe", staged=True) as work, \
-            row_progress("reading") as advance, executor:
+            row_progress("reading") as advance:
         manifest = dedupe_files(inputs, work, settings, against=against, fmt=fmt, mapping=parse_mapping(mapping),
                                 encoding=encoding, strict=strict, max_reject_rate=max_reject_rate, on_row=advance,
-                                workers=workers, on_phase=phase, engine=executor.dedupe_engine())
+                                on_phase=phase, executor=executor)
     if as_json:
         print_json(manifest)
         return

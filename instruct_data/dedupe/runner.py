@@ -91,13 +91,20 @@ def dedupe_files(
     workers: int | None = None,
     on_row: Callable[[], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
-    engine: Any = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Deduplicate the inputs into `out_dir`; returns the manifest. `on_row` is called for
     each row read, `on_phase` with "deciding" and "writing" when those steps start.
-    `engine` (ray_engine.dedupe) runs the chunks and the decision elsewhere: its pool(settings,
-    index) replaces the worker pool, its decide(settings, questions, ledger) the decision,
-    its block_bytes(files) the size of a JSON-lines task."""
+    `executor` (instruct_data.executors; by default LocalExecutor(workers): give one or the
+    other) runs the chunks and the decision; the runner enters it around its passes and asks
+    it for its engine (dedupe_engine(): LocalDedupe here, ray_engine.dedupe.RayDedupe on Ray):
+    its pool(settings, index, files) runs pass 1's chunks, its block_bytes(files) sizes a
+    JSON-lines task, its decide(settings, questions, ledger, batches) makes the decision."""
+    from instruct_data.executors import LocalExecutor
+
+    if executor is not None and workers is not None:
+        raise TypeError("dedupe_files: give `executor` or `workers`, not both (workers= is LocalExecutor(workers))")
+    executor = executor if executor is not None else LocalExecutor(workers)
     on_phase = on_phase or (lambda phase: None)
     settings = settings or DedupeSettings()
     files = expand_inputs(inputs)  # a missing input fails here, before anything is written
@@ -110,27 +117,45 @@ def dedupe_files(
         "strict": strict, "max_reject_rate": max_reject_rate,
     })
     try:
-        index = Against.build(questions, settings) if questions else None
-        batches: list[Batch] = []
-        pool = engine.pool(settings, index) if engine else worker_pool(workers or default_workers(files), settings,
-                                                                        index)
-        range_bytes = engine.block_bytes(files) if engine else RANGE_BYTES
-        with pool:
-            for plan in plans:
-                batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
-                                      strict=strict, on_row=on_row, range_bytes=range_bytes)
-                ledger.check_reject_rate(plan.source, max_reject_rate)
-        on_phase("deciding")
-        # Either way, the removals are read item by item: get(item), and `clusters` counted.
-        removals = engine.decide(settings, questions, ledger) if engine else decide_items(batches, settings, questions)
-        clusters = removals.clusters
-        on_phase("writing")
-        outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
+        with executor:
+            engine = executor.dedupe_engine()
+            index = Against.build(questions, settings) if questions else None
+            batches: list[Batch] = []
+            range_bytes = engine.block_bytes(files)
+            with engine.pool(settings, index, files) as pool:
+                for plan in plans:
+                    batches += _read_file(plan, pool, ledger, fmt=fmt, mapping=mapping, encoding=encoding,
+                                          strict=strict, on_row=on_row, range_bytes=range_bytes)
+                    ledger.check_reject_rate(plan.source, max_reject_rate)
+            on_phase("deciding")
+            # Either engine's removals are read item by item: get(item), and `clusters` counted.
+            removals = engine.decide(settings, questions, ledger, batches)
+            clusters = removals.clusters
+            on_phase("writing")
+            outputs = _write_kept(plans, out_dir, removals, ledger, encoding)
         ledger.extra["dedupe"] = {"against_questions": len(questions), "clusters": clusters}
         return ledger.finish(outputs=outputs)
     except BaseException:
         ledger.abort()
         raise
+
+
+class LocalDedupe:
+    """The local executor's engine for the runner (executors.LocalExecutor.dedupe_engine): a
+    worker pool on this machine for pass 1, the decision in this process (dedupe.find)."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers  # None: default_workers(files)
+
+    def block_bytes(self, files: list[Path]) -> int:
+        return RANGE_BYTES
+
+    def pool(self, settings: DedupeSettings, index: Against | None, files: list[Path]):
+        return worker_pool(self.workers or default_workers(files), settings, index)
+
+    def decide(self, settings: DedupeSettings, questions: list[tuple[str, str]], ledger: Ledger,
+               batches: list[Batch]) -> Removals:
+        return decide_items(batches, settings, questions)
 
 
 def _read_file(plan: _Plan, pool, ledger: Ledger, *, fmt, mapping, encoding, strict, on_row,

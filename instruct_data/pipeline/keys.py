@@ -3,8 +3,8 @@
 The main process writes the rejects to the ledger and keeps, per kept row, only small keys
 (`Kept`: table.KEY_COLUMNS, the id and the category): no text. What it takes of each chunk is
 steps.caps' decision (a source with a cap stops once that many rows were kept; chunks already
-read ahead for it are dropped), and the repeated ids and own ids are steps.ids' over partitions
-of the rows by hash: the same steps as the Ray executor's.
+read ahead for it are dropped). The repeated ids and own ids are pipeline.flow's (steps.ids
+over partitions of these keys by hash, pipeline.local.partition_by_key), as on Ray.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instruct_data.ledger import Ledger, OwnIds
+from instruct_data.ledger import Ledger
 from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
 from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
@@ -131,7 +131,9 @@ def _noted(chunks, sources: deque):
 
 
 def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
-               on_row: Callable[[], None] | None = None) -> Kept:
+               on_row: Callable[[], None] | None = None) -> tuple[Kept, OwnIdKeys]:
+    """Pass 1 on this machine: the kept rows' keys and the own ids of those that have one
+    (the repeated ids and own ids are pipeline.flow's, over partitions of these)."""
     # The pool is closed here, not in a generator: an error (--strict, Ctrl-C) must stop the
     # workers before the caller removes the folder they spool into.
     with WorkerPool(workers, init_worker, (state,), ahead=PENDING_PER_WORKER) as pool:
@@ -139,7 +141,7 @@ def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers
 
 
 def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger: Ledger, strict: bool,
-                 on_row: Callable[[], None] | None) -> Kept:
+                 on_row: Callable[[], None] | None) -> tuple[Kept, OwnIdKeys]:
     kept = Kept(Ids(os.path.join(state.spool, "ids")))
     own_ids = OwnIdKeys(os.path.join(state.spool, "own_ids"))
     caps = Caps(plans)
@@ -161,24 +163,7 @@ def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger
         if on_row:
             for _ in range(cut.rows):
                 on_row()
-    kept.repeated_id = repeated_ids(kept)
-    own_ids.count(kept.ids, ledger)
-    return kept
-
-
-def repeated_ids(kept: Kept) -> bytearray:
-    """1 for each row whose id an earlier row already has (set once pass 1 is over): steps.ids
-    over partitions of the rows by `rank` (a seeded hash of the id), with only the ids of rows
-    sharing a rank read back: no set of every id in memory."""
-    import numpy as np
-
-    repeated = bytearray(len(kept))
-    rank = np.frombuffer(kept.rank, dtype=np.uint64)
-    later = id_steps.merge(rows[id_steps.later_uses(kept.ids.pick(rows), rows)]
-                           for rows in id_steps.hash_partitions(rank))
-    for row in later.tolist():
-        repeated[row] = 1
-    return repeated
+    return kept, own_ids
 
 
 class OwnIdKeys:
@@ -197,19 +182,7 @@ class OwnIdKeys:
         self.hash.extend(id_steps.value_hashes(own for _, own in own_ids).tolist())
         self.order.extend([start + index for index, _ in own_ids])
 
-    def count(self, row_ids: Ids, ledger: Ledger) -> None:
-        """steps.ids over partitions of these rows by the hash of their own id; the counts and the
-        first repeats, in input order, to the ledger."""
-        import numpy as np
-
-        order = np.frombuffer(self.order, dtype=np.uint64).astype(np.int64)
-        later = id_steps.merge(order[rows[id_steps.later_uses(self.text.pick(rows), order[rows])]]
-                               for rows in id_steps.hash_partitions(np.frombuffer(self.hash, dtype=np.uint64)))
-        examples = []
-        for row in later[:OwnIds.EXAMPLES].tolist():
-            own = self.text[int(np.searchsorted(order, row))]
-            examples.append({"own_id": own, "row": row_ids[row]})
-        ledger.own_ids.add_counted(len(self.order), len(later), examples)
+    def close(self) -> None:
         self.text.close()
 
 

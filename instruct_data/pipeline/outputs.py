@@ -1,58 +1,43 @@
-"""Pass 2 on this machine: the spooled lines of every kept row to train, heldout or the ledger.
+"""Pass 2's reading on this machine: the kept rows, chunk by chunk, with their spooled lines.
 
-What becomes of each row and what is written for it is steps.place's, as on Ray; this module
-runs it chunk by chunk over the spool files. Lines are copied as UTF-8 bytes, in input order:
-the workers sent back the byte length of every spooled line, so a run of rows that all go to
-train whole is one byte range of each file, copied by the kernel (_ChunkLines.write_plain).
+What becomes of each row and what is written for it is steps.place's, run by pipeline.flow
+over the blocks this module gives (the local executor's iterate_in_order), as on Ray. Lines
+are copied as UTF-8 bytes, in input order: the workers sent back the byte length of every
+spooled line, so a run of rows that all go to train whole is one byte range of each file,
+copied by the kernel (_ChunkLines.write_plain).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from instruct_data.ledger import Ledger
 from instruct_data.pipeline.keys import Kept
-from instruct_data.pipeline.sources import Plan
-from instruct_data.pipeline.stats import SplitStats
 from instruct_data.steps import place
 
+if TYPE_CHECKING:
+    from instruct_data.executors import Batch
 
-def write_outputs(work: Path, spool: str, kept: Kept, heldout: bytearray, removed, plans: list[Plan],
-                  ledger: Ledger) -> dict[str, Any]:
-    """Pass 2: every kept row's spooled lines to train, heldout or the ledger, in order (steps.place
-    per chunk, the chunks' stats merged); returns the manifest's split counts and statistics.
 
-    `removed`: dedupe's removals (decide.RowRemovals), read through _removal_rows and _removals_of."""
+def chunk_batches(kept: Kept, spool: str) -> Iterator[Batch]:
+    """The kept rows chunk by chunk, in input order, as pass 2 reads them (executors.Batch):
+    the chunk's key columns, its spool files as steps.place.Lines."""
     import numpy as np
 
-    labels = [plan.label for plan in plans]
+    from instruct_data.executors import Batch
+
     rows = _stat_columns(kept)
     names = {index: name for name, index in kept.strata.items()}
-    removed_rows = np.zeros(len(kept), dtype=bool)
-    removed_rows[_removal_rows(removed)] = True
-    fate = place.fates(np.frombuffer(heldout, dtype=np.bool_), _repeated(kept), removed_rows)  # 0/1 bytes as bools
-    total = SplitStats(labels)
-    # Unbuffered train and conversations: they receive whole byte ranges of the spool files.
-    with open(work / "train.jsonl", "wb", buffering=0) as train, open(work / "heldout.jsonl", "wb") as held, \
-            open(work / "conversations.jsonl", "wb", buffering=0) as convs:
-        out = place.Outputs(train, held, convs)
-        start = 0
-        for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
-            block = slice(start, start + used)
-            with _ChunkLines(os.path.join(spool, str(number)), lengths, rows["records"][block],
-                             rows["multi"][block]) as lines:
-                placed = place.place({name: column[block] for name, column in rows.items()}, fate[block], lines,
-                                     lambda k, first=start: _removals_of(removed, first + k), out, labels,
-                                     row_id=lambda k, first=start: kept.ids[first + k], names=names)
-            for label, outcome in placed.outcomes:
-                ledger.outcome(label, outcome)
-            total.merge(placed.stats)
-            start += used
-    for label, outcome in place.written(total):
-        ledger.outcome(label, outcome)
-    return total.summary()
+    start = 0
+    for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
+        block = slice(start, start + used)
+        with _ChunkLines(os.path.join(spool, str(number)), lengths, rows["records"][block],
+                         rows["multi"][block]) as lines:
+            yield Batch(np.arange(start, start + used, dtype=np.int64),
+                        {name: column[block] for name, column in rows.items()}, lines,
+                        lambda k, first=start: kept.ids[first + k], names)
+        start += used
 
 
 def _stat_columns(kept: Kept) -> dict:
@@ -64,23 +49,6 @@ def _stat_columns(kept: Kept) -> dict:
     rows["source"] = np.frombuffer(kept.source, dtype=np.uint16)
     rows["multi"] = np.frombuffer(kept.multi, dtype=np.uint8)
     return rows
-
-
-def _repeated(kept: Kept):
-    """1 for each kept row whose id an earlier row already used (pipeline.keys.repeated_ids)."""
-    import numpy as np
-
-    return np.frombuffer(kept.repeated_id, dtype=np.bool_)
-
-
-def _removal_rows(removed):
-    """The kept rows that lose some records (decide.RowRemovals.rows)."""
-    return removed.rows
-
-
-def _removals_of(removed, row: int) -> dict:
-    """{record number: Removal} of kept row `row` (decide.RowRemovals)."""
-    return removed.of_row(row)
 
 
 def _offsets(lengths) -> list[int]:

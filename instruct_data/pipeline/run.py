@@ -1,7 +1,8 @@
 """The build's flow: plan, record the inputs, the executor's passes, ledger, report, swap the folder in.
 
-The flow is the same whatever runs the passes; the executor (instruct_data.executors: the
-local worker processes by default, or Ray) runs pass 1, the cross-row steps and pass 2.
+The flow is the same whatever runs the passes: the passes themselves are pipeline.flow's
+(run_passes), written once over the operations of an executor (instruct_data.executors: the
+local worker processes by default, or Ray).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from instruct_data.io import expand_inputs
 from instruct_data.ledger import Ledger
 from instruct_data.outputs_guard import fresh_work_folder, swap_in
 from instruct_data.pipeline.decide import benchmark_questions
+from instruct_data.pipeline.flow import run_passes
 from instruct_data.pipeline.sources import Plan, plan_sources
 from instruct_data.pipeline.worker import WorkerState
 from instruct_data.recipe import Recipe, RecipeError
@@ -79,7 +81,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
             engine = executor.manifest_entry()
             if engine is not None:
                 ledger.extra["engine"] = engine
-            summary = executor.run_build(job)
+            summary = run_passes(job, executor)
         shutil.rmtree(spool)
         ledger.extra.update({
             "template": template.name,

@@ -1,20 +1,21 @@
-"""`idata build --engine ray`: the local build's passes, each run on Ray Data (RayBuild).
+"""`idata build --engine ray`: the executor's operations and steps on Ray Data.
 
-executors.RayExecutor.run_build runs a RayBuild inside the runtime it entered; the flow
-around it (plan, ledger inputs, finish, report, swap) is pipeline.run.build's, as for the
-local executor. The steps:
+pipeline.flow.run_passes runs the build's passes, the same for every executor; RayExecutor
+answers its calls with what is here, inside the runtime it entered:
 
-1. pass 1: the chunks of every source (pipeline.sources.tasks) through the local row path
-   (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk summaries;
-2. the driver reads only the summaries (one row per chunk: steps.caps.Summary) to apply the
-   caps and count the ledger's reads (steps.caps), then streams the rejects into rejects.jsonl
-   in input order;
-3. repeated ids and own ids (steps.ids per partition of a hash shuffle), the held-out split
-   (split.py's steps per block: ray_engine.heldout), fingerprints per block, the dedupe
-   decision (ray_engine.decide);
-4. pass 2: the kept rows stream to the driver in input order beside the removals (sorted by
-   row); steps.place writes each batch to train, heldout and conversations and gives its
-   ledger outcomes and stats (pipeline.stats.SplitStats, merged batch by batch), as locally.
+- first_pass (RayBuild.first_pass): the chunks of every source (pipeline.sources.tasks)
+  through the local row path (ray_engine.rows), materialized as blocks of kept rows, rejects
+  and per-chunk summaries; the driver reads only the summaries (one row per chunk:
+  steps.caps.Summary) to apply the caps and count the ledger's reads (steps.caps), then streams
+  the rejects into rejects.jsonl in input order. The kept rows the caps take are a dataset
+  numbered in input order (`order`);
+- partition_by_key: a hash shuffle (shuffle.by_partition), the flow's function per partition
+  (the repeated ids and own ids: steps.ids);
+- heldout (RayBuild.heldout): split.py's steps per block (ray_engine.heldout);
+- removals (RayBuild.removals): fingerprints per block, the dedupe decision
+  (ray_engine.decide), sorted by row and streamed beside the kept rows (_RemovalStream);
+- iterate_in_order: the kept rows stream to the driver in input order, batch by batch, for
+  the flow's pass 2 (steps.place, the batches' SplitStats merged), as locally.
 
 The driver holds per chunk one summary (4 bytes per reject, and the rules of each row a rule
 edited), and per held-out row its number: its memory grows with no other rows.
@@ -25,17 +26,15 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from instruct_data.dedupe.types import Removal
-from instruct_data.executors import BuildJob
+from instruct_data.executors import Batch, BuildJob, FirstPass
 from instruct_data.ledger import OwnIds
 from instruct_data.pipeline.decide import held_records
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
-from instruct_data.pipeline.stats import SplitStats
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
@@ -58,29 +57,37 @@ class RayBuild:
         self.recipe, self.plans, self.state, self.ledger = job.recipe, job.plans, job.state, job.ledger
         self.cluster, self.on_row = cluster, job.on_row
 
-    def run(self) -> dict[str, Any]:
-        work, against = self.job.work, self.job.against
+    def first_pass(self) -> FirstPass:
+        """Pass 1: the kept rows the caps take, as a materialized dataset numbered in input
+        order (`order`), and those with an own id (with the `hash` of it); the ledger gets the
+        reads, rule counts and rejects."""
         cpus = self.cluster.cpus
         # Arrays and tables go as pieces each task reads itself: the driver reads no row of them.
         chunks = tasks_dataset(tasks(self.plans, block_bytes=block_bytes(input_bytes(self.plans), cpus),
                                      batch_rows=block_rows(estimate_rows(self.recipe), cpus), in_pieces=True))
         if chunks is None:  # nothing to read: empty outputs, as the local engine writes them
-            return self._write(work, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+            return FirstPass(None, None, 0)
         pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state, "cwd": os.getcwd()}, batch_size=1,
                                    batch_format="numpy").materialize()
         note_stage("pass 1: rows, rejects, summaries", pass1)
         cuts = self._take_chunks(pass1)
         self._write_rejects(pass1, cuts)
-        self.job.check_reject_rates()
         taken = {seq: (cut.take, cut.start) for seq, cut in cuts.items()}
         kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": taken}, batch_format="numpy").materialize()
-        rows = kept.count()
-        parts = max(self.cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
-        self._note_own_ids(kept, parts)
-        repeated = _repeated_ids(kept, parts)
-        held = self._heldout(kept, rows, repeated)
-        removals = self._removals(kept, held, repeated, against, parts)
-        return self._write(work, kept, held, repeated, removals)
+        own_ids = where(kept, has_own_id).select_columns(["order", "id", "own_id"])
+        own_ids = own_ids.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy").materialize()
+        return FirstPass(kept, own_ids, own_ids.count())
+
+    def heldout(self, first: FirstPass, repeated: np.ndarray) -> np.ndarray:
+        if first.kept is None:
+            return np.zeros(0, dtype=np.int64)
+        return self._heldout(first.kept, first.kept.count(), repeated)
+
+    def removals(self, first: FirstPass, held: np.ndarray, repeated: np.ndarray) -> _RemovalStream:
+        if first.kept is None:
+            return _RemovalStream(None)
+        parts = partitions(self.cluster, first.kept.count())
+        return _RemovalStream(self._removals(first.kept, held, repeated, self.job.against, parts))
 
     # ------------------------------------------------------------------ pass 1 on the driver: summaries
 
@@ -114,10 +121,6 @@ class RayBuild:
                 self.ledger.outcome(self.plans[source].label, pickle.loads(payload),
                                     strict=self.recipe.strict)
 
-    def _note_own_ids(self, kept, parts: int) -> None:
-        """The manifest's `own_ids` counts, as pipeline.keys notes them in input order."""
-        count_own_ids(where(kept, has_own_id).select_columns(["order", "id", "own_id"]), parts, self.ledger)
-
     # ------------------------------------------------------------------ split and dedupe
 
     def _group_names(self) -> dict[str, Any]:
@@ -150,33 +153,39 @@ class RayBuild:
         found = find_removals(fp, settings, [qid for qid, _ in questions], parts)
         return found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
 
-    # ------------------------------------------------------------------ pass 2
 
-    def _write(self, work: Path, kept, held: np.ndarray, repeated: np.ndarray, removals) -> dict[str, Any]:
-        """Pass 2: steps.place over each batch of kept rows in input order, the batches' stats merged."""
-        labels = [p.label for p in self.plans]
-        total = SplitStats(labels)
-        removed = _RemovalStream(removals)
-        columns = ["order", "source", "id", "conv", "train", "held", "multi", "records", "prompt_len", "reply_len",
-                   "category"]
-        with open(work / "train.jsonl", "wb") as train, open(work / "heldout.jsonl", "wb") as heldout, \
-                open(work / "conversations.jsonl", "wb") as convs:
-            out = place.Outputs(train, heldout, convs)
-            batches = () if kept is None else kept.select_columns(columns).iter_batches(batch_size=8192,
-                                                                                          batch_format="numpy")
-            for batch in batches:
-                order = batch["order"]
-                found = removed.of_rows(order)
-                fate = place.fates(np.isin(order, held), np.isin(order, repeated),
-                                   np.isin(order, np.fromiter(found, dtype=np.int64, count=len(found))))
-                placed = place.place(batch, fate, _BatchLines(batch), lambda k: found[int(order[k])], out, labels,
-                                     row_id=lambda k: batch["id"][k])
-                for label, outcome in placed.outcomes:
-                    self.ledger.outcome(label, outcome)
-                total.merge(placed.stats)
-        for label, outcome in place.written(total):
-            self.ledger.outcome(label, outcome)
-        return total.summary()
+def partitions(cluster, rows: int) -> int:
+    """Shuffle partitions for `rows` rows: one per CPU at least, ROWS_PER_PARTITION rows at most."""
+    return max(cluster.cpus, -(-rows // ROWS_PER_PARTITION), 1)
+
+
+def partition_by_key(cluster, table, key: str, fn, columns: tuple[str, ...]) -> Iterator[dict]:
+    """executors.Executor.partition_by_key on Ray: a hash shuffle on `key` (shuffle.by_partition),
+    fn per partition, its results streamed to the driver."""
+    from instruct_data.ray_engine.shuffle import by_partition
+
+    if table is None:
+        return iter(())
+    table = table.select_columns(list(dict.fromkeys([*columns, key]))).materialize()
+    found = by_partition(table, key, partitions(cluster, table.count()), _partition_call, call=fn, key=key,
+                         columns=columns)
+    return found.iter_batches(batch_format="numpy")
+
+
+def _partition_call(batch, call, key: str, columns: tuple[str, ...]):
+    return call({name: batch[name] for name in columns})
+
+
+def iterate_in_order(kept) -> Iterator[Batch]:
+    """executors.Executor.iterate_in_order on Ray: the kept rows streamed to the driver in input
+    order (the runtime preserves order), a batch at a time, their lines in the batch's columns."""
+    if kept is None:
+        return
+    columns = ["order", "source", "id", "conv", "train", "held", "multi", "records", "prompt_len", "reply_len",
+               "category"]
+    for batch in kept.select_columns(columns).iter_batches(batch_size=8192, batch_format="numpy"):
+        yield Batch(np.asarray(batch["order"], dtype=np.int64), batch, _BatchLines(batch),
+                    lambda k, ids=batch["id"]: ids[k])
 
 
 class _BatchLines:
@@ -275,16 +284,6 @@ def count_own_ids(with_own, parts: int, ledger) -> None:
     repeated = repeats.count()
     examples = repeats.sort("order").limit(OwnIds.EXAMPLES).take_all() if repeated else []
     ledger.own_ids.add_counted(rows, repeated, [{"own_id": r["own_id"], "row": r["id"]} for r in examples])
-
-
-def _repeated_ids(kept, parts: int) -> np.ndarray:
-    """Row numbers of the rows whose id an earlier row already used (rejected as duplicate_id)."""
-    from instruct_data.ray_engine.shuffle import by_partition
-
-    hashed = kept.select_columns(["id", "order"]).map_batches(_id_hash, fn_kwargs={"column": "id"},
-                                                              batch_format="numpy")
-    repeats = by_partition(hashed, "hash", parts, _later_uses, key="id").select_columns(["order"])
-    return id_steps.merge(batch["order"] for batch in repeats.iter_batches(batch_format="numpy"))
 
 
 def _id_hash(batch, column: str):

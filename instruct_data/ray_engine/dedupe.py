@@ -1,7 +1,7 @@
 """`idata dedupe --engine ray`: dedupe.runner's passes, with the work of each on Ray Data.
 
-executors.RayExecutor.dedupe_engine() gives the runner a RayDedupe (dedupe_files(engine=...)),
-inside the runtime the executor entered; nothing here calls the runner.
+executors.RayExecutor.dedupe_engine() gives the runner a RayDedupe (dedupe_files(executor=...)
+asks for it), inside the runtime the executor entered; nothing here calls the runner.
 
 The runner's own pass 1 (`_read_file`: the ledger, rejects and `--strict` in input order)
 runs against a pool whose map() executes the runner's chunk function on Ray: each chunk's
@@ -42,10 +42,11 @@ class RayDedupe:
         """Bytes of a JSON-lines file per task: blocks grow with the input (runtime.block_bytes)."""
         return block_bytes(sum(path.stat().st_size for path in files), self.cluster.cpus)
 
-    def pool(self, settings, index) -> "_RayPool":
+    def pool(self, settings, index, files=None) -> "_RayPool":
         return _RayPool(self, settings, index)
 
-    def decide(self, settings, questions: list[tuple[str, str]], ledger) -> "_Removals":
+    def decide(self, settings, questions: list[tuple[str, str]], ledger, batches=None) -> "_Removals":
+        # (`batches`: the runner's pass-1 results, all None here: the fingerprints stay on Ray)
         ledger.extra["engine"] = self.cluster.to_dict()
         fp = _union(self.fingerprints)
         if fp is None or not fp.count():

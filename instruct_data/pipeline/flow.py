@@ -1,0 +1,118 @@
+"""A build's passes, written once for every executor, in the order they run.
+
+    summary = run_passes(job, executor)   # the manifest's split counts and statistics
+
+    pass 1          executor.first_pass: chunks through the row path; steps.caps in chunk order
+    the check       job.check_reject_rates: a source over its max_reject_rate fails the build
+    own ids         steps.ids over executor.partition_by_key of the rows with an own `id`, by its hash
+    repeated ids    steps.ids over executor.partition_by_key of the kept rows, by `rank` (a hash of the id)
+    the split       executor.heldout (split.py's steps)
+    dedupe          executor.removals (steps.dedupe's)
+    pass 2, stats   steps.place over executor.iterate_in_order of the kept rows; SplitStats merged
+
+pipeline.run.build calls run_passes inside `with executor:`; the executor (instruct_data.executors)
+holds the tables and runs the operations, this module says what goes from one step to the next.
+Nothing here depends on which executor runs it, so the local and the Ray build write the same
+bytes by construction wherever a step is written here (the ids and pass 2, so far).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from instruct_data.executors import BuildJob, Executor, FirstPass
+from instruct_data.ledger import OwnIds
+from instruct_data.pipeline.stats import SplitStats
+from instruct_data.steps import ids as id_steps
+from instruct_data.steps import place
+
+
+def run_passes(job: BuildJob, executor: Executor) -> dict[str, Any]:
+    """Pass 1, the cross-row steps and pass 2 of a build on `executor` (entered); returns the
+    manifest's split counts and statistics (SplitStats.summary)."""
+    first = executor.first_pass(job)
+    try:
+        job.check_reject_rates()
+        count_own_ids(executor, first, job)
+        repeated = repeated_ids(executor, first)
+        held = np.sort(np.asarray(executor.heldout(job, first, repeated), dtype=np.int64))
+        removals = executor.removals(job, first, held, repeated)
+        return write_outputs(job, executor, first, held, repeated, removals)
+    finally:
+        first.close()
+
+
+def repeated_ids(executor: Executor, first: FirstPass) -> np.ndarray:
+    """The numbers of the kept rows whose id an earlier row already used (rejected in pass 2 as
+    read/duplicate_id), increasing: steps.ids per partition of the rows by `rank`, a seeded hash
+    of the id (equal ids, equal ranks), merged."""
+    parts = executor.partition_by_key(first.kept, "rank", later_ids, ("id", "order"))
+    return id_steps.merge(part["order"] for part in parts)
+
+
+def later_ids(part: dict) -> dict:
+    """One partition: the rows whose `id` an earlier row of it has (module level: Ray ships it)."""
+    later = id_steps.later_uses(part["id"], part["order"])
+    return {"order": np.asarray(part["order"], dtype=np.int64)[later]}
+
+
+def count_own_ids(executor: Executor, first: FirstPass, job: BuildJob) -> None:
+    """The manifest's own_ids entry (ledger.OwnIds): how many kept rows have an own `id`, how
+    many of them repeat an earlier row's, and the first few repeats in input order."""
+    repeats, examples = 0, []
+    for part in executor.partition_by_key(first.own_ids, "hash", later_own_ids, ("order", "id", "own_id")):
+        orders = np.asarray(part["order"], dtype=np.int64)
+        repeats += len(orders)
+        # Only the first few repeats are named: keep each partition's first few, then the first of those.
+        for k in np.argsort(orders, kind="stable")[:OwnIds.EXAMPLES].tolist():
+            examples.append((int(orders[k]), str(part["own_id"][k]), str(part["id"][k])))
+    examples = sorted(examples)[:OwnIds.EXAMPLES]
+    job.ledger.own_ids.add_counted(first.own_id_rows, repeats, [{"own_id": own, "row": row_id}
+                                                                for _, own, row_id in examples])
+
+
+def later_own_ids(part: dict) -> dict:
+    """One partition: its rows whose own id an earlier row of it has, all their columns."""
+    later = id_steps.later_uses(part["own_id"], part["order"])
+    return {name: np.asarray(values)[later] for name, values in part.items()}
+
+
+def write_outputs(job: BuildJob, executor: Executor, first: FirstPass, held: np.ndarray, repeated: np.ndarray,
+                  removals) -> dict[str, Any]:
+    """Pass 2: steps.place over the kept rows, block by block in input order, into train.jsonl,
+    heldout.jsonl and conversations.jsonl; the blocks' outcomes to the ledger, their stats merged."""
+    labels = [plan.label for plan in job.plans]
+    total = SplitStats(labels)
+    # Unbuffered train and conversations: the local executor copies runs of rows into them as
+    # byte ranges of its spool files (steps.place.Lines.write_plain).
+    with open(job.work / "train.jsonl", "wb", buffering=0) as train, \
+            open(job.work / "heldout.jsonl", "wb") as heldout, \
+            open(job.work / "conversations.jsonl", "wb", buffering=0) as conversations:
+        out = place.Outputs(train, heldout, conversations)
+        for batch in executor.iterate_in_order(first.kept):
+            rows = batch.rows
+            found = removals.of_rows(rows)
+            fate = place.fates(members(held, rows), members(repeated, rows),
+                               np.isin(rows, np.fromiter(found, dtype=np.int64, count=len(found))))
+            placed = place.place(batch.columns, fate, batch.lines, lambda k, rows=rows, found=found: found[int(rows[k])],
+                                 out, labels, row_id=batch.row_id, names=batch.names)
+            for label, outcome in placed.outcomes:
+                job.ledger.outcome(label, outcome)
+            total.merge(placed.stats)
+    for label, outcome in place.written(total):
+        job.ledger.outcome(label, outcome)
+    return total.summary()
+
+
+def members(numbers: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` (increasing) are among `numbers` (increasing): only the stretch of
+    `numbers` that can hold them is compared, so a block costs what it holds, not all of them."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    lo, hi = np.searchsorted(numbers, [rows[0], rows[-1] + 1]).tolist()
+    return np.isin(rows, numbers[lo:hi])
+
+
+__all__ = ["count_own_ids", "repeated_ids", "run_passes", "write_outputs"]
