@@ -15,13 +15,15 @@ the split -> the dedupe decision -> pass 2 and the stats), as calls on the execu
 executor never calls back into the build. `executor_for(name, ...)` is the one place the
 command line's `--engine` becomes an executor.
 
-The executor's interface (Executor): two operations over its tables, which the flow's steps
-are written in, and, for the steps not yet written in them, the step itself:
+The executor's interface (Executor): three operations, which the flow's steps are written in,
+and, for the steps not yet written in them, the step itself:
 
+    map_chunks(job) -> Chunks                  pass 1's map: every chunk through the row path; its
+                                               outcomes (Chunk: a steps.caps.Summary, the rejects)
+                                               in chunk order; take or drop each; taken() -> FirstPass
     partition_by_key(table, key, fn, columns)  fn over partitions of the rows, every row of a key
                                                value in one partition; results in any order
     iterate_in_order(kept)                     the kept rows, a Batch at a time, in input order
-    first_pass(job) -> FirstPass               pass 1 and the caps: the kept rows' table, the own ids'
     heldout(job, first, repeated)              the held-out rows' numbers
     removals(job, first, held, repeated)       dedupe's removals, asked block by block (of_rows)
 
@@ -32,11 +34,13 @@ not depend on how an executor partitions by key; tests/test_ray_engine.py still 
 two engines' outputs byte for byte. Step by step:
 
     step                                 written                       LocalExecutor                      RayExecutor
-    pass 1: chunks through the row path  each executor's first_pass    pipeline.keys.clean_pass on        ray_engine.rows.chunk_block on
-      (pipeline.worker.process_chunk)                                    parallel.WorkerPool                Ray Data blocks
-    caps per source, reads, rejects      each executor's first_pass    steps.caps.Caps over each chunk's  the same, over the chunks'
-      in input order, rule counts          (steps.caps in both)          Summary as it comes back           summaries in chunk order
-                                                                         (pipeline.keys)                    (ray_engine.build)
+    pass 1: chunks through the row path  map_chunks                    pipeline.worker.process_chunk on   ray_engine.rows.chunk_block on
+      (pipeline.worker.process_chunk)                                    parallel.WorkerPool (LocalChunks,  Ray Data blocks (RayChunks,
+                                                                         pipeline.local); taken rows to     ray_engine.build); the kept rows
+                                                                         pipeline.keys.Kept                 a dataset
+    caps per source, reads, rejects      pipeline.flow: steps.caps     each chunk's outcome as the        rejects and summaries streamed
+      in input order, rule counts          over the chunks' outcomes     workers return it (the source      to the driver in chunk order
+                                           in chunk order                stops being read at its cap)
     the reject-rate check                pipeline.flow                 BuildJob.check_reject_rates        the same
     own ids and repeated ids             pipeline.flow: steps.ids      partition_by_key: hash_partitions  partition_by_key: a hash
       (duplicate_id)                       per partition_by_key          of a hash in memory, ids read      shuffle (shuffle.by_partition)
@@ -55,11 +59,11 @@ two engines' outputs byte for byte. Step by step:
 
 Also shared: the row path, the rules, the templates, dedupe's fingerprints, ranks and
 verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
-Not yet: pass 1, the split and the dedupe decision are still each executor's own sequence of
-the shared steps (first_pass, heldout, removals), not written in the operations: pass 1 needs
-a third operation (map blocks) and one table type for kept rows and rejects (the local worker
-returns a ChunkResult, Ray's a block of kinds); on Ray the driver runs pass 2's steps.place
-over batches streamed to it in order.
+Not yet: the split and the dedupe decision are still each executor's own sequence of the
+shared steps (heldout, removals), not written in the operations; a kept row and a reject still
+have one shape per executor (the local worker's ChunkResult and pipeline.keys.Kept, Ray's block
+of kinds), which Chunk, FirstPass's tables and Batch hide from the flow rather than replace; on
+Ray the driver runs pass 2's steps.place over batches streamed to it in order.
 
 `idata dedupe` takes an executor too: dedupe.runner.dedupe_files(executor=...) enters it and
 runs its passes on the executor's `dedupe_engine()` (the runner's LocalDedupe: its worker pool;
@@ -137,14 +141,43 @@ class FirstPass:
     close: Callable[[], None] = lambda: None
 
 
+class Chunk(Protocol):
+    """One chunk's outcome of pass 1: its steps.caps.Summary, and its rejects (table.Reject)."""
+
+    summary: Any
+
+    def rejects(self, n: int) -> list[Any]:
+        """Its first n rejects, in row order."""
+
+
+class Chunks(Protocol):
+    """Pass 1 as the flow drives it (executors' map_chunks): iterate for every chunk's outcome
+    in chunk order, tell each chunk's fate (take with steps.caps' Cut, or drop), then `taken()`."""
+
+    def __enter__(self) -> Chunks: ...
+
+    def __exit__(self, *exc: Any) -> bool | None: ...
+
+    def __iter__(self) -> Iterator[Chunk]: ...
+
+    def take(self, chunk: Chunk, cut: Any) -> None:
+        """The build takes the chunk's first `cut.take` kept rows, numbered from `cut.start`."""
+
+    def drop(self, chunk: Chunk) -> None:
+        """The build takes nothing of the chunk (read ahead of its source's cap)."""
+
+    def taken(self) -> FirstPass:
+        """The rows taken, as this executor's tables."""
+
+
 class Executor(Protocol):
     """Where a build's passes run. Entered by the build (or, for dedupe, its caller) around the
     passes: __enter__ starts or joins its runtime, __exit__ stops what it started.
 
     The build's flow (pipeline.flow.run_passes) is written once, over the operations every
-    executor has: partition_by_key and iterate_in_order over its tables (pass 1's FirstPass).
-    The steps not yet written in them are each executor's own (first_pass, heldout, removals;
-    the table in this module's docstring)."""
+    executor has: map_chunks (pass 1), and partition_by_key and iterate_in_order over its
+    tables (pass 1's FirstPass). The steps not yet written in them are each executor's own
+    (heldout, removals; the table in this module's docstring)."""
 
     draws_own_progress: bool  # True: the command line shows no row progress of its own
 
@@ -166,9 +199,9 @@ class Executor(Protocol):
     def iterate_in_order(self, table: Any) -> Iterator[Batch]:
         """The rows of the `kept` table, a block at a time, in input order (pass 2)."""
 
-    def first_pass(self, job: BuildJob) -> FirstPass:
-        """Pass 1: every chunk through the row path, steps.caps in chunk order (the ledger gets
-        the reads, rule counts and rejects, in input order)."""
+    def map_chunks(self, job: BuildJob) -> Chunks:
+        """Pass 1's map: every chunk of the job's sources through the row path
+        (pipeline.worker.process_chunk), as a Chunks context (the work runs inside it)."""
 
     def heldout(self, job: BuildJob, first: FirstPass, repeated: Any) -> Any:
         """The numbers of the held-out rows (numpy int64, increasing): split.py's steps over
@@ -217,10 +250,10 @@ class LocalExecutor:
 
         return iterate_in_order(table)
 
-    def first_pass(self, job: BuildJob) -> FirstPass:
-        from instruct_data.pipeline.local import first_pass
+    def map_chunks(self, job: BuildJob) -> Chunks:
+        from instruct_data.pipeline.local import LocalChunks
 
-        return first_pass(job, default_workers() if self.workers is None else max(1, self.workers))
+        return LocalChunks(job, default_workers() if self.workers is None else max(1, self.workers))
 
     def heldout(self, job: BuildJob, first: FirstPass, repeated):
         from instruct_data.pipeline.local import heldout
@@ -282,10 +315,10 @@ class RayExecutor:
 
         return iterate_in_order(table)
 
-    def first_pass(self, job: BuildJob) -> FirstPass:
-        from instruct_data.ray_engine.build import RayBuild
+    def map_chunks(self, job: BuildJob) -> Chunks:
+        from instruct_data.ray_engine.build import RayChunks
 
-        return RayBuild(job, self._entered()).first_pass()
+        return RayChunks(job, self._entered())
 
     def heldout(self, job: BuildJob, first: FirstPass, repeated):
         from instruct_data.ray_engine.build import RayBuild
@@ -318,4 +351,4 @@ def executor_for(engine: str = "local", *, workers: int | None = None, address: 
     raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["Batch", "BuildJob", "ENGINES", "Executor", "FirstPass", "LocalExecutor", "RayExecutor", "default_workers", "executor_for"]
+__all__ = ["Batch", "BuildJob", "Chunk", "Chunks", "ENGINES", "Executor", "FirstPass", "LocalExecutor", "RayExecutor", "default_workers", "executor_for"]

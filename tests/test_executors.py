@@ -42,10 +42,10 @@ class Watched(LocalExecutor):
         self.calls.append("manifest_entry")
         return {"name": "watched"}
 
-    def first_pass(self, job):
-        self.calls.append("first_pass")
+    def map_chunks(self, job):
+        self.calls.append("map_chunks")
         assert not (job.work / "manifest.json").exists()  # the build finishes the ledger after the passes
-        return super().first_pass(job)
+        return super().map_chunks(job)
 
     def partition_by_key(self, table, key, fn, columns):
         self.calls.append(f"partition_by_key {key}")
@@ -68,7 +68,7 @@ def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, 
     executor = Watched()
     manifest = build(recipe, tmp_path / "watched", executor=executor)
     # The flow (pipeline.flow) asks for each step in turn: own ids by their hash, ids by rank.
-    assert executor.calls == ["enter", "manifest_entry", "first_pass", "partition_by_key hash", "partition_by_key rank",
+    assert executor.calls == ["enter", "manifest_entry", "map_chunks", "partition_by_key hash", "partition_by_key rank",
                               "heldout", "removals", "iterate_in_order", "exit"]
     assert manifest["engine"] == {"name": "watched"}
     plain = build(recipe, tmp_path / "plain", workers=1)
@@ -80,8 +80,8 @@ def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, 
 
 def test_an_executor_that_fails_leaves_no_output_and_is_exited(recipe, tmp_path):
     class Failing(Watched):
-        def first_pass(self, job):
-            self.calls.append("first_pass")
+        def map_chunks(self, job):
+            self.calls.append("map_chunks")
             raise KeyboardInterrupt
 
     executor = Failing()

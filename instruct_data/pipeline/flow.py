@@ -2,7 +2,8 @@
 
     summary = run_passes(job, executor)   # the manifest's split counts and statistics
 
-    pass 1          executor.first_pass: chunks through the row path; steps.caps in chunk order
+    pass 1          executor.map_chunks: chunks through the row path; here, in chunk order, steps.caps,
+                    the rejects up to each cut and the reads to the ledger
     the check       job.check_reject_rates: a source over its max_reject_rate fails the build
     own ids         steps.ids over executor.partition_by_key of the rows with an own `id`, by its hash
     repeated ids    steps.ids over executor.partition_by_key of the kept rows, by `rank` (a hash of the id)
@@ -13,7 +14,8 @@
 pipeline.run.build calls run_passes inside `with executor:`; the executor (instruct_data.executors)
 holds the tables and runs the operations, this module says what goes from one step to the next.
 Nothing here depends on which executor runs it, so the local and the Ray build write the same
-bytes by construction wherever a step is written here (the ids and pass 2, so far).
+bytes by construction wherever a step is written here (pass 1's caps and rejects, the ids and
+pass 2, so far).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from instruct_data.ledger import OwnIds
 from instruct_data.pipeline.stats import SplitStats
 from instruct_data.steps import ids as id_steps
 from instruct_data.steps import place
+from instruct_data.steps.caps import Caps, note
 
 
 def run_passes(job: BuildJob, executor: Executor) -> dict[str, Any]:
     """Pass 1, the cross-row steps and pass 2 of a build on `executor` (entered); returns the
     manifest's split counts and statistics (SplitStats.summary)."""
-    first = executor.first_pass(job)
+    first = first_pass(job, executor)
     try:
         job.check_reject_rates()
         count_own_ids(executor, first, job)
@@ -42,6 +45,28 @@ def run_passes(job: BuildJob, executor: Executor) -> dict[str, Any]:
         return write_outputs(job, executor, first, held, repeated, removals)
     finally:
         first.close()
+
+
+def first_pass(job: BuildJob, executor: Executor) -> FirstPass:
+    """Pass 1: the executor's map of every chunk through the row path; here, chunk by chunk in
+    chunk order, what the build takes of each (steps.caps), its rejects up to the cut and its
+    reads and rule counts to the ledger. Returns the taken rows' tables."""
+    caps = Caps(job.plans)
+    with executor.map_chunks(job) as chunks:
+        for chunk in chunks:
+            cut = caps.take(chunk.summary)
+            if cut is None:  # read ahead of its source's cap: not taken
+                chunks.drop(chunk)
+                continue
+            label = job.plans[cut.source].label
+            for reject in chunk.rejects(cut.rejects):
+                job.ledger.outcome(label, reject, strict=job.recipe.strict)
+            note(cut, label, job.ledger)
+            chunks.take(chunk, cut)
+            if job.on_row:
+                for _ in range(cut.rows):
+                    job.on_row()
+        return chunks.taken()
 
 
 def repeated_ids(executor: Executor, first: FirstPass) -> np.ndarray:
@@ -115,4 +140,4 @@ def members(numbers: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.isin(rows, numbers[lo:hi])
 
 
-__all__ = ["count_own_ids", "repeated_ids", "run_passes", "write_outputs"]
+__all__ = ["count_own_ids", "first_pass", "repeated_ids", "run_passes", "write_outputs"]

@@ -1,10 +1,11 @@
 """Pass 1 in the main process: chunks out to the workers, outcomes back, in input order.
 
-The main process writes the rejects to the ledger and keeps, per kept row, only small keys
-(`Kept`: table.KEY_COLUMNS, the id and the category): no text. What it takes of each chunk is
-steps.caps' decision (a source with a cap stops once that many rows were kept; chunks already
-read ahead for it are dropped). The repeated ids and own ids are pipeline.flow's (steps.ids
-over partitions of these keys by hash, pipeline.local.partition_by_key), as on Ray.
+The main process keeps, per kept row, only small keys (`Kept`: table.KEY_COLUMNS, the id and
+the category): no text. What it takes of each chunk, and the rejects it writes, is decided in
+pipeline.flow (steps.caps: a source with a cap stops once that many rows were kept; chunks
+already read ahead for it are dropped), as on Ray; `take_chunk` adds a chunk's taken rows. The
+repeated ids and own ids are pipeline.flow's too (steps.ids over partitions of these keys by
+hash, pipeline.local.partition_by_key).
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from __future__ import annotations
 import os
 from array import array
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instruct_data.ledger import Ledger
 from instruct_data.parallel import WorkerPool
 from instruct_data.pipeline.sources import Plan, tasks
-from instruct_data.pipeline.worker import ChunkResult, WorkerState, init_worker, process_chunk
+from instruct_data.pipeline.worker import ChunkResult, process_chunk
 from instruct_data.steps import ids as id_steps
-from instruct_data.steps.caps import Caps, Summary, note
+from instruct_data.steps.caps import Cut
 from instruct_data.table import KEY_NAMES, add_key_columns
 
 PENDING_PER_WORKER = 4  # chunks in flight per worker: enough to keep them busy, memory bounded
@@ -130,40 +129,15 @@ def _noted(chunks, sources: deque):
         yield task
 
 
-def clean_pass(plans: list[Plan], state: WorkerState, ledger: Ledger, *, workers: int, strict: bool,
-               on_row: Callable[[], None] | None = None) -> tuple[Kept, OwnIdKeys]:
-    """Pass 1 on this machine: the kept rows' keys and the own ids of those that have one
-    (the repeated ids and own ids are pipeline.flow's, over partitions of these)."""
-    # The pool is closed here, not in a generator: an error (--strict, Ctrl-C) must stop the
-    # workers before the caller removes the folder they spool into.
-    with WorkerPool(workers, init_worker, (state,), ahead=PENDING_PER_WORKER) as pool:
-        return _take_chunks(plans, pool, state, ledger, strict, on_row)
-
-
-def _take_chunks(plans: list[Plan], pool: WorkerPool, state: WorkerState, ledger: Ledger, strict: bool,
-                 on_row: Callable[[], None] | None) -> tuple[Kept, OwnIdKeys]:
-    kept = Kept(Ids(os.path.join(state.spool, "ids")))
-    own_ids = OwnIdKeys(os.path.join(state.spool, "own_ids"))
-    caps = Caps(plans)
-    for number, source_index, result in run_chunks(plans, pool):
-        cut = caps.take(Summary.of(number, source_index, result))
-        if cut is None:
-            drop_chunk(state.spool, number)  # read ahead of the cap: these rows are not taken
-            continue
-        plan = plans[source_index]
-        for reject in result.rejects[:cut.rejects]:
-            ledger.outcome(plan.label, reject, strict=strict)
-        note(cut, plan.label, ledger)
-        own_ids.add(result.own_ids, cut.take, cut.start)
-        _extend(kept, result, cut.take, plan)
-        kept.chunks.append((number, cut.take, len(result.ids)))
-        kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
-        if result.dedupe_keys is not None:
-            kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, sum(result.records[:cut.take]))))  # per record
-        if on_row:
-            for _ in range(cut.rows):
-                on_row()
-    return kept, own_ids
+def take_chunk(kept: Kept, own_ids: OwnIdKeys, number: int, result: ChunkResult, cut: Cut, plan: Plan) -> None:
+    """Add what the build takes of a chunk (steps.caps' Cut: its first `cut.take` kept rows) to
+    the keys; the rest of the chunk stays in its spool files, unread."""
+    own_ids.add(result.own_ids, cut.take, cut.start)
+    _extend(kept, result, cut.take, plan)
+    kept.chunks.append((number, cut.take, len(result.ids)))
+    kept.line_lengths.append((result.conv_len, result.train_len, result.held_len))
+    if result.dedupe_keys is not None:
+        kept.dedupe_keys.append(result.dedupe_keys.take(slice(0, sum(result.records[:cut.take]))))  # per record
 
 
 class OwnIdKeys:

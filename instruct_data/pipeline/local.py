@@ -1,8 +1,9 @@
 """The local executor's operations (executors.LocalExecutor): its tables are pass 1's small keys
 in this process's memory, the rows' texts and ids in the spool.
 
-    first_pass        pipeline.keys.clean_pass on parallel.WorkerPool: a FirstPass of a KeptTable
-                      and an OwnIdTable
+    map_chunks        LocalChunks: the chunks through the row path on parallel.WorkerPool, their
+                      outcomes in chunk order; the rows taken to pass 1's keys (pipeline.keys), a
+                      FirstPass of a KeptTable and an OwnIdTable
     partition_by_key  steps.ids.hash_partitions of the key column (in memory); each partition's
                       columns read then (ids from the spool), one partition at a time
     iterate_in_order  the spool, chunk by chunk (pipeline.outputs.chunk_batches)
@@ -12,13 +13,18 @@ in this process's memory, the rows' texts and ids in the spool.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from instruct_data.executors import Batch, BuildJob, FirstPass
-from instruct_data.pipeline.keys import Ids, Kept, OwnIdKeys
+from instruct_data.parallel import WorkerPool
+from instruct_data.pipeline.keys import (PENDING_PER_WORKER, Ids, Kept, OwnIdKeys, drop_chunk, run_chunks,
+                                         take_chunk)
+from instruct_data.pipeline.worker import init_worker
 from instruct_data.steps import ids as id_steps
+from instruct_data.steps.caps import Summary
 
 
 class KeptTable:
@@ -61,17 +67,57 @@ class OwnIdTable:
         return {name: readers[name]() for name in columns}
 
 
-def first_pass(job: BuildJob, workers: int) -> FirstPass:
-    from instruct_data.pipeline.keys import clean_pass
+class LocalChunk:
+    """One chunk's outcome, as the workers returned it (pipeline.worker.ChunkResult)."""
 
-    kept, own = clean_pass(job.plans, job.state, job.ledger, workers=workers, strict=job.recipe.strict,
-                           on_row=job.on_row)
+    def __init__(self, number: int, source: int, result):
+        self.number, self.source, self.result = number, source, result
+        self.summary = Summary.of(number, source, result)
 
-    def close() -> None:
-        kept.ids.close()
-        own.close()
+    def rejects(self, n: int) -> list:
+        return self.result.rejects[:n]
 
-    return FirstPass(KeptTable(kept, job.spool), OwnIdTable(own, kept.ids), len(own.order), close)
+
+class LocalChunks:
+    """Pass 1 on this machine (executors.Executor.map_chunks): the chunks through the row path
+    on a WorkerPool, their outcomes in chunk order as the workers return them (the pool reads
+    ahead a few chunks a worker, so a source whose cap is reached stops being read); the rows
+    taken go to pass 1's keys (pipeline.keys.Kept), their texts stay in the spool."""
+
+    def __init__(self, job: BuildJob, workers: int):
+        self.job, self.workers = job, workers
+        self.kept = Kept(Ids(os.path.join(job.spool, "ids")))
+        self.own = OwnIdKeys(os.path.join(job.spool, "own_ids"))
+        self.pool: WorkerPool | None = None
+
+    def __enter__(self) -> LocalChunks:
+        self.pool = WorkerPool(self.workers, init_worker, (self.job.state,), ahead=PENDING_PER_WORKER).__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # The pool is closed here, on an error too (--strict, Ctrl-C): the workers must stop
+        # before the build removes the folder they spool into.
+        pool, self.pool = self.pool, None
+        pool.__exit__(*exc)
+
+    def __iter__(self) -> Iterator[LocalChunk]:
+        for number, source, result in run_chunks(self.job.plans, self.pool):
+            yield LocalChunk(number, source, result)
+
+    def take(self, chunk: LocalChunk, cut) -> None:
+        take_chunk(self.kept, self.own, chunk.number, chunk.result, cut, self.job.plans[chunk.source])
+
+    def drop(self, chunk: LocalChunk) -> None:
+        drop_chunk(self.job.spool, chunk.number)  # read ahead of the cap: these rows are not taken
+
+    def taken(self) -> FirstPass:
+        kept, own = self.kept, self.own
+
+        def close() -> None:
+            kept.ids.close()
+            own.close()
+
+        return FirstPass(KeptTable(kept, self.job.spool), OwnIdTable(own, kept.ids), len(own.order), close)
 
 
 def partition_by_key(table, key: str, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:

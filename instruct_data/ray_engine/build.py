@@ -3,12 +3,11 @@
 pipeline.flow.run_passes runs the build's passes, the same for every executor; RayExecutor
 answers its calls with what is here, inside the runtime it entered:
 
-- first_pass (RayBuild.first_pass): the chunks of every source (pipeline.sources.tasks)
-  through the local row path (ray_engine.rows), materialized as blocks of kept rows, rejects
-  and per-chunk summaries; the driver reads only the summaries (one row per chunk:
-  steps.caps.Summary) to apply the caps and count the ledger's reads (steps.caps), then streams
-  the rejects into rejects.jsonl in input order. The kept rows the caps take are a dataset
-  numbered in input order (`order`);
+- map_chunks (RayChunks): the chunks of every source (pipeline.sources.tasks) through the
+  local row path (ray_engine.rows), materialized as blocks of kept rows, rejects and per-chunk
+  summaries; the driver streams only the rejects and summaries, in chunk order, for the flow's
+  caps (steps.caps) and ledger. The kept rows the caps take are a dataset numbered in input
+  order (`order`);
 - partition_by_key: a hash shuffle (shuffle.by_partition), the flow's function per partition
   (the repeated ids and own ids: steps.ids);
 - heldout (RayBuild.heldout): split.py's steps per block (ray_engine.heldout);
@@ -38,45 +37,94 @@ from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
 from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
-from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, SUMMARY, chunk_block
+from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, chunk_block
 from instruct_data.ray_engine.runtime import (block_bytes, block_rows, error_from_payload, note_stage,
                                               tasks_dataset)
 from instruct_data.steps import ids as id_steps
 from instruct_data.steps import place
-from instruct_data.steps.caps import Caps, Cut, note
 
 ROWS_PER_PARTITION = 200_000  # rows per shuffle partition: a few hundred MB of band entries at most
 
 
+class RayChunks:
+    """executors.Executor.map_chunks on Ray: on entering, every chunk of the sources through the
+    row path in Ray tasks (ray_engine.rows.chunk_block), materialized as blocks of kept rows,
+    rejects and a summary per chunk; iterated, the rejects and summaries stream to the driver in
+    chunk order (kept rows stay where they are), a chunk's rejects held until its summary
+    arrives; `taken()` is the kept rows the build took, numbered in input order (`order`), and
+    those with an own id (with the `hash` of it), as materialized datasets."""
+
+    def __init__(self, job: BuildJob, cluster):
+        self.job, self.cluster = job, cluster
+        self.pass1 = None  # None: nothing to read (empty outputs, as the local executor writes them)
+        self.cuts: dict[int, tuple[int, int]] = {}  # seq -> (rows taken, the number of its first)
+
+    def __enter__(self) -> RayChunks:
+        plans, cpus = self.job.plans, self.cluster.cpus
+        # Arrays and tables go as pieces each task reads itself: the driver reads no row of them.
+        chunks = tasks_dataset(tasks(plans, block_bytes=block_bytes(input_bytes(plans), cpus),
+                                     batch_rows=block_rows(estimate_rows(self.job.recipe), cpus), in_pieces=True))
+        if chunks is not None:
+            self.pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.job.state, "cwd": os.getcwd()},
+                                            batch_size=1, batch_format="numpy").materialize()
+            note_stage("pass 1: rows, rejects, summaries", self.pass1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[RayChunk]:
+        if self.pass1 is None:
+            return
+        outcomes = where(self.pass1, _is_outcome).select_columns(["kind", "seq", "payload"])
+        rejects: list[bytes] = []
+        last = -1
+        for batch in outcomes.iter_batches(batch_size=4096, batch_format="numpy"):
+            for kind, seq, payload in zip(batch["kind"].tolist(), batch["seq"].tolist(), batch["payload"]):
+                if seq < last:  # (the runtime preserves order: ray_engine.runtime.configure_data)
+                    raise RuntimeError(f"pass 1's chunk {seq} came after chunk {last}")
+                last = seq
+                if kind == ERROR:
+                    raise error_from_payload(payload)  # the first unreadable chunk, as locally
+                if kind == REJECT:  # a chunk's rejects come before its summary, in row order
+                    rejects.append(payload)
+                    continue
+                yield RayChunk(seq, pickle.loads(payload), rejects)
+                rejects = []
+
+    def take(self, chunk: RayChunk, cut) -> None:
+        self.cuts[chunk.seq] = (cut.take, cut.start)
+
+    def drop(self, chunk: RayChunk) -> None:
+        return None  # a chunk not in `cuts` gives no kept row
+
+    def taken(self) -> FirstPass:
+        if self.pass1 is None:
+            return FirstPass(None, None, 0)
+        kept = self.pass1.map_batches(_kept_rows, fn_kwargs={"cuts": self.cuts}, batch_format="numpy").materialize()
+        own_ids = where(kept, has_own_id).select_columns(["order", "id", "own_id"])
+        own_ids = own_ids.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy").materialize()
+        return FirstPass(kept, own_ids, own_ids.count())
+
+
+class RayChunk:
+    """One chunk's outcome on the driver: its steps.caps.Summary and its rejects, pickled."""
+
+    def __init__(self, seq: int, summary, rejects: list[bytes]):
+        self.seq, self.summary, self._rejects = seq, summary, rejects
+
+    def rejects(self, n: int) -> list:
+        return [pickle.loads(payload) for payload in self._rejects[:n]]  # the row path's table.Reject
+
+
 class RayBuild:
-    """One build's passes on the Ray cluster `cluster` (ray_engine.runtime.Cluster), which the
-    executor has started or joined; run() returns the manifest's counts of the outputs."""
+    """One build's held-out split and dedupe decision on the Ray cluster `cluster`
+    (ray_engine.runtime.Cluster), which the executor has started or joined."""
 
     def __init__(self, job: BuildJob, cluster):
         self.job = job
         self.recipe, self.plans, self.state, self.ledger = job.recipe, job.plans, job.state, job.ledger
-        self.cluster, self.on_row = cluster, job.on_row
-
-    def first_pass(self) -> FirstPass:
-        """Pass 1: the kept rows the caps take, as a materialized dataset numbered in input
-        order (`order`), and those with an own id (with the `hash` of it); the ledger gets the
-        reads, rule counts and rejects."""
-        cpus = self.cluster.cpus
-        # Arrays and tables go as pieces each task reads itself: the driver reads no row of them.
-        chunks = tasks_dataset(tasks(self.plans, block_bytes=block_bytes(input_bytes(self.plans), cpus),
-                                     batch_rows=block_rows(estimate_rows(self.recipe), cpus), in_pieces=True))
-        if chunks is None:  # nothing to read: empty outputs, as the local engine writes them
-            return FirstPass(None, None, 0)
-        pass1 = chunks.map_batches(chunk_block, fn_kwargs={"state": self.state, "cwd": os.getcwd()}, batch_size=1,
-                                   batch_format="numpy").materialize()
-        note_stage("pass 1: rows, rejects, summaries", pass1)
-        cuts = self._take_chunks(pass1)
-        self._write_rejects(pass1, cuts)
-        taken = {seq: (cut.take, cut.start) for seq, cut in cuts.items()}
-        kept = pass1.map_batches(_kept_rows, fn_kwargs={"cuts": taken}, batch_format="numpy").materialize()
-        own_ids = where(kept, has_own_id).select_columns(["order", "id", "own_id"])
-        own_ids = own_ids.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy").materialize()
-        return FirstPass(kept, own_ids, own_ids.count())
+        self.cluster = cluster
 
     def heldout(self, first: FirstPass, repeated: np.ndarray) -> np.ndarray:
         if first.kept is None:
@@ -88,38 +136,6 @@ class RayBuild:
             return _RemovalStream(None)
         parts = partitions(self.cluster, first.kept.count())
         return _RemovalStream(self._removals(first.kept, held, repeated, self.job.against, parts))
-
-    # ------------------------------------------------------------------ pass 1 on the driver: summaries
-
-    def _take_chunks(self, pass1) -> dict[int, Cut]:
-        """seq -> what the build takes of the chunk: steps.caps over the chunks' summaries in
-        chunk order, as the local executor; the ledger's reads and rule counts."""
-        summaries = where(pass1, _is_summary).select_columns(["kind", "seq", "payload"])
-        caps = Caps(self.plans)
-        cuts: dict[int, Cut] = {}
-        for row in sorted(summaries.take_all(), key=lambda r: r["seq"]):
-            if row["kind"] == ERROR:
-                raise error_from_payload(row["payload"])  # the first unreadable chunk, as locally
-            cut = caps.take(pickle.loads(row["payload"]))  # None: read ahead of the cap, not taken
-            if cut is None:
-                continue
-            note(cut, self.plans[cut.source].label, self.ledger)
-            cuts[row["seq"]] = cut
-            if self.on_row:
-                for _ in range(cut.rows):
-                    self.on_row()
-        return cuts
-
-    def _write_rejects(self, pass1, cuts: dict[int, Cut]) -> None:
-        rejects = where(pass1, _is_kind, kind=REJECT).select_columns(["seq", "source", "index", "payload"])
-        for batch in rejects.iter_batches(batch_size=4096, batch_format="numpy"):
-            for seq, source, index, payload in zip(batch["seq"].tolist(), batch["source"].tolist(),
-                                                   batch["index"].tolist(), batch["payload"]):
-                if seq not in cuts or index >= cuts[seq].rows:
-                    continue
-                # The row path's table.Reject, as the worker made it.
-                self.ledger.outcome(self.plans[source].label, pickle.loads(payload),
-                                    strict=self.recipe.strict)
 
     # ------------------------------------------------------------------ split and dedupe
 
@@ -241,12 +257,8 @@ class _RemovalStream:
 # ------------------------------------------------------------------ block functions
 
 
-def _is_kind(batch, kind: int):
-    return batch["kind"] == kind
-
-
-def _is_summary(batch):
-    return (batch["kind"] == SUMMARY) | (batch["kind"] == ERROR)
+def _is_outcome(batch):
+    return batch["kind"] != KEPT  # a reject, a summary or an error
 
 
 def has_own_id(batch):
