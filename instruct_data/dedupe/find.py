@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from instruct_data.allocator import return_large_blocks
 from instruct_data.dedupe.fingerprint import Against, Batch, fingerprint_all
 from instruct_data.dedupe.near import Chunks
 from instruct_data.dedupe.select import ranks
@@ -139,6 +140,11 @@ def _fingerprints(items: Iterable[Item], settings: DedupeSettings, questions: li
         if not keep_ids:
             batch.ids = []
         if spilled:
+            # Freed columns of millions of items go back to the system, not to a heap that
+            # keeps their pages (instruct_data.allocator). Set once the first batch is back, so
+            # after the workers are forked: under the fixed threshold each batch's temporaries
+            # were a fresh mapping in them, ~6% more CPU for no memory that grows with rows.
+            return_large_blocks()
             spilled.add(batch)
         else:
             batches.append(batch)

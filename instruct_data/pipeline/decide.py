@@ -264,11 +264,11 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return RowRemovals.none()
-    # The decision makes and frees columns of millions of items: their pages go back to the
-    # system when freed, not to a heap that keeps them (instruct_data.allocator).
-    return_large_blocks()
     layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout))
     if not settings.near:
+        # The decision makes and frees columns of millions of items: their pages go back to
+        # the system when freed, not to a heap that keeps them (instruct_data.allocator).
+        return_large_blocks()
         table, question_ids = _exact_removals(kept, layout, settings, against)
     else:
         questions = list(against)
