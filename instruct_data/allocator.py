@@ -1,5 +1,5 @@
 """Freed memory back to the system: the C allocator's setting for a process whose memory must
-stay flat with the rows (a local build's main process, and the workers it forks).
+stay flat with the rows (a local build's main process, from its dedupe decision on).
 
     from instruct_data.allocator import return_large_blocks
     return_large_blocks()   # once, before the arrays that grow with the rows are made
@@ -9,9 +9,14 @@ each time such a block is freed it raises that threshold to the block's size (up
 after a build's first few temporary arrays, every array of up to 32 MiB (a column of a few
 million items) comes from the heap instead, and the heap keeps the pages of what was freed
 whenever anything lives above them. A build's decision makes and frees many such columns, so
-the pages it had freed were most of what its main process grew by, on top of what it holds
-(100k rows: 101 MiB peak, 78 MiB with the threshold fixed). Fixing the threshold (mallopt
-M_MMAP_THRESHOLD, which also stops it moving) returns them. Elsewhere than glibc: nothing.
+the pages it had freed were much of what its main process grew by, on top of what it holds
+(100k rows: 101 MiB peak, 78 MiB with the threshold fixed from the start). Fixing the
+threshold (mallopt M_MMAP_THRESHOLD, which also stops it moving) returns them. Elsewhere
+than glibc: nothing.
+
+It costs a fresh mapping, zeroed page by page, for each large block: a build sets it once
+its fingerprint workers are forked (dedupe/find.py), since in them, under the fixed
+threshold, every batch's temporaries made one (twice the page faults of the whole build).
 """
 
 from __future__ import annotations
