@@ -85,23 +85,10 @@ def later_ids(part: dict) -> dict:
 
 def count_own_ids(executor: Executor, first: FirstPass, job: BuildJob) -> None:
     """The manifest's own_ids entry (ledger.OwnIds): how many kept rows have an own `id`, how
-    many of them repeat an earlier row's, and the first few repeats in input order."""
-    repeats, examples = 0, []
-    for part in executor.partition_by_key(first.own_ids, "hash", later_own_ids, ("order", "id", "own_id")):
-        orders = np.asarray(part["order"], dtype=np.int64)
-        repeats += len(orders)
-        # Only the first few repeats are named: keep each partition's first few, then the first of those.
-        for k in np.argsort(orders, kind="stable")[:OwnIds.EXAMPLES].tolist():
-            examples.append((int(orders[k]), str(part["own_id"][k]), str(part["id"][k])))
-    examples = sorted(examples)[:OwnIds.EXAMPLES]
-    job.ledger.own_ids.add_counted(first.own_id_rows, repeats, [{"own_id": own, "row": row_id}
-                                                                for _, own, row_id in examples])
-
-
-def later_own_ids(part: dict) -> dict:
-    """One partition: its rows whose own id an earlier row of it has, all their columns."""
-    later = id_steps.later_uses(part["own_id"], part["order"])
-    return {name: np.asarray(values)[later] for name, values in part.items()}
+    many of them repeat an earlier row's, and the first few repeats in input order: steps.ids
+    per partition of those rows by the own id's hash."""
+    parts = executor.partition_by_key(first.own_ids, "hash", id_steps.later_own_ids, id_steps.OWN_ID_COLUMNS)
+    id_steps.note_own_id_repeats(parts, first.own_id_rows, job.ledger, OwnIds.EXAMPLES)
 
 
 def write_outputs(job: BuildJob, executor: Executor, first: FirstPass, held: np.ndarray, repeated: np.ndarray,

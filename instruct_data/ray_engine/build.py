@@ -282,30 +282,19 @@ def _kept_rows(batch, cuts: dict[int, tuple[int, int]]):
     return out
 
 
-def count_own_ids(with_own, parts: int, ledger) -> None:
+def count_own_ids(cluster, with_own, ledger) -> None:
     """ledger.own_ids from a dataset of the rows that have their own `id` (columns order, id,
-    own_id), found with a shuffle on the own id: the driver never holds a set of them."""
-    from instruct_data.ray_engine.shuffle import by_partition
-
-    with_own = with_own.materialize()
+    own_id): steps.ids per partition of a shuffle on the own id's hash, as the build counts them
+    (pipeline.flow.count_own_ids); the driver never holds a set of them."""
+    with_own = with_own.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy").materialize()
     rows = with_own.count()
-    if not rows:
-        return
-    hashed = with_own.map_batches(_id_hash, fn_kwargs={"column": "own_id"}, batch_format="numpy")
-    repeats = by_partition(hashed, "hash", parts, _later_uses, key="own_id").materialize()
-    repeated = repeats.count()
-    examples = repeats.sort("order").limit(OwnIds.EXAMPLES).take_all() if repeated else []
-    ledger.own_ids.add_counted(rows, repeated, [{"own_id": r["own_id"], "row": r["id"]} for r in examples])
+    if rows:
+        parts = partition_by_key(cluster, with_own, "hash", id_steps.later_own_ids, id_steps.OWN_ID_COLUMNS)
+        id_steps.note_own_id_repeats(parts, rows, ledger, OwnIds.EXAMPLES)
 
 
 def _id_hash(batch, column: str):
     return {**batch, "hash": id_steps.value_hashes(batch[column]).view(np.int64)}
-
-
-def _later_uses(batch, key: str):
-    """The rows of the partition whose `key` an earlier row (by `order`) already has (steps.ids)."""
-    rows = id_steps.later_uses(batch[key], batch["order"])
-    return {name: np.asarray(values)[rows] for name, values in batch.items() if name != "hash"}
 
 
 def _split_keys(batch, labels: list[str], by: str, repeated: np.ndarray):

@@ -52,7 +52,7 @@ class RayDedupe:
         if fp is None or not fp.count():
             return _Removals([], None)
         parts = max(self.cluster.cpus, -(-fp.count() // ITEMS_PER_PARTITION), 1)
-        count_own_ids(_union(self.own_ids), parts, ledger)
+        count_own_ids(self.cluster, _union(self.own_ids), ledger)
         found = decide_removals(fp, settings, [qid for qid, _ in questions], parts)
         found = found.select_columns(list(REMOVAL_FIELDS)).sort("order").materialize()
         # Each file's items in turn: a union's blocks need not come out in its inputs' order.

@@ -68,3 +68,28 @@ def hash_partitions(hashes: np.ndarray, rows: int = 1 << 16) -> Iterator[np.ndar
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # where each hash's group starts
     cuts = np.unique(starts[np.minimum(np.searchsorted(starts, np.arange(rows, len(order), rows)), len(starts) - 1)])
     yield from (part for part in np.split(order, cuts[cuts > 0]) if len(part))
+
+
+OWN_ID_COLUMNS = ("order", "id", "own_id")  # what count_repeats reads of each row with an own id
+
+
+def later_own_ids(part: dict) -> dict:
+    """One partition of the rows with an own id (OWN_ID_COLUMNS): those whose own id an earlier
+    row of it has, all their columns (module level: Ray ships it)."""
+    later = later_uses(part["own_id"], part["order"])
+    return {name: np.asarray(values)[later] for name, values in part.items()}
+
+
+def note_own_id_repeats(parts: Iterable[dict], rows: int, ledger, examples: int) -> None:
+    """ledger.own_ids from later_own_ids' results over every partition (any order): `rows` rows
+    have an own id; the repeats are counted and the first `examples` of them, in input order,
+    named. Only each partition's first few are kept on the way, never every repeat's text."""
+    repeats, first = 0, []
+    for part in parts:
+        orders = np.asarray(part["order"], dtype=np.int64)
+        repeats += len(orders)
+        for k in np.argsort(orders, kind="stable")[:examples].tolist():
+            first.append((int(orders[k]), str(part["own_id"][k]), str(part["id"][k])))
+    ledger.own_ids.add_counted(rows, repeats, [{"own_id": own, "row": row_id}
+                                              for _, own, row_id in sorted(first)[:examples]])
+
