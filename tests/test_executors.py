@@ -194,22 +194,12 @@ def test_dedupe_runs_on_the_executor_it_is_given(tmp_path):
     lines = [json.dumps(row, ensure_ascii=False) for row in ROWS]
     rows.write_text("\n".join([*lines, lines[3], lines[7]]) + "\n", encoding="utf-8")
 
-    class WatchedDedupe(LocalExecutor):
-        calls: list[str] = []
-
-        def __enter__(self):
-            self.calls.append("enter")
-            return super().__enter__()
-
-        def __exit__(self, *exc):
-            self.calls.append("exit")
-            return super().__exit__(*exc)
-
+    class WatchedDedupe(Watched):
         def dedupe_engine(self):
             self.calls.append("dedupe_engine")
             return super().dedupe_engine()
 
-    executor = WatchedDedupe(workers=2)
+    executor = WatchedDedupe()  # one worker, against the plain run's two: the same bytes
     watched = dedupe_files([str(rows)], tmp_path / "a", executor=executor)
     assert executor.calls == ["enter", "dedupe_engine", "exit"]
     plain = dedupe_files([str(rows)], tmp_path / "b", workers=2)
