@@ -14,6 +14,7 @@ in this process's memory, the rows' texts and ids in the spool.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -139,7 +140,11 @@ def heldout(job: BuildJob, first: FirstPass, repeated: np.ndarray) -> np.ndarray
     kept = first.kept.kept
     # The split and dedupe's layout read the repeated ids as a byte per row.
     kept.repeated_id = _mask(repeated, len(kept))
-    return np.flatnonzero(np.frombuffer(heldout_rows(kept, job.plans, job.recipe.split), dtype=np.uint8))
+    held = np.flatnonzero(np.frombuffer(heldout_rows(kept, job.plans, job.recipe.split), dtype=np.uint8))
+    # Nothing after the split reads the rows' ranks and prompt keys (16 bytes a row): they go
+    # before the dedupe decision, where the main process peaks.
+    kept.rank, kept.prompt_key = array(kept.rank.typecode), array(kept.prompt_key.typecode)
+    return held
 
 
 def removals(job: BuildJob, first: FirstPass, held: np.ndarray, workers: int) -> RowsRemovals:
