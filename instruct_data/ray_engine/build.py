@@ -183,12 +183,12 @@ def partition_by_key(cluster, table, key: str, fn, columns: tuple[str, ...]) -> 
     if table is None:
         return iter(())
     table = table.select_columns(list(dict.fromkeys([*columns, key]))).materialize()
-    found = by_partition(table, key, partitions(cluster, table.count()), _partition_call, call=fn, key=key,
+    found = by_partition(table, key, partitions(cluster, table.count()), _partition_call, call=fn,
                          columns=columns)
     return found.iter_batches(batch_format="numpy")
 
 
-def _partition_call(batch, call, key: str, columns: tuple[str, ...]):
+def _partition_call(batch, call, columns: tuple[str, ...]):
     return call({name: batch[name] for name in columns})
 
 
