@@ -67,7 +67,7 @@ def instrument() -> None:
     rowpath.json_line = timed("read: bytes to a dict (json_line)", rowpath.json_line)
     rowpath.conversation_of = timed("parse: dict to a Conversation (conversation_of)", rowpath.conversation_of)
     worker._records = timed("render: train records (templates)", worker._records)
-    worker.conversation_line = timed("spool: conversations.jsonl line", worker.conversation_line)
+    worker._conversation_line = timed("spool: conversations.jsonl line", worker._conversation_line)
     worker.record_line = timed("spool: train record to JSON", worker.record_line)
     worker.record_texts = timed("dedupe: texts of each record", worker.record_texts)
     worker._text_keys = timed("keys: ids and prompt hashes (per chunk)", worker._text_keys)

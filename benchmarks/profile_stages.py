@@ -93,7 +93,7 @@ def stages(corpus: Path, repeats: int) -> dict[str, float]:
     figures["render: train records (worker._records)"] = best(lambda: [worker._records(c, state) for c in kept])
     records = [worker._records(c, state) for c in kept]
     figures["spool: conversations.jsonl line"] = best(
-        lambda: [worker.conversation_line(c, len(r)) for c, r in zip(kept, records)])
+        lambda: [worker._conversation_line(c, len(r)) for c, r in zip(kept, records)])
     figures["spool: train records (worker.record_line)"] = best(
         lambda: [worker.record_line(record) for rs in records for record in rs])
     every_turn = state.multiturn.mode == "every-turn"

@@ -15,8 +15,9 @@ The steps, each in one place:
 - one raw record to several rows: `expand_record`, the hook for readers whose records hold
   several rows (register one with `register_expander`, see there);
 - format and column mapping: `open_file`, from the first rows (formats.resolve_format);
-- a row to a Conversation: `conversation_of`; the fast path for plain instruction rows
-  (formats.plainrow) sits inside it, after every check formats.parse_row makes;
+- a row to a Conversation: `conversation_of`; the fast paths for plain instruction rows
+  (formats.plainrow) and plain dialogues (formats.plaindialogue) sit inside it, after every
+  check formats.parse_row makes;
 - a row's id: `position_id` (formats.base), the file (its source name) and the position in
   it, never the row's own `id` field (kept as `own_id`), so ids never collide within a source
   (across a recipe's sources they can: the build rejects the later row as `duplicate_id`).
@@ -36,6 +37,7 @@ from instruct_data.errors import InputError
 from instruct_data.formats import DETECT_ROWS, FORMATS, parse_row, resolve_format, unused_columns
 from instruct_data.formats import seed_tasks
 from instruct_data.formats.base import position_id
+from instruct_data.formats.plaindialogue import PlainDialogue, plain_dialogue
 from instruct_data.formats.plainrow import PlainConversation, plain_conversation
 from instruct_data.io import (GZIP_ERRORS, JSON_SUFFIXES, Row, base_suffix, chunked, is_json_array, json_line,
                               open_binary, read_rows)
@@ -47,7 +49,7 @@ from instruct_data.table import Reject
 BLOCK_BYTES = 1 << 20  # one chunk of a JSON-lines file (about 1,600 Belle rows)
 BATCH_ROWS = 1000  # one chunk of rows already read (an array, a table, the hub)
 
-Result = Conversation | PlainConversation | Reject  # a Reject goes to the ledger as it is
+Result = Conversation | PlainConversation | PlainDialogue | Reject  # a Reject goes to the ledger as it is
 
 
 # ------------------------------------------------------------------ one record, several rows
@@ -177,8 +179,10 @@ def conversation_of(row: Row, spec: FileSpec | str, source: str, *, mapping: dic
     """The Conversation of one row, or why it cannot be one. `source` names the row in its id
     (`source:position`); `label` (default: `source`) is the Conversation's source.
 
-    A plain instruction row (formats.plainrow) skips pydantic: it passes every check parse_row
-    makes on it, so the result is the same (tests/test_rowpath.py generates rows to check).
+    A plain instruction row (formats.plainrow) and a plain dialogue (formats.plaindialogue: alpaca
+    with history, a Belle transcript) skip pydantic: they pass every check parse_row makes on
+    them, so the result is the same (tests/test_rowpath.py generates rows to check,
+    tests/test_dialogue_fastpath.py tries hostile dialogues).
     """
     if isinstance(spec, FileSpec):
         fmt, mapping = row_format(spec.format), spec.mapping
@@ -189,6 +193,8 @@ def conversation_of(row: Row, spec: FileSpec | str, source: str, *, mapping: dic
     data = row.data
     if data is not None and not mapping:
         plain = plain_conversation(data, fmt, label, row.origin, the_id)
+        if plain is None:
+            plain = plain_dialogue(data, fmt, label, row.origin, the_id)
         if plain is not None:
             return plain
     return parse_row(row, fmt, source=label, mapping=mapping, row_id=the_id)

@@ -31,6 +31,8 @@ PLAIN_KEYS = frozenset({"instruction", "input", "output", "id", "category", "cla
 
 class PlainTurn:
     __slots__ = ("role", "text", "input")
+    # schema.Turn's other fields, never set on a plain row's turns (read with getattr or not at all)
+    reasoning = tool_calls = tool_call_id = name = weight = None
 
     def __init__(self, role: str, text: str, input: str | None = None):
         self.role, self.text, self.input = role, text, input
@@ -40,8 +42,9 @@ class PlainTurn:
         return f"{self.text}\n{self.input}" if self.input else self.text
 
 
-class PlainConversation:
-    """A single-turn conversation known to be valid: schema.Conversation's fields, unvalidated."""
+class PlainRecord:
+    """schema.Conversation's fields, unvalidated, for a conversation known to be valid and without
+    tools: PlainConversation (one round) and formats.plaindialogue.PlainDialogue share it."""
 
     __slots__ = ("id", "own_id", "source", "system", "turns", "category", "origin", "rendered")
 
@@ -58,10 +61,6 @@ class PlainConversation:
     @property
     def reply(self) -> str:
         return self.turns[-1].text
-
-    @property
-    def history(self) -> list[tuple[str, str]]:
-        return []
 
     @property
     def n_rounds(self) -> int:
@@ -141,6 +140,16 @@ class PlainConversation:
     def model_dump_json(self, *, exclude_none: bool = True) -> str:
         """Conversation's own name for to_json, so callers need not tell the two apart."""
         return self.to_json()
+
+
+class PlainConversation(PlainRecord):
+    """A single-turn conversation known to be valid: schema.Conversation's fields, unvalidated."""
+
+    __slots__ = ()
+
+    @property
+    def history(self) -> list[tuple[str, str]]:
+        return []
 
 
 def _origin_json(origin: Origin) -> str:

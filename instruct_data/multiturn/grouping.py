@@ -24,7 +24,7 @@ from typing import Any
 
 from instruct_data.table import Reject
 from instruct_data.io import Row
-from instruct_data.schema import Conversation
+from instruct_data.schema import Conversation, Turn
 
 BAD_GROUP = "bad_group"  # reason code, stage "group"
 
@@ -147,10 +147,15 @@ def merge(members: list[tuple[Row, Conversation | Reject]], *, group_id: str,
         id=group_id,
         source=first.source,
         system=next(iter(systems), None),
-        turns=[turn for conv in conversations for turn in conv.turns],
+        turns=[_turn(turn) for conv in conversations for turn in conv.turns],
         category=next((conv.category for conv in conversations if conv.category), None),
         origin=first.origin,
     )
+
+
+def _turn(turn):
+    """A turn for Conversation(): as it is, or a row path fast path's PlainTurn as its fields."""
+    return turn if isinstance(turn, Turn) else {"role": turn.role, "text": turn.text, "input": turn.input}
 
 
 def _ordered(members, order_by: str):

@@ -22,6 +22,7 @@ import xxhash
 from instruct_data.clean import Cleaner
 from instruct_data.dedupe import DedupeSettings, ExactKeys, exact_keys
 from instruct_data.dedupe.keys import record_texts
+from instruct_data.formats.plaindialogue import PlainDialogue
 from instruct_data.pipeline.dialogue import conversation_line
 from instruct_data.rowpath import chunk_results
 from instruct_data.schema import Conversation
@@ -204,7 +205,7 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
     if isinstance(records, Reject):  # multiturn's budget: the row it names is known here
         result.reject(replace(records, origin=str(row.origin), raw=_raw(row), row_id=conversation.id))
         return
-    spool.conv.append(conversation_line(conversation, len(records)))  # replies with no record: weight 0
+    spool.conv.append(_conversation_line(conversation, len(records)))
     for record in records:
         spool.train.append(record_line(record))
     multi = _replies(conversation) > 1
@@ -234,6 +235,17 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
         result.strata.append(category)
     result.records.append(len(records))
     result.multi.append(multi)
+
+
+def _conversation_line(conversation, records: int) -> bytes:
+    """dialogue.conversation_line (replies with no record at weight 0). A plain dialogue whose
+    every reply gives a record (every-turn mode) is written as it is, as a plain row is; one with
+    replies at weight 0 (last-turn mode) is made a validated Conversation first."""
+    if type(conversation) is PlainDialogue:
+        if records >= conversation.n_replies:
+            return conversation.json_line()
+        conversation = conversation.as_conversation()
+    return conversation_line(conversation, records)
 
 
 def _held_records(conversation, records: list[dict], state: WorkerState) -> list[dict]:
