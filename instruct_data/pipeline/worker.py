@@ -71,18 +71,34 @@ def _record_json(record: dict) -> str:
 _quoted = orjson.dumps  # for a str: _string(text).encode("utf-8"), byte for byte (tests/test_spool_json.py)
 
 
+# What record_line writes before a key's value: `{"key": ` for the first key, `, "key": ` after.
+_KEY_BYTES: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _key_bytes(key: str) -> tuple[bytes, bytes]:
+    quoted = _quoted(key)  # (raises for a key orjson refuses: record_line then goes the old way)
+    if len(_KEY_BYTES) < 64:  # a record's keys are a few names: context, target, id, source, category
+        _KEY_BYTES[key] = (b"{" + quoted + b": ", b", " + quoted + b": ")
+    return b"{" + quoted + b": ", b", " + quoted + b": "
+
+
 def record_line(record: dict) -> bytes:
     """(_record_json(record) + "\n").encode("utf-8"): for the usual flat dict of strings, each
-    string encoded by orjson straight to UTF-8 bytes (no str built and encoded again); anything
-    else, and a text orjson refuses (a lone surrogate), the old way, which fails as before."""
+    string encoded by orjson straight to UTF-8 bytes (no str built and encoded again) and joined
+    once with its key's bytes, made once per key; anything else, and a text orjson refuses (a
+    lone surrogate), the old way, which fails as before."""
     parts = []
     try:
         for key, value in record.items():
             if type(value) is not str or type(key) is not str:
                 break
-            parts.append(_quoted(key) + b": " + _quoted(value))
+            parts.append((_KEY_BYTES.get(key) or _key_bytes(key))[1 if parts else 0])
+            parts.append(_quoted(value))
         else:
-            return b"{" + b", ".join(parts) + b"}\n"
+            if not parts:
+                return b"{}\n"
+            parts.append(b"}\n")
+            return b"".join(parts)
     except orjson.JSONEncodeError:
         pass
     return (_record_json(record) + "\n").encode("utf-8")
