@@ -15,22 +15,23 @@ the split -> the dedupe decision -> pass 2 and the stats), as calls on the execu
 executor never calls back into the build. `executor_for(name, ...)` is the one place the
 command line's `--engine` becomes an executor.
 
-The executor's interface (Executor): three operations, which the flow's steps are written in,
-and, for the steps not yet written in them, the step itself:
+The executor's interface (Executor): four operations, which the flow's steps are written in,
+and, for the step not yet written in them, the step itself:
 
     map_chunks(job) -> Chunks                  pass 1's map: every chunk through the row path; its
                                                outcomes (Chunk: a steps.caps.Summary, the rejects)
                                                in chunk order; take or drop each; taken() -> FirstPass
     partition_by_key(table, key, fn, columns)  fn over partitions of the rows, every row of a key
                                                value in one partition; results in any order
+    map_blocks(table, fn, columns)             fn over blocks of the rows, every row in one block;
+                                               results in any order
     iterate_in_order(kept)                     the kept rows, a Batch at a time, in input order
-    heldout(job, first, repeated)              the held-out rows' numbers
     removals(job, first, held, repeated)       dedupe's removals, asked block by block (of_rows)
 
 Every decision that looks across rows is a function of instruct_data/steps/ (or split.py)
 over one partition plus a merge. The steps' tests (tests/test_steps_*.py) show that any
 partitioning gives the answer over all rows; tests/test_executors.py that a build's outputs do
-not depend on how an executor partitions by key; tests/test_ray_engine.py still compares the
+not depend on how an executor partitions by key or cuts blocks; tests/test_ray_engine.py still compares the
 two engines' outputs byte for byte. Step by step:
 
     step                                 written                       LocalExecutor                      RayExecutor
@@ -45,8 +46,11 @@ two engines' outputs byte for byte. Step by step:
     own ids and repeated ids             pipeline.flow: steps.ids      partition_by_key: hash_partitions  partition_by_key: a hash
       (duplicate_id)                       per partition_by_key          of a hash in memory, ids read      shuffle (shuffle.by_partition)
                                            (own id's hash; rank)         from the spool (pipeline.local)    (ray_engine.build)
-    the held-out split (split.py:        each executor's heldout       split.candidates over one          split.candidates per block, then
-      quotas, candidates, merge)                                         partition (decide.heldout_rows)    merged in rounds (ray_engine.heldout)
+    the held-out split                   pipeline.flow: split.py's     map_blocks: slices of the key      map_blocks: map_batches per block
+      (group sizes, quotas, candidates,    block_sizes, then             columns read in place, 1M rows     (ray_engine.build), the results
+      merge)                               block_candidates per block    a block (pipeline.local)           streamed to the driver
+                                           of map_blocks; merged as
+                                           they come (split.merge)
     the dedupe decision: contamination,  each executor's removals      steps.dedupe over hash partitions  steps.dedupe per partition of
       exact, band pairs, verification,     (steps.dedupe in both)        spilled to the spool               Ray shuffles (ray_engine.decide,
       resolve, clusters                                                  (dedupe.find, via                  components.py); removals as a
@@ -59,8 +63,8 @@ two engines' outputs byte for byte. Step by step:
 
 Also shared: the row path, the rules, the templates, dedupe's fingerprints, ranks and
 verification, the removal of some of a dialogue's records (pipeline.dialogue) and the ledger.
-Not yet: the split and the dedupe decision are still each executor's own sequence of the
-shared steps (heldout, removals), not written in the operations; a kept row and a reject still
+Not yet: the dedupe decision is still each executor's own sequence of the shared steps
+(removals), not written in the operations; a kept row and a reject still
 have one shape per executor (the local worker's ChunkResult and pipeline.keys.Kept, Ray's block
 of kinds), which Chunk, FirstPass's tables and Batch hide from the flow rather than replace; on
 Ray the driver runs pass 2's steps.place over batches streamed to it in order.
@@ -133,12 +137,17 @@ class FirstPass:
     took (columns as table.KEY_COLUMNS, with `id` and `order`, the row's number in input
     order), `own_ids`, a table of those of them with an own `id` field (columns `order`,
     `id`, `own_id`, and `hash` of the own id), and `own_id_rows`, how many rows that is.
-    `close()` releases what the tables hold once the build is done with them."""
+    `names`: the names of the numbers the kept table's `category` column holds (None where it
+    holds the names themselves). `let_go(columns)`: no later step reads these columns of the
+    kept table, which may release them; `close()` releases what the tables hold once the build
+    is done with them."""
 
     kept: Any
     own_ids: Any
     own_id_rows: int
     close: Callable[[], None] = lambda: None
+    names: dict | None = None
+    let_go: Callable[[tuple[str, ...]], None] = lambda columns: None
 
 
 class Chunk(Protocol):
@@ -175,9 +184,9 @@ class Executor(Protocol):
     passes: __enter__ starts or joins its runtime, __exit__ stops what it started.
 
     The build's flow (pipeline.flow.run_passes) is written once, over the operations every
-    executor has: map_chunks (pass 1), and partition_by_key and iterate_in_order over its
-    tables (pass 1's FirstPass). The steps not yet written in them are each executor's own
-    (heldout, removals; the table in this module's docstring)."""
+    executor has: map_chunks (pass 1), and partition_by_key, map_blocks and iterate_in_order
+    over its tables (pass 1's FirstPass). The step not yet written in them is each executor's
+    own (removals; the table in this module's docstring)."""
 
     draws_own_progress: bool  # True: the command line shows no row progress of its own
 
@@ -196,16 +205,18 @@ class Executor(Protocol):
         returns columns (numpy arrays of one length); its results, in no particular order. A row whose key no other row has may be
         left out: partition_by_key is for steps that compare rows sharing a key (steps.ids)."""
 
+    def map_blocks(self, table: Any, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+        """fn over blocks of the rows of `table` (one of this executor's: FirstPass's), every row
+        in exactly one block: each call gets a block's `columns` (arrays, its rows in any order)
+        and returns columns (numpy arrays of one length); its results, in no particular order
+        (the split: split.block_sizes, split.block_candidates)."""
+
     def iterate_in_order(self, table: Any) -> Iterator[Batch]:
         """The rows of the `kept` table, a block at a time, in input order (pass 2)."""
 
     def map_chunks(self, job: BuildJob) -> Chunks:
         """Pass 1's map: every chunk of the job's sources through the row path
         (pipeline.worker.process_chunk), as a Chunks context (the work runs inside it)."""
-
-    def heldout(self, job: BuildJob, first: FirstPass, repeated: Any) -> Any:
-        """The numbers of the held-out rows (numpy int64, increasing): split.py's steps over
-        the kept rows but those numbered in `repeated` (their ids repeat)."""
 
     def removals(self, job: BuildJob, first: FirstPass, held: Any, repeated: Any) -> Any:
         """Dedupe's decision (steps.dedupe) over the kept rows' records, held-out rows
@@ -245,6 +256,11 @@ class LocalExecutor:
 
         return partition_by_key(table, key, fn, columns)
 
+    def map_blocks(self, table, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+        from instruct_data.pipeline.local import map_blocks
+
+        return map_blocks(table, fn, columns)
+
     def iterate_in_order(self, table) -> Iterator[Batch]:
         from instruct_data.pipeline.local import iterate_in_order
 
@@ -255,15 +271,10 @@ class LocalExecutor:
 
         return LocalChunks(job, default_workers() if self.workers is None else max(1, self.workers))
 
-    def heldout(self, job: BuildJob, first: FirstPass, repeated):
-        from instruct_data.pipeline.local import heldout
-
-        return heldout(job, first, repeated)
-
     def removals(self, job: BuildJob, first: FirstPass, held, repeated):
         from instruct_data.pipeline.local import removals
 
-        return removals(job, first, held, default_workers() if self.workers is None else max(1, self.workers))
+        return removals(job, first, held, repeated, default_workers() if self.workers is None else max(1, self.workers))
 
     def dedupe_engine(self):
         from instruct_data.dedupe.runner import LocalDedupe
@@ -310,6 +321,11 @@ class RayExecutor:
 
         return partition_by_key(self._entered(), table, key, fn, columns)
 
+    def map_blocks(self, table, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+        from instruct_data.ray_engine.build import map_blocks
+
+        return map_blocks(self._entered(), table, fn, columns)
+
     def iterate_in_order(self, table) -> Iterator[Batch]:
         from instruct_data.ray_engine.build import iterate_in_order
 
@@ -319,11 +335,6 @@ class RayExecutor:
         from instruct_data.ray_engine.build import RayChunks
 
         return RayChunks(job, self._entered())
-
-    def heldout(self, job: BuildJob, first: FirstPass, repeated):
-        from instruct_data.ray_engine.build import RayBuild
-
-        return RayBuild(job, self._entered()).heldout(first, repeated)
 
     def removals(self, job: BuildJob, first: FirstPass, held, repeated):
         from instruct_data.ray_engine.build import RayBuild

@@ -21,9 +21,14 @@ The choice is written once for every engine, as steps over partitions of the row
 `candidates` keeps, per group, the first (smallest-ranked) row of each prompt key, and of those
 the `quota` smallest-ranked (ties by `order`). The rows the whole choice takes are exactly
 those, so the same function over any part, then over the union of the parts' answers, gives
-the same answer: at most `quota` rows per group leave a partition. choose_heldout runs it over
-one partition (the local engine's keys, in memory); ray_engine.heldout over Ray's blocks,
-merged in rounds.
+the same answer: at most `quota` rows per group leave a partition.
+
+A build runs these steps over blocks of its kept rows (pipeline.flow.choose_heldout, over
+executor.map_blocks, the same code for every executor): `block_sizes` and `block_candidates`
+take a block's columns as the executor's table holds them (order, source, category, rank,
+prompt_key) and make its split keys (`split_keys`: the group of each row, the rows whose id
+repeats left out); `merge` takes the blocks' candidates as they come. choose_heldout runs the
+steps over one partition given as lists (the tests' and benchmarks/bench_split.py's reference).
 """
 
 from __future__ import annotations
@@ -161,14 +166,104 @@ def candidates(part: dict, quota: dict) -> dict:
     return chosen
 
 
-def merge(parts, quota: dict) -> dict:
-    """candidates over the union of partitions' candidates (or of any partitions)."""
+def merge(parts, quota: dict, hold: int | None = None) -> dict:
+    """candidates over the union of partitions' candidates (or of any partitions), taken as they
+    come: whenever the rows held pass `hold` (default: twice the quota's total, at least 64k),
+    they are merged down to their candidates, so no more than that and one part are held at
+    once (a tree of merges, which gives the answer over the union). {} for no parts."""
+    bound = max(2 * sum(quota.values()), 1 << 16) if hold is None else hold
+    held: list[dict] = []
+    rows = 0
+    for part in parts:
+        held.append(part)
+        rows += len(part["order"]) if "order" in part else len(next(iter(part.values()), ()))
+        if len(held) > 1 and rows > bound:
+            held = [_union_candidates(held, quota)]
+            rows = len(held[0]["order"])
+    if not held:
+        return {}
+    return _union_candidates(held, quota)
+
+
+def _union_candidates(parts: list[dict], quota: dict) -> dict:
     import numpy as np
 
-    parts = list(parts)
-    if not parts:
-        return {}
     return candidates({name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in parts[0]}, quota)
+
+
+# ---------------------------------------------------------------- a build's blocks of kept rows
+
+BLOCK_COLUMNS = ("order", "source", "category", "rank", "prompt_key")  # what split_keys reads of a block
+
+
+def split_keys(block: dict, *, by: str, labels: list[str], names: dict | None, repeated) -> dict:
+    """The split's keys (group, rank, prompt_key, order) of a block of kept rows (BLOCK_COLUMNS:
+    `source` a source's number in `labels`, `category` a category's name, "" or None for none,
+    or with `names` a number that names maps to one, as pipeline.stats reads it). A group value
+    is the source's number (by source), the category's number (by category, with `names`) or
+    name: group_name names it. The rows numbered in `repeated` (their ids repeat: never held
+    out) get the group SKIPPED (the number column's largest value, or ""), which no quota names
+    and block_sizes leaves out: the other columns are read as they are, not copied."""
+    import numpy as np
+
+    order = np.asarray(block["order"], dtype=np.int64)
+    if by == "source" or names is not None:
+        group = np.asarray(block["source" if by == "source" else "category"])
+        if group.dtype.kind not in "iu":
+            group = group.astype(np.int64)
+    else:
+        source = np.asarray(block["source"]).tolist()
+        group = np.asarray([c or f"source:{labels[s]}" for c, s in zip(np.asarray(block["category"]).tolist(), source)],
+                           dtype=object)
+    if len(repeated) and len(order):
+        skip = np.isin(order, repeated)
+        if skip.any():
+            group = group.copy()  # (never the table's own column)
+            group[skip] = skipped(group)
+    return {"group": group, "rank": np.asarray(block["rank"], dtype=np.uint64),
+            "prompt_key": np.asarray(block["prompt_key"], dtype=np.uint64), "order": order}
+
+
+def skipped(group):
+    """The group value of the rows that may not be held out, in a group column's dtype."""
+    import numpy as np
+
+    return np.iinfo(group.dtype).max if group.dtype.kind in "iu" else ""
+
+
+def group_name(value, *, by: str, labels: list[str], names: dict | None) -> str:
+    """The name of a group value of split_keys (a category's name; `source:LABEL` for a source,
+    or for a row without a category)."""
+    if by == "source":
+        return f"source:{labels[value]}"
+    return names[value] if names is not None else value
+
+
+def block_sizes(block: dict, **keys) -> dict:
+    """One block's group_sizes, as columns `group` and `rows` (split_keys' keyword arguments)."""
+    import numpy as np
+
+    group = split_keys(block, **keys)["group"]
+    sizes = group_sizes(group)
+    sizes.pop(skipped(group), None)
+    return {"group": np.asarray(list(sizes), dtype=object), "rows": np.asarray(list(sizes.values()), dtype=np.int64)}
+
+
+def block_candidates(block: dict, quota: dict, **keys) -> dict:
+    """One block's candidates (columns group, rank, prompt_key, order) for `quota` (keyed by
+    group value)."""
+    return candidates(split_keys(block, **keys), quota)
+
+
+def block_quotas(settings: SplitSettings, sizes: dict, kept_rows: int, **keys) -> dict:
+    """quotas, keyed by group value, from the blocks' merged sizes (keyed by group value) and
+    every kept row's count; the groups that give none left out."""
+    named: dict[str, int] = {}
+    for value, n in sizes.items():
+        name = group_name(value, **keys)
+        named[name] = named.get(name, 0) + n
+    wanted = quotas(settings, named, kept_rows)
+    return {value: wanted[name] for value in sizes if (name := group_name(value, **keys)) in wanted}
 
 
 def _first_prompts(ranked, quota: int, prompt_key):

@@ -51,9 +51,9 @@ class Watched(LocalExecutor):
         self.calls.append(f"partition_by_key {key}")
         return super().partition_by_key(table, key, fn, columns)
 
-    def heldout(self, job, first, repeated):
-        self.calls.append("heldout")
-        return super().heldout(job, first, repeated)
+    def map_blocks(self, table, fn, columns):
+        self.calls.append("map_blocks")
+        return super().map_blocks(table, fn, columns)
 
     def removals(self, job, first, held, repeated):
         self.calls.append("removals")
@@ -68,8 +68,9 @@ def test_the_build_enters_its_executor_around_the_passes_and_records_it(recipe, 
     executor = Watched()
     manifest = build(recipe, tmp_path / "watched", executor=executor)
     # The flow (pipeline.flow) asks for each step in turn: own ids by their hash, ids by rank.
+    # The split: the blocks' group sizes, then their candidates.
     assert executor.calls == ["enter", "manifest_entry", "map_chunks", "partition_by_key hash", "partition_by_key rank",
-                              "heldout", "removals", "iterate_in_order", "exit"]
+                              "map_blocks", "map_blocks", "removals", "iterate_in_order", "exit"]
     assert manifest["engine"] == {"name": "watched"}
     plain = build(recipe, tmp_path / "plain", workers=1)
     assert "engine" not in plain  # the local executor records none: its manifest is as it was
@@ -144,8 +145,9 @@ def test_nothing_below_the_build_calls_back_up_into_it():
 
 
 class Repartitioned(LocalExecutor):
-    """The local executor, but partitioning by key its own way: every row (alone with its key or
-    not) in `parts` partitions by the key modulo `parts`, the partitions in reverse."""
+    """The local executor, but partitioning by key and into blocks its own way: every row (alone
+    with its key or not) in `parts` partitions by the key modulo `parts`, the partitions in
+    reverse; blocks of `parts` shuffles of the rows, their rows in any order, in reverse."""
 
     def __init__(self, parts: int):
         super().__init__(workers=2)
@@ -159,13 +161,21 @@ class Repartitioned(LocalExecutor):
             rows = np.flatnonzero(keys % np.uint64(self.parts) == part)
             yield fn(table.take(rows, columns))
 
+    def map_blocks(self, table, fn, columns):
+        import numpy as np
+
+        rows = np.random.default_rng(self.parts).permutation(len(table))
+        for block in reversed(np.array_split(rows, self.parts)):
+            yield fn(table.take(block, columns))
+
 
 def test_any_partitioning_by_key_gives_the_same_outputs(tmp_path):
-    """The build's ids steps are the flow's, over whatever partitions the executor forms: one
-    partition of every row, or several in any order, give the bytes the local executor's give.
-    Rows here repeat an id (two sources whose ids meet) and an own id."""
-    rows = [{"id": f"own{n % 7}", "instruction": f"问题{n}：介绍一种水果。", "output": f"第{n}种水果很好吃，富含维生素。"}
-            for n in range(60)]
+    """The build's ids steps and its split are the flow's, over whatever partitions and blocks
+    the executor forms: one partition of every row, or several in any order, give the bytes the
+    local executor's give. Rows here repeat an id (two sources whose ids meet) and an own id, and
+    some have a category; the split is by category (a source for rows without), then by source."""
+    rows = [{"id": f"own{n % 7}", "instruction": f"问题{n}：介绍一种水果。", "output": f"第{n}种水果很好吃，富含维生素。",
+             **({"category": ["水果", "问答"][n % 2]} if n % 3 else {})} for n in range(60)]
     for name, part in (("b.jsonl", rows[:20]), ("c.jsonl", rows[20:40]), ("one.jsonl", rows[40:])):
         (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
     (tmp_path / "d").mkdir()
@@ -174,15 +184,19 @@ def test_any_partitioning_by_key_gives_the_same_outputs(tmp_path):
     recipe = parse_recipe({"sources": [{"name": "a/b", "files": [str(tmp_path / "one.jsonl")]},
                                        {"name": "a", "files": [str(tmp_path / "d" / "b.jsonl"),
                                                                str(tmp_path / "d" / "c.jsonl")]}],
-                           "split": {"heldout": 4}})
-    plain = build(recipe, tmp_path / "plain", workers=2)
-    assert plain["counts"]["rejects_by_reason"] == {"read/duplicate_id": {"a": 20}}
-    assert plain["counts"]["own_ids"]["rows_repeating_an_earlier_own_id"] > 0
-    for parts in (1, 3):
-        other = build(recipe, tmp_path / f"parts{parts}", executor=Repartitioned(parts))
-        for name in OUTPUTS:
-            assert (tmp_path / f"parts{parts}" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
-        assert other["counts"] == plain["counts"]
+                           "split": {"heldout": 12}})
+    by_source = recipe.model_copy(update={"split": recipe.split.model_copy(update={"heldout": 0.3, "by": "source"})})
+    for name, recipe in (("category", recipe), ("source", by_source)):
+        plain = build(recipe, tmp_path / name / "plain", workers=2)
+        assert plain["counts"]["rejects_by_reason"] == {"read/duplicate_id": {"a": 20}}
+        assert plain["counts"]["own_ids"]["rows_repeating_an_earlier_own_id"] > 0
+        assert len(plain["split"]["heldout"]) >= 2
+        for parts in (1, 3):
+            other = build(recipe, tmp_path / name / f"parts{parts}", executor=Repartitioned(parts))
+            for output in OUTPUTS:
+                assert (tmp_path / name / f"parts{parts}" / output).read_bytes() == \
+                    (tmp_path / name / "plain" / output).read_bytes(), (name, output)
+            assert other["counts"] == plain["counts"] and other["split"] == plain["split"]
 
 
 def test_dedupe_runs_on_the_executor_it_is_given(tmp_path):

@@ -103,3 +103,50 @@ def test_the_choice_over_partitions_merged_in_any_tree_is_the_choice_over_all_ro
         found = [candidates(part, quota) for part in parts]
         chosen = merge([merge(found[:3], quota), merge(found[3:5], quota), *found[5:]], quota)
         assert sorted(chosen["order"].tolist()) == [i for i in range(n) if whole[i]]
+
+
+def test_a_builds_blocks_in_either_representation_give_the_choice_over_all_rows():
+    """What pipeline.flow.choose_heldout runs over an executor's blocks (split.block_sizes,
+    block_quotas, block_candidates, merge as they come): the same rows as choose_heldout over
+    every row, whether a block's `category` holds the names (Ray) or numbers named by `names`
+    (the local executor), by category or by source, blocks cut anyhow, rows in any order."""
+    import numpy as np
+
+    from instruct_data.split import block_candidates, block_quotas, block_sizes, merge, merge_sizes
+
+    rng = np.random.default_rng(2)
+    n = 4000
+    labels = ["甲", "乙", "丙"]
+    source = rng.integers(0, 3, n)
+    category = rng.integers(0, 4, n)  # 3: none (the source's group)
+    names = ["问答", "翻译", "写作", ""]
+    ranks = rng.integers(0, 80, n, dtype=np.uint64)
+    prompts = rng.integers(0, 600, n, dtype=np.uint64)
+    repeated = np.sort(rng.choice(n, 150, replace=False))
+    stratum_names = [names[c] or f"source:{labels[s]}" for c, s in zip(category, source)]
+    numbers: dict[str, int] = {}
+    stratum = np.asarray([numbers.setdefault(name, len(numbers)) for name in stratum_names], dtype=np.uint32)
+    skip = np.isin(np.arange(n), repeated)
+    for by in ("category", "source"):
+        for settings in (SplitSettings(heldout=350), SplitSettings(heldout=0.2, max_per_group=60), SplitSettings()):
+            groups = stratum if by == "category" else source
+            group_names = ({v: k for k, v in numbers.items()} if by == "category"
+                           else {i: f"source:{label}" for i, label in enumerate(labels)})
+            whole = choose_heldout(settings, groups=groups.tolist(), names=group_names, ranks=ranks.tolist(),
+                                   prompt_keys=prompts.tolist(), skip=skip.tolist())
+            expected = [i for i in range(n) if whole[i]]
+            assert len(expected) > 50
+            for as_numbers in (True, False):
+                table = {"order": np.arange(n), "source": source.astype(np.uint16), "rank": ranks, "prompt_key": prompts,
+                         "category": stratum if as_numbers else
+                         np.asarray([names[c] or None for c in category], dtype=object)}
+                keys = {"by": by, "labels": labels, "names": {v: k for k, v in numbers.items()} if as_numbers else None}
+                shuffled = rng.permutation(n)
+                blocks = [{name: column[cut] for name, column in table.items()}
+                          for cut in np.array_split(shuffled, 9)]
+                sizes = merge_sizes(dict(zip(b["group"].tolist(), b["rows"].tolist()))
+                                    for b in (block_sizes(block, repeated=repeated, **keys) for block in blocks))
+                quota = block_quotas(settings, sizes, sum(sizes.values()) + len(repeated), **keys)
+                found = (block_candidates(block, quota, repeated=repeated, **keys) for block in blocks)
+                chosen = merge(found, quota, hold=300)  # merged down as they come
+                assert sorted(chosen["order"].tolist()) == expected, (by, settings, as_numbers)

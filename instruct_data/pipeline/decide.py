@@ -1,4 +1,5 @@
-"""The decisions made on the keys: which rows are held out, which are duplicates."""
+"""The local executor's dedupe decision on the keys: which records of the kept rows are duplicates
+(the held-out split is pipeline.flow.choose_heldout's, for every executor)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,7 @@ from instruct_data.dedupe.keys import record_prompt
 from instruct_data.formats import read_conversations
 from instruct_data.io import expand_inputs
 from instruct_data.pipeline.keys import Kept
-from instruct_data.pipeline.sources import Plan
-from instruct_data.split import SplitSettings, choose_heldout
 from instruct_data.table import Reject
-
-
-def heldout_rows(kept: Kept, plans: list[Plan], settings: SplitSettings) -> bytearray:
-    """The held-out choice (instruct_data.split) over the kept rows' keys."""
-    if settings.by == "source":
-        groups, names = kept.source, {p.index: f"source:{p.label}" for p in plans}
-    else:
-        groups, names = kept.stratum, {index: name for name, index in kept.strata.items()}
-    return choose_heldout(settings, groups=groups, names=names, ranks=kept.rank, prompt_keys=kept.prompt_key,
-                          skip=kept.repeated_id)
 
 
 def held_records(entry: bytes, multi: bool) -> int:

@@ -7,23 +7,26 @@
     the check       job.check_reject_rates: a source over its max_reject_rate fails the build
     own ids         steps.ids over executor.partition_by_key of the rows with an own `id`, by its hash
     repeated ids    steps.ids over executor.partition_by_key of the kept rows, by `rank` (a hash of the id)
-    the split       executor.heldout (split.py's steps)
+    the split       split.py's steps over executor.map_blocks of the kept rows: the blocks' group
+                    sizes (merged: the quotas), then the blocks' candidates, merged as they come
     dedupe          executor.removals (steps.dedupe's)
     pass 2, stats   steps.place over executor.iterate_in_order of the kept rows; SplitStats merged
 
 pipeline.run.build calls run_passes inside `with executor:`; the executor (instruct_data.executors)
 holds the tables and runs the operations, this module says what goes from one step to the next.
 Nothing here depends on which executor runs it, so the local and the Ray build write the same
-bytes by construction wherever a step is written here (pass 1's caps and rejects, the ids and
-pass 2, so far).
+bytes by construction wherever a step is written here (pass 1's caps and rejects, the ids, the
+split and pass 2, so far; not yet the dedupe decision).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from instruct_data import split
 from instruct_data.executors import BuildJob, Executor, FirstPass
 from instruct_data.ledger import OwnIds
 from instruct_data.pipeline.stats import SplitStats
@@ -40,7 +43,8 @@ def run_passes(job: BuildJob, executor: Executor) -> dict[str, Any]:
         job.check_reject_rates()
         count_own_ids(executor, first, job)
         repeated = repeated_ids(executor, first)
-        held = np.sort(np.asarray(executor.heldout(job, first, repeated), dtype=np.int64))
+        held = choose_heldout(job, executor, first, repeated)
+        first.let_go(("rank", "prompt_key"))  # nothing after the split reads them
         removals = executor.removals(job, first, held, repeated)
         return write_outputs(job, executor, first, held, repeated, removals)
     finally:
@@ -81,6 +85,25 @@ def later_ids(part: dict) -> dict:
     """One partition: the rows whose `id` an earlier row of it has (module level: Ray ships it)."""
     later = id_steps.later_uses(part["id"], part["order"])
     return {"order": np.asarray(part["order"], dtype=np.int64)[later]}
+
+
+def choose_heldout(job: BuildJob, executor: Executor, first: FirstPass, repeated: np.ndarray) -> np.ndarray:
+    """The numbers of the held-out rows, increasing: split.py's steps over the executor's blocks
+    of the kept rows, those numbered in `repeated` left out (their ids repeat). Each block's
+    group sizes, added up, give the quotas (split.block_quotas; the automatic share is taken of
+    every kept row); each block's candidates, merged as they come (split.merge), the choice."""
+    keys = {"by": job.recipe.split.by, "labels": [plan.label for plan in job.plans], "names": first.names,
+            "repeated": repeated}
+    blocks = executor.map_blocks(first.kept, partial(split.block_sizes, **keys), split.BLOCK_COLUMNS)
+    sizes = split.merge_sizes(dict(zip(block["group"].tolist(), block["rows"].tolist())) for block in blocks)
+    del keys["repeated"]
+    quota = split.block_quotas(job.recipe.split, sizes, sum(sizes.values()) + len(repeated), **keys)
+    if not quota:
+        return np.zeros(0, dtype=np.int64)
+    blocks = executor.map_blocks(first.kept, partial(split.block_candidates, quota=quota, repeated=repeated, **keys),
+                                 split.BLOCK_COLUMNS)
+    chosen = split.merge(blocks, quota)
+    return np.sort(np.asarray(chosen["order"], dtype=np.int64)) if chosen else np.zeros(0, dtype=np.int64)
 
 
 def count_own_ids(executor: Executor, first: FirstPass, job: BuildJob) -> None:
@@ -127,4 +150,4 @@ def members(numbers: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.isin(rows, numbers[lo:hi])
 
 
-__all__ = ["count_own_ids", "first_pass", "repeated_ids", "run_passes", "write_outputs"]
+__all__ = ["choose_heldout", "count_own_ids", "first_pass", "repeated_ids", "run_passes", "write_outputs"]

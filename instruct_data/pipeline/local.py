@@ -6,8 +6,8 @@ in this process's memory, the rows' texts and ids in the spool.
                       FirstPass of a KeptTable and an OwnIdTable
     partition_by_key  steps.ids.hash_partitions of the key column (in memory); each partition's
                       columns read then (ids from the spool), one partition at a time
+    map_blocks        slices of the key columns (in memory, read in place), BLOCK_ROWS rows a block
     iterate_in_order  the spool, chunk by chunk (pipeline.outputs.chunk_batches)
-    heldout           split.py's steps over the one in-memory partition (pipeline.decide.heldout_rows)
     removals          steps.dedupe over hash partitions on disk (pipeline.decide.find_removals)
 """
 
@@ -28,15 +28,26 @@ from instruct_data.steps import ids as id_steps
 from instruct_data.steps.caps import Summary
 
 
+BLOCK_ROWS = 1 << 20  # rows a block of map_blocks
+
+
 class KeptTable:
     """The kept rows' keys (pipeline.keys.Kept) as a table: columns `order` (the row's number),
-    `id` (read from the spool) and the key columns; `spool` holds their lines."""
+    `id` (read from the spool), `category` (the row's stratum number: Kept.strata names it) and
+    the key columns; `spool` holds their lines."""
 
     def __init__(self, kept: Kept, spool: str):
         self.kept, self.spool = kept, spool
 
+    def __len__(self) -> int:
+        return len(self.kept)
+
     def key(self, name: str) -> np.ndarray:
         return np.frombuffer(getattr(self.kept, name), dtype=np.uint64)
+
+    def column(self, name: str) -> np.ndarray:
+        """A key column, read in place (an array or bytearray of Kept: its memoryview gives numpy the dtype)."""
+        return np.asarray(memoryview(getattr(self.kept, "stratum" if name == "category" else name)))
 
     def take(self, rows: np.ndarray, columns: tuple[str, ...]) -> dict:
         taken = {}
@@ -45,9 +56,20 @@ class KeptTable:
                 taken[name] = rows
             elif name == "id":
                 taken[name] = self.kept.ids.pick(rows)
-            else:  # an array or bytearray of Kept: its memoryview gives numpy the dtype
-                taken[name] = np.asarray(memoryview(getattr(self.kept, name)))[rows]
+            else:
+                taken[name] = self.column(name)[rows]
         return taken
+
+    def block(self, start: int, stop: int, columns: tuple[str, ...]) -> dict:
+        """Rows start..stop-1 (no id): the key columns' slices, read in place."""
+        return {name: np.arange(start, stop, dtype=np.int64) if name == "order" else self.column(name)[start:stop]
+                for name in columns}
+
+    def let_go(self, columns: tuple[str, ...]) -> None:
+        """Release key columns no later step reads (the split's ranks and prompt keys: 16 bytes
+        a row, gone before the dedupe decision, where the main process peaks)."""
+        for name in columns:
+            setattr(self.kept, name, array(getattr(self.kept, name).typecode))
 
 
 class OwnIdTable:
@@ -118,7 +140,9 @@ class LocalChunks:
             kept.ids.close()
             own.close()
 
-        return FirstPass(KeptTable(kept, self.job.spool), OwnIdTable(own, kept.ids), len(own.order), close)
+        table = KeptTable(kept, self.job.spool)
+        return FirstPass(table, OwnIdTable(own, kept.ids), len(own.order), close,
+                         names={index: name for name, index in kept.strata.items()}, let_go=table.let_go)
 
 
 def partition_by_key(table, key: str, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
@@ -128,29 +152,23 @@ def partition_by_key(table, key: str, fn: Callable[[dict], dict], columns: tuple
         yield fn(table.take(rows, columns))
 
 
+def map_blocks(table: KeptTable, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
+    """fn over consecutive blocks of BLOCK_ROWS kept rows, their columns read in place."""
+    for start in range(0, len(table), BLOCK_ROWS):
+        yield fn(table.block(start, min(start + BLOCK_ROWS, len(table)), columns))
+
+
 def iterate_in_order(table: KeptTable) -> Iterator[Batch]:
     from instruct_data.pipeline.outputs import chunk_batches
 
     return chunk_batches(table.kept, table.spool)
 
 
-def heldout(job: BuildJob, first: FirstPass, repeated: np.ndarray) -> np.ndarray:
-    from instruct_data.pipeline.decide import heldout_rows
-
-    kept = first.kept.kept
-    # The split and dedupe's layout read the repeated ids as a byte per row.
-    kept.repeated_id = _mask(repeated, len(kept))
-    held = np.flatnonzero(np.frombuffer(heldout_rows(kept, job.plans, job.recipe.split), dtype=np.uint8))
-    # Nothing after the split reads the rows' ranks and prompt keys (16 bytes a row): they go
-    # before the dedupe decision, where the main process peaks.
-    kept.rank, kept.prompt_key = array(kept.rank.typecode), array(kept.prompt_key.typecode)
-    return held
-
-
-def removals(job: BuildJob, first: FirstPass, held: np.ndarray, workers: int) -> RowsRemovals:
+def removals(job: BuildJob, first: FirstPass, held: np.ndarray, repeated: np.ndarray, workers: int) -> RowsRemovals:
     from instruct_data.pipeline.decide import find_removals
 
     kept = first.kept.kept
+    kept.repeated_id = _mask(repeated, len(kept))  # dedupe's layout reads them as a byte per row
     return RowsRemovals(find_removals(job.spool, kept, _mask(held, len(kept)), job.recipe.dedupe, workers,
                                       job.against))
 

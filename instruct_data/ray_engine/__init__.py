@@ -11,13 +11,14 @@ This package is what executors.RayExecutor runs: it is handed a build's passes
 entered, and never calls pipeline.build or dedupe.runner itself.
 
 The row path, the rules, the templates, the split, the manifest's counts and the ledger are
-the local engine's own functions (pipeline.worker.process_chunk, split.candidates and
-split.quotas, steps.place (pass 2), pipeline.stats.SplitStats, dedupe's ranks / exact_groups /
-candidate_pairs / verified_pairs / resolve_near); this package only runs them on Ray Data
-blocks and joins their results with shuffles instead of in one process's memory.
+the local engine's own functions (pipeline.worker.process_chunk, steps.place (pass 2),
+pipeline.stats.SplitStats, dedupe's ranks / exact_groups / candidate_pairs / verified_pairs /
+resolve_near); the split is pipeline.flow's, over this package's map_blocks (split.py's steps
+per block). This package only runs them on Ray Data blocks and joins their results with
+shuffles instead of in one process's memory.
 
 Modules: runtime (start or join Ray, the one-line errors), rows (pass 1: chunks to column
-blocks), heldout (split.py's steps as a tree of per-block reductions), shuffle (hash partitions),
+blocks), shuffle (hash partitions),
 components (connected components by large-star / small-star rounds), decide (dedupe:
 contamination, exact groups, LSH bands, verification, clusters), build (`idata build`'s
 passes: RayBuild), dedupe (`idata dedupe`'s pool and decision: RayDedupe). `import ray`

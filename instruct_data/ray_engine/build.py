@@ -10,14 +10,16 @@ answers its calls with what is here, inside the runtime it entered:
   order (`order`);
 - partition_by_key: a hash shuffle (shuffle.by_partition), the flow's function per partition
   (the repeated ids and own ids: steps.ids);
-- heldout (RayBuild.heldout): split.py's steps per block (ray_engine.heldout);
+- map_blocks: the flow's function per block of a dataset (map_batches), its results streamed to
+  the driver (the split: split.py's steps);
 - removals (RayBuild.removals): fingerprints per block, the dedupe decision
   (ray_engine.decide), sorted by row and streamed beside the kept rows (_RemovalStream);
 - iterate_in_order: the kept rows stream to the driver in input order, batch by batch, for
   the flow's pass 2 (steps.place, the batches' SplitStats merged), as locally.
 
 The driver holds per chunk one summary (4 bytes per reject, and the rules of each row a rule
-edited), and per held-out row its number: its memory grows with no other rows.
+edited), and per held-out row its number (the split's candidates, merged as they come: at most
+twice the quota and a block's): its memory grows with no other rows.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,6 @@ from instruct_data.executors import Batch, BuildJob, FirstPass
 from instruct_data.ledger import OwnIds
 from instruct_data.pipeline.decide import held_records
 from instruct_data.pipeline.sources import estimate_rows, input_bytes, tasks
-from instruct_data.ray_engine import heldout as split
 from instruct_data.ray_engine.decide import removals as find_removals
 from instruct_data.ray_engine.decide import where
 from instruct_data.ray_engine.rows import ERROR, KEPT, REJECT, chunk_block
@@ -118,18 +118,13 @@ class RayChunk:
 
 
 class RayBuild:
-    """One build's held-out split and dedupe decision on the Ray cluster `cluster`
-    (ray_engine.runtime.Cluster), which the executor has started or joined."""
+    """One build's dedupe decision on the Ray cluster `cluster` (ray_engine.runtime.Cluster),
+    which the executor has started or joined."""
 
     def __init__(self, job: BuildJob, cluster):
         self.job = job
         self.recipe, self.plans, self.state, self.ledger = job.recipe, job.plans, job.state, job.ledger
         self.cluster = cluster
-
-    def heldout(self, first: FirstPass, repeated: np.ndarray) -> np.ndarray:
-        if first.kept is None:
-            return np.zeros(0, dtype=np.int64)
-        return self._heldout(first.kept, first.kept.count(), repeated)
 
     def removals(self, first: FirstPass, held: np.ndarray, repeated: np.ndarray) -> _RemovalStream:
         if first.kept is None:
@@ -137,15 +132,7 @@ class RayBuild:
         parts = partitions(self.cluster, first.kept.count())
         return _RemovalStream(self._removals(first.kept, held, repeated, self.job.against, parts))
 
-    # ------------------------------------------------------------------ split and dedupe
-
-    def _group_names(self) -> dict[str, Any]:
-        return {"labels": [p.label for p in self.plans], "by": self.recipe.split.by}
-
-    def _heldout(self, kept, rows: int, repeated: np.ndarray) -> np.ndarray:
-        keys = kept.map_batches(_split_keys, fn_kwargs={**self._group_names(), "repeated": repeated},
-                                batch_format="numpy").materialize()
-        return split.heldout_orders(keys, self.recipe.split, rows)
+    # ------------------------------------------------------------------ dedupe
 
     def _removals(self, kept, held: np.ndarray, repeated: np.ndarray, against: list[str], parts: int):
         from instruct_data.dedupe.find import against_questions
@@ -190,6 +177,16 @@ def partition_by_key(cluster, table, key: str, fn, columns: tuple[str, ...]) -> 
 
 def _partition_call(batch, call, columns: tuple[str, ...]):
     return call({name: batch[name] for name in columns})
+
+
+def map_blocks(cluster, table, fn, columns: tuple[str, ...]) -> Iterator[dict]:
+    """executors.Executor.map_blocks on Ray: fn per block of the dataset (map_batches, whole
+    blocks), its results streamed to the driver."""
+    if table is None:
+        return iter(())
+    found = table.select_columns(list(columns)).map_batches(_partition_call, fn_kwargs={"call": fn, "columns": columns},
+                                                            batch_size=None, batch_format="numpy")
+    return found.iter_batches(batch_size=None, batch_format="numpy")
 
 
 def iterate_in_order(kept) -> Iterator[Batch]:
@@ -295,18 +292,6 @@ def count_own_ids(cluster, with_own, ledger) -> None:
 
 def _id_hash(batch, column: str):
     return {**batch, "hash": id_steps.value_hashes(batch[column]).view(np.int64)}
-
-
-def _split_keys(batch, labels: list[str], by: str, repeated: np.ndarray):
-    """The split's keys of the rows that may be held out (a repeated id may not)."""
-    keep = ~np.isin(batch["order"], repeated)
-    source = batch["source"][keep].tolist()
-    if by == "source":
-        group = [f"source:{labels[s]}" for s in source]
-    else:
-        group = [c or f"source:{labels[s]}" for c, s in zip(batch["category"][keep].tolist(), source)]
-    return {"group": np.asarray(group, dtype=object), "rank": batch["rank"][keep],
-            "prompt_key": batch["prompt_key"][keep], "order": batch["order"][keep]}
 
 
 RECORD_BITS = 20  # an item's number: its row's number, then which of the row's records it is
