@@ -163,6 +163,54 @@ def test_tidy_whitespace_keeps_layout(reply):
     assert row.reply == reply
 
 
+# Spacing that carries meaning on a line of its own (no neighbour to align with): kept.
+@pytest.mark.parametrize("reply", [
+    "发电机:电能   →   风车:  (  )",  # an analogy with aligned gaps and a blank
+    "仿照例子填空：\n发电机：电能 → 风车：（    ）",  # one blank to fill in, the only gap on its line
+    "中国的首都是(    )。",
+    "这个词应该是__  __。",
+    "下列哪个是直辖市？A.北京  B.石家庄",  # options set apart
+    "（1）北京  （2）上海",
+    "List1：[1, 2, 3]   List2：[4, 5, 6]",  # a separator between two items
+    "sort_ascending([7, 3, 5])  # returns [3, 5, 7]",  # an inline comment's two spaces
+    "foo(bar)  // call it",
+    "答案：12   15",  # numbers set apart
+    "北京     上海     广州",  # columns of one row
+    "   发电机:电能   →   风车:  (  )\n以此类推。",  # the indentation of a laid-out first line
+    "代码：\n    if x:\n        return x  # 返回",
+])
+def test_tidy_whitespace_keeps_layout_on_a_line_alone(reply):
+    from instruct_data.clean.normalizers import TidyWhitespace
+
+    row = conv("填空", reply)
+    TidyWhitespace().apply(row)
+    assert row.reply == reply
+
+
+def test_tidy_whitespace_keeps_no_break_space_indentation_as_spaces():
+    from instruct_data.clean.normalizers import TidyWhitespace
+
+    row = conv("写代码", "def f(x):\n\xa0\xa0\xa0\xa0if x:\n\xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0return 1")
+    assert TidyWhitespace().apply(row) is True
+    assert row.reply == "def f(x):\n    if x:\n        return 1"
+
+
+@pytest.mark.parametrize(("reply", "tidy"), [
+    # stray gaps between the words of a sentence, however many on the line
+    ("This is  a sentence with  doubled spaces.", "This is a sentence with doubled spaces."),
+    ("今天天气很好，  我们去公园玩，  很开心。", "今天天气很好， 我们去公园玩， 很开心。"),
+    ("我喜欢  Python  编程。", "我喜欢 Python 编程。"),
+    ("尼克（Nick Carraway）:  他是叙述者。", "尼克（Nick Carraway）: 他是叙述者。"),
+    ("  这是第一段。\n这是第二段。", "这是第一段。\n这是第二段。"),  # a prose indent of the text's first line
+])
+def test_tidy_whitespace_mends_gaps_in_sentences(reply, tidy):
+    from instruct_data.clean.normalizers import TidyWhitespace
+
+    row = conv("写一句话", reply)
+    assert TidyWhitespace().apply(row) is True
+    assert row.reply == tidy
+
+
 def test_tidy_whitespace_still_mends_prose():
     from instruct_data.clean.normalizers import TidyWhitespace
 

@@ -80,13 +80,17 @@ VERTICAL_ARITHMETIC = re.compile(r"^[\s\d.,+\-−×÷*/=＝＋－_—─￣‾|(
 
 class TidyWhitespace(Normalizer):
     """Trim the text, drop spaces at line ends, collapse runs of blank lines, and collapse runs of
-    inner spaces on prose lines (a stray double space).
+    inner spaces that are stray gaps in a sentence (`someone  is`, `很好，  我们`): on a line whose
+    every run stands between two characters of running text.
 
     Layout is kept as it is: code blocks (```...``` and `...`), indentation at the start of a
     line (the first line's too when a laid-out block opens the text), the gap after a list
-    marker, and the inner spaces of code lines, tables, ASCII art, vertical arithmetic (竖式),
-    lines of worked maths (`3x + 2y = 18  （1）`) and lines laid out with their neighbours (next to
-    a line that also holds a run, or sharing a column with one nearby).
+    marker, and every inner run of a line where one gap is layout: beside a digit, a bracket, a
+    blank to fill in or a symbol (`风车：（    ）`, `电能   →   风车`, `f(x)  # note`), before an
+    item marker (`A.北京  B.上海`), two gaps of three spaces or more, a tab; and the inner spaces of
+    code lines, tables, ASCII art, vertical arithmetic (竖式), lines of worked maths
+    (`3x + 2y = 18  （1）`) and lines laid out with their neighbours (next to a line that also holds
+    a run, or sharing a column with one nearby).
     """
 
     name = "tidy_whitespace"
@@ -148,6 +152,29 @@ def _collapse_prose_spaces(text: str) -> str:
     return "\n".join(lines)
 
 
+# What stands on both sides of a stray gap in a sentence: letters (Chinese, Latin, accented) and
+# the punctuation of running text. A gap beside anything else (a digit, a bracket or blank to
+# fill in `（    ）`, `__  __`, an arrow, an operator, a code comment's `#` or `//`, `]`) may be
+# layout and is kept.
+PROSE_SIDE = re.compile(r"[^\W\d_]|[，。、；：！？,.;:!?\"'“”‘’）》」』】…]")
+# An item marker after a gap (`A.北京  B.上海`, `① …  ② …`, `(1) …  (2) …`): the gap sets items apart.
+ITEM_MARKER = re.compile(r"(?:[A-Za-z]|\d{1,3})[.．、)）]|[（(](?:[A-Za-z]|\d{1,3})[)）]|[①-⑳]")
+
+
+def _prose_gaps(line: str, start: int = 0) -> bool:
+    """True when every run of inner spaces on the line sits between two characters of running
+    text (`someone  is`, `很好，  我们`): a stray gap in a sentence, not a column, a blank to fill
+    in, a separator or an alignment."""
+    for match in INNER_SPACES.finditer(line, start):
+        after = match.end()
+        if after >= len(line):
+            continue  # spaces at the end of the line: not inner
+        if ("\t" in match.group() or not (PROSE_SIDE.match(line[match.start() - 1]) and PROSE_SIDE.match(line[after]))
+                or ITEM_MARKER.match(line, after)):
+            return False
+    return True
+
+
 def _run_ends(line: str) -> set[int]:
     """The columns where the line's runs of inner spaces end (where its next column starts)."""
     if "  " not in line and "\t" not in line and "\xa0" not in line:
@@ -156,8 +183,12 @@ def _run_ends(line: str) -> set[int]:
 
 
 def _laid_out(line: str) -> bool:
-    return (len(INNER_SPACES.findall(line.rstrip())) >= 2 or bool(VERTICAL_ARITHMETIC.match(line))
-            or bool(EQUATION_LINE.search(line)) or is_code_line(line)
+    """A line whose spacing is layout whatever its neighbours: columns (two gaps of three spaces
+    or more, or a gap beside something that is not running text), vertical arithmetic, worked
+    maths, code, a table row, ASCII art."""
+    runs = INNER_SPACES.findall(line.rstrip())
+    return (len(runs) >= 2 and all(len(run) >= 3 for run in runs) or bool(runs) and not _prose_gaps(line.rstrip())
+            or bool(VERTICAL_ARITHMETIC.match(line)) or bool(EQUATION_LINE.search(line)) or is_code_line(line)
             or "|" in line and bool(TABLE_LINE.match(line)) or is_art_line(line))
 
 
