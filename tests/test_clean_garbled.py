@@ -89,3 +89,72 @@ def test_enumerations_and_translated_sentences_without_commas_are_kept():
     assert longest_han_run(translated, 70) >= 70  # a 70-character run: sound, translated text
     for reply in (enumeration, translated):
         assert RULE.apply(conv("请回答。", reply)) is None, reply
+
+
+# ------------------------------------------------------------------ spun text, garbled code, debris
+# Written for these tests in the manner of each defect (not taken from labeled rows).
+
+SOUND_ANSWER = ("您好，根据您的叙述，这种情况多是由于饮食不当导致的胃部不适，建议及时到医院就诊，在医生指导下服用药物治疗，"
+                "平时注意清淡饮食，保持良好的作息。")
+# the same answer through a synonym spinner: 导致→致使, 就诊→复诊, 服用→服食, 治疗→救治, 注意→留意
+SPUN_ANSWER = ("您好，根据您的叙述，这种情况多是由于饮食不当致使的胃部不适，建议及时到医院复诊，在医生指导下服食药物救治，"
+               "平时留意清淡饮食，始终保持良好的作息。")
+
+
+def test_spun_text_is_garbled_and_its_source_is_not():
+    verdict = RULE.apply(conv("胃不舒服怎么办？", SPUN_ANSWER))
+    assert verdict is not None and verdict.reason == "spun_text"
+    assert "致使" in verdict.detail and "服食" in verdict.detail
+    assert RULE.apply(conv("胃不舒服怎么办？", SOUND_ANSWER)) is None
+
+
+def test_spun_text_needs_three_distinct_words_close_together():
+    two = "这种情况多是由于饮食不当致使的，建议及时到医院就诊，在医生指导下服用药物救治。"  # 致使, 救治
+    assert RULE.apply(conv("怎么办？", two)) is None
+    same_word = "建议救治。及时救治。" * 5  # one word, however often
+    assert RULE.apply(conv("怎么办？", same_word)) is None
+    far_apart = "饮食不当致使胃部不适。" + "平时要多喝水，多吃蔬菜和水果，早睡早起，适量运动。" * 8 + "建议复诊。" \
+        + "保持心情愉快，不要熬夜，按时吃饭，少吃辛辣的食物。" * 8 + "遵医嘱服食药物。"
+    assert RULE.apply(conv("怎么办？", far_apart)) is None
+    assert Garbled(Garbled.Settings(enabled=True, spun_words=0)).apply(conv("胃不舒服怎么办？", SPUN_ANSWER)) is None
+
+
+def test_code_with_full_width_punctuation_is_garbled():
+    broken = "def add_all（numbers， start）：\n    total = sum（numbers， start）\n    return total"
+    verdict = RULE.apply(conv("写一个求和函数", broken))
+    assert verdict is not None and verdict.reason == "garbled_code"
+    fenced = "```java\nfor （int i = 0; i < n; i++） {\n    int m = Math.max（m， arr[i]）;\n    System.out.println（m）;\n}\n```"
+    assert RULE.apply(conv("打印0到n", fenced)).reason == "garbled_code"
+
+
+def test_sound_code_and_prose_with_full_width_marks_are_kept():
+    kept = [
+        "def greet(name):\n    print(\"你好，\" + name + \"！\")  # 输出（问候语）：\n    return name",
+        "Python（一种编程语言）很容易学：它的语法简洁，适合初学者。\nJava（另一种语言）则更严格。",
+        "公式如下：\nL =（1 / n）× sum（y - y'）\n其中n是样本数。",
+        "```python\nx = 1\n```\n这段代码把1赋给x（一个变量）。",
+        "只有一行：foo（bar）",
+    ]
+    for reply in kept:
+        assert RULE.apply(conv("请回答。", reply)) is None, reply
+
+
+def test_calculator_markup_latex_without_backslashes_and_broken_lines_are_garbled():
+    cases = {
+        "calculator_markup": "西红柿重 6 × 150 = <<6*150=900>>900 克。",
+        "stripped_latex": "所以概率是 frac{3}{5}。",
+        "broken_lines": "第一步：热身，原地踏步。\n第二步：双脚分开\n搏击操\n，身体微微前倾，出拳。",
+    }
+    for reason, reply in cases.items():
+        verdict = RULE.apply(conv("请回答。", reply))
+        assert verdict is not None and verdict.reason == reason, reply
+    kept = [
+        "位运算：x << 2 表示左移两位，y >> 1 表示右移一位。",
+        "所以概率是 $\\frac{3}{5}$。",
+        "中文的标点：\n，（逗号）\n。（句号）\n、（顿号）",
+        "1、苹果\n2、香蕉",
+    ]
+    for reply in kept:
+        assert RULE.apply(conv("请回答。", reply)) is None, reply
+    off = Garbled(Garbled.Settings(enabled=True, debris=False, code=False))
+    assert off.apply(conv("请回答。", cases["calculator_markup"])) is None
