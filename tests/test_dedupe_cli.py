@@ -92,6 +92,32 @@ def test_against_removes_benchmark_questions_across_files(tmp_path):
     assert [r["instruction"] for r in read_jsonl(out / "mine.jsonl")] == ["长江流域有哪些重要的城市？"]
 
 
+def test_against_reads_plain_alpaca_rows_and_dialogues_as_benchmark_questions(tmp_path):
+    # A benchmark in the commonest format: alpaca rows (plain, and one with history). The row
+    # path reads those on its fast paths; `idata build --against` found them, `idata dedupe
+    # --against` once skipped every one of them.
+    question = "请根据材料回答：长江发源于哪里，全长约多少公里，最终在哪里注入大海呢？"
+    follow_up = "黄河发源于哪里，流经哪些省份，最后在哪里注入渤海呢？请逐一说明。"
+    mine = tmp_path / "mine.jsonl"
+    write_jsonl(mine, [
+        {"instruction": question, "input": "", "output": "唐古拉山脉。"},
+        {"instruction": "长江流域有哪些重要的城市？", "input": "", "output": "上海、南京、武汉、重庆等。"},
+        {"instruction": follow_up, "input": "", "output": "巴颜喀拉山脉。"},
+    ])
+    bench = tmp_path / "bench.jsonl"
+    write_jsonl(bench, [
+        {"instruction": question, "input": "", "output": "唐古拉山脉；约六千三百公里；东海。"},
+        {"instruction": follow_up, "input": "", "output": "巴颜喀拉山脉，九个省区，渤海。",
+         "history": [["你好", "你好！有什么可以帮你？"]]},
+    ])
+    out = tmp_path / "out"
+    result = run(mine, "--against", bench, "--key", "prompt", "--out", out)
+    assert result.exit_code == 0, result.output
+    duplicates = read_jsonl(out / "duplicates.jsonl")
+    assert [(d["id"], d["method"]) for d in duplicates] == [("mine:1", "contamination"), ("mine:3", "contamination")]
+    assert [r["instruction"] for r in read_jsonl(out / "mine.jsonl")] == ["长江流域有哪些重要的城市？"]
+
+
 def test_csv_input_gives_csv_output_and_sources_are_deduplicated_together(tmp_path):
     sheet = tmp_path / "sheet.csv"
     with open(sheet, "w", encoding="utf-8", newline="") as fh:

@@ -53,7 +53,9 @@ def read_against(paths: Iterable[str], *, encoding: str = "utf-8") -> list[Item]
     for path, source in zip(files, source_names(files)):
         _, stream = read_conversations(str(path), source=f"against:{source}", encoding=encoding)
         for _, result in stream:
-            if isinstance(result, Conversation):
+            # Any row the reader accepts: a Conversation, or a plain row or dialogue of the row
+            # path's fast paths (formats/plainrow.py, plaindialogue.py), which are not one.
+            if not isinstance(result, Reject):
                 questions.append(conversation_item(result, 0))
     return questions
 
