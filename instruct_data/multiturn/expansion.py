@@ -118,6 +118,9 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
         return records
     pairs = rounds(conversation)
     system = system or conversation.system
+    if (measure is None and settings.max_history_turns is None and settings.mode == "every-turn"
+            and type(template) is Template):
+        return _every_turn(conversation, template, pairs, system)
     wanted = range(len(pairs)) if settings.mode == "every-turn" else [len(pairs) - 1]
     records = []
     for k in wanted:
@@ -136,6 +139,20 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
                                if settings.mode == "every-turn" else conversation.id))
     if stats is not None:
         stats.update(+dropped)  # unary + keeps only counts above zero
+    return records
+
+
+def _every_turn(conversation: Conversation, template: Template, pairs, system: str | None) -> list[dict[str, Any]]:
+    """Every reply's record with its whole history (no limit, no budget), each context built on
+    the one before: render_prompt(template, pairs[:k], pairs[k][0], system) is the previous
+    context, its reply's block and this round's question block (the same pieces, joined in the
+    same order), so each block is rendered once instead of once per later record."""
+    records = []
+    so_far = template.prefix + template.system_block(system)
+    for k, (question, answer) in enumerate(pairs):
+        context = so_far + template.user_block(k + 1, question)
+        records.append(_record(conversation, context, answer.text, f"{conversation.id}#t{k + 1}"))
+        so_far = context + template.assistant_block(answer.text)
     return records
 
 
