@@ -98,14 +98,73 @@ class SpilledFingerprints:
 
 
 class ColumnFile:
-    """One per-item column on disk (any dtype; a row may be a vector, as the text hash's two
-    halves); `load()` reads it whole, for the step of the decision that needs it."""
+    """One column on disk, a row per item (any dtype; a row may be a vector, as the text hash's
+    two halves). Written by `append` (an unbuffered file: what was appended is read back at
+    once) or by another writer (SpilledFingerprints); read whole (`load`), by range (`read`)
+    or by rows (`take`) into temporary arrays: never mapped, so no page of it stays resident."""
+
+    BLOCK = 1 << 20  # rows `take` reads at a time
 
     def __init__(self, path: str, dtype, row_shape: tuple[int, ...] = ()):
         self.path, self.dtype, self.row_shape = path, np.dtype(dtype), tuple(row_shape)
+        self._per_row = int(np.prod(self.row_shape, dtype=np.int64))
+        self._out = None
+        self._rows: int | None = None  # counted while appending; else from the file's size
+
+    def append(self, values) -> None:
+        """Add rows at the end (a numpy array, an array.array or a sequence of numbers)."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if self._out is None:
+            self._out = open(self.path, "ab", buffering=0)
+            self._rows = len(self)
+        if values.size:
+            self._out.write(values.tobytes())
+        self._rows += values.size // self._per_row
+
+    def __len__(self) -> int:
+        if self._rows is not None:
+            return self._rows
+        if not os.path.exists(self.path):
+            return 0
+        return os.path.getsize(self.path) // (self.dtype.itemsize * self._per_row)
 
     def load(self) -> np.ndarray:
-        return np.fromfile(self.path, dtype=self.dtype).reshape((-1, *self.row_shape))
+        return self.read(0, len(self))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1, in one read."""
+        n = max(0, stop - start)
+        if not n:
+            return np.zeros((0, *self.row_shape), dtype=self.dtype)
+        offset = start * self.dtype.itemsize * self._per_row
+        return np.fromfile(self.path, dtype=self.dtype, count=n * self._per_row, offset=offset
+                           ).reshape((-1, *self.row_shape))
+
+    def take(self, rows) -> np.ndarray:
+        """The values of `rows` (any order), the file read a block at a time: never all of it."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
+        if not len(rows):
+            return out
+        order = np.argsort(rows, kind="stable")
+        ranked = rows[order]
+        for start in range(int(ranked[0]) // self.BLOCK * self.BLOCK, int(ranked[-1]) + 1, self.BLOCK):
+            lo, hi = np.searchsorted(ranked, [start, start + self.BLOCK]).tolist()
+            if hi > lo:
+                block = self.read(int(ranked[lo]), int(ranked[hi - 1]) + 1)
+                out[order[lo:hi]] = block[ranked[lo:hi] - ranked[lo]]
+        return out
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def remove(self) -> None:
+        self.close()
+        self._rows = 0
+        if os.path.exists(self.path):
+            os.remove(self.path)
 
 
 class BandColumns:

@@ -27,21 +27,26 @@ def held_record_counts(spool: str, kept: Kept, heldout: bytearray):
     import numpy as np
 
     counts = np.ones(len(kept), dtype=np.int64)
-    start = 0
-    for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
-        rows = range(start, start + used)
-        start += used
-        if not any(heldout[i] and kept.multi[i] for i in rows):
+    held = np.flatnonzero(np.frombuffer(heldout, dtype=np.uint8))
+    if not len(held):
+        return counts
+    starts = np.cumsum([0, *(used for _, used, _ in kept.chunks)])
+    # Only the chunks holding a held-out row are read (their `multi` column and .held lines).
+    for chunk in np.unique(np.searchsorted(starts, held, side="right") - 1).tolist():
+        number, used, _ = kept.chunks[chunk]
+        start = int(starts[chunk])
+        multi = kept.multi.read(start, start + used)
+        if not any(heldout[start + k] and multi[k] for k in range(used)):
             continue
+        lengths = kept.line_lengths(chunk)[2].tolist()
         with open(os.path.join(spool, f"{number}.held"), "rb") as fh:
             data = fh.read()
         at, dialogue = 0, 0
-        for i in rows:
-            if kept.multi[i]:
-                entry = data[at:at + lengths[2][dialogue]]
-                at, dialogue = at + lengths[2][dialogue], dialogue + 1
-                if heldout[i]:
-                    counts[i] = held_records(entry, True)
+        for k in np.flatnonzero(multi).tolist():
+            entry = data[at:at + lengths[dialogue]]
+            at, dialogue = at + lengths[dialogue], dialogue + 1
+            if heldout[start + k]:
+                counts[start + k] = held_records(entry, True)
     return counts
 
 
@@ -59,7 +64,7 @@ class Layout:
     def __init__(self, kept: Kept, heldout: bytearray, held=None):
         import numpy as np
 
-        records = np.frombuffer(kept.records, dtype=np.uint32).astype(np.int64)
+        records = kept.records.load().astype(np.int64)
         held_n = np.ones(len(records), dtype=np.int64) if held is None else held
         is_held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
         compared = np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0
@@ -80,7 +85,7 @@ class Layout:
         del first_record
         self.protected = is_held[self.row]
         # The row columns `ids` reads, narrow: records per row, held-out records per row.
-        self._kept, self._records = kept, np.frombuffer(kept.records, dtype=np.uint32)
+        self._kept, self._records = kept, records.astype(np.uint32)
         self._held_n = held_n.astype(np.uint32)
 
     def __len__(self) -> int:
@@ -153,7 +158,7 @@ def _spooled_texts(spool: str, kept: Kept):
     for number, used, _ in kept.chunks:
         with open(os.path.join(spool, f"{number}.items"), "rb") as fh:
             items = pickle.load(fh)
-        yield from items[:sum(kept.records[row:row + used])]
+        yield from items[:int(kept.records.read(row, row + used).sum())]
         row += used
 
 

@@ -1,12 +1,12 @@
 """The local executor's operations (executors.LocalExecutor): its tables are pass 1's small keys
-in this process's memory, the rows' texts and ids in the spool.
+in files of the spool (read back by range), the rows' texts and ids there too.
 
     map_chunks        LocalChunks: the chunks through the row path on parallel.WorkerPool, their
                       outcomes in chunk order; the rows taken to pass 1's keys (pipeline.keys), a
                       FirstPass of a KeptTable and an OwnIdTable
-    partition_by_key  steps.ids.hash_partitions of the key column (in memory); each partition's
-                      columns read then (ids from the spool), one partition at a time
-    map_blocks        slices of the key columns (in memory, read in place), BLOCK_ROWS rows a block
+    partition_by_key  steps.ids.hash_partitions of the key column (read whole for it); each
+                      partition's columns read then (from the spool), one partition at a time
+    map_blocks        slices of the key columns (read from the spool), BLOCK_ROWS rows a block
     iterate_in_order  the spool, chunk by chunk (pipeline.outputs.chunk_batches)
     removals          steps.dedupe over hash partitions on disk (pipeline.decide.find_removals)
 """
@@ -14,7 +14,6 @@ in this process's memory, the rows' texts and ids in the spool.
 from __future__ import annotations
 
 import os
-from array import array
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -34,7 +33,7 @@ BLOCK_ROWS = 1 << 20  # rows a block of map_blocks
 class KeptTable:
     """The kept rows' keys (pipeline.keys.Kept) as a table: columns `order` (the row's number),
     `id` (read from the spool), `category` (the row's stratum number: Kept.strata names it) and
-    the key columns; `spool` holds their lines."""
+    the key columns, all read from their files in the spool where asked; `spool` holds their lines."""
 
     def __init__(self, kept: Kept, spool: str):
         self.kept, self.spool = kept, spool
@@ -43,11 +42,10 @@ class KeptTable:
         return len(self.kept)
 
     def key(self, name: str) -> np.ndarray:
-        return np.frombuffer(getattr(self.kept, name), dtype=np.uint64)
+        return self.file(name).load().astype(np.uint64, copy=False)
 
-    def column(self, name: str) -> np.ndarray:
-        """A key column, read in place (an array or bytearray of Kept: its memoryview gives numpy the dtype)."""
-        return np.asarray(memoryview(getattr(self.kept, "stratum" if name == "category" else name)))
+    def file(self, name: str):
+        return self.kept.column("stratum" if name == "category" else name)
 
     def take(self, rows: np.ndarray, columns: tuple[str, ...]) -> dict:
         taken = {}
@@ -57,19 +55,18 @@ class KeptTable:
             elif name == "id":
                 taken[name] = self.kept.ids.pick(rows)
             else:
-                taken[name] = self.column(name)[rows]
+                taken[name] = self.file(name).take(rows)
         return taken
 
     def block(self, start: int, stop: int, columns: tuple[str, ...]) -> dict:
-        """Rows start..stop-1 (no id): the key columns' slices, read in place."""
-        return {name: np.arange(start, stop, dtype=np.int64) if name == "order" else self.column(name)[start:stop]
+        """Rows start..stop-1 (no id): the key columns' slices, read from their files."""
+        return {name: np.arange(start, stop, dtype=np.int64) if name == "order" else self.file(name).read(start, stop)
                 for name in columns}
 
     def let_go(self, columns: tuple[str, ...]) -> None:
-        """Release key columns no later step reads (the split's ranks and prompt keys: 16 bytes
-        a row, gone before the dedupe decision, where the main process peaks)."""
+        """Remove the files of key columns no later step reads (the split's ranks and prompt keys)."""
         for name in columns:
-            setattr(self.kept, name, array(getattr(self.kept, name).typecode))
+            self.file(name).remove()
 
 
 class OwnIdTable:
@@ -137,7 +134,7 @@ class LocalChunks:
         kept, own = self.kept, self.own
 
         def close() -> None:
-            kept.ids.close()
+            kept.close()
             own.close()
 
         table = KeptTable(kept, self.job.spool)
@@ -153,7 +150,7 @@ def partition_by_key(table, key: str, fn: Callable[[dict], dict], columns: tuple
 
 
 def map_blocks(table: KeptTable, fn: Callable[[dict], dict], columns: tuple[str, ...]) -> Iterator[dict]:
-    """fn over consecutive blocks of BLOCK_ROWS kept rows, their columns read in place."""
+    """fn over consecutive blocks of BLOCK_ROWS kept rows, their columns read by range."""
     for start in range(0, len(table), BLOCK_ROWS):
         yield fn(table.block(start, min(start + BLOCK_ROWS, len(table)), columns))
 

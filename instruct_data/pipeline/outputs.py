@@ -22,32 +22,26 @@ if TYPE_CHECKING:
 
 def chunk_batches(kept: Kept, spool: str) -> Iterator[Batch]:
     """The kept rows chunk by chunk, in input order, as pass 2 reads them (executors.Batch):
-    the chunk's key columns, its spool files as steps.place.Lines."""
+    the chunk's key columns (read from their files), its spool files as steps.place.Lines."""
     import numpy as np
 
     from instruct_data.executors import Batch
 
-    rows = _stat_columns(kept)
     names = {index: name for name, index in kept.strata.items()}
     start = 0
-    for (number, used, _), lengths in zip(kept.chunks, kept.line_lengths):
-        block = slice(start, start + used)
-        with _ChunkLines(os.path.join(spool, str(number)), lengths, rows["records"][block],
-                         rows["multi"][block]) as lines:
-            yield Batch(np.arange(start, start + used, dtype=np.int64),
-                        {name: column[block] for name, column in rows.items()}, lines,
+    for chunk, (number, used, _) in enumerate(kept.chunks):
+        rows = _stat_columns(kept, start, start + used)
+        with _ChunkLines(os.path.join(spool, str(number)), kept.line_lengths(chunk), rows["records"],
+                         rows["multi"]) as lines:
+            yield Batch(np.arange(start, start + used, dtype=np.int64), rows, lines,
                         lambda k, first=start: kept.ids[first + k], names)
         start += used
 
 
-def _stat_columns(kept: Kept) -> dict:
-    """Numpy views of the kept rows' columns that steps.place reads."""
-    import numpy as np
-
-    rows = {name: np.frombuffer(getattr(kept, name), dtype=np.uint32) for name in ("prompt_len", "reply_len", "records")}
-    rows["category"] = np.frombuffer(kept.stratum, dtype=np.uint32)
-    rows["source"] = np.frombuffer(kept.source, dtype=np.uint16)
-    rows["multi"] = np.frombuffer(kept.multi, dtype=np.uint8)
+def _stat_columns(kept: Kept, start: int, stop: int) -> dict:
+    """The columns of kept rows start..stop-1 that steps.place reads."""
+    rows = {name: kept.column(name).read(start, stop) for name in ("prompt_len", "reply_len", "records", "source", "multi")}
+    rows["category"] = kept.stratum.read(start, stop)
     return rows
 
 
