@@ -21,12 +21,13 @@ def held_records(entry: bytes, multi: bool) -> int:
     return entry.count(b"\n") if multi else 1
 
 
-def held_record_counts(spool: str, kept: Kept, heldout: bytearray):
-    """held_records of every kept row (1 for a row not held out), read from the spooled
-    held-out lines of the chunks that hold a held-out dialogue."""
+def held_record_counts(spool: str, kept: Kept, heldout: bytearray) -> dict[int, int]:
+    """held_records of the held-out dialogues that give other than one ({kept row: count}; every
+    other row gives 1), read from the spooled held-out lines of the chunks that hold a held-out
+    dialogue."""
     import numpy as np
 
-    counts = np.ones(len(kept), dtype=np.int64)
+    counts: dict[int, int] = {}
     held = np.flatnonzero(np.frombuffer(heldout, dtype=np.uint8))
     if not len(held):
         return counts
@@ -45,73 +46,128 @@ def held_record_counts(spool: str, kept: Kept, heldout: bytearray):
         for k in np.flatnonzero(multi).tolist():
             entry = data[at:at + lengths[dialogue]]
             at, dialogue = at + lengths[dialogue], dialogue + 1
-            if heldout[start + k]:
+            if heldout[start + k] and held_records(entry, True) != 1:
                 counts[start + k] = held_records(entry, True)
     return counts
+
+
+LAYOUT_ROWS = 1 << 18  # kept rows laid out at a time
 
 
 class Layout:
     """The dedupe items of the kept rows: one per train record a row gives (one per reply of a
     dialogue in every-turn mode), but only its held-out records for a held-out row (its last,
-    or every reply of a dialogue that calls tools: `held`), none for a row whose id repeats. Dedupe runs on what is written, so a record of a training dialogue
+    or every reply of a dialogue that calls tools: `held`, {row: count} where not 1), none for
+    a row whose id repeats. Dedupe runs on what is written, so a record of a training dialogue
     that repeats a held-out row is found (the first round of one dialogue can be another
-    row whole). Arrays over the items, in input order:
+    row whole). Columns over the items, in input order, in files of `folder`
+    (dedupe.spill.ColumnFile: `read(name, start, stop)`, `take(name, items)`), laid out
+    LAYOUT_ROWS kept rows at a time, so that neither they nor the making of them is held in
+    memory (about 17 bytes per item):
 
     row[n]: the kept row of item n; record[n]: which of the row's records it is (0-based);
-    spooled[n]: its index among all the spooled records (the .items and exact keys order).
+    spooled[n]: its index among all the spooled records (the .items and exact keys order);
+    protected[n]: a held-out record (never removed).
     """
 
-    def __init__(self, kept: Kept, heldout: bytearray, held=None):
+    def __init__(self, kept: Kept, heldout: bytearray, held: dict[int, int] | None = None, folder: str = "layout"):
         import numpy as np
 
-        records = kept.records.load().astype(np.int64)
-        held_n = np.ones(len(records), dtype=np.int64) if held is None else held
-        is_held = np.frombuffer(bytes(heldout), dtype=np.uint8).astype(bool)
-        compared = np.frombuffer(bytes(kept.repeated_id), dtype=np.uint8) == 0
+        from instruct_data.dedupe.spill import ColumnFile
+
+        self._kept, self._records = kept, kept.records
+        held = held or {}
+        self._held_rows = np.array(sorted(held), dtype=np.int64)  # the rows whose held_n is not 1
+        self._held_counts = np.array([held[row] for row in self._held_rows.tolist()], dtype=np.int64)
+        n = len(kept)
+        blocks = [(a, min(a + LAYOUT_ROWS, n)) for a in range(0, n, LAYOUT_ROWS)]
+        total, most = 0, 0
+        for a, b in blocks:
+            records = self._records.read(a, b)
+            total, most = total + int(records.sum(dtype=np.int64)), max(most, int(records.max()))
+        # Row and record numbers in 32 bits where they fit (always, short of 2**31 rows), spool
+        # positions too where every spooled record's fits.
+        narrow = np.int32 if n < 2**31 and most < 2**31 else np.int64
+        spool_dtype = np.int32 if total < 2**31 else np.int64
+        os.makedirs(folder, exist_ok=True)
+        self.columns = {name: ColumnFile(os.path.join(folder, f"{name}.col"), dtype) for name, dtype in
+                        (("row", narrow), ("record", narrow), ("spooled", spool_dtype), ("protected", np.uint8))}
+        spooled_before = 0
+        for a, b in blocks:
+            spooled_before = self._lay_out(a, b, heldout, kept.repeated_id, spooled_before, narrow, spool_dtype)
+        self.items = len(self.columns["row"])
+
+    def _lay_out(self, a: int, b: int, heldout, repeated_id, spooled_before: int, narrow, spool_dtype) -> int:
+        """Append the items of kept rows a..b-1; return the spooled records before row b."""
+        import numpy as np
+
+        records = self._records.read(a, b).astype(np.int64)
+        held_n = self.held_n(np.arange(a, b, dtype=np.int64))
+        is_held = np.frombuffer(heldout, dtype=np.uint8)[a:b].astype(bool)
+        compared = np.frombuffer(repeated_id, dtype=np.uint8)[a:b] == 0
         counts = np.where(is_held, held_n, records) * compared
-        # Row and record numbers in 32 bits where they fit (always, short of 2**31 rows): the
-        # layout is held through dedupe, one entry per item.
-        narrow = np.int32 if len(records) < 2**31 and (not len(records) or records.max() < 2**31) else np.int64
-        self.row = np.repeat(np.arange(len(records), dtype=narrow), counts)
+        local = np.repeat(np.arange(b - a, dtype=np.int64), counts)  # each item's row, from a
         starts = np.cumsum(counts) - counts
-        within = np.arange(len(self.row)) - np.repeat(starts, counts)
+        within = np.arange(len(local)) - np.repeat(starts, counts)
         # A held-out row's items are its last held_n records.
-        self.record = np.where(is_held[self.row], (records - held_n)[self.row] + within, within).astype(narrow)
-        del starts, within, counts
-        first_record = np.cumsum(records) - records
-        # Spool positions in 32 bits too, where every spooled record's fits.
-        spool_dtype = np.int32 if not len(records) or int(first_record[-1] + records[-1]) < 2**31 else np.int64
-        self.spooled = (first_record[self.row] + self.record).astype(spool_dtype)
-        del first_record
-        self.protected = is_held[self.row]
-        # The row columns `ids` reads, narrow: records per row, held-out records per row.
-        self._kept, self._records = kept, records.astype(np.uint32)
-        self._held_n = held_n.astype(np.uint32)
+        record = np.where(is_held[local], (records - held_n)[local] + within, within)
+        first_record = np.cumsum(records) - records + spooled_before
+        self.columns["row"].append((local + a).astype(narrow))
+        self.columns["record"].append(record.astype(narrow))
+        self.columns["spooled"].append((first_record[local] + record).astype(spool_dtype))
+        self.columns["protected"].append(is_held[local].astype(np.uint8))
+        return spooled_before + int(records.sum())
 
     def __len__(self) -> int:
-        return len(self.row)
+        return self.items
+
+    def read(self, name: str, start: int = 0, stop: int | None = None):
+        """Column `name` of items start..stop-1 (default: all), read from its file."""
+        column = self.columns[name].read(start, len(self) if stop is None else min(stop, len(self)))
+        return column.astype(bool) if name == "protected" else column
+
+    def take(self, name: str, items):
+        column = self.columns[name].take(items)
+        return column.astype(bool) if name == "protected" else column
+
+    def held_n(self, rows):
+        """How many held-out records each of `rows` gives if held out (numpy, int64)."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = np.ones(len(rows), dtype=np.int64)
+        if len(self._held_rows):
+            at = np.searchsorted(self._held_rows, rows).clip(0, len(self._held_rows) - 1)
+            found = self._held_rows[at] == rows
+            counts[found] = self._held_counts[at[found]]
+        return counts
 
     def ids(self, start: int = 0, stop: int | None = None) -> list[str]:
         """The id of items start..stop-1 (default: all), as train.jsonl or heldout.jsonl names its record."""
         stop = len(self) if stop is None else min(stop, len(self))
         if stop <= start:
             return []
-        rows = self.row[start:stop]
-        first = int(rows[0])
-        ids, records, held_n = self._kept.ids.read(first, int(rows[-1]) + 1), self._records, self._held_n
-        return [ids[row - first] if records[row] == 1 or (held and held_n[row] == 1)
+        rows = self.read("row", start, stop)
+        first, last = int(rows[0]), int(rows[-1]) + 1
+        ids, records = self._kept.ids.read(first, last), self._records.read(first, last)
+        held_n = self.held_n(rows)
+        return [ids[row - first] if records[row - first] == 1 or (held and n == 1)
                 else f"{ids[row - first]}#t{record + 1}"
-                for row, record, held in zip(rows.tolist(), self.record[start:stop].tolist(),
-                                             self.protected[start:stop].tolist())]
+                for row, record, held, n in zip(rows.tolist(), self.read("record", start, stop).tolist(),
+                                                self.read("protected", start, stop).tolist(), held_n.tolist())]
 
     def name_parts(self, items):
         """(kept row, suffix) of each of `items`, as `ids` names them: the row's id, followed
         by `#t{suffix}` where the suffix (record number + 1) is not 0."""
         import numpy as np
 
-        rows = self.row[items]
-        plain = (self._records[rows] == 1) | (self.protected[items] & (self._held_n[rows] == 1))
-        return rows, np.where(plain, 0, self.record[items] + 1)
+        rows = self.take("row", items)
+        plain = (self._records.take(rows) == 1) | (self.take("protected", items) & (self.held_n(rows) == 1))
+        return rows, np.where(plain, 0, self.take("record", items) + 1)
+
+    def remove(self) -> None:
+        for column in self.columns.values():
+            column.remove()
 
 
 class ItemIds:
@@ -138,13 +194,13 @@ def spooled_items(spool: str, kept: Kept, layout: Layout, only_heldout: bool = F
     texts = _spooled_texts(spool, kept)
     at, text = -1, None
     for start in range(0, len(layout), ITEM_BLOCK):
-        rows = layout.row[start:start + ITEM_BLOCK]
+        rows = layout.read("row", start, start + ITEM_BLOCK)
         first = int(rows[0])
         dialogues = kept.ids.read(first, int(rows[-1]) + 1)
         for n, (row_id, row, spooled, protected) in enumerate(zip(
                 layout.ids(start, start + ITEM_BLOCK), rows.tolist(),
-                layout.spooled[start:start + ITEM_BLOCK].tolist(),
-                layout.protected[start:start + ITEM_BLOCK].tolist()), start=start):
+                layout.read("spooled", start, start + ITEM_BLOCK).tolist(),
+                layout.read("protected", start, start + ITEM_BLOCK).tolist()), start=start):
             while at < spooled:
                 text, at = next(texts), at + 1
             if protected or not only_heldout:
@@ -241,7 +297,7 @@ def row_removals(table, question_ids: list[str], kept: Kept, layout: Layout) -> 
         name_row[~item, which] = items[~item]
         name_row[item, which], name_suffix[item, which] = layout.name_parts(items[item])
     removed = named[0]
-    return RowRemovals(kept.ids, question_ids, layout.row[removed], layout.record[removed], name_row,
+    return RowRemovals(kept.ids, question_ids, layout.take("row", removed), layout.take("record", removed), name_row,
                        name_suffix, table.method[order], table.similarity[order])
 
 
@@ -258,7 +314,7 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
     """
     if not (settings.exact or settings.near or against or any(heldout)) or not len(kept):
         return RowRemovals.none()
-    layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout))
+    layout = Layout(kept, heldout, held_record_counts(spool, kept, heldout), os.path.join(spool, "layout"))
     if not settings.near:
         # The decision makes and frees columns of millions of items: their pages go back to
         # the system when freed, not to a heap that keeps them (instruct_data.allocator).
@@ -275,7 +331,9 @@ def find_removals(spool: str, kept: Kept, heldout: bytearray, settings, workers:
         table, question_ids = find_removal_table(spooled_items(spool, kept, layout), settings, questions,
                                                  ids=ItemIds(layout), workers=dedupe_workers,
                                                  spill=os.path.join(spool, "fingerprints"))
-    return row_removals(table, question_ids, kept, layout)
+    removals = row_removals(table, question_ids, kept, layout)
+    layout.remove()
+    return removals
 
 
 def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]):
@@ -289,13 +347,14 @@ def _exact_removals(kept: Kept, layout: Layout, settings, against: list[str]):
     keys = ExactKeys.join(kept.dedupe_keys)
     kept.dedupe_keys.clear()
     if len(layout) != len(keys):  # else every spooled record is an item, in order: no copy
-        keys = keys.take(layout.spooled)
+        keys = keys.take(layout.read("spooled"))
     ids = ItemIds(layout)
-    held = np.flatnonzero(layout.protected).tolist()
+    protected = layout.read("protected")
+    held = np.flatnonzero(protected).tolist()
     # The questions as find_duplicates numbers them: `against:N` texts, then the held-out records.
     questions = [(f"against:{n}", text) for n, text in enumerate(against, start=1)]
     questions += [(ids[i], "") for i in held]
     question_keys = [exact_key(text, settings) for text in against] + [keys.prompt[i].tobytes() for i in held]
-    batch = exact_batch(keys, [], np.arange(len(layout)), layout.protected, question_keys, settings,
-                        dialogue=layout.row)
+    batch = exact_batch(keys, [], np.arange(len(layout)), protected, question_keys, settings,
+                        dialogue=layout.read("row"))
     return decide_table([batch], settings, ids=ids), [qid for qid, _ in questions]
