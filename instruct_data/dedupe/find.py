@@ -230,6 +230,8 @@ def _decide(fp: Batch, settings: DedupeSettings, folder: str | None = None) -> s
     # through the decision; every other column is read for its step and let go after it.
     fp.protected, fp.dialogue = _column(fp, "protected"), _column(fp, "dialogue")
     rank = _ranks(fp, settings.policy)
+    if len(rank) < 2**31:  # a position among the items: 32 bits hold it (4 bytes per item less, held throughout)
+        rank = rank.astype(np.int32)
     fp.order = fp.reply_len = fp.content = None
     alive = np.ones(len(fp.ids), dtype=bool)
 

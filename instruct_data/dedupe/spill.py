@@ -108,7 +108,7 @@ class ColumnFile:
     def __init__(self, path: str, dtype, row_shape: tuple[int, ...] = ()):
         self.path, self.dtype, self.row_shape = path, np.dtype(dtype), tuple(row_shape)
         self._per_row = int(np.prod(self.row_shape, dtype=np.int64))
-        self._out = None
+        self._out = self._in = None
         self._rows: int | None = None  # counted while appending; else from the file's size
 
     def append(self, values) -> None:
@@ -136,9 +136,17 @@ class ColumnFile:
         n = max(0, stop - start)
         if not n:
             return np.zeros((0, *self.row_shape), dtype=self.dtype)
-        offset = start * self.dtype.itemsize * self._per_row
-        return np.fromfile(self.path, dtype=self.dtype, count=n * self._per_row, offset=offset
-                           ).reshape((-1, *self.row_shape))
+        width = self.dtype.itemsize * self._per_row
+        if self._in is None:  # kept open: a range of a few rows is read often (an id's offsets)
+            self._in = open(self.path, "rb")
+        out = np.empty((n, *self.row_shape), dtype=self.dtype)
+        view, at = memoryview(out.reshape(-1).view(np.uint8)), 0
+        while at < len(view):  # into the array itself: no bytes object, no copy
+            done = os.preadv(self._in.fileno(), [view[at:]], start * width + at)
+            if done <= 0:
+                raise OSError(f"{self.path}: rows {start}..{stop - 1} asked, the file is shorter")
+            at += done
+        return out
 
     def take(self, rows) -> np.ndarray:
         """The values of `rows` (any order), the file read a block at a time: never all of it."""
@@ -156,9 +164,11 @@ class ColumnFile:
         return out
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        """Close its files (a later read opens it again)."""
+        for fh in (self._out, self._in):
+            if fh is not None:
+                fh.close()
+        self._out = self._in = None
 
     def remove(self) -> None:
         self.close()

@@ -247,6 +247,7 @@ class RowRemovals:
         self.name_row, self.name_suffix = name_row, name_suffix
         self.method, self.similarity = method, similarity
         self.rows = np.unique(row)
+        self.names: dict[int, str] | None = None  # the ids of the rows named, where read ahead
 
     @classmethod
     def none(cls) -> "RowRemovals":
@@ -279,8 +280,42 @@ class RowRemovals:
         row, suffix = int(self.name_row[k, which]), int(self.name_suffix[k, which])
         if row < 0:
             return self.question_ids[-1 - row]
-        row_id = self.ids[row]
+        row_id = self.names[row] if self.names is not None else self.ids[row]
         return f"{row_id}#t{suffix}" if suffix else row_id
+
+
+class SpilledRowRemovals:
+    """RowRemovals with every column in files of `folder` but the kept rows' (4 bytes per removed
+    record held, about 76 before): pass 2 reads a block's removals (`part`, a RowRemovals of
+    those records) as it writes the block's rows."""
+
+    FIELDS = ("record", "name_row", "name_suffix", "method", "similarity")
+
+    def __init__(self, removed: RowRemovals, folder: str):
+        import numpy as np
+
+        from instruct_data.dedupe.spill import ColumnFile
+
+        os.makedirs(folder, exist_ok=True)
+        self.ids, self.question_ids, self.row = removed.ids, removed.question_ids, removed.row
+        self.columns = {}
+        for name in self.FIELDS:
+            values = np.asarray(getattr(removed, name))
+            self.columns[name] = column = ColumnFile(os.path.join(folder, f"{name}.col"), values.dtype, values.shape[1:])
+            column.append(values)
+            column.close()
+
+    def part(self, lo: int, hi: int) -> RowRemovals:
+        """The removed records lo..hi-1 (in row order) as a RowRemovals, the ids of the rows
+        they name read together (Ids.pick), not one read per name."""
+        import numpy as np
+
+        part = RowRemovals(self.ids, self.question_ids, self.row[lo:hi],
+                           *(self.columns[name].read(lo, hi) for name in self.FIELDS))
+        named = np.unique(part.name_row)
+        named = named[named >= 0]
+        part.names = dict(zip(named.tolist(), self.ids.pick(named)))
+        return part
 
 
 def row_removals(table, question_ids: list[str], kept: Kept, layout: Layout) -> RowRemovals:

@@ -162,16 +162,17 @@ def iterate_in_order(table: KeptTable) -> Iterator[Batch]:
 
 
 def removals(job: BuildJob, first: FirstPass, held: np.ndarray, repeated: np.ndarray, workers: int) -> RowsRemovals:
-    from instruct_data.pipeline.decide import find_removals
+    from instruct_data.pipeline.decide import SpilledRowRemovals, find_removals
 
     kept = first.kept.kept
     kept.repeated_id = _mask(repeated, len(kept))  # dedupe's layout reads them as a byte per row
-    return RowsRemovals(find_removals(job.spool, kept, _mask(held, len(kept)), job.recipe.dedupe, workers,
-                                      job.against))
+    found = find_removals(job.spool, kept, _mask(held, len(kept)), job.recipe.dedupe, workers, job.against)
+    return RowsRemovals(SpilledRowRemovals(found, os.path.join(job.spool, "removals")))
 
 
 class RowsRemovals:
-    """pipeline.decide.RowRemovals asked block by block (executors.Executor.removals)."""
+    """pipeline.decide.SpilledRowRemovals asked block by block (executors.Executor.removals):
+    each block's removed records read from their files, made into Removals row by row."""
 
     def __init__(self, removed):
         self.removed = removed
@@ -179,10 +180,13 @@ class RowsRemovals:
     def of_rows(self, rows: np.ndarray) -> dict[int, dict]:
         if not len(rows):
             return {}
-        found = self.removed.rows
+        found = self.removed.row
         # The bounds in the column's dtype (int32 where rows fit): else numpy searches a widened copy.
         lo, hi = np.searchsorted(found, np.array([rows[0], rows[-1] + 1], dtype=found.dtype)).tolist()
-        return {row: self.removed.of_row(row) for row in found[lo:hi].tolist()}
+        if hi <= lo:
+            return {}
+        part = self.removed.part(lo, hi)
+        return {row: part.of_row(row) for row in part.rows.tolist()}
 
 
 def _mask(rows: np.ndarray, n: int) -> bytearray:
