@@ -68,21 +68,25 @@ class Ids:
             if not len(span):
                 continue
             first = int(ranked[span[0]])
-            ids = self.read(first, int(ranked[span[-1]]) + 1)
-            for at, row in zip(order[span].tolist(), ranked[span].tolist()):
-                picked[at] = ids[row - first]
+            data, at_of = self._span(first, int(ranked[span[-1]]) + 1)
+            for at, row in zip(order[span].tolist(), ranked[span].tolist()):  # only the rows asked decoded
+                picked[at] = data[at_of[row - first]:at_of[row - first + 1]].decode("utf-8")
         return picked
 
-    def read(self, start: int, stop: int) -> list[str]:
-        """The ids of rows start..stop-1, in one read (and one of their offsets)."""
-        if stop <= start:
-            return []
+    def _span(self, start: int, stop: int) -> tuple[bytes, list[int]]:
+        """The bytes of the ids of rows start..stop-1 (one read) and where each starts, and the last ends, in them."""
         ends = self.ends.read(start - 1 if start else 0, stop).tolist()
         first = ends.pop(0) if start else 0
         if self._in is None:
             self._in = open(self.path, "rb")
         data = os.pread(self._in.fileno(), ends[-1] - first, first)
-        at = [0, *(end - first for end in ends)]
+        return data, [0, *(end - first for end in ends)]
+
+    def read(self, start: int, stop: int) -> list[str]:
+        """The ids of rows start..stop-1, in one read (and one of their offsets)."""
+        if stop <= start:
+            return []
+        data, at = self._span(start, stop)
         return [data[a:b].decode("utf-8") for a, b in zip(at, at[1:])]
 
     def close(self) -> None:
