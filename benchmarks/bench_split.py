@@ -3,7 +3,8 @@
     python benchmarks/bench_split.py --rows 1000000
     python benchmarks/bench_split.py --rows 1000000 --code /tmp/old-checkout   # another checkout
 
-The keys are what a build holds per kept row (array.array columns, as pipeline.keys.Kept):
+The keys are the columns the split reads per kept row (a build reads them from the spool a
+block at a time, pipeline.local.KeptTable; here array.array columns in memory, one partition):
 group numbers (12 groups), seeded ranks, prompt keys (about 30% of prompts repeat) and 1%
 repeated ids. Prints, per setting (a count, a fraction, the automatic share), the best of
 `--repeat` wall times and the peak of numpy's allocations during one call (tracemalloc), so
