@@ -3,12 +3,10 @@ gives: the same record or the validated path, the same cleaning, records, texts 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
-from instruct_data import pipeline, rowpath
+from instruct_data import rowpath
 from instruct_data.clean import Cleaner
 from instruct_data.dedupe.keys import record_texts
 from instruct_data.formats import parse_row
@@ -17,10 +15,10 @@ from instruct_data.io import Row
 from instruct_data.multiturn import MultiturnSettings, expand
 from instruct_data.pipeline import worker
 from instruct_data.pipeline.dialogue import conversation_line
-from instruct_data.recipe import parse_recipe
 from instruct_data.schema import Origin
 from instruct_data.table import Reject
 from instruct_data.templates import get_template, render
+from tests.test_plainrow import assert_same_build_without
 
 FAST = [
     {"instruction": "再说一遍", "input": "", "output": "好的。", "history": [["你好", "你好！"], ["你是谁", "我是助手。"]]},
@@ -121,17 +119,8 @@ def test_only_alpaca_and_belle_rows_are_read_as_plain_dialogues():
 @pytest.mark.parametrize("mode", ["every-turn", "last-turn"])
 def test_a_build_gives_the_same_bytes_without_the_dialogue_fast_path(tmp_path, monkeypatch, mode):
     rows = FAST + SLOW + [{"instruction": "你好", "input": "", "output": "你好，有什么可以帮你？"}] * 2 + FAST[:3]
-    data = tmp_path / "mine.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    belle = Path(__file__).parent / "fixtures" / "belle"
-    recipe = parse_recipe({"sources": [{"files": [str(data)]}, {"belle": "2M", "from": str(belle)}],
-                           "split": {"heldout": 3}, "multiturn": {"mode": mode}, "max_reject_rate": 1})
-    pipeline.build(recipe, tmp_path / "fast", workers=1)
-    monkeypatch.setattr(rowpath, "plain_dialogue", lambda *args: None)
-    pipeline.build(recipe, tmp_path / "slow", workers=1)
-    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-                 "manifest.json"):
-        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "slow" / name).read_bytes(), name
+    assert_same_build_without("plain_dialogue", rows, tmp_path, monkeypatch,
+                              split={"heldout": 3}, multiturn={"mode": mode}, max_reject_rate=1)
 
 
 def test_a_group_of_fast_path_rows_merges_as_validated_rows_do():

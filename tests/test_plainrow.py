@@ -56,16 +56,21 @@ def test_other_rows_take_the_validated_path(data):
     assert plain_conversation(PLAIN[0], "sharegpt", "src", {"file": "x", "line": 1}, "src:1") is None
 
 
-def test_a_build_gives_the_same_bytes_without_the_fast_path(tmp_path, monkeypatch):
-    rows = PLAIN + NOT_PLAIN + [{"instruction": "你好", "input": "", "output": "作为一个AI语言模型，我很好。"}]
+def assert_same_build_without(fast_path: str, rows, tmp_path, monkeypatch, **settings):
+    """Build `rows` plus Belle's fixture with `rowpath.<fast_path>` on, then off (every row through
+    formats.parse_row): every output file and the manifest must be the same bytes."""
     data = tmp_path / "mine.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     belle = Path(__file__).parent / "fixtures" / "belle"
-    recipe = parse_recipe({"sources": [{"files": [str(data)]}, {"belle": "2M", "from": str(belle)}],
-                           "split": {"heldout": 2}})
+    recipe = parse_recipe({"sources": [{"files": [str(data)]}, {"belle": "2M", "from": str(belle)}], **settings})
     pipeline.build(recipe, tmp_path / "fast", workers=1)
-    monkeypatch.setattr(rowpath, "plain_conversation", lambda *args: None)
+    monkeypatch.setattr(rowpath, fast_path, lambda *args: None)
     pipeline.build(recipe, tmp_path / "slow", workers=1)
     for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
                  "manifest.json"):
         assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "slow" / name).read_bytes(), name
+
+
+def test_a_build_gives_the_same_bytes_without_the_fast_path(tmp_path, monkeypatch):
+    rows = PLAIN + NOT_PLAIN + [{"instruction": "你好", "input": "", "output": "作为一个AI语言模型，我很好。"}]
+    assert_same_build_without("plain_conversation", rows, tmp_path, monkeypatch, split={"heldout": 2})
