@@ -90,3 +90,48 @@ def test_a_signal_whose_exception_python_would_swallow_still_stops_the_command(s
     assert "ran on" not in result.stdout and "Exception ignored" not in result.stderr, result.stderr
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         f"interrupted ({sig.name}): stopped; outputs are left as they were before the run"]
+
+
+COMPILED = r'''
+import os, subprocess, sys
+import click
+from instruct_data.cli.common import run_cli
+
+# A module Python compiles from source (no .pyc): a second or so of parsing, then constant
+# folding, whose `2**63` checks for signals and clears any exception but a KeyboardInterrupt.
+folder = sys.argv[1]
+source = "".join(f"v{n} = ({n}, 'text {n}')\n" for n in range(150000)) + "BIG = float(2**63)\n"
+with open(os.path.join(folder, "slow_to_compile.py"), "w") as file:
+    file.write(source)
+sys.path.insert(0, folder)
+sys.dont_write_bytecode = True
+
+@click.group()
+def group():
+    pass
+
+@group.command()
+def work():
+    # From another process: a thread of this one would wait for the GIL, which compile() holds.
+    subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -SIG {os.getpid()}"])
+    HOW
+    print("ran on as if never stopped")
+
+run_cli(group, ["work"])
+'''
+
+
+@pytest.mark.parametrize("how", ["import slow_to_compile", "compile(source, 'library.py', 'exec')"],
+                         ids=["import", "compile"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_while_python_compiles_source_stops_the_command(sig, how, tmp_path):
+    """A run without .pyc files compiles every idata module it loads; an interrupt that came
+    meanwhile was cleared by CPython's constant folding (the command ran to the end, exit 0), or
+    broke importlib's locks (a KeyError traceback, exit 1). Also for compile() called by a library."""
+    script = COMPILED.replace("-SIG ", f"-{sig.name[3:]} ").replace("HOW", how)
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                            timeout=60, env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+    assert result.returncode == 128 + sig, (result.returncode, result.stdout, result.stderr)
+    assert "ran on" not in result.stdout, result.stdout
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"interrupted ({sig.name}): stopped; outputs are left as they were before the run"], result.stderr

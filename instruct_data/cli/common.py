@@ -29,10 +29,61 @@ class Interrupted(BaseException):
 
 
 def _interrupt(signum, frame) -> None:
+    """The handler of SIGINT and SIGTERM once a command runs: raise Interrupted where the main
+    thread is, so that every `finally` and `except BaseException` clean-up runs.
+
+    Not inside importlib's own frames: an exception raised there does harm (CPython 3.11,
+    measured). importlib's module locks are left broken, and the next import fails with a
+    KeyError traceback, exit 1. And `compile()`, which runs for every module loaded without a
+    .pyc file, loses one raised while it works: CPython's constant folding clears any exception
+    but a KeyboardInterrupt (Python/ast_opt.c), and the command ran to the end, exit 0. There the
+    interrupt is raised a moment later instead, once the main thread has left them."""
+    if _in_import_machinery(frame):
+        _raise_later(signum, 0.01)
+        return
+    _raise(signum)
+
+
+_IMPORT_MACHINERY = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
+
+_pending = 0  # the signal of an interrupt that has not stopped the command yet
+
+
+def _raise(signum: int) -> None:
+    # Armed again first: if some code swallows this exception, a timer raises it again
+    # (_raise_pending), and a command that still returns is reported as interrupted (run_cli).
+    _raise_later(signum, 0.05)
     raise Interrupted(signum)
 
 
-_swallowed = 0  # the signal of an Interrupted that Python swallowed, raised again by _raise_swallowed
+def _raise_later(signum: int, seconds: float) -> None:
+    """Raise Interrupted(signum) `seconds` from now, from a timer's handler."""
+    global _pending
+    _pending = signum
+    signal.signal(signal.SIGALRM, _raise_pending)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _raise_pending(signum, frame) -> None:
+    if _interrupt_under_way() or _in_import_machinery(frame) or _inside_unraisable_hook(frame):
+        signal.setitimer(signal.ITIMER_REAL, 0.01)  # not now: look again in 10 ms
+        return
+    _raise(_pending)
+
+
+def _interrupt_under_way() -> bool:
+    """True while an Interrupted passes through `finally`, `except` and `__exit__` clean-ups:
+    Python shows the exception being handled there (sys.exc_info), even in functions they call."""
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        if isinstance(exc, Interrupted):
+            return True
+        exc = exc.__context__  # (a clean-up that failed while the interrupt was handled)
+    return False
+
+
+def _in_import_machinery(frame) -> bool:
+    return frame is not None and frame.f_code.co_filename in _IMPORT_MACHINERY
 
 
 def _send_again_if_swallowed(unraisable) -> None:
@@ -41,22 +92,18 @@ def _send_again_if_swallowed(unraisable) -> None:
     printed as "Exception ignored", and the command would run on as if never stopped. Raise it
     again a moment later, from a timer: a signal sent from here would be handled inside this
     hook (Python runs handlers after any call), where it would be swallowed once more."""
-    global _swallowed
     if isinstance(unraisable.exc_value, Interrupted):
-        _swallowed = unraisable.exc_value.exit_code - 128
-        signal.signal(signal.SIGALRM, _raise_swallowed)
-        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        _raise_later(unraisable.exc_value.exit_code - 128, 0.01)
         return
     _other_unraisablehook(unraisable)
 
 
-def _raise_swallowed(signum, frame) -> None:
+def _inside_unraisable_hook(frame) -> bool:
     while frame is not None:
         if frame.f_code is _send_again_if_swallowed.__code__:  # the hook has not returned yet
-            signal.setitimer(signal.ITIMER_REAL, 0.01)
-            return
+            return True
         frame = frame.f_back
-    raise Interrupted(_swallowed)
+    return False
 
 
 _other_unraisablehook = sys.unraisablehook  # what was there before run_cli put its own
@@ -123,13 +170,14 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
     """Run the group; an IdataError is one red line on stderr and its exit code, not a traceback.
     Exit codes: 0 done; 1 an output cannot be written; 2 a bad option or an unreadable input;
     3 too many rejects or --strict; 130/143 interrupted by Ctrl-C/SIGTERM (after cleaning up)."""
-    global _other_unraisablehook
+    global _other_unraisablehook, _pending
+    _pending = 0
     if sys.unraisablehook is not _send_again_if_swallowed:
         _other_unraisablehook, sys.unraisablehook = sys.unraisablehook, _send_again_if_swallowed
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:
-        group.main(args=argv, prog_name="idata", standalone_mode=False)
+        _main_unless_interrupted(group, argv)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -138,6 +186,7 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
     except (Interrupted, click.exceptions.Abort) as exc:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the message short
             signal.signal(signum, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)  # (_raise's timer: the interrupt has arrived)
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
         from instruct_data import outputs_guard
 
@@ -157,6 +206,19 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
         console.print(f"[red]error:[/red] {escape(where)}{escape(exc.strerror or str(exc))}")
         sys.exit(1)
     sys.exit(0)
+
+
+def _main_unless_interrupted(group: click.Group, argv: list[str]) -> None:
+    """Run the command; if it ends, even by sys.exit, after an interrupt that some library
+    swallowed before the timer could raise it again, it ends as interrupted all the same."""
+    try:
+        group.main(args=argv, prog_name="idata", standalone_mode=False)
+    except (SystemExit, click.exceptions.Exit):
+        if _pending:
+            raise Interrupted(_pending) from None
+        raise
+    if _pending:
+        raise Interrupted(_pending)
 
 
 def only_existing_options(message: str, group: click.Group, argv: list[str]) -> str:
