@@ -14,6 +14,7 @@ import hashlib
 import io as _io
 import itertools
 import json
+import math
 import os
 import re
 import tempfile
@@ -632,8 +633,23 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def dumps(obj: Any) -> str:
-    """One JSON line, Chinese kept readable, stable for byte-identical rebuilds."""
-    return json.dumps(obj, ensure_ascii=False)
+    """One JSON line, Chinese kept readable, stable for byte-identical rebuilds. Always valid JSON:
+    a NaN or Infinity (a reject's raw row, read from a file that holds them) is written as the
+    string "NaN", "Infinity" or "-Infinity", not as the bare token strict readers refuse."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if type(obj) is float and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return obj
 
 
 def _current_umask() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,11 +39,21 @@ def text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str:
         if required:
             raise RowReject(MISSING_FIELD, f"no '{key}' field")
         return ""
-    value = data[key]
+    return as_text(data[key], f"'{key}'")
+
+
+def as_text(value: Any, name: str) -> str:
+    """A value as text: numbers become text (spreadsheets); None and NaN become '', since
+    pandas marks an empty cell NaN and `json.dumps` writes it as `NaN` (read as "nan" it would be
+    trained on); Infinity, booleans, lists and objects are rejects naming `name`."""
     if value is None:
         return ""
+    if type(value) is float and not math.isfinite(value):
+        if math.isnan(value):
+            return ""
+        raise RowReject(WRONG_TYPE, f"{name} should be text, got {'-' if value < 0 else ''}Infinity")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise RowReject(WRONG_TYPE, f"'{key}' should be text, got {type(value).__name__}")
+        raise RowReject(WRONG_TYPE, f"{name} should be text, got {type(value).__name__}")
     return str(value)
 
 
@@ -99,7 +110,7 @@ def history_pairs(data: dict[str, Any], key: str = "history") -> list[tuple[str,
     for index, pair in enumerate(history, start=1):
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise RowReject(WRONG_TYPE, f"'{key}' item {index} should be a [question, answer] pair")
-        question, answer = ("" if v is None else str(v) for v in pair)
+        question, answer = (as_text(value, f"'{key}' item {index}") for value in pair)
         if not question.strip():
             raise RowReject(EMPTY_INSTRUCTION, f"'{key}' item {index} has an empty question")
         if not answer.strip():

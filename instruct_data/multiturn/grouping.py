@@ -107,22 +107,29 @@ class GroupStore:
 
 
 def _key(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
+    if value is None or (isinstance(value, str) and not value.strip()) or _is_nan(value):
+        return None  # (NaN: pandas' empty cell; as "nan" it would join every such row into one dialogue)
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _is_nan(value: Any) -> bool:
+    return type(value) is float and value != value
+
+
 def _order_key(value: Any) -> tuple[int, float | str]:
     """Numbers (and numeric text, as spreadsheets give) by value, before other text."""
+    if _is_nan(value):
+        value = None  # (NaN compares false with everything: a sort by it would be no order at all)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, float(value))
     text = str(value).strip()
     try:
-        return (0, float(text))
+        number = float(text)
     except ValueError:
         return (1, text)
+    return (1, text) if _is_nan(number) else (0, number)  # ("nan" is text, not a number to sort by)
 
 
 def merge(members: list[tuple[Row, Conversation | Reject]], *, group_id: str,
