@@ -50,7 +50,8 @@ from instruct_data.report import PLOTS, TOKEN_PLOT
 
 # What each folder command writes besides the outputs its manifest lists.
 FOLDER_NAMES = {
-    "build": {"train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
+    "build": {"train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl",
+              "rejects.jsonl", "duplicates.jsonl",
               "manifest.json", "report.md", *PLOTS, TOKEN_PLOT},
     "dedupe": {"rejects.jsonl", "duplicates.jsonl", "manifest.json"},
     "to-multiturn": {"train.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl", "manifest.json"},

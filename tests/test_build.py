@@ -15,8 +15,9 @@ from instruct_data.pipeline import build
 from instruct_data.recipe import RecipeError, parse_recipe
 
 BELLE = Path(__file__).parent / "fixtures" / "belle"
-OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-           "manifest.json", "report.md", "lengths.png", "rejects.png", "categories.png", "duplicates.png")
+OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl", "rejects.jsonl",
+           "duplicates.jsonl", "manifest.json", "report.md", "lengths.png", "rejects.png", "categories.png",
+           "duplicates.png")
 
 MINE = [
     {"instruction": "请把这句话翻译成英文：我爱北京。", "input": "", "output": "I love Beijing.", "category": "翻译"},
@@ -288,6 +289,7 @@ def test_outputs_are_the_same_where_the_kernel_cannot_copy_file_ranges(tmp_path,
 
     monkeypatch.setattr(os, "copy_file_range", unsupported)
     build(parse_recipe(mixed_recipe), tmp_path / "plain", workers=1)
-    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "duplicates.jsonl", "rejects.jsonl"):
+    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl",
+                 "duplicates.jsonl", "rejects.jsonl"):
         assert (tmp_path / "kernel" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
     assert (tmp_path / "plain" / "train.jsonl").stat().st_size > 0

@@ -249,3 +249,21 @@ def test_a_held_out_prompt_is_re_rendered_with_its_system_text(name):
             expected = render_prompt(get_template(target), history, question, system)
             assert rerendered_context(context, get_template(target), built) == expected, (name, target)
     assert parse_system(built, render_prompt(built, history, question)) is None
+
+
+def test_a_build_is_asked_from_its_held_out_dialogues_every_reply_of_one_that_calls_tools(tmp_path):
+    """heldout_conversations.jsonl, rendered as training renders: the same items as the build's
+    heldout.jsonl (a dialogue that calls tools gives every reply, its calls scored), and each
+    item's question is the user's own words, not a rendered context."""
+    from entrypoint import idata
+
+    build = tmp_path / "build"
+    glaive = Path(__file__).parent / "fixtures" / "tools" / "glaive.json"
+    assert idata("build", glaive, "--heldout", "3", "--max-reject-rate", "1", "--out", build).returncode == 0
+    seed = get_template("seed")
+    bench = load_benchmark(str(build), seed)
+    assert Path(bench.path).name == "heldout_conversations.jsonl" and bench.format == "conversations"
+    records = [json.loads(line) for line in (build / "heldout.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any("#t2" in r["id"] for r in records)  # a dialogue that calls tools, held out reply by reply
+    assert [(i.id, i.prompt, i.reference) for i in bench.items] == [(r["id"], r["context"], r["target"]) for r in records]
+    assert all(i.question and "Instruction:" not in i.question and "<tools>" not in i.question for i in bench.items)

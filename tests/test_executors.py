@@ -12,7 +12,8 @@ from instruct_data.recipe import parse_recipe
 
 ROWS = [{"instruction": f"第{n}个问题：请写一句关于春天的话。", "input": "", "output": f"春天来了，花开了，这是第{n}句。"}
         for n in range(40)]
-OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl")
+OUTPUTS = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl", "rejects.jsonl",
+           "duplicates.jsonl")
 
 
 @pytest.fixture

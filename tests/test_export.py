@@ -37,7 +37,33 @@ def conversations(build: Path) -> list[Conversation]:
 
 
 def heldout_count(build: Path) -> int:
-    return sum(1 for line in (build / "heldout.jsonl").read_text().splitlines() if line.strip())
+    """The held-out dialogues (a dialogue that calls tools gives heldout.jsonl a line per reply)."""
+    return sum(1 for line in (build / "heldout_conversations.jsonl").read_text().splitlines() if line.strip())
+
+
+def test_held_out_tool_dialogues_are_exported_with_their_calls_results_and_tools(tmp_path):
+    """The held-out split is exported from the build's held-out dialogues: read back from the
+    rendered heldout.jsonl, each reply of a dialogue that calls tools became a dialogue of its own,
+    its calls `<tool_call>` text, its results user turns, and its tools were lost."""
+    from datasets import load_dataset
+
+    glaive = Path(__file__).parent / "fixtures" / "tools" / "glaive.json"
+    build = tmp_path / "build"
+    assert idata("build", glaive, "--heldout", "3", "--max-reject-rate", "1", "--out", build).returncode == 0
+    held = [Conversation.model_validate_json(line)
+            for line in (build / "heldout_conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    calling = [c for c in held if any(t.tool_calls for t in c.turns)]
+    assert calling, "the fixture's split holds out no dialogue that calls tools: pick another --heldout"
+    out = tmp_path / "hf"
+    assert idata("export", build, "--to", "hf", "--out", out).returncode == 0
+    rows = {row["id"]: row for row in load_dataset(str(out))["heldout"]}
+    assert sorted(rows) == sorted(c.id for c in held)  # one per dialogue, under the dialogue's id
+    for conversation in calling:
+        row = rows[conversation.id]
+        roles = [m["role"] for m in row["messages"] if m["role"] != "system"]
+        assert roles == [t.role for t in conversation.turns] and "tool" in roles
+        assert any(m["tool_calls"] for m in row["messages"]) and json.loads(row["tools"])
+        assert not any("<tool_call>" in (m["content"] or "") for m in row["messages"])
 
 
 def test_hf_export_round_trips_through_load_dataset(build, tmp_path):

@@ -66,8 +66,8 @@ def assert_same_build_without(fast_path: str, rows, tmp_path, monkeypatch, **set
     pipeline.build(recipe, tmp_path / "fast", workers=1)
     monkeypatch.setattr(rowpath, fast_path, lambda *args: None)
     pipeline.build(recipe, tmp_path / "slow", workers=1)
-    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-                 "manifest.json"):
+    for name in ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl", "rejects.jsonl",
+                 "duplicates.jsonl", "manifest.json"):
         assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "slow" / name).read_bytes(), name
 
 

@@ -25,8 +25,8 @@ BELLE = HERE / "fixtures" / "belle"
 sys.path.insert(0, str(HERE.parent / "benchmarks"))
 import corpus  # noqa: E402  (benchmarks/corpus.py: Belle-like rows with planted copies)
 
-BUILD_FILES = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "rejects.jsonl", "duplicates.jsonl",
-               "report.md")
+BUILD_FILES = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl", "rejects.jsonl",
+               "duplicates.jsonl", "report.md")
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,10 @@ are the ones training rendered (issue 21 item 4: train and eval agree on the tem
     idata train --data build/mine --model "$MODEL" --template auto --out runs/mine --max-steps 20
     idata eval --model "$MODEL" --adapter runs/mine --compare-base -b build/mine --out eval/mine
 
-The build renders heldout.jsonl with its default template (seed); `train --template auto` trains
-the chat model in its own chat template; eval must ask the held-out questions in that chat template,
-as training's eval loss saw them, and as `apply_chat_template` writes them.
+The build renders heldout.jsonl with its default template (seed) and keeps the held-out dialogues
+(heldout_conversations.jsonl); `train --template auto` trains the chat model in its own chat
+template; eval must ask the held-out questions in that chat template, as training's eval loss saw
+them (re-rendered from heldout.jsonl), and as `apply_chat_template` writes them.
 """
 
 import json
@@ -60,7 +61,10 @@ def test_readme_flow_eval_asks_the_held_out_questions_as_training_rendered_them(
     assert run_config["resolved"]["template"] == "native"
     results = json.loads((tmp_path / "eval/mine/results.json").read_text(encoding="utf-8"))
     assert results["template"]["name"] == "native" and results["template"]["source"].endswith("template.json")
-    assert results["benchmark"]["rerendered"]["from"] == "seed"
+    # The build's held-out dialogues, rendered with the adapter's template (none read back from seed prompts).
+    bench = results["benchmark"]
+    assert bench["path"].endswith("heldout_conversations.jsonl") and bench["format"] == "conversations"
+    assert "rerendered" not in bench
     assert "warnings" not in results or not results["warnings"]
     sent = {row["id"]: row["prompt"] for row in map(json.loads, open(tmp_path / "eval/mine/predictions.jsonl"))}
     assert len(sent) >= 10 and "base_prediction" in json.loads(open(tmp_path / "eval/mine/predictions.jsonl").readline())

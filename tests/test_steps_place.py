@@ -68,7 +68,7 @@ def run(rows, held=(), repeated=(), removals=None, blocks=(None,)):
     """place() over `rows` cut into blocks at `blocks` (row numbers); the outputs, outcomes and
     the merged stats, as an executor merges them."""
     removals = removals or {}
-    out = place.Outputs(io.BytesIO(), io.BytesIO(), io.BytesIO())
+    out = place.Outputs(io.BytesIO(), io.BytesIO(), io.BytesIO(), io.BytesIO())
     mask = lambda rows_: np.isin(np.arange(len(rows)), list(rows_))
     fate = place.fates(mask(held), mask(repeated), mask(removals))
     total, outcomes = SplitStats(LABELS), []
@@ -100,6 +100,8 @@ def test_a_held_out_row_gives_its_last_record_or_a_dialogues_own_held_lines_and_
     rows = make_rows(6)  # rows 2 and 5 are dialogues of two replies
     out, outcomes, stats = run(rows, held=[1, 2])
     assert out.heldout.getvalue() == rows[1]["train"][-1] + rows[2]["held"]
+    assert out.heldout_conversations.getvalue() == rows[1]["conv"] + rows[2]["conv"]  # the dialogues whole
+    assert rows[1]["conv"] not in out.conversations.getvalue() and rows[2]["conv"] not in out.conversations.getvalue()
     assert out.train.getvalue() == b"".join(b"".join(r["train"]) for i, r in enumerate(rows) if i not in (1, 2))
     assert stats.summary()["split"]["heldout"] == {"a": 1, "b": 1} and outcomes == []
     assert place.written(stats) == [("a", Written(3)), ("b", Written(3))]
@@ -109,6 +111,7 @@ def test_a_repeated_id_writes_nothing_and_is_rejected_naming_the_id_even_when_he
     rows = make_rows(4)
     out, outcomes, stats = run(rows, held=[3], repeated=[3])
     assert out.heldout.getvalue() == b"" and rows[3]["conv"] not in out.conversations.getvalue()
+    assert out.heldout_conversations.getvalue() == b""
     [(label, reject)] = outcomes
     assert label == "b" and isinstance(reject, Reject)
     assert (reject.stage, reject.reason, reject.row_id) == ("read", "duplicate_id", "a:3")

@@ -252,7 +252,8 @@ def _parsed_rows(path: Path, rejected: list[dict]):
 
 def _read_conversations(path: Path, name: str, template: Template) -> tuple[list[Item], list[dict]]:
     """Canonical records: each dialogue's last reply is the reference, its earlier rounds the
-    history, rendered with the template as training renders them."""
+    history, rendered with the template as training renders them; a dialogue that calls tools
+    gives every reply, as a build holds it out (heldout.jsonl's records, the same ids)."""
     from pydantic import ValidationError
 
     from instruct_data.schema import Conversation, describe_validation_error
@@ -263,6 +264,9 @@ def _read_conversations(path: Path, name: str, template: Template) -> tuple[list
         where = str(row.origin)
         try:
             conversation = Conversation.model_validate(row.data)
+            if _calls_tools(conversation):
+                items += _tool_dialogue_items(conversation, template)
+                continue
             context, reference = render(conversation, template)
         except ValidationError as exc:
             rejected.append({"origin": where, "reason": "not_a_record", "detail": describe_validation_error(exc)})
@@ -273,6 +277,18 @@ def _read_conversations(path: Path, name: str, template: Template) -> tuple[list
         items.append(Item(id=conversation.id, prompt=context, reference=reference or None,
                           category=display_category(conversation.category), question=conversation.prompt.full_text))
     return items, rejected
+
+
+def _calls_tools(conversation) -> bool:
+    return not conversation.rendered and any(getattr(turn, "tool_calls", None) for turn in conversation.turns)
+
+
+def _tool_dialogue_items(conversation, template: Template) -> list[Item]:
+    """Every reply of a dialogue that calls tools is an item, calls included (toolcalls.py)."""
+    from instruct_data.evaluation.toolcalls import dialogue_items
+
+    return [Item(id=item_id, prompt=prompt, reference=reference, category=display_category(conversation.category),
+                 question=question) for item_id, prompt, reference, question in dialogue_items(conversation, template)]
 
 
 def _item_id(data: dict, name: str, position: int | None) -> str:
@@ -315,12 +331,8 @@ def _read_any(path: Path, name: str, template: Template, fmt: str) -> tuple[list
         if isinstance(result, Reject):
             rejected.append({"origin": str(row.origin), "reason": result.reason, "detail": result.detail})
             continue
-        if not result.rendered and any(getattr(turn, "tool_calls", None) for turn in result.turns):
-            # A dialogue that calls tools: every reply is an item, calls included (toolcalls.py).
-            from instruct_data.evaluation.toolcalls import dialogue_items
-
-            items += [Item(id=item_id, prompt=prompt, reference=reference, category=display_category(result.category),
-                           question=question) for item_id, prompt, reference, question in dialogue_items(result, template)]
+        if _calls_tools(result):
+            items += _tool_dialogue_items(result, template)
             continue
         context, target = render(result, template)
         if result.rendered:

@@ -117,15 +117,17 @@ def count_own_ids(executor: Executor, first: FirstPass, job: BuildJob) -> None:
 def write_outputs(job: BuildJob, executor: Executor, first: FirstPass, held: np.ndarray, repeated: np.ndarray,
                   removals) -> dict[str, Any]:
     """Pass 2: steps.place over the kept rows, block by block in input order, into train.jsonl,
-    heldout.jsonl and conversations.jsonl; the blocks' outcomes to the ledger, their stats merged."""
+    heldout.jsonl, conversations.jsonl and heldout_conversations.jsonl; the blocks' outcomes to
+    the ledger, their stats merged."""
     labels = [plan.label for plan in job.plans]
     total = SplitStats(labels)
     # Unbuffered train and conversations: the local executor copies runs of rows into them as
     # byte ranges of its spool files (steps.place.Lines.write_plain).
     with open(job.work / "train.jsonl", "wb", buffering=0) as train, \
             open(job.work / "heldout.jsonl", "wb") as heldout, \
-            open(job.work / "conversations.jsonl", "wb", buffering=0) as conversations:
-        out = place.Outputs(train, heldout, conversations)
+            open(job.work / "conversations.jsonl", "wb", buffering=0) as conversations, \
+            open(job.work / "heldout_conversations.jsonl", "wb") as heldout_conversations:
+        out = place.Outputs(train, heldout, conversations, heldout_conversations)
         for batch in executor.iterate_in_order(first.kept):
             rows = batch.rows
             found = removals.of_rows(rows)

@@ -89,7 +89,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
             **summary,
         })
         manifest = ledger.finish(outputs=[work / name for name in ("train.jsonl", "heldout.jsonl",
-                                                                   "conversations.jsonl")])
+                                                                   "conversations.jsonl", "heldout_conversations.jsonl")])
         from instruct_data.report import write_report
 
         write_report(work, manifest)

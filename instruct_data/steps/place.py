@@ -9,7 +9,9 @@ What becomes of a kept row (`fates`, in this order of precedence):
 
     REPEATED  its id an earlier row already used: nothing written; rejected as read/duplicate_id
     HELD      held out: heldout.jsonl gets a dialogue's own held-out lines (spooled apart),
-              else the row's last train record; its records are never removed (dedupe protects them)
+              else the row's last train record, and heldout_conversations.jsonl its line (the
+              canonical dialogue, tools and all, for eval and export); its records are never
+              removed (dedupe protects them)
     REMOVED   dedupe removed some of its train records: train.jsonl gets the others and
               conversations.jsonl the dialogue as they leave it (pipeline.dialogue.follow_removals);
               every removal goes to the ledger, the first as the whole row when none is left
@@ -17,7 +19,7 @@ What becomes of a kept row (`fates`, in this order of precedence):
 
 A block's lines come from `lines` (the executor's: spool files on this machine, a block's
 columns on Ray), its removals from `removals(k)` (the executor's accessor over dedupe's
-output), and its bytes go to `out`'s three files. Runs of PLAIN rows go to `lines.write_plain`
+output), and its bytes go to `out`'s four files. Runs of PLAIN rows go to `lines.write_plain`
 in one call, so the local executor copies them as byte ranges (copy_file_range); every other
 row is written here.
 """
@@ -55,11 +57,13 @@ class Lines(Protocol):
 
 @dataclass
 class Outputs:
-    """Where a block's bytes go: the build's train.jsonl, heldout.jsonl, conversations.jsonl."""
+    """Where a block's bytes go: the build's train.jsonl, heldout.jsonl, conversations.jsonl and
+    heldout_conversations.jsonl."""
 
     train: BinaryIO
     heldout: BinaryIO
     conversations: BinaryIO
+    heldout_conversations: BinaryIO
 
 
 @dataclass
@@ -106,6 +110,7 @@ def place(rows: dict[str, Any], fate, lines: Lines, removals: Callable[[int], di
         label = labels[int(source[k])]
         if fate[k] == HELD:
             out.heldout.write(heldout_line(lines, k, bool(rows["multi"][k])))
+            out.heldout_conversations.write(lines.conversation(k))
         elif fate[k] == REPEATED:
             placed.outcomes.append((label, repeated_id(row_id(k), lines.conversation(k))))
         else:
