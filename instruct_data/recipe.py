@@ -134,15 +134,106 @@ class Recipe(_Strict):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def _format_error(error: ValidationError, where: str) -> str:
-    parts = []
+def _format_error(error: ValidationError, where: str, lines: dict[tuple, int] | None = None) -> str:
+    """`where[:line]: key.path: what is wrong`, each error; the line of the first, where known
+    (`lines`: the YAML line of each key path), and for an unknown key the known ones it is close to."""
+    parts, first_line = [], None
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown key {str(item['loc'][-1])!r}"
+            message = f"unknown key {str(item['loc'][-1])!r}{_did_you_mean(item['loc'])}"
         parts.append(f"{loc}: {message}" if loc else message)
-    return f"{where}: " + "; ".join(parts)
+        if first_line is None and lines:
+            first_line = _line_of(tuple(item["loc"]), lines)
+    return f"{where}{'' if first_line is None else f':{first_line}'}: " + "; ".join(parts)
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """' (did you mean 'garbled'?)': the keys the model at loc's parent knows that look alike,
+    else where a key of that name belongs (' (it belongs under split:)')."""
+    import difflib
+
+    close = difflib.get_close_matches(str(loc[-1]), _keys_at(Recipe, loc[:-1]), n=2, cutoff=0.6)
+    if close:
+        return f" (did you mean {' or '.join(repr(k) for k in close)}?)"
+    homes = _homes(Recipe, str(loc[-1]))
+    return f" (it belongs under {' or '.join(f'{h}:' for h in homes)})" if homes else ""
+
+
+def _keys_at(model: Any, loc: tuple) -> list[str]:
+    """The keys (aliases where set) of the pydantic model found by following `loc` from `model`
+    through fields, list items, dict values and optional types; [] where none is found."""
+    annotation = model
+    for part in loc:
+        if isinstance(part, int):  # a list item: _unwrap took the list's item type with its field
+            continue
+        field = _field(annotation, str(part))
+        if field is None:
+            return []
+        annotation = _unwrap(field.annotation)
+    return _keys(annotation)
+
+
+def _homes(model: Any, key: str, path: str = "", depth: int = 0) -> list[str]:
+    """The dotted paths of the models under `model` that have a key `key`."""
+    found = [path] if path and key in _keys(model) else []
+    if depth < 3:
+        for name, field in (model.model_fields.items() if _keys(model) else ()):
+            inner = _unwrap(field.annotation)
+            if _keys(inner):
+                found += _homes(inner, key, f"{path}.{field.alias or name}".lstrip("."), depth + 1)
+    return found
+
+
+def _field(model: Any, key: str):
+    if not _keys(model):
+        return None
+    return model.model_fields.get(key) or next((f for f in model.model_fields.values() if f.alias == key), None)
+
+
+def _keys(annotation: Any) -> list[str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or name for name, f in annotation.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """list[X], dict[str, X] and X | None down to X (a model, where one is among a union's types)."""
+    import typing
+
+    for _ in range(3):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if not args or typing.get_origin(annotation) is None:
+            break
+        models = [a for a in args if _keys(a)]
+        annotation = models[0] if models else args[-1]
+    return annotation
+
+
+def _line_of(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    """The YAML line of the deepest part of `loc` that the file has (a missing key: its parent's)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _key_lines(node: Any, path: tuple = ()) -> dict[tuple, int]:
+    """{key path: 1-based line} of every mapping key and list item of a composed YAML node."""
+    import yaml
+
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            here = (*path, key.value)
+            lines[here] = key.start_mark.line + 1
+            lines.update(_key_lines(value, here))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            lines[(*path, index)] = value.start_mark.line + 1
+            lines.update(_key_lines(value, (*path, index)))
+    return lines
 
 
 def parse_recipe(data: Any, where: str = "recipe") -> Recipe:
@@ -159,15 +250,19 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file")
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise RecipeError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping with a `sources:` list")
-    recipe = parse_recipe(data, str(path))
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:  # (composed again only now, for the lines of the keys at fault)
+        raise RecipeError(_format_error(exc, str(path), _key_lines(yaml.compose(text, Loader=yaml.SafeLoader)))) from None
     base = path.resolve().parent
 
     def local(value: str, key: str) -> str:

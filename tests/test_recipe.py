@@ -34,6 +34,21 @@ def test_a_wrong_key_is_an_error_naming_it(tmp_path):
         parse_recipe({"sources": [{"files": ["a"]}], "splt": {}})
 
 
+def test_a_wrong_key_is_found_by_its_line_with_the_key_meant(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("sources:\n  - files: [a.jsonl]\ntemplate: seed\nclean:\n  garbeld: true\nheldout: 0.1\n"
+                    "dedupe:\n  thresold: 0.8\n", encoding="utf-8")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    assert str(caught.value) == (
+        f"{path}:5: clean.garbeld: unknown key 'garbeld' (did you mean 'garbled'?); "
+        "dedupe.thresold: unknown key 'thresold' (did you mean 'threshold'?); "
+        "heldout: unknown key 'heldout' (it belongs under split:)")
+    path.write_text("sources:\n  - files: a.jsonl\n", encoding="utf-8")  # a value: the line of its key
+    with pytest.raises(RecipeError, match=rf"^{path}:2: sources\.0\.files: Input should be a valid list$"):
+        load_recipe(path)
+
+
 def test_bad_yaml_and_bad_values_are_clear(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("sources: [\n", encoding="utf-8")
