@@ -14,8 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from instruct_data.errors import InputError
-from instruct_data.formats import (alpaca, belle, context_target, messages, prompt_response, qa_benchmark,
-                                   seed_tasks, sharegpt)
+from instruct_data.formats import (alpaca, belle, canonical, context_target, messages, prompt_response,
+                                   qa_benchmark, seed_tasks, sharegpt)
 from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_id
 from instruct_data.formats.transcript import looks_like_transcript
 from instruct_data.io import Row
@@ -33,6 +33,7 @@ FORMATS: dict[str, ModuleType] = {
     "context_target": context_target,
     "qa_benchmark": qa_benchmark,
     "belle_seed_tasks": seed_tasks,  # one task, several instances: expanded in rowpath
+    "idata": canonical,  # idata's own canonical records: a build's conversations.jsonl
 }
 DETECT_ROWS = 50
 
@@ -49,6 +50,7 @@ FIELDS_READ: dict[str, set[str]] = {
     "context_target": {"context", "target", "source", "rendered"} | _COMMON,
     "qa_benchmark": {"question", "std_answer"} | _COMMON,
     "belle_seed_tasks": {"instruction", "instances", "name", "is_classification"} | _COMMON,
+    "idata": {"source", "turns", "system", "tools", "origin", "rendered", "own_id"} | _COMMON,
 }
 
 # Column names home-made Chinese spreadsheets use for alpaca's fields. Tried only when the keys
@@ -102,6 +104,8 @@ def detect_row(data: dict[str, Any]) -> str | None:
     keys = set(data)
     if {"context", "target"} <= keys:
         return "context_target"
+    if canonical.looks_like_record(data):
+        return "idata"
     if {"question", "std_answer"} <= keys:
         return "qa_benchmark"
     if "messages" in keys:
