@@ -168,7 +168,22 @@ def stream_rows(subset: Subset, *, from_path: str | None = None, revision: str |
     except IdataError:
         raise
     except Exception as exc:  # datasets/pyarrow raise many types for an unreachable hub or a bad file
-        raise InputError(where, f"cannot read {subset.dataset} ({type(exc).__name__}): {_first_line(exc)}") from None
+        hint = _offline_hint(subset) if from_path is None and _unreachable(exc) else ""
+        raise InputError(where, f"cannot read {subset.dataset} ({type(exc).__name__}): {_first_line(exc)}{hint}") from None
+
+
+# What `datasets` and `huggingface_hub` raise when the hub cannot be reached (or may not be).
+_UNREACHABLE = {"ConnectionError", "OfflineModeIsEnabled", "LocalEntryNotFoundError", "ConnectError", "ConnectTimeout",
+                "ReadTimeout", "Timeout", "ProxyError", "SSLError"}
+
+
+def _unreachable(exc: Exception) -> bool:
+    return type(exc).__name__ in _UNREACHABLE or "Couldn't reach" in str(exc)
+
+
+def _offline_hint(subset: Subset) -> str:
+    return (f"; without the hub, download {subset.file} from https://huggingface.co/datasets/{subset.dataset} "
+            "(or through a mirror: HF_ENDPOINT=https://hf-mirror.com) and pass --from FOLDER")
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

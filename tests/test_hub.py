@@ -114,8 +114,12 @@ def test_the_real_download_asks_datasets_for_the_hub_file(monkeypatch):
 
 def test_an_unreachable_hub_is_one_clear_error():
     # HF_DATASETS_OFFLINE=1: datasets refuses to go online, which stands in for no network.
-    with pytest.raises(InputError, match="BelleGroup/train_1M_CN"):
+    with pytest.raises(InputError, match="BelleGroup/train_1M_CN") as caught:
         list(hub.stream_rows(hub.SUBSETS["1M"], limit=1))
+    # ... and says what to do without the hub: the file to download, a mirror, --from.
+    assert str(caught.value).endswith(
+        "without the hub, download Belle_open_source_1M.json from https://huggingface.co/datasets/BelleGroup/"
+        "train_1M_CN (or through a mirror: HF_ENDPOINT=https://hf-mirror.com) and pass --from FOLDER")
 
 
 def test_a_local_copy_in_shards_reads_as_one_dataset(tmp_path):
