@@ -336,21 +336,40 @@ def _line_chunks(spec: FileSpec, limit: int | None, block_bytes: int) -> Iterato
     """(first line number, raw lines, rows in them); stops exactly at `limit` rows (non-blank lines)."""
     line_no, remaining = 1, limit
     with open_binary(Path(spec.path)) as fh:
-        try:
-            while remaining is None or remaining > 0:
-                lines = fh.readlines(block_bytes)
-                if not lines:
-                    return
-                nonblank = [i for i, line in enumerate(lines) if line.strip()]
-                if remaining is not None:
-                    if len(nonblank) > remaining:
-                        lines = lines[:nonblank[remaining - 1] + 1]
-                        nonblank = nonblank[:remaining]
-                    remaining -= len(nonblank)
+        while remaining is None or remaining > 0:
+            lines, damage = _next_lines(fh, block_bytes)
+            if not lines and damage is None:
+                return
+            nonblank = [i for i, line in enumerate(lines) if line.strip()]
+            if remaining is not None:
+                if len(nonblank) > remaining:
+                    lines, damage = lines[:nonblank[remaining - 1] + 1], None
+                    nonblank = nonblank[:remaining]
+                remaining -= len(nonblank)
+            if lines:
                 yield line_no, lines, len(nonblank)
                 line_no += len(lines)
-        except GZIP_ERRORS as exc:  # a truncated or damaged .gz: what came before stays read
-            raise InputError(spec.path, f"cannot read past this line: {exc}", line=line_no) from None
+            if damage is not None:  # a truncated or damaged .gz: every whole line before it was read
+                raise InputError(spec.path, f"cannot read past this line: {damage}", line=line_no) from None
+
+
+def _next_lines(fh, block_bytes: int) -> tuple[list[bytes], Exception | None]:
+    """The next lines of about block_bytes, and the error a damaged .gz raised after them (None
+    where none did). A .gz is read line by line, so that the lines before the damage are not lost
+    with the block (readlines gives nothing when it fails part-way)."""
+    lines: list[bytes] = []
+    size = 0
+    try:
+        if not isinstance(fh, gzip.GzipFile):
+            return fh.readlines(block_bytes), None
+        for line in fh:
+            lines.append(line)
+            size += len(line)
+            if size >= block_bytes:
+                break
+    except GZIP_ERRORS as exc:
+        return lines, exc
+    return lines, None
 
 
 def json_line_rows(path: str | Path, encoding: str) -> Iterator[tuple[int, bytes]]:

@@ -2,6 +2,8 @@
 
 import gzip
 import json
+import random
+import zlib
 
 import pandas as pd
 import pytest
@@ -109,6 +111,27 @@ def test_damaged_gz_fails_with_file_line(tmp_path):
     path.write_bytes(gzip.compress(jsonl_text(ROWS * 200).encode("utf-8"))[:-40])
     with pytest.raises(InputError, match=r"cut\.jsonl\.gz:\d+: cannot read past this line"):
         list(read_rows(path))
+
+
+def test_damaged_gz_is_read_up_to_the_damage_and_names_its_line(tmp_path):
+    """The row path reads blocks of lines: a block cut by the damage was lost whole, and the error
+    named the block's first line (line 1 for a small file) instead of the line that is cut."""
+    from instruct_data.formats import read_conversations
+
+    rows = [{"instruction": f"第{n}个问题 {random.Random(n).randbytes(300).hex()}", "output": "回答"} for n in range(2000)]
+    text = jsonl_text(rows).encode("utf-8")  # (random text: half the .gz is about half the lines)
+    data = gzip.compress(text)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[:len(data) // 2])
+    whole = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(path.read_bytes()).count(b"\n")
+    assert 0 < whole < text.count(b"\n")
+    _, stream = read_conversations(str(path), source="cut")
+    read = []
+    with pytest.raises(InputError) as caught:
+        for row, _ in stream:
+            read.append(row)
+    assert len(read) == whole  # every whole line before the damage
+    assert str(caught.value).startswith(f"{path}:{whole + 1}: cannot read past this line")
 
 
 def test_folders_and_globs_expand_in_a_stable_order(tmp_path):
