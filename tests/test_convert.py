@@ -95,6 +95,15 @@ def test_map_and_template_options(tmp_path):
     assert manifest["parameters"]["template"] == "chatglm"
 
 
+def test_a_map_naming_a_column_the_file_lacks_says_so(tmp_path):
+    src = tmp_path / "问答.csv"
+    pd.DataFrame({"问题": ["长江有多长？"], "答案": ["约 6300 公里。"], "分类": ["地理"]}).to_csv(src, index=False)
+    result = run(src, "--map", "instruction=提问,output=答案", "-o", tmp_path / "train.jsonl")
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {src}:1: --map instruction=提问: no such column in this file "
+                                     "(its columns: 问题, 答案, 分类)")
+
+
 def test_json_flag_prints_the_manifest(tmp_path):
     src = write_jsonl(tmp_path / "mine.jsonl", GOOD)
     result = CliRunner().invoke(cli, ["convert", str(src), "-o", str(tmp_path / "t.jsonl"), "--json"])

@@ -145,6 +145,11 @@ def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = N
         keys = ", ".join(k for k, _ in seen_keys.most_common(8)) or "none"
         first = next((r for r in rows if r.data is not None), rows[0] if rows else None)
         line = (first.origin.line or first.origin.row) if first else None
+        columns = dict.fromkeys(str(key) for row in rows if row.data is not None for key in row.data)
+        missing = [f"{field}={column}" for field, column in (mapping or {}).items() if column not in columns]
+        if missing and columns:  # a --map that names no column here: say so, not "unknown format"
+            raise InputError(path, f"--map {', '.join(missing)}: no such column in this file (its columns: "
+                                   f"{', '.join(columns)})", line=line)
         raise InputError(path, f"unknown format: no known fields (found: {keys}); use --format or --map", line=line)
     # alpaca and belle share keys: if any row is a Belle transcript, the file is Belle's.
     if votes.get("belle") and votes.get("alpaca"):
