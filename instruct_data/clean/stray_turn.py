@@ -25,7 +25,7 @@ from instruct_data.schema import Conversation
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]+")
-CODE = re.compile(r"```|^\s*(?:#include|#define|#ifndef|import |from \S+ import|def |class |public |function |const |var |let )|[{};]\s*$",
+CODE = re.compile(r"```|^[^\S\n]*(?:#include|#define|#ifndef|import |from \S+ import|def |class |public |function |const |var |let )|[{};]\s*$",
                   re.MULTILINE)
 ASKS = re.compile(r"[?？]|\b(?:please|translate|write|explain|tell|give|list|describe|summari[sz]e|rewrite|correct|fix|"
                   r"how|what|why|which|who|where|when|can you|could you|would you|help|generate|create|find)\b",

@@ -34,8 +34,11 @@ TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?
 ART_CHARS = set("+-|_=*#/\\<>^v~.:'`()[]{}░▒▓█▀▄▌▐■□▪▫●○◆◇★☆─│┌┐└┘├┤┬┴┼═║╔╗╚╝")
 # Every line `_structured` finds holds one of these: most prose holds none and is passed whole.
 # Case-sensitive on purpose (IGNORECASE makes a search over Chinese text several times slower).
+# `[^\S\n]*`, not `\s*`, after `^`: from every line start `\s*` ran over all the blank lines below
+# it before failing, so a text of n blank lines (a code block keeps them) cost n² steps: 65 s for
+# 50,000, where the search now takes milliseconds.
 STRUCTURE_HINT = re.compile(r"[`|{};=<>#$\t_\\░▒▓█▀▄─│┌┐└┘═║]|    |\(\)|[A-Za-z]\(|[+*~^]{2}|[-.:]{3}"
-                            r"|^\s*(?:def|class|import|from|return|if|for|while|print|var|let|const|public|fn|func|"
+                            r"|^[^\S\n]*(?:def|class|import|from|return|if|for|while|print|var|let|const|public|fn|func|"
                             r"using|SELECT|INSERT|UPDATE|DELETE|CREATE|FROM|WHERE|select|insert|update|delete|create|"
                             r"from|where|echo|sudo|pip|npm|git|cd|ls|mkdir)\b", re.MULTILINE)
 # str.translate deletes the drawing characters and spaces: what is left is the rest of the line.
