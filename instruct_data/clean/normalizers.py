@@ -71,7 +71,9 @@ class StripControl(Normalizer):
 
 # ------------------------------------------------------------------ tidy_whitespace
 
-TRAILING_SPACE = re.compile(r"[ \t\xa0]+\n")
+# (The lookbehind starts a match only where a run of spaces starts: without it a long run with no
+# newline after it was read again from each of its spaces, n² steps.)
+TRAILING_SPACE = re.compile(r"(?<![ \t\xa0])[ \t\xa0]+\n")
 MANY_NEWLINES = re.compile(r"\n{3,}")
 INNER_SPACES = re.compile(r"(?<=\S)[ \t\xa0]{2,}")
 # A line of vertical arithmetic (竖式): digits, signs and rules, laid out in columns.

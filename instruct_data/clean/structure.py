@@ -29,7 +29,10 @@ CODE_LINE = re.compile(
     r"|[;{]\s*$"                               # a statement or block opener at the end
     r"|^[\x20-\x7e]*\b[A-Za-z_][\w.\[\]]*\s*(?:[+\-*/%]?=|==)\s*[^=\s][\x20-\x7e]*$",  # ASCII assignment
 )  # case-sensitive: IGNORECASE slows a search over Chinese text several times
-TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$|^[^|\n]*(?:\|[^|\n]*){2,}$")
+# (`\s*(?:\|\s*)?`, not `\s*\|?\s*`: two runs of spaces in a row split a long run of spaces every
+# way before failing, n² steps.)
+TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*(?:\|\s*)?:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+(?:\|\s*)?$"
+                        r"|^[^|\n]*(?:\|[^|\n]*){2,}$")
 # ASCII art and drawn boxes: lines made mostly of drawing characters.
 ART_CHARS = set("+-|_=*#/\\<>^v~.:'`()[]{}░▒▓█▀▄▌▐■□▪▫●○◆◇★☆─│┌┐└┘├┤┬┴┼═║╔╗╚╝")
 # Every line `_structured` finds holds one of these: most prose holds none and is passed whole.
