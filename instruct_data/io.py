@@ -416,6 +416,10 @@ def _read_table(path: Path, suffix: str, encoding: str, *, source: Any = None, f
             line, expected, saw = _first_long_row(path, "\t" if suffix == ".tsv" else ",", encoding)
             raise InputError(str(path), f"expected {expected} cells, found {saw} (a separator inside a cell "
                                         "needs quotes)", line=line) from None
+        if "EOF inside string" in message:  # a quote opened and never closed: the rest would be one cell
+            line = _unclosed_quote_line(path, "\t" if suffix == ".tsv" else ",", encoding)
+            raise InputError(str(path), "a quoted cell is never closed: from this line on the file would read as "
+                                        "one cell (a \" inside a cell is written \"\")", line=line) from None
         ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
         if ragged:
             # Cells shifted by an unquoted separator: every later column would be wrong, so the
@@ -442,6 +446,24 @@ def _strict(chunks) -> Iterator:
             except StopIteration:
                 return
         yield frame
+
+
+def _unclosed_quote_line(path: Path, sep: str, encoding: str) -> int | None:
+    """The line where the row runs to the end of the file inside a quoted cell starts."""
+    import csv
+
+    last = None  # where the last row read starts: the one that ran to the end, when pandas says so
+    with open_binary(path) as raw, _io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        try:
+            while True:
+                start = reader.line_num + 1
+                next(reader)
+                last = start
+        except StopIteration:
+            return last
+        except csv.Error:
+            return start
 
 
 def _first_long_row(path: Path, sep: str, encoding: str) -> tuple[int | None, int, int]:

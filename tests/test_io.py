@@ -134,6 +134,15 @@ def test_damaged_gz_is_read_up_to_the_damage_and_names_its_line(tmp_path):
     assert str(caught.value).startswith(f"{path}:{whole + 1}: cannot read past this line")
 
 
+def test_a_quote_never_closed_in_a_csv_names_the_line_it_opens_on(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('instruction,output\n"多行\n问题","回答，带逗号"\n"未闭合,回答\n正常,好\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        list(read_rows(path))
+    assert str(caught.value) == (f"{path}:4: a quoted cell is never closed: from this line on the file would read "
+                                 'as one cell (a " inside a cell is written "")')
+
+
 def test_folders_and_globs_expand_in_a_stable_order(tmp_path):
     (tmp_path / "sub").mkdir()
     for name in ["b.jsonl", "a.csv", "sub/c.json.gz", "notes.txt"]:
