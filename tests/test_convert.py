@@ -104,6 +104,14 @@ def test_a_map_naming_a_column_the_file_lacks_says_so(tmp_path):
                                      "(its columns: 问题, 答案, 分类)")
 
 
+def test_a_csv_split_by_semicolons_says_so(tmp_path):
+    src = tmp_path / "export.csv"
+    src.write_text("instruction;output\n长江有多长？;约 6300 公里。\n", encoding="utf-8")
+    result = run(src, "-o", tmp_path / "train.jsonl")
+    assert result.exit_code == 2
+    assert "the columns look separated by ';'" in result.output and f"{src}:1: unknown format" in result.output
+
+
 def test_json_flag_prints_the_manifest(tmp_path):
     src = write_jsonl(tmp_path / "mine.jsonl", GOOD)
     result = CliRunner().invoke(cli, ["convert", str(src), "-o", str(tmp_path / "t.jsonl"), "--json"])

@@ -150,7 +150,11 @@ def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = N
         if missing and columns:  # a --map that names no column here: say so, not "unknown format"
             raise InputError(path, f"--map {', '.join(missing)}: no such column in this file (its columns: "
                                    f"{', '.join(columns)})", line=line)
-        raise InputError(path, f"unknown format: no known fields (found: {keys}); use --format or --map", line=line)
+        separator = next((sep for sep in (";", "\t", "|") if any(sep in str(key) for key in columns)), None)
+        hint = (f" (the columns look separated by {separator!r}: idata reads a .csv split by commas and a .tsv by tabs;"
+                " save the sheet again as CSV)") if separator and path.lower().endswith((".csv", ".csv.gz")) else ""
+        raise InputError(path, f"unknown format: no known fields (found: {keys}); use --format or --map{hint}",
+                         line=line)
     # alpaca and belle share keys: if any row is a Belle transcript, the file is Belle's.
     if votes.get("belle") and votes.get("alpaca"):
         return "belle"
