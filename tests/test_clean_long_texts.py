@@ -21,6 +21,7 @@ def test_a_reply_of_fifty_thousand_blank_lines_does_not_hold_the_build(tmp_path)
             # pattern and the table-line test split it every way: n²).
             {"instruction": "介绍一下长江", "output": "Human: " * 30000},
             {"instruction": "写一段说明", "output": "说明" + " " * 60000 + "完。"},
+            {"instruction": "写一段说明", "output": "说明：\n" + "a=" * 100000 + "中文"},  # the code-line test
             {"instruction": "长江有多长？", "output": "约 6300 公里。"}]
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -29,4 +30,4 @@ def test_a_reply_of_fifty_thousand_blank_lines_does_not_hold_the_build(tmp_path)
                       "clean:\n  length: {max_instruction: 1000000, max_reply: 1000000}\n", encoding="utf-8")
     result = idata("build", recipe, "--workers", "1", "--out", tmp_path / "out", timeout=90)
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]["totals"]["read"] == 5
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]["totals"]["read"] == 6

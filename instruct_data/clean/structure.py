@@ -26,9 +26,17 @@ CODE_LINE = re.compile(
     r"|(?://|#|/\*|\*/|--\s|\"\"\"|\'\'\')"      # comments and docstrings
     r"|\$\s"                                   # a shell prompt
     r")"
-    r"|[;{]\s*$"                               # a statement or block opener at the end
-    r"|^[\x20-\x7e]*\b[A-Za-z_][\w.\[\]]*\s*(?:[+\-*/%]?=|==)\s*[^=\s][\x20-\x7e]*$",  # ASCII assignment
+    r"|[;{]\s*$",                              # a statement or block opener at the end
 )  # case-sensitive: IGNORECASE slows a search over Chinese text several times
+# An ASCII assignment (`total = price * 2`): the line read as
+#     ^[\x20-\x7e]*\b[A-Za-z_][\w.\[\]]*\s*(?:[+\-*/%]?=|==)\s*[^=\s][\x20-\x7e]*$
+# As one regex, every split of the ASCII head was tried and each read the tail to the line's end:
+# n² steps on a long line such as `a=a=a=…中` (2 s at 32,000 characters). is_assignment finds
+# the same lines in one pass over the identifier runs (tests/test_clean_structure.py compares them).
+_IDENTIFIER_RUN = re.compile(r"[\w.\[\]]+")
+_IDENTIFIER_START = re.compile(r"\b[A-Za-z_]")
+_ASSIGNED = re.compile(r"\s*+(?:[+\-*/%]?=|==)\s*+[^=\s]")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 # (`\s*(?:\|\s*)?`, not `\s*\|?\s*`: two runs of spaces in a row split a long run of spaces every
 # way before failing, n² steps.)
 TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*(?:\|\s*)?:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+(?:\|\s*)?$"
@@ -58,7 +66,30 @@ def is_art_line(line: str) -> bool:
 
 
 def is_code_line(line: str) -> bool:
-    return bool(CODE_LINE.search(line)) and not _mostly_han(line)
+    return (bool(CODE_LINE.search(line)) or is_assignment(line)) and not _mostly_han(line)
+
+
+def is_assignment(line: str) -> bool:
+    """An ASCII assignment (the pattern above): an identifier that starts within the line's
+    printable-ASCII head, an operator ending in `=`, and a value whose first character may be
+    anything but `=` or a space and whose rest is printable ASCII to the end of the line."""
+    if line.endswith("\n"):
+        line = line[:-1]  # (as `$` matches before a final newline)
+    odd = [m.start() for m in _NOT_PRINTABLE_ASCII.finditer(line)]
+    head_end = odd[0] if odd else len(line)  # line[:head_end] is printable ASCII
+    tail_from = odd[-1] if odd else 0  # the value's first character sits at or after this
+    for run in _IDENTIFIER_RUN.finditer(line):
+        if run.start() > head_end:
+            break
+        # Every identifier that starts in this run ends where the run ends: the earliest start is
+        # as good as any, and the same operator and value follow it.
+        start = _IDENTIFIER_START.search(line, run.start(), run.end())
+        if start is None or start.start() > head_end:
+            continue
+        assigned = _ASSIGNED.match(line, run.end())
+        if assigned and assigned.end() - 1 >= tail_from:
+            return True
+    return False
 
 
 def _mostly_han(line: str) -> bool:
