@@ -40,7 +40,8 @@ import psutil  # installed with accelerate
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-COMPARED = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "duplicates.jsonl", "rejects.jsonl")
+COMPARED = ("train.jsonl", "heldout.jsonl", "conversations.jsonl", "heldout_conversations.jsonl", "duplicates.jsonl",
+            "rejects.jsonl")
 
 
 def role(process: psutil.Process, driver: int) -> str:
