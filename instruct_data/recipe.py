@@ -219,20 +219,24 @@ def _line_of(loc: tuple, lines: dict[tuple, int]) -> int | None:
     return None
 
 
-def _key_lines(node: Any, path: tuple = ()) -> dict[tuple, int]:
-    """{key path: 1-based line} of every mapping key and list item of a composed YAML node."""
+def _key_lines(node: Any, path: tuple = (), seen: frozenset = frozenset()) -> dict[tuple, int]:
+    """{key path: 1-based line} of every mapping key and list item of a composed YAML node (a
+    node an alias repeats inside itself is not followed again)."""
     import yaml
 
     lines: dict[tuple, int] = {}
+    if id(node) in seen:
+        return lines
+    seen = seen | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             here = (*path, key.value)
             lines[here] = key.start_mark.line + 1
-            lines.update(_key_lines(value, here))
+            lines.update(_key_lines(value, here, seen))
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
             lines[(*path, index)] = value.start_mark.line + 1
-            lines.update(_key_lines(value, (*path, index)))
+            lines.update(_key_lines(value, (*path, index), seen))
     return lines
 
 

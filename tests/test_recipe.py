@@ -44,6 +44,9 @@ def test_a_wrong_key_is_found_by_its_line_with_the_key_meant(tmp_path):
         f"{path}:5: clean.garbeld: unknown key 'garbeld' (did you mean 'garbled'?); "
         "dedupe.thresold: unknown key 'thresold' (did you mean 'threshold'?); "
         "heldout: unknown key 'heldout' (it belongs under split:)")
+    path.write_text("sources: &s\n  - files: [a.jsonl]\n    more: *s\n", encoding="utf-8")  # an alias inside itself
+    with pytest.raises(RecipeError, match=rf"^{path}:3: sources\.0\.more: unknown key 'more'"):
+        load_recipe(path)
     path.write_text("sources:\n  - files: a.jsonl\n", encoding="utf-8")  # a value: the line of its key
     with pytest.raises(RecipeError, match=rf"^{path}:2: sources\.0\.files: Input should be a valid list$"):
         load_recipe(path)
