@@ -448,13 +448,21 @@ def _strict(chunks) -> Iterator:
         yield frame
 
 
+@contextmanager
+def _csv_reader(path: Path, sep: str, encoding: str):
+    """Python's csv reader over a table pandas failed on, to find the line at fault."""
+    import csv
+
+    with open_binary(path) as raw, _io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
+        yield csv.reader(fh, delimiter=sep)
+
+
 def _unclosed_quote_line(path: Path, sep: str, encoding: str) -> int | None:
     """The line where the row runs to the end of the file inside a quoted cell starts."""
     import csv
 
     last = None  # where the last row read starts: the one that ran to the end, when pandas says so
-    with open_binary(path) as raw, _io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep)
+    with _csv_reader(path, sep, encoding) as reader:
         try:
             while True:
                 start = reader.line_num + 1
@@ -468,10 +476,7 @@ def _unclosed_quote_line(path: Path, sep: str, encoding: str) -> int | None:
 
 def _first_long_row(path: Path, sep: str, encoding: str) -> tuple[int | None, int, int]:
     """(line, header cells, cells) of the first row with more cells than the header."""
-    import csv
-
-    with open_binary(path) as raw, _io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep)
+    with _csv_reader(path, sep, encoding) as reader:
         header = next(reader, [])
         for row in reader:
             if len(row) > len(header):

@@ -37,6 +37,7 @@ _IDENTIFIER_RUN = re.compile(r"[\w.\[\]]+")
 _IDENTIFIER_START = re.compile(r"\b[A-Za-z_]")
 _ASSIGNED = re.compile(r"\s*+(?:[+\-*/%]?=|==)\s*+[^=\s]")
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
+_PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7f)))
 # (`\s*(?:\|\s*)?`, not `\s*\|?\s*`: two runs of spaces in a row split a long run of spaces every
 # way before failing, n² steps.)
 TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$|^\s*(?:\|\s*)?:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+(?:\|\s*)?$"
@@ -75,9 +76,10 @@ def is_assignment(line: str) -> bool:
     anything but `=` or a space and whose rest is printable ASCII to the end of the line."""
     if line.endswith("\n"):
         line = line[:-1]  # (as `$` matches before a final newline)
-    odd = [m.start() for m in _NOT_PRINTABLE_ASCII.finditer(line)]
-    head_end = odd[0] if odd else len(line)  # line[:head_end] is printable ASCII
-    tail_from = odd[-1] if odd else 0  # the value's first character sits at or after this
+    first_odd = _NOT_PRINTABLE_ASCII.search(line)
+    head_end = first_odd.start() if first_odd else len(line)  # line[:head_end] is printable ASCII
+    # The value's first character sits at or after the last character that is not printable ASCII.
+    tail_from = len(line.rstrip(_PRINTABLE_ASCII)) - 1 if first_odd else 0
     for run in _IDENTIFIER_RUN.finditer(line):
         if run.start() > head_end:
             break
