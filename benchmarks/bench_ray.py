@@ -8,8 +8,8 @@
 For each row count: generates a Belle-like corpus (benchmarks/corpus.py: 5% planted exact
 and 5% near copies), then runs `idata build CORPUS --heldout 1000 --engine E` as a child
 process for each engine, and samples every process of its tree every 0.2 s. Prints per run:
-wall time, CPU time of the tree (user + sys, per row), the peak memory of the driver (the
-idata process itself) and of the largest worker, each its own (private pages, not counting
+wall time, CPU time of the tree (each process's own user + sys, per row, also by kind of
+process), the peak memory of the driver (the idata process itself) and of the largest worker, each its own (private pages, not counting
 the pages of Ray's shared object store it maps) and RSS, Ray's own processes (raylet, GCS,
 the spill workers that move object-store pages to disk), the whole tree's (every process of
 one sample added up: issue 22 asks at most 1.5 GB at 2M and 10M rows), and whether train.jsonl, heldout.jsonl and duplicates.jsonl are
@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,12 +78,21 @@ def own_memory(process: psutil.Process) -> tuple[int, int]:
 
 def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> dict:
     """Wall time, CPU seconds and peak RSS per role of the process tree of one build (run from
-    `cwd`: `python -m` puts its working directory first on sys.path, before --code's)."""
+    `cwd`: `python -m` puts its working directory first on sys.path, before --code's).
+
+    CPU is each process's own user + system time as last sampled, added up. A process's
+    children_user/children_system are not added: they hold the children it reaped, which
+    were sampled themselves (the local engine's workers, reaped after pass 1, were counted
+    twice that way before 2026-12-07). A process loses the slice after its last sample
+    (at most 0.2 s each). `reaped_cpu` is getrusage's figure for the tree: exact where every
+    process was reaped by its parent (the local engine), short where some were not (Ray's
+    workers and daemons)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True, cwd=cwd)
     root = psutil.Process(child.pid)
     peak: dict[str, int] = {}
-    cpu: dict[int, float] = {}  # last seen user + sys of each process
+    cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, last seen user + sys)
     while child.poll() is None:
         try:
             processes = [root, *root.children(recursive=True)]
@@ -99,7 +109,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> dic
             peak[kind] = max(peak.get(kind, 0), own)
             peak[kind + " rss"] = max(peak.get(kind + " rss", 0), rss)
             tree, tree_rss = tree + own, tree_rss + rss
-            cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
+            cpu[process.pid] = (kind, times.user + times.system)
         peak["tree"] = max(peak.get("tree", 0), tree)
         peak["tree rss"] = max(peak.get("tree rss", 0), tree_rss)
         time.sleep(0.2)
@@ -107,7 +117,13 @@ def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> dic
     _, errors = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"build failed ({child.returncode}): {' '.join(command)}\n{errors[-3000:]}")
-    return {"wall": wall, "cpu": sum(cpu.values()), "driver_cpu": cpu.get(child.pid, 0.0), "peak": peak}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    by_role: dict[str, float] = {}
+    for kind, seconds in cpu.values():
+        by_role[kind] = by_role.get(kind, 0.0) + seconds
+    return {"wall": wall, "cpu": sum(by_role.values()), "driver_cpu": cpu.get(child.pid, ("", 0.0))[1],
+            "cpu_by_role": by_role, "peak": peak,
+            "reaped_cpu": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime}
 
 
 def digest(path: Path) -> str:
@@ -235,6 +251,10 @@ def report(rows: int, results: dict, fmt: str = "jsonl") -> None:
               f"{mib('driver'):>16} {mib('worker'):>16} "
               f"{peak.get('ray system', 0) / 2**20:>11,.0f} {mib('tree'):>16} {r['load']:>5.1f}  "
               f"{counts['duplicates_by_method']}")
+    for engine, r in results.items():
+        roles = ", ".join(f"{kind} {seconds / rows * 1e6:,.0f}" for kind, seconds in sorted(r["cpu_by_role"].items()))
+        print(f"  {engine}: CPU us/row by process: {roles}; getrusage of the reaped tree "
+              f"{r['reaped_cpu'] / rows * 1e6:,.0f}")
     if len(results) == 2:
         same = results["local"]["digests"] == results["ray"]["digests"]
         print(f"outputs byte-identical between engines: {'yes' if same else 'NO'} ({', '.join(COMPARED)})")
