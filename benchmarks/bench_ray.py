@@ -20,7 +20,9 @@ the sources and making every task (rowpath chunks, pickled), in a child process,
 `--code DIR` runs the builds with DIR first on PYTHONPATH (a checkout to compare with: `git
 archive COMMIT instruct_data | tar -x -C DIR`). With Ray, the rows and bytes of each stage's output
 (and of what went into the band shuffle) are printed too: the per-row costs docs/ray.md's
-100M-row cluster estimate is made from. The driver's peak should not grow with the rows.
+100M-row cluster estimate is made from. With --stages, the CPU spent inside Ray's tasks per
+operator of those stages is printed as well (Ray Data's Dataset.stats()): what the workers'
+CPU is not spent on inside tasks is Ray's own work. The driver's peak should not grow with the rows.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -258,11 +261,39 @@ def report(rows: int, results: dict, fmt: str = "jsonl") -> None:
     if len(results) == 2:
         same = results["local"]["digests"] == results["ray"]["digests"]
         print(f"outputs byte-identical between engines: {'yes' if same else 'NO'} ({', '.join(COMPARED)})")
-    for stage in results.get("ray", {}).get("stages", []):
+    stages = results.get("ray", {}).get("stages", [])
+    for stage in stages:
         line = f"  {stage['stage']:<38} {stage['rows']:>12,} rows {stage['bytes'] / rows:>8,.0f} B/input row"
         if "shuffled_rows" in stage:
             line += f"   shuffled: {stage['shuffled_rows']:,} rows, {stage['shuffled_bytes'] / rows:,.0f} B/input row"
         print(line)
+    operators = task_cpu(stages)
+    if operators:
+        print("  CPU inside Ray's tasks, per operator of the stages above (Dataset.stats()), us per input row:")
+        for name, (tasks, seconds) in operators.items():
+            print(f"    {seconds / rows * 1e6:>8,.1f}  {name} ({tasks:,} tasks)")
+        print(f"    {sum(s for _, s in operators.values()) / rows * 1e6:>8,.1f}  in all; the rest of the workers' CPU "
+              "is outside tasks (starting workers, moving blocks, idle loops)")
+
+
+OPERATOR = re.compile(r"^Operator \d+ (.+): (\d+) tasks executed")
+TASK_CPU = re.compile(r"^\* Remote cpu time: .*?([\d.]+)(us|ms|s) total")
+UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def task_cpu(stages: list[dict]) -> dict[str, tuple[int, float]]:
+    """{operator: (tasks, CPU seconds inside its tasks)} from the stages' Dataset.stats() texts;
+    a stage's text repeats the operators upstream of it, so each is counted once."""
+    found: dict[str, tuple[int, float]] = {}
+    for stage in stages:
+        operator = None
+        for line in stage.get("stats", "").splitlines():
+            if (named := OPERATOR.match(line)) is not None:
+                operator = named.groups()
+            elif operator is not None and (cpu := TASK_CPU.match(line)) is not None:
+                found.setdefault(operator[0], (int(operator[1]), float(cpu[1]) * UNIT[cpu[2]]))
+                operator = None
+    return found
 
 
 if __name__ == "__main__":

@@ -204,14 +204,15 @@ STAGES_ENV = "IDATA_RAY_STAGES"  # a file: each stage's rows and bytes are appen
 
 def note_stage(name: str, ds, shuffled=None) -> None:
     """With $IDATA_RAY_STAGES set, append one JSON line: a stage's output rows and bytes (and,
-    for a shuffle, the rows and bytes of what went into it). Counting a lazy `shuffled`
+    for a shuffle, the rows and bytes of what went into it), and Ray Data's text of the
+    operators that made it (their tasks' wall and CPU time: `Dataset.stats()`). Counting a lazy `shuffled`
     dataset runs it again, so this is for measuring only."""
     path = os.environ.get(STAGES_ENV)
     if not path:
         return
     import json
 
-    entry = {"stage": name, "rows": ds.count(), "bytes": ds.size_bytes()}
+    entry = {"stage": name, "rows": ds.count(), "bytes": ds.size_bytes(), "stats": ds.stats()}
     if shuffled is not None:
         shuffled = shuffled.materialize()
         entry.update(shuffled_rows=shuffled.count(), shuffled_bytes=shuffled.size_bytes())
