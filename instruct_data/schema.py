@@ -125,6 +125,19 @@ class Turn(BaseModel):
         return f"{self.text}\n{self.input}" if self.input else self.text
 
 
+NO_TRAINED_REPLY = "no_trained_reply"  # the reject of a row whose every reply is at weight 0
+
+
+def record_replies(turns, every_turn: bool = True) -> list[int]:
+    """Which replies give train records, as positions among the assistant turns (0 is the first
+    reply): each reply not at weight 0 in every-turn mode, the last of them in last-turn mode.
+    A reply at weight 0 (OpenAI's fine-tuning `weight`, or one a build marked: pipeline.dialogue)
+    is history only. Empty when every reply is at weight 0 (the readers reject such a row)."""
+    trained = [k for k, turn in enumerate(t for t in turns if t.role == "assistant")
+               if getattr(turn, "weight", None) != 0]
+    return trained if every_turn else trained[-1:]
+
+
 def tool_function(tool: dict) -> dict:
     """The function schema of a declared tool, in either layout data uses: OpenAI's
     `{"type": "function", "function": {"name", "parameters", ...}}` or the bare

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-from instruct_data.schema import Conversation, Turn
+from instruct_data.schema import Conversation, Turn, record_replies
 from instruct_data.tool_format import (DEFAULT_REASONING, openai_tool, reply_text, results_text, system_text,
                                        think_text)
 
@@ -376,6 +376,17 @@ def render(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEM
     return context, reply_text(found[-1][1], reasoning != "drop")
 
 
+def _through_last_trained(conversation):
+    """The conversation up to its last reply not at weight 0: itself, unless replies at weight 0
+    end it (schema.record_replies; one with none to train is left as it is)."""
+    turns = conversation.turns
+    if getattr(turns[-1], "weight", None) != 0:
+        return conversation
+    replies = [i for i, turn in enumerate(turns) if turn.role == "assistant"]
+    trained = record_replies(turns, every_turn=False)
+    return conversation.model_copy(update={"turns": turns[:replies[trained[0]] + 1]}) if trained else conversation
+
+
 def _trained(turn: Turn) -> bool:
     """A reply of weight 0 (schema.Turn.weight) is history only."""
     return getattr(turn, "weight", None) != 0
@@ -388,8 +399,9 @@ def _has_tools(conversation) -> bool:
 
 def training_record(conversation: Conversation, template: AnyTemplate | str = DEFAULT_TEMPLATE,
                     system: str | None = None) -> dict[str, str]:
-    """One line of train.jsonl for the conversation's last reply: context, target and bookkeeping."""
-    context, target = render(conversation, template, system=system)  # passes a rendered context through
+    """One line of train.jsonl for the conversation's last reply not at weight 0 (the turns after
+    it are history nothing trains on): context, target and bookkeeping."""
+    context, target = render(_through_last_trained(conversation), template, system=system)  # passes a rendered context through
     record = {"context": context, "target": target, "id": conversation.id, "source": conversation.source}
     if conversation.category:
         record["category"] = conversation.category

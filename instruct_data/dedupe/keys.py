@@ -15,7 +15,7 @@ import numpy as np
 import xxhash
 
 from instruct_data.dedupe.types import DedupeSettings, Item
-from instruct_data.schema import calls_json
+from instruct_data.schema import calls_json, record_replies
 
 # \w keeps letters (every script, CJK included) and digits; everything else (spaces,
 # punctuation of every width, symbols, emoji) goes. `_` is a \w character, so it is named.
@@ -152,8 +152,15 @@ def record_texts(conversation, every_turn: bool = False) -> list[tuple[str, str]
     if getattr(conversation, "has_tools", False):
         return tool_record_texts(conversation, every_turn)
     texts = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
-    wanted = range(1, len(turns), 2) if every_turn else [len(turns) - 1]
+    wanted = [2 * k + 1 for k in _record_replies(turns, every_turn)]  # turns alternate user, assistant
     return [(join_prompt(texts[:k - 1], texts[k - 1], every_turn), texts[k]) for k in wanted]
+
+
+def _record_replies(turns, every_turn: bool) -> list[int]:
+    """schema.record_replies: the replies that give records (a reply at weight 0 gives none);
+    the last reply when every one is at weight 0 (a benchmark question's row: the build's
+    readers reject such a row)."""
+    return record_replies(turns, every_turn) or [sum(1 for turn in turns if turn.role == "assistant") - 1]
 
 
 # Ends the history in a prompt of every-turn mode: neither a letter nor a digit, so the
@@ -176,8 +183,8 @@ def tool_record_texts(conversation, every_turn: bool = False) -> list[tuple[str,
     question (a user's words) is found in it as in a dialogue without tools."""
     turns = conversation.turns
     said = [turn.full_text if turn.role == "user" else turn.text for turn in turns]
-    wanted = [k for k, turn in enumerate(turns) if turn.role == "assistant"]
-    wanted = wanted if every_turn else wanted[-1:]
+    replies = [k for k, turn in enumerate(turns) if turn.role == "assistant"]
+    wanted = [replies[k] for k in _record_replies(turns, every_turn)]
     texts = []
     for k in wanted:
         before = [i for i in range(k) if turns[i].role != "tool" and said[i].strip()]

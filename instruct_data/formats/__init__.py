@@ -19,7 +19,7 @@ from instruct_data.formats import (alpaca, belle, canonical, context_target, mes
 from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_id
 from instruct_data.formats.transcript import looks_like_transcript
 from instruct_data.io import Row
-from instruct_data.schema import Conversation
+from instruct_data.schema import NO_TRAINED_REPLY, Conversation, record_replies
 from instruct_data.table import Reject
 
 # Format name -> adapter module (each has to_conversation(data, row_id=, source=, origin=)).
@@ -249,5 +249,8 @@ def parse_row(row: Row, fmt: str, *, source: str, mapping: dict[str, str] | None
         conversation = adapter.to_conversation(data, row_id=row_id, source=source, origin=row.origin)
     except RowReject as exc:  # the adapters' signal, raised deep inside them: made a Reject here, once
         return Reject("read", exc.reason, exc.detail, str(row.origin), row.data, row_id)
+    if not record_replies(conversation.turns) and any(turn.role == "assistant" for turn in conversation.turns):
+        return Reject("read", NO_TRAINED_REPLY, "every reply has weight 0: nothing to train", str(row.origin),
+                      row.data, row_id)
     conversation.own_id = own_id(data)
     return conversation

@@ -128,8 +128,10 @@ def build(
     system: str | None = None,
     category: str | None = None,
     rendered: bool = False,
+    weights: list[int | None] | None = None,
 ) -> Conversation:
-    """A Conversation from (role, text[, input]) tuples, bad shapes turned into RowReject."""
+    """A Conversation from (role, text[, input]) tuples, bad shapes turned into RowReject.
+    `weights`, if given, is each turn's schema.Turn.weight (0: a reply kept as history only)."""
     if not turns:
         raise RowReject(BAD_ROLES, "no user or assistant turns")
     for index, turn in enumerate(turns):
@@ -152,7 +154,8 @@ def build(
             "id": row_id,
             "source": source,
             "system": system,
-            "turns": [{"role": t[0], "text": t[1], "input": t[2] if len(t) > 2 else None} for t in turns],
+            "turns": [{"role": t[0], "text": t[1], "input": t[2] if len(t) > 2 else None,
+                       "weight": weights[i] if weights else None} for i, t in enumerate(turns)],
             "category": category,
             "origin": origin,
             "rendered": rendered,

@@ -39,9 +39,11 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
         if not isinstance(message, dict):
             raise RowReject(WRONG_TYPE, f"{where} should be an object")
         raw_role = str(message.get(role_key, "")).strip().lower()
+        if "weight" in message:
+            _check_weight(message, raw_role, where)
         if tool_reader.is_tool_message(raw_role, message):
             tools_needed = True
-            turns += tool_turns(message, raw_role, text_key, where)
+            turns += with_weight(tool_turns(message, raw_role, text_key, where), message)
             continue
         role = ROLE_NAMES.get(raw_role)
         if role is None:
@@ -54,11 +56,31 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
             continue
         if role == "assistant" and any(mark in text for mark in TOOL_MARKS):
             tools_needed = True
-            turns.append(tool_reader.assistant_parts(message, text, where))
+            turns += with_weight([tool_reader.assistant_parts(message, text, where)], message)
             continue
         tools_needed = tools_needed or "<tool_response>" in text
-        turns.append({"role": role, "text": text, "where": where})
+        turns += with_weight([{"role": role, "text": text, "where": where}], message)
     return turns, system, tools_needed
+
+
+def _check_weight(message: dict, raw_role: str, where: str) -> None:
+    """A message's `weight` (OpenAI's fine-tuning format: 0 keeps an assistant message as
+    history only, not trained), checked: 0 or 1, on an assistant message."""
+    weight = message["weight"]
+    if type(weight) not in (int, float) or weight not in (0, 1):
+        raise RowReject(WRONG_TYPE, f"{where}.weight should be 0 or 1, not {json.dumps(weight, ensure_ascii=False)}")
+    if ROLE_NAMES.get(raw_role) != "assistant" and raw_role not in tool_reader.CALL_ROLES:
+        raise RowReject(WRONG_TYPE, f"{where}.weight: only an assistant message has a weight (its role is "
+                                    f"'{raw_role}')")
+
+
+def with_weight(turns: list[dict], message: dict) -> list[dict]:
+    """The turns of one message, its weight 0 on its assistant turns (1, the default, is not written)."""
+    if message.get("weight") == 0:
+        for turn in turns:
+            if turn["role"] == "assistant":
+                turn["weight"] = 0
+    return turns
 
 
 def tool_turns(message: dict, raw_role: str, text_key: str, where: str) -> list[dict]:
@@ -85,7 +107,7 @@ def finish(data: dict, turns: list[dict], system: str | None, tools_needed: bool
         tools = tool_reader.parse_tools(data.get("functions"), "functions")
     if not tools_needed and tools is None:
         return build(row_id=row_id, source=source, origin=origin, turns=[(t["role"], t["text"]) for t in turns],
-                     system=system, category=category_of(data))
+                     system=system, category=category_of(data), weights=[t.get("weight") for t in turns])
     return tool_reader.build_tool_dialogue(row_id=row_id, source=source, origin=origin, turns=turns, system=system,
                                            tools=tools, category=category_of(data))
 

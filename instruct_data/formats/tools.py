@@ -213,6 +213,8 @@ def merge_turns(turns: list[dict]) -> list[dict]:
         if (last and turn["role"] == "assistant" and last["role"] == "assistant" and turn.get("tool_calls")
                 and not turn["text"].strip() and "reasoning" not in turn):
             last["tool_calls"] = last.get("tool_calls", []) + turn["tool_calls"]
+            if turn.get("weight") == 0:  # one reply: not trained if any of its messages is not
+                last["weight"] = 0
             continue
         if (last and turn["role"] == "user" and (last["role"] == "tool" or last.get("tool_calls"))
                 and (bodies := tool_responses(turn["text"])) is not None):

@@ -6,8 +6,12 @@
 
 Modes:
 - `every-turn`: one record per assistant reply, each with every round before it as history
-  (the ChatGLM p-tuning way). Ids are `{conversation.id}#t{k}`, k the 1-based round.
+  (the ChatGLM p-tuning way). Ids are `{conversation.id}#t{k}`, k counting the records.
 - `last-turn`: one record, for the final reply; its id is the conversation's id.
+
+A reply at weight 0 (OpenAI's `weight`; schema.record_replies) gives no record: it is history
+only, in the later records' contexts. In last-turn mode the record is the last reply not at
+weight 0. A dialogue whose every reply is at weight 0 gives none (`no_trained_reply`).
 
 A "history turn" is one earlier round: a question and its reply. The budget
 (`max_context_chars`, or `max_context_tokens` with a tokenizer) counts the whole training
@@ -30,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from instruct_data.errors import InputError
 from instruct_data.table import Reject
-from instruct_data.schema import Conversation
+from instruct_data.schema import NO_TRAINED_REPLY, Conversation, record_replies
 from instruct_data.multiturn.tools import expand_tools
 from instruct_data.templates import Template, get_template, render_prompt, rounds
 
@@ -118,12 +122,14 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
         return records
     pairs = rounds(conversation)
     system = system or conversation.system
+    wanted = record_replies(conversation.turns, settings.mode == "every-turn")  # round k's reply is reply k
+    if not wanted:
+        return Reject("multiturn", NO_TRAINED_REPLY, "every reply has weight 0: nothing to train")
     if (measure is None and settings.max_history_turns is None and settings.mode == "every-turn"
             and type(template) is Template):
-        return _every_turn(conversation, template, pairs, system)
-    wanted = range(len(pairs)) if settings.mode == "every-turn" else [len(pairs) - 1]
+        return _every_turn(conversation, template, pairs, system, wanted)
     records = []
-    for k in wanted:
+    for number, k in enumerate(wanted):
         first = 0 if settings.max_history_turns is None else max(0, k - settings.max_history_turns)
         dropped["history_rounds_dropped_by_limit"] += first
         if measure is None:
@@ -135,23 +141,26 @@ def expand(conversation: Conversation, template: Template | str, settings: Multi
             dropped["history_rounds_dropped_by_budget"] += fitted[0] - first
             context = fitted[1]
         target = pairs[k][1].text
-        records.append(_record(conversation, context, target, f"{conversation.id}#t{k + 1}"
+        records.append(_record(conversation, context, target, f"{conversation.id}#t{number + 1}"
                                if settings.mode == "every-turn" else conversation.id))
     if stats is not None:
         stats.update(+dropped)  # unary + keeps only counts above zero
     return records
 
 
-def _every_turn(conversation: Conversation, template: Template, pairs, system: str | None) -> list[dict[str, Any]]:
-    """Every reply's record with its whole history (no limit, no budget), each context built on
-    the one before: render_prompt(template, pairs[:k], pairs[k][0], system) is the previous
-    context, its reply's block and this round's question block (the same pieces, joined in the
-    same order), so each block is rendered once instead of once per later record."""
+def _every_turn(conversation: Conversation, template: Template, pairs, system: str | None,
+                wanted: list[int]) -> list[dict[str, Any]]:
+    """The records of rounds `wanted` with their whole history (no limit, no budget), each
+    context built on the one before: render_prompt(template, pairs[:k], pairs[k][0], system) is
+    the previous context, its reply's block and this round's question block (the same pieces,
+    joined in the same order), so each block is rendered once instead of once per later record."""
     records = []
+    trained = set(wanted) if len(wanted) < len(pairs) else None  # None: every round (the usual)
     so_far = template.prefix + template.system_block(system)
     for k, (question, answer) in enumerate(pairs):
         context = so_far + template.user_block(k + 1, question)
-        records.append(_record(conversation, context, answer.text, f"{conversation.id}#t{k + 1}"))
+        if trained is None or k in trained:
+            records.append(_record(conversation, context, answer.text, f"{conversation.id}#t{len(records) + 1}"))
         so_far = context + template.assistant_block(answer.text)
     return records
 

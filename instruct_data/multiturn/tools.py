@@ -3,10 +3,12 @@
 In such a dialogue a *reply* is any assistant turn: a call is a reply too (the model has to
 learn to make it), and so is the answer written after the call's results. So:
 
-- `every-turn` gives one record per assistant turn (ids `{id}#t{k}`, k counting assistant
-  turns), each with everything before it as context: the earlier rounds, and in the current
-  round the calls already made and their results;
+- `every-turn` gives one record per assistant turn (ids `{id}#t{k}`, k counting the records),
+  each with everything before it as context: the earlier rounds, and in the current round the
+  calls already made and their results;
 - `last-turn` gives one record, for the last assistant turn.
+
+An assistant turn at weight 0 gives no record (history only), as in a dialogue without tools.
 
 A record is rendered by the template's own rules for tools (templates.render on the dialogue
 cut at that reply: the tool list with the system text, results in the user slot, calls and
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from instruct_data.table import Reject
-from instruct_data.schema import Conversation
+from instruct_data.schema import NO_TRAINED_REPLY, Conversation, record_replies
 
 
 def replies(conversation: Conversation) -> list[tuple[int, int]]:
@@ -50,9 +52,11 @@ def expand_tools(conversation: Conversation, template, settings, *, system: str 
 
     found = replies(conversation)
     starts = [index for index, turn in enumerate(conversation.turns) if turn.role == "user"]
-    wanted = range(len(found)) if settings.mode == "every-turn" else [len(found) - 1]
+    wanted = record_replies(conversation.turns, settings.mode == "every-turn")  # none at weight 0
+    if not wanted:
+        return Reject("multiturn", NO_TRAINED_REPLY, "every reply has weight 0: nothing to train")
     records = []
-    for k in wanted:
+    for number, k in enumerate(wanted):
         end, opened = found[k]
         current = starts.index(opened)
         first = 0 if settings.max_history_turns is None else max(0, current - settings.max_history_turns)
@@ -68,7 +72,7 @@ def expand_tools(conversation: Conversation, template, settings, *, system: str 
                 first += 1
                 dropped["history_rounds_dropped_by_budget"] += 1
                 context, target = _render(conversation, template, system, settings.reasoning, starts[first], end)
-        record_id = f"{conversation.id}#t{k + 1}" if settings.mode == "every-turn" else conversation.id
+        record_id = f"{conversation.id}#t{number + 1}" if settings.mode == "every-turn" else conversation.id
         records.append(record(conversation, context, target, record_id))
     return records
 

@@ -110,8 +110,8 @@ def _records(conversation: Conversation, state: WorkerState) -> list[dict] | Rej
         from instruct_data.multiturn import expand
 
         records = expand(conversation, state.template, state.multiturn, system=state.system)
-        if not isinstance(records, Reject) and _replies(conversation) == 1:
-            records[0]["id"] = conversation.id  # a single-turn row keeps its own id
+        if not isinstance(records, Reject) and len(records) == 1:
+            records[0]["id"] = conversation.id  # one record (a single turn, or one reply not at weight 0): the row's id
         return records
     return [training_record(conversation, state.template, state.system)]
 
