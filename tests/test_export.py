@@ -211,3 +211,25 @@ def test_export_of_a_folder_that_is_not_a_build(tmp_path):
     shutil.copy(FIXTURE, folder / "x.json")
     result = idata("export", folder, "--to", "hf", "--out", tmp_path / "hf")
     assert_one_line_error(result, 2, "not a build folder")
+
+
+def test_a_build_without_a_held_out_split_exports_its_training_rows(tmp_path):
+    """A build made without --heldout (the default) writes empty held-out files; the export read
+    them as input files and failed with 'heldout.jsonl:1: file holds no rows' for every format."""
+    from datasets import load_dataset
+
+    rows = tmp_path / "mine.jsonl"
+    rows.write_text("".join(json.dumps({"instruction": f"第{n}个问题：请解释一下这个概念", "output": f"第{n}个回答，内容在这里。"},
+                                       ensure_ascii=False) + "\n" for n in range(5)), encoding="utf-8")
+    build = tmp_path / "build"
+    assert idata("build", rows, "--out", build).returncode == 0
+    assert (build / "heldout_conversations.jsonl").read_bytes() == b""
+
+    assert idata("export", build, "--to", "openai", "--out", tmp_path / "m.jsonl").returncode == 0
+    assert len((tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines()) == 5
+    assert idata("export", build, "--to", "hf", "--out", tmp_path / "hf").returncode == 0
+    assert list(load_dataset(str(tmp_path / "hf"))) == ["train"]
+    assert idata("export", build, "--to", "llama-factory", "--out", tmp_path / "lf").returncode == 0
+    assert list(json.loads((tmp_path / "lf" / "dataset_info.json").read_text(encoding="utf-8"))) == ["build_alpaca"]
+    assert_one_line_error(idata("export", build, "--to", "openai", "--split", "heldout", "--out", tmp_path / "h.jsonl"),
+                          2, "held no rows out", "--heldout")

@@ -45,12 +45,18 @@ def read_build(folder: str | Path) -> BuildData:
     if not conversations.is_file():
         raise InputError(str(folder), "a build folder must hold conversations.jsonl")
     data.splits["train"] = list(_conversations(conversations))
-    held_conversations = folder / "heldout_conversations.jsonl"
-    if held_conversations.is_file():
+    held_conversations, held = folder / "heldout_conversations.jsonl", folder / "heldout.jsonl"
+    if _holds_rows(held_conversations):
         data.splits["heldout"] = list(_conversations(held_conversations))
-    elif (folder / "heldout.jsonl").is_file():
-        data.splits["heldout"] = list(_parsed_heldout(folder / "heldout.jsonl", data))
+    elif not held_conversations.is_file() and _holds_rows(held):
+        data.splits["heldout"] = list(_parsed_heldout(held, data))
     return data
+
+
+def _holds_rows(path: Path) -> bool:
+    """Whether a build's output file exists and is not empty: a build with no held-out split
+    writes empty held-out files, and an empty input is an error to io.read_rows."""
+    return path.is_file() and path.stat().st_size > 0
 
 
 def _load_manifest(path: Path) -> dict[str, Any]:
@@ -64,6 +70,8 @@ def _load_manifest(path: Path) -> dict[str, Any]:
 
 
 def _conversations(path: Path) -> Iterator[Conversation]:
+    if not _holds_rows(path):  # every row rejected, removed or held out: an empty split
+        return
     for row in read_rows(path):
         if row.data is None:
             raise IdataError(f"{row.origin}: {row.error or 'not a JSON object'}")

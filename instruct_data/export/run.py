@@ -67,7 +67,9 @@ def _export_file(data: BuildData, out: Path, split: str) -> dict[str, Any]:
     from instruct_data.outputs_guard import ledger_files
 
     if split not in data.splits:
-        raise IdataError(f"--split {split}: the build has {', '.join(data.splits)}")
+        raise IdataError(f"--split {split}: the build held no rows out (build with --heldout to have a "
+                         "held-out split)" if split == "heldout" else f"--split {split}: the build has "
+                         f"{', '.join(data.splits)}")
     rows = write_openai(data.splits[split], out)
     manifest = _manifest(data, "openai", {split: rows}, [out], out.parent)
     write_json(ledger_files(out)[-1], manifest)
