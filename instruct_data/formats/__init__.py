@@ -10,6 +10,7 @@ rows into Conversations (with the fast path for plain rows), the same way for al
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -153,12 +154,29 @@ def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = N
         separator = next((sep for sep in (";", "\t", "|") if any(sep in str(key) for key in columns)), None)
         hint = (f" (the columns look separated by {separator!r}: idata reads a .csv split by commas and a .tsv by tabs;"
                 " save the sheet again as CSV)") if separator and path.lower().endswith((".csv", ".csv.gz")) else ""
+        wrapped = _wrapped_rows(rows, path)
+        if wrapped:
+            raise InputError(path, f"unknown format: {wrapped}", line=line)
         raise InputError(path, f"unknown format: no known fields (found: {keys}); use --format or --map{hint}",
                          line=line)
     # alpaca and belle share keys: if any row is a Belle transcript, the file is Belle's.
     if votes.get("belle") and votes.get("alpaca"):
         return "belle"
     return votes.most_common(1)[0][0]
+
+
+def _wrapped_rows(rows: list[Row], path: str) -> str:
+    """For a file that is one JSON object holding its rows under a key ({"data": [...]}): where
+    they are and how to take them out; else ""."""
+    parsed = [row.data for row in rows if row.data is not None]
+    if len(parsed) != 1:
+        return ""
+    for key, value in parsed[0].items():
+        if isinstance(value, list) and value and isinstance(value[0], dict) and (name := detect_row(value[0])):
+            return (f"the file is one object whose '{key}' holds a list of {len(value):,} rows ({name} format); "
+                    f"idata reads a file of rows, a JSON array or JSON lines: take them out, e.g. "
+                    f"jq -c '.[\"{key}\"][]' {Path(path).name} > rows.jsonl")
+    return ""
 
 
 def alias_mapping(keys) -> dict[str, str]:
