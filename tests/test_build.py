@@ -293,3 +293,18 @@ def test_outputs_are_the_same_where_the_kernel_cannot_copy_file_ranges(tmp_path,
                  "duplicates.jsonl", "rejects.jsonl"):
         assert (tmp_path / "kernel" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
     assert (tmp_path / "plain" / "train.jsonl").stat().st_size > 0
+
+
+def test_a_build_that_leaves_nothing_to_train_on_says_so(tmp_path):
+    """Every row rejected, removed or held out: the build succeeds (the ledger holds every row)
+    but says train.jsonl is empty and why, where it printed 'train records: 0' among the figures."""
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps({"instruction": "一加一等于几？", "output": "二。"}, ensure_ascii=False) + "\n"
+                           for _ in range(3)), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", str(src), "--heldout", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "train.jsonl").read_bytes() == b""
+    assert ("train.jsonl is empty: of 3 rows read, 0 were rejected, 2 removed as duplicates and 1 held out"
+            in " ".join(result.output.split()))
+    ok = CliRunner().invoke(cli, ["build", str(src), "--out", str(tmp_path / "kept")])
+    assert ok.exit_code == 0 and "is empty" not in ok.output

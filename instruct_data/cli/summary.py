@@ -63,3 +63,8 @@ def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
         console.print(f"median length (chars): instruction {median_bin(stats['instruction_length'], bins)}, "
                       f"reply {median_bin(stats['reply_length'], bins)}; "
                       f"train records: {split.get('train_records', 0):,}; template: {manifest.get('template')}")
+    if counts["totals"]["read"] and not split.get("train_records", 0):
+        console.print(f"[yellow]train.jsonl is empty[/yellow]: of {counts['totals']['read']:,} rows read, "
+                      f"{counts['totals']['rejected']:,} were rejected, {counts['totals']['removed']:,} removed as "
+                      f"duplicates and {sum(split.get('heldout', {}).values()):,} held out; nothing is left to train "
+                      "on (see rejects.jsonl and duplicates.jsonl)", soft_wrap=True)
