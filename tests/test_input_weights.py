@@ -127,3 +127,29 @@ def test_convert_renders_each_rows_last_reply_not_at_weight_zero(tmp_path):
     (record,) = lines(tmp_path / "out.jsonl")
     assert record["target"] == "从前有座山，山里有座庙，庙里住着老和尚。"
     assert "我忘了" not in record["context"]
+
+
+def test_a_tables_null_weights_are_no_weights_and_idatas_own_exports_build_back_the_same_records(tmp_path):
+    """A parquet (or Hugging Face) column of message structs gives every message a `weight`,
+    null where unset; idata's own export writes one. Null is no weight (a first version rejected
+    every such row), and a build of a build's export trains what the build trained."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"messages": [[{"role": "user", "content": "一加一等于几", "weight": None},
+                                    {"role": "assistant", "content": "二", "weight": 0},
+                                    {"role": "user", "content": "再加一呢", "weight": None},
+                                    {"role": "assistant", "content": "三", "weight": None}]]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    out = build_dir(tmp_path / "table", [tmp_path / "t.parquet"])
+    assert [(r["id"], r["target"]) for r in lines(out / "train.jsonl")] == [("t:1", "三")]
+
+    first = build_dir(tmp_path / "first", [write(tmp_path / "chat.jsonl", ROWS)])
+    assert CliRunner().invoke(cli, ["export", str(first), "--to", "hf", "--out", str(tmp_path / "hf")]).exit_code == 0
+    assert CliRunner().invoke(cli, ["export", str(first), "--to", "openai",
+                                    "--out", str(tmp_path / "m.jsonl")]).exit_code == 0
+    trained = [(r["context"], r["target"]) for r in lines(first / "train.jsonl")]
+    for name, source in (("from_hf", next((tmp_path / "hf" / "data").glob("train-*.parquet"))),
+                         ("from_openai", tmp_path / "m.jsonl")):
+        again = build_dir(tmp_path / name, [source])
+        assert [(r["context"], r["target"]) for r in lines(again / "train.jsonl")] == trained, name

@@ -8,6 +8,7 @@ Hermes `<tool_call>` blocks, `<think>` traces) are read by formats/tools.py: see
 from __future__ import annotations
 
 import json
+import math
 
 from instruct_data.formats import tools as tool_reader
 from instruct_data.formats.base import (BAD_ROLES, MISSING_FIELD, WRONG_TYPE, RowReject, build, category_of,
@@ -39,7 +40,7 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
         if not isinstance(message, dict):
             raise RowReject(WRONG_TYPE, f"{where} should be an object")
         raw_role = str(message.get(role_key, "")).strip().lower()
-        if "weight" in message:
+        if _weight(message) is not None:
             _check_weight(message, raw_role, where)
         if tool_reader.is_tool_message(raw_role, message):
             tools_needed = True
@@ -66,7 +67,7 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
 def _check_weight(message: dict, raw_role: str, where: str) -> None:
     """A message's `weight` (OpenAI's fine-tuning format: 0 keeps an assistant message as
     history only, not trained), checked: 0 or 1, on an assistant message."""
-    weight = message["weight"]
+    weight = _weight(message)
     if type(weight) not in (int, float) or weight not in (0, 1):
         raise RowReject(WRONG_TYPE, f"{where}.weight should be 0 or 1, not {json.dumps(weight, ensure_ascii=False)}")
     if ROLE_NAMES.get(raw_role) != "assistant" and raw_role not in tool_reader.CALL_ROLES:
@@ -74,9 +75,16 @@ def _check_weight(message: dict, raw_role: str, where: str) -> None:
                                     f"'{raw_role}')")
 
 
+def _weight(message: dict):
+    """A message's `weight`, None when it has none: a table's column (parquet, a Hugging Face
+    dataset, idata's own export) gives every message the field, null (or NaN) where unset."""
+    weight = message.get("weight")
+    return None if weight is None or (type(weight) is float and math.isnan(weight)) else weight
+
+
 def with_weight(turns: list[dict], message: dict) -> list[dict]:
     """The turns of one message, its weight 0 on its assistant turns (1, the default, is not written)."""
-    if message.get("weight") == 0:
+    if _weight(message) == 0:
         for turn in turns:
             if turn["role"] == "assistant":
                 turn["weight"] = 0
