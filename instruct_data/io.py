@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,23 +212,42 @@ def _checked(path: Path, rows: Iterator[Row]) -> Iterator[Row]:
         raise InputError(str(path), "file holds no rows", line=1)
     if all(row.error for row in head):
         first = head[0]
-        if _one_json_object(path):
-            raise InputError(str(path), "holds one JSON object, not rows: write a JSON array of objects "
-                                        "([{...}, {...}]) or JSON lines (one object per line)", line=1)
+        whole = _one_json_object(path)
+        if whole is not None:
+            inside = rows_inside(whole, path.name)
+            raise InputError(str(path), f"holds one JSON object, not rows: {inside}" if inside else
+                             "holds one JSON object, not rows: write a JSON array of objects ([{...}, {...}]) or "
+                             "JSON lines (one object per line)", line=1)
         raise InputError(str(path), f"nothing in this file parses: {first.error}", line=first.origin.line or first.origin.row)
     yield from head
     yield from rows
 
 
-def _one_json_object(path: Path) -> bool:
-    """True for a (small) file that is one JSON object spread over lines: not a table of rows."""
+def _one_json_object(path: Path) -> dict | None:
+    """The object a (small) file holds when it is one JSON object spread over lines (not a
+    table of rows), else None."""
     if path.stat().st_size > 64 * 2**20 or base_suffix(path) not in JSON_SUFFIXES:
-        return False
+        return None
     try:
         with open_binary(path) as fh:
-            return isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
+            whole = json.loads(fh.read().decode("utf-8-sig"))
     except (OSError, ValueError, UnicodeDecodeError, RecursionError, *GZIP_ERRORS):
-        return False
+        return None
+    return whole if isinstance(whole, dict) else None
+
+
+def rows_inside(whole: dict, name: str, kind: Callable[[dict], str | None] = lambda row: None) -> str:
+    """For a file that is one JSON object holding its rows under a key ({"data": [...]}, as many
+    published sets ship): where they are and how to take them out; "" when no key holds a list
+    of objects. `kind` names the rows' format (formats.detect_row)."""
+    for key, value in whole.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            found = kind(value[0])
+            plural = "" if len(value) == 1 else "s"
+            what = f"{len(value):,} row{plural} ({found} format)" if found else f"{len(value):,} object{plural}"
+            return (f"its '{key}' holds a list of {what}; idata reads a file of rows, a JSON array or JSON lines: "
+                    f"take them out, e.g. jq -c '.[\"{key}\"][]' {name} > rows.jsonl")
+    return ""
 
 
 def _read_json_lines(path: Path, encoding: str) -> Iterator[Row]:

@@ -113,16 +113,19 @@ def test_a_csv_split_by_semicolons_says_so(tmp_path):
 
 
 def test_a_json_object_holding_its_rows_under_a_key_says_where_they_are(tmp_path):
-    """{"version": ..., "data": [rows]}, as many published sets are shipped: the rows are named
-    and how to take them out, where it said 'no known fields (found: version, data)'."""
-    src = tmp_path / "set.json"
+    """{"version": ..., "data": [rows]}, as many published sets are shipped, on one line or
+    pretty-printed: the rows are named and how to take them out, where it said 'no known fields
+    (found: version, data)' or 'write a JSON array of objects'."""
     rows = [{"instruction": "长江有多长？", "output": "约 6300 公里。"}, {"instruction": "黄河呢？", "output": "约 5464 公里。"}]
-    src.write_text(json.dumps({"version": "1.0", "data": rows}, ensure_ascii=False), encoding="utf-8")
-    result = run(src, "-o", tmp_path / "train.jsonl")
-    assert result.exit_code == 2
-    assert result.output.strip() == (f"error: {src}:1: unknown format: the file is one object whose 'data' holds a "
-                                     "list of 2 rows (alpaca format); idata reads a file of rows, a JSON array or "
-                                     "JSON lines: take them out, e.g. jq -c '.[\"data\"][]' set.json > rows.jsonl")
+    for indent, said in ((None, f"unknown format: the file is one object: its 'data' holds a list of 2 rows (alpaca "
+                                "format)"),
+                         (2, "holds one JSON object, not rows: its 'data' holds a list of 2 objects")):
+        src = tmp_path / "set.json"
+        src.write_text(json.dumps({"version": "1.0", "data": rows}, ensure_ascii=False, indent=indent), encoding="utf-8")
+        result = run(src, "-o", tmp_path / "train.jsonl")
+        assert result.exit_code == 2
+        assert result.output.strip() == (f"error: {src}:1: {said}; idata reads a file of rows, a JSON array or "
+                                         "JSON lines: take them out, e.g. jq -c '.[\"data\"][]' set.json > rows.jsonl")
 
 
 def test_json_flag_prints_the_manifest(tmp_path):

@@ -19,7 +19,7 @@ from instruct_data.formats import (alpaca, belle, canonical, context_target, mes
                                    qa_benchmark, seed_tasks, sharegpt)
 from instruct_data.formats.base import UNPARSEABLE, RowReject, own_id, position_id
 from instruct_data.formats.transcript import looks_like_transcript
-from instruct_data.io import Row
+from instruct_data.io import Row, rows_inside
 from instruct_data.schema import NO_TRAINED_REPLY, Conversation, record_replies
 from instruct_data.table import Reject
 
@@ -166,17 +166,10 @@ def detect_format(rows: list[Row], path: str, mapping: dict[str, str] | None = N
 
 
 def _wrapped_rows(rows: list[Row], path: str) -> str:
-    """For a file that is one JSON object holding its rows under a key ({"data": [...]}): where
-    they are and how to take them out; else ""."""
+    """For a file that is one JSON object holding its rows under a key: io.rows_inside; else ""."""
     parsed = [row.data for row in rows if row.data is not None]
-    if len(parsed) != 1:
-        return ""
-    for key, value in parsed[0].items():
-        if isinstance(value, list) and value and isinstance(value[0], dict) and (name := detect_row(value[0])):
-            return (f"the file is one object whose '{key}' holds a list of {len(value):,} rows ({name} format); "
-                    f"idata reads a file of rows, a JSON array or JSON lines: take them out, e.g. "
-                    f"jq -c '.[\"{key}\"][]' {Path(path).name} > rows.jsonl")
-    return ""
+    inside = rows_inside(parsed[0], Path(path).name, detect_row) if len(parsed) == 1 else ""
+    return f"the file is one object: {inside}" if inside else ""
 
 
 def alias_mapping(keys) -> dict[str, str]:
