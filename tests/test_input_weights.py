@@ -153,3 +153,35 @@ def test_a_tables_null_weights_are_no_weights_and_idatas_own_exports_build_back_
                          ("from_openai", tmp_path / "m.jsonl")):
         again = build_dir(tmp_path / name, [source])
         assert [(r["context"], r["target"]) for r in lines(again / "train.jsonl")] == trained, name
+
+
+def test_conversations_train_exactly_what_train_jsonl_trains_on_random_weights(tmp_path):
+    """300 dialogues of 1-4 rounds, each reply at weight 0 with chance 0.3, some repeated
+    (dedupe) and a tenth held out: every dialogue's replies not at weight 0 in
+    conversations.jsonl are its targets in train.jsonl, in order, and none ends at weight 0."""
+    import random
+
+    rng = random.Random(1)
+    rows = []
+    for n in range(240):
+        messages = []
+        for k in range(rng.randint(1, 4)):
+            reply = {"role": "assistant", "content": f"第{n}段对话第{k}轮的回答，内容是关于主题{rng.randint(0, 40)}的说明。"}
+            if rng.random() < 0.3:
+                reply["weight"] = 0
+            messages += [{"role": "user", "content": f"第{n}段第{k}个问题：请讲讲主题{rng.randint(0, 40)}"}, reply]
+        rows.append({"messages": messages})
+    rows += rows[:60]  # copies: dedupe removes their records
+    out = build_dir(tmp_path / "out", [write(tmp_path / "mix.jsonl", rows)], split={"heldout": 0.1},
+                    max_reject_rate=1)
+    targets: dict[str, list[str]] = {}
+    for record in lines(out / "train.jsonl"):
+        targets.setdefault(record["id"].split("#")[0], []).append(record["target"])
+    conversations = lines(out / "conversations.jsonl")
+    assert len(conversations) > 150 and lines(out / "rejects.jsonl")  # some rows have no reply to train
+    assert lines(out / "duplicates.jsonl")
+    for conversation in conversations:
+        trained = [t["text"] for t in conversation["turns"] if t["role"] == "assistant" and t.get("weight") != 0]
+        assert trained == targets.pop(conversation["id"]), conversation["id"]
+        assert conversation["turns"][-1].get("weight") != 0
+    assert not targets
