@@ -269,6 +269,27 @@ def test_validate_and_convert_name_unused_columns(tmp_path):
     assert json.loads(mapped.output)["files"][0]["unused_columns"] == []
 
 
+def test_a_messages_own_field_no_reader_reads_is_named(tmp_path):
+    """A per-message field (`"loss": false`, a training flag some tools use) was ignored in
+    silence; it is named like an unused column, with how idata keeps a reply out of training.
+    Fields a table gives every message, null where unset (a parquet export), are not named."""
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    rows = [{"messages": [{"role": "user", "content": "你好，请介绍一下自己"},
+                          {"role": "assistant", "content": "我是助手。", "loss": False, "weight": None}]},
+            {"messages": [{"role": "user", "content": "一加一等于几", "name": None},
+                          {"role": "assistant", "content": "二。", "loss": True, "tool_calls": None}]}]
+    src = tmp_path / "chat.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    checked = CliRunner().invoke(cli, ["validate", str(src), "--json"])
+    assert json.loads(checked.output)["files"][0]["unused_columns"] == ["messages[].loss"]
+    converted = CliRunner().invoke(cli, ["convert", str(src), "-o", str(tmp_path / "out.jsonl")])
+    said = " ".join(converted.output.split())
+    assert "unused columns" in said and "messages[].loss" in said and '"weight": 0' in said
+
+
 # ------------------------------------------------------------------ recall: non-answers, missing pictures, lost tools
 
 

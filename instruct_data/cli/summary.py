@@ -22,8 +22,17 @@ def unused_column_lines(manifest: dict) -> list[str]:
         if unused:
             names = ", ".join(unused)
             lines.append(f"  [yellow]unused columns[/yellow] in {escape(str(entry['path']))}: {escape(names)} "
-                         f"(not in the records; --map FIELD=COLUMN to use one)")
+                         f"({unused_advice(unused)})")
     return lines
+
+
+def unused_advice(unused: list[str]) -> str:
+    """What to do about unused columns: --map for a column; for a message's own field (named
+    `messages[].key`), how idata marks a reply not to train, the usual meaning of such a field."""
+    advice = "not in the records; --map FIELD=COLUMN to use one"
+    if any("[]." in name for name in unused):
+        advice += "; a message field is not read: idata keeps a reply out of training with \"weight\": 0"
+    return advice
 
 
 def print_summary(manifest: dict[str, Any], title: str = "build") -> None:

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from instruct_data.cli.common import console, input_options, print_json
 from instruct_data.cli.convert_cmd import reports_errors
+from instruct_data.cli.summary import unused_advice
 
 
 @click.command("validate")
@@ -57,7 +58,7 @@ def _print_report(report) -> None:
                   f"{report.valid:,} valid, {report.invalid:,} invalid", soft_wrap=True)
     if report.unused_columns:
         console.print(f"    [yellow]unused columns[/yellow]: {escape(', '.join(report.unused_columns))} "
-                      "(not in the records; --map FIELD=COLUMN to use one)", soft_wrap=True)
+                      f"({escape(unused_advice(report.unused_columns))})", soft_wrap=True)
     for reason, count in sorted(report.invalid_by_reason.items()):
         console.print(f"    {count:>6,}  {reason}")
     for error in report.errors:

@@ -54,6 +54,15 @@ FIELDS_READ: dict[str, set[str]] = {
     "idata": {"source", "turns", "system", "tools", "origin", "rendered", "own_id"} | _COMMON,
 }
 
+# The keys the message readers read inside each message of a dialogue's list (formats/sharegpt.py,
+# formats/tools.py): any other that holds something is named too, as `messages[].loss`.
+_MESSAGE_KEYS = {"weight", "tool_calls", "function_call", "tool_call_id", "name", "reasoning_content", "reasoning"}
+MESSAGE_FIELDS_READ: dict[str, tuple[str, set[str]]] = {
+    "messages": ("messages", {"role", "content"} | _MESSAGE_KEYS),
+    "sharegpt": ("conversations", {"from", "value", "role", "content"} | _MESSAGE_KEYS),
+    "belle_conversations": ("conversations", {"from", "value", "role", "content"} | _MESSAGE_KEYS),
+}
+
 # Column names home-made Chinese spreadsheets use for alpaca's fields. Tried only when the keys
 # match no known format and no --map was given; the mapping used is reported (manifest, validate).
 # A column none of them names (备注, 来源 ...) is not guessed at: it is reported as unused.
@@ -187,17 +196,27 @@ def alias_mapping(keys) -> dict[str, str]:
 
 def unused_columns(head: list[Row], fmt: str, mapping: dict[str, str] | None = None) -> list[str]:
     """The columns of these rows that hold something and that the format does not read, in the
-    order first seen: `备注` in a `问题, 补充, 答案, 备注` sheet. (Judged on the file's first rows.)"""
+    order first seen: `备注` in a `问题, 补充, 答案, 备注` sheet, and a message's own field no reader
+    reads, `messages[].loss` (a per-message training flag idata would otherwise ignore in
+    silence). (Judged on the file's first rows.)"""
     known = FIELDS_READ.get(fmt)
     if known is None:
         return []
+    container, message_keys = MESSAGE_FIELDS_READ.get(fmt, (None, set()))
     found: dict[str, None] = {}
     for row in head:
         if row.data is None:
             continue
-        for key, value in apply_mapping(row.data, mapping or {}).items():
+        data = apply_mapping(row.data, mapping or {})
+        for key, value in data.items():
             if key not in known and key not in found and _holds_something(value):
                 found[key] = None
+        messages = data.get(container) if container else None
+        for message in messages if isinstance(messages, list) else ():
+            for key, value in message.items() if isinstance(message, dict) else ():
+                name = f"{container}[].{key}"
+                if key not in message_keys and name not in found and _holds_something(value):
+                    found[name] = None
     return list(found)
 
 
