@@ -255,3 +255,26 @@ def test_dialogues_and_history_stored_as_json_text_in_a_spreadsheet(tmp_path):
     fmt, stream = read_conversations(str(tmp_path / "p.csv"), source="p")
     (_, conv), = list(stream)
     assert conv.history == [("讲个笑话", "从前有座山")]
+
+
+def test_a_messages_rows_own_system_text_is_read():
+    """`{"system": ..., "messages": [...]}` (the sharegpt layout's system beside OpenAI messages)
+    lost its system text: it was named an unused column. Two different system texts are a reject."""
+    from instruct_data.formats import parse_row, unused_columns
+    from instruct_data.io import Row
+    from instruct_data.schema import Origin
+    from instruct_data.table import Reject
+
+    def row(data: dict) -> Row:
+        return Row(Origin(file="m.jsonl", line=1), data)
+
+    messages = [{"role": "user", "content": "解释成语画蛇添足"}, {"role": "assistant", "content": "比喻做了多余的事。"}]
+    read = parse_row(row({"system": "你是一位中文老师", "messages": messages}), "messages", source="m")
+    assert read.system == "你是一位中文老师"
+    assert unused_columns([row({"system": "你是一位中文老师", "messages": messages})], "messages") == []
+    same = parse_row(row({"system": "老师", "messages": [{"role": "system", "content": "老师"}, *messages]}),
+                     "messages", source="m")
+    assert same.system == "老师"
+    both = parse_row(row({"system": "甲", "messages": [{"role": "system", "content": "乙"}, *messages]}),
+                     "messages", source="m")
+    assert isinstance(both, Reject) and both.reason == "bad_roles" and "two system texts" in both.detail

@@ -46,7 +46,7 @@ FIELDS_READ: dict[str, set[str]] = {
     "belle": {"instruction", "input", "output", "target", "history", "system"} | _COMMON,
     "belle_conversations": {"conversations", "system", "tools", "functions"} | _COMMON,
     "sharegpt": {"conversations", "system", "tools", "functions"} | _COMMON,
-    "messages": {"messages", "tools", "functions"} | _COMMON,
+    "messages": {"messages", "system", "tools", "functions"} | _COMMON,
     "prompt_response": {"prompt", "response", "history"} | _COMMON,
     "context_target": {"context", "target", "source", "rendered"} | _COMMON,
     "qa_benchmark": {"question", "std_answer"} | _COMMON,
