@@ -278,3 +278,8 @@ def test_a_messages_rows_own_system_text_is_read():
     both = parse_row(row({"system": "甲", "messages": [{"role": "system", "content": "乙"}, *messages]}),
                      "messages", source="m")
     assert isinstance(both, Reject) and both.reason == "bad_roles" and "two system texts" in both.detail
+    # sharegpt rows carried a row-level system already; two different texts were one silently dropped
+    turns = [{"from": "system", "value": "乙"}, {"from": "human", "value": "解释成语画蛇添足"},
+             {"from": "gpt", "value": "比喻做了多余的事。"}]
+    shared = parse_row(row({"system": "甲", "conversations": turns}), "sharegpt", source="m")
+    assert isinstance(shared, Reject) and "two system texts" in shared.detail

@@ -142,6 +142,16 @@ def message_text(message: dict, key: str, where: str) -> str:
 def to_conversation(data, *, row_id, source, origin):
     turns, system, tools_needed = message_turns(data.get("conversations"), role_key="from", text_key="value",
                                                 container="conversations")
-    if "system" in data and system is None:
-        system = text_field(data, "system", required=False) or None
-    return finish(data, turns, system, tools_needed, row_id=row_id, source=source, origin=origin)
+    return finish(data, turns, with_row_system(data, system), tools_needed, row_id=row_id, source=source,
+                  origin=origin)
+
+
+def with_row_system(data: dict, system: str | None) -> str | None:
+    """The dialogue's system text: its system message's, or the row's own `system` field (the
+    same text in both is read once; two different texts are a bad_roles reject, not a guess)."""
+    if "system" not in data:
+        return system
+    row_system = text_field(data, "system", required=False) or None
+    if row_system and system is not None and row_system.strip() != system.strip():
+        raise RowReject(BAD_ROLES, "two system texts, in 'system' and in a system message: keep one")
+    return system or row_system
