@@ -128,13 +128,17 @@ class Turn(BaseModel):
 NO_TRAINED_REPLY = "no_trained_reply"  # the reject of a row whose every reply is at weight 0
 
 
+def is_trained(turn) -> bool:
+    """A reply of weight 0 (Turn.weight) is history only; any other is trained."""
+    return getattr(turn, "weight", None) != 0
+
+
 def record_replies(turns, every_turn: bool = True) -> list[int]:
     """Which replies give train records, as positions among the assistant turns (0 is the first
     reply): each reply not at weight 0 in every-turn mode, the last of them in last-turn mode.
     A reply at weight 0 (OpenAI's fine-tuning `weight`, or one a build marked: pipeline.dialogue)
     is history only. Empty when every reply is at weight 0 (the readers reject such a row)."""
-    trained = [k for k, turn in enumerate(t for t in turns if t.role == "assistant")
-               if getattr(turn, "weight", None) != 0]
+    trained = [k for k, turn in enumerate(t for t in turns if t.role == "assistant") if is_trained(turn)]
     return trained if every_turn else trained[-1:]
 
 

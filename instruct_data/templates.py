@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-from instruct_data.schema import Conversation, Turn, record_replies
+from instruct_data.schema import Conversation, Turn, is_trained, record_replies
 from instruct_data.tool_format import (DEFAULT_REASONING, openai_tool, reply_text, results_text, system_text,
                                        think_text)
 
@@ -380,16 +380,11 @@ def _through_last_trained(conversation):
     """The conversation up to its last reply not at weight 0: itself, unless replies at weight 0
     end it (schema.record_replies; one with none to train is left as it is)."""
     turns = conversation.turns
-    if getattr(turns[-1], "weight", None) != 0:
+    if is_trained(turns[-1]):
         return conversation
     replies = [i for i, turn in enumerate(turns) if turn.role == "assistant"]
     trained = record_replies(turns, every_turn=False)
     return conversation.model_copy(update={"turns": turns[:replies[trained[0]] + 1]}) if trained else conversation
-
-
-def _trained(turn: Turn) -> bool:
-    """A reply of weight 0 (schema.Turn.weight) is history only."""
-    return getattr(turn, "weight", None) != 0
 
 
 def _has_tools(conversation) -> bool:
@@ -429,7 +424,7 @@ def training_examples(conversation: Conversation, template: AnyTemplate | str = 
         return [[(conversation.turns[0].text, False), (conversation.reply, True)]]
     found = steps(conversation)
     renders = _renders(conversation, template, system or conversation.system, reasoning, found)
-    trained = [_trained(reply) for _, reply in found]
+    trained = [is_trained(reply) for _, reply in found]
     if not any(trained):
         return []
     if _nested(renders):

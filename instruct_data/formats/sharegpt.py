@@ -40,8 +40,8 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
         if not isinstance(message, dict):
             raise RowReject(WRONG_TYPE, f"{where} should be an object")
         raw_role = str(message.get(role_key, "")).strip().lower()
-        if _weight(message) is not None:
-            _check_weight(message, raw_role, where)
+        if (weight := _weight(message)) is not None:
+            _check_weight(weight, raw_role, where)
         if tool_reader.is_tool_message(raw_role, message):
             tools_needed = True
             turns += with_weight(tool_turns(message, raw_role, text_key, where), message)
@@ -64,10 +64,9 @@ def message_turns(messages, *, role_key: str, text_key: str, container: str):
     return turns, system, tools_needed
 
 
-def _check_weight(message: dict, raw_role: str, where: str) -> None:
+def _check_weight(weight, raw_role: str, where: str) -> None:
     """A message's `weight` (OpenAI's fine-tuning format: 0 keeps an assistant message as
     history only, not trained), checked: 0 or 1, on an assistant message."""
-    weight = _weight(message)
     if type(weight) not in (int, float) or weight not in (0, 1):
         raise RowReject(WRONG_TYPE, f"{where}.weight should be 0 or 1, not {json.dumps(weight, ensure_ascii=False)}")
     if ROLE_NAMES.get(raw_role) != "assistant" and raw_role not in tool_reader.CALL_ROLES:

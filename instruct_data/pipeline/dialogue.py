@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from instruct_data.formats.plainrow import PlainConversation
 from instruct_data.dedupe.types import Removal
-from instruct_data.schema import Conversation, record_replies
+from instruct_data.schema import Conversation, is_trained, record_replies
 
 
 def follow_removals(conv_line: bytes, records: int, removals: dict[int, Removal]
@@ -53,7 +53,7 @@ def conversation_line(conversation: Conversation, records: int) -> bytes:
         if kept[-1] != replies[-1]:  # the last replies are at weight 0: nothing after kept[-1] is trained
             turns = turns[:kept[-1] + 1]
         for at in sorted(set(replies) - set(kept)):
-            if at < len(turns) and turns[at].weight != 0:
+            if at < len(turns) and is_trained(turns[at]):
                 turns[at] = turns[at].model_copy(update={"weight": 0})
         conversation = conversation.model_copy(update={"turns": turns})
     return (conversation.model_dump_json(exclude_none=True) + "\n").encode("utf-8")
