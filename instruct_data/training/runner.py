@@ -251,7 +251,7 @@ def _train(config: TrainConfig, callbacks: list | None, final: Path, out: Path) 
         resume_bookkeeping(trainer, out, resume_from)
     result = run_training(trainer, resume_from, config)
     # Every rank takes part in these three (they gather or synchronise); only the main one writes.
-    final_eval = trainer.evaluate() if eval_data is not None else {}
+    final_eval = (last_step_eval(trainer) or trainer.evaluate()) if eval_data is not None else {}
     tokens = trainer.total_tokens()
     trainer.save_model(str(out))  # adapter (safetensors) + adapter_config.json + tokenizer
     if trainer.is_world_process_zero():
@@ -259,6 +259,17 @@ def _train(config: TrainConfig, callbacks: list | None, final: Path, out: Path) 
                resume_from)
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
+
+
+def last_step_eval(trainer) -> dict | None:
+    """The held-out figures logged at the last step, if `--eval-steps` evaluated there: the same
+    weights, so evaluating again would repeat a whole pass over the held-out set (and its line).
+    Every rank holds the same log history, so every rank takes the same branch."""
+    step = trainer.state.global_step
+    for entry in reversed(trainer.state.log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {key: value for key, value in entry.items() if key.startswith("eval_")}
+    return None
 
 
 def resume_bookkeeping(trainer, out: Path, checkpoint: str) -> None:
