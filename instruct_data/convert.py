@@ -9,7 +9,7 @@ from typing import Any
 from instruct_data.errors import InputError
 from instruct_data.io import JsonlWriter, expand_inputs
 from instruct_data import outputs_guard
-from instruct_data.ledger import Ledger, Reject, Written, source_name, source_names
+from instruct_data.ledger import Ledger, Reject, Written, ledger_paths, ledger_prefix, source_names
 from instruct_data.outputs_guard import no_signals
 from instruct_data.rowpath import read_conversations
 from instruct_data.templates import get_template, training_record
@@ -18,9 +18,7 @@ from instruct_data.templates import get_template, training_record
 def own_outputs_left_out(files: list[Path], out: Path) -> list[Path]:
     """Converting a folder that holds an earlier run's output must not read that output (and its
     ledger) back in as input."""
-    stem = source_name(out)
-    own = {(out.parent / name).resolve() for name in
-           (out.name, f"{stem}.rejects.jsonl", f"{stem}.duplicates.jsonl", f"{stem}.manifest.json")}
+    own = {path.resolve() for path in (out, *ledger_paths(out))}
     kept = [path for path in files if path.resolve() not in own]
     if not kept:
         raise InputError(str(out), "the only inputs are this command's own output files")
@@ -44,7 +42,7 @@ def convert(
     out = Path(out)
     files = own_outputs_left_out(expand_inputs(inputs), out)  # a missing file fails here, before any output
     chosen = get_template(template)
-    ledger = Ledger(out.parent, command="convert", prefix=f"{source_name(out)}.", parameters={
+    ledger = Ledger(out.parent, command="convert", prefix=ledger_prefix(out), parameters={
         "template": template, "format": fmt, "map": mapping or {}, "encoding": encoding, "system": system,
         "strict": strict, "max_reject_rate": max_reject_rate,
     })

@@ -81,6 +81,22 @@ def source_name(path: Path) -> str:
     return (stem if dot and f".{suffix.lower()}" in SUPPORTED_SUFFIXES else name) or path.name
 
 
+LEDGER_NAMES = ("rejects.jsonl", "duplicates.jsonl", "manifest.json")
+
+
+def ledger_prefix(out: Path) -> str:
+    """What the ledger files beside an output file start with: `train.zh.jsonl` -> `train.zh.`
+    (source_name: only the file type is taken off, so `a.v1.jsonl` and `a.v2.jsonl` keep apart)."""
+    return f"{source_name(out)}."
+
+
+def ledger_paths(out: Path) -> list[Path]:
+    """The ledger files `idata convert` (and `idata export --to openai`) write beside the output
+    file `out`: OUT-STEM.rejects.jsonl, OUT-STEM.duplicates.jsonl, OUT-STEM.manifest.json. Every
+    reader of them (the output guard, training's recorded template) asks here."""
+    return [out.with_name(ledger_prefix(out) + name) for name in LEDGER_NAMES]
+
+
 def source_names(files: list[Path]) -> list[str]:
     """One source name per file; files that share a name get their folder too (`a/x`, `b/x`),
     so row ids (`source:line`) stay unique and stable."""

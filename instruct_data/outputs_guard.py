@@ -46,6 +46,7 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError, InputError
 from instruct_data.faults import reached
+from instruct_data.ledger import ledger_paths
 from instruct_data.report import PLOTS, TOKEN_PLOT
 
 # What each folder command writes besides the outputs its manifest lists.
@@ -71,7 +72,6 @@ LEGACY = {
 }
 LEGACY["score"] = LEGACY["eval"]
 RESULTS_COMMANDS = {"eval", "score"}  # one may write into the other's folder (score rescoring in place)
-LEDGER_SUFFIXES = (".rejects.jsonl", ".duplicates.jsonl", ".manifest.json")  # beside an output file
 
 # Temporary names, each with the pid of the run that made it (io.temp_beside, pipeline.run).
 TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[^./]+\.tmp$")
@@ -296,9 +296,8 @@ def _os_error(exc: OSError, out: Path, inputs: list) -> IdataError:
 
 
 def ledger_files(out: Path) -> list[Path]:
-    """The ledger files `idata convert` writes beside its output file."""
-    stem = out.name[:-len("".join(out.suffixes))] if out.suffixes else out.name
-    return [out.with_name(stem + suffix) for suffix in LEDGER_SUFFIXES]
+    """The ledger files `idata convert` writes beside its output file (ledger.ledger_paths)."""
+    return ledger_paths(out)
 
 
 # ---------------------------------------------------------------- inputs

@@ -222,3 +222,26 @@ def test_rerun_into_the_input_folder_does_not_read_its_own_output(tmp_path):
 def test_help_has_an_example(args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_an_output_name_with_dots_keeps_its_ledger_and_its_guard_together(tmp_path):
+    """`--out train.zh.jsonl`: the ledger is train.zh.rejects.jsonl / train.zh.manifest.json, and
+    the guard reads those (it read train.manifest.json, so a second run refused its own output
+    and a user's train.zh.rejects.jsonl was overwritten unchecked)."""
+    from instruct_data.training.data import resolve_source
+
+    src = write_jsonl(tmp_path / "mine.jsonl", GOOD + [BAD])
+    out = tmp_path / "train.zh.jsonl"
+    for _ in range(2):  # the second run replaces the first's outputs
+        result = run(src, "-o", out, "--template", "chatml")
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl", "train.zh.jsonl", "train.zh.manifest.json",
+                                                           "train.zh.rejects.jsonl"]
+    assert resolve_source(str(out), None, None).template.name == "chatml"  # training finds the recorded template
+
+    other = tmp_path / "other.v2.jsonl"
+    (tmp_path / "other.v2.rejects.jsonl").write_text("mine, not idata's\n", encoding="utf-8")
+    result = run(src, "-o", other)
+    assert result.exit_code == 1 and "other.v2.rejects.jsonl exists and was not written by idata" in result.output
+    assert (tmp_path / "other.v2.rejects.jsonl").read_text(encoding="utf-8") == "mine, not idata's\n"
+    assert not other.exists()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from instruct_data.errors import InputError, IdataError
 from instruct_data.io import base_suffix, is_json_array, json_line, read_rows
+from instruct_data.ledger import ledger_paths
 from instruct_data.schema import Conversation, TrainingRecord, describe_validation_error
 from instruct_data.templates import (AUTO, DEFAULT_TEMPLATE, NATIVE, TEMPLATES, AnyTemplate, NativeTemplate, Template,
                                      get_template, parse_prompt, parse_system, render_prompt, training_examples)
@@ -68,8 +69,7 @@ class DataSource:
 
 def recorded_template(path: Path) -> str | None:
     """The template a build or convert recorded in its manifest, if any."""
-    candidates = [path / "manifest.json"] if path.is_dir() else [
-        path.parent / "manifest.json", path.with_name(f"{path.name.split('.')[0]}.manifest.json")]
+    candidates = [path / "manifest.json"] if path.is_dir() else [path.parent / "manifest.json", ledger_paths(path)[-1]]
     for manifest in candidates:
         if not manifest.is_file():
             continue
