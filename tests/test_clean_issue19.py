@@ -252,6 +252,51 @@ def test_chinese_input_synonyms(header):
     assert alias_mapping({"问题", header, "答案"}) == {"instruction": "问题", "input": header, "output": "答案"}
 
 
+@pytest.mark.parametrize("keys, expected", [
+    ({"instruction", "context", "response", "category"}, {"input": "context", "output": "response"}),  # Dolly
+    ({"query", "response", "history"}, {"instruction": "query", "output": "response"}),  # ms-swift
+    ({"INSTRUCTION", "RESPONSE", "SOURCE", "METADATA"}, {"instruction": "INSTRUCTION", "output": "RESPONSE"}),
+    ({"Question", "Answer"}, {"instruction": "Question", "output": "Answer"}),
+    ({"prompt", "completion"}, {"instruction": "prompt", "output": "completion"}),
+    ({"Instruction", "Input", "Output"}, {"instruction": "Instruction", "input": "Input", "output": "Output"}),
+    ({"input", "output"}, {"instruction": "input"}),  # the one text there is, as the instruction
+    ({"题目", "Answer", "备注"}, {"instruction": "题目", "output": "Answer"}),
+])
+def test_english_and_capitalised_headers(keys, expected):
+    from instruct_data.formats import alias_mapping
+
+    assert alias_mapping(keys) == expected
+
+
+def test_a_file_of_english_headers_is_read_and_says_how(tmp_path):
+    """`Question,Answer` (and Dolly's, ms-swift's, Zhihu-KOL's keys) was an 'unknown format';
+    now read through the aliases, with the columns' reading on screen and in the manifest."""
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    sheet = tmp_path / "faq.csv"
+    sheet.write_text("Question,Answer,Source\n退货要多久到账？,一般三到五个工作日。,客服\n", encoding="utf-8")
+    out = tmp_path / "faq.out.jsonl"
+    result = CliRunner().invoke(cli, ["convert", str(sheet), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    [record] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert record["context"] == "Instruction: 退货要多久到账？\nAnswer: " and record["target"] == "一般三到五个工作日。"
+    said = " ".join(result.output.split())
+    assert "read as: instruction=Question, output=Answer" in said and "unused columns in" in said and "Source" in said
+    [entry] = json.loads((tmp_path / "faq.out.manifest.json").read_text(encoding="utf-8"))["inputs"]
+    assert entry["map"] == {"instruction": "Question", "output": "Answer"} and entry["unused_columns"] == ["Source"]
+
+    swift = tmp_path / "swift.jsonl"  # ms-swift's query/response/history rows: a dialogue
+    swift.write_text(json.dumps({"query": "那周末呢？", "response": "周末不上班。",
+                                 "history": [["你们几点上班？", "九点。"]]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["convert", str(swift), "-o", str(tmp_path / "swift.out.jsonl")])
+    assert result.exit_code == 0, result.output
+    [record] = [json.loads(line) for line in (tmp_path / "swift.out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert "你们几点上班？" in record["context"] and "九点。" in record["context"] and "那周末呢？" in record["context"]
+    assert record["target"] == "周末不上班。"
+
+
 def test_validate_and_convert_name_unused_columns(tmp_path):
     from click.testing import CliRunner
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
-from instruct_data.cli.summary import unused_column_lines
+from instruct_data.cli.summary import column_lines
 from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
 
@@ -76,7 +76,7 @@ def convert_command(inputs, out, template, system, overwrite, fmt, mapping, enco
                   f"({totals['read']:,} read, {totals['rejected']:,} rejected)")
     for line in reject_lines(manifest):
         console.print(line)
-    for line in unused_column_lines(manifest):
+    for line in column_lines(manifest):
         console.print(line, soft_wrap=True)
     ledger = [o["path"] for o in manifest["outputs"][1:]] + [manifest["outputs"][1]["path"].replace(
         "rejects.jsonl", "manifest.json")]

@@ -7,7 +7,7 @@ import re
 import click
 
 from instruct_data.cli.common import console, input_options, print_json, reject_lines, row_progress, strictness_options
-from instruct_data.cli.summary import unused_column_lines
+from instruct_data.cli.summary import column_lines
 from instruct_data.cli.convert_cmd import reports_errors
 from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -117,6 +117,6 @@ def _summary(manifest, out) -> None:
             f"{extra['history_rounds_dropped_by_budget']:,} by the length budget")
     for line in reject_lines(manifest):
         say(line)
-    for line in unused_column_lines(manifest):
+    for line in column_lines(manifest):
         say(line)
     say(f"  ledger: {out}/rejects.jsonl and {out}/manifest.json")

@@ -13,11 +13,18 @@ from instruct_data.cli.common import console
 from instruct_data.report import median_bin
 
 
-def unused_column_lines(manifest: dict) -> list[str]:
-    """One line per input file with columns that hold data no field reads (the manifest's
-    inputs[].unused_columns): nothing is dropped in silence."""
+def column_lines(manifest: dict) -> list[str]:
+    """Per input file, the columns read as fields under other names (the manifest's
+    inputs[].map: a --map, or the header names idata recognised, `Question` as instruction), and
+    the columns that hold data no field reads (inputs[].unused_columns): nothing is guessed or
+    dropped in silence."""
     lines = []
     for entry in manifest.get("inputs", []):
+        mapping = entry.get("map")
+        if mapping:
+            read_as = ", ".join(f"{field}={column}" for field, column in mapping.items())
+            lines.append(f"  columns of {escape(str(entry['path']))} read as: {escape(read_as)} "
+                         "(--map FIELD=COLUMN to read them otherwise)")
         unused = entry.get("unused_columns")
         if unused:
             names = ", ".join(unused)
@@ -51,7 +58,7 @@ def print_summary(manifest: dict[str, Any], title: str = "build") -> None:
         table.add_row(source, f"{c['read']:,}", f"{c['rejected']:,}", f"{c['removed']:,}", f"{train:,}", f"{held:,}",
                       style="bold" if source == "total" else None)
     console.print(table)
-    for line in unused_column_lines(manifest):
+    for line in column_lines(manifest):
         console.print(line, soft_wrap=True)
     reasons = counts.get("rejects_by_reason", {})
     if reasons:

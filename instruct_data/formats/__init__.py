@@ -63,16 +63,20 @@ MESSAGE_FIELDS_READ: dict[str, tuple[str, set[str]]] = {
     "belle_conversations": ("conversations", {"from", "value", "role", "content"} | _MESSAGE_KEYS),
 }
 
-# Column names home-made Chinese spreadsheets use for alpaca's fields. Tried only when the keys
-# match no known format and no --map was given; the mapping used is reported (manifest, validate).
-# A column none of them names (备注, 来源 ...) is not guessed at: it is reported as unused.
+# Column names that home-made Chinese spreadsheets and other public sets use for alpaca's fields,
+# matched whatever their case: Dolly (instruction, context, response), ms-swift (query, response,
+# history), Zhihu-KOL (INSTRUCTION, RESPONSE), OpenAI's legacy prompt/completion, question/answer
+# sheets. Tried only when the keys match no known format and no --map was given; the mapping used
+# is reported (on screen, manifest, validate). A column none of them names (备注, 来源, METADATA ...)
+# is not guessed at: it is reported as unused. A file of `input` and `output` alone reads its input
+# as the instruction (the last name tried for it).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "instruction": ("指令", "问题", "提问", "题目", "任务"),
-    "input": ("输入", "补充输入", "补充", "附加信息", "补充信息", "上下文", "材料", "背景"),
-    "output": ("输出", "回答", "答案", "回复"),
-    "system": ("系统提示", "系统"),
-    "category": ("类别", "分类", "类型"),
-    "history": ("历史", "对话历史"),
+    "instruction": ("instruction", "指令", "问题", "提问", "题目", "任务", "question", "query", "prompt", "input"),
+    "input": ("input", "输入", "补充输入", "补充", "附加信息", "补充信息", "上下文", "材料", "背景", "context"),
+    "output": ("output", "输出", "回答", "答案", "回复", "response", "answer", "completion", "reply"),
+    "system": ("system", "系统提示", "系统"),
+    "category": ("category", "类别", "分类", "类型"),
+    "history": ("history", "历史", "对话历史"),
 }
 
 
@@ -182,13 +186,18 @@ def _wrapped_rows(rows: list[Row], path: str) -> str:
 
 
 def alias_mapping(keys) -> dict[str, str]:
-    """A --map built from COLUMN_ALIASES for these keys: {"instruction": "问题", ...}."""
-    keys = set(keys)
-    mapping = {}
+    """A --map built from COLUMN_ALIASES for these keys, matched whatever their case:
+    {"instruction": "问题", "output": "Answer", ...}. A column is given to one field at most."""
+    keys = {str(key) for key in keys}
+    by_folded: dict[str, str] = {}
+    for key in sorted(keys):
+        by_folded.setdefault(key.casefold(), key)
+    mapping: dict[str, str] = {}
     for field, names in COLUMN_ALIASES.items():
         if field in keys:
             continue
-        found = next((name for name in names if name in keys), None)
+        found = next((by_folded[name.casefold()] for name in names if name.casefold() in by_folded
+                      and by_folded[name.casefold()] not in mapping.values()), None)
         if found:
             mapping[field] = found
     return mapping
