@@ -176,6 +176,8 @@ def test_group_by_assembles_ordered_dialogues_and_passes_single_rows_through(tmp
     counts = manifest["counts"]["totals"]
     assert counts == {"read": 5, "written": 3, "rejected": 2, "removed": 0}  # dialogues, not rows
     assert manifest["multiturn"]["rows_read"] == 10
+    # the columns --group-by and --order-by read are not reported unused
+    assert not any(entry.get("unused_columns") for entry in manifest["inputs"])
 
 
 def test_group_by_without_order_keeps_file_order(tmp_path):
