@@ -23,7 +23,7 @@ from typing import Any
 from instruct_data.errors import IdataError
 from instruct_data.ray_engine.runtime import error_payload, in_driver_dir
 from instruct_data.steps.caps import Summary
-from instruct_data.table import arrow_key_fields, key_row
+from instruct_data.table import KEY_COLUMNS, arrow_key_fields, key_row
 
 KEPT, REJECT, SUMMARY, ERROR = 0, 1, 2, 3
 
@@ -153,9 +153,16 @@ def _one_chunk(task: tuple, spool: str, columns: dict[str, list]) -> None:
             payload=pickle.dumps(Summary.of(number, source_index, result), protocol=pickle.HIGHEST_PROTOCOL))
 
 
+# What a reject, summary or error row holds in the number columns it has no value for: a null
+# there would make numpy read the whole column as float64 (Arrow's nulls become NaN), and a
+# 64-bit hash (rank, prompt_key) as a float loses its low bits: the split then ranked rows
+# differently from the local executor.
+_NO_VALUE = {name: False if dtype == "bool" else 0 for name, dtype in KEY_COLUMNS} | {"position": 0}
+
+
 def _append(columns: dict[str, list], **values) -> None:
     for name, column in columns.items():
-        column.append(values.get(name))
+        column.append(values.get(name, _NO_VALUE.get(name)))
 
 
 def _lines(path: str, lengths) -> list[bytes]:
