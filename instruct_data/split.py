@@ -5,11 +5,14 @@
 
 Each group (a category, or a source where rows have none, or every source with
 `by: source`) gives its share: `round(fraction * n)`, or a count shared out in proportion to
-the group sizes (largest remainders first, ties by group name). Within a group the rows with
-the smallest `rank` (a seeded hash of the row id) are taken, so the same seed picks the same
-rows whatever the order of the input; a row whose prompt equals one already taken is passed
-over, so the benchmark holds no question twice. The choice is made before dedupe decides:
-dedupe then protects the held-out rows and removes training rows that duplicate them.
+the group sizes (largest remainders first, ties by group name). Within a group the prompts with
+the smallest seeded hash are taken, each by its row with the smallest `rank` (a seeded hash of
+the row id), so the same seed picks the same rows whatever the order of the input, and the
+benchmark holds no question twice. Every distinct prompt is as likely to be taken however many
+rows ask it: ranked by its best row instead, a prompt asked by k rows was about k times as likely
+to be held out, so the benchmark leaned to the most repeated questions and training lost the
+most rows, since dedupe (which decides after the choice, protecting the held-out rows) removes
+every training row that repeats a held-out question as contamination.
 
 The choice is written once for every engine, as steps over partitions of the rows' keys
 (columns `group`, `rank`, `prompt_key`, `order`, numpy arrays):
@@ -63,12 +66,12 @@ class SplitSettings(BaseModel):
 
 
 def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dict[int, str], ranks: Sequence[int],
-                   prompt_keys: Sequence[int], skip: Sequence[int] | None = None) -> bytearray:
+                   prompt_keys: Sequence[int], skip: Sequence[int] | None = None, seed: int = 0) -> bytearray:
     """1 for each row taken into the held-out set: the steps above over one partition.
 
     groups[i]: the group number of row i, named by `names`; ranks[i]: its seeded hash;
     prompt_keys[i]: a hash of its prompt; skip[i] true: a row that may not be chosen (it still
-    counts towards the automatic share, which is taken of every row).
+    counts towards the automatic share, which is taken of every row); `seed` ranks the prompts.
     """
     import numpy as np
 
@@ -87,8 +90,9 @@ def choose_heldout(settings: SplitSettings, *, groups: Sequence[int], names: dic
     sizes.pop(skipped, None)
     wanted = quotas(settings, {names[number]: n for number, n in sizes.items()}, len(groups))
     quota = {number: wanted[names[number]] for number in sizes if names[number] in wanted}
-    part = {"group": group, "rank": np.asarray(ranks, dtype=np.uint64),
-            "prompt_key": np.asarray(prompt_keys, dtype=np.uint64)}
+    prompt_key = np.asarray(prompt_keys, dtype=np.uint64)
+    part = {"group": group, "rank": prompt_ranks(prompt_key, seed), "tie": np.asarray(ranks, dtype=np.uint64),
+            "prompt_key": prompt_key}
     np.frombuffer(chosen, dtype=np.uint8)[candidates(part, quota)["order"]] = 1
     return chosen
 
@@ -125,12 +129,24 @@ def merge_sizes(parts) -> dict:
     return total
 
 
+def prompt_ranks(prompt_key, seed: int):
+    """A seeded hash of each row's prompt key: the rank of its prompt in the choice, the same for
+    every row that asks it."""
+    import numpy as np
+
+    from instruct_data.dedupe.shingles import mix64
+
+    with np.errstate(over="ignore"):
+        salt = mix64(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+        return mix64(np.asarray(prompt_key, dtype=np.uint64) ^ salt)
+
+
 def candidates(part: dict, quota: dict) -> dict:
     """The rows of one partition that could be held out: per group, the first row of each
-    prompt key, the quota[group] smallest-ranked (ties by `order`). `part`: equal-length numpy
-    columns group, rank, prompt_key and order (each row's place in the input; absent: its place
-    in `part`), and any others, carried along; `quota`: keyed by the values of `group`.
-    Returns the same columns (with `order`), for those rows only."""
+    prompt key, the quota[group] smallest-ranked (ties by `tie`, where given, then by `order`).
+    `part`: equal-length numpy columns group, rank, prompt_key and order (each row's place in the
+    input; absent: its place in `part`), optionally tie, and any others, carried along; `quota`:
+    keyed by the values of `group`. Returns the same columns (with `order`), for those rows only."""
     import numpy as np
 
     group = np.asarray(part["group"])
@@ -145,6 +161,8 @@ def candidates(part: dict, quota: dict) -> dict:
     # Each group's rows by rank, ties by order, the groups one after another. Rows already in
     # order need no third key: lexsort is stable.
     keys = [np.asarray(part["rank"])[rows], in_group]
+    if "tie" in part:  # the rows of one prompt share its rank: its best-ranked row stands for it
+        keys.insert(0, np.asarray(part["tie"])[rows])
     if "order" in part:
         order = np.asarray(part["order"])[rows]
         if not np.all(order[1:] > order[:-1]):
@@ -196,14 +214,15 @@ def _union_candidates(parts: list[dict], quota: dict) -> dict:
 BLOCK_COLUMNS = ("order", "source", "category", "rank", "prompt_key")  # what split_keys reads of a block
 
 
-def split_keys(block: dict, *, by: str, labels: list[str], names: dict | None, repeated) -> dict:
-    """The split's keys (group, rank, prompt_key, order) of a block of kept rows (BLOCK_COLUMNS:
+def split_keys(block: dict, *, by: str, labels: list[str], names: dict | None, repeated, seed: int = 0) -> dict:
+    """The split's keys (group, rank, tie, prompt_key, order) of a block of kept rows (BLOCK_COLUMNS:
     `source` a source's number in `labels`, `category` a category's name, "" or None for none,
     or with `names` a number that names maps to one, as pipeline.stats reads it). A group value
     is the source's number (by source), the category's number (by category, with `names`) or
     name: group_name names it. The rows numbered in `repeated` (their ids repeat: never held
     out) get the group SKIPPED (the number column's largest value, or ""), which no quota names
-    and block_sizes leaves out: the other columns are read as they are, not copied."""
+    and block_sizes leaves out: the other columns are read as they are, not copied. `rank` is
+    the prompt's (prompt_ranks, by `seed`), `tie` the row's own rank."""
     import numpy as np
 
     order = np.asarray(block["order"], dtype=np.int64)
@@ -220,8 +239,9 @@ def split_keys(block: dict, *, by: str, labels: list[str], names: dict | None, r
         if skip.any():
             group = group.copy()  # (never the table's own column)
             group[skip] = skipped(group)
-    return {"group": group, "rank": np.asarray(block["rank"], dtype=np.uint64),
-            "prompt_key": np.asarray(block["prompt_key"], dtype=np.uint64), "order": order}
+    prompt_key = np.asarray(block["prompt_key"], dtype=np.uint64)
+    return {"group": group, "rank": prompt_ranks(prompt_key, seed), "tie": np.asarray(block["rank"], dtype=np.uint64),
+            "prompt_key": prompt_key, "order": order}
 
 
 def skipped(group):
@@ -250,7 +270,7 @@ def block_sizes(block: dict, **keys) -> dict:
 
 
 def block_candidates(block: dict, quota: dict, **keys) -> dict:
-    """One block's candidates (columns group, rank, prompt_key, order) for `quota` (keyed by
+    """One block's candidates (columns group, rank, tie, prompt_key, order) for `quota` (keyed by
     group value)."""
     return candidates(split_keys(block, **keys), quota)
 

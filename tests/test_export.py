@@ -22,13 +22,18 @@ FIXTURE = Path(__file__).parent / "fixtures" / "export" / "tool_dialogue.json"
 @pytest.fixture(scope="module")
 def build(tmp_path_factory) -> Path:
     """The bundled sample built as a user would, plus one tool dialogue with a reasoning trace
-    in its conversations (the record idata reads tool data into)."""
+    in its conversations (the record idata reads tool data into), and one multi-turn dialogue
+    held out, whatever the split drew (the sample's 17 dialogues in 290 rows may give none)."""
     from instruct_data.demo import demo_build
 
     folder = tmp_path_factory.mktemp("export") / "build"
     demo_build(folder)
     with open(folder / "conversations.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8")), ensure_ascii=False) + "\n")
+    dialogue = next(line for line in (folder / "conversations.jsonl").read_text(encoding="utf-8").splitlines()
+                    if sum(turn["role"] == "assistant" for turn in json.loads(line)["turns"]) > 1)
+    with open(folder / "heldout_conversations.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(dialogue + "\n")
     return folder
 
 

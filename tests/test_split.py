@@ -21,7 +21,7 @@ def picked(rows, settings, seed=0) -> set[str]:
     chosen = choose_heldout(
         settings, groups=groups, names={n: name for name, n in numbers.items()},
         ranks=[xxhash.xxh64_intdigest(row_id.encode(), seed=seed) for row_id, *_ in rows],
-        prompt_keys=[xxhash.xxh64_intdigest(prompt.encode()) for *_, prompt in rows])
+        prompt_keys=[xxhash.xxh64_intdigest(prompt.encode()) for *_, prompt in rows], seed=seed)
     return {rows[i][0] for i in range(len(rows)) if chosen[i]}
 
 
@@ -63,6 +63,19 @@ def test_two_rows_with_the_same_prompt_are_never_both_held_out():
     assert len(held) == 6 and len(same) == 1
 
 
+def test_every_distinct_question_is_as_likely_to_be_held_out_however_many_rows_ask_it():
+    """A prompt asked by ten rows was about ten times as likely to be held out as one asked once
+    (ranked by its best row): the benchmark leaned to repeated questions, and dedupe then removed
+    the nine other rows from training as contamination. 100 prompts asked 10 times and 1,000
+    asked once: a tenth of the held-out questions should be repeated ones (it was about half)."""
+    rows = [(f"a:{p}-{k}", "问答", "a", f"常见问题{p}") for p in range(100) for k in range(10)]
+    rows += [(f"a:u{i}", "问答", "a", f"少见问题{i}") for i in range(1000)]
+    for seed in range(3):
+        held = picked(rows, SplitSettings(heldout=200), seed=seed)
+        repeated = sum(1 for r in held if "-" in r)
+        assert len(held) == 200 and repeated < 40, (seed, repeated)
+
+
 def test_heldout_zero_holds_nothing_out_and_bad_values_are_refused():
     assert picked(ROWS, SplitSettings(heldout=0)) == set()
     with pytest.raises(ValidationError, match="whole count"):
@@ -82,7 +95,7 @@ def test_the_choice_over_partitions_merged_in_any_tree_is_the_choice_over_all_ro
     grouping, give the rows choose_heldout gives over all the rows at once."""
     import numpy as np
 
-    from instruct_data.split import candidates, group_sizes, merge, merge_sizes, quotas
+    from instruct_data.split import candidates, group_sizes, merge, merge_sizes, prompt_ranks, quotas
 
     rng = np.random.default_rng(1)
     n = 3000
@@ -97,8 +110,9 @@ def test_the_choice_over_partitions_merged_in_any_tree_is_the_choice_over_all_ro
         assert 0 < sum(whole) <= 400
         rows = np.flatnonzero(skip == 0)
         shuffled = rng.permutation(rows)  # partitions hold rows in any order
-        parts = [{"group": np.array([names[g] for g in groups[cut]], dtype=object), "rank": ranks[cut],
-                  "prompt_key": prompts[cut], "order": cut} for cut in np.array_split(shuffled, 7)]
+        parts = [{"group": np.array([names[g] for g in groups[cut]], dtype=object),
+                  "rank": prompt_ranks(prompts[cut], 0), "tie": ranks[cut], "prompt_key": prompts[cut], "order": cut}
+                 for cut in np.array_split(shuffled, 7)]
         quota = quotas(settings, merge_sizes(group_sizes(part["group"]) for part in parts), n)
         found = [candidates(part, quota) for part in parts]
         chosen = merge([merge(found[:3], quota), merge(found[3:5], quota), *found[5:]], quota)

@@ -15,7 +15,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
+def mix64(h: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: spreads the bits so nearby code points hash far apart."""
     h ^= h >> np.uint64(30)
     h *= _M1
@@ -47,8 +47,8 @@ def shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
                 h = (h << np.uint64(21)) | codes[k:k + width]
         else:
             for k in range(1, n):
-                h = _mix(h * _MULT + codes[k:k + width])
-        h = _mix(h + np.uint64(n))
+                h = mix64(h * _MULT + codes[k:k + width])
+        h = mix64(h + np.uint64(n))
     # Keep only n-grams that start and end inside one text: the last n-1 start positions of
     # each text (all of a text shorter than n) run into the next one.
     ends = np.cumsum(lengths)

@@ -100,8 +100,8 @@ def choose_heldout(job: BuildJob, executor: Executor, first: FirstPass, repeated
     quota = split.block_quotas(job.recipe.split, sizes, sum(sizes.values()) + len(repeated), **keys)
     if not quota:
         return np.zeros(0, dtype=np.int64)
-    blocks = executor.map_blocks(first.kept, partial(split.block_candidates, quota=quota, repeated=repeated, **keys),
-                                 split.BLOCK_COLUMNS)
+    blocks = executor.map_blocks(first.kept, partial(split.block_candidates, quota=quota, repeated=repeated,
+                                                     seed=job.recipe.seed, **keys), split.BLOCK_COLUMNS)
     chosen = split.merge(blocks, quota)
     return np.sort(np.asarray(chosen["order"], dtype=np.int64)) if chosen else np.zeros(0, dtype=np.int64)
 
