@@ -33,6 +33,7 @@ class Subset:
     dialogue: bool  # holds multi-turn dialogues
     description: str
     rows: int = 0  # about how many rows the dataset card gives (for a progress bar only)
+    categories: tuple[str, str] | None = None  # (dataset, file) of its rows' categories, published apart
 
 
 SUBSETS: dict[str, Subset] = {s.name: s for s in [
@@ -41,7 +42,8 @@ SUBSETS: dict[str, Subset] = {s.name: s for s in [
     Subset("1M", "BelleGroup/train_1M_CN", "Belle_open_source_1M.json", "belle", False, "~1M instructions", 1_000_000),
     Subset("2M", "BelleGroup/train_2M_CN", "train_2M_CN.json", "belle", False, "2M instructions", 2_000_000),
     Subset("3.5M", "BelleGroup/train_3.5M_CN", "train_3.5M_CN.json", "belle_conversations", True,
-           "3.6M single- and multi-turn conversations", 3_610_000),
+           "3.6M single- and multi-turn conversations", 3_610_000,
+           ("BELLE-2/train_3.5M_CN_With_Category", "train_3.5M_CN_id2category.json")),
     Subset("multiturn", "BelleGroup/multiturn_chat_0.8M", "multiturn_chat_0.8M.json", "belle", True,
            "831k Human:/Assistant: transcripts", 831_000),
     Subset("math", "BelleGroup/school_math_0.25M", "school_math_0.25M.json", "belle", False,
@@ -65,6 +67,21 @@ def get_subset(name: str) -> Subset:
 def local_file(subset: Subset, from_path: str | os.PathLike) -> Path:
     """The subset's file in a local copy (its first shard, for a copy in shards: local_files)."""
     return local_files(subset, from_path)[0]
+
+
+def local_categories(subset: Subset, from_path: str | os.PathLike) -> Path | None:
+    """The subset's categories file in a local copy, where it is there (BELLE-2 publishes
+    train_3.5M_CN's apart): PATH/FILE, PATH/<dataset id>/FILE or PATH/<dataset name>/FILE, PATH
+    the copy's folder (or the folder of the copy's file)."""
+    if subset.categories is None:
+        return None
+    dataset, name = subset.categories
+    path = Path(from_path).expanduser()
+    base = path.parent if path.is_file() else path
+    for folder in (base, base / dataset, base / dataset.split("/")[1], base.parent / dataset.split("/")[1]):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def local_files(subset: Subset, from_path: str | os.PathLike) -> list[Path]:

@@ -48,6 +48,8 @@ class Source(_Strict):
     belle: str | None = Field(None, description="a Belle subset: 0.5M, 1M, 2M, 3.5M, multiturn, math, chat")
     from_: str | None = Field(None, alias="from", description="read a local copy of the Belle files (hub layout)")
     revision: str | None = Field(None, description="hub revision (branch, tag or commit) of the Belle dataset")
+    categories: str | None = Field(None, description="a file of row ids and their categories (`id`, `category`: "
+                                   "BELLE-2's train_3.5M_CN_id2category.json), joined onto the rows by their own id")
     format: str | None = None
     map: dict[str, str] | None = None
     encoding: str = "utf-8"
@@ -278,6 +280,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
             source.files = [local(f, f"sources.{n}.files") for f in source.files]
         if source.from_:
             source.from_ = local(source.from_, f"sources.{n}.from")
+        if source.categories:
+            source.categories = local(source.categories, f"sources.{n}.categories")
     return recipe
 
 

@@ -70,6 +70,58 @@ def test_3_5m_conversations_keep_their_own_ids_and_reject_a_dialogue_without_rep
     assert "77776" in {c.get("own_id") for c in conversations}
 
 
+def test_3_5m_rows_take_their_categories_from_belle_2s_file_in_the_local_copy(tmp_path):
+    """train_3.5M_CN has no category; BELLE-2 publishes them apart (id -> category). Found in the
+    --from folder, joined by each row's own id; a row it does not name keeps none."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", "belle", "--subset", "3.5M", "--from", str(BELLE), "--out", str(out),
+                                      "--workers", "1", "--heldout", "0"])
+    assert result.exit_code == 0, result.output
+    conversations = [json.loads(line) for line in (out / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {c["own_id"]: c.get("category") for c in conversations} == {
+        "77771": "generation", "77772": "brainstorming", "77773": "open qa", "77774": "open qa", "77776": None}
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r.get("category") for r in train if r["id"].startswith("belle-3.5M:2#")} == {"brainstorming"}
+    [entry] = [i for i in manifest(out)["inputs"] if i.get("role") == "categories"]
+    assert entry["path"].endswith("train_3.5M_CN_id2category.json") and entry["ids"] == 5
+    assert "categories of belle-3.5M from" in " ".join(result.output.split())
+
+    bare = tmp_path / "copy" / "BelleGroup" / "train_3.5M_CN"  # a copy without the categories file
+    bare.mkdir(parents=True)
+    (bare / "train_3.5M_CN.json").write_bytes((BELLE / "BelleGroup" / "train_3.5M_CN" / "train_3.5M_CN.json").read_bytes())
+    result = CliRunner().invoke(cli, ["build", "belle", "--subset", "3.5M", "--from", str(tmp_path / "copy"),
+                                      "--out", str(tmp_path / "bare"), "--workers", "1", "--heldout", "0"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "have no categories" in said and "--categories train_3.5M_CN_id2category.json" in said
+
+
+def test_a_categories_file_for_your_own_rows_and_its_errors(tmp_path):
+    rows = tmp_path / "mine.jsonl"
+    rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [
+        {"id": 7, "instruction": "写一首关于秋天的短诗。", "output": "秋风起，落叶黄，雁南飞。"},
+        {"id": "8", "instruction": "一加一等于几？", "output": "等于二。", "category": "数学题"},  # its own: kept
+        {"id": "9", "instruction": "推荐一本入门的编程书。", "output": "可以读《Python编程：从入门到实践》。"},
+    ]), encoding="utf-8")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,category\n7,写作\n8,数学\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(rows), "--categories", str(labels), "--out", str(out), "--heldout", "0"])
+    assert result.exit_code == 0, result.output
+    train = {r["id"]: r.get("category") for r in map(json.loads, (out / "train.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert train == {"mine:1": "写作", "mine:2": "数学题", "mine:3": None}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label\n7,写作\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", str(rows), "--categories", str(bad), "--out", str(tmp_path / "o2")])
+    said = f"{result.output} {result.exception}"
+    assert result.exit_code != 0 and "bad.csv:row 1" in said and "`id` and a `category`" in said
+    clash = tmp_path / "clash.jsonl"
+    clash.write_text('{"id": "7", "category": "写作"}\n{"id": "7", "category": "诗歌"}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", str(rows), "--categories", str(clash), "--out", str(tmp_path / "o3")])
+    assert result.exit_code != 0 and "two different categories" in f"{result.output} {result.exception}"
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
 def test_limit_stops_reading_early(tmp_path, monkeypatch):
     pulled = []
     real = hub.open_stream

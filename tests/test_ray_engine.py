@@ -94,7 +94,8 @@ def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, sm
     recipe = {
         "sources": [{"name": "gen", "files": [str(rows)]},
                     {"belle": "0.5M", "from": str(BELLE), "cap": 4},
-                    {"belle": "multiturn", "from": str(BELLE)}],
+                    {"belle": "multiturn", "from": str(BELLE)},
+                    {"belle": "3.5M", "from": str(BELLE)}],  # its categories joined by id, from BELLE-2's file
         "split": {"heldout": 60},
         "against": [str(HERE / "fixtures" / "eval" / "heldout.jsonl")],
         "seed": 5,
@@ -105,6 +106,9 @@ def test_build_on_ray_is_byte_identical_to_the_local_build(ray_session, rows, sm
     for name in BUILD_FILES:
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
     assert _manifest_without_engine(tmp_path / "ray") == json.loads((tmp_path / "local" / "manifest.json").read_text())
+    dialogues = [json.loads(line) for name in ("conversations.jsonl", "heldout_conversations.jsonl")
+                 for line in (tmp_path / "ray" / name).read_text(encoding="utf-8").splitlines()]
+    assert {d.get("category") for d in dialogues if d.get("own_id") == "77772"} == {"brainstorming"}  # joined by id
     # What was planted was found (not an empty comparison), and the ledger adds up.
     removed = on_ray["counts"]["duplicates_by_method"]
     assert removed.get("near", 0) > 100 and removed.get("exact", 0) > 50

@@ -12,20 +12,23 @@ from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import TEMPLATES
 
 
-def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping):
+def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping, categories=None):
     from instruct_data.formats import parse_mapping
     from instruct_data.recipe import load_recipe, parse_recipe
 
     if len(targets) == 1 and targets[0].lower().endswith((".yaml", ".yml")):
+        if categories:
+            raise click.UsageError("--categories with a recipe: give the source its `categories:` in the recipe")
         return load_recipe(targets[0])
     if targets[0] == "belle" and not Path("belle").exists():
         if len(targets) > 1:
             raise click.UsageError("`idata build belle` takes no other inputs; use a recipe to mix sources")
-        source = {"belle": subset, "limit": limit, "revision": revision}
+        source = {"belle": subset, "limit": limit, "revision": revision, "categories": categories}
         if from_path:
             source["from"] = from_path
         return parse_recipe({"sources": [source]}, "idata build belle")
-    sources = [{"files": [t], "limit": limit, "format": fmt, "map": parse_mapping(mapping) or None} for t in targets]
+    sources = [{"files": [t], "limit": limit, "format": fmt, "map": parse_mapping(mapping) or None,
+                "categories": categories} for t in targets]
     # Files of one name in different folders (a/mine.jsonl b/mine.jsonl) are two sources named
     # by their folders too (a/mine, b/mine), as `idata convert` names them; other names stay.
     from instruct_data.ledger import source_name, source_names
@@ -73,7 +76,8 @@ def recipe_inputs(recipe) -> list[str]:
     """Every path a build reads: the sources' files, local Belle copies and benchmark files."""
     paths = [*recipe.against]
     for source in recipe.sources:
-        paths += [*(source.files or []), *([source.from_] if source.from_ else [])]
+        paths += [*(source.files or []), *([source.from_] if source.from_ else []),
+                  *([source.categories] if source.categories else [])]
     return paths
 
 
@@ -93,6 +97,10 @@ def recipe_inputs(recipe) -> list[str]:
 @click.option("--near/--no-near", default=None, help="Near-duplicate detection (default: the recipe's, else on).")
 @click.option("--against", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A benchmark file: training rows whose prompt duplicates one of its questions are removed. Repeatable.")
+@click.option("--categories", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A file of row ids and their categories (`id`, `category`; e.g. BELLE-2's "
+                   "train_3.5M_CN_id2category.json), joined onto the rows by their own `id`: the held-out set is "
+                   "stratified by them and `idata eval` scores each.")
 @click.option("--format", "fmt", default=None, metavar="NAME", help="Force the input format of FILE inputs.")
 @click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...", help="Map your columns to known fields.")
 @click.option("--max-reject-rate", type=float, default=None,
@@ -101,8 +109,8 @@ def recipe_inputs(recipe) -> list[str]:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for reading and cleaning (default: the CPU count); with --engine ray and no --ray-address, the CPUs of the local Ray runtime.")
 @engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
-def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, fmt, mapping,
-                  max_reject_rate, workers, engine, ray_address, as_json):
+def build_command(targets, out, subset, limit, revision, from_path, template, seed, heldout, near, against, categories,
+                  fmt, mapping, max_reject_rate, workers, engine, ray_address, as_json):
     """Build a clean training set and a held-out benchmark, with the record of every dropped row.
 
     TARGETS is `belle` (a Belle release: --subset, --limit, --revision, --from), one or more
@@ -114,16 +122,17 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
     Examples:
       idata build belle --subset 1M --limit 20000 --heldout 500 --out build/belle
       idata build belle --subset multiturn --from ~/belle-copy --out build/mt
+      idata build belle --subset 3.5M --from ~/belle-copy --categories train_3.5M_CN_id2category.json --out build/3.5m
       idata build mine.jsonl answers.xlsx --heldout 0.05 --out build/mine
       idata build recipes/mix.yaml --out build/mix
       idata build belle --subset 2M --limit 50000 --against belle_eval.jsonl --out build/clean
       idata build big.jsonl --engine ray --ray-address head-node:6379 --out build/big
     """
-    from instruct_data.cli.summary import print_summary
+    from instruct_data.cli.summary import missing_categories_hint, print_summary
     from instruct_data.executors import executor_for
     from instruct_data.pipeline import build, estimate_rows
 
-    recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping)
+    recipe = _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping, categories)
     recipe = _with_options(recipe, template=template, seed=seed, heldout=heldout, near=near, against=against,
                            max_reject_rate=max_reject_rate)
     executor = executor_for(engine, workers=workers, address=ray_address)
@@ -137,4 +146,7 @@ def build_command(targets, out, subset, limit, revision, from_path, template, se
         print_json(manifest)
         return
     print_summary(manifest, title=f"idata build -> {out}")
+    hint = missing_categories_hint(manifest)
+    if hint:
+        console.print(hint, soft_wrap=True)
     console.print(f"[green]wrote[/green] {out}/: train.jsonl, heldout.jsonl, report.md (and the ledger)")

@@ -20,6 +20,9 @@ def column_lines(manifest: dict) -> list[str]:
     dropped in silence."""
     lines = []
     for entry in manifest.get("inputs", []):
+        if entry.get("role") == "categories":
+            lines.append(f"  categories of {escape(str(entry['source']))} from {escape(str(entry['path']))}: "
+                         f"{entry['ids']:,} ids, {len(entry['categories'])} categories")
         mapping = entry.get("map")
         if mapping:
             read_as = ", ".join(f"{field}={column}" for field, column in mapping.items())
@@ -31,6 +34,22 @@ def column_lines(manifest: dict) -> list[str]:
             lines.append(f"  [yellow]unused columns[/yellow] in {escape(str(entry['path']))}: {escape(names)} "
                          f"({unused_advice(unused)})")
     return lines
+
+
+def missing_categories_hint(manifest: dict) -> str | None:
+    """For a Belle release whose categories BELLE published apart (train_3.5M_CN) built without
+    them: where they are and how to join them."""
+    from instruct_data.hub import SUBSETS
+
+    joined = {entry.get("source") for entry in manifest.get("inputs", []) if entry.get("role") == "categories"}
+    for source in manifest.get("sources", []):
+        subset = SUBSETS.get(source.get("subset") or "")
+        if subset is not None and subset.categories and source["name"] not in joined:
+            dataset, name = subset.categories
+            return (f"  note: {source['name']}'s rows have no categories (held out by source, no per-category eval): "
+                    f"BELLE publishes them apart, {dataset} ({name}); pass --categories {name}, or put it in the "
+                    "--from folder")
+    return None
 
 
 def unused_advice(unused: list[str]) -> str:

@@ -61,7 +61,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
         spool = str(work / ".spool")
         os.mkdir(spool)
         state = WorkerState(Cleaner(recipe.clean), template, recipe.multiturn, recipe.system, recipe.seed, spool,
-                            [p.label for p in plans], recipe.dedupe)
+                            [p.label for p in plans], recipe.dedupe, [p.categories for p in plans])
         ledger = Ledger(work, command="build", parameters={
             "recipe": recipe.resolved(),
             "template": template.to_dict(),
@@ -74,6 +74,8 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
             for file in plan.files:
                 ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None,
                                  **file.column_info())
+            if plan.categories is not None:
+                ledger.add_input(plan.categories.path, source=plan.label, role="categories", **plan.categories.summary())
         for path in expand_inputs(recipe.against):
             ledger.add_input(path, role="against", questions=len(against))
         job = BuildJob(recipe, plans, state, ledger, work, spool, against, on_row)

@@ -35,6 +35,7 @@ class Plan:
     max_reject_rate: float
     files: list[FileSpec] = field(default_factory=list)  # format and map (the recipe's, or column aliases)
     subset: Any = None  # hub.Subset for a Belle source
+    categories: Any = None  # categories.CategoryLookup joined onto its rows by id, if any
     read: int = 0
     kept: int = 0
     stopped: bool = False  # the cap was reached: nothing more is read
@@ -61,8 +62,26 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
                 raise RecipeError(f"source {label!r}: {exc}") from None
             plan.files = [open_file(path, fmt=source.format, mapping=source.map, encoding=source.encoding)
                           for path in paths]
+        plan.categories = _categories(source, plan.subset, label)
         plans.append(plan)
     return plans
+
+
+def _categories(source: Source, subset, label: str):
+    """The source's CategoryLookup: its `categories` file, or for a Belle release whose
+    categories BELLE published apart, that file where the local copy holds it; else None."""
+    from instruct_data import hub
+    from instruct_data.categories import CategoryLookup
+
+    path = source.categories
+    if path is None and subset is not None and source.from_ is not None:
+        path = hub.local_categories(subset, source.from_)
+    if path is None:
+        return None
+    try:
+        return CategoryLookup.read(path)
+    except IdataError as exc:
+        raise RecipeError(f"source {label!r}: categories: {exc}") from None
 
 
 def tasks(plans: list[Plan], *, block_bytes: int = BLOCK_BYTES, batch_rows: int = BATCH_ROWS,

@@ -42,6 +42,7 @@ class WorkerState:
     spool: str
     sources: list[str]  # the label of each source, by index
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+    categories: list[Any] = field(default_factory=list)  # per source index: a CategoryLookup, or None
 
 
 _STATE: WorkerState | None = None
@@ -195,6 +196,7 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
     number, source_index, id_prefix, chunk = task
     state = _STATE
     label = state.sources[source_index]
+    lookup = state.categories[source_index] if state.categories else None
     spool = Spool(os.path.join(state.spool, str(number)))
     result = ChunkResult()
     try:
@@ -202,6 +204,8 @@ def process_chunk(task: tuple) -> tuple[int, ChunkResult]:
             if isinstance(parsed, Reject):
                 result.reject(parsed)
             else:
+                if lookup is not None and not parsed.category and parsed.own_id is not None:
+                    parsed.category = lookup.of(parsed.own_id)  # the source's categories file, by the row's id
                 _clean_and_spool(parsed, row, state, spool, result)
             result.rows += 1
         _text_keys(result, spool, state.seed)
