@@ -14,6 +14,7 @@ from instruct_data.cli import cli
 from instruct_data.errors import InputError
 
 BELLE = Path(__file__).parent / "fixtures" / "belle"
+CATEGORIES = BELLE / "BELLE-2" / "train_3.5M_CN_With_Category" / "train_3.5M_CN_id2category.json"
 
 
 def run_build(*args):
@@ -54,8 +55,9 @@ def test_multiturn_transcripts_give_one_record_per_reply(tmp_path):
     assert first[1]["context"] == ("Instruction: 请根据题材「健身房」，写一篇短文的开头。\nAnswer: 清晨六点，健身房里已经有人在跑步机上挥汗如雨。\n"
                                    "Instruction: 请从上文摘取一个句子进行打分。\nAnswer: ")
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    # a local copy is read like any file: its rejects name the file and line
     assert [(r["stage"], r["reason"], r["origin"]) for r in rejects] == [
-        ("read", "bad_transcript", "BelleGroup/multiturn_chat_0.8M:row 4")]
+        ("read", "bad_transcript", str(BELLE / "BelleGroup" / "multiturn_chat_0.8M" / "multiturn_chat_0.8M.json") + ":4")]
 
 
 def test_3_5m_conversations_keep_their_own_ids_and_reject_a_dialogue_without_reply(tmp_path):
@@ -122,7 +124,23 @@ def test_a_categories_file_for_your_own_rows_and_its_errors(tmp_path):
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
-def test_limit_stops_reading_early(tmp_path, monkeypatch):
+@pytest.fixture
+def hub_on_local_files(monkeypatch):
+    """The hub's code path (datasets.load_dataset(DATASET_ID, data_files=FILE, streaming=True)),
+    with datasets reading the fixture copy's file where it would fetch the hub's."""
+    import datasets
+
+    real = datasets.load_dataset
+
+    def from_fixtures(path, data_files=None, revision=None, **kwargs):
+        if path == "json":
+            return real(path, data_files=data_files, **kwargs)
+        return real("json", data_files=str(BELLE / path / data_files), **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", from_fixtures)
+
+
+def test_limit_stops_reading_the_hub_stream_early(tmp_path, monkeypatch, hub_on_local_files):
     pulled = []
     real = hub.open_stream
 
@@ -133,9 +151,30 @@ def test_limit_stops_reading_early(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hub, "open_stream", counting)
     out = tmp_path / "out"
-    run_build("belle", "--subset", "1M", "--from", str(BELLE), "--limit", "2", "--out", str(out), "--workers", "1")
+    run_build("belle", "--subset", "1M", "--limit", "2", "--out", str(out), "--workers", "1")
     assert len(pulled) == 2
     assert manifest(out)["counts"]["totals"]["read"] == 2
+
+
+@pytest.mark.parametrize("subset", ["1M", "multiturn", "3.5M"])
+def test_the_hub_stream_and_a_local_copy_build_the_same_rows(subset, tmp_path, hub_on_local_files):
+    """A local copy in one file is read like any file (byte ranges the workers parse); the hub is
+    streamed by datasets. Both give the same rows the same ids; only the origins differ (the
+    copy's file:line, the hub's dataset:row)."""
+    # (the copy's folder holds 3.5M's categories, joined by id; from the hub they are named)
+    categories = ["--categories", str(CATEGORIES)] if subset == "3.5M" else []
+    run_build("belle", "--subset", subset, *categories, "--out", str(tmp_path / "hub"), "--workers", "1")
+    run_build("belle", "--subset", subset, "--from", str(BELLE), "--out", str(tmp_path / "copy"), "--workers", "1")
+    for name in ("train.jsonl", "heldout.jsonl", "duplicates.jsonl"):
+        assert (tmp_path / "hub" / name).read_bytes() == (tmp_path / "copy" / name).read_bytes(), name
+    dialogues = [[{k: v for k, v in json.loads(line).items() if k != "origin"} for line in
+                  (tmp_path / where / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+                 for where in ("hub", "copy")]
+    assert dialogues[0] == dialogues[1] and dialogues[0]
+    rejects = [[(r["id"], r["reason"]) for r in map(json.loads, (tmp_path / where / "rejects.jsonl").read_text(
+        encoding="utf-8").splitlines())] for where in ("hub", "copy")]
+    assert rejects[0] == rejects[1]
+    assert manifest(tmp_path / "hub")["inputs"][0]["dataset"] == hub.SUBSETS[subset].dataset
 
 
 def test_the_hub_file_can_be_named_directly_or_found_in_a_snapshot_folder(tmp_path):

@@ -71,7 +71,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
             if plan.subset is not None:
                 ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
                                                                          plan.source.revision))
-            for file in plan.files:
+            for file in plan.files if plan.subset is None else ():  # (a Belle copy's file: described above)
                 ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None,
                                  **file.column_info())
             if plan.categories is not None:
