@@ -1,4 +1,5 @@
-"""Belle's releases on the Hugging Face hub, read through `datasets` as a stream.
+"""Belle's releases on the Hugging Face hub: downloaded whole into the cache (`download`, then
+read as a local file by the build), or read through `datasets` as a stream (a `--limit`).
 
     subset = SUBSETS["1M"]
     rows = stream_rows(subset, limit=1000)                  # the hub (never downloads it all)
@@ -145,13 +146,17 @@ def shard_rows(shard: Shard) -> Iterator[tuple[Origin, dict[str, Any]]]:
         raise InputError(shard.path, f"datasets read {count} rows from this shard, which has {shard.rows} lines of text")
 
 
-def describe(subset: Subset, from_path: str | None = None, revision: str | None = None) -> dict[str, Any]:
-    """The manifest's record of where the rows came from."""
+def describe(subset: Subset, from_path: str | None = None, revision: str | None = None,
+             downloaded: str | None = None) -> dict[str, Any]:
+    """The manifest's record of where the rows came from (`downloaded`: the hub file's copy in the
+    cache, whose hash is recorded)."""
+    from instruct_data.io import file_sha256
+
     info: dict[str, Any] = {"dataset": subset.dataset, "file": subset.file, "subset": subset.name,
                             "revision": revision}
+    if downloaded is not None:
+        info.update(sha256=file_sha256(Path(downloaded)), bytes=Path(downloaded).stat().st_size)
     if from_path is not None:
-        from instruct_data.io import file_sha256
-
         paths = local_files(subset, from_path)
         files = [{"path": str(path), "sha256": file_sha256(path), "bytes": path.stat().st_size} for path in paths]
         info.update(files[0] if len(files) == 1 else {"shards": files})
@@ -187,6 +192,21 @@ def stream_rows(subset: Subset, *, from_path: str | None = None, revision: str |
     except Exception as exc:  # datasets/pyarrow raise many types for an unreachable hub or a bad file
         hint = _offline_hint(subset) if from_path is None and _unreachable(exc) else ""
         raise InputError(where, f"cannot read {subset.dataset} ({type(exc).__name__}): {_first_line(exc)}{hint}") from None
+
+
+def download(subset: Subset, revision: str | None = None) -> Path:
+    """The release's file in the local Hugging Face cache (huggingface_hub.hf_hub_download:
+    fetched once, resumed if cut, through HF_ENDPOINT's mirror where set; a later build reads it
+    from the cache). A build without --limit reads the whole release anyway: read from a file,
+    its rows are cut into byte ranges the workers parse, where a stream is parsed by one process."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(subset.dataset, subset.file, repo_type="dataset", revision=revision))
+    except Exception as exc:  # huggingface_hub raises many types for an unreachable hub
+        hint = _offline_hint(subset) if _unreachable(exc) else ""
+        raise InputError(f"{subset.dataset}/{subset.file}",
+                         f"cannot download {subset.dataset} ({type(exc).__name__}): {_first_line(exc)}{hint}") from None
 
 
 # What `datasets` and `huggingface_hub` raise when the hub cannot be reached (or may not be).

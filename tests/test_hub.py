@@ -126,18 +126,28 @@ def test_a_categories_file_for_your_own_rows_and_its_errors(tmp_path):
 
 @pytest.fixture
 def hub_on_local_files(monkeypatch):
-    """The hub's code path (datasets.load_dataset(DATASET_ID, data_files=FILE, streaming=True)),
-    with datasets reading the fixture copy's file where it would fetch the hub's."""
+    """The hub's code paths with the fixture copy's file where the hub's would be: the download
+    of a whole release (huggingface_hub.hf_hub_download, into the cache) and the stream of a
+    --limit (datasets.load_dataset(DATASET_ID, data_files=FILE, streaming=True)). Returns the
+    downloads asked for."""
     import datasets
+    import huggingface_hub
 
     real = datasets.load_dataset
+    downloads = []
 
     def from_fixtures(path, data_files=None, revision=None, **kwargs):
         if path == "json":
             return real(path, data_files=data_files, **kwargs)
         return real("json", data_files=str(BELLE / path / data_files), **kwargs)
 
+    def download(repo_id, filename, **kwargs):
+        downloads.append((repo_id, filename, kwargs))
+        return str(BELLE / repo_id / filename)
+
     monkeypatch.setattr(datasets, "load_dataset", from_fixtures)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    return downloads
 
 
 def test_limit_stops_reading_the_hub_stream_early(tmp_path, monkeypatch, hub_on_local_files):
@@ -157,24 +167,55 @@ def test_limit_stops_reading_the_hub_stream_early(tmp_path, monkeypatch, hub_on_
 
 
 @pytest.mark.parametrize("subset", ["1M", "multiturn", "3.5M"])
-def test_the_hub_stream_and_a_local_copy_build_the_same_rows(subset, tmp_path, hub_on_local_files):
-    """A local copy in one file is read like any file (byte ranges the workers parse); the hub is
-    streamed by datasets. Both give the same rows the same ids; only the origins differ (the
-    copy's file:line, the hub's dataset:row)."""
+def test_the_hub_download_the_hub_stream_and_a_local_copy_build_the_same_rows(subset, tmp_path, hub_on_local_files):
+    """A whole release from the hub is downloaded into the cache and read as a file, like a local
+    copy (byte ranges the workers parse); a --limit streams it through datasets. All three give
+    the same rows the same ids; only the origins differ (a file's file:line, the stream's
+    dataset:row)."""
     # (the copy's folder holds 3.5M's categories, joined by id; from the hub they are named)
     categories = ["--categories", str(CATEGORIES)] if subset == "3.5M" else []
+    info = hub.SUBSETS[subset]
     run_build("belle", "--subset", subset, *categories, "--out", str(tmp_path / "hub"), "--workers", "1")
+    assert hub_on_local_files == [(info.dataset, info.file, {"repo_type": "dataset", "revision": None})]
+    run_build("belle", "--subset", subset, *categories, "--limit", "1000", "--out", str(tmp_path / "stream"),
+              "--workers", "1")
     run_build("belle", "--subset", subset, "--from", str(BELLE), "--out", str(tmp_path / "copy"), "--workers", "1")
+    builds = ("hub", "stream", "copy")
     for name in ("train.jsonl", "heldout.jsonl", "duplicates.jsonl"):
-        assert (tmp_path / "hub" / name).read_bytes() == (tmp_path / "copy" / name).read_bytes(), name
+        assert len({(tmp_path / where / name).read_bytes() for where in builds}) == 1, name
     dialogues = [[{k: v for k, v in json.loads(line).items() if k != "origin"} for line in
                   (tmp_path / where / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
-                 for where in ("hub", "copy")]
-    assert dialogues[0] == dialogues[1] and dialogues[0]
+                 for where in builds]
+    assert dialogues[0] == dialogues[1] == dialogues[2] and dialogues[0]
     rejects = [[(r["id"], r["reason"]) for r in map(json.loads, (tmp_path / where / "rejects.jsonl").read_text(
-        encoding="utf-8").splitlines())] for where in ("hub", "copy")]
-    assert rejects[0] == rejects[1]
-    assert manifest(tmp_path / "hub")["inputs"][0]["dataset"] == hub.SUBSETS[subset].dataset
+        encoding="utf-8").splitlines())] for where in builds]
+    assert rejects[0] == rejects[1] == rejects[2]
+    [source] = [i for i in manifest(tmp_path / "hub")["inputs"] if i.get("dataset")]
+    assert source["dataset"] == info.dataset and source["sha256"] == hub_sha(BELLE / info.dataset / info.file)
+
+
+def test_a_capped_release_is_streamed_not_downloaded(tmp_path, hub_on_local_files):
+    from instruct_data.pipeline import build
+    from instruct_data.recipe import parse_recipe
+
+    recipe = parse_recipe({"sources": [{"belle": "1M", "cap": 2}], "split": {"heldout": 0}}, "test")
+    build(recipe, tmp_path / "out", workers=1)
+    assert hub_on_local_files == []  # a cap stops reading early: the release is not fetched whole
+    assert manifest(tmp_path / "out")["counts"]["totals"]["written"] == 2
+
+
+def hub_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_download_the_hub_refuses_is_one_clear_error(tmp_path):
+    # HF_HUB_OFFLINE=1: huggingface_hub refuses to go online, which stands in for no network.
+    result = CliRunner().invoke(cli, ["build", "belle", "--subset", "2M", "--out", str(tmp_path / "out")])
+    said = f"{result.output} {result.exception}"
+    assert result.exit_code != 0 and "BelleGroup/train_2M_CN" in said and "--from" in said
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_hub_file_can_be_named_directly_or_found_in_a_snapshot_folder(tmp_path):

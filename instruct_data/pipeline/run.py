@@ -69,8 +69,9 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
         })
         for plan in plans:
             if plan.subset is not None:
+                downloaded = plan.files[0].path if plan.files and plan.source.from_ is None else None
                 ledger.add_remote_input(source=plan.label, **hub.describe(plan.subset, plan.source.from_,
-                                                                         plan.source.revision))
+                                                                         plan.source.revision, downloaded))
             for file in plan.files if plan.subset is None else ():  # (a Belle copy's file: described above)
                 ledger.add_input(file.path, source=plan.label, format=file.format, map=file.mapping or None,
                                  **file.column_info())

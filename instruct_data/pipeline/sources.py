@@ -55,6 +55,10 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
             plan.subset = hub.get_subset(source.belle)
             if source.from_ is not None:
                 plan.files = _local_copy(plan.subset, source)
+            elif source.limit is None and plan.cap is None:
+                # The whole release is read: downloaded once into the cache, then read as a file. A
+                # limit or a cap (the recipe's `cap`, or a weight's share) streams: it stops early.
+                plan.files = _as_file(hub.download(plan.subset, source.revision), plan.subset, source)
         else:
             try:
                 paths = expand_inputs(source.files)
@@ -68,8 +72,9 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
 
 
 def _local_copy(subset, source: Source) -> list[FileSpec]:
-    """A Belle release's local copy in one JSON-lines file (as BELLE ships each release), read like
-    any file of the subset's format: in byte ranges the workers (or Ray's tasks) read and parse
+    """A Belle release's local copy in one JSON-lines file (as BELLE ships each release; or the
+    hub's file, downloaded whole when no --limit asks for a few rows), read like any file of the
+    subset's format: in byte ranges the workers (or Ray's tasks) read and parse
     themselves, a damaged line a reject. Through `datasets` (the hub's code path) the main process
     parsed every row and sent it on: half the rows per second and five times the memory of the
     same file given as a file. Row n is still `belle-SUBSET:n`. A copy in shards (or not JSON
@@ -77,9 +82,12 @@ def _local_copy(subset, source: Source) -> list[FileSpec]:
     from instruct_data import hub
 
     paths = hub.local_files(subset, source.from_)
-    if len(paths) > 1 or not is_json_lines(paths[0], source.encoding):
-        return []
-    return [open_file(paths[0], fmt=subset.format, encoding=source.encoding)]
+    return _as_file(paths[0], subset, source) if len(paths) == 1 else []
+
+
+def _as_file(path: Path, subset, source: Source) -> list[FileSpec]:
+    """A release's one file as a FileSpec of its format, when it is JSON lines (else [])."""
+    return [open_file(path, fmt=subset.format, encoding=source.encoding)] if is_json_lines(path, source.encoding) else []
 
 
 def _categories(source: Source, subset, label: str):
