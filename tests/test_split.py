@@ -51,6 +51,20 @@ def test_the_choice_depends_on_the_seed_not_the_order():
     assert picked(ROWS, settings, seed=0) != picked(ROWS, settings, seed=1)
 
 
+def test_a_fraction_of_many_small_categories_is_still_that_fraction_of_the_rows():
+    """Rounded category by category, 0.1 of 1,000 categories of 4 rows held none out (and a source
+    whose seed tasks are each a category of their own, none of it)."""
+    rows = [(f"s:{c}-{k}", f"类{c}", "s", f"问题{c}-{k}") for c in range(1000) for k in range(4)]
+    held = picked(rows, SplitSettings(heldout=0.1))
+    assert len(held) == 400
+    assert max(Counter(category_of_row(r) for r in held).values()) == 1  # spread, one per category at most
+    assert shares(0.1, {"甲": 4, "乙": 4, "丙": 2}) == {"甲": 0, "乙": 1, "丙": 0}  # 1 row of 10: ties by name
+
+
+def category_of_row(row_id):
+    return row_id.split(":")[1].split("-")[0]
+
+
 def test_remainders_are_shared_by_group_name_not_by_first_appearance():
     assert shares(2, {"乙": 1, "甲": 1, "丙": 1}) == {"乙": 1, "甲": 0, "丙": 1}
     assert shares(2, {"丙": 1, "甲": 1, "乙": 1}) == {"乙": 1, "甲": 0, "丙": 1}
