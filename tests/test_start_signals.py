@@ -92,6 +92,44 @@ def test_a_signal_whose_exception_python_would_swallow_still_stops_the_command(s
         f"interrupted ({sig.name}): stopped; outputs are left as they were before the run"]
 
 
+WRAPPED = r'''
+import os, signal, time
+import click
+from instruct_data.cli.common import run_cli
+
+class Field:
+    def __set_name__(self, owner, name):  # as a dataclass field's, while a module is imported
+        os.kill(os.getpid(), signal.SIG)
+        time.sleep(0.2)  # the handler runs here: its exception leaves __set_name__
+
+@click.group()
+def group():
+    pass
+
+@group.command()
+def work():
+    class Template:
+        stop = Field()
+    print("ran on as if never stopped")
+
+run_cli(group, ["work"])
+'''
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_inside_a_descriptors_set_name_stops_the_command_with_one_line(sig):
+    """Python wraps what __set_name__ raises in a RuntimeError ("Error calling __set_name__ on
+    'Field' instance 'stop'"): a Ctrl-C there left a traceback, then the re-arming timer's
+    SIGALRM killed the process (exit -14; seen once in CI's start-up signal test)."""
+    script = WRAPPED.replace("signal.SIG)", f"signal.{sig.name})")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+    assert result.returncode == 128 + sig, (result.returncode, result.stdout, result.stderr)
+    assert "ran on" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"interrupted ({sig.name}): stopped; outputs are left as they were before the run"]
+
+
 COMPILED = r'''
 import os, subprocess, sys
 import click

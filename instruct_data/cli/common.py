@@ -210,10 +210,18 @@ def run_cli(group: click.Group, argv: list[str]) -> None:
 
 def _main_unless_interrupted(group: click.Group, argv: list[str]) -> None:
     """Run the command; if it ends, even by sys.exit, after an interrupt that some library
-    swallowed before the timer could raise it again, it ends as interrupted all the same."""
+    swallowed before the timer could raise it again, it ends as interrupted all the same. So does
+    an error after an interrupt: Python wraps an exception raised inside a descriptor's
+    __set_name__ (a dataclass field, while a module that defines one is imported) in a
+    RuntimeError, which went out as a traceback while the re-arming timer's SIGALRM killed
+    the process (exit -14)."""
     try:
         group.main(args=argv, prog_name="idata", standalone_mode=False)
     except (SystemExit, click.exceptions.Exit):
+        if _pending:
+            raise Interrupted(_pending) from None
+        raise
+    except Exception:
         if _pending:
             raise Interrupted(_pending) from None
         raise
