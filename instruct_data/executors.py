@@ -189,6 +189,7 @@ class Executor(Protocol):
     own (removals; the table in this module's docstring)."""
 
     draws_own_progress: bool  # True: the command line shows no row progress of its own
+    reads_this_machines_files: bool  # its workers can read a file only this machine has (the hub cache)
 
     def __enter__(self) -> Executor: ...
 
@@ -238,6 +239,7 @@ class LocalExecutor:
     process, with what grows with the rows spilled to disk."""
 
     draws_own_progress = False
+    reads_this_machines_files = True  # its workers run here: a release downloaded into the cache is theirs to read
 
     def __init__(self, workers: int | None = None):
         self.workers = workers  # None: default_workers() for a build, dedupe.runner's own default for dedupe
@@ -291,6 +293,10 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None):
         self.address, self.num_cpus = address, num_cpus
+        # A runtime on this machine reads what this machine has; a cluster's nodes read the
+        # inputs at shared paths, not this machine's Hugging Face cache: a hub release is then
+        # streamed by the driver rather than downloaded.
+        self.reads_this_machines_files = address is None
         self.cluster = None  # ray_engine.runtime.Cluster while entered
         self._stack: ExitStack | None = None
 

@@ -194,6 +194,20 @@ def test_the_hub_download_the_hub_stream_and_a_local_copy_build_the_same_rows(su
     assert source["dataset"] == info.dataset and source["sha256"] == hub_sha(BELLE / info.dataset / info.file)
 
 
+def test_a_cluster_streams_a_whole_release_its_nodes_could_not_read_from_this_machines_cache(hub_on_local_files):
+    from instruct_data.executors import LocalExecutor, RayExecutor
+    from instruct_data.pipeline.sources import plan_sources
+    from instruct_data.recipe import parse_recipe
+
+    assert LocalExecutor().reads_this_machines_files and RayExecutor().reads_this_machines_files
+    cluster = RayExecutor("head:6379")  # (not entered: nothing is started)
+    recipe = parse_recipe({"sources": [{"belle": "1M"}]}, "test")
+    [streamed] = plan_sources(recipe, download=cluster.reads_this_machines_files)
+    assert streamed.files == [] and hub_on_local_files == []
+    [downloaded] = plan_sources(recipe, download=True)
+    assert downloaded.files and len(hub_on_local_files) == 1
+
+
 def test_a_capped_release_is_streamed_not_downloaded(tmp_path, hub_on_local_files):
     from instruct_data.pipeline import build
     from instruct_data.recipe import parse_recipe

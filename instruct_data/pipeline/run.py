@@ -48,7 +48,7 @@ def build(recipe: Recipe, out_dir: str | os.PathLike, *, executor: Executor | No
     if executor is not None and workers is not None:
         raise TypeError("build: give `executor` or `workers`, not both (workers= is LocalExecutor(workers))")
     executor = executor if executor is not None else LocalExecutor(workers)
-    plans = plan_sources(recipe)  # fails before anything is written
+    plans = plan_sources(recipe, download=executor.reads_this_machines_files)  # fails before anything is written
     try:
         against = benchmark_questions(recipe.against) if recipe.against else []
     except IdataError as exc:

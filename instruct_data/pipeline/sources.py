@@ -41,8 +41,10 @@ class Plan:
     stopped: bool = False  # the cap was reached: nothing more is read
 
 
-def plan_sources(recipe: Recipe) -> list[Plan]:
-    """Resolve every source before anything is written: a missing file or unknown subset fails here."""
+def plan_sources(recipe: Recipe, *, download: bool = True) -> list[Plan]:
+    """Resolve every source before anything is written: a missing file or unknown subset fails
+    here. `download`: a whole Belle release may be downloaded into this machine's cache and read
+    as a file (its readers run on this machine)."""
     from instruct_data import hub
 
     caps = recipe.caps()
@@ -55,7 +57,7 @@ def plan_sources(recipe: Recipe) -> list[Plan]:
             plan.subset = hub.get_subset(source.belle)
             if source.from_ is not None:
                 plan.files = _local_copy(plan.subset, source)
-            elif source.limit is None and plan.cap is None:
+            elif download and source.limit is None and plan.cap is None:
                 # The whole release is read: downloaded once into the cache, then read as a file. A
                 # limit or a cap (the recipe's `cap`, or a weight's share) streams: it stops early.
                 plan.files = _as_file(hub.download(plan.subset, source.revision), plan.subset, source)
