@@ -79,10 +79,15 @@ def local_categories(subset: Subset, from_path: str | os.PathLike) -> Path | Non
     dataset, name = subset.categories
     path = Path(from_path).expanduser()
     base = path.parent if path.is_file() else path
-    for folder in (base, base / dataset, base / dataset.split("/")[1], base.parent / dataset.split("/")[1]):
+    for folder in [*_copy_folders(base, dataset), base.parent / dataset.split("/")[1]]:
         if (folder / name).is_file():
             return folder / name
     return None
+
+
+def _copy_folders(path: Path, dataset: str) -> list[Path]:
+    """Where a local copy may hold a dataset's file: PATH, PATH/<dataset id>, PATH/<dataset name>."""
+    return [path, path / dataset, path / dataset.split("/")[1]]
 
 
 def local_files(subset: Subset, from_path: str | os.PathLike) -> list[Path]:
@@ -90,7 +95,7 @@ def local_files(subset: Subset, from_path: str | os.PathLike) -> list[Path]:
     in those folders, the file in shards named as the hub names them (FILE's stem, then
     `-00000-of-00004` and its suffix), in order."""
     path = Path(from_path).expanduser()
-    folders = [path, path / subset.dataset, path / subset.dataset.split("/")[1]]
+    folders = _copy_folders(path, subset.dataset)
     candidates = [path] if path.is_file() else [folder / subset.file for folder in folders]
     for candidate in candidates:
         if candidate.is_file():

@@ -123,12 +123,15 @@ class FileSpec:
 
 
 def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
-              encoding: str = "utf-8") -> FileSpec:
+              encoding: str = "utf-8", also_read: tuple[str | None, ...] = ()) -> FileSpec:
     """Resolve a file's format and mapping from its head. Fails (InputError: file:line: what
-    is wrong) when the file cannot be read, none of its first rows parse, or no format fits."""
+    is wrong) when the file cannot be read, none of its first rows parse, or no format fits.
+    `also_read`: columns the command reads itself (to-multiturn's --group-by, --order-by), never
+    reported unused."""
     head = _head_rows(Path(path), encoding)
     name, used = resolve_format(head, str(path), fmt, mapping)
-    unused = unused_columns(head, name, used)  # the raw records, before an expander splits them
+    # the raw records, before an expander splits them
+    unused = [column for column in unused_columns(head, name, used) if column not in also_read]
     return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding), unused)
 
 

@@ -76,9 +76,7 @@ def to_multiturn(
     pool = None
     try:
         for path, source in zip(files, source_names(files)):
-            spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
-            # --group-by and --order-by read their columns: not unused
-            spec.unused = [column for column in spec.unused if column not in (group_by, order_by)]
+            spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding, also_read=(group_by, order_by))
             ledger.add_input(path, format=spec.format, source=source, map=spec.mapping, **spec.column_info())
             if workers > 1 and group_by is None and _worth_workers(spec):
                 pool = pool or _pool(workers, template, settings, system)  # workers read the lines themselves

@@ -74,9 +74,8 @@ def plan_sources(recipe: Recipe, *, download: bool = True) -> list[Plan]:
 
 
 def _local_copy(subset, source: Source) -> list[FileSpec]:
-    """A Belle release's local copy in one JSON-lines file (as BELLE ships each release; or the
-    hub's file, downloaded whole when no --limit asks for a few rows), read like any file of the
-    subset's format: in byte ranges the workers (or Ray's tasks) read and parse
+    """A Belle release's local copy in one JSON-lines file (as BELLE ships each release), read
+    like any file of the subset's format (as is the hub's file, downloaded whole: plan_sources): in byte ranges the workers (or Ray's tasks) read and parse
     themselves, a damaged line a reject. Through `datasets` (the hub's code path) the main process
     parsed every row and sent it on: half the rows per second and five times the memory of the
     same file given as a file. Row n is still `belle-SUBSET:n`. A copy in shards (or not JSON
