@@ -261,6 +261,12 @@ def test_chinese_input_synonyms(header):
     ({"Instruction", "Input", "Output"}, {"instruction": "Instruction", "input": "Input", "output": "Output"}),
     ({"input", "output"}, {"instruction": "input"}),  # the one text there is, as the instruction
     ({"题目", "Answer", "备注"}, {"instruction": "题目", "output": "Answer"}),
+    # AlignBench's rows: a benchmark's reference answer is the reply
+    ({"question_id", "category", "subcategory", "question", "reference", "evidences"},
+     {"instruction": "question", "output": "reference"}),
+    ({"问题", "参考答案"}, {"instruction": "问题", "output": "参考答案"}),
+    ({"题目", "标准答案", "解析"}, {"instruction": "题目", "output": "标准答案"}),
+    ({"question", "answer", "reference"}, {"instruction": "question", "output": "answer"}),  # answer first
 ])
 def test_english_and_capitalised_headers(keys, expected):
     from instruct_data.formats import alias_mapping

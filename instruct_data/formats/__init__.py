@@ -66,14 +66,15 @@ MESSAGE_FIELDS_READ: dict[str, tuple[str, set[str]]] = {
 # Column names that home-made Chinese spreadsheets and other public sets use for alpaca's fields,
 # matched whatever their case: Dolly (instruction, context, response), ms-swift (query, response,
 # history), Zhihu-KOL (INSTRUCTION, RESPONSE), OpenAI's legacy prompt/completion, question/answer
-# sheets. Tried only when the keys match no known format and no --map was given; the mapping used
+# sheets, benchmarks' reference answers (AlignBench: question, reference, category; 参考答案). Tried only when the keys match no known format and no --map was given; the mapping used
 # is reported (on screen, manifest, validate). A column none of them names (备注, 来源, METADATA ...)
 # is not guessed at: it is reported as unused. A file of `input` and `output` alone reads its input
 # as the instruction (the last name tried for it).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "instruction": ("instruction", "指令", "问题", "提问", "题目", "任务", "question", "query", "prompt", "input"),
     "input": ("input", "输入", "补充输入", "补充", "附加信息", "补充信息", "上下文", "材料", "背景", "context"),
-    "output": ("output", "输出", "回答", "答案", "回复", "response", "answer", "completion", "reply"),
+    "output": ("output", "输出", "回答", "答案", "回复", "response", "answer", "completion", "reply", "参考答案",
+               "标准答案", "reference"),
     "system": ("system", "系统提示", "系统"),
     "category": ("category", "类别", "分类", "类型"),
     "history": ("history", "历史", "对话历史"),
