@@ -43,10 +43,18 @@ BATCHES = {
                    "alpaca_chinese_part0": 100, "medical_im_table": 100}},
     2: {"seed": 20, "per_rule": 30, "per_pattern": 0, "exclude": ("labels.jsonl", "test.jsonl", "dev.jsonl"),
         "random": {"glaive_toolcall_zh_demo.json": 40, "belle_school_math_dev1K.jsonl": 20}},
+    # Batch 3: new sources only (no rule was written or tuned on them), rules of commit 2c4c341;
+    # firings of the rules on by default alone, where the test split had too few to measure them.
+    3: {"seed": 21, "per_rule": 30, "per_pattern": 0, "exclude": (),
+        "sources": ("alignbench", "hk_code", "hk_terms", "hk_academic", "hk_party", "hk_sums", "hk_advice",
+                    "hk_feelings", "hk_poetry", "hk_translated"),
+        "rules": "default",
+        "random": {"alignbench": 40, "hk_code": 40, "hk_translated": 40, "hk_terms": 10, "hk_academic": 10,
+                   "hk_party": 10, "hk_sums": 10}},
 }
 SOURCES_DRAWN = ("alpaca_zh_demo.json", "oaast_sft_zh.json", "belle_school_math_dev1K.jsonl",
                  "glaive_toolcall_zh_demo.json", "belle_eval_set", "llamafactory_dpo_zh", "alpaca_chinese_part0",
-                 "medical_im_table")
+                 "medical_im_table")  # batches 1 and 2
 PATTERNS = {
     # a reply or request about a picture, file or attachment
     "refers_to_attachment": re.compile(r"看图|如图|图中|图片|上图|下图|附件|附图|这张图|文件中|表格中|视频中"),
@@ -55,13 +63,13 @@ PATTERNS = {
 }
 
 
-def pool(data_dir: Path, mirrors: Path, exclude: tuple[str, ...]):
+def pool(data_dir: Path, mirrors: Path, exclude: tuple[str, ...], names: tuple[str, ...] = SOURCES_DRAWN):
     """Every row of the sources not yet labeled in the `exclude` files: (source, position, raw)."""
     taken = set()
     for path in label_files("all"):
         if path.exists() and path.name in exclude:
             taken |= {_label_source(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
-    for name in SOURCES_DRAWN:
+    for name in names:
         source = SOURCES[name]
         for position, raw in enumerate(source.read(data_dir, mirrors), 1):
             if (name, position) not in taken and (name, position) not in QUOTED_IN_ISSUE:
@@ -74,7 +82,8 @@ def draw(data_dir: Path, mirrors: Path, batch: dict) -> dict[tuple[str, int], st
     from instruct_data.table import Reject
 
     rng = random.Random(batch["seed"])
-    rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors, batch["exclude"])
+    names = batch.get("sources", SOURCES_DRAWN)
+    rows = [(name, position, raw) for name, position, raw in pool(data_dir, mirrors, batch["exclude"], names)
             if not isinstance(to_conversation("", name, position, flattened(SOURCES[name], raw), SOURCES[name].fmt),
                               Reject)]
     by_source = defaultdict(list)
@@ -96,6 +105,8 @@ def draw(data_dir: Path, mirrors: Path, batch: dict) -> dict[tuple[str, int], st
         convs[(name, position)] = conversation
     defaults = CleanSettings()
     for rule_class in FILTERS:
+        if batch.get("rules") == "default" and not getattr(defaults, rule_class.name).enabled:
+            continue  # batch 3 measures the rules on by default
         settings = rule_class.Settings.model_validate({**getattr(defaults, rule_class.name).model_dump(), "enabled": True})
         rule = rule_class(settings)
         fired = defaultdict(list)

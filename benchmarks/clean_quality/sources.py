@@ -132,6 +132,24 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     # a two-column table (问题, 回答): read as the reader reads any table, through the column aliases
     Source("medical_im_table", "", "qa_blocks", repo="Toyhom/Chinese-medical-dialogue-data",
            commit="26724a4357fcd142f0cab81188cacf1a2dd8a827", path="Data_数据/IM_内科/内科.txt", encoding="gb18030"),
+    # Batch 3 (GUIDE.md): sources nobody working on the rules had read. AlignBench's questions with
+    # their reference answers, read through the column aliases (question, reference, category).
+    Source("alignbench", "", "jsonl", repo="THUDM/AlignBench", commit="5b79d4a84e566db26e755c719935c62a0e1b0527",
+           path="data/data_v1.1_release.jsonl"),
+    # hikariming/alpaca_chinese_dataset: a team's own supplements (code, terms, academic, party
+    # building, integer sums, advice, feelings, poetry), collected by hand and with chat models,
+    # and its own translation of Alpaca.
+    *(Source(name, "alpaca", "json", repo="hikariming/alpaca_chinese_dataset",
+             commit="a32705cdfdde2a111ef08bc5fb47f5efaa874cfa", path=f"history/{path}")
+      for name, path in (("hk_code", "其他中文问题补充/代码问题.json"),
+                         ("hk_terms", "其他中文问题补充/名词解释类问题.json"),
+                         ("hk_academic", "其他中文问题补充/学术问题.json"),
+                         ("hk_party", "其他中文问题补充/党建类数据集.json"),
+                         ("hk_sums", "其他中文问题补充/整数加减法.json"),
+                         ("hk_advice", "其他中文问题补充/建议类问题.json"),
+                         ("hk_feelings", "其他中文问题补充/情绪心理类问题.json"),
+                         ("hk_poetry", "其他中文问题补充/传统诗词及文化常识问题.json"),
+                         ("hk_translated", "翻译后的中文数据/alpaca_data-0-3252-中文-已完成.json"))),
 )}
 
 
