@@ -14,7 +14,7 @@ from instruct_data.clean import CleanSettings, Cleaner
 # ai_identity is off by default (0.91 on the frozen test split); these cases test the rule itself.
 AI_ON = {"ai_identity": True}
 from instruct_data.clean.filters import (AiIdentity, Arithmetic, Echo, BelleBlacklist, ChineseShare, MissingAttachment,
-                                         Repetition, Truncated, UnkTokens)
+                                         Repetition, Truncated, UnkTokens, WrongScript)
 from instruct_data.clean.normalizers import DoubledLabel
 from instruct_data.clean.pii import EMAIL, Pii
 from instruct_data.schema import Conversation, Turn
@@ -62,6 +62,60 @@ def test_chinese_share_keeps_english_that_was_asked_for_code_and_names(instructi
 def test_chinese_share_drops_a_chinese_request_answered_in_english():
     row = conv("列出四张披头士专辑。", "Here is a list of four albums by The Beatles: Abbey Road, Revolver, Help and Let It Be.")
     assert ChineseShare().apply(row).reason == "low_chinese_share"
+
+
+# Batch 3 of the quality set (GUIDE.md) measured the default rules on sources nobody had tuned
+# them on; their false drops outside its test split, each as a case written here.
+
+@pytest.mark.parametrize("instruction,reply", [
+    # a Chinese answer about Scratch blocks and English titles names them: between Chinese marks, in quotes
+    ("Button () Pressed 可以和哪些扩展块一起使用？", "Button () Pressed 可以和Motor () Turn This Way for () Seconds、"
+     "Motor () Turn That Way for () Seconds、Motor () Set Power ()%、When Distance is less than ()等扩展块一起使用。"),
+    ("有哪些滚动平台游戏的例子？", "例如“More Than Just a Platformer Game”、“Bounce”、“Scrolling Platformer Game Template”和“Mario Scroller”。"),
+    ("有哪些迷宫游戏的例子？", "The Adventures of the Black Circle和Maze Game（由AlSweigart制作）。"),
+    ("如何使聊天机器人理解更多的单词？", "可以使用“if <[words v] contains [Word you would like the bot to understand]> then”块来检测单词。"),
+    ("not () 块的替代方法是什么？", "可以使用< . . . :: grey> = [false]或者if <. . . :: grey> then set [result v] to [false] else set "
+     "[result v] to [true]"),
+    # code is the answer: its docstring and a line before it go with it
+    ("编写一个函数来计算三角形的面积。", '"""\nCalculate the area of a triangle given the lengths of its sides\n"""\n\n'
+     "def triangle_area(a, b, c):\n    s = (a + b + c) / 2\n    return (s * (s - a) * (s - b) * (s - c)) ** 0.5"),
+    ("创建一个计算圆面积的程序。", "A program that calculates the area of a circle:\n\nradius = float(input('Radius? '))\n"
+     "area = 3.14159 * radius ** 2\nprint('The area of the circle is:', area)"),
+])
+def test_chinese_share_keeps_chinese_answers_that_name_english_things(instruction, reply):
+    assert kept(ChineseShare(), conv(instruction, reply))
+
+
+def test_chinese_share_still_drops_english_prose_around_quoted_words():
+    row = conv("创造一个将“flavor”和“satisfied”两个词组合起来的新词。",
+               'A creative combination of the words "flavor" and "satisfied" could be "flatisfried" or "satisflavored".')
+    assert ChineseShare().apply(row).reason == "low_chinese_share"
+    row = conv("在HTML表单中，询问客户姓名的字段标签应该是什么？",
+               '"First Name" should be used as the field label to ask for the customer\'s first name.')
+    assert ChineseShare().apply(row).reason == "low_chinese_share"
+
+
+def test_wrong_script_reads_a_request_for_traditional_characters_not_words_that_hold_its_letters():
+    simplified = "在这次劳动课中，我真正体会到了劳动的意义和价值，也明白了坚持的重要性。" * 2
+    assert kept(WrongScript(), conv("扩写以下心得体会：我真正体会到了劳动的意义", simplified))
+    assert kept(WrongScript(), conv("医生建议他频繁体检，写一段提醒", simplified))
+    for request in ("请用繁体中文回答：什么是劳动？", "把下面的话转为繁体：劳动的意义", "请写正體字版本", "Answer in Traditional Chinese"):
+        assert WrongScript().apply(conv(request, simplified)).reason == "wrong_script", request
+
+
+def test_repetition_keeps_a_song_s_chorus_and_a_survey_s_options():
+    chorus = "合唱：\n让我们一起把握暑假，\n会玩得很开心，\n夏日永不说再见，\n夏日的欢乐永不消逝！\n\n"
+    song = ("第1节：\n慵懒的日子和晴朗的天空，\n空气中弥漫着幸福。\n\n" + chorus + "第2节：\n心情好，没有压力，\n"
+            "过着充实的生活。\n\n" + chorus + "桥：\n与家人共度时光，\n欢笑、歌唱、玩乐！\n\n" + chorus)
+    assert kept(Repetition(), conv("写一首关于夏日欢乐的歌曲的歌词。", song))
+    options = "\n    a. 非常满意\n    b. 比较满意\n    c. 一般般吧\n    d. 不太满意\n    e. 非常不满意\n"
+    survey = "".join(f"{n}. {q}{options}" for n, q in enumerate(("您对整体购物体验有多满意？", "您对商品质量有多满意？",
+                                                                  "您对配送速度有多满意？"), 1))
+    assert kept(Repetition(), conv("设计一份调查问卷，衡量客户对网店的满意度。", survey))
+    # an answer pasted again and again is still a repetition, in a song or not
+    pasted = "口臭的原因有很多，最常见的是口腔卫生不好。建议每天刷牙两次，并用牙线清洁。" * 4
+    assert Repetition().apply(conv("口臭怎么办？", pasted)).reason == "repeated_sentences"
+    assert not kept(Repetition(), conv("写一首歌", "合唱：\n" + "我爱你，我爱你，我爱你，我爱你，我爱你。\n" * 12))
 
 
 # ------------------------------------------------------------------ repetition: false drops

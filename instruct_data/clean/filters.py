@@ -95,6 +95,18 @@ def count_han_latin(text: str) -> tuple[int, int]:
 
 
 URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
+# What a sentence quotes: “…”, "…", 「…」, 『…』, 《…》, ‘…’, on one line. Its words are not the
+# reply's own; the sentence around them is read as if they were not there.
+QUOTED = re.compile(r"“[^”\n]*”|\"[^\"\n]*\"|「[^」\n]*」|『[^』\n]*』|《[^》\n]*》|‘[^’\n]*’")
+# Code written inline: `…`, […] and <…> (a Scratch block's slots: `set [result v] to [false]`,
+# `if <… :: grey> then`). They break the text around them, as Chinese does.
+INLINE_CODE = re.compile(r"`[^`\n]*`|\[[^\]\n]*\]|<[^<>\n]*>")
+# A stretch of text between Chinese characters and Chinese punctuation (CJK marks U+3000-U+303F,
+# full-width forms U+FF00-U+FFEF): the names a Chinese sentence lists (`Motor () Turn This Way
+# for () Seconds、Motor () Position`, `The Adventures of the Black Circle和Maze Game`) are each
+# such a stretch, a few words long.
+CHINESE_BREAK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+")
+ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 # An English sentence: a lowercase function word with a word before it and two after it. (Written
 # `(?:word sep){1,}` and `{2,}`, it found the same texts, but on a long run of words with no
 # function word every start position read the run to its end: n² steps, 22 s for 16,000 words.)
@@ -106,6 +118,10 @@ class ChineseShareSettings(RuleSettings):
     min_share: float = Field(0.3, ge=0, le=1, description="least share of Chinese among Chinese+Latin letters")
     min_letters: int = Field(10, ge=0, description="replies with fewer letters than this are not judged")
     max_han: int = Field(20, ge=0, description="a reply with this many Chinese characters is Chinese (names and terms aside)")
+    # 8: the names a Chinese answer lists run 2 to 7 words (Scratch blocks, game and song titles);
+    # the English answers of the labeled rows run 9 words and more outside their quotes.
+    min_sentence_words: int = Field(8, ge=1, description="English words in one stretch, outside quotes, that make an "
+                                                         "English sentence of the reply's own")
     field: Literal["reply", "instruction", "all"] = Field(
         "reply", description="reply: a Chinese instruction's reply; instruction: the instruction; all: both")
 
@@ -140,13 +156,32 @@ class ChineseShare(TurnFilter):
             return None
         text = URL.sub(" ", prose(reply))
         share = self._share(text)
-        if share is None or share >= s.min_share:
+        if share is None or share >= s.min_share or _mostly_code(reply, text):
             return None
         # A Chinese reply listing English names (songs, books, characters) is still Chinese:
         # only a reply with few Chinese characters and English sentences of its own is judged.
-        if count_han(text) >= s.max_han or not ENGLISH_SENTENCE.search(text):
+        if count_han(text) >= s.max_han or not own_english_sentence(text, s.min_sentence_words):
             return None
         return Drop("low_chinese_share", f"a Chinese instruction answered with Chinese share {share:.2f} < {s.min_share}")
+
+
+def _mostly_code(reply: str, prose_text: str) -> bool:
+    """Whether code is most of the reply: then it is the answer, and the English around it (a
+    docstring's line, `A program that calculates the area of a circle:`) goes with the code."""
+    prose_chars = len("".join(prose_text.split()))
+    return len("".join(reply.split())) - prose_chars > prose_chars
+
+
+def own_english_sentence(text: str, min_words: int) -> bool:
+    """Whether the text holds an English sentence of its own: outside what it quotes or
+    brackets, in a stretch of at least `min_words` English words between Chinese text. A Chinese
+    answer about Scratch blocks or English titles (`可以和Motor () Turn This Way for () Seconds、…
+    等EV3扩展块一起使用`, `例如“More Than Just a Platformer Game”…`) names them, each in a short
+    stretch between Chinese marks or in quotes; an English answer runs on in sentences."""
+    for stretch in CHINESE_BREAK.split(INLINE_CODE.sub("、", QUOTED.sub(" ", text))):
+        if len(ENGLISH_WORD.findall(stretch)) >= min_words and ENGLISH_SENTENCE.search(stretch):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------ repetition
@@ -165,6 +200,32 @@ class RepetitionSettings(RuleSettings):
     max_duplicate_ngrams: float = Field(0.4, ge=0, le=1, description="largest share of n-grams seen earlier in the reply")
     min_chars: int = Field(60, ge=0, description="shorter replies are not judged by n-grams")
     probes: int = Field(8, ge=0, description="n-grams sampled at even steps to decide whether to count them all (0: always count)")
+
+
+# A song's chorus or refrain, labeled at the start of a line: `合唱：`, `副歌`, `【副歌】`, `Chorus:`.
+CHORUS = re.compile(r"(?:^|\n)[ \t]*[【\[(（]?(?:合唱|副歌|叠句|重复段|Chorus|CHORUS|chorus|Refrain|refrain)")
+
+
+# A line that is a list item: `- `, `•`, `1.`, `2、`, `a.`, `(3)` first.
+LIST_ITEM = re.compile(r"[ \t]*(?:[-*•·]|\d{1,2}[.、)）]|[a-zA-Z][.)）]|[(（]\d{1,2}[)）])")
+
+
+def without_repeated_list_items(text: str) -> str:
+    """The text without the list items that repeat an earlier line whole: a list repeats its
+    items by design (a survey's `a. 非常满意` under each question, a recipe's `-橄榄油`, a weekly
+    plan's days). Items that differ, by their number at least (`1. 多喝水`, `2. 多喝水`), stay."""
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    seen: set[str] = set()
+    kept = []
+    for line in lines:
+        key = line.strip()
+        if key in seen and LIST_ITEM.match(line):
+            continue
+        seen.add(key)
+        kept.append(line)
+    return "\n".join(kept) if len(kept) < len(lines) else text
 
 
 class Repetition(TurnFilter):
@@ -186,8 +247,10 @@ class Repetition(TurnFilter):
         # The whole reply first: it repeats itself rarely, and its prose repeats only if it does.
         if not (self._sentences(reply) or self._ngrams(reply)) or asks_for_repetition(question):
             return None
-        text = prose(reply)
-        return self._sentences(text) or self._ngrams(text)
+        text = without_repeated_list_items(prose(reply))
+        # A song sings its chorus again, whole sentences of it: its sentences are not judged,
+        # its n-grams are (a song that loops repeats far more than its chorus).
+        return (None if CHORUS.search(text) else self._sentences(text)) or self._ngrams(text)
 
     def _sentences(self, text: str) -> Drop | None:
         s = self.settings

@@ -105,12 +105,20 @@ def _structured(line: str) -> bool:
     return is_code_line(line) or bool(TABLE_LINE.match(line)) and "|" in line or is_art_line(line)
 
 
+# A docstring, whole: its first line is a code line, and the lines inside it are the code's too
+# (`"""\nThis function will take an email address as an argument…\n"""`).
+DOCSTRING = re.compile(r'"""[\s\S]*?(?:"""|\Z)|\'\'\'[\s\S]*?(?:\'\'\'|\Z)')
+
+
 def prose_lines(text: str) -> list[str]:
-    """The lines of the text that are prose: fenced and inline code, code lines, tables and art left out."""
-    if not STRUCTURE_HINT.search(text):
+    """The lines of the text that are prose: fenced and inline code, docstrings, code lines,
+    tables and art left out."""
+    if not STRUCTURE_HINT.search(text) and '"""' not in text and "\'\'\'" not in text:
         return [line for line in text.split("\n") if line.strip()]
     if "`" in text:
         text = CODE_SPAN.sub("\n", text)
+    if '"""' in text or "\'\'\'" in text:
+        text = DOCSTRING.sub("\n", text)
     return [line for line in text.split("\n") if line.strip() and not _structured(line)]
 
 

@@ -60,7 +60,10 @@ FICTION = re.compile(r"故事|小说|童话|寓言|诗|第一人称|扮演|角�
                      r"|(?<![A-Za-z])(?:story|novel|poem|fiction|role-?play|pretend|imagine)(?![A-Za-z])", re.IGNORECASE)
 AI_CHARACTER = re.compile(_AI + r"|仿生人|电脑|计算机|(?<![A-Za-z])(?:robot|android)(?![A-Za-z])", re.IGNORECASE)
 SENTENCES = re.compile(r"[^。！？!?\n]+")
-TRADITIONAL = re.compile(r"繁体|繁體|正体|正體|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
+# 繁体 / 正體 as a script: followed by 字, 中文, 汉字 or 版, or after a verb that asks for it (用, 以, 成,
+# 为, 转, 改). Alone they are also the ends of common words: 频繁体检, 真正体会, 公正体现.
+TRADITIONAL = re.compile(r"[繁正][体體](?:字|中文|汉字|漢字|版)|(?:用|以|成|为|為|转|轉|改|换|換)\s*[繁正][体體]"
+                         r"|zh-[Hh]ant|zh[-_][Tt][Ww]|[Tt]raditional [Cc]hinese")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")  # accented letters too (pinyin: dàilái)
 
