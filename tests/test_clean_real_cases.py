@@ -250,6 +250,20 @@ def test_pii_changes_no_number_in_arithmetic(text):
     assert kept(Pii(Pii.Settings(mode="reject")), conv("计算", text))
 
 
+@pytest.mark.parametrize("question,reply", [("123456789乘以111等于多少", "13703703579"), ("2^34=?", "17179869184"),
+                                            ("计算2的34次方", "2的34次方是17179869184。"),
+                                            ("99999-12345=?", "答案是87654，再乘以200000得17530800000")])
+def test_pii_leaves_the_result_of_a_computing_question(question, reply):
+    """A correct answer was trained as `[PHONE]`: the result stands alone in the reply."""
+    row = conv(question, reply)
+    assert kept(Pii(), row) and row.reply == reply
+
+
+def test_pii_still_masks_a_phone_number_after_a_question_that_computes_nothing():
+    row = conv("请拨打010-12345678咨询，电话多少？", "客服电话是13812345678。")
+    assert kept(Pii(), row) and row.reply == "客服电话是[PHONE]。"
+
+
 @pytest.mark.parametrize("text", ["运行 `ssh -T git@github.com` 测试连接。", "ssh -T git@github.com",
                                   "```python\nprint(is_valid_email('zhang.san@163.com'))\n```",
                                   "def notify():\n    send('13812345678', to='li.si@qq.com')",

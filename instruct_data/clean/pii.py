@@ -11,6 +11,8 @@ What is left alone, because it is not a person's data:
 - code: fenced and inline code and recognisable code lines (`is_valid_email('a@b.com')`);
 - arithmetic: a number next to = × ÷ + − 次方 乘 等于 … (2的34次方等于17179869184), and that
   number anywhere else in the row (`123456 × 142857 = 17636553792，所以答案是17636553792`);
+- results: the numbers of a reply to a question that computes (`123456789乘以111等于多少` →
+  `13703703579`, `2^34=?` → `17179869184`);
 - example and placeholder addresses: example.com, test, localhost, xxx, your_email@…, and
   `git@github.com`-style SSH remotes.
 
@@ -102,6 +104,25 @@ def arithmetic_numbers(texts) -> frozenset[str]:
     return frozenset(found)
 
 
+# A question that computes: two numbers joined by an operator (not `-`, which also joins an area
+# code to a number: `010-12345678`), a power (`2的34次方`), or a difference that equals something.
+COMPUTATION = re.compile(r"\d\s*(?:[×÷*/^+＋−]|乘以?|除以?|加上?|减去?)\s*\d|\d\s*的\s*\d+\s*次[方幂]"
+                         r"|\d\s*-\s*\d[\d\s()（）+\-×÷*/^]*(?:=|＝|等于)")
+
+
+def computed_results(turns) -> frozenset[str]:
+    """The digits of every long number in a reply whose question computes: the reply's numbers
+    are its results (`123456789乘以111等于多少` → `13703703579`), not phone numbers."""
+    found = set()
+    question = ""
+    for turn in turns:
+        if turn.role == "user":
+            question = turn.full_text
+        elif turn.role == "assistant" and question and COMPUTATION.search(_plain(question)):
+            found.update(_digits(m.group(0)) for m in LONG_NUMBER.finditer(_plain(turn.text)))
+    return frozenset(found)
+
+
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
@@ -146,6 +167,7 @@ class Pii(Filter):
         self.masked: Counter = Counter()  # kind -> masks made, over every row
         self.row_masked: Counter = Counter()  # kind -> masks made in the last row
         self._row_texts: list[str | None] = []  # the row being judged, for `protected`
+        self._row_turns: list = []
         self._protected: frozenset[str] | None = None
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
@@ -180,9 +202,10 @@ class Pii(Filter):
 
     @property
     def protected(self) -> frozenset[str]:
-        """The digits of the row's numbers in arithmetic, worked out only when a number might be masked."""
+        """The digits of the row's numbers in arithmetic and of the results of its computing
+        questions, worked out only when a number might be masked."""
         if self._protected is None:
-            self._protected = arithmetic_numbers(self._row_texts)
+            self._protected = arithmetic_numbers(self._row_texts) | computed_results(self._row_turns)
         return self._protected
 
     def find(self, text: str) -> str | None:
@@ -206,6 +229,7 @@ class Pii(Filter):
         if self.row_masked:  # (an empty one is reused: most rows hold nothing to mask)
             self.row_masked = Counter()
         self._row_texts = [conversation.system, *(t.text for t in conversation.turns), *(t.input for t in conversation.turns)]
+        self._row_turns = conversation.turns
         self._protected = None
         if self.settings.mode == "reject":
             texts = [("system", conversation.system)] if conversation.system else []
