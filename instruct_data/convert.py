@@ -53,7 +53,8 @@ def convert(
             used_format, stream = read_conversations(str(path), fmt=fmt, source=source, mapping=mapping,
                                                      encoding=encoding, info=info)
             ledger.add_input(path, format=used_format, source=source, map=info["map"],
-                             **({"unused_columns": info["unused_columns"]} if info["unused_columns"] else {}))
+                             **({"unused_columns": info["unused_columns"]} if info["unused_columns"] else {}),
+                             **({"sheets": info["sheets"]} if info.get("sheets") else {}))
             for row, result in stream:
                 ledger.read(source)
                 if on_row:

@@ -112,10 +112,23 @@ class FileSpec:
     encoding: str = "utf-8"
     json_lines: bool = False  # JSON lines (cut into raw line chunks), else rows read whole
     unused: list[str] = field(default_factory=list)  # non-empty columns no field reads (formats.unused_columns)
+    # A workbook whose sheets have other columns: (format, mapping) per sheet name, each from
+    # that sheet's own head (format and mapping above are the first sheet's).
+    sheets: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def column_info(self) -> dict[str, Any]:
-        """For the manifest's input entry: the columns left unused, when there are any."""
-        return {"unused_columns": list(self.unused)} if self.unused else {}
+        """For the manifest's input entry: the columns left unused, and each sheet's reading
+        where the sheets differ, when there are any."""
+        info: dict[str, Any] = {"unused_columns": list(self.unused)} if self.unused else {}
+        if self.sheets:
+            info["sheets"] = {name: {"format": fmt, "map": mapping} for name, (fmt, mapping) in self.sheets.items()}
+        return info
+
+    def reading_of(self, row: Row) -> tuple[str, dict[str, str]]:
+        """(format, mapping) that read this row: its sheet's, in a workbook whose sheets differ."""
+        if self.sheets and row.origin.sheet in self.sheets:
+            return self.sheets[row.origin.sheet]
+        return self.format, self.mapping
 
     @property
     def seekable(self) -> bool:
@@ -128,11 +141,41 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
     is wrong) when the file cannot be read, none of its first rows parse, or no format fits.
     `also_read`: columns the command reads itself (to-multiturn's --group-by, --order-by), never
     reported unused."""
+    if not (fmt or mapping) and base_suffix(Path(path)) in WORKBOOK_SUFFIXES:
+        by_sheet = _sheet_heads(Path(path), encoding)
+        if len(by_sheet) > 1:
+            return _workbook_spec(str(path), by_sheet, encoding, also_read)
     head = _head_rows(Path(path), encoding)
     name, used = resolve_format(head, str(path), fmt, mapping)
     # the raw records, before an expander splits them
     unused = [column for column in unused_columns(head, name, used) if column not in also_read]
     return FileSpec(str(path), name, used, encoding, is_json_lines(Path(path), encoding), unused)
+
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xls")
+
+
+def _sheet_heads(path: Path, encoding: str) -> dict[str | None, list[Row]]:
+    """The first rows of each sheet of a workbook, by sheet name (None: a single sheet)."""
+    heads: dict[str | None, list[Row]] = {}
+    for row in read_rows(path, encoding=encoding):
+        head = heads.setdefault(row.origin.sheet, [])
+        if len(head) < DETECT_ROWS:
+            head.append(row)
+    return heads
+
+
+def _workbook_spec(path: str, by_sheet: dict, encoding: str, also_read: tuple) -> FileSpec:
+    """A workbook of several sheets, each read by its own columns: a team's sheets rarely share
+    headers (`问题, 答案` in one, `instruction, output` in the next). Where every sheet reads alike
+    the spec is the plain one; an error names the sheet none of whose first rows fits."""
+    readings = {sheet: resolve_format(head, f"{path}[{sheet}]") for sheet, head in by_sheet.items()}
+    first_sheet = next(iter(readings))
+    name, used = readings[first_sheet]
+    unused = list(dict.fromkeys(column for sheet, head in by_sheet.items()
+                                for column in unused_columns(head, *readings[sheet]) if column not in also_read))
+    alike = all(reading == (name, used) for reading in readings.values())
+    return FileSpec(path, name, used, encoding, False, unused, sheets={} if alike else readings)
 
 
 def _head_rows(path: Path, encoding: str) -> list[Row]:
@@ -172,7 +215,8 @@ def read_conversations(path: str, *, fmt: str | None = None, source: str, mappin
     `info` to learn the format and the column mapping used (`info["map"]`)."""
     spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding)
     if info is not None:
-        info.update(format=spec.format, map=spec.mapping, unused_columns=spec.unused)
+        info.update(format=spec.format, map=spec.mapping, unused_columns=spec.unused,
+                    **{key: value for key, value in spec.column_info().items() if key == "sheets"})
     return spec.format, file_results(spec, source, limit=limit)
 
 
@@ -188,7 +232,8 @@ def conversation_of(row: Row, spec: FileSpec | str, source: str, *, mapping: dic
     tests/test_dialogue_fastpath.py tries hostile dialogues).
     """
     if isinstance(spec, FileSpec):
-        fmt, mapping = row_format(spec.format), spec.mapping
+        fmt, mapping = spec.reading_of(row)
+        fmt = row_format(fmt)
     else:
         fmt = row_format(spec)
     label = label if label is not None else source

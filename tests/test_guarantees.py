@@ -244,14 +244,59 @@ def test_a_row_nested_1500_deep_is_a_reject_with_its_line(tmp_path):
 # ---------------------------------------------------------------- options and exit codes
 
 
+def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> str:
+    """Exit 2, no traceback, and under click's usage lines one `Error:` line that holds every word."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith(("Usage: idata ", "Try 'idata "))]
+    assert len(lines) == 1 and lines[0].lower().startswith("error:"), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
 def test_build_validates_command_line_options_like_the_recipe(tmp_path):
     data = write_jsonl(tmp_path / "a.jsonl", rows(20))
-    for value in ("2.5", "-3"):
+    for value in ("2.5", "-3", "nan", "inf"):  # inf was an OverflowError traceback (int(inf))
         result = idata("build", data, "--out", tmp_path / "B", "--heldout", value)
-        assert result.returncode == 2 and "--heldout" in result.stderr and "Traceback" not in result.stderr
+        assert_usage_error(result, "--heldout")
         assert not (tmp_path / "B").exists()
     result = idata("build", data, "--out", tmp_path / "B", "--max-reject-rate", "1.5")
     assert result.returncode == 2 and "--max-reject-rate" in result.stderr
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sources:\n  - files: [a.jsonl]\nsplit: {heldout: .inf}\n", encoding="utf-8")
+    assert_one_line_error(idata("build", recipe, "--out", tmp_path / "B"), 2, "split.heldout", "finite")
+    assert not (tmp_path / "B").exists()
+
+
+def test_an_unknown_encoding_is_refused_before_any_file_is_read(tmp_path):
+    """It was a LookupError traceback from deep in the readers, exit 1."""
+    data = write_jsonl(tmp_path / "a.jsonl", rows(5))
+    for args in (("convert", data, "--out", tmp_path / "o.jsonl"), ("validate", data),
+                 ("dedupe", data, "--out", tmp_path / "D"), ("to-multiturn", data, "--out", tmp_path / "M")):
+        assert_usage_error(idata(*args, "--encoding", "foo"), "--encoding", "unknown encoding 'foo'")
+    # A codec of bytes, not of text, is no encoding to read a file with either.
+    assert_usage_error(idata("validate", data, "--encoding", "base64"), "--encoding", "unknown encoding")
+    assert idata("validate", data, "--encoding", "utf_8").returncode == 0
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sources:\n  - files: [a.jsonl]\n    encoding: foo\n", encoding="utf-8")
+    assert_one_line_error(idata("build", recipe, "--out", tmp_path / "B"), 2,
+                          "r.yaml:3: sources.0.encoding: unknown encoding 'foo'")
+    assert not any(tmp_path.glob("[oDMB]*"))
+
+
+def test_fractions_of_every_command_refuse_nan_and_infinity(tmp_path):
+    """A --max-reject-rate of nan passed click's range (every comparison with nan is false) and
+    failed a clean run with exit 3 (`0% > nan%`); a --threshold of nan was a pydantic dump."""
+    data = write_jsonl(tmp_path / "a.jsonl", rows(5))
+    for value in ("nan", "inf"):
+        for args in (("convert", data, "--out", tmp_path / "o.jsonl"), ("dedupe", data, "--out", tmp_path / "D"),
+                     ("to-multiturn", data, "--out", tmp_path / "M"), ("build", data, "--out", tmp_path / "B")):
+            assert_usage_error(idata(*args, "--max-reject-rate", value), "--max-reject-rate", "finite")
+        result = idata("dedupe", data, "--out", tmp_path / "D", "--threshold", value)
+        assert_usage_error(result, "--threshold", f"{value} is not a finite number")
+    assert not any(tmp_path.glob("[oDMB]*"))
 
 
 def test_build_takes_max_reject_rate(tmp_path):
@@ -322,6 +367,32 @@ def test_every_sheet_of_a_workbook_is_read_with_its_name_in_the_origin(tmp_path)
     assert reject["origin"] == f"{book}[第二页]:row 2"
     manifest = json.loads((tmp_path / "o.manifest.json").read_text())
     assert manifest["counts"]["totals"] == {"read": 4, "written": 3, "rejected": 1, "removed": 0}
+
+
+def test_each_sheet_of_a_workbook_is_read_by_its_own_columns(tmp_path):
+    """A team's sheets rarely share headers: the second sheet's `问题, 答案` was read with the
+    first sheet's (none) and every row of it rejected as missing its instruction."""
+    import pandas as pd
+
+    book = tmp_path / "team.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"instruction": ["问题一是什么"], "output": ["回答一"]}).to_excel(writer, sheet_name="A", index=False)
+        pd.DataFrame({"问题": ["问题二是什么", "问题三是什么"], "答案": ["回答二", "回答三"], "备注": ["x", ""]}).to_excel(
+            writer, sheet_name="B", index=False)
+    result = idata("convert", book, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [(r["context"], r["target"]) for r in records] == [
+        ("Instruction: 问题一是什么\nAnswer: ", "回答一"), ("Instruction: 问题二是什么\nAnswer: ", "回答二"),
+        ("Instruction: 问题三是什么\nAnswer: ", "回答三")]
+    said = " ".join((result.stdout + result.stderr).split())
+    assert f"columns of {book}[B] read as: instruction=问题, output=答案" in said and "备注" in said
+    [entry] = json.loads((tmp_path / "o.manifest.json").read_text())["inputs"]
+    assert entry["sheets"]["B"] == {"format": "alpaca", "map": {"instruction": "问题", "output": "答案"}}
+    assert entry["unused_columns"] == ["备注"]
+    kept = tmp_path / "kept"
+    assert idata("dedupe", book, "--out", kept).returncode == 0
+    assert pd.read_excel(kept / "team.xlsx", sheet_name="B")["答案"].tolist() == ["回答二", "回答三"]
 
 
 def test_score_and_eval_outputs_never_land_in_a_build_or_a_users_folder(tmp_path):

@@ -23,11 +23,14 @@ def column_lines(manifest: dict) -> list[str]:
         if entry.get("role") == "categories":
             lines.append(f"  categories of {escape(str(entry['source']))} from {escape(str(entry['path']))}: "
                          f"{entry['ids']:,} ids, {len(entry['categories'])} categories")
-        mapping = entry.get("map")
-        if mapping:
-            read_as = ", ".join(f"{field}={column}" for field, column in mapping.items())
-            lines.append(f"  columns of {escape(str(entry['path']))} read as: {escape(read_as)} "
-                         "(--map FIELD=COLUMN to read them otherwise)")
+        sheets = entry.get("sheets")
+        readings = ({f"{entry['path']}[{sheet}]": reading.get("map") for sheet, reading in sheets.items()} if sheets
+                    else {str(entry["path"]): entry.get("map")})
+        for where, mapping in readings.items():
+            if mapping:
+                read_as = ", ".join(f"{field}={column}" for field, column in mapping.items())
+                lines.append(f"  columns of {escape(where)} read as: {escape(read_as)} "
+                             "(--map FIELD=COLUMN to read them otherwise)")
         unused = entry.get("unused_columns")
         if unused:
             names = ", ".join(unused)
