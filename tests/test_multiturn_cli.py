@@ -101,6 +101,21 @@ def test_order_by_needs_group_by_and_budgets_are_exclusive(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_group_or_order_column_the_file_lacks_is_an_error_naming_its_columns(tmp_path):
+    """`--group-by 会话ID` on a file whose column is `会话` grouped nothing, in silence."""
+    sheet = tmp_path / "d.csv"
+    sheet.write_text("会话,轮次,问题,答案\n1,1,你好,你好！\n1,2,天气如何,晴天。\n", encoding="utf-8")
+    result = invoke(sheet, "--out", tmp_path / "x", "--group-by", "会话ID")
+    assert result.exit_code == 2
+    assert "d.csv:1: --group-by 会话ID: no such column in this file (its columns: 会话, 轮次, 问题, 答案)" in result.output
+    result = invoke(sheet, "--out", tmp_path / "x", "--group-by", "会话", "--order-by", "轮")
+    assert result.exit_code == 2 and "--order-by 轮: no such column" in result.output
+    assert not (tmp_path / "x").exists()
+    result = invoke(sheet, "--out", tmp_path / "y", "--group-by", "会话", "--order-by", "轮次")
+    assert result.exit_code == 0, result.output
+    assert [r["target"] for r in lines(tmp_path / "y" / "train.jsonl")] == ["你好！", "晴天。"]
+
+
 def test_strict_fails_on_the_first_bad_dialogue_with_file_and_line_and_writes_nothing(tmp_path):
     out = tmp_path / "mt"
     result = invoke(FIXTURES / "belle_multiturn.jsonl", "--out", out, "--strict")

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from instruct_data.io import JsonlWriter, chunked, expand_inputs
+from instruct_data.errors import InputError
+from instruct_data.formats import DETECT_ROWS
+from instruct_data.io import TABLE_SUFFIXES, JsonlWriter, base_suffix, chunked, expand_inputs, read_rows
 from instruct_data.ledger import Ledger, Written, source_names
 from instruct_data.rowpath import FileSpec, file_chunks, file_results, open_file
 from instruct_data.parallel import WorkerPool
@@ -77,6 +79,7 @@ def to_multiturn(
     try:
         for path, source in zip(files, source_names(files)):
             spec = open_file(path, fmt=fmt, mapping=mapping, encoding=encoding, also_read=(group_by, order_by))
+            _check_columns(path, encoding, group_by=group_by, order_by=order_by)
             ledger.add_input(path, format=spec.format, source=source, map=spec.mapping, **spec.column_info())
             if workers > 1 and group_by is None and _worth_workers(spec):
                 pool = pool or _pool(workers, template, settings, system)  # workers read the lines themselves
@@ -171,3 +174,17 @@ def _pool(workers: int, template: str, settings: MultiturnSettings, system: str 
     # warn about them after the fork).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return WorkerPool(workers, start_worker, (template, settings, system))
+
+
+def _check_columns(path, encoding: str, **columns: str | None) -> None:
+    """--group-by and --order-by name columns of a table: a name that is not one (a typo,
+    `会话ID` for `会话`) grouped nothing, in silence; like --map, it is an error naming the columns."""
+    wanted = {option: name for option, name in columns.items() if name is not None}
+    if not wanted or base_suffix(Path(path)) not in TABLE_SUFFIXES:
+        return  # (JSON rows may each hold other keys: a later row can hold the column)
+    head = [row for row in read_rows(path, encoding=encoding, limit=DETECT_ROWS) if row.data is not None]
+    found = dict.fromkeys(str(key) for row in head for key in row.data)
+    for option, name in wanted.items():
+        if head and name not in found:
+            raise InputError(str(path), f"--{option.replace('_', '-')} {name}: no such column in this file (its "
+                                        f"columns: {', '.join(found)})", line=head[0].origin.line or head[0].origin.row)
