@@ -166,6 +166,21 @@ def test_mapping_renames_columns_before_detection(tmp_path):
     assert fmt == "alpaca" and conv.prompt.text == "一加一等于几？" and conv.reply == "二。" and conv.category == "math"
 
 
+def test_a_mapped_column_can_feed_two_fields_and_two_fields_can_swap(tmp_path):
+    """`--map instruction=q,output=a,input=a` printed input=a, but the input never reached the
+    record: the first field took the column away."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"q": "把这句话翻译成英文", "a": "今天是星期五。"}\n', encoding="utf-8")
+    fmt, stream = read_conversations(str(path), source="mine", mapping=parse_mapping("instruction=q,output=a,input=a"))
+    (row, conv), = list(stream)
+    assert conv.prompt.text == "把这句话翻译成英文" and conv.prompt.input == "今天是星期五。" and conv.reply == "今天是星期五。"
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_text('{"instruction": "答", "output": "问"}\n', encoding="utf-8")
+    fmt, stream = read_conversations(str(swapped), source="s", mapping=parse_mapping("instruction=output,output=instruction"))
+    (row, conv), = list(stream)
+    assert conv.prompt.text == "问" and conv.reply == "答"
+
+
 def test_chinese_column_names_are_recognised_without_map(tmp_path):
     path = tmp_path / "问答.csv"
     path.write_text("问题,答案,类别\n光年是什么单位？,长度单位。,open qa\n", encoding="utf-8")

@@ -105,12 +105,16 @@ def parse_mapping(text: str | None) -> dict[str, str]:
 
 
 def apply_mapping(data: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """The row with each field read from its column. A column may feed two fields
+    (`input=a,output=a`), and two fields may swap columns: every value is taken before any
+    mapped column is removed."""
     if not mapping:
         return data
     data = dict(data)
-    for field, column in mapping.items():
-        if column in data:
-            data[field] = data.pop(column)
+    values = {field: data[column] for field, column in mapping.items() if column in data}
+    for column in mapping.values():
+        data.pop(column, None)
+    data.update(values)
     return data
 
 
