@@ -141,6 +141,19 @@ def test_repetition_asked_for_is_not_a_defect():
 
 # ------------------------------------------------------------------ truncated: false drops and false keeps
 
+def test_truncated_knows_a_blank_to_fill_an_emoji_code_and_a_password():
+    survey = "感谢您访问我们的网站！\n1. 找到信息有多容易？\n2. 您认为网站缺少哪些功能？\n3. 请提供您的其他反馈或意见："
+    assert kept(Truncated(), conv("为网站创建一份客户反馈调查。", survey))
+    fields = "请为您的购物体验打分（0-10）：\n- 产品质量：\n- 交货速度：\n- 总体满意度："
+    assert kept(Truncated(), conv("写一段话", fields))
+    assert kept(Truncated(), conv("给黑客马拉松的参赛者写一段鼓励", "祝你们好运，愉快地参与黑客马拉松！:hackathon:"))
+    assert kept(Truncated(), conv("生成一个包含符号的随机密码。", "B9u（h#-g7WH1y"))
+    # still cut off: a list header with nothing after it, a table announced and missing
+    assert Truncated().apply(conv("为网站创建一份客户反馈调查。", "以下是调查问卷：\n1. 您对网站满意吗？\n2. 其他意见：\n"
+                                  "表格将如下所示：")).reason == "truncated_reply"
+    assert Truncated().apply(conv("列出硬件和软件", "硬件：鼠标、键盘\n软件：")).reason == "truncated_reply"
+
+
 def test_truncated_judges_prose_endings_not_code_or_complete_ads():
     assert kept(Truncated(), conv("写一段MATLAB代码", "代码如下：\npuns = {'a', 'b'};\ndisp(puns);"))
     ad = "这款连衣裙经典圆领，优雅气质，高腰线，散开的裙摆，遮住了腿部粗的部分，穿起来很女神；裙身刺绣让人一眼难忘；"

@@ -379,14 +379,42 @@ class Truncated(TurnFilter):
         last = last_prose_line(text)
         if last is None:
             return None
-        if last[-1] in self.settings.dangling:
+        if last[-1] in self.settings.dangling and not _blank_to_fill(text, last, question):
             return Drop("truncated_reply", f"reply ends with {last[-1]!r}")
-        if OPEN_BRACKET_AT_END.search(last) and last[-1].isalnum():
+        if OPEN_BRACKET_AT_END.search(last) and last[-1].isalnum() and not _one_token(last):
             return Drop("truncated_reply", "reply stops inside a bracket")
         if "\u4e00" <= last[-1] <= "\u9fff" and re.search("[。！？]", last) and _ends_sentences(text):
             # the last line finished sentences before this one, as did every line before it
             return Drop("truncated_reply", "reply stops mid-sentence where its other lines end theirs")
         return None
+
+
+# A request for a form to fill in: its last field's label ends on a colon, the blank after it
+# left to whoever fills it (`5. 请提供您的其他意见：`).
+ASKS_FOR_FORM = re.compile(r"调查|问卷|表单|填写|申请表|登记表|反馈表|survey|questionnaire|\bform\b", re.IGNORECASE)
+ANNOUNCES = re.compile(r"如下|以下|下面|下列|following", re.IGNORECASE)  # `…将如下所示：` announces what is missing
+EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:$")
+
+
+def _blank_to_fill(text: str, last: str, question: str) -> bool:
+    """The reply ends on a blank, not mid-sentence: an emoji's short code (`:hackathon:`), the
+    last of several labels left blank (`- 交货速度：` `- 总体满意度：`), or a form's last field where
+    a form was asked for."""
+    if EMOJI_CODE.search(last):
+        return True
+    if last[-1] not in "：:" or ANNOUNCES.search(last):
+        return False
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(lines) >= 2 and lines[-2][-1] in "：:" and LIST_ITEM.match(lines[-1]) and LIST_ITEM.match(lines[-2]):
+        return True
+    return bool(LIST_ITEM.match(last.strip()) and ASKS_FOR_FORM.search(question))
+
+
+def _one_token(line: str) -> bool:
+    """A line that is one string with no space and no Chinese (a generated password, a code):
+    a bracket in it opens nothing."""
+    stripped = line.strip()
+    return not any(c.isspace() for c in stripped) and count_han(stripped) == 0
 
 
 def _ends_sentences(text: str) -> bool:
