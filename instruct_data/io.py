@@ -7,6 +7,7 @@ turns it into a reject. It raises `InputError` (file:line: what is wrong) only w
 
 from __future__ import annotations
 
+import codecs
 import errno
 import glob
 import gzip
@@ -119,6 +120,20 @@ TOO_DEEP = "invalid JSON: nested too deeply to read (more than about 1,000 level
 
 # What a damaged .gz raises part-way through (gzip.BadGzipFile is an OSError).
 GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def check_encoding(name: str) -> str:
+    """`name`, if Python decodes text with it; else a ValueError naming it. The one check of
+    `--encoding` and a recipe source's `encoding:`, made before a file is opened: an unknown
+    name failed deep in the readers, as a LookupError traceback."""
+    try:
+        codecs.lookup(name)
+        # codecs.lookup also finds codecs of bytes, not of text (base64, zlib): only decoding
+        # refuses them, and not on empty bytes, which it returns at once.
+        b"\n".decode(name, errors="ignore")
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r}") from None
+    return name
 
 
 def _encoding_hint(encoding: str) -> str:

@@ -56,9 +56,16 @@ class Source(_Strict):
     limit: int | None = Field(None, gt=0, description="read at most this many rows")
     cap: int | None = Field(None, gt=0, description="keep at most this many rows after cleaning (stops reading then)")
     weight: float | None = Field(None, gt=0, description="share of the recipe's `total`, against the other weights")
-    max_reject_rate: float | None = Field(None, ge=0, le=1)
+    max_reject_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        from instruct_data.io import check_encoding
+
+        return check_encoding(value)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Source":
@@ -100,7 +107,7 @@ class Recipe(_Strict):
     template: str = DEFAULT_TEMPLATE
     system: str | None = None
     seed: int = 0
-    max_reject_rate: float = Field(0.5, ge=0, le=1)
+    max_reject_rate: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
     strict: bool = False
 
     @field_validator("template")

@@ -52,7 +52,9 @@ class SplitSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    heldout: float | None = Field(None, ge=0, description="a count (>= 1) or a fraction (< 1) of the cleaned rows; "
+    # allow_inf_nan: infinity passed ge=0 and broke the whole-count check below (int(inf)), a traceback.
+    heldout: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                  description="a count (>= 1) or a fraction (< 1) of the cleaned rows; "
                                   f"unset: {AUTO_FRACTION:.0%} of them, at most {AUTO_MAX}; 0: none")
     by: Literal["category", "source"] = Field("category", description="stratify by category (by source where a row has none), or by source")
     max_per_group: int | None = Field(None, gt=0, description="at most this many held-out rows per group")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -243,9 +244,35 @@ def only_existing_options(message: str, group: click.Group, argv: list[str]) -> 
                                                     "iconv -f GB18030 -t UTF-8 FILE > FILE.utf8")
 
 
+class Encoding(click.ParamType):
+    """A text encoding Python knows (io.check_encoding, as a recipe's `encoding:` is checked),
+    refused as a usage error before any file is opened."""
+
+    name = "encoding"
+
+    def convert(self, value, param, ctx):
+        from instruct_data.io import check_encoding
+
+        try:
+            return check_encoding(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange without nan and inf: nan passes its bounds (every comparison with nan is
+    false), and a --max-reject-rate of nan failed every clean run (`0% > nan%`)."""
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def input_options(func):
     """--format, --map and --encoding: how to read the inputs."""
-    func = click.option("--encoding", default="utf-8", show_default=True,
+    func = click.option("--encoding", default="utf-8", show_default=True, type=Encoding(),
                         help="Text encoding of the inputs (e.g. gb18030 for older Chinese files).")(func)
     func = click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...",
                         help="Map your columns to known fields, e.g. instruction=问题,output=答案.")(func)
@@ -267,7 +294,7 @@ def engine_options(func):
 
 
 def strictness_options(func):
-    func = click.option("--max-reject-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+    func = click.option("--max-reject-rate", default=0.5, show_default=True, type=FiniteRange(0, 1),
                         help="Fail when a larger share of a source's rows is rejected (usually a wrong --format/--map).")(func)
     func = click.option("--strict", is_flag=True, help="Fail on the first bad row instead of rejecting it.")(func)
     return func

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from instruct_data.cli.common import (console, engine_options, input_options, print_json, reject_lines, row_progress,
-                                      strictness_options)
+from instruct_data.cli.common import (FiniteRange, console, engine_options, input_options, print_json, reject_lines,
+                                      row_progress, strictness_options)
 from instruct_data.outputs_guard import guard_output
 
 
@@ -17,7 +17,7 @@ from instruct_data.outputs_guard import guard_output
 @click.option("--against", multiple=True, metavar="FILE",
               help="Benchmark questions (any supported format; repeatable): rows whose prompt is an exact or near "
                    "duplicate of one are removed as contamination.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+@click.option("--threshold", type=FiniteRange(0, 1, min_open=True), default=None,
               help="Estimated Jaccard similarity at which two rows are near duplicates [default: 0.6].")
 @click.option("--ngram", type=click.IntRange(1, 16), default=None, help="Characters per shingle [default: 3].")
 @click.option("--no-near", is_flag=True, help="Exact duplicates only.")

@@ -25,7 +25,8 @@ class DedupeSettings(BaseModel):
     key: Key = "both"
     exact: bool = True
     near: bool = True
-    threshold: float = Field(0.6, gt=0.0, le=1.0, description="estimated Jaccard at or above which two rows are near duplicates")
+    threshold: float = Field(0.6, gt=0.0, le=1.0, allow_inf_nan=False,
+                             description="estimated Jaccard at or above which two rows are near duplicates")
     ngram: int = Field(3, ge=1, le=16, description="characters per shingle")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
     bands: int = Field(32, ge=1, description="LSH bands; num_perm must be bands * rows")
