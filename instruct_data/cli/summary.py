@@ -23,9 +23,9 @@ def column_lines(manifest: dict) -> list[str]:
         if entry.get("role") == "categories":
             lines.append(f"  categories of {escape(str(entry['source']))} from {escape(str(entry['path']))}: "
                          f"{entry['ids']:,} ids, {len(entry['categories'])} categories")
-        sheets = entry.get("sheets")
+        sheets = entry.get("sheets")  # (a hub input has no path, and no map)
         readings = ({f"{entry['path']}[{sheet}]": reading.get("map") for sheet, reading in sheets.items()} if sheets
-                    else {str(entry["path"]): entry.get("map")})
+                    else {str(entry.get("path")): entry.get("map")})
         for where, mapping in readings.items():
             if mapping:
                 read_as = ", ".join(f"{field}={column}" for field, column in mapping.items())
