@@ -98,6 +98,17 @@ def test_length_per_field_with_tunable_limits():
     assert keeps(rule, conv("介绍一下北京", "北京是中国的首都。"))
 
 
+def test_a_dialogue_is_not_dropped_for_a_user_turn_of_one_character():
+    """A text adventure answered `1`, a greeting `嗨`: MedicalGPT's ShareGPT-zh dialogues of up to
+    330 turns were dropped whole as `instruction_too_short`."""
+    game = Conversation(id="t:1", source="t", turns=[
+        Turn(role="user", text="你将扮演一款文字冒险游戏，给我选项。"), Turn(role="assistant", text="你想做什么？\n1. 下楼\n2. 看电视"),
+        Turn(role="user", text="1"), Turn(role="assistant", text="你走下楼，看到了妈妈。"),
+        Turn(role="user", text="嗨"), Turn(role="assistant", text="妈妈说：早上好！")])
+    assert keeps(Length(), game)
+    assert Length().apply(conv("?", "你想问什么？")).reason == "instruction_too_short"  # a single-turn row still
+
+
 def test_chinese_share_ignores_code_and_digits():
     english = conv("翻译", "The quick brown fox jumps over the lazy dog near the river bank today.")
     assert ChineseShare().apply(english).reason == "low_chinese_share"

@@ -51,7 +51,9 @@ class LengthSettings(RuleSettings):
 
 
 class Length(Filter):
-    """Too short or too long, in characters, per field (every user turn, every reply)."""
+    """Too short or too long, in characters, per field (every user turn, every reply). A user
+    turn is judged too short in a single-turn row only: in a dialogue people answer in a
+    character (`1`, `A`, `是`, `嗨`, an emoji), and the whole dialogue was dropped for it."""
 
     name = "length"
     reasons = ("instruction_too_short", "instruction_too_long", "reply_too_short", "reply_too_long")
@@ -63,7 +65,7 @@ class Length(Filter):
                                         ("reply", reply_texts(conversation), s.min_reply, s.max_reply)):
             for text in texts:
                 size = len(text.strip())
-                if size < low:
+                if size < low and not (field == "instruction" and len(texts) > 1):
                     return Drop(f"{field}_too_short", f"{field} has {size} characters (< {low})")
                 if size > high:
                     return Drop(f"{field}_too_long", f"{field} has {size} characters (> {high})")
