@@ -416,25 +416,25 @@ def _skip_space(text: str, pos: int) -> int:
 def _read_table(path: Path, suffix: str, encoding: str, *, source: Any = None, first_row: int = 1,
                 line_shift: int = 0) -> Iterator[Row]:
     """The rows of a table. A piece of one (ranges.py) passes `source`: its CSV bytes behind the
-    header, or its parquet frames; its rows are numbered from `first_row`, and a parser's line
+    header, or its parquet record batches; its rows are numbered from `first_row`, and a parser's line
     numbers are the piece's, so `line_shift` makes them the file's."""
     import pandas as pd  # heavy: only when a table is read
 
     try:
         if suffix in {".csv", ".tsv"}:
             # pandas decompresses `.csv.gz` itself (compression inferred from the name).
-            chunks = pd.read_csv(path if source is None else source, sep="\t" if suffix == ".tsv" else ",", dtype=str,
+            frames = pd.read_csv(path if source is None else source, sep="\t" if suffix == ".tsv" else ",", dtype=str,
                                  keep_default_na=False, index_col=False,
                                  encoding=encoding, chunksize=TABLE_CHUNK_ROWS, encoding_errors="strict")
+            chunks = map(_frame_records, _strict(frames))
         elif suffix == ".parquet":
-            chunks = _parquet_chunks(path) if source is None else source
+            chunks = map(parquet_records, _parquet_batches(path) if source is None else source)
         else:
             yield from _read_sheets(path)
             return
         row_no = first_row - 1
-        for frame in _strict(chunks):
-            frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
-            for record in frame.to_dict(orient="records"):
+        for records in chunks:
+            for record in records:
                 row_no += 1
                 yield Row(Origin(file=str(path), row=row_no), {k: _cell(v) for k, v in record.items()})
     except UnicodeDecodeError as exc:
@@ -480,6 +480,15 @@ def _strict(chunks) -> Iterator:
             except StopIteration:
                 return
         yield frame
+
+
+def _table_name(name: Any) -> str:
+    return str(name).lstrip("\ufeff").strip()
+
+
+def _frame_records(frame) -> list[dict]:
+    frame.columns = [_table_name(c) for c in frame.columns]
+    return frame.to_dict(orient="records")
 
 
 @contextmanager
@@ -655,16 +664,41 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
-def _parquet_chunks(path: Path):
+def open_parquet(path: Path):
+    """A parquet file (or one inside a .gz) for pyarrow to read."""
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(_binary_source(path)).iter_batches(batch_size=TABLE_CHUNK_ROWS):
-        yield batch.to_pandas()
+    return pq.ParquetFile(_binary_source(path))
+
+
+def parquet_columns(parquet) -> list[str] | None:
+    """The columns that hold a parquet file's rows: all but the unnamed index DataFrame.to_parquet
+    stores as `__index_level_0__` (an index other than 0..n-1, as a filtered frame has), which
+    is not data and which to_pandas() made the index again; None (every column) when there is none."""
+    index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+    stored = {name for name in index if isinstance(name, str) and re.fullmatch(r"__index_level_\d+__", name)}
+    return [name for name in parquet.schema_arrow.names if name not in stored] if stored else None
+
+
+def _parquet_batches(path: Path):
+    parquet = open_parquet(path)
+    yield from parquet.iter_batches(batch_size=TABLE_CHUNK_ROWS, columns=parquet_columns(parquet))
+
+
+def parquet_records(batch) -> list[dict]:
+    """The rows of a parquet record batch as Python values, read by pyarrow itself: pandas'
+    to_pandas() makes an int64 column with a null float64 (10000000200000001 became
+    1.00000002e+16, 42 became 42.0)."""
+    names = [_table_name(name) for name in batch.schema.names]
+    if names != batch.schema.names:
+        batch = batch.rename_columns(names)
+    return batch.to_pylist()
 
 
 def _cell(value: Any) -> Any:
-    """Table cells: NaN becomes empty; numpy scalars and (nested) arrays become plain Python,
-    so a parquet `history` of pairs or `conversations` of structs reads like its JSON twin."""
+    """Table cells: None and NaN become empty; numpy scalars and arrays (pandas' cells) and tuples
+    (a parquet map's pairs) become plain Python, so a parquet `history` of pairs or
+    `conversations` of structs reads like its JSON twin."""
     if value is None:
         return ""
     if isinstance(value, float) and value != value:

@@ -31,7 +31,8 @@ import numpy as np
 import orjson
 
 from instruct_data.errors import InputError
-from instruct_data.io import TABLE_CHUNK_ROWS, Row, _as_json_reads, _has_utf16_bom, _read_table, read_rows
+from instruct_data.io import (TABLE_CHUNK_ROWS, Row, _as_json_reads, _has_utf16_bom, _read_table, parquet_columns,
+                             read_rows)
 from instruct_data.schema import Origin
 
 SCAN_BYTES = 16 << 20  # bytes scanned at once: the scan's memory is a few times this
@@ -421,23 +422,23 @@ def parquet_pieces(path: str | Path, target_rows: int) -> list[Piece] | None:
 
 def parquet_piece_rows(path: str, piece: Piece) -> Iterator[Row]:
     """The rows of one row range of a parquet file, as io.read_rows gives them."""
-    return _read_table(Path(path), ".parquet", "utf-8", source=_parquet_frames(path, piece), first_row=piece.first_row)
+    return _read_table(Path(path), ".parquet", "utf-8", source=_parquet_batches(path, piece), first_row=piece.first_row)
 
 
-def _parquet_frames(path: str, piece: Piece) -> Iterator:
+def _parquet_batches(path: str, piece: Piece) -> Iterator:
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
     meta = parquet.metadata
+    columns = parquet_columns(parquet)
     start, stop = piece.offset, piece.offset + piece.size
     row = 0
     for group in range(meta.num_row_groups):
         rows = meta.row_group(group).num_rows
         if row < stop and row + rows > start:
-            table = parquet.read_row_group(group)
+            table = parquet.read_row_group(group, columns=columns)
             table = table.slice(max(start - row, 0), min(stop, row + rows) - max(start, row))
-            for batch in table.to_batches(max_chunksize=TABLE_CHUNK_ROWS):
-                yield batch.to_pandas()
+            yield from table.to_batches(max_chunksize=TABLE_CHUNK_ROWS)
         row += rows
 
 

@@ -85,6 +85,44 @@ def test_nested_parquet_columns_read_like_json(tmp_path):
     assert data_of(tmp_path / "nested.parquet") == rows
 
 
+def test_parquet_integers_with_a_null_read_as_integers_and_other_types_as_before(tmp_path):
+    """Parquet batches went through pandas, which makes an int64 column holding a null float64:
+    10000000200000001 read as 1.00000002e+16 (written "1.00000002e+16") and 42 as 42.0. The
+    values of other types are read as they were; pandas' own index column is still no column."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from instruct_data import ranges
+
+    table = pa.table({
+        "instruction": ["100000001的平方是多少", "问二", None],
+        "output": pa.array([10000000200000001, None, 42], type=pa.int64()),
+        "tags": [["数学", None], [], None],
+        "conversations": [[{"from": "human", "value": "你好"}], [], None],
+        "meta": [{"n": 1, "names": ["甲"]}, None, {"n": None, "names": None}],
+        "score": [1.5, None, float("nan")],
+        "at": pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5), None, datetime.datetime(2024, 1, 3)],
+                       type=pa.timestamp("us")),
+    })
+    path = tmp_path / "ints.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    rows = data_of(path)
+    assert [(row["output"], type(row["output"])) for row in rows] == [(10000000200000001, int), ("", str), (42, int)]
+    assert [row["instruction"] for row in rows] == ["100000001的平方是多少", "问二", ""]
+    assert [row["tags"] for row in rows] == [["数学", None], [], ""]
+    assert [row["conversations"] for row in rows] == [[{"from": "human", "value": "你好"}], [], ""]
+    assert [row["meta"] for row in rows] == [{"n": 1, "names": ["甲"]}, "", {"n": None, "names": None}]
+    assert [row["score"] for row in rows] == [1.5, "", ""]
+    assert [str(row["at"]) for row in rows] == ["2024-01-02 03:04:05", "", "2024-01-03 00:00:00"]
+    pieces = ranges.parquet_pieces(path, 1)
+    assert [row.data for piece in pieces for row in ranges.parquet_piece_rows(str(path), piece)] == rows
+    filtered = tmp_path / "filtered.parquet"  # an index other than 0..n-1: stored as __index_level_0__
+    pd.DataFrame({"instruction": ["问一", "问二"], "output": ["答一", "答二"]}).iloc[[1]].to_parquet(filtered)
+    assert data_of(filtered) == [{"instruction": "问二", "output": "答二"}]
+
+
 def test_blank_table_cells_are_empty_text(tmp_path):
     path = tmp_path / "t.xlsx"
     pd.DataFrame([{"instruction": "问", "input": None, "output": "答"}]).to_excel(path, index=False)
