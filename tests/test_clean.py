@@ -98,6 +98,19 @@ def test_length_per_field_with_tunable_limits():
     assert keeps(rule, conv("介绍一下北京", "北京是中国的首都。"))
 
 
+def test_an_empty_reply_late_in_a_dialogue_cuts_it_there():
+    from instruct_data.clean import Cleaner
+
+    talk = Conversation(id="t:1", source="t", turns=[
+        Turn(role="user", text="人们对催眠戒烟想了解什么？"), Turn(role="assistant", text="是否有效、是否安全。"),
+        Turn(role="user", text="有副作用吗？"), Turn(role="assistant", text="很少。"),
+        Turn(role="user", text="还有呢？"), Turn(role="assistant", text="\u200b")])
+    verdict, changed = Cleaner().clean(talk)
+    assert verdict is None and changed.count("turns_cut.empty") == 1
+    assert [t.text for t in talk.turns][-1] == "很少。" and len(talk.turns) == 4
+    assert Cleaner().clean(conv("说点什么", "\u200b"))[0].reason == "empty_reply"  # a single-turn row: dropped
+
+
 def test_a_dialogue_is_not_dropped_for_a_user_turn_of_one_character():
     """A text adventure answered `1`, a greeting `嗨`: MedicalGPT's ShareGPT-zh dialogues of up to
     330 turns were dropped whole as `instruction_too_short`."""

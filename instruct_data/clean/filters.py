@@ -25,16 +25,21 @@ from instruct_data.schema import Conversation
 
 
 class Empty(Filter):
-    """A user turn or a reply left empty (normalizers can empty a text made of invisible characters)."""
+    """A user turn or a reply left empty (normalizers can empty a text made of invisible characters).
+    In a dialogue of plain rounds the verdict names the round, so the Cleaner keeps the rounds
+    before it (a reply left empty in round 3 of 14 dropped the dialogue whole)."""
 
     name = "empty"
     reasons = ("empty_instruction", "empty_reply")
 
     def filter(self, conversation: Conversation) -> Drop | None:
-        for index, turn in enumerate(conversation.turns):
+        turns = conversation.turns
+        for index, turn in enumerate(turns):
             if not turn.full_text.strip():
                 reason = "empty_instruction" if turn.role == "user" else "empty_reply"
-                return Drop(reason, f"turn {index + 1} ({turn.role}) is empty after normalization")
+                verdict = Drop(reason, f"turn {index + 1} ({turn.role}) is empty after normalization")
+                plain_rounds = len(turns) > 2 and all(t.role == ("user", "assistant")[i % 2] for i, t in enumerate(turns))
+                return verdict._replace(turn=index // 2 + 1) if plain_rounds else verdict
         return None
 
 
