@@ -137,6 +137,38 @@ def test_csv_input_gives_csv_output_and_sources_are_deduplicated_together(tmp_pa
     assert read_jsonl(out / "more.jsonl") == []
 
 
+def test_parquet_kept_rows_keep_their_column_types_and_nulls(tmp_path):
+    """Kept parquet rows went back through pandas: an int64 column with a null came back as
+    float64 (10000000200000001 as 1.00000002e+16, 42 as 42.0), and a null in a float column
+    no format reads failed the run ("Could not convert '' ... to double"), writing nothing."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ints = pa.table({"instruction": ["100000001的平方是多少", "问二", "100000001的平方是多少", "问四"],
+                     "output": pa.array([10000000200000001, None, 10000000200000001, 42], type=pa.int64()),
+                     "score": [1.5, 2.0, 1.5, None]})
+    pq.write_table(ints, tmp_path / "ints.parquet")
+    pd.DataFrame({"instruction": ["问一", "问二", "问一"], "output": ["答一", "答二", "答一"],
+                  "score": [1.5, None, 1.5]}).to_parquet(tmp_path / "score.parquet")
+    out = tmp_path / "out"
+    result = run(tmp_path / "ints.parquet", tmp_path / "score.parquet", "--out", out, "--max-reject-rate", "1",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(out / "ints.parquet")
+    assert written.schema == ints.schema
+    assert written.to_pylist() == [
+        {"instruction": "100000001的平方是多少", "output": 10000000200000001, "score": 1.5},
+        {"instruction": "问四", "output": 42, "score": None}]
+    assert pq.read_schema(out / "score.parquet") == pq.read_schema(tmp_path / "score.parquet")
+    frame = pd.read_parquet(out / "score.parquet")
+    assert frame["score"].dtype == "float64" and frame["score"].isna().tolist() == [False, True]
+    assert frame["output"].tolist() == ["答一", "答二"]
+    manifest = json.loads(result.output)
+    assert manifest["counts"]["per_source"]["ints"] == {"read": 4, "written": 2, "rejected": 1, "removed": 1}
+    assert manifest["counts"]["per_source"]["score"] == {"read": 3, "written": 2, "rejected": 0, "removed": 1}
+
+
 def test_missing_input_fails_with_one_line_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["dedupe", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")],
                                 standalone_mode=True)

@@ -23,7 +23,8 @@ from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError
-from instruct_data.io import base_suffix, expand_inputs, read_rows, temp_beside
+from instruct_data.io import (TABLE_CHUNK_ROWS, base_suffix, expand_inputs, open_parquet, read_rows,
+                              temp_beside)
 from instruct_data.ledger import Ledger, Reject, Removed, Written, source_names
 from instruct_data.rowpath import (EXPANDERS, chunk_results, expand_record, file_chunks, json_line_rows, open_file,
                                    read_conversations)
@@ -314,7 +315,8 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: Removals, ledger: 
     """A JSON array or a table: kept rows are written again in the same format."""
     if base_suffix(plan.path) == ".xlsx":
         return _rewrite_workbook(plan, out, item, removed, ledger)
-    rows, columns = [], {}
+    suffix = _output_suffix(plan.path)
+    kept, columns = [], {}
     for position, row in enumerate(read_rows(plan.path, encoding=encoding)):
         if position in plan.rejected:
             continue
@@ -322,11 +324,14 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: Removals, ledger: 
         removal = removed.get(item)
         item += 1
         if removal is None:
-            rows.append(row.data)
+            kept.append(position if suffix == ".parquet" else row.data)  # parquet's are taken from the file
             ledger.outcome(plan.source, Written())
         else:
             _record(ledger, plan, removal, row.origin, row.data)
-    _write_table(rows, list(columns), out, _output_suffix(plan.path))
+    if suffix == ".parquet":
+        _write_parquet_rows(plan.path, kept, out)
+    else:
+        _write_table(kept, list(columns), out, suffix)
     return item
 
 
@@ -384,9 +389,30 @@ def _write_table(rows: list[dict], columns: list[str], path: Path, suffix: str) 
     frame = pd.DataFrame(rows, columns=columns)
     if suffix in {".csv", ".tsv"}:
         frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
     elif suffix == ".xlsx":
         frame.to_excel(path, index=False, engine="openpyxl")
     else:
         raise IdataError(f"{path}: cannot write {suffix} files")
+
+
+def _write_parquet_rows(source: Path, kept: list[int], path: Path) -> None:
+    """The kept rows (positions in the file) of a parquet file, taken from the file itself: its
+    schema and every column stay as they were (an int64 column with a null stays int64; a
+    pandas round trip made it float64, and failed on a null in a float column)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = open_parquet(source)
+    wanted = iter(kept)
+    position = next(wanted, None)
+    first = 0  # the position of the batch's first row
+    with pq.ParquetWriter(path, parquet.schema_arrow) as writer:
+        for batch in parquet.iter_batches(batch_size=TABLE_CHUNK_ROWS):
+            taken = []
+            while position is not None and position < first + batch.num_rows:
+                taken.append(position - first)
+                position = next(wanted, None)
+            writer.write_batch(batch.take(pa.array(taken, type=pa.int64())))
+            first += batch.num_rows
+    if position is not None:  # never a kept row silently left out
+        raise IdataError(f"{source}: row {position + 1} was read but is not in the file on a second read")
