@@ -169,6 +169,20 @@ def test_parquet_kept_rows_keep_their_column_types_and_nulls(tmp_path):
     assert manifest["counts"]["per_source"]["score"] == {"read": 3, "written": 2, "rejected": 0, "removed": 1}
 
 
+def test_csv_written_back_keeps_its_byte_order_mark_and_line_endings(tmp_path):
+    """A CSV saved by Excel (a UTF-8 BOM, CRLF) came back without the BOM, which Excel needs to
+    read the Chinese as UTF-8, and with LF line endings."""
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes("\ufeff问题,答案\r\n你好吗,我很好\r\n你好吗,我很好\r\n今天星期几,星期一\r\n".encode("utf-8"))
+    plain = tmp_path / "plain.tsv"
+    plain.write_bytes("问题\t答案\n你好吗\t我很好\n长江有多长\t约6300公里\n".encode("utf-8"))
+    out = tmp_path / "out"
+    result = run(excel, plain, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "excel.csv").read_bytes() == "\ufeff问题,答案\r\n你好吗,我很好\r\n今天星期几,星期一\r\n".encode("utf-8")
+    assert (out / "plain.tsv").read_bytes() == "问题\t答案\n长江有多长\t约6300公里\n".encode("utf-8")
+
+
 def test_missing_input_fails_with_one_line_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["dedupe", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")],
                                 standalone_mode=True)

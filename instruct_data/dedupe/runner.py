@@ -23,7 +23,7 @@ from instruct_data.dedupe.keys import record_texts
 from instruct_data.dedupe.fingerprint import Against, Batch, worker_fingerprint, worker_pool
 from instruct_data.dedupe.types import DedupeSettings, Item, Removal
 from instruct_data.errors import IdataError
-from instruct_data.io import (TABLE_CHUNK_ROWS, base_suffix, expand_inputs, open_parquet, read_rows,
+from instruct_data.io import (TABLE_CHUNK_ROWS, base_suffix, expand_inputs, open_binary, open_parquet, read_rows,
                               temp_beside)
 from instruct_data.ledger import Ledger, Reject, Removed, Written, source_names
 from instruct_data.rowpath import (EXPANDERS, chunk_results, expand_record, file_chunks, json_line_rows, open_file,
@@ -331,7 +331,7 @@ def _rewrite_rows(plan: _Plan, out: Path, item: int, removed: Removals, ledger: 
     if suffix == ".parquet":
         _write_parquet_rows(plan.path, kept, out)
     else:
-        _write_table(kept, list(columns), out, suffix)
+        _write_table(kept, list(columns), out, suffix, plan.path)
     return item
 
 
@@ -379,7 +379,7 @@ def _output_suffix(path: Path) -> str:
     return ".xlsx" if suffix == ".xls" else suffix
 
 
-def _write_table(rows: list[dict], columns: list[str], path: Path, suffix: str) -> None:
+def _write_table(rows: list[dict], columns: list[str], path: Path, suffix: str, source: Path) -> None:
     """JSON arrays and tables are written whole (they were small enough to be read whole)."""
     if suffix == ".json":
         path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -388,11 +388,26 @@ def _write_table(rows: list[dict], columns: list[str], path: Path, suffix: str) 
 
     frame = pd.DataFrame(rows, columns=columns)
     if suffix in {".csv", ".tsv"}:
-        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
+        bom, newline = _text_layout(source)
+        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False,
+                     encoding="utf-8-sig" if bom else "utf-8", lineterminator=newline)
     elif suffix == ".xlsx":
         frame.to_excel(path, index=False, engine="openpyxl")
     else:
         raise IdataError(f"{path}: cannot write {suffix} files")
+
+
+def _text_layout(path: Path) -> tuple[bool, str]:
+    """Whether a CSV/TSV opens with a byte-order mark, and the line ending of its first line, to
+    write it back with them: Excel saves CSV with a BOM and CRLF, and reads a CSV without the
+    BOM in the local code page (Chinese comes out garbled). The text is written as UTF-8, so a
+    UTF-16 file's BOM becomes UTF-8's."""
+    with open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    text = head.decode("utf-16" if utf16 else "latin-1", errors="ignore")
+    first, newline, _ = text.partition("\n")
+    return utf16 or head.startswith(codecs.BOM_UTF8), "\r\n" if newline and first.endswith("\r") else "\n"
 
 
 def _write_parquet_rows(source: Path, kept: list[int], path: Path) -> None:
