@@ -732,9 +732,20 @@ def dumps(obj: Any) -> str:
     a NaN or Infinity (a reject's raw row, read from a file that holds them) is written as the
     string "NaN", "Infinity" or "-Infinity", not as the bare token strict readers refuse."""
     try:
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_as_json)
     except ValueError:
-        return json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
+        return json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, default=_as_json)
+
+
+def _as_json(value: Any) -> Any:
+    """A cell JSON has no type for (a parquet or workbook row's timestamp, date, duration,
+    decimal or bytes, written raw to rejects.jsonl or duplicates.jsonl): its text. Without this
+    such a row, rather than being recorded, stopped the run with a traceback."""
+    if hasattr(value, "isoformat"):  # datetime, date, time, pandas.Timestamp
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)  # Decimal, timedelta, numpy scalars, ...
 
 
 def _finite(obj: Any) -> Any:

@@ -281,3 +281,34 @@ def test_writers_are_atomic(tmp_path):
     write_json(tmp_path / "m.json", {"键": 1})
     assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == {"键": 1}
     assert len(file_sha256(tmp_path / "m.json")) == 64
+
+
+def test_a_parquet_row_with_dates_decimals_and_bytes_is_recorded_not_a_crash(tmp_path):
+    """Such a row, rejected or removed, stopped convert and dedupe with a traceback when its raw
+    cells went to rejects.jsonl or duplicates.jsonl (JSON has no type for them)."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from instruct_data.cli import cli
+
+    n = 3
+    pq.write_table(pa.table({
+        "instruction": ["问一", "问一", ""], "output": ["答一", "答一", "答三"],
+        "when": pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5)] * n), "day": pa.array([datetime.date(2024, 1, 2)] * n),
+        "price": pa.array([decimal.Decimal("1.50")] * n, type=pa.decimal128(5, 2)), "blob": pa.array([b"ab"] * n)}),
+        tmp_path / "t.parquet")
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "o.jsonl"),
+                                      "--max-reject-rate", "1"])
+    assert result.exit_code == 0, result.output
+    [reject] = [json.loads(line) for line in (tmp_path / "o.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert reject["raw"] == {"instruction": "", "output": "答三", "when": "2024-01-02T03:04:05", "day": "2024-01-02",
+                             "price": "1.50", "blob": "ab"}
+    result = CliRunner().invoke(cli, ["dedupe", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "d"),
+                                      "--max-reject-rate", "1"])
+    assert result.exit_code == 0, result.output
+    [removed] = [json.loads(line) for line in (tmp_path / "d" / "duplicates.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert removed["id"] == "t:2" and removed["raw"]["when"] == "2024-01-02T03:04:05"
