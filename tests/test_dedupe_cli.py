@@ -137,6 +137,19 @@ def test_csv_input_gives_csv_output_and_sources_are_deduplicated_together(tmp_pa
     assert read_jsonl(out / "more.jsonl") == []
 
 
+def test_inputs_that_share_a_name_give_visible_output_files(tmp_path, monkeypatch):
+    """qa.jsonl and qa.csv in the current folder were written back as `._qa.jsonl` and
+    `._qa#2.csv`: hidden from `ls`, and the pattern tools skip as macOS AppleDouble files."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "qa.jsonl", [{"instruction": "怎样才能提高学习效率？", "output": STUDY[1]}])
+    (tmp_path / "qa.csv").write_text("instruction,output\n长江有多长？,约6300公里。\n", encoding="utf-8")
+    result = run("qa.jsonl", "qa.csv", "--out", "out")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix != ".json" and "dup" not in p.name
+                  and "rejects" not in p.name) == ["qa#2.csv", "qa.jsonl"]
+    assert read_jsonl(tmp_path / "out" / "qa.jsonl")[0]["instruction"] == "怎样才能提高学习效率？"
+
+
 def test_parquet_kept_rows_keep_their_column_types_and_nulls(tmp_path):
     """Kept parquet rows went back through pandas: an int64 column with a null came back as
     float64 (10000000200000001 as 1.00000002e+16, 42 as 42.0), and a null in a float column

@@ -225,9 +225,10 @@ def _write_kept(plans, out_dir: Path, removed: Removals, ledger: Ledger, encodin
     try:
         for plan in plans:
             suffix = _output_suffix(plan.path)
-            name = plan.source.replace("/", "_") + suffix
+            stem = _visible(plan.source)
+            name = stem + suffix
             if name in names:  # never two inputs into one output file
-                name = f"{plan.source.replace('/', '_')}-{len(names)}{suffix}"
+                name = f"{stem}-{len(names)}{suffix}"
             names.add(name)
             fd, tmp = temp_beside(out_dir / name)
             os.close(fd)
@@ -366,6 +367,12 @@ def _rewrite_workbook(plan: _Plan, out: Path, item: int, removed: Removals, ledg
     book.save(out)
     ledger.outcome(plan.source, Written(kept))
     return item
+
+
+def _visible(source: str) -> str:
+    """A source name as a file name that `ls` shows: `./qa` (two inputs named qa in this folder)
+    became `._qa.jsonl`, hidden, and the pattern macOS's AppleDouble files use."""
+    return source.replace("/", "_").lstrip("._") or "input"
 
 
 def _output_suffix(path: Path) -> str:
