@@ -436,6 +436,19 @@ def test_recipe_then_command_line(tmp_path):
         make_config(recipe, data="d", out="o", model="m")
 
 
+@pytest.mark.parametrize("option, value, said", [
+    ("lr", float("nan"), "--lr must be a finite number > 0, not nan"), ("lr", 0.0, "--lr must be a finite number > 0"),
+    ("epochs", float("inf"), "--epochs must be a finite number > 0, not inf"),
+    ("warmup_ratio", float("nan"), "--warmup-ratio must be a finite number in [0, 1], not nan"),
+    ("weight_decay", -0.1, "--weight-decay must be a finite number >= 0")])
+def test_rates_are_finite_and_in_range_before_the_model_loads(option, value, said):
+    """`--lr nan` failed after the model was loaded and the data tokenized; `--warmup-ratio nan`
+    as `cannot convert float NaN to integer`."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        make_config(None, data="d", out="o", model="m", **{option: value})
+    assert make_config(None, data="d", out="o", model="m", max_grad_norm=0.0).max_grad_norm == 0.0  # no clipping
+
+
 def test_shipped_recipes_load():
     recipes = sorted((Path(__file__).parent.parent / "recipes" / "train").glob("*.yaml"))
     assert len(recipes) >= 6

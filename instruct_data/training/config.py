@@ -6,6 +6,7 @@ line. Recipe keys are the field names below (dashes or underscores both work).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,12 @@ def check(config: TrainConfig) -> None:
         raise ConfigError("--eval-steps must be at least 1")
     if not 0 <= config.lora_dropout < 1:
         raise ConfigError("--lora-dropout must be in [0, 1)")
+    # Checked before the model loads: `--lr nan` failed after it (`Invalid learning rate: nan`),
+    # `--warmup-ratio nan` as `cannot convert float NaN to integer`.
+    for name, low, high, what in (("lr", 0, None, "> 0"), ("epochs", 0, None, "> 0"),
+                                  ("warmup_ratio", 0, 1, "in [0, 1]"), ("weight_decay", 0, None, ">= 0"),
+                                  ("max_grad_norm", 0, None, ">= 0 (0: no clipping)")):
+        value = float(getattr(config, name))
+        strict = name in ("lr", "epochs")
+        if not math.isfinite(value) or value < low or (strict and value == low) or (high is not None and value > high):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number {what}, not {getattr(config, name)!r}")
