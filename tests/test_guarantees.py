@@ -296,7 +296,10 @@ def test_fractions_of_every_command_refuse_nan_and_infinity(tmp_path):
             assert_usage_error(idata(*args, "--max-reject-rate", value), "--max-reject-rate", "finite")
         result = idata("dedupe", data, "--out", tmp_path / "D", "--threshold", value)
         assert_usage_error(result, "--threshold", f"{value} is not a finite number")
-    assert not any(tmp_path.glob("[oDMB]*"))
+        for option in ("--temperature", "--top-p", "--judge-timeout"):  # eval's sampling: refused before a model loads
+            result = idata("eval", "--model", "no/such-model", "-b", data, "--out", tmp_path / "E", option, value)
+            assert_usage_error(result, option, f"{value} is not a finite number")
+    assert not any(tmp_path.glob("[oDMBE]*"))
 
 
 def test_build_takes_max_reject_rate(tmp_path):

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import click
 
-from instruct_data.cli.common import console, print_json
+from instruct_data.cli.common import FiniteRange, console, print_json
 from instruct_data.templates import TEMPLATES
 
 
@@ -36,7 +36,7 @@ from instruct_data.templates import TEMPLATES
 @click.option("--judge-prompt", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Your own rubric: text with {question}, {reference}, {answer} (scale 0–10), or YAML with text, scale, categories.")
 @click.option("--judge-concurrency", default=4, show_default=True, type=click.IntRange(1), help="Judge requests in flight.")
-@click.option("--judge-timeout", default=60.0, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--judge-timeout", default=60.0, show_default=True, type=FiniteRange(0, min_open=True),
               help="Seconds to wait for one judge reply.")
 @click.option("--judge-retries", default=3, show_default=True, type=click.IntRange(0),
               help="Retries on timeouts, 429 and 5xx, with exponential backoff.")
@@ -49,8 +49,8 @@ from instruct_data.templates import TEMPLATES
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
               help="Prompts per generation batch; lower it on out-of-memory.")
 @click.option("--sample", is_flag=True, help="Sample instead of greedy decoding (scores then vary with --seed).")
-@click.option("--temperature", default=0.7, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--top-p", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--temperature", default=0.7, show_default=True, type=FiniteRange(0, min_open=True))
+@click.option("--top-p", default=0.9, show_default=True, type=FiniteRange(0, 1, min_open=True))
 @click.option("--seed", default=0, show_default=True, help="Seed for --sample.")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Only the first N items (a quick look).")
 @click.option("--per-category", default=None, type=click.IntRange(1),
