@@ -200,6 +200,18 @@ def test_export_refuses_a_folder_of_yours_and_replaces_its_own(build, tmp_path):
     assert not [p for p in fresh.parent.iterdir() if p.name.startswith(".")]  # no staged folder left
 
 
+def test_a_dataset_name_that_is_a_path_is_refused_and_writes_nothing(build, tmp_path):
+    """`--name ../notes` wrote `notes_alpaca.jsonl` beside --out, over a user's file of that name."""
+    (tmp_path / "notes_alpaca.jsonl").write_text("my notes")
+    for name in ("../notes", "a/b", ".hidden", ".."):
+        result = idata("export", build, "--to", "llama-factory", "--out", tmp_path / "lf", "--name", name)
+        assert_one_line_error(result, 2, "a dataset name, not a path")
+    assert (tmp_path / "notes_alpaca.jsonl").read_text() == "my notes" and not (tmp_path / "lf").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes_alpaca.jsonl"]
+    assert idata("export", build, "--to", "llama-factory", "--out", tmp_path / "lf", "--name", "我的数据.v2").returncode == 0
+    assert (tmp_path / "lf" / "我的数据.v2_alpaca.jsonl").exists()
+
+
 def test_export_never_writes_into_the_build_it_reads(build, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(build, copy)

@@ -23,6 +23,8 @@ def export(build: str | os.PathLike, to: str, out: str | os.PathLike, *, name: s
 
     if to not in TARGETS:
         raise IdataError(f"--to {to!r}: choose one of {', '.join(TARGETS)}")
+    if name is not None:
+        _check_name(name)
     build = Path(build)
     folder = to != "openai"
     if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(build)):
@@ -40,6 +42,14 @@ def export(build: str | os.PathLike, to: str, out: str | os.PathLike, *, name: s
 
         manifest["pushed_to"] = push(Path(out), push_to_hub, private)
     return manifest
+
+
+def _check_name(name: str) -> None:
+    """A dataset name names files inside --out (`NAME_alpaca.jsonl`): `../notes` wrote over a
+    user's file beside it, and `a/b` into a folder the next export refused as not its own."""
+    if not name or name in (".", "..") or name.startswith(".") or any(ch in name for ch in "/\\\0"):
+        raise IdataError(f"--name {name!r}: a dataset name, not a path (letters, digits, '-', '_' and '.'; "
+                         "not starting with '.')")
 
 
 def _dataset_name(build: Path) -> str:
