@@ -119,6 +119,38 @@ def test_eval_view_filters_items_by_verdict(tmp_path):
     assert '<option value="常识">常识</option>' in html
 
 
+@needs_browser
+def test_markup_in_the_data_never_breaks_the_page(tmp_path):
+    """A text holding `<!--<script>` sent the parser into the state where the embedded data
+    swallowed the page's own script: the page showed its title and nothing else."""
+    rows = [{"instruction": "把这段代码注释掉 <!--<script>", "input": "", "output": "<!-- --> </script><b>粗体</b>"},
+            {"instruction": "请写一句关于秋天的诗句", "input": "", "output": "秋风萧瑟天气凉，草木摇落露为霜。"}]
+    data = tmp_path / "v.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert idata("build", data, "--heldout", "0", "--out", tmp_path / "b").returncode == 0
+    assert idata("view", tmp_path / "b").returncode == 0
+    html = dom(tmp_path / "b" / "view.html")
+    totals = json.loads((tmp_path / "b" / "manifest.json").read_text())["counts"]["totals"]
+    assert f'data-count="read">{totals["read"]:,}<' in html and "<b>粗体</b>" not in html
+
+
+@needs_browser
+def test_eval_view_names_the_model_and_adapter(tmp_path):
+    """results.json records them as objects (path and hashes): the page said `[object Object]`."""
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(json.dumps({"id": "q1", "prompt": "1+1=?", "reference": "2", "prediction": "2"}) + "\n",
+                           encoding="utf-8")
+    assert idata("score", predictions, "--out", tmp_path / "scored").returncode == 0
+    results = tmp_path / "scored" / "results.json"
+    data = json.loads(results.read_text())
+    data.update(model={"name_or_path": "/models/tiny-llama", "architecture": "LlamaForCausalLM"},
+                adapter={"path": "/runs/adapter", "adapter_config.json_sha256": "0" * 64})
+    results.write_text(json.dumps(data))
+    assert idata("view", tmp_path / "scored").returncode == 0
+    html = dom(tmp_path / "scored" / "view.html")
+    assert "[object Object]" not in html and "/models/tiny-llama" in html and "/runs/adapter" in html
+
+
 def test_a_build_folder_with_its_view_is_still_idatas(build, tmp_path):
     """view.html is idata's: a new build into the folder replaces it with the rest."""
     folder = tmp_path / "b"

@@ -22,9 +22,15 @@ def eval_data(folder: Path, results: dict[str, Any], max_items: int) -> dict[str
                 continue
             items.append(_item(json.loads(line)))
     return {"kind": "eval", "title": folder.name, "headline": HEADLINE, "items": items, "more_items": more,
-            "model": results.get("model"), "adapter": results.get("adapter"),
+            "model": _named(results.get("model"), "name_or_path"), "adapter": _named(results.get("adapter"), "path"),
             "worse_categories": results.get("worse_categories") or [],
             "categories": sorted({item["category"] for item in items})}
+
+
+def _named(entry: Any, key: str) -> str | None:
+    """What results.json records of the model or adapter (a dict of its path and hashes; a plain
+    string in older results) as the name the page shows: it showed `[object Object]`."""
+    return entry.get(key) if isinstance(entry, dict) else entry
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:

@@ -72,13 +72,14 @@ def _json(path: Path) -> dict:
 
 
 def render(data: dict) -> str:
-    """The page: the template with the data embedded as JSON (`</` escaped, so no text can end
-    the script element) and every other value escaped by jinja2."""
+    """The page: the template with the data embedded as JSON (every `<` written `\\u003c`, so no
+    text can end the script element or, with `<!--<script>`, send the parser into the state
+    where the data swallows the page's own script) and every other value escaped by jinja2."""
     import jinja2
     from markupsafe import Markup
 
     template = resources.files("instruct_data").joinpath("data/view/page.html").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True)
-    data_json = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    data_json = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     return env.from_string(template).render(title=data.get("title", ""), font_stack=Markup(FONT_STACK),
                                             data_json=Markup(data_json))
