@@ -123,11 +123,12 @@ def test_eval_view_filters_items_by_verdict(tmp_path):
 def test_markup_in_the_data_never_breaks_the_page(tmp_path):
     """A text holding `<!--<script>` sent the parser into the state where the embedded data
     swallowed the page's own script: the page showed its title and nothing else."""
-    rows = [{"instruction": "把这段代码注释掉 <!--<script>", "input": "", "output": "<!-- --> </script><b>粗体</b>"},
-            {"instruction": "请写一句关于秋天的诗句", "input": "", "output": "秋风萧瑟天气凉，草木摇落露为霜。"}]
+    rows = [{"instruction": "把这段代码注释掉 <!--<script>", "input": "", "output": ""},
+            {"instruction": "请写一句关于秋天的诗句", "input": "", "output": "秋风萧瑟天气凉，草木摇落露为霜。"},
+            {"instruction": "什么是HTML的粗体标签？", "input": "", "output": "用 </script><b>粗体</b> 这样的标签。"}]
     data = tmp_path / "v.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    assert idata("build", data, "--heldout", "0", "--out", tmp_path / "b").returncode == 0
+    assert idata("build", data, "--heldout", "0", "--max-reject-rate", "1", "--out", tmp_path / "b").returncode == 0
     assert idata("view", tmp_path / "b").returncode == 0
     html = dom(tmp_path / "b" / "view.html")
     totals = json.loads((tmp_path / "b" / "manifest.json").read_text())["counts"]["totals"]
