@@ -55,7 +55,8 @@ class Source(_Strict):
     encoding: str = "utf-8"
     limit: int | None = Field(None, gt=0, description="read at most this many rows")
     cap: int | None = Field(None, gt=0, description="keep at most this many rows after cleaning (stops reading then)")
-    weight: float | None = Field(None, gt=0, description="share of the recipe's `total`, against the other weights")
+    weight: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                 description="share of the recipe's `total`, against the other weights")
     max_reject_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -95,6 +96,22 @@ class Source(_Strict):
         return source_name(Path(self.files[0]))
 
 
+def weighted_shares(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """`total` shared out by weight so that the shares add up to it: largest remainders (ties
+    by name), and a row at least for each. (Rounded one by one they missed it: two equal
+    weights of `total: 3` made 4 rows, weights 1/2/1 of 1001 made 1000.)"""
+    whole = sum(weights.values())
+    exact = {name: total * weight / whole for name, weight in weights.items()}
+    shares = {name: int(value) for name, value in exact.items()}
+    leftover = total - sum(shares.values())
+    for name in sorted(exact, key=lambda name: (-(exact[name] - shares[name]), name))[:leftover]:
+        shares[name] += 1
+    for name in sorted(name for name, share in shares.items() if share == 0):
+        shares[max(shares, key=lambda other: (shares[other], other))] -= 1  # from the largest share
+        shares[name] = 1
+    return shares
+
+
 class Recipe(_Strict):
     sources: list[Source] = Field(min_length=1)
     total: int | None = Field(None, gt=0, description="rows of the mix, shared out by the sources' weights")
@@ -128,15 +145,16 @@ class Recipe(_Strict):
             raise ValueError("sources have a `weight` but the recipe has no `total` to share out")
         if self.total is not None and not weighted:
             raise ValueError("`total` needs at least one source with a `weight`")
+        if self.total is not None and self.total < len(weighted):
+            raise ValueError(f"`total` {self.total} is less than the {len(weighted)} sources with a `weight`: "
+                             "each gets a row at least")
         return self
 
     def caps(self) -> dict[str, int | None]:
         """Source name -> the most rows it may keep: its cap, or its weighted share of `total`."""
-        weights = sum(s.weight for s in self.sources if s.weight is not None)
-        caps = {}
-        for s in self.sources:
-            caps[s.label] = s.cap if s.weight is None else max(1, round(self.total * s.weight / weights))
-        return caps
+        weighted = {s.label: s.weight for s in self.sources if s.weight is not None}
+        shares = weighted_shares(self.total, weighted) if weighted else {}
+        return {s.label: shares.get(s.label, s.cap) for s in self.sources}
 
     def resolved(self) -> dict[str, Any]:
         """The full recipe with every default filled in: recorded in the manifest."""

@@ -77,6 +77,23 @@ def test_weights_share_out_the_total():
         parse_recipe({"sources": [{"files": ["a.jsonl"], "weight": 1}]})
 
 
+@pytest.mark.parametrize("total, weights, caps", [
+    (3, [1, 1], [2, 1]), (1001, [1, 2, 1], [250, 501, 250]), (5, [1, 1, 1], [2, 2, 1]),
+    (777, [2, 1, 1, 1, 1], [259, 130, 130, 129, 129]), (10, [1e-320, 1], [1, 9])])
+def test_weighted_shares_add_up_to_the_total(total, weights, caps):
+    """Rounded one by one, two equal weights of `total: 3` made 4 rows and 1/2/1 of 1001 made 1000."""
+    recipe = parse_recipe({"total": total, "sources": [{"files": [f"s{i}.jsonl"], "weight": w}
+                                                       for i, w in enumerate(weights)]})
+    assert list(recipe.caps().values()) == caps and sum(caps) == total
+
+
+def test_a_weight_that_cannot_share_a_total_is_refused():
+    with pytest.raises(RecipeError, match="finite number"):
+        parse_recipe({"total": 10, "sources": [{"files": ["a.jsonl"], "weight": float("inf")}]})
+    with pytest.raises(RecipeError, match="less than the 3 sources"):
+        parse_recipe({"total": 2, "sources": [{"files": [f"s{i}.jsonl"], "weight": 1} for i in range(3)]})
+
+
 def test_relative_paths_are_taken_from_the_recipe_folder(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "r.yaml").write_text(f"sources:\n  - files: [data/x.jsonl]\n  - belle: math\n    from: {BELLE}\n",
