@@ -270,6 +270,25 @@ def test_build_validates_command_line_options_like_the_recipe(tmp_path):
     assert not (tmp_path / "B").exists()
 
 
+def test_a_recipe_takes_no_source_options_and_its_reject_rates_yield_to_the_command_line(tmp_path):
+    """--limit, --format, --map (and --subset, --from, --revision) were ignored in silence with a
+    recipe; a source's own max_reject_rate could not be raised, though the error said to raise
+    --max-reject-rate."""
+    good = [json.dumps(r, ensure_ascii=False) for r in rows(8)]
+    (tmp_path / "a.jsonl").write_text("\n".join(good + ['{"instruction": "", "output": "空"}'] * 2) + "\n",
+                                      encoding="utf-8")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sources:\n  - files: [a.jsonl]\n    max_reject_rate: 0.1\nsplit: {heldout: 0}\n", encoding="utf-8")
+    for options, said in ((("--limit", "1", "--format", "sharegpt"), "--limit, --format with a recipe"),
+                          (("--map", "instruction=q"), "--map with a recipe"), (("--subset", "1M"), "--subset with a recipe")):
+        assert_usage_error(idata("build", recipe, "--out", tmp_path / "B", *options), said)
+    assert_one_line_error(idata("build", recipe, "--out", tmp_path / "B"), 3, "20% > 10%")
+    assert not (tmp_path / "B").exists()
+    assert idata("build", recipe, "--out", tmp_path / "B", "--max-reject-rate", "0.5").returncode == 0
+    manifest = json.loads((tmp_path / "B" / "manifest.json").read_text())
+    assert manifest["counts"]["totals"]["rejected"] == 2
+
+
 def test_an_unknown_encoding_is_refused_before_any_file_is_read(tmp_path):
     """It was a LookupError traceback from deep in the readers, exit 1."""
     data = write_jsonl(tmp_path / "a.jsonl", rows(5))

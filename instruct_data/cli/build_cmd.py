@@ -12,13 +12,30 @@ from instruct_data.outputs_guard import guard_output
 from instruct_data.templates import TEMPLATES
 
 
+# The options that describe one source, and the key a recipe's source gives them under.
+RECIPE_KEYS = {"--categories": "`categories:`", "--limit": "`limit:`", "--format": "`format:`", "--map": "`map:`",
+               "--from": "`from:`", "--revision": "`revision:`", "--subset": "`belle:`"}
+
+
+def _given(name: str) -> bool:
+    """Whether the option was given on the command line (not its default)."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
 def _recipe_from_arguments(targets, subset, limit, revision, from_path, fmt, mapping, categories=None):
     from instruct_data.formats import parse_mapping
     from instruct_data.recipe import load_recipe, parse_recipe
 
     if len(targets) == 1 and targets[0].lower().endswith((".yaml", ".yml")):
-        if categories:
-            raise click.UsageError("--categories with a recipe: give the source its `categories:` in the recipe")
+        ignored = [option for option, value in (("--categories", categories), ("--limit", limit), ("--format", fmt),
+                                                ("--map", mapping), ("--from", from_path), ("--revision", revision),
+                                                ("--subset", _given("subset") and subset)) if value]
+        if ignored:  # (they were ignored in silence: a recipe says these per source)
+            raise click.UsageError(f"{', '.join(ignored)} with a recipe: give each source its "
+                                   f"{', '.join(RECIPE_KEYS[o] for o in ignored)} in the recipe")
         return load_recipe(targets[0])
     if targets[0] == "belle" and not Path("belle").exists():
         if len(targets) > 1:
@@ -57,6 +74,9 @@ def _with_options(recipe, *, template, seed, heldout, near, against, max_reject_
     for key, value in {"template": template, "seed": seed, "max_reject_rate": max_reject_rate}.items():
         if value is not None:
             data[key] = value
+    if max_reject_rate is not None:  # the command line's rate is every source's: a source's own rate
+        for source in data["sources"]:  # could not be raised, though the error said to raise it
+            source["max_reject_rate"] = None
     if heldout is not None:
         data["split"]["heldout"] = heldout
     if near is not None:
