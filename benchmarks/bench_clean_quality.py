@@ -415,6 +415,24 @@ def print_report(result: dict[str, Any], show_rows: bool) -> None:
         print(f"  {f['where']}  [{f['rule']}] {f['detail']}\n      {f['excerpt']}")
 
 
+MEASURED_FILE = Path(__file__).resolve().parents[1] / "instruct_data" / "data" / "clean_measured.json"
+
+
+def write_measured(result: dict, path: Path) -> None:
+    """Each rule's precision on the test split, with its interval and firings, for the dataset
+    card (instruct_data/export/card.py); the commit and the rows measured say what it is of."""
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    rules = {r["rule"]: {"precision": r["precision"]["value"], "interval": r["precision"]["ci95"], "fired": r["fired"]}
+             for r in result["rules"] if r["fired"]}
+    record = {"split": result["split"], "rows": result["rows"], "labeled_drop": result["labeled_drop"],
+              "commit": commit, "skipped_sources": [s["source"] for s in result["skipped_sources"]], "rules": rules}
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}: the precision of {len(rules)} rules on {result['rows']} test rows", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("test", "dev", "all"), default="test",
@@ -427,8 +445,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding clones of the other sources (default: $IDATA_QUALITY_MIRRORS or %(default)s)")
     parser.add_argument("--labels", type=Path, action="append",
                         help="measure these label files instead of the split's (repeatable; for tests)")
+    parser.add_argument("--write-measured", type=Path, nargs="?", const=MEASURED_FILE, default=None, metavar="FILE",
+                        help="write each rule's precision on the test split where `idata export --to hf` quotes it "
+                             "in the dataset card (default: %(const)s)")
     args = parser.parse_args(argv)
+    if args.write_measured and (args.split != "test" or args.labels or args.limit):
+        parser.error("--write-measured records the whole frozen test split: no --split dev, --labels or --limit")
     result = run(args.data, args.split, args.mirrors, args.limit, args.labels)
+    if args.write_measured:
+        write_measured(result, args.write_measured)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import re
 import shutil
 import sys
 import types
@@ -112,6 +113,15 @@ def test_hf_dataset_card_says_what_the_data_is(build, tmp_path):
         assert f"| `{reason}` | {sum(per_source.values()):,} |" in card  # every reason, with its count
     assert "## Deduplication and contamination" in card and "| `truncated` |" in card
     assert json.loads((out / "idata_manifest.json").read_text()) == manifest
+    # each rule's precision on the frozen test split, as the benchmark recorded it (it said "not
+    # measured" for every rule: nothing wrote the file the card reads)
+    from instruct_data.export.card import MEASURED
+
+    measured = json.loads(MEASURED.read_text(encoding="utf-8"))
+    assert measured["split"] == "test" and measured["rows"] >= 1000
+    truncated = measured["rules"]["truncated"]
+    assert re.search(rf"\| `truncated` \| [\d,]+ \| {truncated['precision']:.3f} \[[\d.]+, [\d.]+\] over "
+                     rf"{truncated['fired']} firings \|", card)
 
 
 def test_openai_export_keeps_calls_results_and_tools(build, tmp_path):
@@ -250,3 +260,51 @@ def test_a_build_without_a_held_out_split_exports_its_training_rows(tmp_path):
     assert list(json.loads((tmp_path / "lf" / "dataset_info.json").read_text(encoding="utf-8"))) == ["build_alpaca"]
     assert_one_line_error(idata("export", build, "--to", "openai", "--split", "heldout", "--out", tmp_path / "h.jsonl"),
                           2, "held no rows out", "--heldout")
+
+
+WEATHER = {"messages": [
+    {"role": "user", "content": "请帮我查一下北京今天的天气情况，我准备出门。"},
+    {"role": "assistant", "content": "好的，我来帮您查询。", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"北京\"}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "{\"weather\": \"晴\", \"temp\": 20}"},
+    {"role": "assistant", "content": "北京今天晴，气温20度，适合出门。"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "description": "查询天气", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]}
+
+
+def test_a_llama_factory_export_reads_back_as_the_records_it_was_built_from(tmp_path):
+    """Build, export to LLaMA-Factory, build the export again: the same records, context for
+    context. The text beside a call (the call turn's leading <think> block) was read as part of
+    the call's JSON, a bad_arguments reject; the recipe's system text was missing from the export."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in (
+        {"instruction": "什么是光合作用？请简要说明其过程和意义", "input": "",
+         "output": "光合作用是绿色植物利用光能把二氧化碳和水合成有机物并释放氧气的过程。"},
+        {"instruction": "那它对人类有什么意义？", "output": "它提供了人类呼吸所需的氧气和食物的来源。",
+         "history": [["请写一句关于秋天的诗句", "秋风萧瑟天气凉，草木摇落露为霜。"]]},
+        WEATHER)), encoding="utf-8")
+    agent = tmp_path / "agent.jsonl"  # text beside a call, and a reply with a reasoning trace
+    agent.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8")), ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(json.dumps({"sources": [{"files": [str(rows), str(agent)]}], "system": "你是一个乐于助人的助手。",
+                                  "split": {"heldout": 0}}, ensure_ascii=False), encoding="utf-8")
+    build = tmp_path / "build"
+    assert idata("build", recipe, "--out", build).returncode == 0
+    assert idata("export", build, "--to", "llama-factory", "--out", tmp_path / "lf", "--name", "rt").returncode == 0
+    exported = [tmp_path / "lf" / "rt_alpaca.jsonl", tmp_path / "lf" / "rt_sharegpt.jsonl"]
+    assert "<think>\n好的，我来帮您查询。\n</think>\n\n{" in exported[1].read_text(encoding="utf-8")
+
+    again = tmp_path / "again"
+    result = idata("build", *exported, "--heldout", "0", "--out", again)
+    assert result.returncode == 0, result.stderr
+
+    def records(folder: Path) -> list[tuple[str, str]]:
+        return sorted((r["context"], r["target"]) for r in map(json.loads, (folder / "train.jsonl").read_text(
+            encoding="utf-8").splitlines()))
+
+    built = records(build)
+    assert len(built) == 1 + 2 + 2 + 3 and records(again) == built
+    assert all(context.startswith("你是一个乐于助人的助手。") for context, _ in built)
+    assert ("好的，我来帮您查询。\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"北京\"}}\n"
+            "</tool_call>") in [target for _, target in built]

@@ -19,7 +19,7 @@ BELLE_LICENSE = ("gpl-3.0", "Belle's hub cards say GPL-3.0 and ask for research 
                  "the BELLE repository's data license says ODC-By")
 # Measured precision of the cleaning rules on idata's frozen test split, when the benchmark
 # has written it (benchmarks/bench_clean_quality.py --write-measured).
-MEASURED = Path(__file__).resolve().parent.parent / "clean" / "measured.json"
+MEASURED = Path(__file__).resolve().parent.parent / "data" / "clean_measured.json"
 
 
 def size_category(rows: int) -> str:
