@@ -57,7 +57,7 @@ class CategoryLookup:
         hashes, codes = np.frombuffer(hashes, dtype=np.uint64), np.frombuffer(codes, dtype=np.uint16)
         order = np.argsort(hashes, kind="stable")
         sorted_hashes, sorted_codes = hashes[order], codes[order]
-        _refuse_conflicts(file, sorted_hashes, sorted_codes)
+        _refuse_conflicts(file, sorted_hashes, sorted_codes, order, list(numbers))
         keep = np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]  # an id given twice, alike: once
         return cls(str(file), sorted_hashes[keep], sorted_codes[keep], list(numbers))
 
@@ -82,7 +82,17 @@ def _text(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
 
 
-def _refuse_conflicts(file: Path, hashes: np.ndarray, codes: np.ndarray) -> None:
+def _refuse_conflicts(file: Path, hashes: np.ndarray, codes: np.ndarray, order: np.ndarray, names: list[str]) -> None:
+    """An id given two different categories fails naming the later row (found again by reading
+    the file up to it: row origins are not held for millions of ids)."""
     same = np.flatnonzero((hashes[1:] == hashes[:-1]) & (codes[1:] != codes[:-1]))
-    if len(same):
-        raise InputError(str(file), f"{len(same):,} ids are given two different categories; keep one category per id")
+    if not len(same):
+        return
+    pair = sorted(((int(order[at]), names[int(codes[at])]) for at in (same[0], same[0] + 1)))
+    (first, first_category), (later, _) = pair
+    others = f" ({len(same) - 1:,} more ids like it)" if len(same) > 1 else ""
+    for position, row in enumerate(read_rows(file)):
+        if position == later:
+            raise InputError(str(row.origin), f"id {str(row.data.get('id')).strip()!r} is given a second category, "
+                             f"{str(row.data.get('category')).strip()!r}, after {first_category!r} in row "
+                             f"{first + 1}{others}: keep one category per id")
