@@ -443,3 +443,16 @@ def test_a_failed_run_leaves_no_empty_output_folder(tmp_path):
         assert result.returncode == 3, result.stderr
         assert not (tmp_path / command).exists()
     assert leftovers(tmp_path) == []
+
+
+def test_an_hf_export_of_a_build_with_an_empty_split_loads(tmp_path):
+    """Every row held out: the empty train split was a parquet file of no rows, and
+    `datasets.load_dataset` failed on it (`BatchSize must be greater than 0`)."""
+    import datasets
+
+    data = write_jsonl(tmp_path / "a.jsonl", rows(3))
+    assert idata("build", data, "--heldout", "3", "--no-near", "--out", tmp_path / "b").returncode == 0
+    assert idata("export", tmp_path / "b", "--to", "hf", "--out", tmp_path / "hf").returncode == 0
+    loaded = datasets.load_dataset(str(tmp_path / "hf"))
+    assert list(loaded) == ["heldout"] and loaded["heldout"].num_rows == 3
+    assert "| train | 0 (no file: the split is empty) |" in (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")

@@ -43,7 +43,7 @@ def dataset_card(data: BuildData, name: str, license_id: str | None, splits: dic
         "size_categories": [size_category(sum(splits.values()))],
         "pretty_name": name,
         "configs": [{"config_name": "default",
-                     "data_files": [{"split": split, "path": files[split]} for split in splits]}],
+                     "data_files": [{"split": split, "path": path} for split, path in files.items()]}],
     }
     front = yaml.safe_dump(metadata, allow_unicode=True, sort_keys=False)
     parts = [f"---\n{front}---\n", f"# {name}\n", _summary(data, splits), _sources(manifest),
@@ -63,7 +63,7 @@ def _summary(data: BuildData, splits: dict[str, int]) -> str:
              "`messages` (system, user, assistant and tool messages, OpenAI's layout), plain text: "
              "no prompt template is applied.", "",
              "| split | conversations |", "|---|---:|"]
-    lines += [f"| {split} | {n:,} |" for split, n in splits.items()]
+    lines += [f"| {split} | {n:,}{'' if n else ' (no file: the split is empty)'} |" for split, n in splits.items()]
     if counts:
         lines += ["", f"Of {counts.get('read', 0):,} rows read, {counts.get('written', 0):,} were written, "
                       f"{counts.get('rejected', 0):,} rejected by a rule or a reader, and "

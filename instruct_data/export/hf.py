@@ -51,13 +51,15 @@ def write_hf(data: BuildData, work: Path, name: str, license_id: str | None) -> 
     sizes, files = {}, {}
     for split, conversations in data.splits.items():
         table = pa.Table.from_pylist([hf_row(c) for c in conversations], schema=_schema())
+        sizes[split] = table.num_rows
+        if not table.num_rows:  # `datasets` cannot load a parquet file of no rows: the split is left out
+            continue
         staged = work / "data" / f"{split}.parquet"
         pq.write_table(table, staged)
         # The content's hash in the name: `datasets` caches a local folder under a key made from the
         # card's data_files, not their content, so a re-export under a fixed name loads stale rows.
         files[split] = f"data/{split}-{file_sha256(staged)[:12]}.parquet"
         staged.rename(work / files[split])
-        sizes[split] = table.num_rows
     (work / "README.md").write_text(dataset_card(data, name, license_id, sizes, files), encoding="utf-8")
     shutil.copyfile(data.folder / "manifest.json", work / "idata_manifest.json")
     return sizes
