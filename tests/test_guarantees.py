@@ -456,3 +456,13 @@ def test_an_hf_export_of_a_build_with_an_empty_split_loads(tmp_path):
     loaded = datasets.load_dataset(str(tmp_path / "hf"))
     assert list(loaded) == ["heldout"] and loaded["heldout"].num_rows == 3
     assert "| train | 0 (no file: the split is empty) |" in (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_openai_export_names_a_file_not_a_folder(tmp_path):
+    """`--out dir/` wrote a file named `dir`."""
+    data = write_jsonl(tmp_path / "a.jsonl", rows(4))
+    assert idata("build", data, "--heldout", "1", "--no-near", "--out", tmp_path / "b").returncode == 0
+    assert_one_line_error(idata("export", tmp_path / "b", "--to", "openai", "--out", f"{tmp_path / 'dir'}/"), 2,
+                          "writes one file")
+    assert not (tmp_path / "dir").exists()
+    assert idata("export", tmp_path / "b", "--to", "openai", "--out", tmp_path / "m.jsonl").returncode == 0

@@ -27,6 +27,8 @@ def export(build: str | os.PathLike, to: str, out: str | os.PathLike, *, name: s
         _check_name(name)
     build = Path(build)
     folder = to != "openai"
+    if not folder and (str(out).endswith(("/", os.sep)) or Path(out).is_dir()):
+        raise IdataError(f"--out {out}: --to openai writes one file; name it (e.g. {Path(out) / 'train.messages.jsonl'})")
     if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(build)):
         # Inside the build folder an export would replace its files or leave a folder a later
         # build into it refuses as not its own.
