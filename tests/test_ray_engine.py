@@ -132,7 +132,8 @@ def test_dialogues_cut_and_weighted_on_ray_as_locally(ray_session, small_partiti
     weather = tmp_path / "weather.json"
     weather.write_text(json.dumps([glaive_dialogue(city, 20 + n) for n, city in enumerate("北京 上海 广州 深圳 杭州 南京 成都 重庆".split())
                                    for _ in range(2)], ensure_ascii=False), encoding="utf-8")
-    recipe = {"sources": [{"files": [str(FIXTURE), str(mixed), str(weather)]}], "split": {"heldout": 0.25}, "seed": 3}
+    recipe = {"sources": [{"files": [str(FIXTURE), str(mixed), str(weather)]}], "split": {"heldout": 0.25}, "seed": 3,
+              "system": "你是一个乐于助人的助手。"}  # carried by every dialogue, the cut ones too
     local = build(parse_recipe(recipe, "test"), tmp_path / "local", workers=1)
     on_ray = build_on_ray(parse_recipe(recipe, "test"), tmp_path / "ray")
     for name in BUILD_FILES:
@@ -141,6 +142,7 @@ def test_dialogues_cut_and_weighted_on_ray_as_locally(ray_session, small_partiti
     conversations = (tmp_path / "ray" / "conversations.jsonl").read_text(encoding="utf-8")
     removed = [json.loads(line) for line in (tmp_path / "ray" / "duplicates.jsonl").read_text().splitlines()]
     assert '"weight":0' in conversations  # a copied reply kept as history
+    assert all(json.loads(line)["system"] == recipe["system"] for line in conversations.splitlines())
     assert sum(d["method"] == "contamination" and d["id"].endswith("#t3") for d in removed) >= 2  # cut dialogues
 
 

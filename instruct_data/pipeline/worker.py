@@ -221,6 +221,7 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
     if verdict is not None:
         result.reject(Reject("clean", verdict.reason, verdict.detail, str(row.origin), _raw(row), conversation.id))
         return
+    _apply_system(conversation, state.system)
     records = _records(conversation, state)
     if isinstance(records, Reject):  # multiturn's budget: the row it names is known here
         result.reject(replace(records, origin=str(row.origin), raw=_raw(row), row_id=conversation.id))
@@ -255,6 +256,16 @@ def _clean_and_spool(conversation, row, state: WorkerState, spool: Spool, result
         result.strata.append(category)
     result.records.append(len(records))
     result.multi.append(multi)
+
+
+def _apply_system(conversation, system: str | None) -> None:
+    """Give the conversation the system text its records are rendered with, so that
+    conversations.jsonl (what export, eval and `idata train` read) says what train.jsonl says.
+    The recipe's text overrides the row's own, as templates.render takes it (`system or
+    conversation.system`); a rendered row's context is passed through, no system added, so it
+    keeps its own. Set after cleaning: the recipe's text is rendered as written, never cleaned."""
+    if system and not conversation.rendered:
+        conversation.system = system
 
 
 def _conversation_line(conversation, records: int) -> bytes:
