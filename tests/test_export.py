@@ -281,19 +281,23 @@ def test_a_llama_factory_export_reads_back_as_the_records_it_was_built_from(tmp_
         {"instruction": "什么是光合作用？请简要说明其过程和意义", "input": "",
          "output": "光合作用是绿色植物利用光能把二氧化碳和水合成有机物并释放氧气的过程。"},
         {"instruction": "那它对人类有什么意义？", "output": "它提供了人类呼吸所需的氧气和食物的来源。",
-         "history": [["请写一句关于秋天的诗句", "秋风萧瑟天气凉，草木摇落露为霜。"]]},
-        WEATHER)), encoding="utf-8")
-    agent = tmp_path / "agent.jsonl"  # text beside a call, and a reply with a reasoning trace
+         "history": [["请写一句关于秋天的诗句", "秋风萧瑟天气凉，草木摇落露为霜。"]]})), encoding="utf-8")
+    weather = tmp_path / "weather.jsonl"  # text beside a call (OpenAI messages: a file of its own format)
+    weather.write_text(json.dumps(WEATHER, ensure_ascii=False) + "\n", encoding="utf-8")
+    agent = tmp_path / "agent.jsonl"  # text beside a call, a reply with a reasoning trace, its own system text
     agent.write_text(json.dumps(json.loads(FIXTURE.read_text(encoding="utf-8")), ensure_ascii=False) + "\n",
                      encoding="utf-8")
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(json.dumps({"sources": [{"files": [str(rows), str(agent)]}], "system": "你是一个乐于助人的助手。",
-                                  "split": {"heldout": 0}}, ensure_ascii=False), encoding="utf-8")
+    recipe.write_text(json.dumps({"sources": [{"files": [str(rows), str(weather), str(agent)]}],
+                                  "system": "你是一个乐于助人的助手。", "split": {"heldout": 0}}, ensure_ascii=False),
+                      encoding="utf-8")
     build = tmp_path / "build"
     assert idata("build", recipe, "--out", build).returncode == 0
     assert idata("export", build, "--to", "llama-factory", "--out", tmp_path / "lf", "--name", "rt").returncode == 0
     exported = [tmp_path / "lf" / "rt_alpaca.jsonl", tmp_path / "lf" / "rt_sharegpt.jsonl"]
-    assert "<think>\n好的，我来帮您查询。\n</think>\n\n{" in exported[1].read_text(encoding="utf-8")
+    calls = [turn["value"] for line in exported[1].read_text(encoding="utf-8").splitlines()
+             for turn in json.loads(line)["conversations"] if turn["from"] == "function_call"]
+    assert sorted(call.split("\n</think>")[0] for call in calls) == ["<think>\n好的，我来帮您查询。", "<think>\n我来查一下。"]
 
     again = tmp_path / "again"
     result = idata("build", *exported, "--heldout", "0", "--out", again)

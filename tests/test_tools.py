@@ -167,6 +167,36 @@ def test_a_call_to_a_tool_when_none_is_declared_is_unknown():
     assert isinstance(result, Reject) and result.reason == "unknown_tool" and "declared: none" in result.detail
 
 
+def test_a_function_call_value_after_a_think_block_is_the_turns_text_and_its_calls():
+    """idata's LLaMA-Factory export writes a reply's text beside its call as a leading
+    `<think>` block of the `function_call` value (docs/export.md, LLaMA-Factory's FunctionFormatter
+    keeps it in front of the call); it reads back as that turn: the text, then one call or a list.
+    It was a bad_arguments reject (the call is not valid JSON)."""
+    from instruct_data.formats import parse_row
+    from instruct_data.io import Row
+    from instruct_data.schema import Origin
+
+    weather = json.dumps([{"name": "w", "description": "天气", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}}, "required": ["city"]}}], ensure_ascii=False)
+
+    def read_call(value: str):
+        return parse_row(Row(Origin(file="x.jsonl", line=1), {"conversations": [
+            {"from": "human", "value": "查一下北京和上海的天气"}, {"from": "function_call", "value": value},
+            {"from": "observation", "value": "晴"}, {"from": "gpt", "value": "都是晴天。"}], "tools": weather}),
+            "sharegpt", source="x")
+
+    one = read_call('<think>\n好的，我来帮您查询。\n</think>\n\n{"name": "w", "arguments": {"city": "北京"}}')
+    assert shape(one)[1] == ("assistant", "好的，我来帮您查询。", [("w", {"city": "北京"})], None)
+    both = read_call('<think>\n分别查一下。\n</think>\n\n[{"name": "w", "arguments": {"city": "北京"}}, '
+                     '{"name": "w", "arguments": {"city": "上海"}}]')
+    assert shape(both)[1] == ("assistant", "分别查一下。", [("w", {"city": "北京"}), ("w", {"city": "上海"})], None)
+    empty = read_call('<think>\n\n</think>\n\n{"name": "w", "arguments": {"city": "北京"}}')
+    assert shape(empty)[1] == ("assistant", "", [("w", {"city": "北京"})], None)
+    for broken in ('<think>\n好的\n</think>\n\n', '<think>\n好的\n\n{"name": "w", "arguments": {"city": "北京"}}'):
+        result = read_call(broken)
+        assert isinstance(result, Reject) and result.reason == "bad_arguments", broken
+
+
 # ------------------------------------------------------------------ cleaning and dedupe keys
 from instruct_data.clean import Cleaner  # noqa: E402
 from instruct_data.dedupe.keys import record_prompt, record_texts  # noqa: E402

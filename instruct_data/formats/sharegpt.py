@@ -94,9 +94,12 @@ def tool_turns(message: dict, raw_role: str, text_key: str, where: str) -> list[
     """The turns of a message that calls a tool, answers a call, or holds a reasoning trace."""
     if raw_role in tool_reader.CALL_ROLES:  # ShareGPT: the value is the call's JSON (or the call itself)
         value = message.get(text_key)
-        calls = ([tool_reader.parse_call(c, where) for c in (value if isinstance(value, list) else [value])]
-                 if isinstance(value, (dict, list)) else tool_reader.calls_in_text(message_text(message, text_key, where), where))
-        return [{"role": "assistant", "text": "", "tool_calls": calls, "where": where}]
+        if isinstance(value, (dict, list)):
+            items = value if isinstance(value, list) else [value]
+            text, calls = "", [tool_reader.parse_call(item, where) for item in items]
+        else:
+            text, calls = tool_reader.split_call_value(message_text(message, text_key, where), where)
+        return [{"role": "assistant", "text": text, "tool_calls": calls, "where": where}]
     calls_only = raw_role not in tool_reader.RESULT_ROLES and text_key not in message
     text = "" if calls_only else message_text(message, text_key, where)  # an OpenAI call may leave content out
     if raw_role in tool_reader.RESULT_ROLES:

@@ -14,8 +14,9 @@ checks it and names what is wrong:
 What each layout looks like (docs/tools.md):
 
 - ShareGPT (LLaMA-Factory, glaive): `function_call` and `observation` messages whose value
-  is JSON, `tools` a JSON string; a `gpt` message right before a `function_call` is the text
-  of the same turn (kept, not lost);
+  is JSON (a call's after an optional leading `<think>` block: the turn's text), `tools` a JSON
+  string; a `gpt` message right before a `function_call` is the text of the same turn (kept,
+  not lost);
 - OpenAI: `tool_calls` ([{id, function: {name, arguments: "<JSON>"}}]), the legacy
   `function_call`, `tool`/`function` messages with `tool_call_id`/`name`, `tools`/`functions`;
 - Hermes and Qwen: `<tool_call>{"name", "arguments"}</tool_call>` blocks inside the text,
@@ -126,6 +127,17 @@ def calls_in_text(text: str, where: str) -> list[dict]:
     if not items:
         raise RowReject(BAD_ARGUMENTS, f"{where}: an empty list of calls")
     return [parse_call(item, where) for item in items]
+
+
+def split_call_value(text: str, where: str) -> tuple[str, list[dict]]:
+    """(the text, the calls) of a ShareGPT `function_call` value: the calls' JSON (one call or a
+    list), after an optional leading `<think>…</think>` block, which is the turn's text. That is
+    where idata's LLaMA-Factory export writes a reply's text beside its call (LLaMA-Factory has no
+    other slot for it; its FunctionFormatter keeps the block in front of the call), so the export
+    reads back as the turn it was made from. A trace exported beside text shares the block and
+    comes back as part of the text: the export does not keep them apart."""
+    text, found = split_think(text)
+    return text or "", calls_in_text(found, where)
 
 
 def split_hermes_calls(text: str, where: str) -> tuple[str, list[dict]]:
