@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint import IDATA, idata
+from entrypoint import IDATA, assert_one_line_error, idata
 from faultkit import assert_gone, descendants, finish, send, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -201,6 +201,27 @@ def test_stats_on_a_damaged_manifest_is_one_line(tmp_path):
         (folder / "manifest.json").write_text(text)
         error_line(idata("stats", folder), 2, "manifest.json", *words)
         assert not (folder / "report.md").exists()
+
+
+def test_a_resume_that_would_train_past_max_steps_or_also_overwrite_is_refused(setup, tmp_path):
+    """A run at step 4 resumed with --max-steps 2 (or 4) was rewritten: mid-epoch it trained a
+    5th step anyway (`step 5/2`) and replaced its adapter and checkpoints, at an epoch's end (as
+    here) it wrote the run again with `0 tokens/s`; --resume --overwrite resumed, silently."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(setup["run"], run)  # at step 4, checkpoint-4
+    before = files(run)
+    args = ["train", "--data", setup["data"], "--model", setup["model"], "--out", "run", "--cache-dir", setup["tok"],
+            *TRAIN, "--resume"]
+    for steps in ("2", "4"):
+        line = assert_one_line_error(idata(*args, "--max-steps", steps, cwd=tmp_path, timeout=300), 2)
+        assert line == (f"error: --resume: run is already at step 4, at or past --max-steps {steps}; "
+                        "raise --max-steps to train on")
+    assert_one_line_error(idata(*args, "--max-steps", "8", "--overwrite", cwd=tmp_path, timeout=300), 2,
+                          "--resume and --overwrite conflict")
+    assert files(run) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no unfinished folder, no lock
 
 
 # ---------------------------------------------------------------- signals on progress

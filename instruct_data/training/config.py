@@ -121,6 +121,10 @@ def check(config: TrainConfig) -> None:
     missing = [name for name in ("data", "model", "out") if not getattr(config, name)]
     if missing:
         raise ConfigError(f"missing {', '.join('--' + m.replace('_', '-') for m in missing)} (on the command line or in the recipe)")
+    if config.resume and config.overwrite:
+        # Both were accepted and --resume won: a run meant to start over went on from a checkpoint.
+        raise ConfigError("--resume and --overwrite conflict: --resume continues the run at --out, --overwrite "
+                          "starts it over; pass one")
     for name, allowed in CHOICES.items():
         if getattr(config, name) not in allowed:
             raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, not {getattr(config, name)!r}")

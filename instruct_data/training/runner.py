@@ -54,7 +54,9 @@ def guarded_out(config: TrainConfig):
                 what = f"an unfinished run (its checkpoints are in {work})" if work.exists() else "a training run"
                 raise OutputError(f"{config.out} already holds {what}: pass --resume to continue it or --overwrite "
                                   "to start over")
-            if config.overwrite and not config.resume:
+            if config.resume:
+                check_resume(config, out, work)  # before anything is written: a refused resume changes nothing
+            if config.overwrite:
                 shutil.rmtree(work, ignore_errors=True)  # start over: the unfinished run goes, the finished stays
             work.mkdir(parents=True, exist_ok=True)
             say(f"writing to {work} (checkpoints, logs); it becomes {config.out} when the run completes")
@@ -73,19 +75,39 @@ def guarded_out(config: TrainConfig):
             swap_in(work, out)
 
 
-def last_checkpoint(out: Path, work: Path) -> str:
+def find_checkpoint(out: Path, work: Path) -> str:
     """The newest checkpoint of the unfinished run, else of the finished run at --out."""
     from transformers.trainer_utils import get_last_checkpoint
 
     for folder in (work / "checkpoints", out / "checkpoints"):
         found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
         if found:
-            if folder.parent == out and int(os.environ.get("RANK", "0")) == 0 and (out / "logs").is_dir():
-                shutil.rmtree(work / "logs", ignore_errors=True)  # the log goes on from the finished run's
-                shutil.copytree(out / "logs", work / "logs")
             return found
     raise IdataError(f"--resume: no checkpoint in {work / 'checkpoints'} or {out / 'checkpoints'} (checkpoints are "
                      "written every --save-steps steps)")
+
+
+def checkpoint_step(checkpoint: str) -> int:
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+
+
+def check_resume(config: TrainConfig, out: Path, work: Path) -> None:
+    """--resume refused while nothing is written yet: with no checkpoint, or one already at or past
+    --max-steps (the Trainer then ran one step more, `step 5/2`, and replaced the adapter and
+    every checkpoint with it)."""
+    step = checkpoint_step(find_checkpoint(out, work))
+    if 0 < config.max_steps <= step:
+        raise IdataError(f"--resume: {config.out} is already at step {step}, at or past --max-steps "
+                         f"{config.max_steps}; raise --max-steps to train on")
+
+
+def last_checkpoint(out: Path, work: Path) -> str:
+    """The checkpoint to resume from, with the log of the run it belongs to."""
+    found = find_checkpoint(out, work)
+    if Path(found).parent == out / "checkpoints" and int(os.environ.get("RANK", "0")) == 0 and (out / "logs").is_dir():
+        shutil.rmtree(work / "logs", ignore_errors=True)  # the log goes on from the finished run's
+        shutil.copytree(out / "logs", work / "logs")
+    return found
 
 
 def training_arguments(config: TrainConfig, out: Path, precision, has_eval: bool):
@@ -279,7 +301,7 @@ def resume_bookkeeping(trainer, out: Path, checkpoint: str) -> None:
 
     trainer.resume_tokens(checkpoint)
     if trainer.is_world_process_zero():
-        JsonlLog(out / "logs" / "train_log.jsonl").rewind(int(Path(checkpoint).name.rsplit("-", 1)[-1]))
+        JsonlLog(out / "logs" / "train_log.jsonl").rewind(checkpoint_step(checkpoint))
 
 
 def check_machine(config: TrainConfig):
