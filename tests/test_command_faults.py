@@ -224,6 +224,24 @@ def test_a_resume_that_would_train_past_max_steps_or_also_overwrite_is_refused(s
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no unfinished folder, no lock
 
 
+def test_merge_and_eval_check_the_adapter_folder_before_loading_a_model(setup, tmp_path):
+    """An adapter folder with no weights: merge loaded the base model, then blamed its --out
+    (`merged: cannot write: …`, exit 1); a damaged adapter_config.json was a bare JSON message."""
+    folder = tmp_path / "noweights"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_bytes((setup["run"] / "adapter_config.json").read_bytes())
+    commands = (["merge", "--adapter", "noweights", "--out", "merged"], ["eval", "-a", "noweights", "-o", "ev"])
+    for command in commands:
+        line = assert_one_line_error(idata(*command, cwd=tmp_path, timeout=300), 2)
+        assert line.startswith("error: noweights: no adapter_model.safetensors ("), line
+    (folder / "adapter_config.json").write_text("{bad")
+    for command in commands:
+        line = assert_one_line_error(idata(*command, cwd=tmp_path, timeout=300), 2)
+        assert line.startswith("error: noweights/adapter_config.json:1: not valid JSON ("), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noweights"]  # no --out made, nothing left
+    assert files(folder) == {"adapter_config.json": hashlib.sha256(b"{bad").hexdigest()}
+
+
 # ---------------------------------------------------------------- signals on progress
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from instruct_data.errors import IdataError
+from instruct_data.model_path import adapter_config
 from instruct_data.tokens import PromptPrefix
 
 
@@ -252,8 +253,4 @@ def read_recorded_template(*folders: str | None) -> tuple[dict, str] | None:
 
 def adapter_base_model(adapter: str) -> str | None:
     """The base model an adapter was trained on (peft's adapter_config.json)."""
-    path = Path(adapter) / "adapter_config.json"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh).get("base_model_name_or_path") or None
+    return adapter_config(adapter).get("base_model_name_or_path") or None

@@ -29,6 +29,7 @@ from instruct_data.evaluation.metrics import HEADLINE, SHORT_REFERENCE_CHARS
 from instruct_data.evaluation.report import CHART_NAME, write_chart, write_report
 from instruct_data.evaluation.toolcalls import reasoning_counts, scored, summarize_tool_calls
 from instruct_data.io import file_sha256, write_json, write_jsonl
+from instruct_data.model_path import check_adapter
 from instruct_data.templates import (DEFAULT_TEMPLATE, NATIVE, AnyTemplate, NativeTemplate, Template, get_template,
                                      template_from_dict)
 from instruct_data.tokens import PromptPrefix
@@ -143,6 +144,8 @@ def evaluate(config: EvalConfig, on_progress: Callable[[int, int], None] | None 
     the same loaded model; with `config.judge`, a judge model scores every generated answer."""
     if config.compare_base and not config.adapter:
         raise IdataError("--compare-base needs --adapter: the base is the model with its adapter switched off")
+    if config.adapter:
+        check_adapter(config.adapter)  # before the base model loads: then peft failed in its own words
     check_out(Path(config.out))  # before minutes of generation, not after
     model_name = resolve_model(config)
     template, template_source = resolve_template(config.template, config.adapter, model_name)

@@ -7,20 +7,20 @@ from pathlib import Path
 
 from instruct_data.errors import IdataError
 from instruct_data.faults import reached
+from instruct_data.model_path import ADAPTER_CONFIG, check_adapter
 
 # Files of a training run that describe how to prompt the model: they travel with it.
 CARRIED = ("template.json", "generation_config.json")
 
 
-def adapter_base(adapter: Path) -> str:
-    import json
-
-    config_file = adapter / "adapter_config.json"
-    if not config_file.is_file():
-        raise IdataError(f"{adapter}: no adapter_config.json (is this the output folder of `idata train`?)")
-    base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+def adapter_base(adapter: Path, base: str | None) -> str:
+    """The base model to merge into: `base`, else the one the adapter names. The adapter folder
+    is checked first, before minutes of loading the base (which then failed in peft's words,
+    blamed on --out)."""
+    settings = check_adapter(adapter)
+    base = base or settings.get("base_model_name_or_path")
     if not base:
-        raise IdataError(f"{config_file} names no base model; pass --base")
+        raise IdataError(f"{adapter / ADAPTER_CONFIG} names no base model; pass --base")
     return base
 
 
@@ -34,7 +34,7 @@ def merge(adapter: str | Path, out: str | Path, *, base: str | None = None, dtyp
     from instruct_data.outputs_guard import guard_output
 
     adapter = Path(adapter)
-    base = base or adapter_base(adapter)
+    base = adapter_base(adapter, base)
     with guard_output(out, [], command="merge", overwrite=overwrite, models=[adapter, base], staged=True) as work:
         _write_merged(adapter, work, base, dtype, trust_remote_code)
     return Path(out)
@@ -51,7 +51,10 @@ def _write_merged(adapter: Path, work: Path, base: str, dtype: str, trust_remote
     except (OSError, ValueError) as exc:
         raise IdataError(f"cannot load the base model {base}: {exc}") from None
     reached("merge", 0.1)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError) as exc:  # damaged weights, another base's shapes: not --out's fault
+        raise IdataError(f"cannot load the adapter {adapter} on {base}: {str(exc).splitlines()[0]}") from None
     reached("merge", 0.35)
     tokenizer_from = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from), trust_remote_code=trust_remote_code)
