@@ -141,6 +141,7 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
     is wrong) when the file cannot be read, none of its first rows parse, or no format fits.
     `also_read`: columns the command reads itself (to-multiturn's --group-by, --order-by), never
     reported unused."""
+    _refuse_wide_json(Path(path), encoding)
     if not (fmt or mapping) and base_suffix(Path(path)) in WORKBOOK_SUFFIXES:
         by_sheet = _sheet_heads(Path(path), encoding)
         if len(by_sheet) > 1:
@@ -153,6 +154,18 @@ def open_file(path: str | Path, *, fmt: str | None = None, mapping: dict[str, st
 
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xls")
+
+
+def _refuse_wide_json(path: Path, encoding: str) -> None:
+    """JSON is cut into lines and pieces as bytes, which a UTF-16 or UTF-32 text does not allow:
+    `--encoding utf-16` on such a file said "nothing in this file parses: truncated data"."""
+    import codecs
+
+    name = codecs.lookup(encoding).name
+    if base_suffix(path) in JSON_SUFFIXES and name.startswith(("utf-16", "utf-32")):
+        raise InputError(str(path), f"--encoding {encoding}: JSON files are read as UTF-8 or another byte "
+                                    f"encoding (gb18030, big5); save it as UTF-8, e.g. iconv -f {encoding.upper()} "
+                                    "-t UTF-8", line=1)
 
 
 def _sheet_heads(path: Path, encoding: str) -> dict[str | None, list[Row]]:

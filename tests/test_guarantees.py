@@ -305,6 +305,19 @@ def test_an_unknown_encoding_is_refused_before_any_file_is_read(tmp_path):
     assert not any(tmp_path.glob("[oDMB]*"))
 
 
+def test_a_json_file_in_utf16_says_to_save_it_as_utf8_whatever_the_option(tmp_path):
+    """With `--encoding utf-16` the answer was "nothing in this file parses: truncated data": JSON
+    is cut into lines as bytes. A UTF-16 table is still read with the option."""
+    wide = tmp_path / "w.jsonl"
+    wide.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows(3)), encoding="utf-16")
+    for options in ((), ("--encoding", "utf-16")):
+        assert_one_line_error(idata("convert", wide, "--out", tmp_path / "o.jsonl", *options), 2, "save it as UTF-8")
+    assert not (tmp_path / "o.jsonl").exists()
+    sheet = tmp_path / "w.csv"
+    sheet.write_text("instruction,output\n问题一是什么,回答一\n", encoding="utf-16")
+    assert idata("convert", sheet, "--encoding", "utf-16", "--out", tmp_path / "s.jsonl").returncode == 0
+
+
 def test_fractions_of_every_command_refuse_nan_and_infinity(tmp_path):
     """A --max-reject-rate of nan passed click's range (every comparison with nan is false) and
     failed a clean run with exit 3 (`0% > nan%`); a --threshold of nan was a pydantic dump."""
